@@ -1,0 +1,387 @@
+// Counting per slot, baseline folding, and the per-tick evaluation of cells.
+// The statistics are documented in ARCHITECTURE.md ("Detection model"); the
+// TypeScript reference model (src/kernel/reference-model.ts) mirrors this file
+// step for step, and the differential tests hold them to identical verdicts.
+import {
+  SLOTS, hdrI32, setHdrI32, hdrPtr, hdrI64, bumpF64,
+  H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_KEY_HWM, H_EVICTED,
+} from './state';
+import {
+  keyPtr, cellPtr, findCell, deleteKey,
+  K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
+  K_FIRST_CELL, K_CHILDREN, K_RING,
+  C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_OPEN_POS, C_BASE_VIEWS, C_BASE_FAILS,
+  C_OPENED_AT, C_CALM_SINCE, C_OPEN_THR, C_IMPACTED, C_LAST_RATIO, C_EVIDENCE, C_PENDING,
+  C_LAST_EVAL, C_OPEN_BASE, C_RING,
+} from './store';
+import {
+  scopeParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
+  S_SLOT_MS, S_MIN_VIEWS, S_MIN_FAILURES, S_Z_OPEN, S_Z_STRONG, S_MIN_EFFECT_ABS,
+  S_MIN_EFFECT_RATIO, S_RESOLVE_MS, S_Z_RESOLVE, S_EXPIRE_MS, S_IDLE_EVICT_MS,
+  S_BASELINE_DECAY, S_WARMUP_VIEWS, S_PRIOR_VIEWS,
+} from './params';
+import { wilsonLower, wilsonUpper, powi, floorDiv } from './stats';
+
+export const V_OPEN: i32 = 0;
+export const V_UPDATE: i32 = 1;
+export const V_RESOLVE: i32 = 2;
+export const V_EXPIRE: i32 = 3;
+
+// JS receives each verdict as a call: verdicts are rare next to events, and a call
+// avoids a bounded output buffer that could overflow in a long gap.
+@external("env", "verdict")
+declare function emitVerdict(
+  kind: i32, scope: i32, key: i32, cell: i32, atMs: f64, errorRatio: f64, threshold: f64,
+  baseline: f64, windowViews: f64, windowFailures: f64, spanMs: f64, viewsPerHour: f64,
+  impacted: f64, openedAt: f64,
+): void;
+
+const RING_MASK: i64 = <i64>SLOTS - 1;
+@inline function ringOff(slot: i64): usize { return <usize>(slot & RING_MASK) << 2; }
+
+@inline export function slotMsOf(scope: i32): i64 { return <i64>scopeParam(scope, S_SLOT_MS); }
+
+/** Multiplies every unfrozen baseline of a key by m (an empty stretch of slots). */
+function decayKey(k: usize, m: f64): void {
+  store<f64>(k + K_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS) * m);
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    if (load<u8>(cp + C_HOT) == 0) {
+      store<f64>(cp + C_BASE_VIEWS, load<f64>(cp + C_BASE_VIEWS) * m);
+      store<f64>(cp + C_BASE_FAILS, load<f64>(cp + C_BASE_FAILS) * m);
+    }
+    c = load<i32>(cp + C_NEXT);
+  }
+}
+
+/** Folds one complete slot into the key's and its unfrozen cells' baselines. */
+function foldSlot(k: usize, slot: i64, d: f64): void {
+  const views = <f64>load<u32>(k + K_RING + ringOff(slot));
+  store<f64>(k + K_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS) * d + views);
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    if (load<u8>(cp + C_HOT) == 0) {
+      const fails = <f64>load<u32>(cp + C_RING + ringOff(slot));
+      store<f64>(cp + C_BASE_VIEWS, load<f64>(cp + C_BASE_VIEWS) * d + views);
+      store<f64>(cp + C_BASE_FAILS, load<f64>(cp + C_BASE_FAILS) * d + fails);
+    }
+    c = load<i32>(cp + C_NEXT);
+  }
+}
+
+/** Folds every slot up to and including `upto` that is not folded yet. */
+export function foldTo(key: i32, upto: i64): void {
+  const k = keyPtr(key);
+  const folded = load<i64>(k + K_FOLDED_SLOT);
+  if (upto <= folded) return;
+  const scope = <i32>load<u8>(k + K_SCOPE);
+  const d = scopeParam(scope, S_BASELINE_DECAY);
+  const head = load<i64>(k + K_HEAD_SLOT);
+  const lo = head - <i64>SLOTS + 1;
+  let s = folded + 1;
+  while (s <= upto) {
+    if (s < lo || s > head) {
+      const e = s < lo ? (upto < lo - 1 ? upto : lo - 1) : upto;
+      decayKey(k, powi(d, e - s + 1));
+      s = e + 1;
+    } else {
+      foldSlot(k, s, d);
+      s++;
+    }
+  }
+  store<i64>(k + K_FOLDED_SLOT, upto);
+}
+
+/** Moves a key's ring so that `slot` is in it, folding slots before they are overwritten. */
+export function rotateTo(key: i32, slot: i64): i64 {
+  const k = keyPtr(key);
+  const head = load<i64>(k + K_HEAD_SLOT);
+  if (head < 0) {
+    store<i64>(k + K_HEAD_SLOT, slot);
+    store<i64>(k + K_FOLDED_SLOT, slot - 1);
+    return slot;
+  }
+  if (slot > head) {
+    foldTo(key, slot - <i64>SLOTS);
+    const from = slot - head > <i64>SLOTS ? slot - <i64>SLOTS + 1 : head + 1;
+    for (let s = from; s <= slot; s++) {
+      store<u32>(k + K_RING + ringOff(s), 0);
+      let c = load<i32>(k + K_FIRST_CELL);
+      while (c >= 0) {
+        const cp = cellPtr(c);
+        store<u32>(cp + C_RING + ringOff(s), 0);
+        c = load<i32>(cp + C_NEXT);
+      }
+    }
+    store<i64>(k + K_HEAD_SLOT, slot);
+    return slot;
+  }
+  const oldest = head - <i64>SLOTS + 1;
+  return slot < oldest ? oldest : slot;
+}
+
+/** Appends a key to the dirty list once per tick. */
+@inline export function markDirty(key: i32, k: usize): void {
+  if (load<u8>(k + K_DIRTY) != 0) return;
+  store<u8>(k + K_DIRTY, 1);
+  const len = hdrI32(H_DIRTY_LEN);
+  store<i32>(hdrPtr(H_DIRTY_PTR) + (<usize>len << 2), key);
+  setHdrI32(H_DIRTY_LEN, len + 1);
+}
+
+// Transient outputs of windowOf (globals: never part of the state).
+let wViews: f64 = 0;
+let wFails: f64 = 0;
+let wOldest: i64 = 0;
+
+/** Sums the newest slots after the evidence mark until `minViews` views or the ring is exhausted. */
+function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64): void {
+  const head = load<i64>(k + K_HEAD_SLOT);
+  const evidence = load<i64>(cp + C_EVIDENCE);
+  let lo = head - <i64>SLOTS + 1;
+  if (lo <= evidence) lo = evidence + 1;
+  if (lo < notBefore) lo = notBefore;
+  let n: f64 = 0;
+  let x: f64 = 0;
+  let s = head;
+  let oldest = head;
+  while (s >= lo) {
+    n += <f64>load<u32>(k + K_RING + ringOff(s));
+    x += <f64>load<u32>(cp + C_RING + ringOff(s));
+    oldest = s;
+    if (n >= minViews) break;
+    s--;
+  }
+  wViews = n;
+  wFails = x;
+  wOldest = oldest;
+}
+
+/** Failures / views of a key's cell over its ring slots from `fromSlot` to the head (0 without views). */
+function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
+  const head = load<i64>(k + K_HEAD_SLOT);
+  let lo = head - <i64>SLOTS + 1;
+  if (lo < fromSlot) lo = fromSlot;
+  let n: f64 = 0;
+  let x: f64 = 0;
+  for (let s = head; s >= lo; s--) {
+    n += <f64>load<u32>(k + K_RING + ringOff(s));
+    x += <f64>load<u32>(cp + C_RING + ringOff(s));
+  }
+  return n > 0 ? x / n : 0;
+}
+
+function addOpen(c: i32, cp: usize): void {
+  const len = hdrI32(H_OPEN_LEN);
+  store<i32>(hdrPtr(H_OPEN_PTR) + (<usize>len << 2), c);
+  store<i32>(cp + C_OPEN_POS, len);
+  setHdrI32(H_OPEN_LEN, len + 1);
+}
+
+function removeOpen(cp: usize): void {
+  const pos = load<i32>(cp + C_OPEN_POS);
+  const len = hdrI32(H_OPEN_LEN) - 1;
+  const arr = hdrPtr(H_OPEN_PTR);
+  const last = load<i32>(arr + (<usize>len << 2));
+  store<i32>(arr + (<usize>pos << 2), last);
+  store<i32>(cellPtr(last) + C_OPEN_POS, pos);
+  store<i32>(cp + C_OPEN_POS, -1);
+  setHdrI32(H_OPEN_LEN, len);
+}
+
+/** Evaluates one cell at tick boundary `t` and emits its verdict, if any. */
+export function evalCell(c: i32, t: i64): void {
+  const cp = cellPtr(c);
+  store<i64>(cp + C_LAST_EVAL, t);
+  const key = load<i32>(cp + C_KEY);
+  const k = keyPtr(key);
+  const scope = <i32>load<u8>(k + K_SCOPE);
+  const slotMs = slotMsOf(scope);
+  const minViews = scopeParam(scope, S_MIN_VIEWS);
+
+  windowOf(k, cp, minViews, <i64>-0x7fffffffffffffff);
+  const n = wViews;
+  const x = wFails;
+  const oldest = wOldest;
+  const ratio = n > 0 ? x / n : 0;
+  store<f64>(cp + C_LAST_RATIO, ratio);
+  let spanMs = <f64>(t - oldest * slotMs);
+  if (spanMs < 1) spanMs = 1;
+  const viewsPerHour = n * 3600000 / spanMs;
+
+  // Baseline: the cell's own history; a title is pulled toward its property's rate
+  // and must beat the property's current rate, so a property-wide outage opens one
+  // property incident instead of one per title.
+  let base: f64 = 0;
+  let warm = false;
+  let reference: f64 = 0;
+  const nb = load<f64>(cp + C_BASE_VIEWS);
+  const xb = load<f64>(cp + C_BASE_FAILS);
+  if (scope == SCOPE_PROPERTY) {
+    base = nb > 0 ? xb / nb : 0;
+    warm = load<f64>(k + K_BASE_VIEWS) >= scopeParam(SCOPE_PROPERTY, S_WARMUP_VIEWS);
+    reference = base;
+  } else {
+    const parent = load<i32>(k + K_PARENT);
+    const pk = keyPtr(parent);
+    const pc = findCell(parent, load<u64>(cp + C_ERR_HASH));
+    let parentBase: f64 = 0;
+    let parentRatio: f64 = 0;
+    if (pc >= 0) {
+      const pcp = cellPtr(pc);
+      const pnb = load<f64>(pcp + C_BASE_VIEWS);
+      parentBase = pnb > 0 ? load<f64>(pcp + C_BASE_FAILS) / pnb : 0;
+      // The property's rate over the same span as the title's window: a title is compared
+      // with what its property did meanwhile, not with a longer, lagging property window.
+      parentRatio = spanRatio(pk, pcp, floorDiv(oldest * slotMs, slotMsOf(SCOPE_PROPERTY)));
+    }
+    const prior = scopeParam(SCOPE_TITLE, S_PRIOR_VIEWS);
+    base = (xb + prior * parentBase) / (nb + prior);
+    warm = load<f64>(pk + K_BASE_VIEWS) >= scopeParam(SCOPE_PROPERTY, S_WARMUP_VIEWS);
+    reference = base > parentRatio ? base : parentRatio;
+  }
+  const absThr = reference + scopeParam(scope, S_MIN_EFFECT_ABS);
+  const relThr = reference * scopeParam(scope, S_MIN_EFFECT_RATIO);
+  let thr = absThr > relThr ? absThr : relThr;
+  if (thr > 1) thr = 1;
+
+  const status = load<u8>(cp + C_STATUS);
+  if (status == 0) {
+    store<i32>(cp + C_PENDING, 0);
+    const lower = wilsonLower(x, n, scopeParam(scope, S_Z_OPEN));
+    const suspect = lower > thr;
+    store<u8>(cp + C_HOT, suspect ? 1 : 0);
+    if (warm && suspect && x >= scopeParam(scope, S_MIN_FAILURES) &&
+        (n >= minViews || wilsonLower(x, n, scopeParam(scope, S_Z_STRONG)) > thr)) {
+      store<u8>(cp + C_STATUS, 1);
+      store<i64>(cp + C_OPENED_AT, t);
+      store<f64>(cp + C_OPEN_THR, thr);
+      store<f64>(cp + C_OPEN_BASE, base);
+      store<f64>(cp + C_IMPACTED, x);
+      store<i64>(cp + C_CALM_SINCE, -1);
+      addOpen(c, cp);
+      emitVerdict(V_OPEN, scope, key, c, <f64>t, ratio, thr, base, n, x, spanMs, viewsPerHour, x, <f64>t);
+    }
+    return;
+  }
+
+  // Open: accumulate impact, then expire, resolve or report current figures.
+  const impacted = load<f64>(cp + C_IMPACTED) + <f64>load<i32>(cp + C_PENDING);
+  store<f64>(cp + C_IMPACTED, impacted);
+  store<i32>(cp + C_PENDING, 0);
+  const openThr = load<f64>(cp + C_OPEN_THR);
+  const openBase = load<f64>(cp + C_OPEN_BASE);
+  const openedAt = <f64>load<i64>(cp + C_OPENED_AT);
+  let kind = V_UPDATE;
+  if (t - load<i64>(k + K_LAST_TS) >= <i64>scopeParam(scope, S_EXPIRE_MS)) {
+    kind = V_EXPIRE;
+  } else {
+    const resolveMs = <i64>scopeParam(scope, S_RESOLVE_MS);
+    windowOf(k, cp, Infinity, floorDiv(t - resolveMs, slotMs));
+    const calm = wViews > 0 && wilsonUpper(wFails, wViews, scopeParam(scope, S_Z_RESOLVE)) < openThr;
+    if (calm) {
+      let since = load<i64>(cp + C_CALM_SINCE);
+      if (since < 0) { since = t; store<i64>(cp + C_CALM_SINCE, t); }
+      if (t - since >= resolveMs) kind = V_RESOLVE;
+    } else {
+      store<i64>(cp + C_CALM_SINCE, -1);
+    }
+  }
+  if (kind != V_UPDATE) {
+    store<u8>(cp + C_STATUS, 0);
+    store<u8>(cp + C_HOT, 0);
+    store<i64>(cp + C_EVIDENCE, load<i64>(k + K_HEAD_SLOT));
+    removeOpen(cp);
+  }
+  emitVerdict(kind, scope, key, c, <f64>t, ratio, openThr, openBase, n, x, spanMs, viewsPerHour, impacted, openedAt);
+}
+
+function evalKey(key: i32, t: i64): void {
+  const k = keyPtr(key);
+  const scope = <i32>load<u8>(k + K_SCOPE);
+  foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    const next = load<i32>(cp + C_NEXT);
+    evalCell(c, t);
+    c = next;
+  }
+}
+
+/** Evaluates tick boundary t: dirty properties, then dirty titles, then open cells not yet seen; sweeps on sweep boundaries. */
+export function evaluateTick(t: i64): void {
+  const dirty = hdrPtr(H_DIRTY_PTR);
+  const dlen = hdrI32(H_DIRTY_LEN);
+  for (let i = 0; i < dlen; i++) {
+    const key = load<i32>(dirty + (<usize>i << 2));
+    if (load<u8>(keyPtr(key) + K_SCOPE) == <u8>SCOPE_PROPERTY) evalKey(key, t);
+  }
+  for (let i = 0; i < dlen; i++) {
+    const key = load<i32>(dirty + (<usize>i << 2));
+    const k = keyPtr(key);
+    if (load<u8>(k + K_SCOPE) == <u8>SCOPE_TITLE) evalKey(key, t);
+    store<u8>(k + K_DIRTY, 0);
+  }
+  setHdrI32(H_DIRTY_LEN, 0);
+  // Open cells without traffic this tick still age toward resolve or expiry.
+  // Properties first: a title's threshold reads its property's figures.
+  evalOpen(t, SCOPE_PROPERTY);
+  evalOpen(t, SCOPE_TITLE);
+  const sweepMs = <i64>param(P_SWEEP_MS);
+  if (t % sweepMs == 0) sweep(t);
+}
+
+function evalOpen(t: i64, scope: i32): void {
+  const open = hdrPtr(H_OPEN_PTR);
+  for (let i = hdrI32(H_OPEN_LEN) - 1; i >= 0; i--) {
+    const c = load<i32>(open + (<usize>i << 2));
+    const cp = cellPtr(c);
+    if (load<i64>(cp + C_LAST_EVAL) == t) continue;
+    const key = load<i32>(cp + C_KEY);
+    const k = keyPtr(key);
+    if (<i32>load<u8>(k + K_SCOPE) != scope) continue;
+    foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
+    evalCell(c, t);
+  }
+}
+
+function keyHasOpenCell(k: usize): bool {
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    if (load<u8>(cp + C_STATUS) != 0) return true;
+    c = load<i32>(cp + C_NEXT);
+  }
+  return false;
+}
+
+/** Evicts keys idle for their scope's eviction time that have no open incident and no live titles. */
+export function sweep(t: i64): void {
+  // Titles before properties, so whether a property goes in this sweep never
+  // depends on the order of key indices (which differs with the worker count).
+  sweepScope(t, SCOPE_TITLE);
+  sweepScope(t, SCOPE_PROPERTY);
+}
+
+function sweepScope(t: i64, scope: i32): void {
+  const hwm = hdrI32(H_KEY_HWM);
+  const idle = <i64>scopeParam(scope, S_IDLE_EVICT_MS);
+  for (let i = 0; i < hwm; i++) {
+    const k = keyPtr(i);
+    if (load<u64>(k + K_HASH) == 0 || <i32>load<u8>(k + K_SCOPE) != scope) continue;
+    if (load<u8>(k + K_DIRTY) != 0) continue;
+    if (t - load<i64>(k + K_LAST_TS) < idle) continue;
+    if (load<i32>(k + K_CHILDREN) > 0 || keyHasOpenCell(k)) continue;
+    const parent = load<i32>(k + K_PARENT);
+    if (parent >= 0) {
+      const pk = keyPtr(parent);
+      store<i32>(pk + K_CHILDREN, load<i32>(pk + K_CHILDREN) - 1);
+    }
+    deleteKey(i);
+    bumpF64(H_EVICTED, 1);
+  }
+}
+

@@ -1,0 +1,73 @@
+// Every piece of mutable kernel state lives at a fixed place in linear memory, so
+// that a snapshot is a plain copy of memory and a restore is a copy back.
+// WASM globals are used only for transient per-call values.
+
+export const STATE_FORMAT_VERSION: i32 = 1;
+export const SLOTS: i32 = 32; // ring length of per-key / per-cell count slots
+
+// The header region is reserved in the data segment; its address is a compile-time constant.
+export const HDR: usize = memory.data(4096, 16);
+
+// Header field offsets (bytes).
+export const H_MAGIC: usize = 0;          // u32 'VGLK'
+export const H_VERSION: usize = 4;        // i32 state format version
+export const H_HEAP_TOP: usize = 8;       // usize bump pointer of the manual heap
+export const H_INITIALIZED: usize = 12;   // i32 1 after init()
+export const H_MAX_KEYS: usize = 16;      // i32
+export const H_MAX_CELLS: usize = 20;     // i32
+export const H_KEY_COUNT: usize = 24;     // i32 live keys
+export const H_CELL_COUNT: usize = 28;    // i32 live cells
+export const H_KEY_HWM: usize = 32;       // i32 highest key index ever used + 1
+export const H_CELL_HWM: usize = 36;      // i32
+export const H_KEY_FREE: usize = 40;      // i32 head of the free list (-1 none)
+export const H_CELL_FREE: usize = 44;     // i32
+export const H_TABLE_PTR: usize = 48;     // usize hash table (u64 hash, i32 index, pad)
+export const H_TABLE_MASK: usize = 52;    // i32 capacity - 1
+export const H_KEY_BLOCKS: usize = 56;    // usize table of key block pointers
+export const H_CELL_BLOCKS: usize = 60;   // usize table of cell block pointers
+export const H_DIRTY_PTR: usize = 64;     // usize i32 array of dirty key indices
+export const H_DIRTY_LEN: usize = 68;     // i32
+export const H_OPEN_PTR: usize = 72;      // usize i32 array of open cell indices
+export const H_OPEN_LEN: usize = 76;      // i32
+export const H_NEXT_TICK: usize = 80;     // i64 next evaluation boundary (event ms); 0 = not started
+export const H_MAX_TS: usize = 88;        // i64 highest event time seen (global, from the records)
+export const H_NEXT_SWEEP: usize = 96;    // i64
+export const H_EVENTS: usize = 104;       // f64 counters (f64 so they never wrap)
+export const H_LATE: usize = 112;         // f64 late events
+export const H_LATE_DROPPED: usize = 120; // f64
+export const H_KEYS_DROPPED: usize = 128; // f64 events whose key could not be tracked (cap)
+export const H_CELLS_DROPPED: usize = 136;// f64
+export const H_EVICTED: usize = 144;      // f64 keys evicted as idle
+export const H_GROUP_LO: usize = 152;     // i32 first owned key group (informational)
+export const H_GROUP_HI: usize = 156;     // i32 last owned key group + 1
+export const H_PARAMS: usize = 256;       // params block (see params.ts), up to 1 KiB
+
+const KEY_BLOCK_SHIFT: i32 = 12; // 4096 records a block
+export const BLOCK_SHIFT = KEY_BLOCK_SHIFT;
+export const BLOCK_MASK: i32 = (1 << KEY_BLOCK_SHIFT) - 1;
+
+@inline export function hdrI32(off: usize): i32 { return load<i32>(HDR + off); }
+@inline export function setHdrI32(off: usize, v: i32): void { store<i32>(HDR + off, v); }
+@inline export function hdrI64(off: usize): i64 { return load<i64>(HDR + off); }
+@inline export function setHdrI64(off: usize, v: i64): void { store<i64>(HDR + off, v); }
+@inline export function hdrF64(off: usize): f64 { return load<f64>(HDR + off); }
+@inline export function setHdrF64(off: usize, v: f64): void { store<f64>(HDR + off, v); }
+@inline export function hdrPtr(off: usize): usize { return load<usize>(HDR + off); }
+@inline export function setHdrPtr(off: usize, v: usize): void { store<usize>(HDR + off, v); }
+@inline export function bumpF64(off: usize, by: f64): void { store<f64>(HDR + off, load<f64>(HDR + off) + by); }
+
+/** Allocates zeroed bytes from the manual heap (never freed); grows memory as needed. Returns 0 when memory is exhausted. */
+export function heapAlloc(bytes: usize): usize {
+  let top = hdrPtr(H_HEAP_TOP);
+  if (top == 0) top = (__heap_base + 15) & ~15;
+  const ptr = (top + 15) & ~15;
+  const end = ptr + bytes;
+  const have = (<usize>memory.size()) << 16;
+  if (end > have) {
+    const pages = <i32>((end - have + 0xffff) >> 16);
+    if (memory.grow(pages) < 0) return 0;
+  }
+  memory.fill(ptr, 0, bytes);
+  setHdrPtr(H_HEAP_TOP, end);
+  return ptr;
+}

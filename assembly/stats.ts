@@ -1,0 +1,44 @@
+// Interval arithmetic shared, operation for operation, with src/kernel/reference-stats.ts:
+// only + - * / and sqrt, which IEEE 754 rounds identically in WASM and V8, so the
+// kernel and the TypeScript reference model reach bit-identical decisions.
+
+/** Lower bound of the Wilson score interval for x successes in n trials at z; 0 when n <= 0. */
+export function wilsonLower(x: f64, n: f64, z: f64): f64 {
+  if (n <= 0) return 0;
+  const p = x / n;
+  const z2 = z * z;
+  const centre = p + z2 / (2 * n);
+  const spread = z * Math.sqrt(p * (1 - p) / n + z2 / (4 * n * n));
+  const lo = (centre - spread) / (1 + z2 / n);
+  return lo < 0 ? 0 : lo;
+}
+
+/** Upper bound of the Wilson score interval; 1 when n <= 0. */
+export function wilsonUpper(x: f64, n: f64, z: f64): f64 {
+  if (n <= 0) return 1;
+  const p = x / n;
+  const z2 = z * z;
+  const centre = p + z2 / (2 * n);
+  const spread = z * Math.sqrt(p * (1 - p) / n + z2 / (4 * n * n));
+  const hi = (centre + spread) / (1 + z2 / n);
+  return hi > 1 ? 1 : hi;
+}
+
+/** base^k for k >= 0 by repeated squaring (same sequence of multiplications as the reference). */
+export function powi(base: f64, k: i64): f64 {
+  let result: f64 = 1;
+  let b = base;
+  let e = k;
+  while (e > 0) {
+    if (e & 1) result *= b;
+    b *= b;
+    e >>= 1;
+  }
+  return result;
+}
+
+/** Floor division for possibly negative numerators. */
+@inline export function floorDiv(a: i64, b: i64): i64 {
+  const q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}

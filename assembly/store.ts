@@ -1,0 +1,225 @@
+// Keys (a property, or a property x title) and cells (a key x error type) in
+// fixed-size records allocated in blocks of 4096, plus an open-addressing hash
+// table from key hash to key index. Indices are stable while a key lives, so JS
+// can keep the names of key i in an array.
+import {
+  HDR, SLOTS, BLOCK_SHIFT, BLOCK_MASK, heapAlloc,
+  hdrI32, setHdrI32, hdrPtr,
+  H_KEY_BLOCKS, H_CELL_BLOCKS, H_TABLE_PTR, H_TABLE_MASK, H_KEY_COUNT, H_CELL_COUNT,
+  H_KEY_HWM, H_CELL_HWM, H_KEY_FREE, H_CELL_FREE, H_MAX_KEYS, H_MAX_CELLS,
+} from './state';
+
+// Key record (KEY_SIZE bytes).
+export const K_HASH: usize = 0;        // u64, 0 = free
+export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 for a property
+export const K_SCOPE: usize = 12;      // u8
+export const K_DIRTY: usize = 13;      // u8 1 while in the dirty list
+export const K_HEAD_SLOT: usize = 16;  // i64 newest slot index with counts (-1 none)
+export const K_FOLDED_SLOT: usize = 24;// i64 slots <= this are folded into the baselines
+export const K_LAST_TS: usize = 32;    // i64 latest event time
+export const K_BASE_VIEWS: usize = 40; // f64 decayed views folded into the baseline (never frozen)
+export const K_FIRST_CELL: usize = 48; // i32
+export const K_CHILDREN: usize = 52;   // i32 live title keys under a property
+export const K_NEXT_FREE: usize = 56;  // i32 free-list link
+export const K_RING: usize = 64;       // u32[SLOTS] views per slot
+export const KEY_SIZE: usize = 64 + (<usize>SLOTS << 2);
+
+// Cell record (CELL_SIZE bytes).
+export const C_ERR_HASH: usize = 0;    // u64
+export const C_KEY: usize = 8;         // i32
+export const C_NEXT: usize = 12;       // i32 next cell of the same key, -1 end
+export const C_STATUS: usize = 16;     // u8 0 idle, 1 open
+export const C_HOT: usize = 17;        // u8 1 while the baseline is frozen
+export const C_OPEN_POS: usize = 20;   // i32 position in the open list
+export const C_BASE_VIEWS: usize = 24; // f64
+export const C_BASE_FAILS: usize = 32; // f64
+export const C_OPENED_AT: usize = 40;  // i64
+export const C_CALM_SINCE: usize = 48; // i64 -1 when not calm
+export const C_OPEN_THR: usize = 56;   // f64 threshold crossed at opening
+export const C_IMPACTED: usize = 64;   // f64 failures since opening
+export const C_LAST_RATIO: usize = 72; // f64 window ratio at the latest evaluation
+export const C_EVIDENCE: usize = 80;   // i64 slots <= this are not evidence (after a resolve)
+export const C_LAST_EVAL: usize = 88;  // i64
+export const C_PENDING: usize = 96;    // i32 failures since the latest evaluation
+export const C_NEXT_FREE: usize = 100; // i32
+export const C_OPEN_BASE: usize = 104; // f64 baseline at opening
+export const C_RING: usize = 128;      // u32[SLOTS] failures per slot
+export const CELL_SIZE: usize = 128 + (<usize>SLOTS << 2);
+
+const BLOCK: i32 = 1 << BLOCK_SHIFT;
+
+@inline export function keyPtr(i: i32): usize {
+  return load<usize>(hdrPtr(H_KEY_BLOCKS) + (<usize>(i >> BLOCK_SHIFT) << 2)) + <usize>(i & BLOCK_MASK) * KEY_SIZE;
+}
+@inline export function cellPtr(i: i32): usize {
+  return load<usize>(hdrPtr(H_CELL_BLOCKS) + (<usize>(i >> BLOCK_SHIFT) << 2)) + <usize>(i & BLOCK_MASK) * CELL_SIZE;
+}
+
+/** Allocates the hash table and block tables; returns false when memory is exhausted. */
+export function initStore(maxKeys: i32, maxCells: i32): bool {
+  setHdrI32(H_MAX_KEYS, maxKeys);
+  setHdrI32(H_MAX_CELLS, maxCells);
+  let cap: i32 = 16;
+  while (cap < maxKeys * 2) cap <<= 1;
+  const table = heapAlloc(<usize>cap * 16);
+  const kb = heapAlloc(<usize>((maxKeys + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
+  const cb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
+  if (table == 0 || kb == 0 || cb == 0) return false;
+  store<usize>(HDR_TABLE(), table);
+  setHdrI32(H_TABLE_MASK, cap - 1);
+  store<usize>(HDR_KB(), kb);
+  store<usize>(HDR_CB(), cb);
+  setHdrI32(H_KEY_FREE, -1);
+  setHdrI32(H_CELL_FREE, -1);
+  return true;
+}
+@inline function HDR_TABLE(): usize { return HDR + H_TABLE_PTR; }
+@inline function HDR_KB(): usize { return HDR + H_KEY_BLOCKS; }
+@inline function HDR_CB(): usize { return HDR + H_CELL_BLOCKS; }
+
+/** Index of the key with this hash, or -1. */
+export function findKey(hash: u64): i32 {
+  const table = hdrPtr(H_TABLE_PTR);
+  const mask = <u32>hdrI32(H_TABLE_MASK);
+  let pos = <u32>(hash ^ (hash >> 32)) & mask;
+  while (true) {
+    const e = table + (<usize>pos << 4);
+    const h = load<u64>(e);
+    if (h == hash) return load<i32>(e, 8);
+    if (h == 0) return -1;
+    pos = (pos + 1) & mask;
+  }
+  return -1;
+}
+
+/** Creates a key (caller checked it is absent); returns -1 when the key cap is reached. */
+export function createKey(hash: u64, scope: i32, parent: i32): i32 {
+  const count = hdrI32(H_KEY_COUNT);
+  if (count >= hdrI32(H_MAX_KEYS)) return -1;
+  let idx = hdrI32(H_KEY_FREE);
+  let k: usize;
+  if (idx >= 0) {
+    k = keyPtr(idx);
+    setHdrI32(H_KEY_FREE, load<i32>(k + K_NEXT_FREE));
+    memory.fill(k, 0, KEY_SIZE);
+  } else {
+    idx = hdrI32(H_KEY_HWM);
+    if ((idx & BLOCK_MASK) == 0) {
+      const blk = heapAlloc(<usize>BLOCK * KEY_SIZE);
+      if (blk == 0) return -1;
+      store<usize>(hdrPtr(H_KEY_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
+    }
+    setHdrI32(H_KEY_HWM, idx + 1);
+    k = keyPtr(idx);
+  }
+  store<u64>(k + K_HASH, hash);
+  store<i32>(k + K_PARENT, parent);
+  store<u8>(k + K_SCOPE, <u8>scope);
+  store<i64>(k + K_HEAD_SLOT, -1);
+  store<i64>(k + K_FOLDED_SLOT, -1);
+  store<i32>(k + K_FIRST_CELL, -1);
+  setHdrI32(H_KEY_COUNT, count + 1);
+  // insert into the table
+  const table = hdrPtr(H_TABLE_PTR);
+  const mask = <u32>hdrI32(H_TABLE_MASK);
+  let pos = <u32>(hash ^ (hash >> 32)) & mask;
+  while (load<u64>(table + (<usize>pos << 4)) != 0) pos = (pos + 1) & mask;
+  store<u64>(table + (<usize>pos << 4), hash);
+  store<i32>(table + (<usize>pos << 4), idx, 8);
+  return idx;
+}
+
+/** Removes a key from the table (backward-shift deletion keeps probes short) and frees it and its cells. */
+export function deleteKey(idx: i32): void {
+  const k = keyPtr(idx);
+  const hash = load<u64>(k + K_HASH);
+  const table = hdrPtr(H_TABLE_PTR);
+  const mask = <u32>hdrI32(H_TABLE_MASK);
+  let pos = <u32>(hash ^ (hash >> 32)) & mask;
+  while (load<u64>(table + (<usize>pos << 4)) != hash) pos = (pos + 1) & mask;
+  // backward shift
+  let hole = pos;
+  let next = (pos + 1) & mask;
+  while (true) {
+    const e = table + (<usize>next << 4);
+    const h = load<u64>(e);
+    if (h == 0) break;
+    const home = <u32>(h ^ (h >> 32)) & mask;
+    // move e into the hole if its home is not cyclically in (hole, next]
+    const dist = (next - home) & mask;
+    const holeDist = (next - hole) & mask;
+    if (dist >= holeDist) {
+      const dst = table + (<usize>hole << 4);
+      store<u64>(dst, h);
+      store<i32>(dst, load<i32>(e, 8), 8);
+      hole = next;
+    }
+    next = (next + 1) & mask;
+  }
+  store<u64>(table + (<usize>hole << 4), 0);
+  // free cells
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    const nx = load<i32>(cp + C_NEXT);
+    freeCell(c);
+    c = nx;
+  }
+  store<u64>(k + K_HASH, 0);
+  store<i32>(k + K_NEXT_FREE, hdrI32(H_KEY_FREE));
+  setHdrI32(H_KEY_FREE, idx);
+  setHdrI32(H_KEY_COUNT, hdrI32(H_KEY_COUNT) - 1);
+}
+
+/** Finds the cell of a key for an error hash, or -1. */
+export function findCell(key: i32, errHash: u64): i32 {
+  let c = load<i32>(keyPtr(key) + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    if (load<u64>(cp + C_ERR_HASH) == errHash) return c;
+    c = load<i32>(cp + C_NEXT);
+  }
+  return -1;
+}
+
+/** Creates a cell for (key, error); -1 at the cell cap. The new cell inherits the key's baseline views with no failures. */
+export function createCell(key: i32, errHash: u64): i32 {
+  const count = hdrI32(H_CELL_COUNT);
+  if (count >= hdrI32(H_MAX_CELLS)) return -1;
+  let idx = hdrI32(H_CELL_FREE);
+  let c: usize;
+  if (idx >= 0) {
+    c = cellPtr(idx);
+    setHdrI32(H_CELL_FREE, load<i32>(c + C_NEXT_FREE));
+    memory.fill(c, 0, CELL_SIZE);
+  } else {
+    idx = hdrI32(H_CELL_HWM);
+    if ((idx & BLOCK_MASK) == 0) {
+      const blk = heapAlloc(<usize>BLOCK * CELL_SIZE);
+      if (blk == 0) return -1;
+      store<usize>(hdrPtr(H_CELL_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
+    }
+    setHdrI32(H_CELL_HWM, idx + 1);
+    c = cellPtr(idx);
+  }
+  const k = keyPtr(key);
+  store<u64>(c + C_ERR_HASH, errHash);
+  store<i32>(c + C_KEY, key);
+  store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
+  store<i32>(k + K_FIRST_CELL, idx);
+  store<i32>(c + C_OPEN_POS, -1);
+  store<i64>(c + C_CALM_SINCE, -1);
+  store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
+  store<i64>(c + C_EVIDENCE, -1);
+  store<i64>(c + C_LAST_EVAL, -1);
+  setHdrI32(H_CELL_COUNT, count + 1);
+  return idx;
+}
+
+function freeCell(idx: i32): void {
+  const c = cellPtr(idx);
+  store<u64>(c + C_ERR_HASH, 0);
+  store<i32>(c + C_NEXT_FREE, hdrI32(H_CELL_FREE));
+  setHdrI32(H_CELL_FREE, idx);
+  setHdrI32(H_CELL_COUNT, hdrI32(H_CELL_COUNT) - 1);
+}

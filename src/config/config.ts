@@ -1,0 +1,139 @@
+import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  DEFAULT_DETECTION_PARAMS, mergeDetectionParams, validateDetectionParams,
+  type DetectionParams, type DeepPartial,
+} from '../kernel/detection-params.ts';
+import { DEFAULT_FIELD_NAMES, type FieldNames } from '../ingest/field-names.ts';
+
+/** Where the daemon reads view outcomes from. */
+export type SourceKind = 'demo' | 'file' | 'stdin';
+
+/** The daemon's whole configuration, validated at start. */
+export interface VigilConfig {
+  dataDir: string;
+  source: SourceKind;
+  sourceFile: string | null;
+  workers: number;
+  keyGroups: number;
+  chunkBytes: number;
+  maxKeysPerWorker: number;
+  maxCellsPerWorker: number;
+  maxLineBytes: number;
+  fieldNames: FieldNames;
+  params: DetectionParams;
+  transitionsFile: string | null;
+  logLevel: string;
+  demoSeed: number;
+  /** Advance event time to the wall clock when the source is idle (live sources whose event time is now). */
+  idleAdvance: boolean;
+  /** Write kernel checkpoints on shutdown and restore them on start. */
+  checkpoints: boolean;
+}
+
+/** Thrown when the environment is invalid; lists every problem with its variable. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  readonly retriable = false;
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Reads and validates the VIGIL_* variables (the only place that reads the environment); throws ConfigError with every problem at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
+  const problems: string[] = [];
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+      return def;
+    }
+    return n;
+  };
+  const str = (name: string): string | null => (env[name] === undefined || env[name] === '' ? null : env[name]!);
+
+  const source = (str('VIGIL_SOURCE') ?? 'demo') as SourceKind;
+  if (!['demo', 'file', 'stdin'].includes(source)) {
+    problems.push(`VIGIL_SOURCE: expected one of demo, file, stdin, got ${JSON.stringify(env.VIGIL_SOURCE)}`);
+  }
+  const sourceFile = str('VIGIL_SOURCE_FILE');
+  if (source === 'file' && !sourceFile) problems.push('VIGIL_SOURCE_FILE: required when VIGIL_SOURCE=file');
+
+  const workers = int('VIGIL_WORKERS', Math.max(1, Math.min(availableParallelism(), 8)), 1, 64);
+  const keyGroups = int('VIGIL_KEY_GROUPS', 128, 1, 65536);
+  if (keyGroups < workers) problems.push(`VIGIL_KEY_GROUPS (${keyGroups}) must be at least VIGIL_WORKERS (${workers})`);
+
+  const fieldNames: FieldNames = { ...DEFAULT_FIELD_NAMES };
+  const fieldVars: Array<[keyof FieldNames, string]> = [
+    ['viewId', 'VIGIL_FIELD_VIEW_ID'], ['propertyId', 'VIGIL_FIELD_PROPERTY_ID'], ['videoTitle', 'VIGIL_FIELD_VIDEO_TITLE'],
+    ['errorType', 'VIGIL_FIELD_ERROR_TYPE'], ['ts', 'VIGIL_FIELD_TS'],
+  ];
+  for (const [field, name] of fieldVars) {
+    const v = str(name);
+    if (v === null) continue;
+    if (Buffer.byteLength(v) > 64) problems.push(`${name}: a field name is at most 64 bytes`);
+    else fieldNames[field] = v;
+  }
+
+  let params = DEFAULT_DETECTION_PARAMS;
+  const paramsFile = str('VIGIL_DETECTION_FILE');
+  const paramsJson = str('VIGIL_DETECTION');
+  for (const [name, text] of [['VIGIL_DETECTION_FILE', paramsFile && readText(paramsFile, problems, 'VIGIL_DETECTION_FILE')], ['VIGIL_DETECTION', paramsJson]] as const) {
+    if (!text) continue;
+    try {
+      params = mergeDetectionParams(params, JSON.parse(text) as DeepPartial<DetectionParams>);
+    } catch (err) {
+      problems.push(`${name}: not valid JSON (${(err as Error).message})`);
+    }
+  }
+  for (const p of validateDetectionParams(params)) problems.push(`detection parameters: ${p}`);
+
+  const logLevel = str('VIGIL_LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`VIGIL_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+
+  const bool = (name: string, def: boolean): boolean => {
+    const v = str(name);
+    if (v === null) return def;
+    if (['1', 'true', 'yes', 'on'].includes(v.toLowerCase())) return true;
+    if (['0', 'false', 'no', 'off'].includes(v.toLowerCase())) return false;
+    problems.push(`${name}: expected true or false, got ${JSON.stringify(v)}`);
+    return def;
+  };
+
+  const config: VigilConfig = {
+    dataDir: resolve(str('VIGIL_DATA_DIR') ?? '.data'),
+    source,
+    sourceFile,
+    workers,
+    keyGroups,
+    chunkBytes: int('VIGIL_CHUNK_BYTES', 1 << 20, 65536, 64 << 20),
+    maxKeysPerWorker: int('VIGIL_MAX_KEYS_PER_WORKER', 250_000, 16, 50_000_000),
+    maxCellsPerWorker: int('VIGIL_MAX_CELLS_PER_WORKER', 500_000, 16, 50_000_000),
+    maxLineBytes: int('VIGIL_MAX_LINE_BYTES', 65536, 256, 16 << 20),
+    fieldNames,
+    params,
+    transitionsFile: str('VIGIL_TRANSITIONS_FILE'),
+    logLevel,
+    demoSeed: int('VIGIL_DEMO_SEED', 1, 0, 2 ** 31 - 1),
+    idleAdvance: bool('VIGIL_IDLE_ADVANCE', source === 'demo'),
+    checkpoints: bool('VIGIL_CHECKPOINTS', true),
+  };
+  if (config.maxLineBytes > config.chunkBytes) problems.push(`VIGIL_MAX_LINE_BYTES (${config.maxLineBytes}) must not exceed VIGIL_CHUNK_BYTES (${config.chunkBytes})`);
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+function readText(path: string, problems: string[], name: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    problems.push(`${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    return null;
+  }
+}

@@ -1,0 +1,185 @@
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { VigilConfig } from '../config/config.ts';
+import type { Logger } from '../log/logger.ts';
+import { Engine } from '../engine/engine.ts';
+import { CheckpointStore, type CheckpointShape } from '../engine/checkpoint-store.ts';
+import { LineChunker } from '../ingest/line-chunker.ts';
+import type { Source } from '../ingest/source.ts';
+import { DemoSource } from '../ingest/demo-source.ts';
+import { StreamSource } from '../ingest/stream-source.ts';
+import { openIncidentStore, type IncidentStore } from '../incidents/incident-store.ts';
+import { IncidentManager } from '../incidents/incident-manager.ts';
+import { AuditFile } from '../incidents/audit-file.ts';
+import { formatIncidentSummary } from '../incidents/incident-summary.ts';
+
+/** Collaborators the daemon can be given (tests inject a source and a clock). */
+export interface DaemonDeps {
+  source?: Source;
+  now?: () => number;
+}
+
+/**
+ * `vigil run`: source -> engine -> incidents -> subscribers. Components start in order
+ * and stop in reverse; stop() drains in-flight chunks, checkpoints the kernels and closes the store.
+ */
+export class Daemon {
+  private engine!: Engine;
+  private store!: IncidentStore;
+  manager!: IncidentManager;
+  private audit: AuditFile | null = null;
+  private source!: Source;
+  private chunker!: LineChunker;
+  private timers: NodeJS.Timeout[] = [];
+  private lastWriteAt = 0;
+  private stopping: Promise<void> | null = null;
+  private readonly now: () => number;
+  private readonly checkpoints: CheckpointStore;
+  private readonly shape: CheckpointShape;
+
+  constructor(readonly config: VigilConfig, private readonly log: Logger, private readonly deps: DaemonDeps = {}) {
+    this.now = deps.now ?? Date.now;
+    this.checkpoints = new CheckpointStore(config.dataDir);
+    this.shape = {
+      workers: config.workers, groups: config.keyGroups, chunkBytes: config.chunkBytes,
+      maxKeysPerWorker: config.maxKeysPerWorker, maxCellsPerWorker: config.maxCellsPerWorker,
+    };
+  }
+
+  /** Starts every component; throws (after undoing what started) when one cannot start. */
+  async start(): Promise<void> {
+    const c = this.config;
+    mkdirSync(c.dataDir, { recursive: true });
+    this.store = openIncidentStore(join(c.dataDir, 'incidents.db'));
+    this.manager = new IncidentManager({ store: this.store, logger: this.log.child({ component: 'incidents' }) });
+    const open = this.manager.openIncidents();
+    if (open.length) this.log.info({ open: open.length }, 'continuing open incidents from the store');
+    if (c.transitionsFile) {
+      const audit = new AuditFile(c.transitionsFile);
+      this.audit = audit;
+      this.manager.subscribe((t) => audit.write(t));
+    }
+    const tlog = this.log.child({ component: 'transitions' });
+    this.manager.subscribe((t) => {
+      if (t.type === 'updated') return;
+      tlog.info({ incidentId: t.incident.id, type: t.type, scope: t.incident.scope, propertyId: t.incident.propertyId,
+        videoTitle: t.incident.videoTitle, errorType: t.incident.errorType, at: new Date(t.atMs).toISOString() },
+      `incident #${t.incident.id} ${t.type}: ${formatIncidentSummary(t.incident)}`);
+    });
+
+    let restore;
+    if (c.checkpoints) {
+      const loaded = this.checkpoints.load(this.shape);
+      if ('checkpoint' in loaded) restore = loaded.checkpoint;
+      else if (loaded.reason !== 'no checkpoint') this.log.warn({ reason: loaded.reason }, 'checkpoint not used; starting with empty kernel state');
+    }
+    this.engine = new Engine({
+      workers: c.workers, groups: c.keyGroups, chunkBytes: c.chunkBytes, params: c.params,
+      maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker,
+      fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log, restore,
+      onVerdicts: (v) => { this.manager.applyBatch(v); },
+    });
+    try {
+      await this.engine.start();
+    } catch (err) {
+      if (!restore) throw err;
+      this.log.warn({ err }, 'checkpoint could not be restored; starting with empty kernel state');
+      await this.engine.stop();
+      this.engine = new Engine({ ...this.engineOptions(), restore: undefined });
+      await this.engine.start();
+    }
+
+    this.chunker = new LineChunker(c.chunkBytes);
+    this.source = this.deps.source ?? this.makeSource();
+    await this.source.start({
+      write: async (bytes) => {
+        this.lastWriteAt = this.now();
+        const chunks: Uint8Array[] = [];
+        this.chunker.push(bytes, (ch) => chunks.push(ch));
+        this.engine.countOversized(this.chunker.takeOversized());
+        for (const ch of chunks) await this.engine.push(ch);
+      },
+    });
+    this.source.finished().then(() => this.flushChunker()).catch((err) => this.log.error({ err }, 'source failed'));
+    this.startTimers();
+    this.log.info({ source: this.source.name, workers: c.workers, dataDir: c.dataDir }, 'vigil running');
+  }
+
+  private engineOptions() {
+    const c = this.config;
+    return {
+      workers: c.workers, groups: c.keyGroups, chunkBytes: c.chunkBytes, params: c.params,
+      maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker,
+      fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log,
+      onVerdicts: (v: Parameters<IncidentManager['applyBatch']>[0]) => { this.manager.applyBatch(v); },
+    };
+  }
+
+  private makeSource(): Source {
+    const c = this.config;
+    if (c.source === 'demo') return new DemoSource(c.demoSeed, this.log.child({ component: 'demo' }), this.now);
+    return new StreamSource(c.source === 'file' ? c.sourceFile : null, c.chunkBytes);
+  }
+
+  private async flushChunker(): Promise<void> {
+    const chunks: Uint8Array[] = [];
+    this.chunker.end((ch) => chunks.push(ch));
+    this.engine.countOversized(this.chunker.takeOversized());
+    for (const ch of chunks) await this.engine.push(ch);
+  }
+
+  private startTimers(): void {
+    const c = this.config;
+    if (c.idleAdvance) {
+      // A live source whose event time is the wall clock: when it falls quiet, time still passes,
+      // so open incidents can resolve or expire.
+      this.timers.push(setInterval(() => {
+        if (this.now() - this.lastWriteAt < c.params.tickMs) return;
+        this.engine.advance(this.now()).catch((err) => this.log.error({ err }, 'idle advance failed'));
+      }, c.params.tickMs));
+    }
+    // Open incidents the kernel no longer knows (e.g. after a restart without checkpoint) expire.
+    this.timers.push(setInterval(() => {
+      const ts = this.engine.maxEventTs();
+      if (ts !== null) this.manager.expireStale(ts, 2 * Math.max(c.params.property.expireMs, c.params.title.expireMs));
+    }, 60_000));
+    for (const t of this.timers) t.unref();
+  }
+
+  /** Counters for status and metrics. */
+  status(): Record<string, unknown> {
+    return {
+      source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats },
+      kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
+    };
+  }
+
+  /** Drains, checkpoints and closes everything; idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.source?.stop().catch((err) => this.log.error({ err }, 'source stop failed'));
+    if (this.engine) {
+      try {
+        await this.flushChunker();
+        await this.engine.drain();
+        if (this.config.checkpoints) {
+          const cp = await this.engine.checkpoint();
+          this.checkpoints.save(cp, this.shape, this.now());
+          this.log.info({ maxTs: cp.maxTs }, 'checkpoint written');
+        }
+      } catch (err) {
+        this.log.error({ err }, 'drain or checkpoint failed');
+      }
+      await this.engine.stop();
+    }
+    const final = this.status();
+    this.audit?.close();
+    this.store?.close();
+    this.log.info(final, 'vigil stopped');
+  }
+}

@@ -1,0 +1,287 @@
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../log/logger.ts';
+import type { DetectionParams } from '../kernel/detection-params.ts';
+import type { FieldNames } from '../ingest/field-names.ts';
+import type { Verdict } from '../kernel/verdict.ts';
+import type { KernelCounters, KernelInit } from '../kernel/wasm-kernel.ts';
+import type { DecodeReply, VerdictReply, WorkerTask } from '../kernel/worker-messages.ts';
+import { DECODE_STATUS_NAMES, REJECT_TOO_LARGE, isReject } from '../ingest/reject-reason.ts';
+import { compareVerdicts } from './verdict-order.ts';
+import { EngineStats } from './engine-stats.ts';
+import { WorkerLane } from './worker-lane.ts';
+
+/** How the engine is sized. */
+export interface EngineOptions {
+  workers: number;
+  /** Fixed number of key groups; workers own contiguous ranges. */
+  groups: number;
+  chunkBytes: number;
+  params: DetectionParams;
+  maxKeysPerWorker: number;
+  maxCellsPerWorker: number;
+  fieldNames?: FieldNames;
+  maxLineBytes?: number;
+  logger: Logger;
+  /** Chunks accepted but not yet fully evaluated before push() waits (backpressure). */
+  maxInFlight?: number;
+  /** Use the kernel build with assertions. */
+  debugKernel?: boolean;
+  /** Receives every batch of verdicts, in the engine's deterministic order. */
+  onVerdicts: (verdicts: Verdict[]) => void;
+  /** Kernel state to resume from (same worker and group counts). */
+  restore?: EngineCheckpoint;
+}
+
+/** Every worker's kernel snapshot plus the event time the engine had reached. */
+export interface EngineCheckpoint {
+  workers: number;
+  groups: number;
+  maxTs: number | null;
+  snapshots: Uint8Array[];
+}
+
+type Stage =
+  | { kind: 'chunk'; decoded: DecodeReply }
+  | { kind: 'advance'; maxTs: number }
+  | { kind: 'finish' };
+
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const WORKER_FILE = fileURLToPath(new URL(`../kernel/kernel-worker${ext}`, import.meta.url));
+
+/**
+ * The detection pipeline: chunks of NDJSON are decoded by any worker (round robin),
+ * the packed records go to the workers owning their key groups, and verdicts come back
+ * merged per chunk in a total order, so output never depends on worker count or chunk size.
+ */
+export class Engine {
+  private pools: WorkerLane[] = [];
+  private seq = 0;
+  private nextIngest = 0;
+  private nextEmit = 0;
+  private readonly ready = new Map<number, Stage>();
+  private readonly pending = new Map<number, { remaining: number; verdicts: Verdict[] }>();
+  private globalMaxTs: number | null = null;
+  private inFlight = 0;
+  private waiters: Array<() => void> = [];
+  private drainWaiters: Array<() => void> = [];
+  private failure: Error | null = null;
+  private readonly workerCounters: KernelCounters[] = [];
+  readonly stats = new EngineStats();
+  private readonly log: Logger;
+  private started = false;
+  private stopped = false;
+
+  constructor(private readonly opts: EngineOptions) {
+    const problems: string[] = [];
+    if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 64) problems.push(`workers must be an integer in 1..64, got ${opts.workers}`);
+    if (!Number.isInteger(opts.groups) || opts.groups < opts.workers || opts.groups > 65536) problems.push(`groups must be an integer in workers..65536, got ${opts.groups}`);
+    if (!Number.isInteger(opts.chunkBytes) || opts.chunkBytes < 65536) problems.push(`chunkBytes must be an integer >= 65536, got ${opts.chunkBytes}`);
+    if (problems.length) throw new Error(`invalid engine options: ${problems.join('; ')}`);
+    this.log = opts.logger.child({ component: 'engine' });
+  }
+
+  /** Starts one single-thread pool per worker and initializes its kernel. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { workers, groups } = this.opts;
+    for (let w = 0; w < workers; w++) {
+      this.pools.push(new WorkerLane(WORKER_FILE));
+    }
+    const restore = this.opts.restore;
+    if (restore) {
+      if (restore.workers !== workers || restore.groups !== groups || restore.snapshots.length !== workers) {
+        throw new Error(`checkpoint is for ${restore.workers} workers / ${restore.groups} groups, not ${workers} / ${groups}`);
+      }
+      await Promise.all(this.pools.map((pool, w) => pool.run({ op: 'restore', snapshot: restore.snapshots[w], debug: this.opts.debugKernel })));
+      await Promise.all(this.pools.map((pool) => pool.run({ op: 'set-params', params: this.opts.params })));
+      this.globalMaxTs = restore.maxTs;
+      this.log.info({ workers, groups, maxTs: restore.maxTs }, 'engine restored from checkpoint');
+      return;
+    }
+    await Promise.all(this.pools.map((pool, w) => {
+      const init: KernelInit = {
+        maxKeys: this.opts.maxKeysPerWorker,
+        maxCells: this.opts.maxCellsPerWorker,
+        chunkBytes: this.opts.chunkBytes,
+        groupLo: Math.ceil((w * groups) / workers),
+        groupHi: Math.ceil(((w + 1) * groups) / workers),
+        params: this.opts.params,
+        fieldNames: this.opts.fieldNames,
+        maxLineBytes: this.opts.maxLineBytes,
+      };
+      return pool.run({ op: 'init', init, debug: this.opts.debugKernel } satisfies WorkerTask);
+    }));
+    this.log.info({ workers, groups, chunkBytes: this.opts.chunkBytes }, 'engine started');
+  }
+
+  private async waitForSlot(): Promise<void> {
+    const max = this.opts.maxInFlight ?? this.opts.workers * 3 + 2;
+    while (this.inFlight >= max && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failure) throw this.failure;
+  }
+
+  /** Accepts a chunk of whole lines (its buffer is transferred: do not reuse it); resolves once there is room for more. */
+  async push(chunk: Uint8Array): Promise<void> {
+    await this.waitForSlot();
+    const seq = this.seq++;
+    this.inFlight++;
+    this.stats.chunks++;
+    this.stats.bytes += chunk.length;
+    const own = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : chunk.slice();
+    const pool = this.pools[seq % this.pools.length];
+    const task: WorkerTask = { op: 'decode', bytes: own, owners: this.pools.length, groups: this.opts.groups };
+    pool.run<DecodeReply>(task, [own.buffer as ArrayBuffer]).then(
+      (decoded: DecodeReply) => { this.ready.set(seq, { kind: 'chunk', decoded }); this.pump(); },
+      (err: Error) => this.fail(err),
+    );
+  }
+
+  /** Records lines the chunker skipped as too large. */
+  countOversized(lines: Array<{ bytes: number; head: string }>): void {
+    for (const l of lines) {
+      this.stats.reject(DECODE_STATUS_NAMES[REJECT_TOO_LARGE], 1);
+      this.sampleReject(DECODE_STATUS_NAMES[REJECT_TOO_LARGE], `${l.head}… (${l.bytes} bytes)`);
+    }
+  }
+
+  /** Advances event time with no new records (an idle source), in order with the chunks before it. */
+  async advance(maxTs: number): Promise<void> {
+    await this.waitForSlot();
+    const seq = this.seq++;
+    this.inFlight++;
+    this.ready.set(seq, { kind: 'advance', maxTs });
+    this.pump();
+  }
+
+  /** End of input: evaluates up to the last event and waits for every verdict. */
+  async finish(): Promise<void> {
+    const seq = this.seq++;
+    this.inFlight++;
+    this.ready.set(seq, { kind: 'finish' });
+    this.pump();
+    await this.drain();
+  }
+
+  /** Waits until every accepted chunk has been evaluated and its verdicts delivered. */
+  async drain(): Promise<void> {
+    while (this.nextEmit < this.seq && !this.failure) await new Promise<void>((r) => this.drainWaiters.push(r));
+    if (this.failure) throw this.failure;
+  }
+
+  private pump(): void {
+    for (let stage = this.ready.get(this.nextIngest); stage; stage = this.ready.get(this.nextIngest)) {
+      const seq = this.nextIngest++;
+      this.ready.delete(seq);
+      const entry = { remaining: this.pools.length, verdicts: [] as Verdict[] };
+      this.pending.set(seq, entry);
+      const base = this.globalMaxTs;
+      if (stage.kind === 'chunk') this.account(stage.decoded);
+      this.pools.forEach((pool, w) => {
+        let task: WorkerTask;
+        let transferList: ArrayBuffer[] | undefined;
+        if (stage.kind === 'chunk') {
+          const part = stage.decoded.parts[w];
+          task = { op: 'ingest', part, baseMaxTs: base, chunkMaxTs: stage.decoded.maxTs };
+          transferList = [part.buffer as ArrayBuffer];
+        } else if (stage.kind === 'advance') {
+          task = { op: 'advance', maxTs: stage.maxTs };
+        } else {
+          task = { op: 'finish' };
+        }
+        pool.run<VerdictReply>(task, transferList).then(
+          (r: VerdictReply) => {
+            this.workerCounters[w] = r.counters;
+            for (const v of r.verdicts) entry.verdicts.push(v);
+            entry.remaining--;
+            if (entry.remaining === 0) this.emitReady();
+          },
+          (err: Error) => this.fail(err),
+        );
+      });
+      if (stage.kind === 'chunk' && stage.decoded.maxTs !== null) {
+        this.globalMaxTs = this.globalMaxTs === null ? stage.decoded.maxTs : Math.max(this.globalMaxTs, stage.decoded.maxTs);
+      } else if (stage.kind === 'advance') {
+        this.globalMaxTs = this.globalMaxTs === null ? stage.maxTs : Math.max(this.globalMaxTs, stage.maxTs);
+      }
+    }
+  }
+
+  private account(d: DecodeReply): void {
+    this.stats.events += d.records;
+    d.statusCounts.forEach((n, code) => {
+      if (n > 0 && isReject(code)) this.stats.reject(DECODE_STATUS_NAMES[code], n);
+    });
+    for (const s of d.samples) this.sampleReject(DECODE_STATUS_NAMES[s.status] ?? String(s.status), s.line);
+  }
+
+  private sampleReject(reason: string, line: string): void {
+    // Log the first few of each reason, then one in a thousand: never per event on the hot path.
+    const seen = this.stats.rejected[reason] ?? 0;
+    if (seen <= 5 || seen % 1000 === 0) this.log.warn({ reason, line, rejectedSoFar: seen }, 'rejected input line');
+  }
+
+  private emitReady(): void {
+    for (let e = this.pending.get(this.nextEmit); e && e.remaining === 0; e = this.pending.get(this.nextEmit)) {
+      this.pending.delete(this.nextEmit);
+      this.nextEmit++;
+      this.inFlight--;
+      if (e.verdicts.length > 0) {
+        e.verdicts.sort(compareVerdicts);
+        this.stats.verdicts += e.verdicts.length;
+        try {
+          this.opts.onVerdicts(e.verdicts);
+        } catch (err) {
+          this.fail(err as Error);
+          return;
+        }
+      }
+      this.waiters.shift()?.();
+    }
+    if (this.nextEmit === this.seq) for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.log.error({ err }, 'engine failed');
+    for (const w of this.waiters.splice(0)) w();
+    for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  /** Highest event time accepted so far (null before any valid record). */
+  maxEventTs(): number | null {
+    return this.globalMaxTs;
+  }
+
+  /** Kernel counters summed over workers (as of each worker's latest task). */
+  kernelCounters(): KernelCounters {
+    const sum = { events: 0, late: 0, lateDropped: 0, keysDropped: 0, cellsDropped: 0, evicted: 0, keys: 0, cells: 0, open: 0 };
+    for (const c of this.workerCounters) {
+      if (!c) continue;
+      for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += c[k];
+    }
+    return sum;
+  }
+
+  /** Changes detection parameters on every worker, in order with the chunks before it. */
+  async setParams(params: DetectionParams): Promise<void> {
+    await this.drain();
+    await Promise.all(this.pools.map((p) => p.run({ op: 'set-params', params } satisfies WorkerTask)));
+  }
+
+  /** Waits for in-flight work, then snapshots every worker's kernel. */
+  async checkpoint(): Promise<EngineCheckpoint> {
+    await this.drain();
+    const snapshots = await Promise.all(this.pools.map((p) => p.run<Uint8Array>({ op: 'snapshot' })));
+    return { workers: this.pools.length, groups: this.opts.groups, maxTs: this.globalMaxTs, snapshots };
+  }
+
+  /** Stops the worker pools; idempotent. Call drain() or finish() first to keep in-flight work. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all(this.pools.map((p) => p.destroy()));
+    this.pools = [];
+  }
+}

@@ -1,0 +1,52 @@
+/** Options of a synthetic run; the same options always give byte-identical output. */
+export interface GenerateOptions {
+  seed: number;
+  /** Run length; the demo profile runs forever when this is not a positive finite number. */
+  hours: number;
+  /** Event time of the run's start (default 2026-11-27T00:00:00Z). */
+  startMs?: number;
+  profile?: 'realistic' | 'demo';
+  /** Multiplies background traffic of properties at or above 10k views/h (default 1). */
+  scale?: number;
+}
+
+/** GenerateOptions with defaults applied and `endMs` (Infinity for an endless demo). */
+export interface ResolvedGenerateOptions {
+  seed: number;
+  startMs: number;
+  endMs: number;
+  hours: number;
+  profile: 'realistic' | 'demo';
+  scale: number;
+}
+
+/** Default start of a run: 2026-11-27T00:00:00Z. */
+export const DEFAULT_START_MS = Date.UTC(2026, 10, 27);
+
+/** Validates options and applies defaults, reporting every problem at once in one RangeError. */
+export function resolveGenerateOptions(options: GenerateOptions): ResolvedGenerateOptions {
+  const problems: string[] = [];
+  const profile = options.profile ?? 'realistic';
+  if (profile !== 'realistic' && profile !== 'demo') problems.push(`profile must be 'realistic' or 'demo', got ${JSON.stringify(options.profile)}`);
+  if (typeof options.seed !== 'number' || !Number.isSafeInteger(options.seed)) problems.push(`seed must be a safe integer, got ${String(options.seed)}`);
+  const startMs = options.startMs ?? DEFAULT_START_MS;
+  if (typeof startMs !== 'number' || !Number.isSafeInteger(startMs) || startMs < 0) {
+    problems.push(`startMs must be a non-negative integer epoch in ms, got ${String(options.startMs)}`);
+  }
+  const scale = options.scale ?? 1;
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) problems.push(`scale must be a finite number > 0, got ${String(options.scale)}`);
+  const hours = options.hours;
+  const endless = profile === 'demo' && !(typeof hours === 'number' && Number.isFinite(hours) && hours > 0);
+  if (!endless && (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0)) {
+    problems.push(`hours must be a finite number > 0 for the realistic profile, got ${String(hours)}`);
+  }
+  if (problems.length > 0) throw new RangeError(`invalid generate options: ${problems.join('; ')}`);
+  return {
+    seed: options.seed,
+    startMs,
+    hours: endless ? Infinity : hours,
+    endMs: endless ? Infinity : startMs + Math.round(hours * 3_600_000),
+    profile,
+    scale,
+  };
+}

@@ -1,0 +1,62 @@
+import type { Incident } from './incident.ts';
+import { IncidentError } from './incident-error.ts';
+import type { IncidentStore } from './incident-store.ts';
+
+/** The slice of a pino logger the manager uses; a pino Logger or child satisfies it. */
+export interface IncidentLogger {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Collaborators and limits of an IncidentManager; store and logger are required, the rest have defaults. */
+export interface IncidentManagerOptions {
+  store: IncidentStore;
+  /** Required: a default logger would write to stdout, which `vigil replay` uses for its records. */
+  logger: IncidentLogger;
+  /** Decides at open whether a new incident starts silenced (a silence matcher); absent means never. */
+  isSilenced?: (incident: Incident) => boolean;
+  /** Minimum event time between two stored timeline samples; default 60 000. */
+  timelineSampleMs?: number;
+  /** Most timeline samples kept per incident (at least 2); default 1440. */
+  maxTimelineSamples?: number;
+}
+
+/** Counters of what the manager did with its input, for metrics. */
+export interface IncidentManagerStats {
+  verdicts: number;
+  opened: number;
+  /** 'open' verdicts for a key whose incident was already open, continued instead of duplicated. */
+  continued: number;
+  updated: number;
+  resolved: number;
+  expired: number;
+  /** Incidents expired by expireStale because no verdict reached them. */
+  staleExpired: number;
+  /** 'update' verdicts for a key with no open incident, ignored. */
+  orphanUpdates: number;
+  /** 'resolve' or 'expire' verdicts for a key with no open incident, ignored. */
+  orphanCloses: number;
+  listenerErrors: number;
+}
+
+function invalidOption(message: string): IncidentError {
+  return new IncidentError('INCIDENT_OPTION_INVALID', message);
+}
+
+/** Throws INCIDENT_OPTION_INVALID naming the first option that cannot work. */
+export function checkIncidentManagerOptions(options: IncidentManagerOptions): void {
+  if (options.store === undefined || options.store === null) throw invalidOption('store is required');
+  if (typeof options.logger?.info !== 'function' || typeof options.logger?.error !== 'function') {
+    throw invalidOption('logger must have info and error methods (a pino logger)');
+  }
+  if (options.isSilenced !== undefined && typeof options.isSilenced !== 'function') {
+    throw invalidOption('isSilenced must be a function');
+  }
+  const { timelineSampleMs, maxTimelineSamples } = options;
+  if (timelineSampleMs !== undefined && !(Number.isInteger(timelineSampleMs) && timelineSampleMs > 0)) {
+    throw invalidOption(`timelineSampleMs must be a positive integer, got ${String(timelineSampleMs)}`);
+  }
+  if (maxTimelineSamples !== undefined && !(Number.isInteger(maxTimelineSamples) && maxTimelineSamples >= 2)) {
+    throw invalidOption(`maxTimelineSamples must be an integer of at least 2, got ${String(maxTimelineSamples)}`);
+  }
+}

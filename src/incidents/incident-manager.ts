@@ -1,0 +1,305 @@
+import type { Verdict } from '../kernel/verdict.ts';
+import type {
+  Incident,
+  IncidentTransition,
+  NotificationState,
+  TimelineSample,
+  TransitionListener,
+  TransitionType,
+} from './incident.ts';
+import { checkIncidentManagerOptions } from './incident-manager-options.ts';
+import type { IncidentLogger, IncidentManagerOptions, IncidentManagerStats } from './incident-manager-options.ts';
+import type { IncidentFilter, IncidentPage } from './incident-filter.ts';
+import { incidentKey } from './incident-key.ts';
+import type { IncidentStore, IncidentTracking, Occurrence } from './incident-store.ts';
+
+// Everything needed to continue an open incident without reading the store.
+interface OpenIncident {
+  incident: Incident;
+  tracking: IncidentTracking;
+  sampleCount: number;
+  lastSampleAtMs: number | null;
+}
+
+/**
+ * Applies the detector's verdicts to durable incidents and publishes the resulting transitions in order.
+ * At most one incident per key is open; a manager built on an existing store continues its open incidents.
+ */
+export class IncidentManager {
+  readonly stats: IncidentManagerStats = {
+    verdicts: 0, opened: 0, continued: 0, updated: 0, resolved: 0, expired: 0,
+    staleExpired: 0, orphanUpdates: 0, orphanCloses: 0, listenerErrors: 0,
+  };
+  private readonly store: IncidentStore;
+  private readonly logger: IncidentLogger;
+  private readonly isSilenced: ((incident: Incident) => boolean) | undefined;
+  private readonly timelineSampleMs: number;
+  private readonly maxTimelineSamples: number;
+  private readonly openByKey = new Map<string, OpenIncident>();
+  // Copied on change, so a listener that unsubscribes during delivery does not skip its neighbour.
+  private listeners: readonly { listener: TransitionListener }[] = [];
+  private latestEventMs = -Infinity;
+
+  /** Validates the options (INCIDENT_OPTION_INVALID) and loads the store's open incidents. */
+  constructor(options: IncidentManagerOptions) {
+    checkIncidentManagerOptions(options);
+    this.store = options.store;
+    this.logger = options.logger;
+    this.isSilenced = options.isSilenced;
+    this.timelineSampleMs = options.timelineSampleMs ?? 60_000;
+    this.maxTimelineSamples = options.maxTimelineSamples ?? 1440;
+    this.loadOpen();
+    this.logger.info({ openIncidents: this.openByKey.size }, 'incident manager loaded open incidents');
+  }
+
+  /** Adds a listener for every later transition; the returned function removes it (calling it twice is harmless). */
+  subscribe(listener: TransitionListener): () => void {
+    const entry = { listener };
+    this.listeners = [...this.listeners, entry];
+    return () => {
+      this.listeners = this.listeners.filter((e) => e !== entry);
+    };
+  }
+
+  /**
+   * Applies verdicts in their order inside one store transaction, then delivers the transitions to the
+   * listeners and returns them. If the store fails, nothing of the batch is kept and the error is thrown.
+   */
+  applyBatch(verdicts: readonly Verdict[]): IncidentTransition[] {
+    const transitions = this.write(() => {
+      const out: IncidentTransition[] = [];
+      for (const verdict of verdicts) {
+        const transition = this.apply(verdict);
+        if (transition !== null) out.push(transition);
+      }
+      return out;
+    });
+    this.publish(transitions);
+    return transitions;
+  }
+
+  /**
+   * Expires the open incidents whose latest verdict is at least maxSilenceMs of event time before nowMs
+   * (the detector forgot them, e.g. after a restart without its state), closing them at nowMs.
+   */
+  expireStale(nowMs: number, maxSilenceMs: number): IncidentTransition[] {
+    this.latestEventMs = Math.max(this.latestEventMs, nowMs);
+    const stale = [...this.openByKey.entries()]
+      .filter(([, open]) => nowMs - open.incident.updatedAtMs >= maxSilenceMs)
+      .sort(([, a], [, b]) => a.incident.id - b.incident.id);
+    const transitions = this.write(() =>
+      stale.map(([key, open]) => {
+        this.stats.staleExpired++;
+        // No final sample: the detector sent no figures, and repeating the last ones would draw a plateau.
+        return this.close(key, open, 'expired', nowMs);
+      }),
+    );
+    this.publish(transitions);
+    return transitions;
+  }
+
+  /** Silences an incident's notifications; returns it, or null for an unknown id. */
+  silence(id: number): Incident | null {
+    return this.setNotifications(id, 'silenced');
+  }
+
+  /** Turns an incident's notifications back on; returns it, or null for an unknown id. */
+  unsilence(id: number): Incident | null {
+    return this.setNotifications(id, 'on');
+  }
+
+  /** The incident with this id, or null. */
+  get(id: number): Incident | null {
+    return this.store.get(id);
+  }
+
+  /** One page of incidents matching the filter, newest first (see IncidentStore.list). */
+  list(filter: IncidentFilter = {}): IncidentPage {
+    return this.store.list(filter);
+  }
+
+  /** Every open incident, oldest id first. */
+  openIncidents(): Incident[] {
+    return this.store.openIncidents();
+  }
+
+  /** Other incidents of the same key, most recently opened first, at most `limit`. */
+  otherOccurrences(id: number, limit = 10): Occurrence[] {
+    return this.store.otherOccurrences(id, limit);
+  }
+
+  /** The incident's stored timeline, oldest first. */
+  timeline(id: number): TimelineSample[] {
+    return this.store.timeline(id);
+  }
+
+  private loadOpen(): void {
+    this.openByKey.clear();
+    for (const incident of this.store.openIncidents()) {
+      const tracking = this.store.tracking(incident.id) as IncidentTracking;
+      const extent = this.store.timelineExtent(incident.id);
+      this.openByKey.set(incidentKey(incident), { incident, tracking, ...extent });
+    }
+  }
+
+  private write(fn: () => IncidentTransition[]): IncidentTransition[] {
+    try {
+      return this.store.transaction(fn);
+    } catch (error) {
+      // The store rolled back: rebuild the in-memory view from it so both agree again.
+      this.loadOpen();
+      throw error;
+    }
+  }
+
+  private apply(verdict: Verdict): IncidentTransition | null {
+    this.stats.verdicts++;
+    this.latestEventMs = Math.max(this.latestEventMs, verdict.atMs);
+    const key = incidentKey(verdict);
+    const open = this.openByKey.get(key);
+    if (verdict.kind === 'open') return open === undefined ? this.openIncident(key, verdict) : this.continueIncident(open, verdict);
+    if (open === undefined) {
+      if (verdict.kind === 'update') this.stats.orphanUpdates++;
+      else this.stats.orphanCloses++;
+      return null;
+    }
+    if (verdict.kind === 'update') {
+      this.stats.updated++;
+      this.takeFigures(open, verdict, false);
+      this.store.updateIncident(open.incident, open.tracking);
+      return transition('updated', open.incident, verdict.atMs);
+    }
+    const type = verdict.kind === 'resolve' ? 'resolved' : 'expired';
+    this.stats[type]++;
+    this.takeFigures(open, verdict, true);
+    return this.close(key, open, type, verdict.atMs);
+  }
+
+  private openIncident(key: string, verdict: Verdict): IncidentTransition {
+    this.stats.opened++;
+    const tracking: IncidentTracking = { impactedBaseViews: 0, timelineStepMs: this.timelineSampleMs };
+    const incident = this.store.insertIncident(
+      {
+        scope: verdict.scope,
+        propertyId: verdict.propertyId,
+        videoTitle: verdict.videoTitle,
+        errorType: verdict.errorType,
+        status: 'open',
+        openedAtMs: verdict.atMs,
+        closedAtMs: null,
+        initialErrorRatio: verdict.errorRatio,
+        initialViewsPerHour: verdict.viewsPerHour,
+        thresholdRatio: verdict.thresholdRatio,
+        baselineRatio: verdict.baselineRatio,
+        minWindowViews: verdict.minWindowViews,
+        currentErrorRatio: verdict.errorRatio,
+        currentViewsPerHour: verdict.viewsPerHour,
+        currentWindowViews: verdict.windowViews,
+        updatedAtMs: verdict.atMs,
+        impactedViews: verdict.impactedViews,
+        notifications: 'on',
+      },
+      tracking,
+    );
+    if (this.startsSilenced(incident)) {
+      incident.notifications = 'silenced';
+      this.store.setNotifications(incident.id, 'silenced');
+    }
+    const open: OpenIncident = { incident, tracking, sampleCount: 0, lastSampleAtMs: null };
+    this.openByKey.set(key, open);
+    this.sample(open, verdict, true);
+    return transition('opened', incident, verdict.atMs);
+  }
+
+  // The detector re-opened a key whose incident is still open (it restarted without its state): keep
+  // one incident, keep its trigger, and add the detector's fresh impacted count to what was counted before.
+  private continueIncident(open: OpenIncident, verdict: Verdict): IncidentTransition {
+    this.stats.continued++;
+    open.tracking.impactedBaseViews = open.incident.impactedViews;
+    this.takeFigures(open, verdict, false);
+    this.store.updateIncident(open.incident, open.tracking);
+    return transition('updated', open.incident, verdict.atMs);
+  }
+
+  private close(key: string, open: OpenIncident, type: 'resolved' | 'expired', atMs: number): IncidentTransition {
+    open.incident.status = type;
+    open.incident.closedAtMs = atMs;
+    this.store.updateIncident(open.incident, open.tracking);
+    this.openByKey.delete(key);
+    return transition(type, open.incident, atMs);
+  }
+
+  private takeFigures(open: OpenIncident, verdict: Verdict, forceSample: boolean): void {
+    const { incident } = open;
+    incident.currentErrorRatio = verdict.errorRatio;
+    incident.currentViewsPerHour = verdict.viewsPerHour;
+    incident.currentWindowViews = verdict.windowViews;
+    incident.updatedAtMs = verdict.atMs;
+    incident.impactedViews = open.tracking.impactedBaseViews + verdict.impactedViews;
+    this.sample(open, verdict, forceSample);
+  }
+
+  // Bounded timeline: samples at least timelineStepMs apart; when full, every second sample is dropped
+  // and the step doubles, so the timeline always spans the whole incident at an even resolution.
+  private sample(open: OpenIncident, verdict: Verdict, force: boolean): void {
+    const last = open.lastSampleAtMs;
+    if (last !== null && verdict.atMs < last) return;
+    if (!force && last !== null && verdict.atMs - last < open.tracking.timelineStepMs) return;
+    const id = open.incident.id;
+    const isNewTime = verdict.atMs !== last;
+    if (isNewTime && open.sampleCount >= this.maxTimelineSamples) {
+      open.sampleCount = this.store.thinTimeline(id);
+      open.tracking.timelineStepMs *= 2;
+    }
+    this.store.appendTimelineSample(id, {
+      atMs: verdict.atMs,
+      errorRatio: verdict.errorRatio,
+      thresholdRatio: verdict.thresholdRatio,
+      windowViews: verdict.windowViews,
+    });
+    if (isNewTime) open.sampleCount++;
+    open.lastSampleAtMs = verdict.atMs;
+  }
+
+  private startsSilenced(incident: Incident): boolean {
+    if (this.isSilenced === undefined) return false;
+    try {
+      return this.isSilenced(incident);
+    } catch (err) {
+      // A broken matcher must not stop incident tracking; notifying is the safer failure.
+      this.logger.error({ err, incidentId: incident.id }, 'silence matcher failed; incident notifies');
+      return false;
+    }
+  }
+
+  private setNotifications(id: number, state: NotificationState): Incident | null {
+    const incident = this.store.get(id);
+    if (incident === null) return null;
+    if (incident.notifications === state) return incident;
+    this.store.setNotifications(id, state);
+    incident.notifications = state;
+    const open = this.openByKey.get(incidentKey(incident));
+    if (open?.incident.id === id) open.incident.notifications = state;
+    // Event time, not the wall clock: the change is placed at the latest moment the manager has seen.
+    this.publish([transition('updated', incident, Math.max(this.latestEventMs, incident.updatedAtMs))]);
+    return incident;
+  }
+
+  private publish(transitions: readonly IncidentTransition[]): void {
+    for (const t of transitions) {
+      for (const { listener } of this.listeners) {
+        try {
+          listener(t);
+        } catch (err) {
+          this.stats.listenerErrors++;
+          this.logger.error({ err, incidentId: t.incident.id, transition: t.type }, 'incident listener failed');
+        }
+      }
+    }
+  }
+}
+
+// A frozen snapshot: later changes to the live incident, or a listener's mutation, cannot alter what others see.
+function transition(type: TransitionType, incident: Incident, atMs: number): IncidentTransition {
+  return Object.freeze({ type, incident: Object.freeze({ ...incident }), atMs });
+}

@@ -1,0 +1,82 @@
+import type { Database } from 'better-sqlite3';
+import { IncidentError } from './incident-error.ts';
+
+type Migration = (db: Database) => void;
+
+// migrations[i] takes a database from user_version i to i + 1. Append, never edit: a file written
+// by an older Vigil replays exactly the steps it is missing.
+const migrations: readonly Migration[] = [
+  (db) => {
+    // AUTOINCREMENT (not plain rowid) so an id is never reused, even if the newest incident row is
+    // ever deleted. The partial unique index makes "one open incident per key" a storage invariant.
+    // impacted_base_views and timeline_step_ms are the manager's bookkeeping, kept so a restart
+    // continues an open incident exactly where it stopped.
+    db.exec(`
+      CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('property', 'title')),
+        property_id TEXT NOT NULL,
+        video_title TEXT,
+        error_type TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'resolved', 'expired')),
+        opened_at_ms INTEGER NOT NULL,
+        closed_at_ms INTEGER,
+        initial_error_ratio REAL NOT NULL,
+        initial_views_per_hour REAL NOT NULL,
+        threshold_ratio REAL NOT NULL,
+        baseline_ratio REAL NOT NULL,
+        min_window_views INTEGER NOT NULL,
+        current_error_ratio REAL NOT NULL,
+        current_views_per_hour REAL NOT NULL,
+        current_window_views INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        impacted_views INTEGER NOT NULL,
+        notifications TEXT NOT NULL CHECK (notifications IN ('on', 'silenced')),
+        impacted_base_views INTEGER NOT NULL DEFAULT 0,
+        timeline_step_ms INTEGER NOT NULL
+      );
+      CREATE INDEX incidents_status ON incidents (status);
+      CREATE INDEX incidents_key_opened ON incidents (key, opened_at_ms);
+      CREATE UNIQUE INDEX incidents_open_key ON incidents (key) WHERE status = 'open';
+      CREATE INDEX incidents_property ON incidents (property_id);
+      CREATE INDEX incidents_opened ON incidents (opened_at_ms);
+      CREATE TABLE timeline_samples (
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        at_ms INTEGER NOT NULL,
+        error_ratio REAL NOT NULL,
+        threshold_ratio REAL NOT NULL,
+        window_views INTEGER NOT NULL,
+        PRIMARY KEY (incident_id, at_ms)
+      ) WITHOUT ROWID;
+      CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `);
+  },
+];
+
+/** The schema version this build writes (SQLite `user_version`). */
+export const INCIDENT_SCHEMA_VERSION = migrations.length;
+
+/**
+ * Brings the database up to INCIDENT_SCHEMA_VERSION, one transaction per step, and returns the version
+ * found before; throws INCIDENT_SCHEMA_TOO_NEW for a file written by a newer Vigil rather than guess.
+ */
+export function migrateIncidentSchema(db: Database): number {
+  const found = db.pragma('user_version', { simple: true }) as number;
+  if (found > INCIDENT_SCHEMA_VERSION) {
+    throw new IncidentError(
+      'INCIDENT_SCHEMA_TOO_NEW',
+      `incident store ${db.name} has schema version ${found}; this Vigil understands up to ${INCIDENT_SCHEMA_VERSION}`,
+    );
+  }
+  for (let version = found; version < INCIDENT_SCHEMA_VERSION; version++) {
+    db.transaction(() => {
+      migrations[version](db);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+  return found;
+}

@@ -1,0 +1,80 @@
+/** A line too long to fit a chunk: skipped and counted as too_large. */
+export interface OversizedLine {
+  bytes: number;
+  head: string;
+}
+
+/**
+ * Cuts a byte stream into chunks of whole NDJSON lines of at most `chunkBytes`, each in
+ * its own ArrayBuffer so it can be transferred to a worker. A line longer than a chunk is
+ * skipped up to its newline and reported, so one 10 MB line never costs the lines around it.
+ */
+export class LineChunker {
+  private buf: Uint8Array;
+  private len = 0;
+  private skipping = false;
+  private skippedBytes = 0;
+  private skippedHead = '';
+  readonly oversized: OversizedLine[] = [];
+
+  constructor(private readonly chunkBytes: number) {
+    this.buf = new Uint8Array(chunkBytes);
+  }
+
+  /** Feeds bytes; calls `emit` with every complete chunk. */
+  push(data: Uint8Array, emit: (chunk: Uint8Array) => void): void {
+    let off = 0;
+    while (off < data.length) {
+      if (this.skipping) {
+        const nl = data.indexOf(10, off);
+        if (nl < 0) { this.skippedBytes += data.length - off; return; }
+        this.skippedBytes += nl - off;
+        this.oversized.push({ bytes: this.skippedBytes, head: this.skippedHead });
+        this.skipping = false;
+        off = nl + 1;
+        continue;
+      }
+      const n = Math.min(this.chunkBytes - this.len, data.length - off);
+      this.buf.set(data.subarray(off, off + n), this.len);
+      this.len += n;
+      off += n;
+      if (this.len === this.chunkBytes) this.cut(emit);
+    }
+  }
+
+  private cut(emit: (chunk: Uint8Array) => void): void {
+    const last = this.buf.lastIndexOf(10, this.len - 1);
+    if (last < 0) {
+      // One line fills the whole chunk: drop it up to its newline.
+      this.skipping = true;
+      this.skippedBytes = this.len;
+      this.skippedHead = new TextDecoder().decode(this.buf.subarray(0, 120));
+      this.len = 0;
+      return;
+    }
+    const out = this.buf.slice(0, last + 1);
+    const rest = this.buf.subarray(last + 1, this.len);
+    const next = new Uint8Array(this.chunkBytes);
+    next.set(rest);
+    this.buf = next;
+    this.len = rest.length;
+    emit(out);
+  }
+
+  /** Emits whatever is buffered (the last line may lack its newline). */
+  end(emit: (chunk: Uint8Array) => void): void {
+    if (this.skipping) {
+      this.oversized.push({ bytes: this.skippedBytes, head: this.skippedHead });
+      this.skipping = false;
+    }
+    if (this.len > 0) {
+      emit(this.buf.slice(0, this.len));
+      this.len = 0;
+    }
+  }
+
+  /** Returns and clears the oversized lines seen so far. */
+  takeOversized(): OversizedLine[] {
+    return this.oversized.splice(0, this.oversized.length);
+  }
+}

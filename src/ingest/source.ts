@@ -1,0 +1,18 @@
+/** Where a source delivers bytes: whole or partial NDJSON lines, in order. */
+export interface SourceSink {
+  /** Accepts bytes; resolves when the engine has room for more (backpressure). */
+  write(bytes: Uint8Array): Promise<void>;
+}
+
+/** A stream of view outcomes (demo generator, file, stdin; Kafka and Kinesis plug in here). */
+export interface Source {
+  readonly name: string;
+  /** Starts delivering to the sink; resolves once started. */
+  start(sink: SourceSink): Promise<void>;
+  /** Stops delivering; resolves when no more writes will happen. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves when a finite source has delivered everything (never, for endless ones). */
+  finished(): Promise<void>;
+  /** Where the source is, for status and metrics. */
+  position(): Record<string, unknown>;
+}

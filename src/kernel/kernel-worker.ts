@@ -1,0 +1,58 @@
+// Piscina worker: owns one WASM kernel. Each worker runs in its own single-thread
+// pool, so the key groups it owns are only ever touched by this thread.
+import { transferring } from './transfer.ts';
+import { WasmKernel } from './wasm-kernel.ts';
+import type { WorkerTask, DecodeReply, VerdictReply } from './worker-messages.ts';
+
+let kernel: WasmKernel | null = null;
+
+function need(): WasmKernel {
+  if (!kernel) throw new Error('kernel worker used before init');
+  return kernel;
+}
+
+/** Runs one task against this thread's kernel. */
+export default function handle(task: WorkerTask): unknown {
+  switch (task.op) {
+    case 'init':
+      kernel = WasmKernel.create(task.init, task.debug ?? false);
+      return { ok: true };
+    case 'restore':
+      kernel = WasmKernel.restore(task.snapshot, task.debug ?? false);
+      return { ok: true };
+    case 'decode': {
+      const d = need().decodeChunk(task.bytes, task.owners, task.groups);
+      const reply: DecodeReply = d;
+      return transferring(reply, d.parts.map((p) => p.buffer));
+    }
+    default:
+      return handleRest(task);
+  }
+}
+
+function handleRest(task: WorkerTask): unknown {
+  const k = need();
+  switch (task.op) {
+    case 'ingest':
+      return verdictReply(k, k.ingest(task.part, task.baseMaxTs, task.chunkMaxTs));
+    case 'advance':
+      return verdictReply(k, k.advanceWatermark(task.maxTs));
+    case 'finish':
+      return verdictReply(k, k.finish());
+    case 'set-params':
+      k.setParams(task.params);
+      return { ok: true };
+    case 'counters':
+      return k.counters();
+    case 'snapshot': {
+      const snap = k.snapshot();
+      return transferring(snap, [snap.buffer]);
+    }
+    default:
+      throw new Error(`unknown task ${(task as { op: string }).op}`);
+  }
+}
+
+function verdictReply(k: WasmKernel, verdicts: VerdictReply['verdicts']): VerdictReply {
+  return { verdicts, counters: k.counters() };
+}

@@ -1,0 +1,468 @@
+// A plain TypeScript model of the detection kernel (assembly/detector.ts and
+// assembly/ingest.ts) for the differential tests. It keeps keys and cells in
+// Maps instead of linear memory, but repeats every floating-point operation in
+// the kernel's order (and the same folding/decay branching, since folding
+// slot by slot and decaying an empty stretch with one powi round differently),
+// so that its verdicts are bit-identical. Key and cell caps are not modelled.
+import type { DetectionParams, ScopeParams } from './detection-params.ts';
+import { baselineDecay } from './detection-params.ts';
+import type { Scope, Verdict, VerdictKind } from './verdict.ts';
+import { floorDiv, powi, wilsonLower, wilsonUpper } from './reference-stats.ts';
+
+const SLOTS = 32;
+
+interface RefCell {
+  errorType: string;
+  key: RefKey;
+  open: boolean;
+  /** Baseline frozen: set while the window is suspect, and through an incident. */
+  hot: boolean;
+  baseViews: number;
+  baseFails: number;
+  openedAt: number;
+  calmSince: number;
+  openThr: number;
+  openBase: number;
+  impacted: number;
+  lastRatio: number;
+  evidence: number;
+  lastEval: number;
+  pending: number;
+  ring: number[];
+}
+
+interface RefKey {
+  scope: Scope;
+  propertyId: string;
+  videoTitle: string | null;
+  mapKey: string;
+  parent: RefKey | null;
+  dirty: boolean;
+  head: number;
+  folded: number;
+  lastTs: number;
+  baseViews: number;
+  children: number;
+  ring: number[];
+  cells: Map<string, RefCell>;
+}
+
+/** One decoded input event, as the kernel's decoder yields it ("" and null both mean absent). */
+export interface ReferenceEvent {
+  propertyId: string;
+  videoTitle: string | null;
+  errorType: string | null;
+  ts: number;
+}
+
+/** Counters comparable with WasmKernel.counters(). */
+export interface ReferenceCounters {
+  events: number;
+  late: number;
+  lateDropped: number;
+  evicted: number;
+  keys: number;
+  cells: number;
+  open: number;
+}
+
+/** Variations of the model that must not change its verdicts (used to check kernel shortcuts). */
+export interface ReferenceModelOptions {
+  /** Evaluate every tick of a stretch with no dirty key and no open cell instead of skipping to its end, as the kernel does. */
+  evaluateEmptyStretches?: boolean;
+}
+
+const ringIndex = (slot: number): number => ((slot % SLOTS) + SLOTS) % SLOTS;
+
+/** Single-threaded model of the kernel over decoded events in input order; its verdicts must equal the kernel's bit for bit. */
+export class ReferenceModel {
+  private readonly p: DetectionParams;
+  private readonly decay: Record<Scope, number>;
+  private readonly evaluateEmptyStretches: boolean;
+  private readonly properties = new Map<string, RefKey>();
+  private readonly titles = new Map<string, RefKey>();
+  private dirty: RefKey[] = [];
+  private readonly open = new Set<RefCell>();
+  private nextTick: number | null = null;
+  private maxTs: number | null = null;
+  private verdicts: Verdict[] = [];
+  private readonly stats = { events: 0, late: 0, lateDropped: 0, evicted: 0 };
+
+  constructor(params: DetectionParams, options: ReferenceModelOptions = {}) {
+    this.p = params;
+    // The kernel receives these very doubles through paramSlots.
+    this.decay = { property: baselineDecay(params.property), title: baselineDecay(params.title) };
+    this.evaluateEmptyStretches = options.evaluateEmptyStretches ?? false;
+  }
+
+  /** Applies one event; `maxTsSoFar` is the highest event time of all events up to and including this one. */
+  ingest(e: ReferenceEvent, maxTsSoFar: number): void {
+    this.advanceTo(maxTsSoFar);
+    if (this.maxTs === null || maxTsSoFar > this.maxTs) this.maxTs = maxTsSoFar;
+    let ts = e.ts;
+    const tick = this.p.tickMs;
+    if (this.nextTick !== null && ts < this.nextTick - tick) {
+      this.stats.late++;
+      if (this.p.latePolicy === 'drop') {
+        this.stats.lateDropped++;
+        return;
+      }
+      ts = this.nextTick - tick;
+    }
+    this.stats.events++;
+    const err = e.errorType ? e.errorType : null;
+    let pk = this.properties.get(e.propertyId);
+    if (!pk) {
+      pk = newKey('property', e.propertyId, null, e.propertyId, null);
+      this.properties.set(e.propertyId, pk);
+    }
+    this.touch(pk, ts, err);
+    if (!e.videoTitle) return;
+    const tkey = JSON.stringify([e.propertyId, e.videoTitle]);
+    let tk = this.titles.get(tkey);
+    if (!tk) {
+      tk = newKey('title', e.propertyId, e.videoTitle, tkey, pk);
+      pk.children++;
+      this.titles.set(tkey, tk);
+    }
+    this.touch(tk, ts, err);
+  }
+
+  /** Advances event time to `maxTs` with no new events (an idle source). */
+  advanceWatermark(maxTs: number): void {
+    this.advanceTo(maxTs);
+    if (this.maxTs === null || maxTs > this.maxTs) this.maxTs = maxTs;
+  }
+
+  /** End of input: evaluates up to the latest event time seen, as the kernel's finish() does. */
+  finish(): void {
+    if (this.maxTs === null) return;
+    this.advanceTo(this.maxTs + this.p.outOfOrdernessMs);
+  }
+
+  /** Returns the verdicts produced since the previous call, in production order. */
+  takeVerdicts(): Verdict[] {
+    const v = this.verdicts;
+    this.verdicts = [];
+    return v;
+  }
+
+  /** The model's counters, named as in WasmKernel.counters(). */
+  counters(): ReferenceCounters {
+    let cells = 0;
+    for (const k of this.properties.values()) cells += k.cells.size;
+    for (const k of this.titles.values()) cells += k.cells.size;
+    return { ...this.stats, keys: this.properties.size + this.titles.size, cells, open: this.open.size };
+  }
+
+  private sp(scope: Scope): ScopeParams {
+    return this.p[scope];
+  }
+
+  private advanceTo(maxTs: number): void {
+    const tick = this.p.tickMs;
+    const wm = maxTs - this.p.outOfOrdernessMs;
+    if (this.nextTick === null) {
+      this.nextTick = (floorDiv(wm, tick) + 1) * tick;
+      return;
+    }
+    const sweepMs = this.p.sweepMs;
+    let next = this.nextTick;
+    while (next <= wm) {
+      if (!this.evaluateEmptyStretches && this.dirty.length === 0 && this.open.size === 0) {
+        const last = floorDiv(wm, tick) * tick;
+        if (last > next) {
+          const s = floorDiv(last, sweepMs) * sweepMs;
+          if (s >= next) this.sweep(s);
+          next = last + tick;
+          continue;
+        }
+      }
+      this.evaluateTick(next);
+      next += tick;
+    }
+    this.nextTick = next;
+  }
+
+  private touch(key: RefKey, ts: number, err: string | null): void {
+    const slot = this.rotateTo(key, floorDiv(ts, this.sp(key.scope).slotMs));
+    const i = ringIndex(slot);
+    key.ring[i]++;
+    if (ts > key.lastTs) key.lastTs = ts;
+    if (!key.dirty) {
+      key.dirty = true;
+      this.dirty.push(key);
+    }
+    if (err === null) return;
+    let c = key.cells.get(err);
+    if (!c) {
+      c = newCell(key, err);
+      key.cells.set(err, c);
+    }
+    c.ring[i]++;
+    c.pending++;
+  }
+
+  private rotateTo(key: RefKey, slot: number): number {
+    const head = key.head;
+    if (head < 0) {
+      key.head = slot;
+      key.folded = slot - 1;
+      return slot;
+    }
+    if (slot > head) {
+      this.foldTo(key, slot - SLOTS);
+      const from = slot - head > SLOTS ? slot - SLOTS + 1 : head + 1;
+      for (let s = from; s <= slot; s++) {
+        const i = ringIndex(s);
+        key.ring[i] = 0;
+        for (const c of key.cells.values()) c.ring[i] = 0;
+      }
+      key.head = slot;
+      return slot;
+    }
+    // Too old for the ring: counted in its oldest slot.
+    const oldest = head - SLOTS + 1;
+    return slot < oldest ? oldest : slot;
+  }
+
+  private foldTo(key: RefKey, upto: number): void {
+    if (upto <= key.folded) return;
+    const d = this.decay[key.scope];
+    const head = key.head;
+    const lo = head - SLOTS + 1;
+    let s = key.folded + 1;
+    while (s <= upto) {
+      if (s < lo || s > head) {
+        const e = s < lo ? (upto < lo - 1 ? upto : lo - 1) : upto;
+        decayKey(key, powi(d, e - s + 1));
+        s = e + 1;
+      } else {
+        foldSlot(key, s, d);
+        s++;
+      }
+    }
+    key.folded = upto;
+  }
+
+  private evaluateTick(t: number): void {
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const k of dirty) if (k.scope === 'property') this.evalKey(k, t);
+    for (const k of dirty) {
+      if (k.scope === 'title') this.evalKey(k, t);
+      k.dirty = false;
+    }
+    // A title's threshold reads its property's latest ratio: properties first.
+    this.evalOpen(t, 'property');
+    this.evalOpen(t, 'title');
+    if (t % this.p.sweepMs === 0) this.sweep(t);
+  }
+
+  private evalKey(key: RefKey, t: number): void {
+    this.foldTo(key, floorDiv(t, this.sp(key.scope).slotMs) - 1);
+    for (const c of key.cells.values()) this.evalCell(c, t);
+  }
+
+  private evalOpen(t: number, scope: Scope): void {
+    for (const c of [...this.open]) {
+      if (c.lastEval === t || c.key.scope !== scope) continue;
+      this.foldTo(c.key, floorDiv(t, this.sp(scope).slotMs) - 1);
+      this.evalCell(c, t);
+    }
+  }
+
+  private evalCell(c: RefCell, t: number): void {
+    c.lastEval = t;
+    const k = c.key;
+    const scope = k.scope;
+    const sp = this.sp(scope);
+    const slotMs = sp.slotMs;
+    const minViews = sp.minViews;
+
+    const w = windowOf(k, c, minViews, -Number.MAX_SAFE_INTEGER);
+    const oldest = w.oldest;
+    const n = w.views;
+    const x = w.fails;
+    const ratio = n > 0 ? x / n : 0;
+    c.lastRatio = ratio;
+    let spanMs = t - w.oldest * slotMs;
+    if (spanMs < 1) spanMs = 1;
+    const viewsPerHour = n * 3600000 / spanMs;
+
+    let base = 0;
+    let warm = false;
+    let reference = 0;
+    const nb = c.baseViews;
+    const xb = c.baseFails;
+    if (scope === 'property') {
+      base = nb > 0 ? xb / nb : 0;
+      warm = k.baseViews >= this.p.property.warmupViews;
+      reference = base;
+    } else {
+      const parent = k.parent!;
+      const pc = parent.cells.get(c.errorType);
+      let parentBase = 0;
+      let parentRatio = 0;
+      if (pc) {
+        const pnb = pc.baseViews;
+        parentBase = pnb > 0 ? pc.baseFails / pnb : 0;
+        parentRatio = spanRatio(parent, pc, floorDiv(oldest * slotMs, this.p.property.slotMs));
+      }
+      const prior = this.p.title.priorViews;
+      base = (xb + prior * parentBase) / (nb + prior);
+      warm = parent.baseViews >= this.p.property.warmupViews;
+      reference = base > parentRatio ? base : parentRatio;
+    }
+    const absThr = reference + sp.minEffectAbs;
+    const relThr = reference * sp.minEffectRatio;
+    let thr = absThr > relThr ? absThr : relThr;
+    if (thr > 1) thr = 1;
+
+    if (!c.open) {
+      c.pending = 0;
+      const suspect = wilsonLower(x, n, sp.zOpen) > thr;
+      c.hot = suspect;
+      if (warm && suspect && x >= sp.minFailures && (n >= minViews || wilsonLower(x, n, sp.zStrong) > thr)) {
+        c.open = true;
+        c.openedAt = t;
+        c.openThr = thr;
+        c.openBase = base;
+        c.impacted = x;
+        c.calmSince = -1;
+        this.open.add(c);
+        this.emit('open', c, t, ratio, thr, base, n, x, spanMs, viewsPerHour, x, t);
+      }
+      return;
+    }
+
+    const impacted = c.impacted + c.pending;
+    c.impacted = impacted;
+    c.pending = 0;
+    let kind: VerdictKind = 'update';
+    if (t - k.lastTs >= sp.expireMs) {
+      kind = 'expire';
+    } else {
+      const resolveMs = sp.resolveMs;
+      const rw = windowOf(k, c, Infinity, floorDiv(t - resolveMs, slotMs));
+      const calm = rw.views > 0 && wilsonUpper(rw.fails, rw.views, sp.zResolve) < c.openThr;
+      if (calm) {
+        if (c.calmSince < 0) c.calmSince = t;
+        if (t - c.calmSince >= resolveMs) kind = 'resolve';
+      } else {
+        c.calmSince = -1;
+      }
+    }
+    if (kind !== 'update') {
+      c.open = false;
+      c.hot = false;
+      // Slots up to here showed the incident: they must not count as evidence for the next one.
+      c.evidence = k.head;
+      this.open.delete(c);
+    }
+    this.emit(kind, c, t, ratio, c.openThr, c.openBase, n, x, spanMs, viewsPerHour, impacted, c.openedAt);
+  }
+
+  private sweep(t: number): void {
+    // Titles first: a property may go in the same sweep as its last title.
+    this.sweepScope(t, 'title', this.titles);
+    this.sweepScope(t, 'property', this.properties);
+  }
+
+  private sweepScope(t: number, scope: Scope, keys: Map<string, RefKey>): void {
+    const idle = this.sp(scope).idleEvictMs;
+    for (const k of [...keys.values()]) {
+      if (k.dirty) continue;
+      if (t - k.lastTs < idle) continue;
+      if (k.children > 0 || [...k.cells.values()].some((c) => c.open)) continue;
+      if (k.parent) k.parent.children--;
+      keys.delete(k.mapKey);
+      this.stats.evicted++;
+    }
+  }
+
+  private emit(
+    kind: VerdictKind, c: RefCell, t: number, errorRatio: number, thresholdRatio: number, baselineRatio: number,
+    windowViews: number, windowFailures: number, windowSpanMs: number, viewsPerHour: number,
+    impactedViews: number, openedAtMs: number,
+  ): void {
+    const k = c.key;
+    this.verdicts.push({
+      kind, scope: k.scope, propertyId: k.propertyId, videoTitle: k.videoTitle, errorType: c.errorType,
+      atMs: t, errorRatio, thresholdRatio, baselineRatio, windowViews, windowFailures, windowSpanMs,
+      minWindowViews: this.p[k.scope].minViews, viewsPerHour, impactedViews, openedAtMs,
+    });
+  }
+}
+
+function newKey(scope: Scope, propertyId: string, videoTitle: string | null, mapKey: string, parent: RefKey | null): RefKey {
+  return {
+    scope, propertyId, videoTitle, mapKey, parent, dirty: false, head: -1, folded: -1, lastTs: 0, baseViews: 0,
+    children: 0, ring: new Array<number>(SLOTS).fill(0), cells: new Map(),
+  };
+}
+
+function newCell(key: RefKey, errorType: string): RefCell {
+  // The key's history so far had no failures of this type.
+  return {
+    errorType, key, open: false, hot: false, baseViews: key.baseViews, baseFails: 0, openedAt: 0, calmSince: -1,
+    openThr: 0, openBase: 0, impacted: 0, lastRatio: 0, evidence: -1, lastEval: -1, pending: 0,
+    ring: new Array<number>(SLOTS).fill(0),
+  };
+}
+
+function decayKey(k: RefKey, m: number): void {
+  k.baseViews = k.baseViews * m;
+  for (const c of k.cells.values()) {
+    if (c.hot) continue;
+    c.baseViews = c.baseViews * m;
+    c.baseFails = c.baseFails * m;
+  }
+}
+
+function foldSlot(k: RefKey, slot: number, d: number): void {
+  const i = ringIndex(slot);
+  const views = k.ring[i];
+  k.baseViews = k.baseViews * d + views;
+  for (const c of k.cells.values()) {
+    if (c.hot) continue;
+    c.baseViews = c.baseViews * d + views;
+    c.baseFails = c.baseFails * d + c.ring[i];
+  }
+}
+
+/** Failures / views of a key's cell over its ring slots from `fromSlot` to the head (0 without views). */
+function spanRatio(k: RefKey, c: RefCell, fromSlot: number): number {
+  const head = k.head;
+  let lo = head - SLOTS + 1;
+  if (lo < fromSlot) lo = fromSlot;
+  let n = 0;
+  let x = 0;
+  for (let s = head; s >= lo; s--) {
+    const i = ringIndex(s);
+    n += k.ring[i];
+    x += c.ring[i];
+  }
+  return n > 0 ? x / n : 0;
+}
+
+/** Sums the newest slots after the evidence mark until `minViews` views or the ring is exhausted. */
+function windowOf(k: RefKey, c: RefCell, minViews: number, notBefore: number): { views: number; fails: number; oldest: number } {
+  const head = k.head;
+  let lo = head - SLOTS + 1;
+  if (lo <= c.evidence) lo = c.evidence + 1;
+  if (lo < notBefore) lo = notBefore;
+  let n = 0;
+  let x = 0;
+  let s = head;
+  let oldest = head;
+  while (s >= lo) {
+    const i = ringIndex(s);
+    n += k.ring[i];
+    x += c.ring[i];
+    oldest = s;
+    if (n >= minViews) break;
+    s--;
+  }
+  return { views: n, fails: x, oldest };
+}

@@ -1,0 +1,30 @@
+import type { KernelCounters, KernelInit } from './wasm-kernel.ts';
+import type { Verdict } from './verdict.ts';
+import type { DetectionParams } from './detection-params.ts';
+
+/** Every task the main thread sends to a kernel worker (one single-thread pool per worker). */
+export type WorkerTask =
+  | { op: 'init'; init: KernelInit; debug?: boolean }
+  | { op: 'restore'; snapshot: Uint8Array; debug?: boolean }
+  | { op: 'decode'; bytes: Uint8Array; owners: number; groups: number }
+  | { op: 'ingest'; part: Uint8Array; baseMaxTs: number | null; chunkMaxTs: number | null }
+  | { op: 'advance'; maxTs: number }
+  | { op: 'finish' }
+  | { op: 'set-params'; params: DetectionParams }
+  | { op: 'counters' }
+  | { op: 'snapshot' };
+
+/** Result of a decode task: packed parts per owner and what the chunk held. */
+export interface DecodeReply {
+  parts: Uint8Array[];
+  maxTs: number | null;
+  records: number;
+  statusCounts: number[];
+  samples: Array<{ status: number; line: string }>;
+}
+
+/** Result of ingest, advance and finish tasks. */
+export interface VerdictReply {
+  verdicts: Verdict[];
+  counters: KernelCounters;
+}

@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LineChunker } from '../src/ingest/line-chunker.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function run(chunkBytes: number, pieces: string[]) {
+  const ch = new LineChunker(chunkBytes);
+  const out: string[] = [];
+  for (const p of pieces) ch.push(enc.encode(p), (c) => out.push(dec.decode(c)));
+  ch.end((c) => out.push(dec.decode(c)));
+  return { out, oversized: ch.takeOversized() };
+}
+
+test('chunks hold whole lines, at most chunkBytes, and concatenate back to the input', () => {
+  const lines = Array.from({ length: 500 }, (_, i) => `{"n":${i},"pad":"${'x'.repeat(i % 37)}"}`);
+  const input = lines.join('\n') + '\n';
+  const pieces: string[] = [];
+  for (let i = 0; i < input.length; i += 97) pieces.push(input.slice(i, i + 97));
+  const { out, oversized } = run(1024, pieces);
+  assert.equal(oversized.length, 0);
+  assert.ok(out.length > 5);
+  for (const c of out) {
+    assert.ok(enc.encode(c).length <= 1024);
+    assert.ok(c.endsWith('\n'));
+  }
+  assert.equal(out.join(''), input);
+});
+
+test('a line longer than a chunk is skipped and reported; its neighbours survive', () => {
+  const big = 'y'.repeat(5000);
+  const { out, oversized } = run(1024, ['{"a":1}\n{"b":"', big, '"}\n{"c":3}\n']);
+  assert.equal(out.join(''), '{"a":1}\n{"c":3}\n');
+  assert.equal(oversized.length, 1);
+  assert.ok(oversized[0].bytes > 5000);
+});
+
+test('the last line without a newline is emitted at end', () => {
+  const { out } = run(1024, ['{"a":1}\n{"b":2}']);
+  assert.equal(out.join(''), '{"a":1}\n{"b":2}');
+});

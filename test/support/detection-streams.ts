@@ -1,0 +1,282 @@
+// Seeded view streams for the kernel tests, and drivers that feed one stream to
+// the WASM kernel and to the reference model in the same steps. The streams are
+// built so that small inputs exercise everything the detector does: incidents
+// that open and resolve, keys that go silent (expiry, eviction), events out of
+// order and late, titles and error types with characters JSON must escape.
+import assert from 'node:assert/strict';
+import type { DetectionParams } from '../../src/kernel/detection-params.ts';
+import { mergeDetectionParams, DEFAULT_DETECTION_PARAMS } from '../../src/kernel/detection-params.ts';
+import type { Verdict } from '../../src/kernel/verdict.ts';
+import type { WasmKernel } from '../../src/kernel/wasm-kernel.ts';
+import type { ReferenceEvent, ReferenceModel } from '../../src/kernel/reference-model.ts';
+import { compareVerdicts } from '../../src/engine/verdict-order.ts';
+
+const SEC = 1000;
+const MIN = 60 * SEC;
+
+/** Parameters scaled down (slots of seconds, ticks of one second) so incidents open, resolve, expire and keys are evicted within a few thousand events. */
+export const FAST_PARAMS: DetectionParams = mergeDetectionParams(DEFAULT_DETECTION_PARAMS, {
+  tickMs: SEC,
+  outOfOrdernessMs: 2 * SEC,
+  sweepMs: MIN,
+  property: {
+    slotMs: 5 * SEC, minViews: 200, minFailures: 10, minEffectAbs: 0.03, minEffectRatio: 1.5,
+    resolveMs: 20 * SEC, expireMs: MIN, idleEvictMs: 5 * MIN, baselineHalfLifeMs: 5 * MIN, warmupViews: 300,
+  },
+  title: {
+    slotMs: 10 * SEC, minViews: 30, minFailures: 5, minEffectAbs: 0.1, minEffectRatio: 2,
+    resolveMs: 40 * SEC, expireMs: 2 * MIN, idleEvictMs: 3 * MIN, baselineHalfLifeMs: 15 * MIN, priorViews: 100,
+  },
+});
+
+/** A second shape: no out-of-orderness allowance (every reordered event is late), tick = property slot, slower sweeps. */
+export const TIGHT_PARAMS: DetectionParams = mergeDetectionParams(FAST_PARAMS, {
+  tickMs: 2 * SEC,
+  outOfOrdernessMs: 0,
+  sweepMs: 2 * MIN,
+  property: { slotMs: 2 * SEC, minViews: 120, zStrong: 4, resolveMs: 16 * SEC, warmupViews: 100 },
+  title: { slotMs: 4 * SEC, minViews: 20, warmupViews: 50, priorViews: 40 },
+});
+
+/** Out-of-orderness longer than the 32-slot ring: reordered events land before a key's oldest slot without being late. */
+export const WIDE_PARAMS: DetectionParams = mergeDetectionParams(FAST_PARAMS, {
+  tickMs: SEC,
+  outOfOrdernessMs: 45 * SEC,
+  sweepMs: 30 * SEC,
+  property: { slotMs: SEC, minViews: 150, resolveMs: 10 * SEC, expireMs: 40 * SEC, warmupViews: 200 },
+  title: { slotMs: 2 * SEC, minViews: 25, resolveMs: 12 * SEC, expireMs: 50 * SEC, idleEvictMs: 2 * MIN },
+});
+
+/** sfc32: small, fast, and its sequence depends only on the seed. */
+export class TestRng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d = 1;
+
+  constructor(seed: number) {
+    this.a = 0x9e3779b9 ^ seed;
+    this.b = 0x243f6a88 + Math.imul(seed, 0x85ebca6b);
+    this.c = 0xb7e15162 ^ Math.imul(seed, 0xc2b2ae35);
+    for (let i = 0; i < 20; i++) this.u32();
+  }
+
+  /** A uniform integer in [0, 2^32). */
+  u32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (((this.c << 21) | (this.c >>> 11)) + t) | 0;
+    return t >>> 0;
+  }
+
+  /** A uniform float in [0, 1). */
+  next(): number {
+    return this.u32() / 4294967296;
+  }
+
+  /** A uniform integer in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+
+  /** One element of a non-empty array. */
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.next() * xs.length)];
+  }
+}
+
+/** How a generated stream looks. */
+export interface StreamShape {
+  seed: number;
+  events: number;
+  properties: number;
+  titlesPerProperty: number;
+  /** Mean events per second over all properties while they are active. */
+  ratePerSec: number;
+  /** Epoch ms of the first event. */
+  startMs: number;
+}
+
+const ERROR_TYPES = ['NETWORK_ERROR', 'DECODE_ERROR', 'DRM_LICENSE', 'TIMEOUT', 'lecture échouée "ß" \\ 😀'];
+const TITLE_WORDS = ['Night', 'Harbor', 'Gold', 'Échos', 'Quiet "Run"', 'Ωmega', 'Drift\\Line', 'Glass', 'North', '東京'];
+
+interface Burst {
+  property: number;
+  /** Title index, or -1 for the whole property. */
+  title: number;
+  errorType: string;
+  prob: number;
+  untilMs: number;
+}
+
+/**
+ * NDJSON lines of a seeded stream of views: baseline failures of ~1-2% over several error
+ * types, bursts of 15-70% failures on one property or title, silences of single titles,
+ * of single properties and of the whole stream, jitter, stragglers late by tens of seconds, absent titles and
+ * error types (null, "" and missing), and some ISO-8601 timestamps.
+ */
+export function generateLines(shape: StreamShape): string[] {
+  const rng = new TestRng(shape.seed);
+  const props = Array.from({ length: shape.properties }, (_, i) => `prop-${shape.seed % 97}-${i}`);
+  const titles = props.map((_, p) => Array.from({ length: shape.titlesPerProperty }, (_, t) =>
+    `${TITLE_WORDS[(p * 3 + t) % TITLE_WORDS.length]} ${t}`));
+  const weight = props.map(() => 0.5 + rng.next());
+  const silentUntil = props.map(() => 0);
+  const titleSilentUntil = props.map(() => titles[0].map(() => 0));
+  const bursts: Burst[] = [];
+  const lines: string[] = [];
+  let now = shape.startMs;
+  let viewId = 0;
+  while (lines.length < shape.events) {
+    now += Math.max(1, Math.round(-Math.log(1 - rng.next()) * (SEC / shape.ratePerSec)));
+    const r = rng.next();
+    if (r < 0.00005) now += rng.int(3 * MIN, 12 * MIN); // the whole stream goes quiet
+    else if (r < 0.0002) silentUntil[rng.int(0, props.length - 1)] = now + rng.int(30 * SEC, 8 * MIN);
+    else if (r < 0.0008) titleSilentUntil[rng.int(0, props.length - 1)][rng.int(0, shape.titlesPerProperty - 1)] = now + rng.int(MIN, 10 * MIN);
+    else if (r < 0.0016) {
+      const property = rng.int(0, props.length - 1);
+      bursts.push({
+        property, title: rng.next() < 0.55 ? rng.int(0, shape.titlesPerProperty - 1) : -1,
+        errorType: rng.pick(ERROR_TYPES.slice(0, 3)), prob: 0.15 + rng.next() * 0.55,
+        untilMs: now + rng.int(15 * SEC, 3 * MIN),
+      });
+    }
+    for (let i = bursts.length - 1; i >= 0; i--) if (bursts[i].untilMs < now) bursts.splice(i, 1);
+
+    let p = pickWeighted(rng, weight);
+    if (silentUntil[p] > now) {
+      p = pickWeighted(rng, weight);
+      if (silentUntil[p] > now) continue;
+    }
+    let t = rng.next() < 0.85 ? rng.int(0, shape.titlesPerProperty - 1) : -1;
+    // A title out of fashion yields its views to the property's other titles or to none.
+    if (t >= 0 && titleSilentUntil[p][t] > now) t = rng.int(-1, shape.titlesPerProperty - 1);
+    if (t >= 0 && titleSilentUntil[p][t] > now) t = -1;
+    const hasTitle = t >= 0;
+    let errorType: string | null = null;
+    for (const b of bursts) {
+      if (b.property === p && (b.title < 0 || b.title === t) && rng.next() < b.prob) errorType = b.errorType;
+    }
+    if (errorType === null && rng.next() < 0.015) errorType = rng.pick(ERROR_TYPES);
+
+    let ts = now - rng.int(0, 1500);
+    const lateDraw = rng.next();
+    if (lateDraw < 0.02) ts -= rng.int(2 * SEC, 40 * SEC);
+    else if (lateDraw < 0.021) ts -= rng.int(2 * MIN, 20 * MIN); // older than a slot ring
+    // Whole seconds put events on tick, slot and sweep boundaries, where >= and > differ.
+    if (rng.next() < 0.25) ts -= ts % SEC;
+
+    const rec: Record<string, unknown> = { view_id: `v${shape.seed}-${viewId++}`, property_id: props[p] };
+    if (hasTitle) rec.video_title = titles[p][t];
+    else if (rng.next() < 0.5) rec.video_title = rng.next() < 0.5 ? null : '';
+    if (errorType !== null) rec.error_type = errorType;
+    else if (rng.next() < 0.3) rec.error_type = rng.next() < 0.5 ? null : '';
+    rec.ts = rng.next() < 0.1 ? new Date(ts).toISOString() : ts;
+    lines.push(JSON.stringify(rec));
+  }
+  return lines;
+}
+
+function pickWeighted(rng: TestRng, weight: number[]): number {
+  let total = 0;
+  for (const w of weight) total += w;
+  let x = rng.next() * total;
+  for (let i = 0; i < weight.length; i++) {
+    x -= weight[i];
+    if (x < 0) return i;
+  }
+  return weight.length - 1;
+}
+
+/** Decodes a generated line with JSON.parse (numbers are epoch ms, strings ISO-8601; "" and null mean absent). */
+export function parseLine(line: string): ReferenceEvent {
+  const o = JSON.parse(line) as { property_id: string; video_title?: string | null; error_type?: string | null; ts: number | string };
+  const ts = typeof o.ts === 'number' ? o.ts : Date.parse(o.ts);
+  return { propertyId: o.property_id, videoTitle: o.video_title || null, errorType: o.error_type || null, ts };
+}
+
+/** A step of a run: a chunk of whole lines, or an idle-source watermark advance. */
+export type Step = { lines: string[] } | { advanceTo: number };
+
+/** Cuts lines into chunks of 1..maxLines lines (some of a single line), with occasional watermark advances between them. */
+export function cutSteps(lines: string[], seed: number, maxLines: number, advances = true): Step[] {
+  const rng = new TestRng(seed ^ 0x5a5a5a5a);
+  const steps: Step[] = [];
+  let maxTs = -Infinity;
+  for (let i = 0; i < lines.length;) {
+    const n = rng.next() < 0.1 ? 1 : rng.int(1, maxLines);
+    const chunk = lines.slice(i, i + n);
+    i += n;
+    steps.push({ lines: chunk });
+    for (const l of chunk) maxTs = Math.max(maxTs, parseLine(l).ts);
+    if (advances && rng.next() < 0.03) steps.push({ advanceTo: maxTs + rng.int(0, 4 * SEC) });
+  }
+  return steps;
+}
+
+const encoder = new TextEncoder();
+
+/** Feeds steps to a kernel as one owner would see them (decode with 1 owner, then ingest); returns its verdicts, not yet finished. */
+export function feedKernel(kernel: WasmKernel, steps: Step[], state: { baseMaxTs: number | null } = { baseMaxTs: null }): Verdict[] {
+  const out: Verdict[] = [];
+  for (const step of steps) {
+    if ('advanceTo' in step) {
+      out.push(...kernel.advanceWatermark(step.advanceTo));
+      continue;
+    }
+    const d = kernel.decodeChunk(encoder.encode(step.lines.join('\n') + '\n'), 1, 128);
+    assert.equal(d.records, step.lines.length, 'every generated line must decode');
+    out.push(...kernel.ingest(d.parts[0], state.baseMaxTs, d.maxTs));
+    if (d.maxTs !== null) state.baseMaxTs = state.baseMaxTs === null ? d.maxTs : Math.max(state.baseMaxTs, d.maxTs);
+  }
+  return out;
+}
+
+/** Feeds the same steps to the reference model, one event at a time with the global prefix max; returns its verdicts, not yet finished. */
+export function feedModel(model: ReferenceModel, steps: Step[], state: { maxTs: number } = { maxTs: -Infinity }): Verdict[] {
+  for (const step of steps) {
+    if ('advanceTo' in step) {
+      model.advanceWatermark(step.advanceTo);
+      continue;
+    }
+    for (const line of step.lines) {
+      const e = parseLine(line);
+      if (e.ts > state.maxTs) state.maxTs = e.ts;
+      model.ingest(e, state.maxTs);
+    }
+  }
+  return model.takeVerdicts();
+}
+
+/** Verdicts in the engine's total order (a copy). */
+export function sorted(verdicts: Verdict[]): Verdict[] {
+  return [...verdicts].sort(compareVerdicts);
+}
+
+/** Counts verdicts by kind and scope, e.g. { open: 3, 'open/title': 1, ... }. */
+export function tally(verdicts: Verdict[]): Record<string, number> {
+  const t: Record<string, number> = {};
+  for (const v of verdicts) {
+    t[v.kind] = (t[v.kind] ?? 0) + 1;
+    t[`${v.kind}/${v.scope}`] = (t[`${v.kind}/${v.scope}`] ?? 0) + 1;
+  }
+  return t;
+}
+
+/** Deep equality of two sorted verdict lists that names the first difference instead of dumping both lists. */
+export function assertSameVerdicts(actual: Verdict[], expected: Verdict[], what: string): void {
+  const n = Math.min(actual.length, expected.length);
+  for (let i = 0; i < n; i++) {
+    try {
+      assert.deepStrictEqual(actual[i], expected[i]);
+    } catch {
+      assert.fail(`${what}: first difference at verdict ${i} of ${actual.length} vs ${expected.length}\n`
+        + `actual:   ${JSON.stringify(actual[i])}\nexpected: ${JSON.stringify(expected[i])}\n`
+        + `previous: ${JSON.stringify(actual[i - 1] ?? null)}`);
+    }
+  }
+  assert.equal(actual.length, expected.length, `${what}: verdict count (first ${n} equal); `
+    + `next actual ${JSON.stringify(actual[n] ?? null)}, next expected ${JSON.stringify(expected[n] ?? null)}`);
+}
