@@ -18,7 +18,7 @@ import {
   scopeParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
   S_SLOT_MS, S_MIN_VIEWS, S_MIN_FAILURES, S_Z_OPEN, S_Z_STRONG, S_MIN_EFFECT_ABS,
   S_MIN_EFFECT_RATIO, S_RESOLVE_MS, S_Z_RESOLVE, S_EXPIRE_MS, S_IDLE_EVICT_MS,
-  S_BASELINE_DECAY, S_WARMUP_VIEWS, S_PRIOR_VIEWS,
+  S_BASELINE_DECAY, S_WARMUP_VIEWS, S_PRIOR_VIEWS, S_RESOLVE_VIEWS,
 } from './params';
 import { wilsonLower, wilsonUpper, powi, floorDiv } from './stats';
 
@@ -191,6 +191,42 @@ function removeOpen(cp: usize): void {
   setHdrI32(H_OPEN_LEN, len);
 }
 
+// Transient outputs of recentOf.
+let rViews: f64 = 0;
+let rFails: f64 = 0;
+let rOldest: i64 = 0;
+
+/** The recent window: every slot from `fromSlot` to the head, reaching further back until it holds `minViews` views. */
+function recentOf(k: usize, cp: usize, fromSlot: i64, minViews: f64, notBefore: i64): void {
+  const head = load<i64>(k + K_HEAD_SLOT);
+  const evidence = load<i64>(cp + C_EVIDENCE);
+  let lo = head - <i64>SLOTS + 1;
+  if (lo <= evidence) lo = evidence + 1;
+  if (lo < notBefore) lo = notBefore;
+  let n: f64 = 0;
+  let x: f64 = 0;
+  let s = head;
+  let oldest = head;
+  while (s >= lo) {
+    n += <f64>load<u32>(k + K_RING + ringOff(s));
+    x += <f64>load<u32>(cp + C_RING + ringOff(s));
+    oldest = s;
+    if (s <= fromSlot && n >= minViews) break;
+    s--;
+  }
+  rViews = n;
+  rFails = x;
+  rOldest = oldest;
+}
+
+/** The threshold of minimum effect over a reference rate: max(ref + abs, ref x ratio), at most 1. */
+function thresholdOf(scope: i32, reference: f64): f64 {
+  const absThr = reference + scopeParam(scope, S_MIN_EFFECT_ABS);
+  const relThr = reference * scopeParam(scope, S_MIN_EFFECT_RATIO);
+  const thr = absThr > relThr ? absThr : relThr;
+  return thr > 1 ? 1 : thr;
+}
+
 /** Evaluates one cell at tick boundary `t` and emits its verdict, if any. */
 export function evalCell(c: i32, t: i64): void {
   const cp = cellPtr(c);
@@ -201,7 +237,21 @@ export function evalCell(c: i32, t: i64): void {
   const slotMs = slotMsOf(scope);
   const minViews = scopeParam(scope, S_MIN_VIEWS);
 
-  windowOf(k, cp, minViews, <i64>-0x7fffffffffffffff);
+  // A title's evidence never reaches back into an incident of its property for the same
+  // error: those failures were the property's, and it has resolved since.
+  let notBefore: i64 = <i64>-0x7fffffffffffffff;
+  let pc: i32 = -1;
+  let parent: i32 = -1;
+  if (scope == SCOPE_TITLE) {
+    parent = load<i32>(k + K_PARENT);
+    pc = findCell(parent, load<u64>(cp + C_ERR_HASH));
+    if (pc >= 0) {
+      const pe = load<i64>(cellPtr(pc) + C_EVIDENCE);
+      if (pe >= 0) notBefore = floorDiv((pe + 1) * slotMsOf(SCOPE_PROPERTY) + slotMs - 1, slotMs);
+    }
+  }
+
+  windowOf(k, cp, minViews, notBefore);
   const n = wViews;
   const x = wFails;
   const oldest = wOldest;
@@ -211,63 +261,86 @@ export function evalCell(c: i32, t: i64): void {
   if (spanMs < 1) spanMs = 1;
   const viewsPerHour = n * 3600000 / spanMs;
 
+  const resolveMs = <i64>scopeParam(scope, S_RESOLVE_MS);
+  recentOf(k, cp, floorDiv(t - resolveMs, slotMs), scopeParam(scope, S_RESOLVE_VIEWS), notBefore);
+  const rn = rViews;
+  const rx = rFails;
+  const rRatio = rn > 0 ? rx / rn : 0;
+  let rSpanMs = <f64>(t - rOldest * slotMs);
+  if (rSpanMs < 1) rSpanMs = 1;
+  const rViewsPerHour = rn * 3600000 / rSpanMs;
+
   // Baseline: the cell's own history; a title is pulled toward its property's rate
-  // and must beat the property's current rate, so a property-wide outage opens one
-  // property incident instead of one per title.
+  // and must beat what its property did over the same span (each window is compared
+  // with its own span), so a property-wide outage opens one property incident, not one per title.
   let base: f64 = 0;
   let warm = false;
   let reference: f64 = 0;
+  let recentReference: f64 = 0;
   const nb = load<f64>(cp + C_BASE_VIEWS);
   const xb = load<f64>(cp + C_BASE_FAILS);
   if (scope == SCOPE_PROPERTY) {
     base = nb > 0 ? xb / nb : 0;
     warm = load<f64>(k + K_BASE_VIEWS) >= scopeParam(SCOPE_PROPERTY, S_WARMUP_VIEWS);
     reference = base;
+    recentReference = base;
   } else {
-    const parent = load<i32>(k + K_PARENT);
     const pk = keyPtr(parent);
-    const pc = findCell(parent, load<u64>(cp + C_ERR_HASH));
     let parentBase: f64 = 0;
     let parentRatio: f64 = 0;
+    let parentRecentRatio: f64 = 0;
     if (pc >= 0) {
       const pcp = cellPtr(pc);
       const pnb = load<f64>(pcp + C_BASE_VIEWS);
       parentBase = pnb > 0 ? load<f64>(pcp + C_BASE_FAILS) / pnb : 0;
-      // The property's rate over the same span as the title's window: a title is compared
-      // with what its property did meanwhile, not with a longer, lagging property window.
-      parentRatio = spanRatio(pk, pcp, floorDiv(oldest * slotMs, slotMsOf(SCOPE_PROPERTY)));
+      const pSlotMs = slotMsOf(SCOPE_PROPERTY);
+      parentRatio = spanRatio(pk, pcp, floorDiv(oldest * slotMs, pSlotMs));
+      parentRecentRatio = spanRatio(pk, pcp, floorDiv(rOldest * slotMs, pSlotMs));
     }
     const prior = scopeParam(SCOPE_TITLE, S_PRIOR_VIEWS);
     base = (xb + prior * parentBase) / (nb + prior);
     warm = load<f64>(pk + K_BASE_VIEWS) >= scopeParam(SCOPE_PROPERTY, S_WARMUP_VIEWS);
     reference = base > parentRatio ? base : parentRatio;
+    recentReference = base > parentRecentRatio ? base : parentRecentRatio;
   }
-  const absThr = reference + scopeParam(scope, S_MIN_EFFECT_ABS);
-  const relThr = reference * scopeParam(scope, S_MIN_EFFECT_RATIO);
-  let thr = absThr > relThr ? absThr : relThr;
-  if (thr > 1) thr = 1;
+  const thr = thresholdOf(scope, reference);
+  const recentThr = thresholdOf(scope, recentReference);
 
   const status = load<u8>(cp + C_STATUS);
   if (status == 0) {
     store<i32>(cp + C_PENDING, 0);
-    const lower = wilsonLower(x, n, scopeParam(scope, S_Z_OPEN));
-    const suspect = lower > thr;
-    store<u8>(cp + C_HOT, suspect ? 1 : 0);
-    if (warm && suspect && x >= scopeParam(scope, S_MIN_FAILURES) &&
-        (n >= minViews || wilsonLower(x, n, scopeParam(scope, S_Z_STRONG)) > thr)) {
-      store<u8>(cp + C_STATUS, 1);
-      store<i64>(cp + C_OPENED_AT, t);
-      store<f64>(cp + C_OPEN_THR, thr);
-      store<f64>(cp + C_OPEN_BASE, base);
+    const zOpen = scopeParam(scope, S_Z_OPEN);
+    const zStrong = scopeParam(scope, S_Z_STRONG);
+    const minFailures = scopeParam(scope, S_MIN_FAILURES);
+    const suspect = wilsonLower(x, n, zOpen) > thr;
+    const recentSuspect = wilsonLower(rx, rn, zOpen) > recentThr;
+    // Hot cells keep their slots out of the baseline: the onset of an incident must not
+    // raise the bar it has to clear. Not before warm-up ends, or a cold baseline would
+    // freeze at its first failures.
+    store<u8>(cp + C_HOT, warm && (suspect || recentSuspect) ? 1 : 0);
+    if (!warm) return;
+    const byWindow = suspect && x >= minFailures && (n >= minViews || wilsonLower(x, n, zStrong) > thr);
+    // Overwhelming evidence in the recent window opens without waiting for the window to fill with it.
+    const byRecent = rx >= minFailures && wilsonLower(rx, rn, zStrong) > recentThr;
+    if (!byWindow && !byRecent) return;
+    store<u8>(cp + C_HOT, 1);
+    store<u8>(cp + C_STATUS, 1);
+    store<i64>(cp + C_OPENED_AT, t);
+    store<f64>(cp + C_OPEN_THR, byWindow ? thr : recentThr);
+    store<f64>(cp + C_OPEN_BASE, base);
+    store<i64>(cp + C_CALM_SINCE, -1);
+    addOpen(c, cp);
+    if (byWindow) {
       store<f64>(cp + C_IMPACTED, x);
-      store<i64>(cp + C_CALM_SINCE, -1);
-      addOpen(c, cp);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, ratio, thr, base, n, x, spanMs, viewsPerHour, x, <f64>t);
+    } else {
+      store<f64>(cp + C_IMPACTED, rx);
+      emitVerdict(V_OPEN, scope, key, c, <f64>t, rRatio, recentThr, base, rn, rx, rSpanMs, rViewsPerHour, rx, <f64>t);
     }
     return;
   }
 
-  // Open: accumulate impact, then expire, resolve or report current figures.
+  // Open: accumulate impact, then expire, resolve or report current (recent) figures.
   const impacted = load<f64>(cp + C_IMPACTED) + <f64>load<i32>(cp + C_PENDING);
   store<f64>(cp + C_IMPACTED, impacted);
   store<i32>(cp + C_PENDING, 0);
@@ -278,9 +351,7 @@ export function evalCell(c: i32, t: i64): void {
   if (t - load<i64>(k + K_LAST_TS) >= <i64>scopeParam(scope, S_EXPIRE_MS)) {
     kind = V_EXPIRE;
   } else {
-    const resolveMs = <i64>scopeParam(scope, S_RESOLVE_MS);
-    windowOf(k, cp, Infinity, floorDiv(t - resolveMs, slotMs));
-    const calm = wViews > 0 && wilsonUpper(wFails, wViews, scopeParam(scope, S_Z_RESOLVE)) < openThr;
+    const calm = rn > 0 && wilsonUpper(rx, rn, scopeParam(scope, S_Z_RESOLVE)) < openThr;
     if (calm) {
       let since = load<i64>(cp + C_CALM_SINCE);
       if (since < 0) { since = t; store<i64>(cp + C_CALM_SINCE, t); }
@@ -295,7 +366,7 @@ export function evalCell(c: i32, t: i64): void {
     store<i64>(cp + C_EVIDENCE, load<i64>(k + K_HEAD_SLOT));
     removeOpen(cp);
   }
-  emitVerdict(kind, scope, key, c, <f64>t, ratio, openThr, openBase, n, x, spanMs, viewsPerHour, impacted, openedAt);
+  emitVerdict(kind, scope, key, c, <f64>t, rRatio, openThr, openBase, rn, rx, rSpanMs, rViewsPerHour, impacted, openedAt);
 }
 
 function evalKey(key: i32, t: i64): void {

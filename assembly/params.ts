@@ -22,6 +22,7 @@ export const S_IDLE_EVICT_MS: i32 = 10;
 export const S_BASELINE_DECAY: i32 = 11;  // multiplier per slot, 2^(-slotMs/halfLife), computed in JS
 export const S_WARMUP_VIEWS: i32 = 12;
 export const S_PRIOR_VIEWS: i32 = 13;     // title: strength of the pull toward the property baseline
+export const S_RESOLVE_VIEWS: i32 = 14;   // the recent window holds at least this many views
 
 export const SCOPE_PROPERTY: i32 = 0;
 export const SCOPE_TITLE: i32 = 1;

@@ -18,6 +18,8 @@ export interface ScopeParams {
   minEffectRatio: number;
   /** The rate must stay clearly below the threshold (Wilson upper bound at zResolve) for this long to resolve. */
   resolveMs: number;
+  /** The recent window (resolve, and fast opening) reaches back further when needed to hold this many views. */
+  resolveMinViews: number;
   zResolve: number;
   /** An open incident expires when its key has had no views for this long. */
   expireMs: number;
@@ -63,11 +65,12 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
     minEffectAbs: 0.03,
     minEffectRatio: 1.5,
     resolveMs: 3 * MINUTE,
+    resolveMinViews: 100,
     zResolve: 1,
     expireMs: 30 * MINUTE,
     idleEvictMs: 24 * HOUR,
     baselineHalfLifeMs: 6 * HOUR,
-    warmupViews: 2000,
+    warmupViews: 500,
     priorViews: 0,
   },
   title: {
@@ -79,6 +82,7 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
     minEffectAbs: 0.1,
     minEffectRatio: 2,
     resolveMs: 10 * MINUTE,
+    resolveMinViews: 10,
     zResolve: 1,
     expireMs: 2 * HOUR,
     idleEvictMs: 12 * HOUR,
@@ -90,7 +94,7 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
 
 const SCOPE_FIELDS: (keyof ScopeParams)[] = [
   'slotMs', 'minViews', 'minFailures', 'zOpen', 'zStrong', 'minEffectAbs', 'minEffectRatio',
-  'resolveMs', 'zResolve', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs', 'warmupViews', 'priorViews',
+  'resolveMs', 'resolveMinViews', 'zResolve', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs', 'warmupViews', 'priorViews',
 ];
 
 /** Returns every problem with a parameter set (empty when valid), each naming the parameter. */
@@ -111,7 +115,7 @@ export function validateDetectionParams(p: DetectionParams): string[] {
     }
     for (const f of ['slotMs', 'resolveMs', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs'] as const) positiveInt(`${scope}.${f}`, s[f]);
     if (Number.isSafeInteger(s.slotMs) && s.slotMs % p.tickMs !== 0) problems.push(`${scope}.slotMs (${s.slotMs}) must be a multiple of tickMs (${p.tickMs})`);
-    for (const f of ['minViews', 'minFailures', 'warmupViews', 'priorViews', 'minEffectAbs'] as const) {
+    for (const f of ['minViews', 'minFailures', 'warmupViews', 'priorViews', 'minEffectAbs', 'resolveMinViews'] as const) {
       if (s[f] < 0) problems.push(`${scope}.${f} must be >= 0, got ${s[f]}`);
     }
     for (const f of ['zOpen', 'zStrong', 'zResolve'] as const) if (!(s[f] > 0)) problems.push(`${scope}.${f} must be > 0, got ${s[f]}`);
@@ -138,6 +142,7 @@ export function paramSlots(p: DetectionParams): Array<[number, number]> {
     const values = [
       s.slotMs, s.minViews, s.minFailures, s.zOpen, s.zStrong, s.minEffectAbs, s.minEffectRatio,
       s.resolveMs, s.zResolve, s.expireMs, s.idleEvictMs, baselineDecay(s), s.warmupViews, s.priorViews,
+      s.resolveMinViews,
     ];
     values.forEach((v, f) => slots.push([base + f, v]));
   });

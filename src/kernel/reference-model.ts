@@ -280,58 +280,86 @@ export class ReferenceModel {
     const slotMs = sp.slotMs;
     const minViews = sp.minViews;
 
-    const w = windowOf(k, c, minViews, -Number.MAX_SAFE_INTEGER);
+    let notBefore = -Number.MAX_SAFE_INTEGER;
+    let pc: RefCell | undefined;
+    if (scope === 'title') {
+      pc = k.parent!.cells.get(c.errorType);
+      if (pc && pc.evidence >= 0) notBefore = floorDiv((pc.evidence + 1) * this.p.property.slotMs + slotMs - 1, slotMs);
+    }
+
+    const w = windowOf(k, c, minViews, notBefore);
     const oldest = w.oldest;
     const n = w.views;
     const x = w.fails;
     const ratio = n > 0 ? x / n : 0;
     c.lastRatio = ratio;
-    let spanMs = t - w.oldest * slotMs;
+    let spanMs = t - oldest * slotMs;
     if (spanMs < 1) spanMs = 1;
     const viewsPerHour = n * 3600000 / spanMs;
+
+    const resolveMs = sp.resolveMs;
+    const r = recentOf(k, c, floorDiv(t - resolveMs, slotMs), sp.resolveMinViews, notBefore);
+    const rn = r.views;
+    const rx = r.fails;
+    const rRatio = rn > 0 ? rx / rn : 0;
+    let rSpanMs = t - r.oldest * slotMs;
+    if (rSpanMs < 1) rSpanMs = 1;
+    const rViewsPerHour = rn * 3600000 / rSpanMs;
 
     let base = 0;
     let warm = false;
     let reference = 0;
+    let recentReference = 0;
     const nb = c.baseViews;
     const xb = c.baseFails;
     if (scope === 'property') {
       base = nb > 0 ? xb / nb : 0;
       warm = k.baseViews >= this.p.property.warmupViews;
       reference = base;
+      recentReference = base;
     } else {
       const parent = k.parent!;
-      const pc = parent.cells.get(c.errorType);
       let parentBase = 0;
       let parentRatio = 0;
+      let parentRecentRatio = 0;
       if (pc) {
         const pnb = pc.baseViews;
         parentBase = pnb > 0 ? pc.baseFails / pnb : 0;
-        parentRatio = spanRatio(parent, pc, floorDiv(oldest * slotMs, this.p.property.slotMs));
+        const pSlotMs = this.p.property.slotMs;
+        parentRatio = spanRatio(parent, pc, floorDiv(oldest * slotMs, pSlotMs));
+        parentRecentRatio = spanRatio(parent, pc, floorDiv(r.oldest * slotMs, pSlotMs));
       }
       const prior = this.p.title.priorViews;
       base = (xb + prior * parentBase) / (nb + prior);
       warm = parent.baseViews >= this.p.property.warmupViews;
       reference = base > parentRatio ? base : parentRatio;
+      recentReference = base > parentRecentRatio ? base : parentRecentRatio;
     }
-    const absThr = reference + sp.minEffectAbs;
-    const relThr = reference * sp.minEffectRatio;
-    let thr = absThr > relThr ? absThr : relThr;
-    if (thr > 1) thr = 1;
+    const thr = thresholdOf(sp, reference);
+    const recentThr = thresholdOf(sp, recentReference);
 
     if (!c.open) {
       c.pending = 0;
       const suspect = wilsonLower(x, n, sp.zOpen) > thr;
-      c.hot = suspect;
-      if (warm && suspect && x >= sp.minFailures && (n >= minViews || wilsonLower(x, n, sp.zStrong) > thr)) {
-        c.open = true;
-        c.openedAt = t;
-        c.openThr = thr;
-        c.openBase = base;
+      const recentSuspect = wilsonLower(rx, rn, sp.zOpen) > recentThr;
+      c.hot = warm && (suspect || recentSuspect);
+      if (!warm) return;
+      const byWindow = suspect && x >= sp.minFailures && (n >= minViews || wilsonLower(x, n, sp.zStrong) > thr);
+      const byRecent = rx >= sp.minFailures && wilsonLower(rx, rn, sp.zStrong) > recentThr;
+      if (!byWindow && !byRecent) return;
+      c.hot = true;
+      c.open = true;
+      c.openedAt = t;
+      c.openThr = byWindow ? thr : recentThr;
+      c.openBase = base;
+      c.calmSince = -1;
+      this.open.add(c);
+      if (byWindow) {
         c.impacted = x;
-        c.calmSince = -1;
-        this.open.add(c);
         this.emit('open', c, t, ratio, thr, base, n, x, spanMs, viewsPerHour, x, t);
+      } else {
+        c.impacted = rx;
+        this.emit('open', c, t, rRatio, recentThr, base, rn, rx, rSpanMs, rViewsPerHour, rx, t);
       }
       return;
     }
@@ -343,9 +371,7 @@ export class ReferenceModel {
     if (t - k.lastTs >= sp.expireMs) {
       kind = 'expire';
     } else {
-      const resolveMs = sp.resolveMs;
-      const rw = windowOf(k, c, Infinity, floorDiv(t - resolveMs, slotMs));
-      const calm = rw.views > 0 && wilsonUpper(rw.fails, rw.views, sp.zResolve) < c.openThr;
+      const calm = rn > 0 && wilsonUpper(rx, rn, sp.zResolve) < c.openThr;
       if (calm) {
         if (c.calmSince < 0) c.calmSince = t;
         if (t - c.calmSince >= resolveMs) kind = 'resolve';
@@ -360,7 +386,7 @@ export class ReferenceModel {
       c.evidence = k.head;
       this.open.delete(c);
     }
-    this.emit(kind, c, t, ratio, c.openThr, c.openBase, n, x, spanMs, viewsPerHour, impacted, c.openedAt);
+    this.emit(kind, c, t, rRatio, c.openThr, c.openBase, rn, rx, rSpanMs, rViewsPerHour, impacted, c.openedAt);
   }
 
   private sweep(t: number): void {
@@ -429,6 +455,35 @@ function foldSlot(k: RefKey, slot: number, d: number): void {
     c.baseViews = c.baseViews * d + views;
     c.baseFails = c.baseFails * d + c.ring[i];
   }
+}
+
+/** The threshold of minimum effect over a reference rate: max(ref + abs, ref x ratio), at most 1. */
+function thresholdOf(sp: ScopeParams, reference: number): number {
+  const absThr = reference + sp.minEffectAbs;
+  const relThr = reference * sp.minEffectRatio;
+  const thr = absThr > relThr ? absThr : relThr;
+  return thr > 1 ? 1 : thr;
+}
+
+/** The recent window: every slot from `fromSlot` to the head, reaching further back until it holds `minViews` views. */
+function recentOf(k: RefKey, c: RefCell, fromSlot: number, minViews: number, notBefore: number): { views: number; fails: number; oldest: number } {
+  const head = k.head;
+  let lo = head - SLOTS + 1;
+  if (lo <= c.evidence) lo = c.evidence + 1;
+  if (lo < notBefore) lo = notBefore;
+  let n = 0;
+  let x = 0;
+  let s = head;
+  let oldest = head;
+  while (s >= lo) {
+    const i = ringIndex(s);
+    n += k.ring[i];
+    x += c.ring[i];
+    oldest = s;
+    if (s <= fromSlot && n >= minViews) break;
+    s--;
+  }
+  return { views: n, fails: x, oldest };
 }
 
 /** Failures / views of a key's cell over its ring slots from `fromSlot` to the head (0 without views). */
