@@ -121,14 +121,17 @@ export class Engine {
     if (this.failure) throw this.failure;
   }
 
-  /** Accepts a chunk of whole lines (its buffer is transferred: do not reuse it); resolves once there is room for more. */
+  /** Accepts a chunk of whole lines (its buffer is transferred: do not reuse it or other views of it); resolves once there is room for more. */
   async push(chunk: Uint8Array): Promise<void> {
     await this.waitForSlot();
     const seq = this.seq++;
     this.inFlight++;
     this.stats.chunks++;
     this.stats.bytes += chunk.length;
-    const own = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : chunk.slice();
+    // LineChunker hands over views at the start of chunk-sized buffers of their own: those are
+    // transferred as they are. Anything else (e.g. a slice of a pooled Buffer) is copied first.
+    const owned = chunk.byteOffset === 0 && (chunk.buffer.byteLength === this.opts.chunkBytes || chunk.buffer.byteLength === chunk.byteLength);
+    const own = owned ? chunk : chunk.slice();
     const pool = this.pools[seq % this.pools.length];
     const task: WorkerTask = { op: 'decode', bytes: own, owners: this.pools.length, groups: this.opts.groups };
     pool.run<DecodeReply>(task, [own.buffer as ArrayBuffer]).then(

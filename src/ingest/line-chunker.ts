@@ -5,8 +5,8 @@ export interface OversizedLine {
 }
 
 /**
- * Cuts a byte stream into chunks of whole NDJSON lines of at most `chunkBytes`, each in
- * its own ArrayBuffer so it can be transferred to a worker. A line longer than a chunk is
+ * Cuts a byte stream into chunks of whole NDJSON lines of at most `chunkBytes`, each a view
+ * at the start of an ArrayBuffer of its own, so it can be transferred to a worker. A line longer than a chunk is
  * skipped up to its newline and reported, so one 10 MB line never costs the lines around it.
  */
 export class LineChunker {
@@ -52,12 +52,12 @@ export class LineChunker {
       this.len = 0;
       return;
     }
-    const out = this.buf.slice(0, last + 1);
-    const rest = this.buf.subarray(last + 1, this.len);
+    // Hand over the buffer itself (a view of its whole lines); only the partial last line is copied.
+    const out = this.buf.subarray(0, last + 1);
     const next = new Uint8Array(this.chunkBytes);
-    next.set(rest);
+    next.set(this.buf.subarray(last + 1, this.len));
+    this.len -= last + 1;
     this.buf = next;
-    this.len = rest.length;
     emit(out);
   }
 
@@ -68,8 +68,10 @@ export class LineChunker {
       this.skipping = false;
     }
     if (this.len > 0) {
-      emit(this.buf.slice(0, this.len));
+      const out = this.buf.subarray(0, this.len);
+      this.buf = new Uint8Array(this.chunkBytes);
       this.len = 0;
+      emit(out);
     }
   }
 
