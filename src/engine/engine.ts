@@ -66,6 +66,7 @@ export class Engine {
   private drainWaiters: Array<() => void> = [];
   private failure: Error | null = null;
   private readonly workerCounters: KernelCounters[] = [];
+  private readonly capLoggedAt: number[] = [];
   readonly stats = new EngineStats();
   private readonly log: Logger;
   private started = false;
@@ -123,6 +124,9 @@ export class Engine {
 
   /** Accepts a chunk of whole lines (its buffer is transferred: do not reuse it or other views of it); resolves once there is room for more. */
   async push(chunk: Uint8Array): Promise<void> {
+    if (chunk.byteLength > this.opts.chunkBytes) {
+      throw new RangeError(`chunk of ${chunk.byteLength} bytes exceeds chunkBytes (${this.opts.chunkBytes}): cut input with LineChunker`);
+    }
     await this.waitForSlot();
     const seq = this.seq++;
     this.inFlight++;
@@ -194,6 +198,7 @@ export class Engine {
         }
         pool.run<VerdictReply>(task, transferList).then(
           (r: VerdictReply) => {
+            this.noteCaps(w, r.counters);
             this.workerCounters[w] = r.counters;
             for (const v of r.verdicts) entry.verdicts.push(v);
             entry.remaining--;
@@ -208,6 +213,19 @@ export class Engine {
         this.globalMaxTs = this.globalMaxTs === null ? stage.maxTs : Math.max(this.globalMaxTs, stage.maxTs);
       }
     }
+  }
+
+  private noteCaps(w: number, c: KernelCounters): void {
+    const prev = this.workerCounters[w];
+    const keys = c.keysDropped - (prev?.keysDropped ?? 0);
+    const cells = c.cellsDropped - (prev?.cellsDropped ?? 0);
+    if (keys <= 0 && cells <= 0) return;
+    // Once a minute at most per worker: the cap biting is a capacity problem, not an event stream.
+    const now = Date.now();
+    if (now - (this.capLoggedAt[w] ?? 0) < 60_000) return;
+    this.capLoggedAt[w] = now;
+    this.log.warn({ worker: w, keysDropped: c.keysDropped, cellsDropped: c.cellsDropped, maxKeys: this.opts.maxKeysPerWorker, maxCells: this.opts.maxCellsPerWorker },
+      'key cap reached: events of new keys are counted as dropped (raise VIGIL_MAX_KEYS_PER_WORKER / VIGIL_MAX_CELLS_PER_WORKER or add workers)');
   }
 
   private account(d: DecodeReply): void {

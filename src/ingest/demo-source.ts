@@ -2,8 +2,6 @@ import type { Source, SourceSink } from './source.ts';
 import { createGenerator, type ViewGenerator } from '../generate/index.ts';
 import type { Logger } from '../log/logger.ts';
 
-const encoder = new TextEncoder();
-
 /** The embedded default: the demo generator in real time, an injected incident every few minutes. */
 export class DemoSource implements Source {
   readonly name = 'demo';
@@ -25,14 +23,15 @@ export class DemoSource implements Source {
     let announced = 0;
     const tick = () => {
       if (this.stopped || !this.generator) return;
-      const batch = this.generator.nextBatch(this.now());
+      const { bytes, lines } = this.generator.nextChunk(this.now());
       const labels = this.generator.labels();
       for (; announced < labels.length; announced++) {
-        this.logger.info({ label: labels[announced] }, 'demo: incident scheduled');
+        const l = labels[announced];
+        if (l.expect === 'alert') this.logger.info({ label: l }, `demo: injecting ${l.kind} of ${l.property_id}${l.video_title ? ` "${l.video_title}"` : ''} (${l.error_type}) from ${l.start} to ${l.end}`);
       }
-      if (batch.length === 0) return;
-      this.lines += batch.length;
-      this.busy = this.busy.then(() => sink.write(encoder.encode(batch.join('\n') + '\n')));
+      if (lines === 0) return;
+      this.lines += lines;
+      this.busy = this.busy.then(() => sink.write(bytes));
     };
     this.timer = setInterval(tick, this.intervalMs);
   }
