@@ -40,3 +40,15 @@ test('the last line without a newline is emitted at end', () => {
   const { out } = run(1024, ['{"a":1}\n{"b":2}']);
   assert.equal(out.join(''), '{"a":1}\n{"b":2}');
 });
+
+test('flush emits the complete lines buffered so far and keeps the partial one', () => {
+  const ch = new LineChunker(1024);
+  const out: string[] = [];
+  ch.push(enc.encode('{"a":1}\n{"b":2}\n{"c":'), (c) => out.push(dec.decode(c)));
+  assert.deepEqual(out, []);
+  ch.flush((c) => out.push(dec.decode(c)));
+  assert.deepEqual(out, ['{"a":1}\n{"b":2}\n']);
+  ch.push(enc.encode('3}\n'), (c) => out.push(dec.decode(c)));
+  ch.end((c) => out.push(dec.decode(c)));
+  assert.deepEqual(out, ['{"a":1}\n{"b":2}\n', '{"c":3}\n']);
+});

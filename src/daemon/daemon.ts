@@ -96,6 +96,8 @@ export class Daemon {
         this.lastWriteAt = this.now();
         const chunks: Uint8Array[] = [];
         this.chunker.push(bytes, (ch) => chunks.push(ch));
+        // A live source's write is a batch already: evaluate it now rather than wait for a full chunk.
+        this.chunker.flush((ch) => chunks.push(ch));
         this.engine.countOversized(this.chunker.takeOversized());
         for (const ch of chunks) await this.engine.push(ch);
       },

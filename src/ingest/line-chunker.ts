@@ -61,6 +61,19 @@ export class LineChunker {
     emit(out);
   }
 
+  /** Emits the complete lines buffered so far without waiting for a full chunk (live sources: latency over batch size). */
+  flush(emit: (chunk: Uint8Array) => void): void {
+    if (this.skipping || this.len === 0) return;
+    const last = this.buf.lastIndexOf(10, this.len - 1);
+    if (last < 0) return;
+    const out = this.buf.subarray(0, last + 1);
+    const next = new Uint8Array(this.chunkBytes);
+    next.set(this.buf.subarray(last + 1, this.len));
+    this.len -= last + 1;
+    this.buf = next;
+    emit(out);
+  }
+
   /** Emits whatever is buffered (the last line may lack its newline). */
   end(emit: (chunk: Uint8Array) => void): void {
     if (this.skipping) {

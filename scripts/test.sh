@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command: build, start the real services, run every test, stop them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm run build
+bash scripts/services.sh up
+trap 'bash scripts/services.sh down' EXIT
+eval "$(bash scripts/services.sh env)"
+node --import tsx --test --test-concurrency=1 test/*.test.ts
