@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { VigilConfig } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { Engine } from '../engine/engine.ts';
@@ -12,6 +12,10 @@ import { openIncidentStore, type IncidentStore } from '../incidents/incident-sto
 import { IncidentManager } from '../incidents/incident-manager.ts';
 import { AuditFile } from '../incidents/audit-file.ts';
 import { formatIncidentSummary } from '../incidents/incident-summary.ts';
+import { CommandHandler } from '../control/command-handler.ts';
+import { registerBuiltinCommands } from '../control/builtin-commands.ts';
+
+const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
 /** Collaborators the daemon can be given (tests inject a source and a clock). */
 export interface DaemonDeps {
@@ -27,6 +31,8 @@ export class Daemon {
   private engine!: Engine;
   private store!: IncidentStore;
   manager!: IncidentManager;
+  /** The one command handler every control channel (RabbitMQ, HTTP admin) goes through. */
+  commands!: CommandHandler;
   private audit: AuditFile | null = null;
   private source!: Source;
   private chunker!: LineChunker;
@@ -34,6 +40,7 @@ export class Daemon {
   private lastWriteAt = 0;
   private stopping: Promise<void> | null = null;
   private readonly now: () => number;
+  private startedAt = 0;
   private readonly checkpoints: CheckpointStore;
   private readonly shape: CheckpointShape;
 
@@ -49,6 +56,7 @@ export class Daemon {
   /** Starts every component; throws (after undoing what started) when one cannot start. */
   async start(): Promise<void> {
     const c = this.config;
+    this.startedAt = this.now();
     mkdirSync(c.dataDir, { recursive: true });
     this.store = openIncidentStore(join(c.dataDir, 'incidents.db'));
     this.manager = new IncidentManager({ store: this.store, logger: this.log.child({ component: 'incidents' }) });
@@ -88,6 +96,13 @@ export class Daemon {
       this.engine = new Engine({ ...this.engineOptions(), restore: undefined });
       await this.engine.start();
     }
+
+    this.commands = new CommandHandler(this.log.child({ component: 'control' }));
+    registerBuiltinCommands(this.commands, {
+      manager: this.manager,
+      status: () => this.status(),
+      checkpoint: () => this.checkpointNow(),
+    });
 
     this.chunker = new LineChunker(c.chunkBytes);
     this.source = this.deps.source ?? this.makeSource();
@@ -151,9 +166,18 @@ export class Daemon {
   /** Counters for status and metrics. */
   status(): Record<string, unknown> {
     return {
+      version: VERSION, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
       source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats },
       kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
     };
+  }
+
+  /** Writes a checkpoint of every worker's kernel now (after in-flight chunks). */
+  async checkpointNow(): Promise<Record<string, unknown>> {
+    if (!this.config.checkpoints) throw new Error('checkpoints are disabled (VIGIL_CHECKPOINTS=false)');
+    const cp = await this.engine.checkpoint();
+    this.checkpoints.save(cp, this.shape, this.now());
+    return { workers: cp.workers, max_event_ts: cp.maxTs, bytes: cp.snapshots.reduce((a, s) => a + s.length, 0) };
   }
 
   /** Drains, checkpoints and closes everything; idempotent. */
