@@ -93,6 +93,9 @@ test('usage and configuration errors exit 2 with a clear message', () => {
   const w = vigil(['replay', clean, '--workers', 'lots']);
   assert.equal(w.code, 2);
   assert.match(w.stderr, /--workers expects a positive integer/);
+  const m = vigil(['replay', join(dir, 'missing.ndjson')]);
+  assert.equal(m.code, 2);
+  assert.match(m.stderr, /cannot read .*missing\.ndjson: ENOENT/);
   const c = vigil(['replay', clean], { VIGIL_WORKERS: '0' });
   assert.equal(c.code, 2);
   assert.match(c.stderr, /VIGIL_WORKERS: expected an integer from 1 to 64/);

@@ -86,7 +86,14 @@ async function replayCommand(args: string[]): Promise<number> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const workers = positiveInt('workers', values.workers, config.workers);
   const chunkBytes = positiveInt('chunk-bytes', values['chunk-bytes'], config.chunkBytes);
-  const total = input === '-' ? 0 : statSync(input).size;
+  let total = 0;
+  if (input !== '-') {
+    try {
+      total = statSync(input).size;
+    } catch (err) {
+      throw new UsageError(`cannot read ${input}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
   const tty = process.stderr.isTTY;
   const output = openOutput(values.out);
   const summary = await replay({
