@@ -132,12 +132,12 @@ export function rotateTo(key: i32, slot: i64): i64 {
 }
 
 // Transient outputs of windowOf (globals: never part of the state).
-let wViews: f64 = 0;
-let wFails: f64 = 0;
-let wOldest: i64 = 0;
+export let wViews: f64 = 0;
+export let wFails: f64 = 0;
+export let wOldest: i64 = 0;
 
 /** Sums the newest slots after the evidence mark until `minViews` views or the ring is exhausted. */
-function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64): void {
+export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64): void {
   const head = load<i64>(k + K_HEAD_SLOT);
   const evidence = load<i64>(cp + C_EVIDENCE);
   let lo = head - <i64>SLOTS + 1;
@@ -160,7 +160,7 @@ function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64): void {
 }
 
 /** Failures / views of a key's cell over its ring slots from `fromSlot` to the head (0 without views). */
-function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
+export function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
   const head = load<i64>(k + K_HEAD_SLOT);
   let lo = head - <i64>SLOTS + 1;
   if (lo < fromSlot) lo = fromSlot;
@@ -192,12 +192,12 @@ function removeOpen(cp: usize): void {
 }
 
 // Transient outputs of recentOf.
-let rViews: f64 = 0;
-let rFails: f64 = 0;
-let rOldest: i64 = 0;
+export let rViews: f64 = 0;
+export let rFails: f64 = 0;
+export let rOldest: i64 = 0;
 
 /** The recent window: every slot from `fromSlot` to the head, reaching further back until it holds `minViews` views. */
-function recentOf(k: usize, cp: usize, fromSlot: i64, minViews: f64, notBefore: i64): void {
+export function recentOf(k: usize, cp: usize, fromSlot: i64, minViews: f64, notBefore: i64): void {
   const head = load<i64>(k + K_HEAD_SLOT);
   const evidence = load<i64>(cp + C_EVIDENCE);
   let lo = head - <i64>SLOTS + 1;
@@ -220,7 +220,7 @@ function recentOf(k: usize, cp: usize, fromSlot: i64, minViews: f64, notBefore: 
 }
 
 /** The threshold of minimum effect over a reference rate: max(ref + abs, ref x ratio), at most 1. */
-function thresholdOf(scope: i32, reference: f64): f64 {
+export function thresholdOf(scope: i32, reference: f64): f64 {
   const absThr = reference + scopeParam(scope, S_MIN_EFFECT_ABS);
   const relThr = reference * scopeParam(scope, S_MIN_EFFECT_RATIO);
   const thr = absThr > relThr ? absThr : relThr;

@@ -9,3 +9,4 @@ export {
 } from './chunk';
 export { setFieldName, setMaxLineBytes } from './decode';
 export { hashBytes } from './hash';
+export { dumpCells, dumpNextCursor, dumpAtMs, dumpFields } from './dump';

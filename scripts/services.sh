@@ -36,7 +36,19 @@ stop_pidfile() {
   rm -f "$f"
 }
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-export -f log die wait_for stop_pidfile running
+# apt_install_no_start PACKAGE...: installs Debian packages without letting their maintainer
+# scripts start the packaged daemons (which would listen on every interface, e.g. epmd on
+# 0.0.0.0:4369 or Alertmanager on :9093): a policy-rc.d that says "101: not allowed" meanwhile.
+apt_install_no_start() {
+  local policy=/usr/sbin/policy-rc.d created=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created=1; fi
+  if [ ! -f "$STATE/.apt-updated" ]; then apt-get update -qq >&2 || { [ $created = 1 ] && rm -f "$policy"; die "apt-get update failed"; }; touch "$STATE/.apt-updated"; fi
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "$@" >&2 || rc=$?
+  [ $created = 1 ] && rm -f "$policy"
+  [ $rc = 0 ] || die "apt-get install $* failed"
+}
+export -f log die wait_for stop_pidfile running apt_install_no_start
 
 services=()
 for f in "$ROOT"/scripts/services/*.sh; do

@@ -36,7 +36,7 @@ after(() => { for (const c of children) if (c.exitCode === null && c.signalCode 
 
 function startDaemon(env: Record<string, string>): { child: ChildProcess; stderr: () => string } {
   let err = '';
-  const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, VIGIL_HTTP_PORT: '0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   child.stderr!.on('data', (d) => { err += d; });
   return { child, stderr: () => err };

@@ -14,7 +14,7 @@ import { silentLogger } from '../src/log/logger.ts';
 test('demo traffic opens and resolves the incidents it injects within minutes of demo time', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-demo-'));
   const audit = join(dir, 'audit.ndjson');
-  const config = loadConfig({ VIGIL_DATA_DIR: dir, VIGIL_TRANSITIONS_FILE: audit, VIGIL_WORKERS: '2', VIGIL_IDLE_ADVANCE: 'false', VIGIL_CHECKPOINTS: 'false' });
+  const config = loadConfig({ VIGIL_DATA_DIR: dir, VIGIL_TRANSITIONS_FILE: audit, VIGIL_WORKERS: '2', VIGIL_IDLE_ADVANCE: 'false', VIGIL_CHECKPOINTS: 'false', VIGIL_HTTP_PORT: '0' });
   const start = Date.UTC(2026, 10, 27, 12);
   let now = start;
   const clock = () => now;

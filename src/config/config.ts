@@ -6,9 +6,15 @@ import {
   type DetectionParams, type DeepPartial,
 } from '../kernel/detection-params.ts';
 import { DEFAULT_FIELD_NAMES, type FieldNames } from '../ingest/field-names.ts';
+import { EnvReader } from './env-reader.ts';
+import { readKafkaConfig, type KafkaConfig } from './kafka-config.ts';
+import { readKinesisConfig, type KinesisConfig } from './kinesis-config.ts';
+import { parseHttpConfig, type HttpConfig } from './http-config.ts';
+import { parseNotifyConfig, type NotifyConfig } from './notify-config.ts';
+import { parseControlEnv, type AmqpConfig, type S3DumpConfig } from './control-env.ts';
 
 /** Where the daemon reads view outcomes from. */
-export type SourceKind = 'demo' | 'file' | 'stdin';
+export type SourceKind = 'demo' | 'file' | 'stdin' | 'kafka' | 'kinesis';
 
 /** The daemon's whole configuration, validated at start. */
 export interface VigilConfig {
@@ -30,6 +36,18 @@ export interface VigilConfig {
   idleAdvance: boolean;
   /** Write kernel checkpoints on shutdown and restore them on start. */
   checkpoints: boolean;
+  /** VIGIL_KAFKA_* (set when VIGIL_SOURCE=kafka; see kafka-config.ts). */
+  kafka: KafkaConfig | null;
+  /** VIGIL_KINESIS_* (set when VIGIL_SOURCE=kinesis; see kinesis-config.ts). */
+  kinesis: KinesisConfig | null;
+  /** HTTP API, WebSocket feed and dashboard (see http-config.ts). */
+  http: HttpConfig;
+  /** Notification receivers, routes and delivery settings (see notify-config.ts). */
+  notify: NotifyConfig;
+  /** RabbitMQ control messages (VIGIL_AMQP_*; null: off; see control-env.ts). */
+  amqp: AmqpConfig | null;
+  /** S3 dumps (VIGIL_S3_*; null: off). */
+  s3: S3DumpConfig | null;
 }
 
 /** Thrown when the environment is invalid; lists every problem with its variable. */
@@ -59,8 +77,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
   const str = (name: string): string | null => (env[name] === undefined || env[name] === '' ? null : env[name]!);
 
   const source = (str('VIGIL_SOURCE') ?? 'demo') as SourceKind;
-  if (!['demo', 'file', 'stdin'].includes(source)) {
-    problems.push(`VIGIL_SOURCE: expected one of demo, file, stdin, got ${JSON.stringify(env.VIGIL_SOURCE)}`);
+  if (!['demo', 'file', 'stdin', 'kafka', 'kinesis'].includes(source)) {
+    problems.push(`VIGIL_SOURCE: expected one of demo, file, stdin, kafka, kinesis, got ${JSON.stringify(env.VIGIL_SOURCE)}`);
   }
   const sourceFile = str('VIGIL_SOURCE_FILE');
   if (source === 'file' && !sourceFile) problems.push('VIGIL_SOURCE_FILE: required when VIGIL_SOURCE=file');
@@ -106,6 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
     return def;
   };
 
+  const http = parseHttpConfig(env, problems);
+  const control = parseControlEnv(env, problems);
   const config: VigilConfig = {
     dataDir: resolve(str('VIGIL_DATA_DIR') ?? '.data'),
     source,
@@ -123,6 +143,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
     demoSeed: int('VIGIL_DEMO_SEED', 1, 0, 2 ** 31 - 1),
     idleAdvance: bool('VIGIL_IDLE_ADVANCE', source === 'demo'),
     checkpoints: bool('VIGIL_CHECKPOINTS', true),
+    kafka: readKafkaConfig(new EnvReader(env, problems), source === 'kafka'),
+    kinesis: readKinesisConfig(new EnvReader(env, problems), source === 'kinesis'),
+    http,
+    notify: parseNotifyConfig(new EnvReader(env, problems), http.publicUrl ?? `http://${http.host}:${http.port}`),
+    amqp: control.amqp,
+    s3: control.s3,
   };
   if (config.maxLineBytes > config.chunkBytes) problems.push(`VIGIL_MAX_LINE_BYTES (${config.maxLineBytes}) must not exceed VIGIL_CHUNK_BYTES (${config.chunkBytes})`);
   if (problems.length) throw new ConfigError(problems);

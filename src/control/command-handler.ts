@@ -26,11 +26,17 @@ export class CommandFailure extends Error {
   }
 }
 
+/** Which request a command runs for (e.g. to name what it writes after the command id). */
+export interface CommandContext {
+  id: string;
+  command: string;
+}
+
 /** One command: validates its arguments (returning problems) and runs. */
 export interface CommandDefinition {
   /** Returns every problem with the arguments; empty when valid. */
   validate(args: Record<string, unknown>): string[];
-  run(args: Record<string, unknown>): Promise<unknown> | unknown;
+  run(args: Record<string, unknown>, ctx: CommandContext): Promise<unknown> | unknown;
 }
 
 const ID_PATTERN = /^[\w.:@/-]{1,128}$/;
@@ -94,7 +100,7 @@ export class CommandHandler {
       return fail(req.id, req.command, 'INVALID_ARGS', problems.join('; '));
     }
     try {
-      const result = await def.run(args);
+      const result = await def.run(args, { id: req.id, command: req.command });
       this.stats.handled++;
       this.log.info({ commandId: req.id, command: req.command }, 'command done');
       return { id: req.id, command: req.command, ok: true, result };

@@ -8,12 +8,21 @@ import { LineChunker } from '../ingest/line-chunker.ts';
 import type { Source } from '../ingest/source.ts';
 import { DemoSource } from '../ingest/demo-source.ts';
 import { StreamSource } from '../ingest/stream-source.ts';
+import { KafkaSource } from '../ingest/kafka-source.ts';
+import { KinesisSource } from '../ingest/kinesis-source.ts';
 import { openIncidentStore, type IncidentStore } from '../incidents/incident-store.ts';
 import { IncidentManager } from '../incidents/incident-manager.ts';
 import { AuditFile } from '../incidents/audit-file.ts';
 import { formatIncidentSummary } from '../incidents/incident-summary.ts';
 import { CommandHandler } from '../control/command-handler.ts';
 import { registerBuiltinCommands } from '../control/builtin-commands.ts';
+import { ControlPlane, loadParamOverrides } from '../control/control-plane.ts';
+import { NotificationPipeline } from '../notify/notification-pipeline.ts';
+import { registerNotifyCommands } from '../notify/notify-commands.ts';
+import { MetricsRegistry } from '../metrics/metrics-registry.ts';
+import { registerDaemonMetrics } from '../metrics/daemon-metrics.ts';
+import type { HttpServer, Readiness } from '../http/http-server.ts';
+import { createDaemonHttp } from '../http/daemon-http.ts';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -33,7 +42,16 @@ export class Daemon {
   manager!: IncidentManager;
   /** The one command handler every control channel (RabbitMQ, HTTP admin) goes through. */
   commands!: CommandHandler;
+  /** Dumps, set-thresholds and the RabbitMQ consumer (see control-plane.ts). */
+  control: ControlPlane | null = null;
+  /** Prometheus registry served at /metrics; any component may register its metrics here. */
+  readonly metrics = new MetricsRegistry();
+  /** The HTTP API, feed and dashboard (null when VIGIL_HTTP=false). */
+  http: HttpServer | null = null;
+  private sourceStarted = false;
   private audit: AuditFile | null = null;
+  /** Notification log, silences and receiver queues (src/notify/). */
+  notify!: NotificationPipeline;
   private source!: Source;
   private chunker!: LineChunker;
   private timers: NodeJS.Timeout[] = [];
@@ -46,6 +64,10 @@ export class Daemon {
 
   constructor(readonly config: VigilConfig, private readonly log: Logger, private readonly deps: DaemonDeps = {}) {
     this.now = deps.now ?? Date.now;
+    registerDaemonMetrics(this.metrics, {
+      engineStats: () => this.engine?.stats, kernelCounters: () => this.engine?.kernelCounters(), maxEventTs: () => this.engine?.maxEventTs() ?? null,
+      manager: () => this.manager, commands: () => this.commands, now: this.now,
+    });
     this.checkpoints = new CheckpointStore(config.dataDir);
     this.shape = {
       workers: config.workers, groups: config.keyGroups, chunkBytes: config.chunkBytes,
@@ -58,8 +80,15 @@ export class Daemon {
     const c = this.config;
     this.startedAt = this.now();
     mkdirSync(c.dataDir, { recursive: true });
+    // Thresholds changed with set-thresholds at run time survive restarts.
+    c.params = loadParamOverrides(c.dataDir, c.params, this.log);
     this.store = openIncidentStore(join(c.dataDir, 'incidents.db'));
-    this.manager = new IncidentManager({ store: this.store, logger: this.log.child({ component: 'incidents' }) });
+    this.notify = new NotificationPipeline({ config: c.notify, store: this.store, logger: this.log, now: this.now, metrics: this.metrics });
+    this.manager = new IncidentManager({
+      store: this.store, logger: this.log.child({ component: 'incidents' }),
+      isSilenced: this.notify.isSilenced, beforeCommit: this.notify.beforeCommit,
+    });
+    this.notify.start(this.manager);
     const open = this.manager.openIncidents();
     if (open.length) this.log.info({ open: open.length }, 'continuing open incidents from the store');
     if (c.transitionsFile) {
@@ -103,6 +132,27 @@ export class Daemon {
       status: () => this.status(),
       checkpoint: () => this.checkpointNow(),
     });
+    registerNotifyCommands(this.commands, this.notify, this.now);
+    this.control = new ControlPlane({
+      config: c, logger: this.log, commands: this.commands, engine: () => this.engine, manager: this.manager, now: this.now,
+    });
+    await this.control.start();
+    if (c.http.enabled) {
+      this.http = createDaemonHttp({
+        config: c.http, logger: this.log, engine: () => this.engine, manager: this.manager, commands: this.commands,
+        metrics: this.metrics, version: VERSION, ready: () => this.readiness(),
+      });
+      try {
+        await this.http.start();
+      } catch (err) {
+        // Undo what started before (no checkpoint: nothing new was counted).
+        await this.control?.stop().catch(() => {});
+        await this.notify?.stop().catch(() => {});
+        await this.engine.stop();
+        this.store.close();
+        throw err;
+      }
+    }
 
     this.chunker = new LineChunker(c.chunkBytes);
     this.source = this.deps.source ?? this.makeSource();
@@ -116,7 +166,10 @@ export class Daemon {
         this.engine.countOversized(this.chunker.takeOversized());
         for (const ch of chunks) await this.engine.push(ch);
       },
+      // Broker sources write whole lines, so after write() nothing of theirs waits in the chunker.
+      evaluated: () => this.engine.settled(),
     });
+    this.sourceStarted = true;
     this.source.finished().then(() => this.flushChunker()).catch((err) => this.log.error({ err }, 'source failed'));
     this.startTimers();
     this.log.info({ source: this.source.name, workers: c.workers, dataDir: c.dataDir }, 'vigil running');
@@ -135,6 +188,8 @@ export class Daemon {
   private makeSource(): Source {
     const c = this.config;
     if (c.source === 'demo') return new DemoSource(c.demoSeed, this.log.child({ component: 'demo' }), this.now);
+    if (c.source === 'kafka') return new KafkaSource({ config: c.kafka!, maxRecordBytes: c.maxLineBytes, logger: this.log });
+    if (c.source === 'kinesis') return new KinesisSource({ config: c.kinesis!, maxRecordBytes: c.maxLineBytes, dataDir: c.dataDir, logger: this.log });
     return new StreamSource(c.source === 'file' ? c.sourceFile : null, c.chunkBytes);
   }
 
@@ -169,7 +224,15 @@ export class Daemon {
       version: VERSION, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
       source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats },
       kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
+      control: this.control?.status(),
     };
+  }
+
+  /** For /readyz: workers up, source started (and connected, when the source can tell), not stopping. */
+  readiness(): Readiness {
+    const connected = (this.source as { connected?: () => boolean } | undefined)?.connected?.();
+    const checks = { workers: this.engine !== undefined, source: this.sourceStarted && connected !== false, stopping: this.stopping !== null };
+    return { ok: checks.workers && checks.source && !checks.stopping, checks };
   }
 
   /** Writes a checkpoint of every worker's kernel now (after in-flight chunks). */
@@ -188,7 +251,9 @@ export class Daemon {
 
   private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.control?.stop();
     await this.source?.stop().catch((err) => this.log.error({ err }, 'source stop failed'));
+    this.http?.stop();
     if (this.engine) {
       try {
         await this.flushChunker();
@@ -205,6 +270,7 @@ export class Daemon {
     }
     const final = this.status();
     this.audit?.close();
+    await this.notify?.stop();
     this.store?.close();
     this.log.info(final, 'vigil stopped');
   }

@@ -5,6 +5,7 @@ import type { FieldNames } from '../ingest/field-names.ts';
 import type { Verdict } from '../kernel/verdict.ts';
 import type { KernelCounters, KernelInit } from '../kernel/wasm-kernel.ts';
 import type { DecodeReply, VerdictReply, WorkerTask } from '../kernel/worker-messages.ts';
+import type { CellFigures, CellFiguresPage } from '../kernel/cell-figures.ts';
 import { DECODE_STATUS_NAMES, REJECT_TOO_LARGE, isReject } from '../ingest/reject-reason.ts';
 import { compareVerdicts } from './verdict-order.ts';
 import { EngineStats } from './engine-stats.ts';
@@ -64,6 +65,8 @@ export class Engine {
   private inFlight = 0;
   private waiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
+  // settled() callers, by the sequence number they wait for (chunks are emitted in order).
+  private settleWaiters: Array<{ seq: number; resolve: () => void; reject: (err: Error) => void }> = [];
   private failure: Error | null = null;
   private readonly workerCounters: KernelCounters[] = [];
   private readonly capLoggedAt: number[] = [];
@@ -176,6 +179,17 @@ export class Engine {
     if (this.failure) throw this.failure;
   }
 
+  /**
+   * Resolves once every chunk accepted before this call has been evaluated and its verdicts
+   * delivered; unlike drain(), later pushes never delay it. Sources commit positions on it.
+   */
+  settled(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    const seq = this.seq;
+    if (this.nextEmit >= seq) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.settleWaiters.push({ seq, resolve, reject }));
+  }
+
   private pump(): void {
     for (let stage = this.ready.get(this.nextIngest); stage; stage = this.ready.get(this.nextIngest)) {
       const seq = this.nextIngest++;
@@ -260,6 +274,7 @@ export class Engine {
       this.waiters.shift()?.();
     }
     if (this.nextEmit === this.seq) for (const w of this.drainWaiters.splice(0)) w();
+    while (this.settleWaiters.length && this.settleWaiters[0].seq <= this.nextEmit) this.settleWaiters.shift()!.resolve();
   }
 
   private fail(err: Error): void {
@@ -268,6 +283,7 @@ export class Engine {
     this.log.error({ err }, 'engine failed');
     for (const w of this.waiters.splice(0)) w();
     for (const w of this.drainWaiters.splice(0)) w();
+    for (const w of this.settleWaiters.splice(0)) w.reject(err);
   }
 
   /** Highest event time accepted so far (null before any valid record). */
@@ -296,6 +312,21 @@ export class Engine {
     await this.drain();
     const snapshots = await Promise.all(this.pools.map((p) => p.run<Uint8Array>({ op: 'snapshot' })));
     return { workers: this.pools.length, groups: this.opts.groups, maxTs: this.globalMaxTs, snapshots };
+  }
+
+  /**
+   * Pages through every worker's cell figures (optionally of one property), handing each page to
+   * onPage before asking for the next. Pages queue behind the chunks already given to a worker, so
+   * ingestion goes on between pages; the result is therefore not one point-in-time snapshot.
+   */
+  async dumpFigures(onPage: (figures: CellFigures[]) => Promise<void> | void, opts: { pageRecords?: number; propertyId?: string } = {}): Promise<void> {
+    for (const pool of this.pools) {
+      for (let cursor = 0; cursor >= 0;) {
+        const page = await pool.run<CellFiguresPage>({ op: 'dump', cursor, maxRecords: opts.pageRecords ?? 4096, propertyId: opts.propertyId });
+        if (page.figures.length > 0) await onPage(page.figures);
+        cursor = page.nextCursor;
+      }
+    }
   }
 
   /** Stops the worker pools; idempotent. Call drain() or finish() first to keep in-flight work. */

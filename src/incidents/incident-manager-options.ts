@@ -1,4 +1,4 @@
-import type { Incident } from './incident.ts';
+import type { Incident, IncidentTransition } from './incident.ts';
 import { IncidentError } from './incident-error.ts';
 import type { IncidentStore } from './incident-store.ts';
 
@@ -15,6 +15,11 @@ export interface IncidentManagerOptions {
   logger: IncidentLogger;
   /** Decides at open whether a new incident starts silenced (a silence matcher); absent means never. */
   isSilenced?: (incident: Incident) => boolean;
+  /**
+   * Called inside the store transaction that writes these transitions, before it commits (the
+   * notification outbox writes here); if it throws, the whole batch rolls back and the error propagates.
+   */
+  beforeCommit?: (transitions: readonly IncidentTransition[]) => void;
   /** Minimum event time between two stored timeline samples; default 60 000. */
   timelineSampleMs?: number;
   /** Most timeline samples kept per incident (at least 2); default 1440. */
@@ -51,6 +56,9 @@ export function checkIncidentManagerOptions(options: IncidentManagerOptions): vo
   }
   if (options.isSilenced !== undefined && typeof options.isSilenced !== 'function') {
     throw invalidOption('isSilenced must be a function');
+  }
+  if (options.beforeCommit !== undefined && typeof options.beforeCommit !== 'function') {
+    throw invalidOption('beforeCommit must be a function');
   }
   const { timelineSampleMs, maxTimelineSamples } = options;
   if (timelineSampleMs !== undefined && !(Number.isInteger(timelineSampleMs) && timelineSampleMs > 0)) {

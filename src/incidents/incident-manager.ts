@@ -33,6 +33,7 @@ export class IncidentManager {
   private readonly store: IncidentStore;
   private readonly logger: IncidentLogger;
   private readonly isSilenced: ((incident: Incident) => boolean) | undefined;
+  private readonly beforeCommit: ((transitions: readonly IncidentTransition[]) => void) | undefined;
   private readonly timelineSampleMs: number;
   private readonly maxTimelineSamples: number;
   private readonly openByKey = new Map<string, OpenIncident>();
@@ -46,6 +47,7 @@ export class IncidentManager {
     this.store = options.store;
     this.logger = options.logger;
     this.isSilenced = options.isSilenced;
+    this.beforeCommit = options.beforeCommit;
     this.timelineSampleMs = options.timelineSampleMs ?? 60_000;
     this.maxTimelineSamples = options.maxTimelineSamples ?? 1440;
     this.loadOpen();
@@ -144,7 +146,11 @@ export class IncidentManager {
 
   private write(fn: () => IncidentTransition[]): IncidentTransition[] {
     try {
-      return this.store.transaction(fn);
+      return this.store.transaction(() => {
+        const transitions = fn();
+        if (this.beforeCommit !== undefined && transitions.length > 0) this.beforeCommit(transitions);
+        return transitions;
+      });
     } catch (error) {
       // The store rolled back: rebuild the in-memory view from it so both agree again.
       this.loadOpen();
@@ -276,12 +282,16 @@ export class IncidentManager {
     const incident = this.store.get(id);
     if (incident === null) return null;
     if (incident.notifications === state) return incident;
-    this.store.setNotifications(id, state);
-    incident.notifications = state;
     const open = this.openByKey.get(incidentKey(incident));
-    if (open?.incident.id === id) open.incident.notifications = state;
-    // Event time, not the wall clock: the change is placed at the latest moment the manager has seen.
-    this.publish([transition('updated', incident, Math.max(this.latestEventMs, incident.updatedAtMs))]);
+    // The change and what beforeCommit writes for it (an unsilenced incident's notification) land together.
+    const transitions = this.write(() => {
+      this.store.setNotifications(id, state);
+      incident.notifications = state;
+      if (open?.incident.id === id) open.incident.notifications = state;
+      // Event time, not the wall clock: the change is placed at the latest moment the manager has seen.
+      return [transition('updated', incident, Math.max(this.latestEventMs, incident.updatedAtMs))];
+    });
+    this.publish(transitions);
     return incident;
   }
 

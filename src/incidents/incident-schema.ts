@@ -55,6 +55,45 @@ const migrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `);
   },
+  (db) => {
+    // Version 2, notifications (src/notify/): the outbox/notification log, one row per (incident,
+    // receiver, kind, seq), written in the same transaction as the transition, so a crash can neither
+    // lose a notification nor forget that one was delivered. And silences by matcher.
+    db.exec(`
+      CREATE TABLE notification_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        receiver TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('opened', 'resolved', 'expired', 'unsilenced', 'repeat')),
+        seq INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'held')),
+        incident_json TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER NOT NULL,
+        last_attempt_at_ms INTEGER,
+        done_at_ms INTEGER,
+        last_status INTEGER,
+        last_error TEXT,
+        UNIQUE (incident_id, receiver, kind, seq)
+      );
+      CREATE INDEX notification_log_pending ON notification_log (receiver, id) WHERE state = 'pending';
+      CREATE TABLE silences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        property_id TEXT,
+        video_title TEXT,
+        error_type TEXT,
+        scope TEXT CHECK (scope IS NULL OR scope IN ('property', 'title')),
+        comment TEXT NOT NULL DEFAULT '',
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        ended_at_ms INTEGER,
+        silenced_incidents TEXT NOT NULL DEFAULT '[]'
+      );
+      CREATE INDEX silences_active ON silences (expires_at_ms) WHERE ended_at_ms IS NULL;
+    `);
+  },
 ];
 
 /** The schema version this build writes (SQLite `user_version`). */

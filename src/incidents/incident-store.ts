@@ -231,6 +231,14 @@ export class IncidentStore {
     this.stmt.setMeta.run(key, value);
   }
 
+  /**
+   * The open database, for components that keep their own tables in this file (notification log,
+   * silences: schema version 2) and must write inside this store's transactions.
+   */
+  get database(): Database {
+    return this.db;
+  }
+
   /** Runs fn in one transaction (a savepoint when nested): all its writes land together or none do. */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();

@@ -2,6 +2,11 @@
 export interface SourceSink {
   /** Accepts bytes; resolves when the engine has room for more (backpressure). */
   write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Resolves once every whole line written before this call has been evaluated and its verdicts
+   * delivered: sources commit offsets/positions on it, never earlier. Absent: treat write() as evaluated.
+   */
+  evaluated?(): Promise<void>;
 }
 
 /** A stream of view outcomes (demo generator, file, stdin; Kafka and Kinesis plug in here). */

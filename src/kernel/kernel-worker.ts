@@ -44,6 +44,8 @@ function handleRest(task: WorkerTask): unknown {
       return { ok: true };
     case 'counters':
       return k.counters();
+    case 'dump':
+      return k.dumpPage(task.cursor, task.maxRecords, task.propertyId);
     case 'snapshot': {
       const snap = k.snapshot();
       return transferring(snap, [snap.buffer]);

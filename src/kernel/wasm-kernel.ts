@@ -6,6 +6,7 @@ import type { Scope, Verdict, VerdictKind } from './verdict.ts';
 import { referenceDecode } from '../ingest/reference-decode.ts';
 import { DECODE_OK } from '../ingest/reject-reason.ts';
 import type { FieldNames } from '../ingest/field-names.ts';
+import { DUMP_RECORD_FIELDS, type CellFigures, type CellFiguresPage } from './cell-figures.ts';
 import { DEFAULT_FIELD_NAMES } from '../ingest/field-names.ts';
 
 const KINDS: VerdictKind[] = ['open', 'update', 'resolve', 'expire'];
@@ -66,6 +67,7 @@ interface KernelExports {
   hashBytes(ptr: number, len: number, seed: bigint): bigint;
   keyCount(): number; cellCount(): number; openCount(): number; maxTs(): bigint; heapTop(): number;
   counter(off: number): number; stateVersion(): number; stateMagic(): number; supportedStateVersion(): number;
+  dumpCells(cursor: number, maxRecords: number, out: number): number; dumpNextCursor(): number; dumpAtMs(): bigint; dumpFields(): number;
 }
 
 let compiled: { release?: WebAssembly.Module; debug?: WebAssembly.Module } = {};
@@ -268,6 +270,36 @@ export class WasmKernel {
     c.cells = this.x.cellCount();
     c.open = this.x.openCount();
     return c;
+  }
+
+  /**
+   * Figures of up to maxRecords live cells from cell index `cursor` on (optionally of one property),
+   * read without changing any state; page with the returned nextCursor until it is -1.
+   */
+  dumpPage(cursor: number, maxRecords: number, propertyId?: string): CellFiguresPage {
+    const x = this.x;
+    if (x.dumpFields() !== DUMP_RECORD_FIELDS) throw new Error(`kernel dump records have ${x.dumpFields()} fields, expected ${DUMP_RECORD_FIELDS}`);
+    // The decode staging area is free between calls (as for ingest): bound the page by its size.
+    const cap = Math.floor((x.inputCap() * 4) / (DUMP_RECORD_FIELDS * 8));
+    const n = x.dumpCells(cursor, Math.max(1, Math.min(maxRecords, cap)), x.outputPtr());
+    const atMs = Number(x.dumpAtMs());
+    const f = new Float64Array(x.memory.buffer, x.outputPtr(), n * DUMP_RECORD_FIELDS);
+    const figures: CellFigures[] = [];
+    for (let i = 0; i < n; i++) {
+      const o = i * DUMP_RECORD_FIELDS;
+      const key = f[o];
+      if (propertyId !== undefined && this.keyProperty[key] !== propertyId) continue;
+      const open = f[o + 3] === 1;
+      figures.push({
+        scope: SCOPES[f[o + 2]], property_id: this.keyProperty[key], video_title: this.keyTitle[key], error_type: this.cellError[f[o + 1]],
+        at_ms: atMs, open, window_views: f[o + 4], window_failures: f[o + 5], error_ratio: f[o + 4] > 0 ? f[o + 5] / f[o + 4] : 0,
+        window_span_ms: f[o + 6], recent_views: f[o + 7], recent_failures: f[o + 8], recent_error_ratio: f[o + 7] > 0 ? f[o + 8] / f[o + 7] : 0,
+        baseline_ratio: f[o + 10], threshold_ratio: f[o + 11], recent_threshold_ratio: f[o + 12],
+        open_threshold_ratio: open ? f[o + 13] : null, open_baseline_ratio: open ? f[o + 14] : null, opened_at_ms: open ? f[o + 15] : null,
+        impacted_views: f[o + 16], warm: f[o + 17] === 1, hot: f[o + 18] === 1, last_event_ts: f[o + 19],
+      });
+    }
+    return { figures, nextCursor: x.dumpNextCursor() };
   }
 
   /** Bytes of linear memory in use (the size of a snapshot's body). */

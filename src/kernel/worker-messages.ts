@@ -12,7 +12,8 @@ export type WorkerTask =
   | { op: 'finish' }
   | { op: 'set-params'; params: DetectionParams }
   | { op: 'counters' }
-  | { op: 'snapshot' };
+  | { op: 'snapshot' }
+  | { op: 'dump'; cursor: number; maxRecords: number; propertyId?: string };
 
 /** Result of a decode task: packed parts per owner and what the chunk held. */
 export interface DecodeReply {

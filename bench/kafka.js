@@ -1,0 +1,125 @@
+// Kafka benchmark: events/s end to end (vigil run's Kafka source -> engine -> incidents) from a
+// pre-filled topic, next to the rate at which kafkajs alone consumes the same topic in the same
+// process (eachBatch, counting values). Also samples memory while Vigil drains the backlog: a
+// pre-filled topic is the worst burst there is, so peak memory must stay far below its size.
+// Needs the broker: bash scripts/services.sh up kafka. BENCH_KAFKA_RECORDS (default 1000000).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import { cpus, tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
+import kafkajs from 'kafkajs';
+import { writeGeneratedFiles } from '../dist/generate/index.js';
+import { loadConfig } from '../dist/config/config.js';
+import { Daemon } from '../dist/daemon/daemon.js';
+import { silentLogger } from '../dist/log/logger.js';
+
+const { Kafka, logLevel } = kafkajs;
+const brokers = process.env.VIGIL_TEST_KAFKA_BROKERS ?? '127.0.0.1:19092';
+const records = Number(process.env.BENCH_KAFKA_RECORDS ?? 1_000_000);
+const partitions = Number(process.env.BENCH_KAFKA_PARTITIONS ?? 4);
+const workers = Number(process.env.BENCH_WORKERS ?? 2);
+const outDir = join(import.meta.dirname, 'out');
+mkdirSync(outDir, { recursive: true });
+const source = join(outDir, 'bench-h4-s1.ndjson');
+if (!existsSync(source)) {
+  process.stderr.write(`generating ${source} ...\n`);
+  await writeGeneratedFiles({ seed: 7, hours: 4, scale: 1, out: source });
+}
+const file = join(outDir, `kafka-${records}.ndjson`);
+if (!existsSync(file)) {
+  const out = createWriteStream(file);
+  let n = 0;
+  for await (const line of createInterface({ input: createReadStream(source), crlfDelay: Infinity })) {
+    if (!out.write(line + '\n')) await once(out, 'drain');
+    if (++n === records) break;
+  }
+  out.end();
+  await once(out, 'finish');
+}
+const bytes = statSync(file).size;
+
+const kafka = new Kafka({ clientId: 'vigil-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+const admin = kafka.admin();
+await admin.connect();
+const topic = `vigil-bench-${records}-${partitions}p`;
+const existing = await admin.listTopics();
+let filled = false;
+if (existing.includes(topic)) {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  filled = offsets.reduce((a, p) => a + Number(p.high), 0) === records;
+  if (!filled) await admin.deleteTopics({ topics: [topic] });
+}
+if (!filled) {
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  process.stderr.write(`filling ${topic} with ${records} records using kcat ...\n`);
+  // Random partitioner over the partitions, as producers without keys do.
+  execFileSync('kcat', ['-P', '-b', brokers, '-t', topic, '-l', '-X', 'linger.ms=50', '-X', 'batch.num.messages=10000', file], { stdio: 'inherit' });
+}
+await admin.disconnect();
+
+async function rawKafkajs() {
+  const consumer = kafka.consumer({ groupId: `raw-${Date.now()}`, maxBytes: 10 << 20, maxBytesPerPartition: 1 << 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let n = 0;
+  let sum = 0;
+  let first = 0;
+  const done = new Promise((resolve) => {
+    consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (!first) first = performance.now();
+        for (const m of batch.messages) sum += m.value.length;
+        n += batch.messages.length;
+        if (n >= records) resolve();
+      },
+    });
+  });
+  await done;
+  const seconds = (performance.now() - first) / 1000;
+  await consumer.disconnect();
+  return { eventsPerSecond: n / seconds, seconds, events: n, bytes: sum };
+}
+
+async function vigil() {
+  const data = join(tmpdir(), `vigil-bench-kafka-${Date.now()}`);
+  const env = { VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: `vigil-${Date.now()}`,
+    VIGIL_DATA_DIR: data, VIGIL_WORKERS: String(workers), VIGIL_HTTP: 'false', VIGIL_CHECKPOINTS: 'false' };
+  const daemon = new Daemon(loadConfig(env), silentLogger());
+  const base = process.memoryUsage();
+  let peakRss = base.rss;
+  let peakHeap = base.heapUsed + base.arrayBuffers;
+  await daemon.start();
+  let first = 0;
+  let events = 0;
+  while (events < records) {
+    await new Promise((r) => setTimeout(r, 20));
+    const s = daemon.status();
+    events = s.engine.events + Object.values(s.engine.rejected).reduce((a, b) => a + b, 0);
+    if (!first && s.position.records > 0) first = performance.now();
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed + m.arrayBuffers);
+  }
+  const seconds = (performance.now() - first) / 1000;
+  const opened = daemon.manager.openIncidents().length;
+  await daemon.stop();
+  return { eventsPerSecond: events / seconds, seconds, events, openAtEnd: opened,
+    rssGrowthMB: (peakRss - base.rss) / 2 ** 20, heapGrowthMB: (peakHeap - base.heapUsed - base.arrayBuffers) / 2 ** 20 };
+}
+
+const fmt = (x) => `${(x / 1e6).toFixed(3)}M/s`;
+const only = process.env.BENCH_ONLY; // 'vigil' or 'raw': one side alone, e.g. under --cpu-prof
+const none = { eventsPerSecond: NaN };
+const raw = only === 'vigil' ? none : await rawKafkajs();
+const v = only === 'raw' ? { ...none, rssGrowthMB: NaN, heapGrowthMB: NaN } : await vigil();
+const raw2 = only ? none : await rawKafkajs();
+const rawBest = Math.max(raw.eventsPerSecond, raw2.eventsPerSecond || 0);
+console.log(JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version,
+  records, partitions, topicMB: +(bytes / 2 ** 20).toFixed(1), workers, raw: [raw, raw2], vigil: v }, null, 1));
+console.log(`raw kafkajs: ${fmt(raw.eventsPerSecond)} / ${fmt(raw2.eventsPerSecond)}; vigil end to end: ${fmt(v.eventsPerSecond)} ` +
+  `(${(100 * v.eventsPerSecond / rawBest).toFixed(0)}% of raw kafkajs); peak memory growth while draining a ${(bytes / 2 ** 20).toFixed(0)} MB backlog: ` +
+  `heap+buffers ${v.heapGrowthMB.toFixed(0)} MB, rss ${v.rssGrowthMB.toFixed(0)} MB`);

@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import type { AccessGrant } from '../config/http-config.ts';
+import type { IncidentManager } from '../incidents/incident-manager.ts';
+import type { CommandHandler, CommandReply } from '../control/command-handler.ts';
+import type { IncidentFilter, IncidentPage } from '../incidents/incident-filter.ts';
+import { MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT, checkIncidentFilter } from '../incidents/incident-filter.ts';
+import { IncidentError } from '../incidents/incident-error.ts';
+import type { Incident } from '../incidents/incident.ts';
+import type { CellFigures } from '../kernel/cell-figures.ts';
+import { HttpError } from './http-error.ts';
+import { jsonBody, type RequestInfo, type Reply } from './http-exchange.ts';
+import { canSee, requireAdmin } from './access-control.ts';
+import { incidentView, occurrenceView, sampleView } from './incident-view.ts';
+
+/** Every kernel cell of one property (property and title scope, each error type), from the engine's dump. */
+export type PropertyErrorRates = (propertyId: string) => Promise<CellFigures[]>;
+
+const WORST_TITLES = 20;
+
+/** What the API routes read and call. */
+export interface ApiDeps {
+  manager: IncidentManager;
+  commands: CommandHandler;
+  errorRates?: PropertyErrorRates;
+}
+
+/** A request handler that receives the caller's grant. */
+export type ApiHandler = (req: RequestInfo, grant: AccessGrant) => Reply | Promise<Reply>;
+
+const STATUSES = ['open', 'resolved', 'expired'];
+const SCOPES = ['property', 'title'];
+
+/** Parses list filters from the query; 400 BAD_REQUEST names every bad parameter. */
+export function parseListQuery(q: URLSearchParams): IncidentFilter {
+  const problems: string[] = [];
+  const f: IncidentFilter = {};
+  const status = q.get('status');
+  if (status !== null) {
+    if (STATUSES.includes(status)) f.status = status as IncidentFilter['status'];
+    else problems.push(`status must be one of ${STATUSES.join(', ')}`);
+  }
+  const scope = q.get('scope');
+  if (scope !== null) {
+    if (SCOPES.includes(scope)) f.scope = scope as IncidentFilter['scope'];
+    else problems.push(`scope must be one of ${SCOPES.join(', ')}`);
+  }
+  if (q.get('property_id') !== null) f.propertyId = q.get('property_id')!;
+  if (q.get('error_type') !== null) f.errorType = q.get('error_type')!;
+  for (const [name, field] of [['from', 'openedFromMs'], ['to', 'openedBeforeMs']] as const) {
+    const v = q.get(name);
+    if (v === null) continue;
+    const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (Number.isFinite(ms)) f[field] = ms;
+    else problems.push(`${name} must be epoch milliseconds or an ISO-8601 time`);
+  }
+  for (const [name, field, max] of [['cursor', 'cursor', Number.MAX_SAFE_INTEGER], ['limit', 'limit', MAX_PAGE_LIMIT]] as const) {
+    const v = q.get(name);
+    if (v === null) continue;
+    const n = Number(v);
+    if (Number.isInteger(n) && n >= 1 && n <= max) f[field] = n;
+    else problems.push(`${name} must be an integer from 1 to ${max}`);
+  }
+  if (problems.length) throw new HttpError(400, 'BAD_REQUEST', problems.join('; '));
+  return f;
+}
+
+// A reader with several properties: one query per property, merged newest first; exact pagination
+// because each per-property page is itself ordered by id.
+function listFor(manager: IncidentManager, filter: IncidentFilter, grant: AccessGrant): IncidentPage {
+  if (grant.properties === null) return manager.list(filter);
+  if (filter.propertyId !== undefined) {
+    return canSee(grant, filter.propertyId) ? manager.list(filter) : { incidents: [], nextCursor: null };
+  }
+  const limit = filter.limit ?? DEFAULT_PAGE_LIMIT;
+  const all: Incident[] = [];
+  let more = false;
+  for (const propertyId of grant.properties) {
+    const page = manager.list({ ...filter, propertyId, limit });
+    all.push(...page.incidents);
+    if (page.nextCursor !== null) more = true;
+  }
+  all.sort((a, b) => b.id - a.id);
+  const incidents = all.slice(0, limit);
+  more ||= all.length > limit;
+  return { incidents, nextCursor: more && incidents.length ? incidents[incidents.length - 1].id : null };
+}
+
+function incidentId(req: RequestInfo): number {
+  const id = Number(req.params[0]);
+  if (!Number.isSafeInteger(id) || id < 1) throw new HttpError(400, 'BAD_REQUEST', 'incident id must be a positive integer');
+  return id;
+}
+
+// A reader asking about another property's incident gets the same 404 as for a missing one: no existence leak.
+function visibleIncident(manager: IncidentManager, id: number, grant: AccessGrant): Incident {
+  const incident = manager.get(id);
+  if (!incident || !canSee(grant, incident.propertyId)) throw new HttpError(404, 'NOT_FOUND', `no incident ${id}`);
+  return incident;
+}
+
+function commandReply(reply: CommandReply): Reply {
+  if (reply.ok) return { json: reply };
+  const status = reply.error.code === 'NOT_FOUND' ? 404 : reply.error.code === 'INVALID_ARGS' || reply.error.code === 'INVALID_MESSAGE' || reply.error.code === 'UNKNOWN_COMMAND' ? 400 : 500;
+  return { status, json: { error: reply.error, command: reply } };
+}
+
+/** The /api routes, keyed by "METHOD uWS-pattern". */
+export function apiRoutes(deps: ApiDeps): Record<string, ApiHandler> {
+  const { manager, commands } = deps;
+  return {
+    'GET /api/incidents': (req, grant) => {
+      const filter = parseListQuery(req.query);
+      let page: IncidentPage;
+      try {
+        checkIncidentFilter(filter);
+        page = listFor(manager, filter, grant);
+      } catch (err) {
+        if (err instanceof IncidentError) throw new HttpError(400, 'BAD_REQUEST', err.message);
+        throw err;
+      }
+      return { json: { incidents: page.incidents.map(incidentView), next_cursor: page.nextCursor } };
+    },
+    'GET /api/incidents/:id': (req, grant) => {
+      const incident = visibleIncident(manager, incidentId(req), grant);
+      return {
+        json: {
+          incident: incidentView(incident),
+          timeline: manager.timeline(incident.id).map(sampleView),
+          other_occurrences: manager.otherOccurrences(incident.id, 10).map(occurrenceView),
+        },
+      };
+    },
+    'POST /api/incidents/:id/silence': async (req, grant) => {
+      requireAdmin(grant);
+      const id = incidentId(req);
+      return commandReply(await commands.handle({ id: `http-${randomUUID()}`, command: 'silence', args: { incident_id: id } }));
+    },
+    'POST /api/incidents/:id/unsilence': async (req, grant) => {
+      requireAdmin(grant);
+      const id = incidentId(req);
+      return commandReply(await commands.handle({ id: `http-${randomUUID()}`, command: 'unsilence', args: { incident_id: id } }));
+    },
+    'POST /api/commands': async (req, grant) => {
+      requireAdmin(grant);
+      const body = jsonBody(req);
+      // The caller may name the id (at-most-once on retries); otherwise each call is new.
+      const envelope = body && typeof body === 'object' && !Array.isArray(body) && !('id' in body) ? { ...body, id: `http-${randomUUID()}` } : body;
+      return commandReply(await commands.handle(envelope));
+    },
+    'GET /api/properties/:id/error-rates': async (req, grant) => {
+      const propertyId = req.params[0];
+      if (!canSee(grant, propertyId)) throw new HttpError(404, 'NOT_FOUND', `no property ${propertyId}`);
+      const open = manager.list({ status: 'open', propertyId, limit: MAX_PAGE_LIMIT }).incidents;
+      const incidentOf = new Map(open.map((i) => [`${i.scope}\u0000${i.videoTitle ?? ''}\u0000${i.errorType}`, i.id]));
+      const idOf = (scope: string, title: string | null, errorType: string) => incidentOf.get(`${scope}\u0000${title ?? ''}\u0000${errorType}`) ?? null;
+      if (deps.errorRates) {
+        const cells = await deps.errorRates(propertyId);
+        const row = (c: CellFigures) => ({
+          error_type: c.error_type, error_ratio: c.error_ratio, window_views: c.window_views, window_failures: c.window_failures,
+          recent_error_ratio: c.recent_error_ratio, recent_views: c.recent_views, baseline_ratio: c.baseline_ratio,
+          threshold_ratio: c.open_threshold_ratio ?? c.threshold_ratio, at_ms: c.at_ms, incident_id: idOf(c.scope, c.video_title, c.error_type),
+        });
+        return {
+          json: {
+            property_id: propertyId, source: 'kernel',
+            error_types: cells.filter((c) => c.scope === 'property').sort((a, b) => b.error_ratio - a.error_ratio).map(row),
+            worst_titles: cells.filter((c) => c.scope === 'title' && c.window_views > 0)
+              .sort((a, b) => b.error_ratio - a.error_ratio || b.window_failures - a.window_failures).slice(0, WORST_TITLES)
+              .map((c) => ({ video_title: c.video_title, ...row(c) })),
+          },
+        };
+      }
+      // No engine (e.g. a server over a store alone): the figures of the keys that are in an incident now.
+      const row = (i: Incident) => ({
+        error_type: i.errorType, error_ratio: i.currentErrorRatio, window_views: i.currentWindowViews, window_failures: null,
+        recent_error_ratio: null, recent_views: null, baseline_ratio: i.baselineRatio, threshold_ratio: i.thresholdRatio,
+        at_ms: i.updatedAtMs, incident_id: i.id,
+      });
+      return {
+        json: {
+          property_id: propertyId, source: 'incidents',
+          error_types: open.filter((i) => i.scope === 'property').map(row),
+          worst_titles: open.filter((i) => i.scope === 'title').sort((a, b) => b.currentErrorRatio - a.currentErrorRatio).slice(0, WORST_TITLES)
+            .map((i) => ({ video_title: i.videoTitle, ...row(i) })),
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,235 @@
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type SASLOptions } from 'kafkajs';
+import type { Logger } from '../log/logger.ts';
+import type { KafkaConfig } from '../config/kafka-config.ts';
+import type { Source, SourceSink } from './source.ts';
+import { emptySkipCounts, frameRecords, type SkipReason } from './record-framer.ts';
+import { SourceError } from './source-error.ts';
+import { kafkaLogCreator } from './kafka-log.ts';
+import { TrackedSockets } from './tracked-sockets.ts';
+import { patchKafkajs } from './kafkajs-patches.ts';
+
+patchKafkajs();
+
+/** What the Kafka source needs besides its configuration. */
+export interface KafkaSourceOptions {
+  config: KafkaConfig;
+  /** Records longer than this are skipped and counted as too_large (the engine's line limit). */
+  maxRecordBytes: number;
+  logger: Logger;
+}
+
+/** Per-partition progress. Offsets are "next offset" style: everything below is done. */
+interface PartitionProgress {
+  topic: string;
+  partition: number;
+  /** Next offset not yet written to the engine by this process (duplicates below it are dropped). */
+  deliveredNext: number;
+  /** Next offset not yet evaluated: everything below has its verdicts delivered. */
+  evaluatedNext: number;
+  /** Next offset committed to the group by this process. */
+  committedNext: number;
+}
+
+/**
+ * Consumes a topic as a member of a consumer group and writes record values to the sink as NDJSON.
+ * Offsets are committed only up to records the engine has evaluated (sink.evaluated()), on a
+ * timer and at stop; a record re-delivered within this process's lifetime (after a broker restart
+ * or a rejoin) is dropped because the kernel already counted it. Backpressure: the batch handler
+ * awaits the sink, and kafkajs does not fetch again from a broker until the handler returns.
+ */
+export class KafkaSource implements Source {
+  readonly name = 'kafka';
+  private consumer: Consumer | null = null;
+  private sink!: SourceSink;
+  private readonly progress = new Map<string, PartitionProgress>();
+  private assigned = new Set<string>();
+  private readonly skipped = emptySkipCounts();
+  private records = 0;
+  private batches = 0;
+  private duplicates = 0;
+  private commits = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+  private closing = false;
+  private disconnected = false;
+  private busy: Promise<void> = Promise.resolve();
+  private committing: Promise<void> | null = null;
+  private rejectFinished!: (err: Error) => void;
+  private readonly done: Promise<void>;
+  private readonly log: Logger;
+  private readonly sockets = new TrackedSockets();
+
+  constructor(private readonly opts: KafkaSourceOptions) {
+    this.log = opts.logger.child({ component: 'kafka', topic: opts.config.topic, group: opts.config.groupId });
+    this.done = new Promise<void>((_resolve, reject) => { this.rejectFinished = reject; });
+    this.done.catch(() => undefined);
+  }
+
+  async start(sink: SourceSink): Promise<void> {
+    this.sink = sink;
+    const c = this.opts.config;
+    const kafka = new Kafka({
+      clientId: c.clientId,
+      brokers: c.brokers,
+      ssl: c.tls ? (c.tlsCaFile ? { ca: [readFileSync(c.tlsCaFile, 'utf8')] } : true) : undefined,
+      sasl: c.sasl ? ({ mechanism: c.sasl.mechanism, username: c.sasl.username, password: c.sasl.password } as SASLOptions) : undefined,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(this.log, () => this.disconnected),
+      socketFactory: this.sockets.factory,
+      // A broker restart takes seconds to tens of seconds: keep trying rather than crash.
+      retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 30 },
+    });
+    const consumer = kafka.consumer({
+      groupId: c.groupId,
+      maxBytes: c.maxFetchBytes,
+      maxBytesPerPartition: Math.min(c.maxFetchBytes, 1 << 20),
+      retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 30, restartOnFailure: async (err) => {
+        this.log.warn({ err }, 'kafka consumer failed; restarting it');
+        return !this.closing;
+      } },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const mine = new Set<string>();
+      for (const [topic, parts] of Object.entries(e.payload.memberAssignment)) for (const p of parts) mine.add(`${topic}:${p}`);
+      const revoked = [...this.assigned].filter((k) => !mine.has(k));
+      // Never commit for a partition this member gave up: it would overwrite its new owner's commits.
+      for (const k of revoked) this.progress.delete(k);
+      this.assigned = mine;
+      this.log.info({ partitions: [...mine].sort(), revoked }, 'kafka group joined');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
+      if (!e.payload.restart && !this.closing) {
+        this.rejectFinished(new SourceError('SOURCE_READ', `kafka consumer stopped: ${e.payload.error.message}`, false, { cause: e.payload.error }));
+      }
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [c.topic], fromBeginning: c.startFrom === 'earliest' });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => this.onBatch(payload),
+      });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      this.sockets.destroyAll();
+      throw new SourceError('SOURCE_CONNECT', `cannot consume ${c.topic} from ${c.brokers.join(',')}: ${(err as Error).message}`, true, { cause: err });
+    }
+    this.timer = setInterval(() => { void this.commit(); }, c.commitIntervalMs);
+    this.timer.unref();
+    this.log.info({ brokers: c.brokers, startFrom: c.startFrom }, 'kafka source started');
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+    if (this.closing || isStale() || batch.messages.length === 0) return;
+    let release!: () => void;
+    const prev = this.busy;
+    this.busy = new Promise<void>((r) => { release = r; });
+    try {
+      await prev;
+      const key = `${batch.topic}:${batch.partition}`;
+      let p = this.progress.get(key);
+      if (!p) {
+        const first = Number(batch.messages[0].offset);
+        p = { topic: batch.topic, partition: batch.partition, deliveredNext: first, evaluatedNext: first, committedNext: first };
+        this.progress.set(key, p);
+      }
+      const values: Array<Buffer | null> = [];
+      let lastOffset = -1;
+      for (const m of batch.messages) {
+        const off = Number(m.offset);
+        if (off < p.deliveredNext) { this.duplicates++; continue; }
+        values.push(m.value);
+        lastOffset = off;
+      }
+      if (lastOffset >= 0) {
+        const bytes = frameRecords(values, this.opts.maxRecordBytes, this.skipped, (r, v) => this.sampleSkip(r, v, key));
+        this.records += values.length;
+        this.batches++;
+        if (bytes.length > 0) await this.sink.write(bytes);
+        p.deliveredNext = lastOffset + 1;
+        const next = p.deliveredNext;
+        const progress = p;
+        const evaluated = this.sink.evaluated ? this.sink.evaluated() : Promise.resolve();
+        evaluated.then(
+          () => { if (next > progress.evaluatedNext) progress.evaluatedNext = next; },
+          (err: Error) => this.log.error({ err, partition: batch.partition }, 'records were not evaluated; their offsets stay uncommitted'),
+        );
+      }
+      // The fetch position moves on; the commit waits for evaluation (commit()).
+      resolveOffset(batch.lastOffset());
+      await heartbeat();
+    } finally {
+      release();
+    }
+  }
+
+  private sampleSkip(reason: SkipReason, value: Uint8Array | null | undefined, partition: string): void {
+    const n = this.skipped[reason];
+    if (n <= 5 || n % 1000 === 0) {
+      const head = value ? Buffer.from(value.subarray(0, 120)).toString('utf8') : null;
+      this.log.warn({ reason, partition, bytes: value?.length ?? 0, head, skippedSoFar: n }, 'kafka record skipped');
+    }
+  }
+
+  /** Commits, for every partition this member owns, the offsets the engine has evaluated. */
+  async commit(): Promise<void> {
+    if (this.committing) return this.committing;
+    const consumer = this.consumer;
+    if (!consumer) return;
+    const due = [...this.progress.entries()].filter(([k, p]) => this.assigned.has(k) && p.evaluatedNext > p.committedNext).map(([, p]) => p);
+    if (due.length === 0) return;
+    const offsets = due.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.evaluatedNext) }));
+    this.committing = (async () => {
+      try {
+        await consumer.commitOffsets(offsets);
+        for (let i = 0; i < due.length; i++) due[i].committedNext = Math.max(due[i].committedNext, Number(offsets[i].offset));
+        this.commits++;
+      } catch (err) {
+        // A rebalance or a broker restart: the offsets stay due and go with the next commit.
+        this.log.warn({ err: (err as Error).message, offsets }, 'kafka offset commit failed; will retry');
+      } finally {
+        this.committing = null;
+      }
+    })();
+    return this.committing;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.closing = true;
+    if (this.timer) clearInterval(this.timer);
+    if (!this.consumer) return;
+    await this.busy;
+    try {
+      await this.sink.evaluated?.();
+      await this.commit();
+    } catch (err) {
+      this.log.error({ err }, 'final offsets not committed: the uncommitted tail will be read again');
+    }
+    await this.consumer.disconnect().catch((err) => this.log.warn({ err }, 'kafka disconnect failed'));
+    this.disconnected = true;
+    const leaked = this.sockets.destroyAll();
+    if (leaked > 0) this.log.debug({ sockets: leaked }, 'closed broker connections kafkajs left open');
+    this.log.info(this.position(), 'kafka source stopped');
+  }
+
+  finished(): Promise<void> {
+    return this.done;
+  }
+
+  position(): Record<string, unknown> {
+    const partitions: Record<string, unknown> = {};
+    for (const [k, p] of this.progress) partitions[k] = { delivered: p.deliveredNext, evaluated: p.evaluatedNext, committed: p.committedNext };
+    return { topic: this.opts.config.topic, group: this.opts.config.groupId, records: this.records, batches: this.batches,
+      duplicatesDropped: this.duplicates, commits: this.commits, skipped: { ...this.skipped }, partitions };
+  }
+}

@@ -1,0 +1,298 @@
+import { join } from 'node:path';
+import {
+  KinesisClient, ListShardsCommand, GetShardIteratorCommand, GetRecordsCommand,
+  type Shard, type GetShardIteratorCommandInput,
+} from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AwsCredentialIdentity } from '@smithy/types';
+import type { Logger } from '../log/logger.ts';
+import type { KinesisConfig } from '../config/kinesis-config.ts';
+import type { Source, SourceSink } from './source.ts';
+import { emptySkipCounts, frameRecords, type SkipReason } from './record-framer.ts';
+import { KinesisPositions } from './kinesis-positions.ts';
+import { shardNode } from './shard-assignment.ts';
+import { SourceError } from './source-error.ts';
+
+/** What the Kinesis source needs besides its configuration. */
+export interface KinesisSourceOptions {
+  config: KinesisConfig;
+  maxRecordBytes: number;
+  /** Positions are saved in `${dataDir}/kinesis-positions.json`. */
+  dataDir: string;
+  logger: Logger;
+  /** Explicit credentials (tests); otherwise the AWS SDK's default provider chain. */
+  credentials?: AwsCredentialIdentity;
+}
+
+// Kinesis limits per shard: 5 GetRecords calls/s, 2 MB/s read.
+const MIN_CALL_GAP_MS = 200;
+const MAX_BYTES_PER_S = 2 * 1024 * 1024;
+const THROTTLE_CODES = new Set(['ProvisionedThroughputExceededException', 'LimitExceededException', 'ThrottlingException']);
+
+interface ShardReader {
+  shardId: string;
+  done: Promise<void>;
+}
+
+/**
+ * Reads every shard assigned to this node (one loop per shard, within the per-shard limits),
+ * writes record data to the sink as NDJSON, and saves each shard's last evaluated sequence
+ * number in the data directory. A child shard is read only after its parents are finished.
+ */
+export class KinesisSource implements Source {
+  readonly name = 'kinesis';
+  private readonly client: KinesisClient;
+  private readonly streamName: string;
+  private readonly positions: KinesisPositions;
+  private readonly readers = new Map<string, ShardReader>();
+  private readonly finishedShards = new Set<string>();
+  private readonly finishWaiters = new Map<string, Array<() => void>>();
+  private readonly skipped = emptySkipCounts();
+  private readonly abort = new AbortController();
+  private sink!: SourceSink;
+  private writeChain: Promise<void> = Promise.resolve();
+  private discoverTimer: NodeJS.Timeout | null = null;
+  private saveTimer: NodeJS.Timeout | null = null;
+  private records = 0;
+  private getRecordsCalls = 0;
+  private throttled = 0;
+  private iteratorsRenewed = 0;
+  private stopping: Promise<void> | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: KinesisSourceOptions) {
+    const c = opts.config;
+    this.streamName = /:stream\/(.+)$/.exec(c.stream)?.[1] ?? c.stream;
+    this.log = opts.logger.child({ component: 'kinesis', stream: this.streamName });
+    this.client = new KinesisClient({
+      region: c.region,
+      endpoint: c.endpoint ?? undefined,
+      credentials: opts.credentials,
+      // HTTP/1.1 (kinesalite and proxies speak nothing else); keep-alive for the polling loops.
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 30_000 }),
+      maxAttempts: 3,
+    });
+    this.positions = new KinesisPositions(join(opts.dataDir, 'kinesis-positions.json'), this.streamName);
+  }
+
+  async start(sink: SourceSink): Promise<void> {
+    this.sink = sink;
+    this.positions.load();
+    for (const [id, p] of Object.entries(this.positions.snapshot())) if (p.finished) this.finishedShards.add(id);
+    try {
+      await this.discover();
+    } catch (err) {
+      throw new SourceError('SOURCE_CONNECT', `cannot list the shards of ${this.streamName}: ${(err as Error).message}`, true, { cause: err });
+    }
+    this.discoverTimer = setInterval(() => {
+      this.discover().catch((err) => this.log.warn({ err: (err as Error).message }, 'shard discovery failed; will retry'));
+    }, this.opts.config.discoverMs);
+    this.discoverTimer.unref();
+    this.saveTimer = setInterval(() => this.savePositions(), 1000);
+    this.saveTimer.unref();
+    this.log.info({ shards: [...this.readers.keys()], node: this.opts.config.nodeIndex, nodes: this.opts.config.nodeCount }, 'kinesis source started');
+  }
+
+  /** Lists all shards (paginated) and starts a reader for each new shard of this node. */
+  private async discover(): Promise<void> {
+    const shards: Shard[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.client.send(new ListShardsCommand(token ? { NextToken: token } : { StreamName: this.streamName }),
+        { abortSignal: this.abort.signal });
+      shards.push(...(out.Shards ?? []));
+      token = out.NextToken;
+    } while (token);
+    const byId = new Map(shards.map((s) => [s.ShardId!, s]));
+    const ours = new Set(shards.filter((s) => shardNode(s, byId, this.opts.config.nodeCount) === this.opts.config.nodeIndex).map((s) => s.ShardId!));
+    for (const s of shards) {
+      const id = s.ShardId!;
+      if (!ours.has(id) || this.readers.has(id) || this.finishedShards.has(id) || this.abort.signal.aborted) continue;
+      // Per-key order across a reshard: the parents' records go first. A parent that another node
+      // reads (only the adjacent parent of a merge can be) or that has aged out is not waited for.
+      const parents = [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => !!p && ours.has(p));
+      const reader: ShardReader = { shardId: id, done: this.readShard(id, parents) };
+      reader.done.catch((err) => this.log.error({ err, shardId: id }, 'shard reader failed'));
+      this.readers.set(id, reader);
+    }
+  }
+
+  private async waitFinished(shardId: string): Promise<void> {
+    if (this.finishedShards.has(shardId)) return;
+    await new Promise<void>((resolve) => {
+      const list = this.finishWaiters.get(shardId) ?? [];
+      list.push(resolve);
+      this.finishWaiters.set(shardId, list);
+      this.abort.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  private async readShard(shardId: string, parents: string[]): Promise<void> {
+    const log = this.log.child({ shardId });
+    for (const p of parents) await this.waitFinished(p);
+    if (this.abort.signal.aborted) return;
+    const saved = this.positions.get(shardId);
+    let lastSeq = saved?.sequenceNumber ?? null;
+    // A child shard starts at its beginning: its parents were read before it.
+    let iterator = await this.newIterator(shardId, lastSeq, parents.length > 0);
+    let lastCallAt = 0;
+    let lastBytes = 0;
+    let backoffMs = 0;
+    log.info({ from: lastSeq ?? (parents.length ? 'TRIM_HORIZON (child)' : this.opts.config.startPosition) }, 'reading shard');
+    while (iterator && !this.abort.signal.aborted) {
+      const gap = Math.max(MIN_CALL_GAP_MS, (lastBytes / MAX_BYTES_PER_S) * 1000, backoffMs);
+      const wait = lastCallAt + gap - Date.now();
+      if (wait > 0 && !(await this.sleep(wait))) break;
+      lastCallAt = Date.now();
+      let out;
+      try {
+        this.getRecordsCalls++;
+        out = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.opts.config.maxRecordsPerCall }), { abortSignal: this.abort.signal });
+        backoffMs = 0;
+      } catch (err) {
+        if (this.abort.signal.aborted) break;
+        const name = (err as Error).name;
+        if (THROTTLE_CODES.has(name)) {
+          this.throttled++;
+          backoffMs = Math.min(10_000, Math.max(400, backoffMs * 2)) * (0.75 + Math.random() / 2);
+          continue;
+        }
+        if (name === 'ExpiredIteratorException') {
+          this.iteratorsRenewed++;
+          log.info({ lastSeq }, 'shard iterator expired; renewing from the last sequence number');
+          iterator = await this.newIterator(shardId, lastSeq, parents.length > 0);
+          continue;
+        }
+        backoffMs = Math.min(10_000, Math.max(1000, backoffMs * 2));
+        log.warn({ err: (err as Error).message }, 'GetRecords failed; retrying');
+        continue;
+      }
+      const recs = out.Records ?? [];
+      lastBytes = 0;
+      if (recs.length > 0) {
+        const values = recs.map((r) => r.Data);
+        for (const v of values) lastBytes += v?.length ?? 0;
+        const bytes = frameRecords(values, this.opts.maxRecordBytes, this.skipped, (r, v) => this.sampleSkip(r, v, shardId));
+        this.records += recs.length;
+        const seq = recs[recs.length - 1].SequenceNumber!;
+        lastSeq = seq;
+        await this.write(bytes, shardId, seq, false);
+      }
+      iterator = out.NextShardIterator;
+      if (!iterator) {
+        // Closed (resharded) and read to its end: children may start once this is evaluated.
+        await this.write(new Uint8Array(0), shardId, lastSeq, true);
+        log.info('shard finished');
+        break;
+      }
+      // Caught up: poll slowly until records arrive.
+      if (recs.length === 0 && (out.MillisBehindLatest ?? 0) === 0) backoffMs = this.opts.config.idlePollMs;
+    }
+  }
+
+  /** Writes in order across shard loops and records the position once the engine has evaluated it. */
+  private async write(bytes: Uint8Array, shardId: string, seq: string | null, finished: boolean): Promise<void> {
+    const run = this.writeChain.then(async () => {
+      if (bytes.length > 0) await this.sink.write(bytes);
+      const evaluated = this.sink.evaluated ? this.sink.evaluated() : Promise.resolve();
+      if (finished) {
+        await evaluated;
+        this.positions.set(shardId, { sequenceNumber: seq, finished: true });
+        this.finishedShards.add(shardId);
+        for (const w of this.finishWaiters.get(shardId) ?? []) w();
+        this.finishWaiters.delete(shardId);
+        this.savePositions();
+      } else {
+        evaluated.then(
+          () => { if (!this.positions.get(shardId)?.finished) this.positions.set(shardId, { sequenceNumber: seq, finished: false }); },
+          (err: Error) => this.log.error({ err, shardId }, 'records were not evaluated; their position stays unsaved'),
+        );
+      }
+    });
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async newIterator(shardId: string, afterSeq: string | null, isChild: boolean): Promise<string | undefined> {
+    const c = this.opts.config;
+    const input: GetShardIteratorCommandInput = { StreamName: this.streamName, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' };
+    if (afterSeq) {
+      input.ShardIteratorType = 'AFTER_SEQUENCE_NUMBER';
+      input.StartingSequenceNumber = afterSeq;
+    } else if (!isChild && c.startPosition === 'LATEST') {
+      input.ShardIteratorType = 'LATEST';
+    } else if (!isChild && c.startPosition === 'AT_TIMESTAMP') {
+      input.ShardIteratorType = 'AT_TIMESTAMP';
+      input.Timestamp = new Date(c.startTimestampMs!);
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const out = await this.client.send(new GetShardIteratorCommand(input), { abortSignal: this.abort.signal });
+        return out.ShardIterator;
+      } catch (err) {
+        if (this.abort.signal.aborted) return undefined;
+        if (attempt >= 20) throw new SourceError('SOURCE_READ', `no iterator for shard ${shardId}: ${(err as Error).message}`, true, { cause: err });
+        if (!(await this.sleep(Math.min(10_000, 250 * 2 ** attempt)))) return undefined;
+      }
+    }
+  }
+
+  /** Sleeps unless stopped; false when stopped. */
+  private sleep(ms: number): Promise<boolean> {
+    if (this.abort.signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.abort.signal.removeEventListener('abort', onAbort); resolve(true); }, ms);
+      const onAbort = () => { clearTimeout(t); resolve(false); };
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private sampleSkip(reason: SkipReason, value: Uint8Array | null | undefined, shardId: string): void {
+    const n = this.skipped[reason];
+    if (n <= 5 || n % 1000 === 0) {
+      const head = value ? Buffer.from(value.subarray(0, 120)).toString('utf8') : null;
+      this.log.warn({ reason, shardId, bytes: value?.length ?? 0, head, skippedSoFar: n }, 'kinesis record skipped');
+    }
+  }
+
+  private savePositions(): void {
+    try {
+      this.positions.save();
+    } catch (err) {
+      this.log.error({ err }, 'kinesis positions not saved; will retry');
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.discoverTimer) clearInterval(this.discoverTimer);
+    if (this.saveTimer) clearInterval(this.saveTimer);
+    this.abort.abort();
+    await Promise.all([...this.readers.values()].map((r) => r.done.catch(() => undefined)));
+    await this.writeChain;
+    try {
+      await this.sink?.evaluated?.();
+      // Let the evaluated() callbacks of the last writes record their positions first.
+      await new Promise((r) => setImmediate(r));
+    } catch (err) {
+      this.log.error({ err }, 'last records not evaluated: their positions stay unsaved');
+    }
+    this.savePositions();
+    this.client.destroy();
+    this.log.info(this.position(), 'kinesis source stopped');
+  }
+
+  finished(): Promise<void> {
+    return new Promise<void>(() => undefined);
+  }
+
+  position(): Record<string, unknown> {
+    return { stream: this.streamName, records: this.records, getRecordsCalls: this.getRecordsCalls, throttled: this.throttled,
+      iteratorsRenewed: this.iteratorsRenewed, skipped: { ...this.skipped }, shards: this.positions.snapshot(),
+      reading: [...this.readers.keys()].filter((id) => !this.finishedShards.has(id)) };
+  }
+}

@@ -1,0 +1,46 @@
+/** Why a broker record was skipped before it reached the engine. */
+export type SkipReason = 'empty' | 'too_large' | 'newline';
+
+/** Counters of skipped records, by reason. */
+export type SkipCounts = Record<SkipReason, number>;
+
+/** Fresh zeroed skip counters. */
+export function emptySkipCounts(): SkipCounts {
+  return { empty: 0, too_large: 0, newline: 0 };
+}
+
+const NL = 0x0a;
+
+/**
+ * Joins record values into NDJSON bytes (one line per record, each ending in '\n') for a sink.
+ * A record with no value, over `maxRecordBytes`, or containing a newline (it would split into
+ * two lines and misalign every record after it) is skipped and counted; `onSkip` sees a sample.
+ */
+export function frameRecords(
+  values: ReadonlyArray<Uint8Array | null | undefined>, maxRecordBytes: number, counts: SkipCounts,
+  onSkip?: (reason: SkipReason, value: Uint8Array | null | undefined) => void,
+): Uint8Array {
+  let total = 0;
+  const keep: Uint8Array[] = [];
+  for (const v of values) {
+    let reason: SkipReason | null = null;
+    if (!v || v.length === 0) reason = 'empty';
+    else if (v.length > maxRecordBytes) reason = 'too_large';
+    else if (v.indexOf(NL) >= 0) reason = v.indexOf(NL) === v.length - 1 ? null : 'newline';
+    if (reason) {
+      counts[reason]++;
+      onSkip?.(reason, v);
+      continue;
+    }
+    keep.push(v!);
+    total += v!.length + (v![v!.length - 1] === NL ? 0 : 1);
+  }
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (const v of keep) {
+    out.set(v, off);
+    off += v.length;
+    if (v[v.length - 1] !== NL) out[off++] = NL;
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+import type { MetricsRegistry, Sample } from './metrics-registry.ts';
+import type { EngineStats } from '../engine/engine-stats.ts';
+import type { KernelCounters } from '../kernel/wasm-kernel.ts';
+import type { IncidentManager } from '../incidents/incident-manager.ts';
+import type { CommandHandler } from '../control/command-handler.ts';
+
+/** What the daemon's metrics read at scrape time; getters because the engine may be replaced at start. */
+export interface DaemonMetricSources {
+  engineStats: () => EngineStats | undefined;
+  kernelCounters: () => KernelCounters | undefined;
+  /** Highest event time seen, for the event-time lag. */
+  maxEventTs: () => number | null;
+  manager: () => IncidentManager | undefined;
+  commands: () => CommandHandler | undefined;
+  now: () => number;
+}
+
+const KERNEL_COUNTERS: Array<[keyof KernelCounters, string, 'counter' | 'gauge', string]> = [
+  ['late', 'vigil_late_events_total', 'counter', 'Events older than the last evaluated tick (counted at the current tick unless the late policy drops them).'],
+  ['lateDropped', 'vigil_late_events_dropped_total', 'counter', 'Late events dropped by the late policy.'],
+  ['keysDropped', 'vigil_keys_dropped_total', 'counter', 'Events whose key was not tracked because the key cap was reached.'],
+  ['cellsDropped', 'vigil_cells_dropped_total', 'counter', 'Events whose error cell was not tracked because the cell cap was reached.'],
+  ['evicted', 'vigil_keys_evicted_total', 'counter', 'Idle keys evicted by the sweep.'],
+  ['keys', 'vigil_keys', 'gauge', 'Tracked keys (properties and titles) over all workers.'],
+  ['cells', 'vigil_cells', 'gauge', 'Tracked key x error-type cells over all workers.'],
+];
+
+/** Registers the engine, kernel, incident and command metrics of the daemon (vigil_* names). */
+export function registerDaemonMetrics(r: MetricsRegistry, s: DaemonMetricSources): void {
+  r.collect('vigil_events_total', 'Valid view events decoded.', 'counter', () => s.engineStats()?.events ?? 0);
+  r.collect('vigil_events_rejected_total', 'Lines rejected, by reason.', 'counter', () =>
+    Object.entries(s.engineStats()?.rejected ?? {}).map(([reason, value]): Sample => ({ labels: { reason }, value })));
+  r.collect('vigil_chunks_total', 'Chunks (batches of whole lines) pushed to the workers.', 'counter', () => s.engineStats()?.chunks ?? 0);
+  r.collect('vigil_bytes_total', 'Bytes of NDJSON pushed to the workers.', 'counter', () => s.engineStats()?.bytes ?? 0);
+  r.collect('vigil_verdicts_total', 'Verdicts returned by the kernels.', 'counter', () => s.engineStats()?.verdicts ?? 0);
+  for (const [key, name, type, help] of KERNEL_COUNTERS) r.collect(name, help, type, () => s.kernelCounters()?.[key] ?? 0);
+  r.collect('vigil_event_time_lag_seconds', 'Wall clock minus the newest event time seen (how far the pipeline is behind a live source).', 'gauge', () => {
+    const ts = s.maxEventTs();
+    return ts === null ? 0 : Math.max(0, (s.now() - ts) / 1000);
+  });
+  r.collect('vigil_incidents_open', 'Open incidents, by scope.', 'gauge', () => {
+    const counts = { property: 0, title: 0 };
+    for (const i of s.manager()?.openIncidents() ?? []) counts[i.scope]++;
+    return Object.entries(counts).map(([scope, value]) => ({ labels: { scope }, value }));
+  });
+  r.collect('vigil_incident_transitions_total', 'Incident transitions, by type.', 'counter', () => {
+    const st = s.manager()?.stats;
+    if (!st) return [];
+    return (['opened', 'updated', 'resolved', 'expired', 'staleExpired'] as const).map((type) => ({ labels: { type }, value: st[type] }));
+  });
+  r.collect('vigil_commands_total', 'Control commands, by outcome (RabbitMQ and HTTP admin).', 'counter', () => {
+    const st = s.commands()?.stats;
+    if (!st) return [];
+    return Object.entries(st).map(([outcome, value]) => ({ labels: { outcome }, value }));
+  });
+}

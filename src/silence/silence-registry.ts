@@ -1,0 +1,97 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { Incident } from '../incidents/incident.ts';
+import type { Scope } from '../kernel/verdict.ts';
+import { silenceMatches, type Silence, type SilenceMatcher } from './silence.ts';
+
+interface Row {
+  id: number;
+  property_id: string | null;
+  video_title: string | null;
+  error_type: string | null;
+  scope: Scope | null;
+  comment: string;
+  created_at_ms: number;
+  expires_at_ms: number;
+  ended_at_ms: number | null;
+  silenced_incidents: string;
+}
+
+function toSilence(r: Row): Silence {
+  return {
+    id: r.id, propertyId: r.property_id, videoTitle: r.video_title, errorType: r.error_type, scope: r.scope,
+    comment: r.comment, createdAtMs: r.created_at_ms, expiresAtMs: r.expires_at_ms, endedAtMs: r.ended_at_ms,
+    silencedIncidents: JSON.parse(r.silenced_incidents) as number[],
+  };
+}
+
+/**
+ * Silences by matcher, stored in the incident database (table `silences`, schema version 2) so they
+ * survive restarts. The active ones are cached in memory: matching runs on every incident open.
+ */
+export class SilenceRegistry {
+  private readonly stmt: Record<string, Statement>;
+  private active: Silence[] = [];
+
+  /** Prepares the statements and loads the silences that have not ended. */
+  constructor(db: Database) {
+    this.stmt = {
+      insert: db.prepare(`INSERT INTO silences (property_id, video_title, error_type, scope, comment, created_at_ms, expires_at_ms)
+        VALUES (@propertyId, @videoTitle, @errorType, @scope, @comment, @createdAtMs, @expiresAtMs)`),
+      get: db.prepare('SELECT * FROM silences WHERE id = ?'),
+      active: db.prepare('SELECT * FROM silences WHERE ended_at_ms IS NULL ORDER BY id'),
+      end: db.prepare('UPDATE silences SET ended_at_ms = ? WHERE id = ? AND ended_at_ms IS NULL'),
+      setIncidents: db.prepare('UPDATE silences SET silenced_incidents = ? WHERE id = ?'),
+    };
+    this.reload();
+  }
+
+  /** Creates a silence and returns it. */
+  add(matcher: SilenceMatcher, expiresAtMs: number, comment: string, nowMs: number): Silence {
+    const id = Number(this.stmt.insert.run({ ...matcher, comment, createdAtMs: nowMs, expiresAtMs }).lastInsertRowid);
+    this.reload();
+    return this.get(id)!;
+  }
+
+  /** The silence with this id (ended or not), or null. */
+  get(id: number): Silence | null {
+    const row = this.stmt.get.get(id) as Row | undefined;
+    return row === undefined ? null : toSilence(row);
+  }
+
+  /** Silences not yet ended, oldest first (some may be past expiry until the next expireDue). */
+  list(): Silence[] {
+    return this.active.map((s) => ({ ...s, silencedIncidents: [...s.silencedIncidents] }));
+  }
+
+  /** The first active, unexpired silence matching the incident, or null. */
+  match(incident: Incident, nowMs: number): Silence | null {
+    return this.active.find((s) => s.expiresAtMs > nowMs && silenceMatches(s, incident)) ?? null;
+  }
+
+  /** Remembers that the silence switched this incident to silenced (so that its end switches it back on). */
+  recordSilenced(silenceId: number, incidentId: number): void {
+    const s = this.active.find((x) => x.id === silenceId);
+    if (s === undefined || s.silencedIncidents.includes(incidentId)) return;
+    s.silencedIncidents.push(incidentId);
+    this.stmt.setIncidents.run(JSON.stringify(s.silencedIncidents), silenceId);
+  }
+
+  /** Ends a silence now; returns it as ended, or null when unknown or already ended. */
+  end(id: number, nowMs: number): Silence | null {
+    if (this.stmt.end.run(nowMs, id).changes === 0) return null;
+    this.reload();
+    return this.get(id);
+  }
+
+  /** Ends every silence whose expiry has passed and returns them. */
+  expireDue(nowMs: number): Silence[] {
+    const due = this.active.filter((s) => s.expiresAtMs <= nowMs);
+    for (const s of due) this.stmt.end.run(s.expiresAtMs, s.id);
+    if (due.length) this.reload();
+    return due.map((s) => this.get(s.id)!);
+  }
+
+  private reload(): void {
+    this.active = (this.stmt.active.all() as Row[]).map(toSilence);
+  }
+}

@@ -1,0 +1,166 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { startHarness, verdict, T0, MIN, type Harness } from './support/http-harness.ts';
+
+let h: Harness;
+before(async () => {
+  h = await startHarness({ VIGIL_HTTP_MAX_BODY_BYTES: '1024' });
+  // Two occurrences of 177/networkError (the first resolved), a title incident, and another property.
+  h.manager.applyBatch([verdict('open', T0 - 120 * MIN)]);
+  h.manager.applyBatch([verdict('resolve', T0 - 97 * MIN)]);
+  h.manager.applyBatch([verdict('open', T0), verdict('open', T0, { scope: 'title', errorRatio: 0.86 }), verdict('open', T0, { propertyId: '200', errorType: 'decodeError' })]);
+  h.manager.applyBatch([verdict('update', T0 + 2 * MIN, { errorRatio: 0.25, impactedViews: 400 })]);
+});
+after(() => h.close());
+
+const get = async (path: string, init?: RequestInit) => {
+  const res = await fetch(h.base + path, init);
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text() };
+};
+
+test('OpenAPI document lists exactly the routes the server registers', async () => {
+  const { status, body } = await get('/api/openapi.json');
+  assert.equal(status, 200);
+  const documented = Object.entries(body.paths as Record<string, Record<string, unknown>>)
+    .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+  assert.deepEqual(documented, [...h.server.routes].sort());
+});
+
+test('every documented operation answers with a documented status and the schema\'s required fields', async () => {
+  const doc = (await get('/api/openapi.json')).body;
+  const schemas = doc.components.schemas;
+  const concrete = (p: string) => p.replace('/api/incidents/{id}', '/api/incidents/2').replace('/api/properties/{id}', '/api/properties/177');
+  for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }> }>>)) {
+    if (path === '/feed') continue; // a WebSocket upgrade: test/feed.test.ts
+    for (const [method, op] of Object.entries(ops)) {
+      const r = await get(concrete(path), { method: method.toUpperCase(), body: method === 'post' ? '{"command":"status"}' : undefined });
+      const documented = op.responses[String(r.status)];
+      assert.ok(documented, `${method} ${path} answered ${r.status}, not documented`);
+      const ref = documented.content?.['application/json']?.schema?.$ref;
+      if (ref) {
+        const schema = schemas[ref.split('/').pop()!];
+        for (const field of schema.required ?? []) assert.ok(field in r.body, `${method} ${path}: ${field} missing`);
+      }
+    }
+  }
+});
+
+test('list: filters, newest first, cursor pagination', async () => {
+  const all = (await get('/api/incidents')).body;
+  assert.deepEqual(all.incidents.map((i: { id: number }) => i.id), [4, 3, 2, 1]);
+  assert.deepEqual((await get('/api/incidents?status=open')).body.incidents.map((i: { id: number }) => i.id), [4, 3, 2]);
+  assert.deepEqual((await get('/api/incidents?status=resolved')).body.incidents.map((i: { id: number }) => i.id), [1]);
+  assert.deepEqual((await get('/api/incidents?property_id=200')).body.incidents.map((i: { id: number }) => i.id), [4]);
+  assert.deepEqual((await get('/api/incidents?scope=title')).body.incidents.map((i: { id: number }) => i.id), [3]);
+  assert.deepEqual((await get('/api/incidents?error_type=decodeError')).body.incidents.map((i: { id: number }) => i.id), [4]);
+  assert.deepEqual((await get(`/api/incidents?from=${T0}`)).body.incidents.map((i: { id: number }) => i.id), [4, 3, 2]);
+  assert.deepEqual((await get(`/api/incidents?to=${new Date(T0).toISOString()}`)).body.incidents.map((i: { id: number }) => i.id), [1]);
+  const p1 = (await get('/api/incidents?limit=3')).body;
+  assert.deepEqual(p1.incidents.map((i: { id: number }) => i.id), [4, 3, 2]);
+  const p2 = (await get(`/api/incidents?limit=3&cursor=${p1.next_cursor}`)).body;
+  assert.deepEqual(p2.incidents.map((i: { id: number }) => i.id), [1]);
+  assert.equal(p2.next_cursor, null);
+  const bad = await get('/api/incidents?status=nope&limit=0&from=yesterday');
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'BAD_REQUEST');
+  for (const p of ['status', 'limit', 'from']) assert.match(bad.body.error.message, new RegExp(p));
+});
+
+test('detail: trigger, current status, notifications, timeline, other occurrences; wording of the reference', async () => {
+  const { status, body } = await get('/api/incidents/2');
+  assert.equal(status, 200);
+  const i = body.incident;
+  assert.equal(i.summary, 'Overall error-rate is significantly high (22.4%) due to an error of networkError');
+  assert.deepEqual(i.trigger, { opened_at_ms: T0, error_ratio: 0.224, views_per_hour: 5486, threshold_ratio: 0.147, baseline_ratio: 0.05, min_window_views: 1000 });
+  assert.equal(i.current.error_ratio, 0.25);
+  assert.equal(i.current.open_for_ms, 2 * MIN);
+  assert.equal(i.current.impacted_views, 400);
+  assert.equal(i.current.impacted_views_per_hour, 12000);
+  assert.equal(i.notifications, 'on');
+  assert.deepEqual(body.timeline.map((s: { at_ms: number }) => s.at_ms), [T0, T0 + 2 * MIN]);
+  assert.deepEqual(body.other_occurrences, [{ id: 1, status: 'resolved', opened_at_ms: T0 - 120 * MIN, closed_at_ms: T0 - 97 * MIN, duration_ms: 23 * MIN }]);
+  assert.equal((await get('/api/incidents/3')).body.incident.summary, 'Video Title Enlace is failing at a significant rate (86.0%) due to an error of networkError');
+  const missing = await get('/api/incidents/999');
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.error.code, 'NOT_FOUND');
+  assert.equal((await get('/api/incidents/abc')).body.error.code, 'BAD_REQUEST');
+});
+
+test('silence and unsilence go through the command handler', async () => {
+  const before = h.commands.stats.handled;
+  const s = await get('/api/incidents/2/silence', { method: 'POST' });
+  assert.equal(s.status, 200);
+  assert.deepEqual(s.body.result, { incident_id: 2, notifications: 'silenced' });
+  assert.equal(h.manager.get(2)!.notifications, 'silenced');
+  assert.equal((await get('/api/incidents/2/unsilence', { method: 'POST' })).body.result.notifications, 'on');
+  assert.equal(h.commands.stats.handled, before + 2);
+  const missing = await get('/api/incidents/999/silence', { method: 'POST' });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.error.code, 'NOT_FOUND');
+  const cmd = await get('/api/commands', { method: 'POST', body: JSON.stringify({ id: 'op-1', command: 'silence', args: { incident_id: 3 } }) });
+  assert.equal(cmd.body.ok, true);
+  assert.equal(h.manager.get(3)!.notifications, 'silenced');
+  const unknown = await get('/api/commands', { method: 'POST', body: '{"command":"launch-rockets"}' });
+  assert.equal(unknown.status, 400);
+  assert.equal(unknown.body.error.code, 'UNKNOWN_COMMAND');
+});
+
+test('errors are JSON with a stable code: unknown route 404, bad JSON 400, body over the limit 413', async () => {
+  const nf = await get('/no/such/route');
+  assert.equal(nf.status, 404);
+  assert.equal(nf.body.error.code, 'NOT_FOUND');
+  assert.equal(nf.body.error.retriable, false);
+  const bad = await get('/api/commands', { method: 'POST', body: '{not json' });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'BAD_JSON');
+  const big = await get('/api/commands', { method: 'POST', body: JSON.stringify({ command: 'status', args: { pad: 'x'.repeat(5000) } }) });
+  assert.equal(big.status, 413);
+  assert.equal(big.body.error.code, 'BODY_TOO_LARGE');
+  // Without a content-length (chunked), the limit is enforced while reading.
+  const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(`${h.base}/api/commands`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    for (let i = 0; i < 8; i++) req.write('y'.repeat(512));
+    req.end();
+  });
+  assert.equal(chunked.status, 413);
+  assert.equal(JSON.parse(chunked.body).error.code, 'BODY_TOO_LARGE');
+});
+
+test('healthz, readyz, metrics in Prometheus text format', async () => {
+  assert.deepEqual((await get('/healthz')).body, { ok: true });
+  assert.equal((await get('/readyz')).body.ok, true);
+  const m = await get('/metrics');
+  assert.match(m.type, /^text\/plain; version=0\.0\.4/);
+  assert.match(m.body, /^# TYPE vigil_feed_clients gauge$/m);
+  assert.match(m.body, /^vigil_http_requests_total\{route="GET \/api\/incidents\/:id",code="2xx"\} \d+$/m);
+  for (const line of m.body.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="[^"]*",?)*\})? [\d.e+-]+|NaN)$/, line);
+});
+
+test('error rates of a property: figures of its incidents when no engine is attached', async () => {
+  const r = (await get('/api/properties/177/error-rates')).body;
+  assert.equal(r.source, 'incidents');
+  assert.deepEqual(r.error_types.map((e: { error_type: string; incident_id: number }) => [e.error_type, e.incident_id]), [['networkError', 2]]);
+  assert.deepEqual(r.worst_titles.map((e: { video_title: string }) => e.video_title), ['Enlace']);
+});
+
+test('dashboard pages and assets are served locally with a same-origin CSP', async () => {
+  for (const path of ['/', '/incidents/2', '/properties/177/incidents/2', '/static/app.css', '/static/list.js', '/static/incident.js', '/static/common.js']) {
+    const res = await fetch(h.base + path);
+    assert.equal(res.status, 200, path);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    const text = await res.text();
+    assert.doesNotMatch(text, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, `${path} references an external URL`);
+  }
+  assert.equal((await fetch(h.base + '/static/../package.json')).status, 404);
+});
+
+test('a port in use fails start with HTTP_LISTEN_FAILED', async () => {
+  await assert.rejects(startHarness({ VIGIL_HTTP_PORT: String(h.server.port) }), (err: Error & { code?: string }) =>
+    err.code === 'HTTP_LISTEN_FAILED' && /cannot listen on 127\.0\.0\.1:\d+/.test(err.message));
+});

@@ -1,0 +1,63 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildTraffic } from './support/traffic.ts';
+import { connectFeed, waitFor } from './support/http-harness.ts';
+
+const VIGIL = join(import.meta.dirname, '..', 'bin', 'vigil.js');
+const START = Date.UTC(2026, 10, 27, 6);
+const children: ChildProcess[] = [];
+after(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+
+test('vigil run serves the API, metrics and the live feed; kernel figures per property; SIGTERM closes the feed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-http-daemon-'));
+  const file = join(dir, 'views.ndjson');
+  const lines = buildTraffic({ startMs: START, minutes: 100, viewsPerSecond: 12, properties: ['alpha', 'beta'], outages: [{ property: 'alpha', fromMin: 70, toMin: 100, ratio: 0.3 }] });
+  writeFileSync(file, lines.join('\n') + '\n');
+  let stderr = '';
+  // stdin source: the feed client connects before any view arrives, so it sees the incident open live.
+  const child = spawn(process.execPath, [VIGIL, 'run'], {
+    env: { PATH: process.env.PATH, VIGIL_DATA_DIR: join(dir, 'data'), VIGIL_WORKERS: '2', VIGIL_SOURCE: 'stdin', VIGIL_HTTP_PORT: '0', VIGIL_FEED_UPDATE_MS: '0' },
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  child.stderr!.on('data', (d) => { stderr += d; });
+  await waitFor('the http server', () => /"msg":"http listening/.test(stderr), 30_000);
+  const port = Number(/"port":(\d+)/.exec(stderr.split('\n').find((l) => l.includes('http listening'))!)![1]);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor('readiness', async () => (await fetch(`${base}/readyz`)).status === 200, 30_000);
+
+  const feed = await connectFeed(base.replace('http', 'ws'));
+  assert.deepEqual(feed.messages[0], { type: 'snapshot', property_id: null, incidents: [] });
+  child.stdin!.end(lines.join('\n') + '\n');
+  await waitFor('the incident on the feed', () => feed.messages.some((m) => m.type === 'opened' && m.incident.property_id === 'alpha'), 60_000);
+  const opened = feed.messages.find((m) => m.type === 'opened')!.incident;
+  assert.equal(opened.summary.startsWith('Overall error-rate is significantly high'), true);
+
+  const list = await (await fetch(`${base}/api/incidents?status=open&property_id=alpha`)).json();
+  assert.equal(list.incidents[0].id, opened.id);
+  const rates = await (await fetch(`${base}/api/properties/alpha/error-rates`)).json();
+  assert.equal(rates.source, 'kernel');
+  const net = rates.error_types.find((e: { error_type: string }) => e.error_type === 'networkError');
+  assert.ok(net.error_ratio > 0.1, JSON.stringify(net));
+  assert.equal(net.incident_id, opened.id);
+  assert.ok(rates.worst_titles.length > 0 && rates.worst_titles.every((t: { video_title: string }) => /^T\d$/.test(t.video_title)));
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(metrics, /^vigil_events_total [1-9]\d*$/m);
+  assert.match(metrics, /^vigil_incidents_open\{scope="property"\} 1$/m);
+  assert.match(metrics, /^vigil_feed_clients 1$/m);
+  assert.match(metrics, /^vigil_keys [1-9]\d*$/m);
+
+  const silenced = await (await fetch(`${base}/api/incidents/${opened.id}/silence`, { method: 'POST' })).json();
+  assert.equal(silenced.result.notifications, 'silenced');
+  await waitFor('the silenced delta', () => feed.messages.some((m) => m.type === 'silenced'));
+
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, stderr);
+  await waitFor('the feed to close', () => feed.closed !== null);
+  assert.equal(feed.closed!.code, 1001);
+});

@@ -1,0 +1,190 @@
+// Kafka source against the real broker of scripts/services/kafka.sh (npm run services:up).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/config.ts';
+import { Daemon } from '../src/daemon/daemon.ts';
+import { silentLogger } from '../src/log/logger.ts';
+import { KafkaSource } from '../src/ingest/kafka-source.ts';
+import { buildTraffic } from './support/traffic.ts';
+import { KafkaHarness } from './support/kafka-harness.ts';
+import { serviceEnv, waitUntil } from './support/services-env.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const VIGIL = join(ROOT, 'bin', 'vigil.js');
+const START = Date.UTC(2026, 10, 27, 6);
+let dir: string;
+let kafka: KafkaHarness;
+let lines: string[];
+let wholeFile: string;
+let expected: string;
+
+before(() => {
+  kafka = new KafkaHarness();
+  dir = mkdtempSync(join(tmpdir(), 'vigil-kafka-'));
+  lines = buildTraffic({
+    startMs: START, minutes: 160, viewsPerSecond: 6, properties: ['alpha', 'beta'],
+    outages: [{ property: 'alpha', fromMin: 70, toMin: 100, ratio: 0.3 }],
+  });
+  wholeFile = join(dir, 'whole.ndjson');
+  writeFileSync(wholeFile, lines.join('\n') + '\n');
+  const replayed = spawnSync(process.execPath, [VIGIL, 'replay', wholeFile], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  assert.equal(replayed.status, 0, replayed.stderr);
+  expected = replayed.stdout;
+  assert.match(expected, /"type":"opened".*"property_id":"alpha"/);
+  assert.match(expected, /"type":"resolved"/);
+});
+
+const children: ChildProcess[] = [];
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await kafka?.close();
+});
+
+function daemonEnv(topic: string, group: string, name: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group,
+    VIGIL_DATA_DIR: join(dir, `${name}-data`), VIGIL_TRANSITIONS_FILE: join(dir, `${name}-audit.ndjson`),
+    VIGIL_WORKERS: '2', VIGIL_HTTP: 'false', VIGIL_KAFKA_COMMIT_INTERVAL_MS: '200', ...extra,
+  };
+}
+
+function engineEvents(d: Daemon): number {
+  return (d.status().engine as { events: number }).events;
+}
+
+function startChild(env: Record<string, string>): { child: ChildProcess; stderr: () => string; exit: Promise<number | null> } {
+  let err = '';
+  const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  child.stderr!.on('data', (d) => { err += d; });
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, stderr: () => err, exit };
+}
+
+test('records produced with kafkajs: incidents end to end, transitions equal vigil replay, offsets committed', async () => {
+  const topic = await kafka.topic('vigil-kafkajs');
+  await kafka.produce(topic, lines);
+  const env = daemonEnv(topic, `g-${topic}`, 'kafkajs');
+  const daemon = new Daemon(loadConfig(env), silentLogger());
+  await daemon.start();
+  try {
+    await waitUntil('every record evaluated', () => engineEvents(daemon) === lines.length);
+    await waitUntil('offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === lines.length);
+  } finally {
+    await daemon.stop();
+  }
+  assert.equal(readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8'), expected);
+});
+
+test('records produced with kcat (vigil run as a child process): transitions equal vigil replay', async () => {
+  const topic = await kafka.topic('vigil-kcat');
+  const env = daemonEnv(topic, `g-${topic}`, 'kcat');
+  const d = startChild(env);
+  await waitUntil('the daemon to run', () => /vigil running/.test(d.stderr()), 60_000);
+  // kcat: one message per line of the file, produced by librdkafka, a client no one here wrote.
+  execFileSync('kcat', ['-P', '-b', kafka.brokers, '-t', topic, '-l', wholeFile], { stdio: 'pipe' });
+  await waitUntil('offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === lines.length, 120_000);
+  d.child.kill('SIGTERM');
+  assert.equal(await d.exit, 0, d.stderr());
+  assert.equal(readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8'), expected);
+});
+
+test('poison records never block a partition: bad JSON, embedded newline, oversized and empty values are skipped and counted', async () => {
+  const topic = await kafka.topic('vigil-poison', 2);
+  const good = lines.slice(0, 2000);
+  const values: Array<string | Buffer | null> = [];
+  good.forEach((l, i) => {
+    values.push(l);
+    if (i === 10) values.push('{not json');
+    if (i === 20) values.push('{"property_id":"alpha",\n"ts":1}');
+    if (i === 30) values.push(JSON.stringify({ property_id: 'alpha', ts: START, pad: 'x'.repeat(5000) }));
+    if (i === 40) values.push(null);
+  });
+  await kafka.produce(topic, values);
+  const env = daemonEnv(topic, `g-${topic}`, 'poison', { VIGIL_MAX_LINE_BYTES: '4096' });
+  const daemon = new Daemon(loadConfig(env), silentLogger());
+  await daemon.start();
+  try {
+    await waitUntil('offsets committed past the poison', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === values.length);
+    await waitUntil('good records evaluated', () => engineEvents(daemon) === good.length);
+    const pos = daemon.status().position as { skipped: Record<string, number> };
+    assert.deepEqual(pos.skipped, { empty: 1, too_large: 1, newline: 1 });
+    const rejected = (daemon.status().engine as { rejected: Record<string, number> }).rejected;
+    assert.equal(Object.values(rejected).reduce((a, b) => a + b, 0), 1, JSON.stringify(rejected));
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('offsets are committed only after the engine has evaluated the records', async () => {
+  const topic = await kafka.topic('vigil-commit');
+  await kafka.produce(topic, lines.slice(0, 500));
+  const group = `g-${topic}`;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  let written = 0;
+  const config = loadConfig(daemonEnv(topic, group, 'commit', { VIGIL_KAFKA_COMMIT_INTERVAL_MS: '50' })).kafka!;
+  const source = new KafkaSource({ config, maxRecordBytes: 65536, logger: silentLogger() });
+  await source.start({
+    write: async (bytes) => { written += bytes.filter((b: number) => b === 10).length; },
+    evaluated: () => gate,
+  });
+  try {
+    await waitUntil('all records written', () => written === 500);
+    await source.commit();
+    assert.equal(await kafka.committed(group, topic), 0, 'nothing is committed while evaluation is pending');
+    release();
+    await waitUntil('offsets committed after evaluation', async () => (await kafka.committed(group, topic)) === 500);
+  } finally {
+    release();
+    await source.stop();
+  }
+});
+
+test('kill -9 mid-stream: the restarted daemon resumes at the committed offset and nothing is lost', async () => {
+  const topic = await kafka.topic('vigil-crash');
+  const env = daemonEnv(topic, `g-${topic}`, 'crash', { VIGIL_WORKERS: '1', VIGIL_CHECKPOINTS: 'false', VIGIL_KAFKA_MAX_FETCH_BYTES: '65536' });
+  const first = startChild(env);
+  await waitUntil('the daemon to run', () => /vigil running/.test(first.stderr()), 60_000);
+  await kafka.produce(topic, lines);
+  await waitUntil('some offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) > 0, 120_000, 20);
+  first.child.kill('SIGKILL');
+  await first.exit;
+  const committedAtCrash = await kafka.committed(env.VIGIL_KAFKA_GROUP, topic);
+  assert.ok(committedAtCrash > 0 && committedAtCrash <= lines.length);
+
+  const second = startChild(env);
+  await waitUntil('all offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === lines.length, 120_000);
+  second.child.kill('SIGTERM');
+  assert.equal(await second.exit, 0, second.stderr());
+  const stopped = second.stderr().split('\n').filter((l) => l.includes('"msg":"vigil stopped"')).map((l) => JSON.parse(l))[0];
+  // The second run read exactly the uncommitted tail: every record after the committed offset, none before.
+  assert.equal(stopped.engine.events, lines.length - committedAtCrash, second.stderr().slice(-2000));
+});
+
+test('broker stopped and started mid-stream: the consumer reconnects; transitions equal vigil replay', async () => {
+  const pidFile = serviceEnv('VIGIL_TEST_KAFKA_PID_FILE');
+  assert.ok(existsSync(pidFile), `no ${pidFile}: run npm run services:up`);
+  const topic = await kafka.topic('vigil-restart');
+  const half = Math.floor(lines.length / 2);
+  await kafka.produce(topic, lines.slice(0, half));
+  const env = daemonEnv(topic, `g-${topic}`, 'restart');
+  const daemon = new Daemon(loadConfig(env), silentLogger());
+  await daemon.start();
+  try {
+    await waitUntil('the first half evaluated', () => engineEvents(daemon) === half);
+    await kafka.reset();
+    execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'down', 'kafka'], { stdio: 'pipe' });
+    execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'up', 'kafka'], { stdio: 'pipe' });
+    await kafka.produce(topic, lines.slice(half));
+    await waitUntil('the second half evaluated', () => engineEvents(daemon) === lines.length, 180_000);
+    await waitUntil('offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === lines.length, 120_000);
+  } finally {
+    await daemon.stop();
+  }
+  assert.equal(readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8'), expected);
+});
