@@ -136,8 +136,12 @@ export let wViews: f64 = 0;
 export let wFails: f64 = 0;
 export let wOldest: i64 = 0;
 
-/** Sums the newest slots after the evidence mark until `minViews` views or the ring is exhausted. */
-export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64): void {
+/**
+ * Sums slots from the head back, after the evidence mark and from `notBefore` on, until it has
+ * covered every slot from `fromSlot` and holds `minViews` views, or the ring is exhausted.
+ * The window is windowOf(fromSlot = newest possible); the recent window starts at a time.
+ */
+export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64, fromSlot: i64 = i64.MAX_VALUE): void {
   const head = load<i64>(k + K_HEAD_SLOT);
   const evidence = load<i64>(cp + C_EVIDENCE);
   let lo = head - <i64>SLOTS + 1;
@@ -151,7 +155,7 @@ export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64): vo
     n += <f64>load<u32>(k + K_RING + ringOff(s));
     x += <f64>load<u32>(cp + C_RING + ringOff(s));
     oldest = s;
-    if (n >= minViews) break;
+    if (s <= fromSlot && n >= minViews) break;
     s--;
   }
   wViews = n;
@@ -191,34 +195,6 @@ function removeOpen(cp: usize): void {
   setHdrI32(H_OPEN_LEN, len);
 }
 
-// Transient outputs of recentOf.
-export let rViews: f64 = 0;
-export let rFails: f64 = 0;
-export let rOldest: i64 = 0;
-
-/** The recent window: every slot from `fromSlot` to the head, reaching further back until it holds `minViews` views. */
-export function recentOf(k: usize, cp: usize, fromSlot: i64, minViews: f64, notBefore: i64): void {
-  const head = load<i64>(k + K_HEAD_SLOT);
-  const evidence = load<i64>(cp + C_EVIDENCE);
-  let lo = head - <i64>SLOTS + 1;
-  if (lo <= evidence) lo = evidence + 1;
-  if (lo < notBefore) lo = notBefore;
-  let n: f64 = 0;
-  let x: f64 = 0;
-  let s = head;
-  let oldest = head;
-  while (s >= lo) {
-    n += <f64>load<u32>(k + K_RING + ringOff(s));
-    x += <f64>load<u32>(cp + C_RING + ringOff(s));
-    oldest = s;
-    if (s <= fromSlot && n >= minViews) break;
-    s--;
-  }
-  rViews = n;
-  rFails = x;
-  rOldest = oldest;
-}
-
 /** The threshold of minimum effect over a reference rate: max(ref + abs, ref x ratio), at most 1. */
 export function thresholdOf(scope: i32, reference: f64): f64 {
   const absThr = reference + scopeParam(scope, S_MIN_EFFECT_ABS);
@@ -227,15 +203,29 @@ export function thresholdOf(scope: i32, reference: f64): f64 {
   return thr > 1 ? 1 : thr;
 }
 
-/** Evaluates one cell at tick boundary `t` and emits its verdict, if any. */
-export function evalCell(c: i32, t: i64): void {
-  const cp = cellPtr(c);
-  store<i64>(cp + C_LAST_EVAL, t);
-  const key = load<i32>(cp + C_KEY);
-  const k = keyPtr(key);
+// Transient outputs of cellFigures (globals: never part of the state).
+export let fN: f64 = 0;
+export let fX: f64 = 0;
+export let fOldest: i64 = 0;
+export let fSpanMs: f64 = 0;
+export let fRN: f64 = 0;
+export let fRX: f64 = 0;
+export let fROldest: i64 = 0;
+export let fRSpanMs: f64 = 0;
+export let fBase: f64 = 0;
+export let fWarm: bool = false;
+export let fThr: f64 = 0;
+export let fRecentThr: f64 = 0;
+
+/**
+ * A cell's figures at tick `t` without side effects: its window, its recent window, its
+ * baseline, whether its key is warm, and the threshold each window must clear. Shared by the
+ * evaluation and the dump, so a dump shows exactly what the detector decides on.
+ */
+export function cellFigures(cp: usize, t: i64): void {
+  const k = keyPtr(load<i32>(cp + C_KEY));
   const scope = <i32>load<u8>(k + K_SCOPE);
   const slotMs = slotMsOf(scope);
-  const minViews = scopeParam(scope, S_MIN_VIEWS);
 
   // A title's evidence never reaches back into an incident of its property for the same
   // error: those failures were the property's, and it has resolved since.
@@ -251,24 +241,22 @@ export function evalCell(c: i32, t: i64): void {
     }
   }
 
-  windowOf(k, cp, minViews, notBefore);
-  const n = wViews;
-  const x = wFails;
-  const oldest = wOldest;
-  const ratio = n > 0 ? x / n : 0;
-  store<f64>(cp + C_LAST_RATIO, ratio);
-  let spanMs = <f64>(t - oldest * slotMs);
+  windowOf(k, cp, scopeParam(scope, S_MIN_VIEWS), notBefore);
+  fN = wViews;
+  fX = wFails;
+  fOldest = wOldest;
+  let spanMs = <f64>(t - fOldest * slotMs);
   if (spanMs < 1) spanMs = 1;
-  const viewsPerHour = n * 3600000 / spanMs;
+  fSpanMs = spanMs;
 
   const resolveMs = <i64>scopeParam(scope, S_RESOLVE_MS);
-  recentOf(k, cp, floorDiv(t - resolveMs, slotMs), scopeParam(scope, S_RESOLVE_VIEWS), notBefore);
-  const rn = rViews;
-  const rx = rFails;
-  const rRatio = rn > 0 ? rx / rn : 0;
-  let rSpanMs = <f64>(t - rOldest * slotMs);
+  windowOf(k, cp, scopeParam(scope, S_RESOLVE_VIEWS), notBefore, floorDiv(t - resolveMs, slotMs));
+  fRN = wViews;
+  fRX = wFails;
+  fROldest = wOldest;
+  let rSpanMs = <f64>(t - fROldest * slotMs);
   if (rSpanMs < 1) rSpanMs = 1;
-  const rViewsPerHour = rn * 3600000 / rSpanMs;
+  fRSpanMs = rSpanMs;
 
   // Baseline: the cell's own history; a title is pulled toward its property's rate
   // and must beat what its property did over the same span (each window is compared
@@ -294,8 +282,8 @@ export function evalCell(c: i32, t: i64): void {
       const pnb = load<f64>(pcp + C_BASE_VIEWS);
       parentBase = pnb > 0 ? load<f64>(pcp + C_BASE_FAILS) / pnb : 0;
       const pSlotMs = slotMsOf(SCOPE_PROPERTY);
-      parentRatio = spanRatio(pk, pcp, floorDiv(oldest * slotMs, pSlotMs));
-      parentRecentRatio = spanRatio(pk, pcp, floorDiv(rOldest * slotMs, pSlotMs));
+      parentRatio = spanRatio(pk, pcp, floorDiv(fOldest * slotMs, pSlotMs));
+      parentRecentRatio = spanRatio(pk, pcp, floorDiv(fROldest * slotMs, pSlotMs));
     }
     const prior = scopeParam(SCOPE_TITLE, S_PRIOR_VIEWS);
     base = (xb + prior * parentBase) / (nb + prior);
@@ -303,8 +291,38 @@ export function evalCell(c: i32, t: i64): void {
     reference = base > parentRatio ? base : parentRatio;
     recentReference = base > parentRecentRatio ? base : parentRecentRatio;
   }
-  const thr = thresholdOf(scope, reference);
-  const recentThr = thresholdOf(scope, recentReference);
+  fBase = base;
+  fWarm = warm;
+  fThr = thresholdOf(scope, reference);
+  fRecentThr = thresholdOf(scope, recentReference);
+}
+
+/** Evaluates one cell at tick boundary `t` and emits its verdict, if any. */
+export function evalCell(c: i32, t: i64): void {
+  const cp = cellPtr(c);
+  store<i64>(cp + C_LAST_EVAL, t);
+  const key = load<i32>(cp + C_KEY);
+  const k = keyPtr(key);
+  const scope = <i32>load<u8>(k + K_SCOPE);
+  const minViews = scopeParam(scope, S_MIN_VIEWS);
+  const resolveMs = <i64>scopeParam(scope, S_RESOLVE_MS);
+
+  cellFigures(cp, t);
+  const n = fN;
+  const x = fX;
+  const ratio = n > 0 ? x / n : 0;
+  store<f64>(cp + C_LAST_RATIO, ratio);
+  const spanMs = fSpanMs;
+  const viewsPerHour = n * 3600000 / spanMs;
+  const rn = fRN;
+  const rx = fRX;
+  const rRatio = rn > 0 ? rx / rn : 0;
+  const rSpanMs = fRSpanMs;
+  const rViewsPerHour = rn * 3600000 / rSpanMs;
+  const base = fBase;
+  const warm = fWarm;
+  const thr = fThr;
+  const recentThr = fRecentThr;
 
   const status = load<u8>(cp + C_STATUS);
   if (status == 0) {

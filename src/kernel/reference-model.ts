@@ -298,7 +298,7 @@ export class ReferenceModel {
     const viewsPerHour = n * 3600000 / spanMs;
 
     const resolveMs = sp.resolveMs;
-    const r = recentOf(k, c, floorDiv(t - resolveMs, slotMs), sp.resolveMinViews, notBefore);
+    const r = windowOf(k, c, sp.resolveMinViews, notBefore, floorDiv(t - resolveMs, slotMs));
     const rn = r.views;
     const rx = r.fails;
     const rRatio = rn > 0 ? rx / rn : 0;
@@ -465,27 +465,6 @@ function thresholdOf(sp: ScopeParams, reference: number): number {
   return thr > 1 ? 1 : thr;
 }
 
-/** The recent window: every slot from `fromSlot` to the head, reaching further back until it holds `minViews` views. */
-function recentOf(k: RefKey, c: RefCell, fromSlot: number, minViews: number, notBefore: number): { views: number; fails: number; oldest: number } {
-  const head = k.head;
-  let lo = head - SLOTS + 1;
-  if (lo <= c.evidence) lo = c.evidence + 1;
-  if (lo < notBefore) lo = notBefore;
-  let n = 0;
-  let x = 0;
-  let s = head;
-  let oldest = head;
-  while (s >= lo) {
-    const i = ringIndex(s);
-    n += k.ring[i];
-    x += c.ring[i];
-    oldest = s;
-    if (s <= fromSlot && n >= minViews) break;
-    s--;
-  }
-  return { views: n, fails: x, oldest };
-}
-
 /** Failures / views of a key's cell over its ring slots from `fromSlot` to the head (0 without views). */
 function spanRatio(k: RefKey, c: RefCell, fromSlot: number): number {
   const head = k.head;
@@ -501,8 +480,11 @@ function spanRatio(k: RefKey, c: RefCell, fromSlot: number): number {
   return n > 0 ? x / n : 0;
 }
 
-/** Sums the newest slots after the evidence mark until `minViews` views or the ring is exhausted. */
-function windowOf(k: RefKey, c: RefCell, minViews: number, notBefore: number): { views: number; fails: number; oldest: number } {
+/**
+ * Sums slots from the head back, after the evidence mark and from `notBefore` on, until it has
+ * covered every slot from `fromSlot` and holds `minViews` views, or the ring is exhausted.
+ */
+function windowOf(k: RefKey, c: RefCell, minViews: number, notBefore: number, fromSlot = Number.MAX_SAFE_INTEGER): { views: number; fails: number; oldest: number } {
   const head = k.head;
   let lo = head - SLOTS + 1;
   if (lo <= c.evidence) lo = c.evidence + 1;
@@ -516,7 +498,7 @@ function windowOf(k: RefKey, c: RefCell, minViews: number, notBefore: number): {
     n += k.ring[i];
     x += c.ring[i];
     oldest = s;
-    if (n >= minViews) break;
+    if (s <= fromSlot && n >= minViews) break;
     s--;
   }
   return { views: n, fails: x, oldest };
