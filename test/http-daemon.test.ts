@@ -1,6 +1,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +19,16 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
   const file = join(dir, 'views.ndjson');
   const lines = buildTraffic({ startMs: START, minutes: 100, viewsPerSecond: 12, properties: ['alpha', 'beta'], outages: [{ property: 'alpha', fromMin: 70, toMin: 100, ratio: 0.3 }] });
   writeFileSync(file, lines.join('\n') + '\n');
+  // A real webhook receiver: the incident page reports what was delivered to it.
+  const received: string[] = [];
+  const receiver = createServer((req, res) => { let body = ''; req.on('data', (d) => { body += d; }); req.on('end', () => { received.push(body); res.end('ok'); }); });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  after(() => receiver.close());
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
   let stderr = '';
   // stdin source: the feed client connects before any view arrives, so it sees the incident open live.
   const child = spawn(process.execPath, [VIGIL, 'run'], {
-    env: { PATH: process.env.PATH, VIGIL_DATA_DIR: join(dir, 'data'), VIGIL_WORKERS: '2', VIGIL_SOURCE: 'stdin', VIGIL_HTTP_PORT: '0', VIGIL_FEED_UPDATE_MS: '0' },
+    env: { PATH: process.env.PATH, VIGIL_DATA_DIR: join(dir, 'data'), VIGIL_WORKERS: '2', VIGIL_SOURCE: 'stdin', VIGIL_HTTP_PORT: '0', VIGIL_FEED_UPDATE_MS: '0', VIGIL_WEBHOOK_URL: hookUrl },
     stdio: ['pipe', 'ignore', 'pipe'],
   });
   children.push(child);
@@ -45,6 +53,11 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
   assert.ok(net.error_ratio > 0.1, JSON.stringify(net));
   assert.equal(net.incident_id, opened.id);
   assert.ok(rates.worst_titles.length > 0 && rates.worst_titles.every((t: { video_title: string }) => /^T\d$/.test(t.video_title)));
+  await waitFor('the webhook delivery', () => received.length > 0, 30_000);
+  await waitFor('the delivery on the incident', async () => {
+    const detail = await (await fetch(`${base}/api/incidents/${opened.id}`)).json();
+    return detail.deliveries.some((d: { receiver: string; kind: string; state: string }) => d.receiver === 'webhook' && d.state === 'delivered');
+  }, 30_000);
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /^vigil_events_total [1-9]\d*$/m);
   assert.match(metrics, /^vigil_incidents_open\{scope="property"\} 1$/m);

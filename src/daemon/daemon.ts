@@ -141,6 +141,9 @@ export class Daemon {
       this.http = createDaemonHttp({
         config: c.http, logger: this.log, engine: () => this.engine, manager: this.manager, commands: this.commands,
         metrics: this.metrics, version: VERSION, ready: () => this.readiness(),
+        deliveries: (id) => this.notify.notificationState(id).map((r) => ({
+          receiver: r.receiver, kind: r.kind, state: r.state, attempts: r.attempts, last_status: r.lastStatus, last_error: r.lastError,
+        })),
       });
       try {
         await this.http.start();

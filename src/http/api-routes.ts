@@ -22,6 +22,8 @@ export interface ApiDeps {
   manager: IncidentManager;
   commands: CommandHandler;
   errorRates?: PropertyErrorRates;
+  /** Delivery state of an incident's notifications, per receiver (from the notification log). */
+  deliveries?: (incidentId: number) => unknown[];
 }
 
 /** A request handler that receives the caller's grant. */
@@ -127,6 +129,7 @@ export function apiRoutes(deps: ApiDeps): Record<string, ApiHandler> {
           incident: incidentView(incident),
           timeline: manager.timeline(incident.id).map(sampleView),
           other_occurrences: manager.otherOccurrences(incident.id, 10).map(occurrenceView),
+          deliveries: deps.deliveries ? deps.deliveries(incident.id) : [],
         },
       };
     },

@@ -17,13 +17,14 @@ export interface DaemonHttpParts {
   metrics: MetricsRegistry;
   version: string;
   ready: () => Readiness;
+  deliveries?: (incidentId: number) => unknown[];
 }
 
 /** Builds the daemon's HTTP server; error rates come from the engine's kernel dump of the one property. */
 export function createDaemonHttp(p: DaemonHttpParts): HttpServer {
   return new HttpServer({
     config: p.config, logger: p.logger.child({ component: 'http' }), manager: p.manager, commands: p.commands,
-    metrics: p.metrics, version: p.version, ready: p.ready,
+    metrics: p.metrics, version: p.version, ready: p.ready, deliveries: p.deliveries,
     errorRates: async (propertyId) => {
       const cells: CellFigures[] = [];
       await p.engine().dumpFigures((page) => { cells.push(...page); }, { propertyId });

@@ -29,6 +29,7 @@ export interface HttpServerOptions {
   ready: () => Readiness;
   version: string;
   errorRates?: PropertyErrorRates;
+  deliveries?: (incidentId: number) => unknown[];
   now?: () => number;
 }
 
@@ -95,7 +96,7 @@ export class HttpServer {
 
   private register(): void {
     const { config } = this.opts;
-    const routes = apiRoutes({ manager: this.opts.manager, commands: this.opts.commands, errorRates: this.opts.errorRates });
+    const routes = apiRoutes({ manager: this.opts.manager, commands: this.opts.commands, errorRates: this.opts.errorRates, deliveries: this.opts.deliveries });
     for (const [key, handler] of Object.entries(routes)) {
       const [method, pattern] = key.split(' ');
       this.route(method.toLowerCase() as 'get' | 'post', pattern, (req) => handler(req, this.access.grant(req.headers.authorization, req.query.get('access_token'))));

@@ -51,6 +51,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             incident: { $ref: '#/components/schemas/Incident' },
             timeline: { type: 'array', items: { type: 'object', required: ['at_ms', 'error_ratio', 'threshold_ratio', 'window_views'] } },
             other_occurrences: { type: 'array', items: { type: 'object', required: ['id', 'status', 'opened_at_ms', 'closed_at_ms', 'duration_ms'] } },
+            deliveries: { type: 'array', description: 'Notification deliveries per receiver and transition: state (pending, delivered, failed, held), attempts, last HTTP status and error.', items: { type: 'object', required: ['receiver', 'kind', 'state', 'attempts'] } },
           },
         },
         ErrorRates: {
