@@ -40,7 +40,8 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
 
   const feed = await connectFeed(base.replace('http', 'ws'));
   assert.deepEqual(feed.messages[0], { type: 'snapshot', property_id: null, incidents: [] });
-  child.stdin!.end(lines.join('\n') + '\n');
+  // The whole input is written before SIGTERM below, so shutdown never cuts the pipe mid-write.
+  const written = new Promise<void>((r) => child.stdin!.end(lines.join('\n') + '\n', () => r()));
   await waitFor('the incident on the feed', () => feed.messages.some((m) => m.type === 'opened' && m.incident.property_id === 'alpha'), 60_000);
   const opened = feed.messages.find((m) => m.type === 'opened')!.incident;
   assert.equal(opened.summary.startsWith('Overall error-rate is significantly high'), true);
@@ -68,6 +69,7 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
   assert.equal(silenced.result.notifications, 'silenced');
   await waitFor('the silenced delta', () => feed.messages.some((m) => m.type === 'silenced'));
 
+  await written;
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   child.kill('SIGTERM');
   assert.equal(await exited, 0, stderr);

@@ -18,11 +18,16 @@ export class StreamSource implements Source {
     const stream = this.path ? createReadStream(this.path, { highWaterMark: this.chunkBytes }) : process.stdin;
     this.stream = stream;
     this.done = (async () => {
-      for await (const data of stream) {
-        if (this.stopped) break;
-        const buf = typeof data === 'string' ? Buffer.from(data) : (data as Buffer);
-        this.bytes += buf.length;
-        await sink.write(buf);
+      try {
+        for await (const data of stream) {
+          if (this.stopped) break;
+          const buf = typeof data === 'string' ? Buffer.from(data) : (data as Buffer);
+          this.bytes += buf.length;
+          await sink.write(buf);
+        }
+      } catch (err) {
+        // stop() destroys the stream on purpose: that is a shutdown, not a failure.
+        if (!this.stopped) throw err;
       }
     })();
   }
