@@ -64,17 +64,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** Reads and validates the VIGIL_* variables (the only place that reads the environment); throws ConfigError with every problem at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
   const problems: string[] = [];
-  const int = (name: string, def: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return def;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-      return def;
-    }
-    return n;
-  };
-  const str = (name: string): string | null => (env[name] === undefined || env[name] === '' ? null : env[name]!);
+  const reader = new EnvReader(env, problems);
+  const int = (name: string, def: number, min: number, max: number): number => reader.int(name, def, min, max);
+  const str = (name: string): string | null => reader.str(name);
 
   const source = (str('VIGIL_SOURCE') ?? 'demo') as SourceKind;
   if (!['demo', 'file', 'stdin', 'kafka', 'kinesis'].includes(source)) {
@@ -115,14 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
   const logLevel = str('VIGIL_LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`VIGIL_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
 
-  const bool = (name: string, def: boolean): boolean => {
-    const v = str(name);
-    if (v === null) return def;
-    if (['1', 'true', 'yes', 'on'].includes(v.toLowerCase())) return true;
-    if (['0', 'false', 'no', 'off'].includes(v.toLowerCase())) return false;
-    problems.push(`${name}: expected true or false, got ${JSON.stringify(v)}`);
-    return def;
-  };
+  const bool = (name: string, def: boolean): boolean => reader.bool(name, def);
 
   const http = parseHttpConfig(env, problems);
   const control = parseControlEnv(env, problems);
@@ -143,10 +128,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
     demoSeed: int('VIGIL_DEMO_SEED', 1, 0, 2 ** 31 - 1),
     idleAdvance: bool('VIGIL_IDLE_ADVANCE', source === 'demo'),
     checkpoints: bool('VIGIL_CHECKPOINTS', true),
-    kafka: readKafkaConfig(new EnvReader(env, problems), source === 'kafka'),
-    kinesis: readKinesisConfig(new EnvReader(env, problems), source === 'kinesis'),
+    kafka: readKafkaConfig(reader, source === 'kafka'),
+    kinesis: readKinesisConfig(reader, source === 'kinesis'),
     http,
-    notify: parseNotifyConfig(new EnvReader(env, problems), http.publicUrl ?? `http://${http.host}:${http.port}`),
+    notify: parseNotifyConfig(reader, http.publicUrl ?? `http://${http.host}:${http.port}`),
     amqp: control.amqp,
     s3: control.s3,
   };

@@ -1,6 +1,8 @@
 // The VIGIL_AMQP_* and VIGIL_S3_* variables (RabbitMQ control messages, S3 dumps). Called by
 // loadConfig with the environment it was given, so config.ts stays the only reader of process.env.
 
+import { EnvReader } from './env-reader.ts';
+
 /** Where control messages come from and where bad ones go. */
 export interface AmqpConfig {
   url: string;
@@ -39,17 +41,9 @@ export interface ControlEnv {
 
 /** Reads the control-plane variables from env, pushing every problem (with the variable's name) onto problems. */
 export function parseControlEnv(env: NodeJS.ProcessEnv, problems: string[]): ControlEnv {
-  const str = (name: string): string | null => (env[name] === undefined || env[name] === '' ? null : env[name]!);
-  const int = (name: string, def: number, min: number, max: number): number => {
-    const raw = str(name);
-    if (raw === null) return def;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-      return def;
-    }
-    return n;
-  };
+  const reader = new EnvReader(env, problems);
+  const str = (name: string): string | null => reader.str(name);
+  const int = (name: string, def: number, min: number, max: number): number => reader.int(name, def, min, max);
   const name = (v: string, def: string): string => {
     const s = str(v) ?? def;
     if (!/^[\w.:-]{1,200}$/.test(s)) problems.push(`${v}: expected 1-200 letters, digits or ._:-, got ${JSON.stringify(s)}`);

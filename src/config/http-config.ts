@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { EnvReader } from './env-reader.ts';
 
 /** What a request may see and do: an admin sees everything and may run commands; a reader sees only its properties. */
 export interface AccessGrant {
@@ -37,17 +38,9 @@ export function isLoopbackHost(host: string): boolean {
  * (this file never touches process.env) and appends every problem to `problems`.
  */
 export function parseHttpConfig(env: NodeJS.ProcessEnv, problems: string[]): HttpConfig {
-  const str = (name: string): string | null => (env[name] === undefined || env[name] === '' ? null : env[name]!);
-  const int = (name: string, def: number, min: number, max: number): number => {
-    const raw = str(name);
-    if (raw === null) return def;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-      return def;
-    }
-    return n;
-  };
+  const reader = new EnvReader(env, problems);
+  const str = (name: string): string | null => reader.str(name);
+  const int = (name: string, def: number, min: number, max: number): number => reader.int(name, def, min, max);
   const enabledRaw = (str('VIGIL_HTTP') ?? 'true').toLowerCase();
   if (!['true', 'false', '1', '0', 'on', 'off', 'yes', 'no'].includes(enabledRaw)) problems.push(`VIGIL_HTTP: expected true or false, got ${JSON.stringify(enabledRaw)}`);
   const enabled = !['false', '0', 'off', 'no'].includes(enabledRaw);
