@@ -22,6 +22,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/build ./build
 COPY --from=build /app/bin ./bin
+# The dashboard's static files are read at start from src/dashboard (see src/http/static-files.ts).
+COPY --from=build /app/src/dashboard ./src/dashboard
 RUN mkdir -p /var/lib/vigil && chown node:node /var/lib/vigil
 VOLUME ["/var/lib/vigil"]
 USER node

@@ -197,6 +197,7 @@ export class Daemon {
   }
 
   private async flushChunker(): Promise<void> {
+    if (!this.chunker) return; // start() failed before the source was set up
     const chunks: Uint8Array[] = [];
     this.chunker.end((ch) => chunks.push(ch));
     this.engine.countOversized(this.chunker.takeOversized());
