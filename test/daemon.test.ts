@@ -1,13 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { buildTraffic } from './support/traffic.ts';
+import { VIGIL, startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 
-const VIGIL = join(import.meta.dirname, '..', 'bin', 'vigil.js');
 const START = Date.UTC(2026, 10, 27, 6);
 let dir: string;
 let partA: string;
@@ -30,17 +30,7 @@ before(() => {
   writeFileSync(whole, lines.join('\n') + '\n');
 });
 
-const children: ChildProcess[] = [];
-// A failed assertion must not leave a daemon running: kill whatever is left, by PID.
-after(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
-
-function startDaemon(env: Record<string, string>): { child: ChildProcess; stderr: () => string } {
-  let err = '';
-  const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, VIGIL_HTTP_PORT: '0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  child.stderr!.on('data', (d) => { err += d; });
-  return { child, stderr: () => err };
-}
+after(killLeftoverDaemons);
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -1,25 +1,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { buildTraffic } from './support/traffic.ts';
+import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 import { startReceiver } from './support/http-receiver.ts';
 import { waitUntil } from './support/services-env.ts';
 
-const VIGIL = join(import.meta.dirname, '..', 'bin', 'vigil.js');
-const children: ChildProcess[] = [];
-after(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
-
-function startDaemon(env: Record<string, string>): { child: ChildProcess; stderr: () => string } {
-  let err = '';
-  const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, VIGIL_HTTP_PORT: '0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  child.stderr!.on('data', (d) => { err += d; });
-  return { child, stderr: () => err };
-}
+after(killLeftoverDaemons);
 
 interface LogRow { incident_id: number; kind: string; seq: number; state: string; attempts: number }
 

@@ -1,0 +1,21 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+/** bin/vigil.js of this checkout (the tests run after `npm run build`). */
+export const VIGIL = join(import.meta.dirname, '..', '..', 'bin', 'vigil.js');
+
+const children: ChildProcess[] = [];
+
+/** Spawns `vigil run` with only PATH plus `env` (HTTP on a free port unless told otherwise), collecting its stderr. */
+export function startDaemon(env: Record<string, string>): { child: ChildProcess; stderr: () => string } {
+  let err = '';
+  const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, VIGIL_HTTP_PORT: '0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  child.stderr!.on('data', (d) => { err += d; });
+  return { child, stderr: () => err };
+}
+
+/** Kills, by PID, every daemon this file started that is still running: a failed assertion must not leave one behind. */
+export function killLeftoverDaemons(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
