@@ -7,7 +7,7 @@ import {
   H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_KEY_HWM, H_EVICTED,
 } from './state';
 import {
-  keyPtr, cellPtr, findCell, deleteKey,
+  keyPtr, cellPtr, findCell, deleteKey, keyParams,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   K_FIRST_CELL, K_CHILDREN, K_RING,
   C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_OPEN_POS, C_BASE_VIEWS, C_BASE_FAILS,
@@ -15,7 +15,7 @@ import {
   C_LAST_EVAL, C_OPEN_BASE, C_RING,
 } from './store';
 import {
-  scopeParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
+  scopeParam, profParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
   S_SLOT_MS, S_MIN_VIEWS, S_MIN_FAILURES, S_Z_OPEN, S_Z_STRONG, S_MIN_EFFECT_ABS,
   S_MIN_EFFECT_RATIO, S_RESOLVE_MS, S_Z_RESOLVE, S_EXPIRE_MS, S_IDLE_EVICT_MS,
   S_BASELINE_DECAY, S_WARMUP_VIEWS, S_PRIOR_VIEWS, S_RESOLVE_VIEWS,
@@ -77,7 +77,7 @@ export function foldTo(key: i32, upto: i64): void {
   const folded = load<i64>(k + K_FOLDED_SLOT);
   if (upto <= folded) return;
   const scope = <i32>load<u8>(k + K_SCOPE);
-  const d = scopeParam(scope, S_BASELINE_DECAY);
+  const d = profParam(keyParams(k), scope, S_BASELINE_DECAY);
   const head = load<i64>(k + K_HEAD_SLOT);
   const lo = head - <i64>SLOTS + 1;
   let s = folded + 1;
@@ -196,9 +196,9 @@ function removeOpen(cp: usize): void {
 }
 
 /** The threshold of minimum effect over a reference rate: max(ref + abs, ref x ratio), at most 1. */
-export function thresholdOf(scope: i32, reference: f64): f64 {
-  const absThr = reference + scopeParam(scope, S_MIN_EFFECT_ABS);
-  const relThr = reference * scopeParam(scope, S_MIN_EFFECT_RATIO);
+export function thresholdOf(prm: usize, scope: i32, reference: f64): f64 {
+  const absThr = reference + profParam(prm, scope, S_MIN_EFFECT_ABS);
+  const relThr = reference * profParam(prm, scope, S_MIN_EFFECT_RATIO);
   const thr = absThr > relThr ? absThr : relThr;
   return thr > 1 ? 1 : thr;
 }
@@ -226,6 +226,7 @@ export function cellFigures(cp: usize, t: i64): void {
   const k = keyPtr(load<i32>(cp + C_KEY));
   const scope = <i32>load<u8>(k + K_SCOPE);
   const slotMs = slotMsOf(scope);
+  const prm = keyParams(k);
 
   // A title's evidence never reaches back into an incident of its property for the same
   // error: those failures were the property's, and it has resolved since.
@@ -241,7 +242,7 @@ export function cellFigures(cp: usize, t: i64): void {
     }
   }
 
-  windowOf(k, cp, scopeParam(scope, S_MIN_VIEWS), notBefore);
+  windowOf(k, cp, profParam(prm, scope, S_MIN_VIEWS), notBefore);
   fN = wViews;
   fX = wFails;
   fOldest = wOldest;
@@ -249,8 +250,8 @@ export function cellFigures(cp: usize, t: i64): void {
   if (spanMs < 1) spanMs = 1;
   fSpanMs = spanMs;
 
-  const resolveMs = <i64>scopeParam(scope, S_RESOLVE_MS);
-  windowOf(k, cp, scopeParam(scope, S_RESOLVE_VIEWS), notBefore, floorDiv(t - resolveMs, slotMs));
+  const resolveMs = <i64>profParam(prm, scope, S_RESOLVE_MS);
+  windowOf(k, cp, profParam(prm, scope, S_RESOLVE_VIEWS), notBefore, floorDiv(t - resolveMs, slotMs));
   fRN = wViews;
   fRX = wFails;
   fROldest = wOldest;
@@ -269,7 +270,7 @@ export function cellFigures(cp: usize, t: i64): void {
   const xb = load<f64>(cp + C_BASE_FAILS);
   if (scope == SCOPE_PROPERTY) {
     base = nb > 0 ? xb / nb : 0;
-    warm = load<f64>(k + K_BASE_VIEWS) >= scopeParam(SCOPE_PROPERTY, S_WARMUP_VIEWS);
+    warm = load<f64>(k + K_BASE_VIEWS) >= profParam(prm, SCOPE_PROPERTY, S_WARMUP_VIEWS);
     reference = base;
     recentReference = base;
   } else {
@@ -285,16 +286,16 @@ export function cellFigures(cp: usize, t: i64): void {
       parentRatio = spanRatio(pk, pcp, floorDiv(fOldest * slotMs, pSlotMs));
       parentRecentRatio = spanRatio(pk, pcp, floorDiv(fROldest * slotMs, pSlotMs));
     }
-    const prior = scopeParam(SCOPE_TITLE, S_PRIOR_VIEWS);
+    const prior = profParam(prm, SCOPE_TITLE, S_PRIOR_VIEWS);
     base = (xb + prior * parentBase) / (nb + prior);
-    warm = load<f64>(pk + K_BASE_VIEWS) >= scopeParam(SCOPE_PROPERTY, S_WARMUP_VIEWS);
+    warm = load<f64>(pk + K_BASE_VIEWS) >= profParam(prm, SCOPE_PROPERTY, S_WARMUP_VIEWS);
     reference = base > parentRatio ? base : parentRatio;
     recentReference = base > parentRecentRatio ? base : parentRecentRatio;
   }
   fBase = base;
   fWarm = warm;
-  fThr = thresholdOf(scope, reference);
-  fRecentThr = thresholdOf(scope, recentReference);
+  fThr = thresholdOf(prm, scope, reference);
+  fRecentThr = thresholdOf(prm, scope, recentReference);
 }
 
 /** Evaluates one cell at tick boundary `t` and emits its verdict, if any. */
@@ -304,8 +305,9 @@ export function evalCell(c: i32, t: i64): void {
   const key = load<i32>(cp + C_KEY);
   const k = keyPtr(key);
   const scope = <i32>load<u8>(k + K_SCOPE);
-  const minViews = scopeParam(scope, S_MIN_VIEWS);
-  const resolveMs = <i64>scopeParam(scope, S_RESOLVE_MS);
+  const prm = keyParams(k);
+  const minViews = profParam(prm, scope, S_MIN_VIEWS);
+  const resolveMs = <i64>profParam(prm, scope, S_RESOLVE_MS);
 
   cellFigures(cp, t);
   const n = fN;
@@ -327,9 +329,9 @@ export function evalCell(c: i32, t: i64): void {
   const status = load<u8>(cp + C_STATUS);
   if (status == 0) {
     store<i32>(cp + C_PENDING, 0);
-    const zOpen = scopeParam(scope, S_Z_OPEN);
-    const zStrong = scopeParam(scope, S_Z_STRONG);
-    const minFailures = scopeParam(scope, S_MIN_FAILURES);
+    const zOpen = profParam(prm, scope, S_Z_OPEN);
+    const zStrong = profParam(prm, scope, S_Z_STRONG);
+    const minFailures = profParam(prm, scope, S_MIN_FAILURES);
     const suspect = wilsonLower(x, n, zOpen) > thr;
     const recentSuspect = wilsonLower(rx, rn, zOpen) > recentThr;
     // Hot cells keep their slots out of the baseline: the onset of an incident must not
@@ -366,10 +368,10 @@ export function evalCell(c: i32, t: i64): void {
   const openBase = load<f64>(cp + C_OPEN_BASE);
   const openedAt = <f64>load<i64>(cp + C_OPENED_AT);
   let kind = V_UPDATE;
-  if (t - load<i64>(k + K_LAST_TS) >= <i64>scopeParam(scope, S_EXPIRE_MS)) {
+  if (t - load<i64>(k + K_LAST_TS) >= <i64>profParam(prm, scope, S_EXPIRE_MS)) {
     kind = V_EXPIRE;
   } else {
-    const calm = rn > 0 && wilsonUpper(rx, rn, scopeParam(scope, S_Z_RESOLVE)) < openThr;
+    const calm = rn > 0 && wilsonUpper(rx, rn, profParam(prm, scope, S_Z_RESOLVE)) < openThr;
     if (calm) {
       let since = load<i64>(cp + C_CALM_SINCE);
       if (since < 0) { since = t; store<i64>(cp + C_CALM_SINCE, t); }
@@ -457,12 +459,11 @@ export function sweep(t: i64): void {
 
 function sweepScope(t: i64, scope: i32): void {
   const hwm = hdrI32(H_KEY_HWM);
-  const idle = <i64>scopeParam(scope, S_IDLE_EVICT_MS);
   for (let i = 0; i < hwm; i++) {
     const k = keyPtr(i);
     if (load<u64>(k + K_HASH) == 0 || <i32>load<u8>(k + K_SCOPE) != scope) continue;
     if (load<u8>(k + K_DIRTY) != 0) continue;
-    if (t - load<i64>(k + K_LAST_TS) < idle) continue;
+    if (t - load<i64>(k + K_LAST_TS) < <i64>profParam(keyParams(k), scope, S_IDLE_EVICT_MS)) continue;
     if (load<i32>(k + K_CHILDREN) > 0 || keyHasOpenCell(k)) continue;
     const parent = load<i32>(k + K_PARENT);
     if (parent >= 0) {

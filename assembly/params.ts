@@ -1,6 +1,6 @@
 // Detection parameters live in the state header so a snapshot carries them.
 // JS writes them with setParam (src/kernel/detection-params.ts holds names, defaults and validation).
-import { HDR, H_PARAMS } from './state';
+import { HDR, H_PARAMS, H_PROFILE_HWM, hdrI32, setHdrI32 } from './state';
 
 // Global parameters (f64 slots 0..15).
 export const P_TICK_MS: i32 = 0;
@@ -31,3 +31,39 @@ export const SCOPE_TITLE: i32 = 1;
 @inline export function scopeParam(scope: i32, f: i32): f64 { return param(16 + scope * 24 + f); }
 /** Sets parameter slot i (global 0..15, scope 16 + scope*24 + field). */
 export function setParam(i: i32, v: f64): void { store<f64>(HDR + H_PARAMS + (<usize>i << 3), v); }
+
+// Parameter profiles: profile 0 is the global scope parameters above (slots 16..63); profiles
+// 1..MAX_PROFILE are one property's (and its titles') parameters, bound to the property's hash.
+// Both live in linear memory, so a snapshot carries them. The slot and tick geometry is global.
+export const MAX_PROFILE: i32 = 255;
+const PROFILE_BYTES: usize = 48 << 3;
+const PROFILES: usize = memory.data(<i32>(<usize>MAX_PROFILE * PROFILE_BYTES), 16);
+const PROFILE_HASH: usize = memory.data((MAX_PROFILE + 1) << 3, 16); // u64 property hash of profile p (0: unbound)
+
+/** Address of profile p's parameter block (scope x 24 + field, f64). */
+@inline export function profileBase(p: i32): usize {
+  return p == 0 ? HDR + H_PARAMS + (16 << 3) : PROFILES + <usize>(p - 1) * PROFILE_BYTES;
+}
+@inline export function profParam(base: usize, scope: i32, f: i32): f64 {
+  return load<f64>(base + (<usize>(scope * 24 + f) << 3));
+}
+/** Sets slot (scope x 24 + field) of profile p >= 1. */
+export function setProfileParam(p: i32, slot: i32, v: f64): void {
+  store<f64>(profileBase(p) + (<usize>slot << 3), v);
+}
+/** Unbinds every profile (the caller resets the keys' profiles). */
+export function clearProfileHashes(): void {
+  memory.fill(PROFILE_HASH, 0, <usize>(MAX_PROFILE + 1) << 3);
+  setHdrI32(H_PROFILE_HWM, 0);
+}
+/** Binds profile p to a property hash. */
+export function setProfileHash(p: i32, hash: u64): void {
+  store<u64>(PROFILE_HASH + (<usize>p << 3), hash);
+  if (p > hdrI32(H_PROFILE_HWM)) setHdrI32(H_PROFILE_HWM, p);
+}
+/** The profile bound to a property hash, 0 (global) when none. */
+export function profileOfHash(hash: u64): i32 {
+  const hwm = hdrI32(H_PROFILE_HWM);
+  for (let p = 1; p <= hwm; p++) if (load<u64>(PROFILE_HASH + (<usize>p << 3)) == hash) return p;
+  return 0;
+}

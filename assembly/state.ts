@@ -2,7 +2,7 @@
 // that a snapshot is a plain copy of memory and a restore is a copy back.
 // WASM globals are used only for transient per-call values.
 
-export const STATE_FORMAT_VERSION: i32 = 1;
+export const STATE_FORMAT_VERSION: i32 = 2; // 2: per-property parameter profiles
 export const SLOTS: i32 = 32; // ring length of per-key / per-cell count slots
 
 // The header region is reserved in the data segment; its address is a compile-time constant.
@@ -40,6 +40,7 @@ export const H_CELLS_DROPPED: usize = 136;// f64
 export const H_EVICTED: usize = 144;      // f64 keys evicted as idle
 export const H_GROUP_LO: usize = 152;     // i32 first owned key group (informational)
 export const H_GROUP_HI: usize = 156;     // i32 last owned key group + 1
+export const H_PROFILE_HWM: usize = 160;  // i32 highest bound parameter profile (params.ts)
 export const H_PARAMS: usize = 256;       // params block (see params.ts), up to 1 KiB
 
 const KEY_BLOCK_SHIFT: i32 = 12; // 4096 records a block

@@ -8,12 +8,14 @@ import {
   H_KEY_BLOCKS, H_CELL_BLOCKS, H_TABLE_PTR, H_TABLE_MASK, H_KEY_COUNT, H_CELL_COUNT,
   H_KEY_HWM, H_CELL_HWM, H_KEY_FREE, H_CELL_FREE, H_MAX_KEYS, H_MAX_CELLS,
 } from './state';
+import { profileBase, profileOfHash } from './params';
 
 // Key record (KEY_SIZE bytes).
 export const K_HASH: usize = 0;        // u64, 0 = free
 export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 for a property
 export const K_SCOPE: usize = 12;      // u8
 export const K_DIRTY: usize = 13;      // u8 1 while in the dirty list
+export const K_PROFILE: usize = 14;    // u8 parameter profile of a property key (params.ts); titles use their property's
 export const K_HEAD_SLOT: usize = 16;  // i64 newest slot index with counts (-1 none)
 export const K_FOLDED_SLOT: usize = 24;// i64 slots <= this are folded into the baselines
 export const K_LAST_TS: usize = 32;    // i64 latest event time
@@ -118,6 +120,7 @@ export function createKey(hash: u64, scope: i32, parent: i32): i32 {
   store<i64>(k + K_HEAD_SLOT, -1);
   store<i64>(k + K_FOLDED_SLOT, -1);
   store<i32>(k + K_FIRST_CELL, -1);
+  if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
   // insert into the table
   const table = hdrPtr(H_TABLE_PTR);
@@ -222,4 +225,22 @@ function freeCell(idx: i32): void {
   store<i32>(c + C_NEXT_FREE, hdrI32(H_CELL_FREE));
   setHdrI32(H_CELL_FREE, idx);
   setHdrI32(H_CELL_COUNT, hdrI32(H_CELL_COUNT) - 1);
+}
+
+/** Parameter block of a key: its property's profile (params.ts). */
+@inline export function keyParams(k: usize): usize {
+  const parent = load<i32>(k + K_PARENT);
+  const pk = parent >= 0 ? keyPtr(parent) : k;
+  return profileBase(<i32>load<u8>(pk + K_PROFILE));
+}
+
+/** Gives every property key the profile bound to its hash (after the profiles changed). */
+export function rebindProfiles(): void {
+  const hwm = hdrI32(H_KEY_HWM);
+  for (let i = 0; i < hwm; i++) {
+    const k = keyPtr(i);
+    const h = load<u64>(k + K_HASH);
+    if (h == 0 || load<i32>(k + K_PARENT) >= 0) continue;
+    store<u8>(k + K_PROFILE, <u8>profileOfHash(h));
+  }
 }

@@ -75,6 +75,34 @@ test('output is identical for 1, 2 and 3 workers and small chunks; stdin works',
   assert.equal(three.stdout, one.stdout);
 });
 
+test('per-property parameters (VIGIL_DETECTION perProperty): only that property alerts on a small rise; the others decide as before', () => {
+  // beta and gamma both go from 1% to 4% failures: under the global minimum effect (+3 points) that
+  // is no incident; beta's own +0.5 points makes it one. alpha's real outage is unaffected.
+  const lines = buildTraffic({
+    startMs: START, minutes: 130, viewsPerSecond: 12, properties: ['alpha', 'beta', 'gamma'],
+    outages: [{ property: 'alpha', fromMin: 70, toMin: 95, ratio: 0.3 }, { property: 'beta', fromMin: 70, toMin: 110, ratio: 0.04 },
+      { property: 'gamma', fromMin: 70, toMin: 110, ratio: 0.04 }],
+  });
+  const file = join(dir, 'small-rise.ndjson');
+  writeFileSync(file, lines.join('\n') + '\n');
+  const plain = vigil(['replay', file]);
+  const tuned = vigil(['replay', file], { VIGIL_DETECTION: JSON.stringify({ perProperty: { beta: { property: { minEffectAbs: 0.005 } } } }) });
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(tuned.code, 0, tuned.stderr);
+  const recs = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l) as { property_id: string; scope: string; type: string; threshold: number });
+  const of = (out: string, p: string) => recs(out).filter((x) => x.property_id === p && x.scope === 'property').map(({ incident_id: _i, ...x }: Record<string, unknown>) => x);
+  assert.deepEqual(of(plain.stdout, 'beta'), [], 'a 4% rise is no incident under the global parameters');
+  assert.deepEqual(of(plain.stdout, 'gamma'), []);
+  assert.deepEqual(of(tuned.stdout, 'beta').map((x) => x.type), ['opened', 'resolved']);
+  assert.ok((of(tuned.stdout, 'beta')[0].threshold as number) < 0.03, 'beta was held to its own threshold');
+  assert.deepEqual(of(tuned.stdout, 'gamma'), [], 'gamma keeps the global parameters');
+  assert.deepEqual(of(tuned.stdout, 'alpha'), of(plain.stdout, 'alpha'), 'alpha decides exactly as before');
+  assert.equal(of(plain.stdout, 'alpha')[0].type, 'opened');
+  const bad = vigil(['replay', file], { VIGIL_DETECTION: JSON.stringify({ perProperty: { beta: { property: { slotMs: 120000 } } } }) });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /perProperty\.beta\.property\.slotMs cannot differ per property/);
+});
+
 test('--out writes a file; field names are configurable', () => {
   const renamed = readFileSync(clean, 'utf8').replaceAll('"error_type"', '"player_error_code"');
   const file = join(dir, 'renamed.ndjson');

@@ -59,6 +59,11 @@ export class CommandHandler {
     this.commands.set(name, def);
   }
 
+  /** A registered command's definition (for commands that delegate to another). */
+  definition(name: string): CommandDefinition | undefined {
+    return this.commands.get(name);
+  }
+
   /** Names of the registered commands. */
   names(): string[] {
     return [...this.commands.keys()].sort();

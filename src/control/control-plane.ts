@@ -18,14 +18,22 @@ export interface ControlPlaneOptions {
   engine: () => Engine;
   manager: IncidentManager;
   now: () => number;
+  /** The set-thresholds overrides loaded at start (loadParamOverrides). */
+  overrides: ParamOverrides;
 }
 
-/** Applies the thresholds set at run time (persisted in the data directory) over the configured parameters; a bad file is logged and ignored. */
-export function loadParamOverrides(dataDir: string, configured: DetectionParams, log: Logger): DetectionParams {
-  const { params, problem } = new ParamOverrides(dataDir).load(configured);
+/**
+ * Applies the thresholds set at run time (persisted in the data directory) over the configured
+ * parameters; a bad file is logged and ignored. The returned ParamOverrides takes later changes.
+ */
+export function loadParamOverrides(dataDir: string, configured: DetectionParams, log: Logger): { params: DetectionParams; overrides: ParamOverrides } {
+  const overrides = new ParamOverrides(dataDir);
+  const { params, problem } = overrides.load(configured);
   if (problem) log.warn({ problem }, 'stored set-thresholds overrides not applied');
-  else if (params !== configured) log.info({ property: params.property, title: params.title }, 'detection parameters include set-thresholds overrides');
-  return params;
+  else if (params !== configured) {
+    log.info({ property: params.property, title: params.title, perProperty: params.perProperty ?? {} }, 'detection parameters include set-thresholds overrides');
+  }
+  return { params, overrides };
 }
 
 /**
@@ -46,16 +54,13 @@ export class ControlPlane {
       engine: opts.engine, manager: opts.manager, now: opts.now, stats: this.dumpStats,
       s3: c.s3 && this.s3 ? { config: c.s3, store: this.s3 } : null,
     });
-    const overrides = new ParamOverrides(c.dataDir);
-    overrides.load(c.params);
     registerThresholdCommands(opts.commands, {
-      params: () => c.params,
       setParams: async (p) => {
         await opts.engine().setParams(p);
         c.params = p;
-        log.info({ property: p.property, title: p.title }, 'detection parameters changed (set-thresholds)');
+        log.info({ property: p.property, title: p.title, perProperty: p.perProperty ?? {} }, 'detection parameters changed (set-thresholds)');
       },
-      overrides,
+      overrides: opts.overrides,
     });
     this.amqp = c.amqp ? new AmqpControl({ config: c.amqp, handler: opts.commands, logger: opts.logger }) : null;
   }

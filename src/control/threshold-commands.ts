@@ -1,33 +1,44 @@
 import type { CommandHandler } from './command-handler.ts';
 import { CommandFailure } from './command-handler.ts';
-import { ParamOverrides } from './param-overrides.ts';
-import type { DeepPartial, DetectionParams } from '../kernel/detection-params.ts';
+import { ParamOverrides, type OverrideChange } from './param-overrides.ts';
+import { effectiveScopes, type DetectionParams, type ScopeParams } from '../kernel/detection-params.ts';
 
-/** What set-thresholds needs: the parameters in force, a way to make new ones effective, and the persisted overrides. */
+/** What set-thresholds needs: a way to make new parameters effective, and the persisted overrides. */
 export interface ThresholdDeps {
-  params: () => DetectionParams;
   /** Makes parameters effective from the next evaluation (engine.setParams) and records them as current. */
   setParams: (p: DetectionParams) => Promise<void>;
   overrides: ParamOverrides;
 }
 
-/** Registers set-thresholds: global detection parameters (args.property / args.title), validated, effective from the next evaluation, persisted. */
+/**
+ * Registers set-thresholds: detection parameters of either scope (args.property / args.title),
+ * globally or for one property and its titles (args.property_id), or a reset of either
+ * (args.reset); validated, effective from the next evaluation, persisted in the data directory.
+ */
 export function registerThresholdCommands(h: CommandHandler, deps: ThresholdDeps): void {
   h.register('set-thresholds', {
     validate: (args) => {
-      const { property_id: _pid, ...over } = args;
+      const { property_id: pid, reset, ...over } = args;
       const problems = ParamOverrides.problems(over);
-      if (Object.keys(over).length === 0) problems.push('give args.property and/or args.title, e.g. {"property":{"minEffectAbs":0.05}}');
+      if (pid !== undefined && (typeof pid !== 'string' || pid === '')) problems.push('args.property_id must be a non-empty string');
+      if (reset !== undefined && typeof reset !== 'boolean') problems.push('args.reset must be true or false');
+      if (Object.keys(over).length === 0 && reset !== true) {
+        problems.push('give args.property and/or args.title, e.g. {"property":{"minEffectAbs":0.05}}, or args.reset: true');
+      }
       return problems;
     },
     run: async (args) => {
-      if (args.property_id !== undefined) {
-        throw new CommandFailure('NOT_SUPPORTED', 'per-property thresholds are not supported yet; omit args.property_id to change them globally');
-      }
-      const { params, problems } = deps.overrides.apply(deps.params(), args as DeepPartial<DetectionParams>);
+      const change: OverrideChange = {
+        propertyId: args.property_id as string | undefined,
+        property: args.property as Partial<ScopeParams> | undefined,
+        title: args.title as Partial<ScopeParams> | undefined,
+        reset: args.reset === true,
+      };
+      const { params, problems } = deps.overrides.apply(change);
       if (problems.length) throw new CommandFailure('INVALID_ARGS', problems.join('; '));
       await deps.setParams(params);
-      return { property: params.property, title: params.title, overrides: deps.overrides.current() };
+      const inForce = change.propertyId === undefined ? { property: params.property, title: params.title } : effectiveScopes(params, change.propertyId);
+      return { ...(change.propertyId === undefined ? {} : { property_id: change.propertyId }), ...inForce, overrides: deps.overrides.current() };
     },
   });
 }

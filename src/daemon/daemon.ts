@@ -17,6 +17,8 @@ import { formatIncidentSummary } from '../incidents/incident-summary.ts';
 import { CommandHandler } from '../control/command-handler.ts';
 import { registerBuiltinCommands } from '../control/builtin-commands.ts';
 import { ControlPlane, loadParamOverrides } from '../control/control-plane.ts';
+import type { ParamOverrides } from '../control/param-overrides.ts';
+import type { DetectionParams } from '../kernel/detection-params.ts';
 import { NotificationPipeline } from '../notify/notification-pipeline.ts';
 import { registerNotifyCommands } from '../notify/notify-commands.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
@@ -61,9 +63,13 @@ export class Daemon {
   private startedAt = 0;
   private readonly checkpoints: CheckpointStore;
   private readonly shape: CheckpointShape;
+  /** The detection parameters of the configuration (set-thresholds overrides apply over these). */
+  private readonly configuredParams: DetectionParams;
+  private paramOverrides!: ParamOverrides;
 
   constructor(readonly config: VigilConfig, private readonly log: Logger, private readonly deps: DaemonDeps = {}) {
     this.now = deps.now ?? Date.now;
+    this.configuredParams = config.params;
     registerDaemonMetrics(this.metrics, {
       engineStats: () => this.engine?.stats, kernelCounters: () => this.engine?.kernelCounters(), maxEventTs: () => this.engine?.maxEventTs() ?? null,
       manager: () => this.manager, commands: () => this.commands, now: this.now,
@@ -81,7 +87,9 @@ export class Daemon {
     this.startedAt = this.now();
     mkdirSync(c.dataDir, { recursive: true });
     // Thresholds changed with set-thresholds at run time survive restarts.
-    c.params = loadParamOverrides(c.dataDir, c.params, this.log);
+    const loaded = loadParamOverrides(c.dataDir, this.configuredParams, this.log);
+    c.params = loaded.params;
+    this.paramOverrides = loaded.overrides;
     this.store = openIncidentStore(join(c.dataDir, 'incidents.db'));
     this.notify = new NotificationPipeline({ config: c.notify, store: this.store, logger: this.log, now: this.now, metrics: this.metrics });
     this.manager = new IncidentManager({
@@ -135,6 +143,7 @@ export class Daemon {
     registerNotifyCommands(this.commands, this.notify, this.now);
     this.control = new ControlPlane({
       config: c, logger: this.log, commands: this.commands, engine: () => this.engine, manager: this.manager, now: this.now,
+      overrides: this.paramOverrides,
     });
     await this.control.start();
     if (c.http.enabled) {
@@ -229,6 +238,8 @@ export class Daemon {
       source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats },
       kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
       control: this.control?.status(),
+      detection: { property: this.config.params.property, title: this.config.params.title, perProperty: this.config.params.perProperty ?? {},
+        overrides: this.paramOverrides?.current() ?? {} },
     };
   }
 

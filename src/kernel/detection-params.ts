@@ -45,7 +45,27 @@ export interface DetectionParams {
   sweepMs: number;
   property: ScopeParams;
   title: ScopeParams;
+  /**
+   * Parameters for one property and its titles, over the global ones: property id -> the fields it
+   * changes (run-time fields only, see RUNTIME_SCOPE_FIELDS). At most MAX_PROPERTY_PROFILES properties.
+   */
+  perProperty?: Record<string, PropertyOverride>;
 }
+
+/** What one property changes of the global parameters (for itself and for its titles). */
+export interface PropertyOverride {
+  property?: Partial<ScopeParams>;
+  title?: Partial<ScopeParams>;
+}
+
+/** Parameters that may differ per property and change while the kernel holds state (not the slot or tick geometry). */
+export const RUNTIME_SCOPE_FIELDS = [
+  'minViews', 'minFailures', 'zOpen', 'zStrong', 'minEffectAbs', 'minEffectRatio', 'resolveMs', 'resolveMinViews',
+  'zResolve', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs', 'warmupViews', 'priorViews',
+] as const;
+
+/** How many properties can have parameters of their own (kernel profiles 1..255; profile 0 is the global one). */
+export const MAX_PROPERTY_PROFILES = 255;
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -108,23 +128,59 @@ export function validateDetectionParams(p: DetectionParams): string[] {
   if (p.latePolicy !== 'count' && p.latePolicy !== 'drop') problems.push(`latePolicy must be 'count' or 'drop', got ${String(p.latePolicy)}`);
   positiveInt('sweepMs', p.sweepMs);
   if (problems.length === 0 && p.sweepMs % p.tickMs !== 0) problems.push(`sweepMs (${p.sweepMs}) must be a multiple of tickMs (${p.tickMs})`);
-  for (const scope of ['property', 'title'] as Scope[]) {
-    const s = p[scope];
-    for (const f of SCOPE_FIELDS) {
-      if (typeof s[f] !== 'number' || !Number.isFinite(s[f])) problems.push(`${scope}.${f} must be a finite number, got ${String(s[f])}`);
-    }
-    for (const f of ['slotMs', 'resolveMs', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs'] as const) positiveInt(`${scope}.${f}`, s[f]);
-    if (Number.isSafeInteger(s.slotMs) && s.slotMs % p.tickMs !== 0) problems.push(`${scope}.slotMs (${s.slotMs}) must be a multiple of tickMs (${p.tickMs})`);
-    for (const f of ['minViews', 'minFailures', 'warmupViews', 'priorViews', 'minEffectAbs', 'resolveMinViews'] as const) {
-      if (s[f] < 0) problems.push(`${scope}.${f} must be >= 0, got ${s[f]}`);
-    }
-    for (const f of ['zOpen', 'zStrong', 'zResolve'] as const) if (!(s[f] > 0)) problems.push(`${scope}.${f} must be > 0, got ${s[f]}`);
-    if (s.minEffectRatio < 1) problems.push(`${scope}.minEffectRatio must be >= 1, got ${s.minEffectRatio}`);
-    if (s.minEffectAbs >= 1) problems.push(`${scope}.minEffectAbs must be < 1, got ${s.minEffectAbs}`);
+  scopeProblems(p, p, '', problems);
+  const per = p.perProperty ?? {};
+  if (per === null || typeof per !== 'object' || Array.isArray(per)) {
+    problems.push('perProperty must be an object of property id -> {property, title}');
+    return problems;
   }
-  if (p.title.idleEvictMs > p.property.idleEvictMs) problems.push('title.idleEvictMs must not exceed property.idleEvictMs');
+  const ids = Object.keys(per);
+  if (ids.length > MAX_PROPERTY_PROFILES) problems.push(`perProperty: at most ${MAX_PROPERTY_PROFILES} properties can have parameters of their own, got ${ids.length}`);
+  for (const id of ids) {
+    const over = per[id];
+    if (id === '') problems.push('perProperty: the property id must not be empty');
+    if (over === null || typeof over !== 'object' || Array.isArray(over)) { problems.push(`perProperty.${id} must be an object`); continue; }
+    for (const [scope, fields] of Object.entries(over)) {
+      if (scope !== 'property' && scope !== 'title') { problems.push(`perProperty.${id}.${scope}: only property and title`); continue; }
+      if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) { problems.push(`perProperty.${id}.${scope} must be an object`); continue; }
+      for (const f of Object.keys(fields)) {
+        if (!(RUNTIME_SCOPE_FIELDS as readonly string[]).includes(f)) problems.push(`perProperty.${id}.${scope}.${f} cannot differ per property (allowed: ${RUNTIME_SCOPE_FIELDS.join(', ')})`);
+      }
+    }
+    scopeProblems(p, effectiveScopes(p, id), `perProperty.${id}.`, problems);
+  }
   return problems;
 }
+
+/** The checks of both scopes' parameters (the global ones, or one property's effective ones). */
+function scopeProblems(p: DetectionParams, eff: Pick<DetectionParams, 'property' | 'title'>, prefix: string, problems: string[]): void {
+  const positiveInt = (name: string, v: number) => {
+    if (!Number.isSafeInteger(v) || v <= 0) problems.push(`${prefix}${name} must be a positive integer, got ${v}`);
+  };
+  for (const scope of ['property', 'title'] as Scope[]) {
+    const s = eff[scope];
+    for (const f of SCOPE_FIELDS) {
+      if (typeof s[f] !== 'number' || !Number.isFinite(s[f])) problems.push(`${prefix}${scope}.${f} must be a finite number, got ${String(s[f])}`);
+    }
+    for (const f of ['slotMs', 'resolveMs', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs'] as const) positiveInt(`${scope}.${f}`, s[f]);
+    if (Number.isSafeInteger(s.slotMs) && s.slotMs % p.tickMs !== 0) problems.push(`${prefix}${scope}.slotMs (${s.slotMs}) must be a multiple of tickMs (${p.tickMs})`);
+    for (const f of ['minViews', 'minFailures', 'warmupViews', 'priorViews', 'minEffectAbs', 'resolveMinViews'] as const) {
+      if (s[f] < 0) problems.push(`${prefix}${scope}.${f} must be >= 0, got ${s[f]}`);
+    }
+    for (const f of ['zOpen', 'zStrong', 'zResolve'] as const) if (!(s[f] > 0)) problems.push(`${prefix}${scope}.${f} must be > 0, got ${s[f]}`);
+    if (s.minEffectRatio < 1) problems.push(`${prefix}${scope}.minEffectRatio must be >= 1, got ${s.minEffectRatio}`);
+    if (s.minEffectAbs >= 1) problems.push(`${prefix}${scope}.minEffectAbs must be < 1, got ${s.minEffectAbs}`);
+  }
+  if (eff.title.idleEvictMs > eff.property.idleEvictMs) problems.push(`${prefix}title.idleEvictMs must not exceed ${prefix}property.idleEvictMs`);
+}
+
+/** One property's parameters of both scopes: the global ones with its override applied. */
+export function effectiveScopes(p: DetectionParams, propertyId: string): Pick<DetectionParams, 'property' | 'title'> {
+  const over = p.perProperty?.[propertyId];
+  if (!over) return { property: p.property, title: p.title };
+  return { property: { ...p.property, ...over.property }, title: { ...p.title, ...over.title } };
+}
+
 
 /** Per-slot multiplier of the baseline: 2^(-slotMs / halfLife). Computed once in JS and passed to both models. */
 export function baselineDecay(s: ScopeParams): number {
@@ -136,17 +192,28 @@ export function paramSlots(p: DetectionParams): Array<[number, number]> {
   const slots: Array<[number, number]> = [
     [0, p.tickMs], [1, p.outOfOrdernessMs], [2, p.latePolicy === 'drop' ? 1 : 0], [3, p.sweepMs],
   ];
+  for (const [i, v] of profileSlots(p)) slots.push([16 + i, v]);
+  return slots;
+}
+
+/** The slots of one parameter profile (both scopes; slot = scope x 24 + field of assembly/params.ts). */
+export function profileSlots(eff: Pick<DetectionParams, 'property' | 'title'>): Array<[number, number]> {
+  const slots: Array<[number, number]> = [];
   (['property', 'title'] as Scope[]).forEach((scope, i) => {
-    const s = p[scope];
-    const base = 16 + i * 24;
+    const s = eff[scope];
     const values = [
       s.slotMs, s.minViews, s.minFailures, s.zOpen, s.zStrong, s.minEffectAbs, s.minEffectRatio,
       s.resolveMs, s.zResolve, s.expireMs, s.idleEvictMs, baselineDecay(s), s.warmupViews, s.priorViews,
       s.resolveMinViews,
     ];
-    values.forEach((v, f) => slots.push([base + f, v]));
+    values.forEach((v, f) => slots.push([i * 24 + f, v]));
   });
   return slots;
+}
+
+/** The properties with parameters of their own, in kernel profile order (profile = index + 1). */
+export function profiledProperties(p: DetectionParams): string[] {
+  return Object.keys(p.perProperty ?? {}).sort();
 }
 
 /** Deep-merges a partial override into a parameter set. */
@@ -156,7 +223,24 @@ export function mergeDetectionParams(base: DetectionParams, over: DeepPartial<De
     ...(over as object),
     property: { ...base.property, ...(over.property ?? {}) },
     title: { ...base.title, ...(over.title ?? {}) },
+    ...(base.perProperty || over.perProperty ? { perProperty: mergePerProperty(base.perProperty ?? {}, (over.perProperty ?? {}) as Record<string, PropertyOverride>) } : {}),
   } as DetectionParams;
+}
+
+/** Merges per-property overrides field by field; a property mapped to null loses its override. */
+function mergePerProperty(base: Record<string, PropertyOverride>, over: Record<string, PropertyOverride | null>): Record<string, PropertyOverride> {
+  const out: Record<string, PropertyOverride> = { ...base };
+  for (const [id, o] of Object.entries(over)) {
+    if (o === null) { delete out[id]; continue; }
+    const b = out[id] ?? {};
+    const merged: PropertyOverride = {};
+    const prop = { ...b.property, ...o.property };
+    const title = { ...b.title, ...o.title };
+    if (Object.keys(prop).length) merged.property = prop;
+    if (Object.keys(title).length) merged.title = title;
+    out[id] = merged;
+  }
+  return out;
 }
 
 /** A recursive Partial for parameter overrides. */

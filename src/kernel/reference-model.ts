@@ -5,7 +5,7 @@
 // slot by slot and decaying an empty stretch with one powi round differently),
 // so that its verdicts are bit-identical. Key and cell caps are not modelled.
 import type { DetectionParams, ScopeParams } from './detection-params.ts';
-import { baselineDecay } from './detection-params.ts';
+import { baselineDecay, effectiveScopes } from './detection-params.ts';
 import type { Scope, Verdict, VerdictKind } from './verdict.ts';
 import { floorDiv, powi, wilsonLower, wilsonUpper } from './reference-stats.ts';
 
@@ -72,12 +72,19 @@ export interface ReferenceModelOptions {
   evaluateEmptyStretches?: boolean;
 }
 
+/** One property's parameters of both scopes and their baseline decays (a kernel profile). */
+interface RefProfile {
+  property: ScopeParams;
+  title: ScopeParams;
+  decay: Record<Scope, number>;
+}
+
 const ringIndex = (slot: number): number => ((slot % SLOTS) + SLOTS) % SLOTS;
 
 /** Single-threaded model of the kernel over decoded events in input order; its verdicts must equal the kernel's bit for bit. */
 export class ReferenceModel {
-  private readonly p: DetectionParams;
-  private readonly decay: Record<Scope, number>;
+  private p: DetectionParams;
+  private readonly profiles = new Map<string, RefProfile>();
   private readonly evaluateEmptyStretches: boolean;
   private readonly properties = new Map<string, RefKey>();
   private readonly titles = new Map<string, RefKey>();
@@ -90,9 +97,13 @@ export class ReferenceModel {
 
   constructor(params: DetectionParams, options: ReferenceModelOptions = {}) {
     this.p = params;
-    // The kernel receives these very doubles through paramSlots.
-    this.decay = { property: baselineDecay(params.property), title: baselineDecay(params.title) };
     this.evaluateEmptyStretches = options.evaluateEmptyStretches ?? false;
+  }
+
+  /** Changes the parameters (not the slot or tick geometry), as WasmKernel.setParams does between chunks. */
+  setParams(params: DetectionParams): void {
+    this.p = params;
+    this.profiles.clear();
   }
 
   /** Applies one event; `maxTsSoFar` is the highest event time of all events up to and including this one. */
@@ -157,6 +168,18 @@ export class ReferenceModel {
 
   private sp(scope: Scope): ScopeParams {
     return this.p[scope];
+  }
+
+  /** The parameters of a key's property (the kernel's profile of its property key). */
+  private prof(key: RefKey): RefProfile {
+    let pr = this.profiles.get(key.propertyId);
+    if (!pr) {
+      const eff = effectiveScopes(this.p, key.propertyId);
+      // The kernel receives these very doubles through profileSlots.
+      pr = { ...eff, decay: { property: baselineDecay(eff.property), title: baselineDecay(eff.title) } };
+      this.profiles.set(key.propertyId, pr);
+    }
+    return pr;
   }
 
   private advanceTo(maxTs: number): void {
@@ -228,7 +251,7 @@ export class ReferenceModel {
 
   private foldTo(key: RefKey, upto: number): void {
     if (upto <= key.folded) return;
-    const d = this.decay[key.scope];
+    const d = this.prof(key).decay[key.scope];
     const head = key.head;
     const lo = head - SLOTS + 1;
     let s = key.folded + 1;
@@ -276,7 +299,8 @@ export class ReferenceModel {
     c.lastEval = t;
     const k = c.key;
     const scope = k.scope;
-    const sp = this.sp(scope);
+    const pp = this.prof(k);
+    const sp = pp[scope];
     const slotMs = sp.slotMs;
     const minViews = sp.minViews;
 
@@ -314,7 +338,7 @@ export class ReferenceModel {
     const xb = c.baseFails;
     if (scope === 'property') {
       base = nb > 0 ? xb / nb : 0;
-      warm = k.baseViews >= this.p.property.warmupViews;
+      warm = k.baseViews >= pp.property.warmupViews;
       reference = base;
       recentReference = base;
     } else {
@@ -329,9 +353,9 @@ export class ReferenceModel {
         parentRatio = spanRatio(parent, pc, floorDiv(oldest * slotMs, pSlotMs));
         parentRecentRatio = spanRatio(parent, pc, floorDiv(r.oldest * slotMs, pSlotMs));
       }
-      const prior = this.p.title.priorViews;
+      const prior = pp.title.priorViews;
       base = (xb + prior * parentBase) / (nb + prior);
-      warm = parent.baseViews >= this.p.property.warmupViews;
+      warm = parent.baseViews >= pp.property.warmupViews;
       reference = base > parentRatio ? base : parentRatio;
       recentReference = base > parentRecentRatio ? base : parentRecentRatio;
     }
@@ -396,10 +420,9 @@ export class ReferenceModel {
   }
 
   private sweepScope(t: number, scope: Scope, keys: Map<string, RefKey>): void {
-    const idle = this.sp(scope).idleEvictMs;
     for (const k of [...keys.values()]) {
       if (k.dirty) continue;
-      if (t - k.lastTs < idle) continue;
+      if (t - k.lastTs < this.prof(k)[scope].idleEvictMs) continue;
       if (k.children > 0 || [...k.cells.values()].some((c) => c.open)) continue;
       if (k.parent) k.parent.children--;
       keys.delete(k.mapKey);
@@ -416,7 +439,7 @@ export class ReferenceModel {
     this.verdicts.push({
       kind, scope: k.scope, propertyId: k.propertyId, videoTitle: k.videoTitle, errorType: c.errorType,
       atMs: t, errorRatio, thresholdRatio, baselineRatio, windowViews, windowFailures, windowSpanMs,
-      minWindowViews: this.p[k.scope].minViews, viewsPerHour, impactedViews, openedAtMs,
+      minWindowViews: this.prof(k)[k.scope].minViews, viewsPerHour, impactedViews, openedAtMs,
     });
   }
 }

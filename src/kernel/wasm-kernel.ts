@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DetectionParams } from './detection-params.ts';
-import { paramSlots } from './detection-params.ts';
+import { paramSlots, profileSlots, profiledProperties, effectiveScopes } from './detection-params.ts';
 import type { Scope, Verdict, VerdictKind } from './verdict.ts';
 import { referenceDecode } from '../ingest/reference-decode.ts';
 import { DECODE_OK } from '../ingest/reject-reason.ts';
@@ -51,6 +51,10 @@ interface KernelExports {
   memory: WebAssembly.Memory;
   init(maxKeys: number, maxCells: number, chunkBytes: number, lo: number, hi: number): number;
   setParam(i: number, v: number): void;
+  setProfileParam(p: number, slot: number, v: number): void;
+  setProfileHash(p: number, hash: bigint): void;
+  clearProfileHashes(): void;
+  rebindProfiles(): void;
   setFieldName(field: number, ptr: number, len: number): void;
   setMaxLineBytes(n: number): void;
   ingestPacked(ptr: number, len: number, baseMax: bigint, chunkMax: bigint): void;
@@ -128,7 +132,7 @@ export class WasmKernel {
   }
 
   private configure(): void {
-    for (const [i, v] of paramSlots(this.init.params)) this.x.setParam(i, v);
+    this.writeParams(this.init.params);
     this.x.setMaxLineBytes(this.maxLineBytes);
     FIELD_ORDER.forEach((f, i) => {
       const bytes = encoder.encode(this.fieldNames[f]);
@@ -138,10 +142,26 @@ export class WasmKernel {
     });
   }
 
+  /**
+   * Writes the global parameters (profile 0) and one profile per property with parameters of its
+   * own (profile i + 1 for the i-th id in sorted order), binds each to the property's hash, and
+   * gives every tracked property key its profile.
+   */
+  private writeParams(params: DetectionParams): void {
+    const x = this.x;
+    for (const [i, v] of paramSlots(params)) x.setParam(i, v);
+    x.clearProfileHashes();
+    profiledProperties(params).forEach((id, i) => {
+      for (const [slot, v] of profileSlots(effectiveScopes(params, id))) x.setProfileParam(i + 1, slot, v);
+      x.setProfileHash(i + 1, this.propertyHash(id));
+    });
+    x.rebindProfiles();
+  }
+
   /** Changes detection parameters; effective from the next evaluation. */
   setParams(params: DetectionParams): void {
     (this.init as { params: DetectionParams }).params = params;
-    for (const [i, v] of paramSlots(params)) this.x.setParam(i, v);
+    this.writeParams(params);
   }
 
   private onNewKey(key: number, scope: number, propPtr: number, propLen: number, titlePtr: number, titleLen: number): void {
@@ -166,7 +186,7 @@ export class WasmKernel {
     this.verdicts.push({
       kind: KINDS[kind], scope: s, propertyId: this.keyProperty[key], videoTitle: this.keyTitle[key],
       errorType: this.cellError[cell], atMs, errorRatio, thresholdRatio, baselineRatio, windowViews, windowFailures,
-      windowSpanMs, minWindowViews: this.init.params[s].minViews, viewsPerHour, impactedViews, openedAtMs,
+      windowSpanMs, minWindowViews: effectiveScopes(this.init.params, this.keyProperty[key])[s].minViews, viewsPerHour, impactedViews, openedAtMs,
     });
   }
 
@@ -309,10 +329,16 @@ export class WasmKernel {
 
   /** Key group of a property id, as the decoder computes it (for routing keyed records). */
   groupOfProperty(propertyId: string, groups: number): number {
+    return this.x.groupOf(this.propertyHash(propertyId), groups);
+  }
+
+  /** The hash of a property id, as the decoder computes it (the property key's hash). */
+  private propertyHash(propertyId: string): bigint {
     const bytes = encoder.encode(propertyId);
-    const ptr = this.x.fixupPtr();
+    if (bytes.length > this.x.inputCap()) throw new Error(`property id of ${bytes.length} bytes is longer than any record can hold`);
+    const ptr = this.x.inputPtr();
     new Uint8Array(this.x.memory.buffer, ptr, bytes.length).set(bytes);
-    return this.x.groupOf(this.x.hashBytes(ptr, bytes.length, 0x5049n), groups);
+    return this.x.hashBytes(ptr, bytes.length, 0x5049n);
   }
 
   /** A snapshot: a JSON header (format, ranges, parameters, names) and a copy of linear memory. */
