@@ -85,9 +85,9 @@ function assemble(header: Record<string, unknown>, body: Uint8Array): Uint8Array
 }
 
 /** Byte offset of the kernel's state header in a memory image: it starts with the magic 'VGLK' and the state version. */
-function stateHeaderOffset(body: Uint8Array): number {
+function stateHeaderOffset(body: Uint8Array, version: number): number {
   const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  for (let i = 0; i + 8 <= body.length; i += 4) if (dv.getUint32(i, true) === 0x4b4c4756 && dv.getInt32(i + 4, true) === 1) return i;
+  for (let i = 0; i + 8 <= body.length; i += 4) if (dv.getUint32(i, true) === 0x4b4c4756 && dv.getInt32(i + 4, true) === version) return i;
   throw new Error('no kernel state header in the snapshot body');
 }
 
@@ -150,6 +150,7 @@ describe('kernel snapshot and restore', () => {
   describe('refusals', () => {
     const { snap } = snapshotFixture(true);
     const { header, body } = split(snap);
+    const V = header.stateVersion as number; // this kernel's state format version
 
     test('not a snapshot at all (bad magic, empty, too short)', () => {
       const bad = snap.slice();
@@ -172,7 +173,7 @@ describe('kernel snapshot and restore', () => {
     });
 
     test('a header and body that disagree on the state version', () => {
-      assertRefused(assemble({ ...header, stateVersion: 2 }, body), true, 'header says version 2, body 1');
+      assertRefused(assemble({ ...header, stateVersion: V + 1 }, body), true, `header says version ${V + 1}, body ${V}`);
     });
 
     test('a body that is not kernel state (zeroed)', () => {
@@ -185,10 +186,12 @@ describe('kernel snapshot and restore', () => {
 
     // Fails against the current binding (reported): restore only checks that the body's
     // state version equals the header's, never that this build understands that version.
-    test('a snapshot written with a newer state layout (header and body both say version 2)', () => {
-      const future = body.slice();
-      new DataView(future.buffer).setInt32(stateHeaderOffset(future) + 4, 2, true);
-      assertRefused(assemble({ ...header, stateVersion: 2 }, future), true, 'state version 2 throughout');
+    test('a snapshot written with a newer or an older state layout (header and body agree)', () => {
+      for (const other of [V + 1, V - 1]) {
+        const image = body.slice();
+        new DataView(image.buffer).setInt32(stateHeaderOffset(image, V) + 4, other, true);
+        assertRefused(assemble({ ...header, stateVersion: other }, image), true, `state version ${other} throughout`, /state version/);
+      }
     });
 
     // Fails against the current binding (reported): a cut inside the JSON header surfaces
