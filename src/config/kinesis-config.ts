@@ -12,7 +12,7 @@ export interface KinesisConfig {
   endpoint: string | null;
   startPosition: KinesisStartPosition;
   startTimestampMs: number | null;
-  /** Static shard assignment: this node reads the shards whose index in the sorted shard list is ≡ nodeIndex mod nodeCount. */
+  /** Static shard assignment: this node reads the shards whose root ancestor's id hashes to nodeIndex mod nodeCount (shard-assignment.ts). */
   nodeIndex: number;
   nodeCount: number;
   /** Wait between GetRecords calls of a shard that returned nothing (at least 200 ms: 5 calls/s per shard). */

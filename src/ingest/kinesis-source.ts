@@ -22,12 +22,26 @@ export interface KinesisSourceOptions {
   logger: Logger;
   /** Explicit credentials (tests); otherwise the AWS SDK's default provider chain. */
   credentials?: AwsCredentialIdentity;
+  /** Called once with the source's client, before any call (tests add SDK middleware here). */
+  onClient?: (client: KinesisClient) => void;
 }
 
-// Kinesis limits per shard: 5 GetRecords calls/s, 2 MB/s read.
-const MIN_CALL_GAP_MS = 200;
+// Kinesis limits per shard: 5 GetRecords calls/s, 2 MiB/s read. Each gap has a margin: the service
+// counts calls as they arrive, and a request can leave a few ms later than its slot.
+const MARGIN_MS = 10;
+const MIN_CALL_GAP_MS = 200 + MARGIN_MS;
 const MAX_BYTES_PER_S = 2 * 1024 * 1024;
 const THROTTLE_CODES = new Set(['ProvisionedThroughputExceededException', 'LimitExceededException', 'ThrottlingException']);
+/** ListShards throttled this many times in a row fails the discovery (at start: the start). */
+const MAX_LIST_THROTTLES = 8;
+type KinesisOperation = 'ListShards' | 'GetShardIterator' | 'GetRecords';
+
+const isThrottle = (err: unknown): boolean => THROTTLE_CODES.has((err as Error)?.name);
+
+/** Backoff after the n-th throttle in a row (n ≥ 1): 400 ms doubling to 10 s, jittered ±25 %. */
+export function throttleBackoffMs(n: number, random = Math.random): number {
+  return Math.min(10_000, 400 * 2 ** Math.min(n - 1, 10)) * (0.75 + random() / 2);
+}
 
 interface ShardReader {
   shardId: string;
@@ -55,7 +69,8 @@ export class KinesisSource implements Source {
   private saveTimer: NodeJS.Timeout | null = null;
   private records = 0;
   private getRecordsCalls = 0;
-  private throttled = 0;
+  private readonly throttled: Record<KinesisOperation, number> = { ListShards: 0, GetShardIterator: 0, GetRecords: 0 };
+  private discovering: Promise<void> | null = null;
   private iteratorsRenewed = 0;
   private stopping: Promise<void> | null = null;
   private readonly log: Logger;
@@ -72,6 +87,7 @@ export class KinesisSource implements Source {
       requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 30_000 }),
       maxAttempts: 3,
     });
+    opts.onClient?.(this.client);
     this.positions = new KinesisPositions(join(opts.dataDir, 'kinesis-positions.json'), this.streamName);
   }
 
@@ -85,7 +101,10 @@ export class KinesisSource implements Source {
       throw new SourceError('SOURCE_CONNECT', `cannot list the shards of ${this.streamName}: ${(err as Error).message}`, true, { cause: err });
     }
     this.discoverTimer = setInterval(() => {
-      this.discover().catch((err) => this.log.warn({ err: (err as Error).message }, 'shard discovery failed; will retry'));
+      if (this.discovering) return;
+      this.discovering = this.discover()
+        .catch((err) => this.log.warn({ err: (err as Error).message }, 'shard discovery failed; will retry'))
+        .finally(() => { this.discovering = null; });
     }, this.opts.config.discoverMs);
     this.discoverTimer.unref();
     this.saveTimer = setInterval(() => this.savePositions(), 1000);
@@ -98,8 +117,18 @@ export class KinesisSource implements Source {
     const shards: Shard[] = [];
     let token: string | undefined;
     do {
-      const out = await this.client.send(new ListShardsCommand(token ? { NextToken: token } : { StreamName: this.streamName }),
-        { abortSignal: this.abort.signal });
+      const input = token ? { NextToken: token } : { StreamName: this.streamName };
+      let out;
+      for (let throttles = 0; ; ) {
+        try {
+          out = await this.client.send(new ListShardsCommand(input), { abortSignal: this.abort.signal });
+          break;
+        } catch (err) {
+          if (!isThrottle(err) || this.abort.signal.aborted || ++throttles > MAX_LIST_THROTTLES) throw err;
+          this.throttled.ListShards++;
+          if (!(await this.sleep(throttleBackoffMs(throttles)))) return;
+        }
+      }
       shards.push(...(out.Shards ?? []));
       token = out.NextToken;
     } while (token);
@@ -112,7 +141,11 @@ export class KinesisSource implements Source {
       // reads (only the adjacent parent of a merge can be) or that has aged out is not waited for.
       const parents = [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => !!p && ours.has(p));
       const reader: ShardReader = { shardId: id, done: this.readShard(id, parents) };
-      reader.done.catch((err) => this.log.error({ err, shardId: id }, 'shard reader failed'));
+      reader.done.catch((err) => {
+        // Forgotten, so that the next discovery starts the shard again from its last position.
+        if (this.readers.get(id) === reader) this.readers.delete(id);
+        this.log.error({ err, shardId: id }, 'shard reader failed; the next discovery restarts it');
+      });
       this.readers.set(id, reader);
     }
   }
@@ -135,26 +168,33 @@ export class KinesisSource implements Source {
     let lastSeq = saved?.sequenceNumber ?? null;
     // A child shard starts at its beginning: its parents were read before it.
     let iterator = await this.newIterator(shardId, lastSeq, parents.length > 0);
-    let lastCallAt = 0;
+    let lastCallAt = -Infinity;
     let lastBytes = 0;
     let backoffMs = 0;
+    let throttles = 0;
+    let failures = 0;
     log.info({ from: lastSeq ?? (parents.length ? 'TRIM_HORIZON (child)' : this.opts.config.startPosition) }, 'reading shard');
     while (iterator && !this.abort.signal.aborted) {
-      const gap = Math.max(MIN_CALL_GAP_MS, (lastBytes / MAX_BYTES_PER_S) * 1000, backoffMs);
-      const wait = lastCallAt + gap - Date.now();
-      if (wait > 0 && !(await this.sleep(wait))) break;
-      lastCallAt = Date.now();
+      // Per shard at most one call per MIN_CALL_GAP_MS and 2 MB/s (bytes of the last read), or the
+      // backoff. Measured on the monotonic clock, and checked again after the sleep: a timer may fire early.
+      const gap = Math.max(MIN_CALL_GAP_MS, (lastBytes / MAX_BYTES_PER_S) * 1000 + MARGIN_MS, backoffMs);
+      let wait;
+      while ((wait = lastCallAt + gap - performance.now()) > 0) if (!(await this.sleep(Math.ceil(wait)))) break;
+      if (this.abort.signal.aborted) break;
+      lastCallAt = performance.now();
       let out;
       try {
         this.getRecordsCalls++;
         out = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.opts.config.maxRecordsPerCall }), { abortSignal: this.abort.signal });
         backoffMs = 0;
+        throttles = 0;
+        failures = 0;
       } catch (err) {
         if (this.abort.signal.aborted) break;
         const name = (err as Error).name;
-        if (THROTTLE_CODES.has(name)) {
-          this.throttled++;
-          backoffMs = Math.min(10_000, Math.max(400, backoffMs * 2)) * (0.75 + Math.random() / 2);
+        if (isThrottle(err)) {
+          this.throttled.GetRecords++;
+          backoffMs = throttleBackoffMs(++throttles);
           continue;
         }
         if (name === 'ExpiredIteratorException') {
@@ -163,7 +203,7 @@ export class KinesisSource implements Source {
           iterator = await this.newIterator(shardId, lastSeq, parents.length > 0);
           continue;
         }
-        backoffMs = Math.min(10_000, Math.max(1000, backoffMs * 2));
+        backoffMs = Math.min(10_000, 1000 * 2 ** Math.min(failures++, 4));
         log.warn({ err: (err as Error).message }, 'GetRecords failed; retrying');
         continue;
       }
@@ -225,14 +265,22 @@ export class KinesisSource implements Source {
       input.ShardIteratorType = 'AT_TIMESTAMP';
       input.Timestamp = new Date(c.startTimestampMs!);
     }
-    for (let attempt = 0; ; attempt++) {
+    // Throttles are waited out (counted); other errors are retried 20 times, then the reader fails.
+    for (let failures = 0, throttles = 0; ;) {
       try {
         const out = await this.client.send(new GetShardIteratorCommand(input), { abortSignal: this.abort.signal });
         return out.ShardIterator;
       } catch (err) {
         if (this.abort.signal.aborted) return undefined;
-        if (attempt >= 20) throw new SourceError('SOURCE_READ', `no iterator for shard ${shardId}: ${(err as Error).message}`, true, { cause: err });
-        if (!(await this.sleep(Math.min(10_000, 250 * 2 ** attempt)))) return undefined;
+        let ms;
+        if (isThrottle(err)) {
+          this.throttled.GetShardIterator++;
+          ms = throttleBackoffMs(++throttles);
+        } else {
+          if (failures >= 20) throw new SourceError('SOURCE_READ', `no iterator for shard ${shardId}: ${(err as Error).message}`, true, { cause: err });
+          ms = Math.min(10_000, 250 * 2 ** failures++);
+        }
+        if (!(await this.sleep(ms))) return undefined;
       }
     }
   }
@@ -291,8 +339,9 @@ export class KinesisSource implements Source {
   }
 
   position(): Record<string, unknown> {
-    return { stream: this.streamName, records: this.records, getRecordsCalls: this.getRecordsCalls, throttled: this.throttled,
-      iteratorsRenewed: this.iteratorsRenewed, skipped: { ...this.skipped }, shards: this.positions.snapshot(),
+    const t = this.throttled;
+    return { stream: this.streamName, records: this.records, getRecordsCalls: this.getRecordsCalls,
+      throttled: t.ListShards + t.GetShardIterator + t.GetRecords, throttledBy: { ...t }, iteratorsRenewed: this.iteratorsRenewed, skipped: { ...this.skipped }, shards: this.positions.snapshot(),
       reading: [...this.readers.keys()].filter((id) => !this.finishedShards.has(id)) };
   }
 }

@@ -1,0 +1,536 @@
+// The Kinesis source against kinesalite (scripts/services/kinesalite.sh) with the real AWS SDK
+// client: throttling, expired iterators, per-shard rate limits, resharding while running, static
+// node assignment, start positions and restarts. kinesalite never throttles nor expires an iterator
+// within a test, so those errors are injected as the SDK's own exception classes by a middleware
+// on the source's client; every other call reaches kinesalite.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  KinesisClient, CreateStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
+  MergeShardsCommand, ProvisionedThroughputExceededException, LimitExceededException, ExpiredIteratorException,
+  type Shard, type KinesisServiceException,
+} from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { KinesisSource, throttleBackoffMs } from '../src/ingest/kinesis-source.ts';
+import type { KinesisConfig } from '../src/config/kinesis-config.ts';
+import { loadConfig } from '../src/config/config.ts';
+import type { SourceSink } from '../src/ingest/source.ts';
+import { shardNode } from '../src/ingest/shard-assignment.ts';
+import { silentLogger } from '../src/log/logger.ts';
+import { serviceEnv, waitUntil } from './support/services-env.ts';
+
+const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+let endpoint: string;
+let client: KinesisClient;
+let dir: string;
+
+before(() => {
+  endpoint = serviceEnv('VIGIL_TEST_KINESIS_ENDPOINT');
+  client = new KinesisClient({ region: 'us-east-1', endpoint, credentials, requestHandler: new NodeHttpHandler() });
+  dir = mkdtempSync(join(tmpdir(), 'vigil-kinesis-res-'));
+});
+after(() => client?.destroy());
+
+let streams = 0;
+async function createStream(shards: number): Promise<string> {
+  const name = `vigil-res-${Date.now()}-${++streams}`;
+  await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
+  await waitActive(name);
+  return name;
+}
+
+async function waitActive(name: string): Promise<void> {
+  await waitUntil(`stream ${name} ACTIVE`, async () =>
+    (await client.send(new DescribeStreamSummaryCommand({ StreamName: name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE');
+}
+
+const listShards = async (name: string): Promise<Shard[]> => (await client.send(new ListShardsCommand({ StreamName: name }))).Shards!;
+
+/** Puts values in order at one explicit hash key; returns their sequence numbers. */
+async function put(name: string, hashKey: string, values: string[]): Promise<string[]> {
+  const seqs: string[] = [];
+  for (let i = 0; i < values.length; i += 100) {
+    const Records = values.slice(i, i + 100).map((v) => ({ Data: Buffer.from(v), PartitionKey: 'k', ExplicitHashKey: hashKey }));
+    const out = await client.send(new PutRecordsCommand({ StreamName: name, Records }));
+    assert.equal(out.FailedRecordCount ?? 0, 0);
+    seqs.push(...out.Records!.map((r) => r.SequenceNumber!));
+  }
+  return seqs;
+}
+
+/** `n` distinct small JSON lines tagged `tag`. */
+const lines = (tag: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i: from + i }));
+
+/** Collects what the source writes, line by line; evaluated() resolves at once. */
+class CollectingSink implements SourceSink {
+  readonly lines: string[] = [];
+  async write(bytes: Uint8Array): Promise<void> {
+    const text = Buffer.from(bytes).toString('utf8');
+    assert.ok(text.endsWith('\n'), 'a write holds whole lines');
+    this.lines.push(...text.slice(0, -1).split('\n'));
+  }
+  evaluated(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** One SDK call of the source as the middleware saw it. */
+interface Call {
+  op: string;
+  at: number;
+  shardId?: string;
+  input: Record<string, unknown>;
+  error?: string;
+  bytes?: number;
+  records?: number;
+}
+
+/** Per operation, the 1-based number of the call on that shard (or of the operation) → an error to throw instead. */
+type Fault = (call: Call, nth: number) => KinesisServiceException | undefined;
+
+/** Records every call of a client (shard of a GetRecords call from its iterator) and injects faults. */
+class Recorder {
+  readonly calls: Call[] = [];
+  private readonly iteratorShard = new Map<string, string>();
+  private readonly counts = new Map<string, number>();
+  constructor(public fault: Fault = () => undefined) {}
+
+  attach(c: KinesisClient): void {
+    c.middlewareStack.add((next, context) => async (args) => {
+      const op = (context.commandName ?? '').replace(/Command$/, '');
+      const input = args.input as Record<string, unknown>;
+      const shardId = op === 'GetRecords' ? this.iteratorShard.get(input.ShardIterator as string) : input.ShardId as string | undefined;
+      const call: Call = { op, at: performance.now(), shardId, input };
+      this.calls.push(call);
+      const key = `${op}/${shardId ?? ''}`;
+      const nth = (this.counts.get(key) ?? 0) + 1;
+      this.counts.set(key, nth);
+      const err = this.fault(call, nth);
+      if (err) {
+        call.error = err.name;
+        throw err;
+      }
+      const result = await next(args);
+      const out = result.output as { ShardIterator?: string; NextShardIterator?: string; Records?: Array<{ Data?: Uint8Array }> };
+      if (op === 'GetShardIterator' && out.ShardIterator) this.iteratorShard.set(out.ShardIterator, shardId!);
+      if (op === 'GetRecords') {
+        if (out.NextShardIterator) this.iteratorShard.set(out.NextShardIterator, shardId!);
+        call.records = out.Records?.length ?? 0;
+        call.bytes = (out.Records ?? []).reduce((n, r) => n + (r.Data?.length ?? 0), 0);
+      }
+      return result;
+    }, { step: 'initialize', priority: 'high', name: 'vigilTestRecorder' });
+  }
+
+  of(op: string, shardId?: string): Call[] {
+    return this.calls.filter((c) => c.op === op && (shardId === undefined || c.shardId === shardId));
+  }
+}
+
+const throttle = (op: string) => op === 'ListShards'
+  ? new LimitExceededException({ message: 'Rate exceeded for stream', $metadata: {} })
+  : new ProvisionedThroughputExceededException({ message: 'Rate exceeded for shard', $metadata: {} });
+const expired = () => new ExpiredIteratorException({ message: 'Iterator expired', $metadata: {} });
+
+function kinesisConfig(stream: string, over: Partial<KinesisConfig> = {}): KinesisConfig {
+  return { stream, region: 'us-east-1', endpoint, startPosition: 'TRIM_HORIZON', startTimestampMs: null, nodeIndex: 0, nodeCount: 1,
+    idlePollMs: 200, discoverMs: 1000, maxRecordsPerCall: 10, ...over };
+}
+
+function source(config: KinesisConfig, dataDir: string, rec: Recorder): KinesisSource {
+  return new KinesisSource({ config, maxRecordBytes: 1 << 20, dataDir, logger: silentLogger(), credentials, onClient: (c) => rec.attach(c) });
+}
+
+interface Position {
+  records: number; getRecordsCalls: number; throttled: number; iteratorsRenewed: number;
+  throttledBy: Record<string, number>;
+  shards: Record<string, { sequenceNumber: string | null; finished: boolean }>;
+}
+const pos = (s: KinesisSource) => s.position() as unknown as Position;
+const savedPositions = (dataDir: string) => JSON.parse(readFileSync(join(dataDir, 'kinesis-positions.json'), 'utf8')).shards as Position['shards'];
+
+/** Every expected line exactly once, nothing else. */
+function assertExactlyOnce(got: string[], expected: string[]): void {
+  const count = new Map<string, number>();
+  for (const l of got) count.set(l, (count.get(l) ?? 0) + 1);
+  const twice = [...count].filter(([, n]) => n > 1).map(([l]) => l);
+  assert.deepEqual(twice, [], 'records read twice');
+  const want = new Set(expected);
+  assert.deepEqual(expected.filter((l) => !count.has(l)), [], 'records lost');
+  assert.deepEqual(got.filter((l) => !want.has(l)), [], 'records not expected');
+}
+
+/** The lines of `tag` appear in put order. */
+function assertOrdered(got: string[], tag: string): void {
+  const seen = got.map((l) => JSON.parse(l)).filter((r) => r.tag === tag).map((r) => r.i as number);
+  assert.deepEqual(seen, [...seen].sort((a, b) => a - b), `records of ${tag} in order`);
+}
+
+async function run<T>(s: KinesisSource, sink: SourceSink, body: () => Promise<T>): Promise<T> {
+  await s.start(sink);
+  try {
+    return await body();
+  } finally {
+    await s.stop();
+  }
+}
+
+test('throttled ListShards, GetShardIterator and GetRecords back off, are counted, and lose or repeat nothing; a restart resumes from the saved positions', async () => {
+  const stream = await createStream(2);
+  const [s0, s1] = await listShards(stream);
+  const key0 = s0.HashKeyRange!.StartingHashKey!;
+  const key1 = s1.HashKeyRange!.StartingHashKey!;
+  const a = lines('a', 60);
+  const b = lines('b', 40);
+  const seqA = await put(stream, key0, a);
+  const seqB = await put(stream, key1, b);
+
+  // ListShards: the first 2 calls; GetShardIterator: the first 2 of shard 0; GetRecords: the 3rd-5th of
+  // shard 0 (3 in a row, mid-stream) and the 2nd of shard 1.
+  const rec = new Recorder((c, nth) => {
+    if (c.op === 'ListShards' && nth <= 2) return throttle(c.op);
+    if (c.op === 'GetShardIterator' && c.shardId === s0.ShardId && nth <= 2) return throttle(c.op);
+    if (c.op === 'GetRecords' && c.shardId === s0.ShardId && nth >= 3 && nth <= 5) return throttle(c.op);
+    if (c.op === 'GetRecords' && c.shardId === s1.ShardId && nth === 2) return throttle(c.op);
+    return undefined;
+  });
+  const dataDir = join(dir, 'throttle');
+  const sink = new CollectingSink();
+  const src = source(kinesisConfig(stream), dataDir, rec);
+  const p = await run(src, sink, async () => {
+    await waitUntil('every record read', () => sink.lines.length >= a.length + b.length, 60_000);
+    // A few more polls of each shard: nothing more arrives.
+    const calls = rec.of('GetRecords').length;
+    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 4);
+    return pos(src);
+  });
+  assertExactlyOnce(sink.lines, [...a, ...b]);
+  assertOrdered(sink.lines, 'a');
+  assertOrdered(sink.lines, 'b');
+  assert.deepEqual(p.throttledBy, { ListShards: 2, GetShardIterator: 2, GetRecords: 4 });
+  assert.equal(p.throttled, 8);
+  assert.equal(p.getRecordsCalls, rec.of('GetRecords').length);
+
+  // Spacing: after the k-th throttle in a row the next call of that kind waits at least half of the
+  // nominal backoff (jitter is ±25 %; a lower bound only, a slow machine only waits longer).
+  const checkSpacing = (calls: Call[]) => {
+    let streak = 0;
+    for (let i = 0; i + 1 < calls.length; i++) {
+      streak = calls[i].error ? streak + 1 : 0;
+      if (streak === 0) continue;
+      const gap = calls[i + 1].at - calls[i].at;
+      assert.ok(gap >= throttleBackoffMs(streak, () => 0) * 2 / 3, `${calls[i].op} call ${i + 1} (throttle ${streak} in a row): next call after ${gap.toFixed(0)} ms`);
+    }
+    return calls.filter((c) => c.error).length;
+  };
+  assert.equal(checkSpacing(rec.of('ListShards').slice(0, 3)), 2);
+  assert.equal(checkSpacing(rec.of('GetShardIterator', s0.ShardId)), 2);
+  assert.equal(checkSpacing(rec.of('GetRecords', s0.ShardId)), 3);
+  assert.equal(checkSpacing(rec.of('GetRecords', s1.ShardId)), 1);
+  // The backoff of the unit: 400 ms doubling, capped at 10 s, ±25 %.
+  assert.deepEqual([1, 2, 3, 6, 20].map((n) => throttleBackoffMs(n, () => 0.5)), [400, 800, 1600, 10_000, 10_000]);
+  assert.equal(throttleBackoffMs(1, () => 0), 300);
+  assert.equal(throttleBackoffMs(1, () => 1), 500);
+
+  // Saved positions: the last record of each shard.
+  const saved = savedPositions(dataDir);
+  assert.equal(saved[s0.ShardId!].sequenceNumber, seqA.at(-1));
+  assert.equal(saved[s1.ShardId!].sequenceNumber, seqB.at(-1));
+
+  // Restart, throttled again from the first call of each shard: exactly the new records.
+  const a2 = lines('a', 25, 60);
+  const b2 = lines('b', 15, 40);
+  const seqA2 = await put(stream, key0, a2);
+  const seqB2 = await put(stream, key1, b2);
+  const rec2 = new Recorder((c, nth) => (c.op !== 'ListShards' && nth <= 2 ? throttle(c.op) : undefined));
+  const sink2 = new CollectingSink();
+  const src2 = source(kinesisConfig(stream), dataDir, rec2);
+  const p2 = await run(src2, sink2, async () => {
+    await waitUntil('the new records read', () => sink2.lines.length >= a2.length + b2.length, 60_000);
+    const calls = rec2.of('GetRecords').length;
+    await waitUntil('more polls', () => rec2.of('GetRecords').length >= calls + 4);
+    return pos(src2);
+  });
+  assertExactlyOnce(sink2.lines, [...a2, ...b2]);
+  assertOrdered(sink2.lines, 'a');
+  assert.deepEqual(p2.throttledBy, { ListShards: 0, GetShardIterator: 4, GetRecords: 4 });
+  for (const c of rec2.of('GetShardIterator').filter((x) => !x.error)) assert.equal(c.input.ShardIteratorType, 'AFTER_SEQUENCE_NUMBER');
+  const saved2 = savedPositions(dataDir);
+  assert.equal(saved2[s0.ShardId!].sequenceNumber, seqA2.at(-1));
+  assert.equal(saved2[s1.ShardId!].sequenceNumber, seqB2.at(-1));
+});
+
+test('an expired iterator is renewed after the last record read (or at the start/saved position): every record exactly once, positions right after a restart', async () => {
+  const stream = await createStream(2);
+  const [s0, s1] = await listShards(stream);
+  const key0 = s0.HashKeyRange!.StartingHashKey!;
+  const key1 = s1.HashKeyRange!.StartingHashKey!;
+  const a = lines('a', 100);
+  const b = lines('b', 30);
+  const seqA = await put(stream, key0, a);
+  await put(stream, key1, b);
+
+  // Shard 0: the 4th GetRecords (after 3 × 10 records); shard 1: the very first one.
+  const rec = new Recorder((c, nth) => {
+    if (c.op === 'GetRecords' && c.shardId === s0.ShardId && nth === 4) return expired();
+    if (c.op === 'GetRecords' && c.shardId === s1.ShardId && nth === 1) return expired();
+    return undefined;
+  });
+  const dataDir = join(dir, 'expired');
+  const sink = new CollectingSink();
+  const src = source(kinesisConfig(stream), dataDir, rec);
+  const p = await run(src, sink, async () => {
+    await waitUntil('every record read', () => sink.lines.length >= a.length + b.length, 60_000);
+    const calls = rec.of('GetRecords').length;
+    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 4);
+    return pos(src);
+  });
+  assertExactlyOnce(sink.lines, [...a, ...b]);
+  assertOrdered(sink.lines, 'a');
+  assert.equal(p.iteratorsRenewed, 2);
+  const it0 = rec.of('GetShardIterator', s0.ShardId).map((c) => c.input);
+  assert.deepEqual(it0.map((i) => i.ShardIteratorType), ['TRIM_HORIZON', 'AFTER_SEQUENCE_NUMBER']);
+  assert.equal(it0[1].StartingSequenceNumber, seqA[29], 'renewed after the 30th record, the last one read');
+  assert.deepEqual(rec.of('GetShardIterator', s1.ShardId).map((c) => c.input.ShardIteratorType), ['TRIM_HORIZON', 'TRIM_HORIZON']);
+  assert.equal(savedPositions(dataDir)[s0.ShardId!].sequenceNumber, seqA.at(-1));
+
+  // Restart with an expiry on each shard's first call (renewed at the saved position) and one
+  // mid-stream on shard 0.
+  const a2 = lines('a', 40, 100);
+  const b2 = lines('b', 10, 30);
+  const seqA2 = await put(stream, key0, a2);
+  const seqB2 = await put(stream, key1, b2);
+  const rec2 = new Recorder((c, nth) => (c.op === 'GetRecords' && (nth === 1 || (c.shardId === s0.ShardId && nth === 3)) ? expired() : undefined));
+  const sink2 = new CollectingSink();
+  const src2 = source(kinesisConfig(stream), dataDir, rec2);
+  const p2 = await run(src2, sink2, async () => {
+    await waitUntil('the new records read', () => sink2.lines.length >= a2.length + b2.length, 60_000);
+    const calls = rec2.of('GetRecords').length;
+    await waitUntil('more polls', () => rec2.of('GetRecords').length >= calls + 4);
+    return pos(src2);
+  });
+  assertExactlyOnce(sink2.lines, [...a2, ...b2]);
+  assertOrdered(sink2.lines, 'a');
+  assert.equal(p2.iteratorsRenewed, 3);
+  const it2 = rec2.of('GetShardIterator', s0.ShardId).map((c) => c.input);
+  assert.deepEqual(it2.map((i) => i.StartingSequenceNumber), [seqA.at(-1), seqA.at(-1), seqA2[9]]);
+  const saved = savedPositions(dataDir);
+  assert.equal(saved[s0.ShardId!].sequenceNumber, seqA2.at(-1));
+  assert.equal(saved[s1.ShardId!].sequenceNumber, seqB2.at(-1));
+});
+
+test('per shard, GetRecords stays within 5 calls in any second and 2 MiB per second', async () => {
+  const stream = await createStream(2);
+  const shards = await listShards(stream);
+  // Small records, 5 per call: each shard always has more to read, so only the limit spaces calls.
+  for (const [k, s] of shards.entries()) await put(stream, s.HashKeyRange!.StartingHashKey!, lines(`s${k}`, 300));
+  const rec = new Recorder();
+  const sink = new CollectingSink();
+  const src = source(kinesisConfig(stream, { maxRecordsPerCall: 5 }), join(dir, 'rate'), rec);
+  await run(src, sink, () => waitUntil('12 calls on every shard', () => shards.every((s) => rec.of('GetRecords', s.ShardId).length >= 12), 60_000));
+  for (const s of shards) {
+    const at = rec.of('GetRecords', s.ShardId).map((c) => c.at);
+    assert.ok(at.length >= 12);
+    for (let i = 0; i + 5 < at.length; i++) {
+      assert.ok(at[i + 5] - at[i] >= 1000, `${s.ShardId}: calls ${i + 1}-${i + 6} within ${(at[i + 5] - at[i]).toFixed(1)} ms: more than 5 in a second`);
+    }
+  }
+
+  // Large records, 3 per call (~2.25 MB): a call that read b bytes is followed by the next only after b / 2 MiB s,
+  // so in any second the calls started before the last one in it read at most 2 MiB.
+  const big = await createStream(1);
+  const value = (i: number) => JSON.stringify({ tag: 'big', i, pad: 'x'.repeat(750_000) });
+  for (let i = 0; i < 12; i += 4) await put(big, '1', [0, 1, 2, 3].map((j) => value(i + j)));
+  const recBig = new Recorder();
+  const sinkBig = new CollectingSink();
+  const srcBig = source(kinesisConfig(big, { maxRecordsPerCall: 3 }), join(dir, 'rate-big'), recBig);
+  await run(srcBig, sinkBig, () => waitUntil('every big record read', () => sinkBig.lines.length >= 12, 60_000));
+  const calls = recBig.of('GetRecords');
+  assert.ok(calls.filter((c) => (c.bytes ?? 0) > 2_000_000).length >= 3, 'calls read ~2.1 MB each');
+  for (let i = 0; i < calls.length; i++) {
+    let bytes = 0;
+    for (let j = i; j + 1 < calls.length && calls[j + 1].at - calls[i].at < 1000; j++) bytes += calls[j].bytes ?? 0;
+    assert.ok(bytes <= 2 * 1024 * 1024, `from call ${i + 1}: ${bytes} bytes read within a second`);
+  }
+  assert.equal(new Set(sinkBig.lines).size, 12);
+});
+
+test('resharding while running: split and merge children are found without a restart and read after their parents', async () => {
+  const stream = await createStream(1);
+  const [parent] = await listShards(stream);
+  // The parent is throttled from its 3rd call until the children are seen: they are found while it is still being read.
+  let childrenSeen = false;
+  const rec = new Recorder((c, nth) => (c.op === 'GetRecords' && c.shardId === parent.ShardId && nth > 2 && !childrenSeen ? throttle(c.op) : undefined));
+  const sink = new CollectingSink();
+  const dataDir = join(dir, 'reshard');
+  const src = source(kinesisConfig(stream, { maxRecordsPerCall: 5 }), dataDir, rec);
+  const half = (2n ** 127n).toString();
+  const upper = (2n ** 127n + 1n).toString();
+  const p = await run(src, sink, async () => {
+    await waitUntil('the parent polled', () => rec.of('GetRecords').length > 0);
+    const pa = lines('p', 150);
+    await put(stream, '1', pa);
+    await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: parent.ShardId!, NewStartingHashKey: half }));
+    await waitActive(stream);
+    const children = (await listShards(stream)).filter((s) => s.ParentShardId === parent.ShardId);
+    assert.equal(children.length, 2);
+    await put(stream, '1', lines('lo', 20));
+    await put(stream, upper, lines('hi', 20));
+    await waitUntil('the children discovered while the parent is read', () => {
+      const reading = (src.position() as { reading: string[] }).reading;
+      return children.every((c) => reading.includes(c.ShardId!));
+    }, 30_000);
+    childrenSeen = true;
+    assert.ok(sink.lines.length < pa.length, 'the parent was not read to its end yet');
+    const [lo, hi] = children.sort((x, y) => (BigInt(x.HashKeyRange!.StartingHashKey!) < BigInt(y.HashKeyRange!.StartingHashKey!) ? -1 : 1));
+    await client.send(new MergeShardsCommand({ StreamName: stream, ShardToMerge: lo.ShardId!, AdjacentShardToMerge: hi.ShardId! }));
+    await waitActive(stream);
+    await put(stream, '1', lines('m', 10));
+    await put(stream, upper, lines('m', 10, 10));
+    await waitUntil('every record read', () => sink.lines.length >= 210, 60_000);
+    return pos(src);
+  });
+  assertExactlyOnce(sink.lines, [...lines('p', 150), ...lines('lo', 20), ...lines('hi', 20), ...lines('m', 20)]);
+  const tags = sink.lines.map((l) => JSON.parse(l).tag as string);
+  const first = (t: string) => tags.indexOf(t);
+  const last = (t: string) => tags.lastIndexOf(t);
+  assert.ok(last('p') < first('lo') && last('p') < first('hi'), 'split children after their parent');
+  assert.ok(last('lo') < first('m') && last('hi') < first('m'), 'merged child after both parents');
+  for (const t of ['p', 'lo', 'hi', 'm']) assertOrdered(sink.lines, t);
+  const shards = await listShards(stream);
+  assert.equal(shards.length, 4);
+  assert.deepEqual(Object.keys(p.shards).sort(), shards.map((s) => s.ShardId!).sort());
+  for (const s of shards) assert.equal(p.shards[s.ShardId!].finished, !!s.SequenceNumberRange!.EndingSequenceNumber, s.ShardId);
+});
+
+test('two nodes (0 of 2, 1 of 2) while a shard of each splits: every shard read by exactly one node, every record exactly once', async () => {
+  const stream = await createStream(4);
+  const initial = await listShards(stream);
+  const byId = new Map(initial.map((s) => [s.ShardId!, s]));
+  const nodeOf = (s: Shard) => shardNode(s, byId, 2);
+  assert.deepEqual([0, 1].map((n) => initial.some((s) => nodeOf(s) === n)), [true, true], 'each node owns a shard');
+  const keyOf = (s: Shard) => s.HashKeyRange!.StartingHashKey!;
+  const all: string[] = [];
+  const putAll = async (tag: string, targets: Shard[], n: number) => {
+    for (const [k, s] of targets.entries()) {
+      all.push(...lines(`${tag}${k}`, n));
+      await put(stream, keyOf(s), lines(`${tag}${k}`, n));
+    }
+  };
+  await putAll('s', initial, 30);
+
+  const recs = [new Recorder(), new Recorder()];
+  const sinks = [new CollectingSink(), new CollectingSink()];
+  const srcs = [0, 1].map((n) => source(kinesisConfig(stream, { nodeIndex: n, nodeCount: 2 }), join(dir, `node-${n}`), recs[n]));
+  await srcs[0].start(sinks[0]);
+  await srcs[1].start(sinks[1]);
+  let positions: Position[];
+  try {
+    await waitUntil('the first records read', () => sinks[0].lines.length + sinks[1].lines.length >= all.length, 60_000);
+    // Split one shard of each node, then put into every open shard.
+    for (const n of [0, 1]) {
+      const s = initial.find((x) => nodeOf(x) === n)!;
+      const mid = (BigInt(s.HashKeyRange!.StartingHashKey!) + BigInt(s.HashKeyRange!.EndingHashKey!)) / 2n;
+      await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: s.ShardId!, NewStartingHashKey: mid.toString() }));
+      await waitActive(stream);
+    }
+    const open = (await listShards(stream)).filter((s) => !s.SequenceNumberRange!.EndingSequenceNumber);
+    assert.equal(open.length, 6);
+    await putAll('o', open, 20);
+    await waitUntil('every record read', () => sinks[0].lines.length + sinks[1].lines.length >= all.length, 60_000);
+    const calls = recs.map((r) => r.of('GetRecords').length);
+    await waitUntil('more polls', () => recs.every((r, n) => r.of('GetRecords').length >= calls[n] + 6));
+    positions = srcs.map(pos);
+  } finally {
+    await Promise.all(srcs.map((s) => s.stop()));
+  }
+  assertExactlyOnce([...sinks[0].lines, ...sinks[1].lines], all);
+  const shards = await listShards(stream);
+  assert.equal(shards.length, 8);
+  const fullMap = new Map(shards.map((s) => [s.ShardId!, s]));
+  for (const n of [0, 1]) {
+    // A node only ever asked for iterators of its own shards (children included), and read all of them.
+    const asked = new Set(recs[n].of('GetShardIterator').map((c) => c.shardId!));
+    const own = shards.filter((s) => shardNode(s, fullMap, 2) === n).map((s) => s.ShardId!);
+    assert.deepEqual([...asked].sort(), own.sort(), `node ${n} shards`);
+    assert.deepEqual(Object.keys(positions[n].shards).sort(), own.sort());
+  }
+});
+
+test('start positions: LATEST reads only what arrives after the start (and resumes from saved positions); AT_TIMESTAMP from that time', async () => {
+  const stream = await createStream(1);
+  await put(stream, '1', lines('before', 10));
+  const env = { VIGIL_SOURCE: 'kinesis', VIGIL_KINESIS_STREAM: `arn:aws:kinesis:us-east-1:000000000000:stream/${stream}`, VIGIL_KINESIS_ENDPOINT: endpoint,
+    VIGIL_KINESIS_IDLE_POLL_MS: '200', VIGIL_KINESIS_DISCOVER_MS: '1000' };
+  const latest = loadConfig({ ...env, VIGIL_KINESIS_START: 'LATEST' }).kinesis!;
+  assert.equal(latest.region, 'us-east-1');
+  const dataDir = join(dir, 'latest');
+  // Round 2 restarts from the saved position: it reads what was put while stopped, then its own.
+  const between = lines('between', 5);
+  for (const round of [1, 2]) {
+    const rec = new Recorder();
+    const sink = new CollectingSink();
+    const src = source(latest, dataDir, rec);
+    const after = lines(`after${round}`, 10);
+    const expected = round === 1 ? after : [...between, ...after];
+    await run(src, sink, async () => {
+      await waitUntil('the shard polled', () => rec.of('GetRecords').some((c) => c.records !== undefined));
+      await put(stream, '1', after);
+      await waitUntil('the new records read', () => sink.lines.length >= expected.length, 30_000);
+      const calls = rec.of('GetRecords').length;
+      await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 3);
+    });
+    assertExactlyOnce(sink.lines, expected);
+    assert.deepEqual(rec.of('GetShardIterator').map((c) => c.input.ShardIteratorType), [round === 1 ? 'LATEST' : 'AFTER_SEQUENCE_NUMBER']);
+    if (round === 1) await put(stream, '1', between);
+  }
+
+  // AT_TIMESTAMP: a time strictly between two puts (kinesalite stamps arrivals with the same clock).
+  const ts = await createStream(1);
+  await put(ts, '1', lines('old', 10));
+  const sinceOld = Date.now();
+  await waitUntil('the clock moved', () => Date.now() > sinceOld + 1, 1000, 1);
+  const t = Date.now();
+  await waitUntil('the clock moved', () => Date.now() > t + 1, 1000, 1);
+  const fresh = lines('new', 10);
+  await put(ts, '1', fresh);
+  const at = loadConfig({ ...env, VIGIL_KINESIS_STREAM: ts, VIGIL_KINESIS_START: 'AT_TIMESTAMP', VIGIL_KINESIS_START_TIMESTAMP: new Date(t).toISOString() }).kinesis!;
+  assert.equal(at.startTimestampMs, t);
+  const rec = new Recorder();
+  const sink = new CollectingSink();
+  await run(source(at, join(dir, 'at'), rec), sink, async () => {
+    await waitUntil('the new records read', () => sink.lines.length >= fresh.length, 30_000);
+    const calls = rec.of('GetRecords').length;
+    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 3);
+  });
+  assertExactlyOnce(sink.lines, fresh);
+  assert.equal(rec.of('GetShardIterator')[0].input.ShardIteratorType, 'AT_TIMESTAMP');
+});
+
+test('a shard reader that fails is started again by the next discovery, from the saved position', async () => {
+  const stream = await createStream(1);
+  const a = lines('a', 50);
+  await put(stream, '1', a);
+  // The 3rd write fails once (as an engine failure would): that reader dies.
+  class FailingSink extends CollectingSink {
+    writes = 0;
+    override async write(bytes: Uint8Array): Promise<void> {
+      if (++this.writes === 3) throw new Error('engine unavailable');
+      return super.write(bytes);
+    }
+  }
+  const rec = new Recorder();
+  const sink = new FailingSink();
+  const src = source(kinesisConfig(stream), join(dir, 'restart-reader'), rec);
+  await run(src, sink, async () => {
+    await waitUntil('every record read', () => sink.lines.length >= a.length, 30_000);
+    const calls = rec.of('GetRecords').length;
+    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 3);
+  });
+  // Records 21-30 were in the failed write; the new reader starts after the last evaluated one (20).
+  assertExactlyOnce(sink.lines, a);
+  assert.deepEqual(rec.of('GetShardIterator').map((c) => c.input.ShardIteratorType), ['TRIM_HORIZON', 'AFTER_SEQUENCE_NUMBER']);
+});
