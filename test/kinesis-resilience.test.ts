@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  KinesisClient, CreateStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
-  MergeShardsCommand, ProvisionedThroughputExceededException, LimitExceededException, ExpiredIteratorException,
+  KinesisClient, CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
+  MergeShardsCommand, GetShardIteratorCommand, GetRecordsCommand, ProvisionedThroughputExceededException, LimitExceededException, ExpiredIteratorException,
   type Shard, type KinesisServiceException,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -32,11 +32,16 @@ before(() => {
   client = new KinesisClient({ region: 'us-east-1', endpoint, credentials, requestHandler: new NodeHttpHandler() });
   dir = mkdtempSync(join(tmpdir(), 'vigil-kinesis-res-'));
 });
-after(() => client?.destroy());
+// kinesalite is shared and caps the shards of its account (100): this file deletes its streams.
+const created: string[] = [];
+after(async () => {
+  for (const name of created) await client.send(new DeleteStreamCommand({ StreamName: name })).catch(() => undefined);
+  client?.destroy();
+});
 
-let streams = 0;
 async function createStream(shards: number): Promise<string> {
-  const name = `vigil-res-${Date.now()}-${++streams}`;
+  const name = `vigil-res-${Date.now()}-${created.length + 1}`;
+  created.push(name);
   await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
   await waitActive(name);
   return name;
@@ -88,8 +93,8 @@ interface Call {
   records?: number;
 }
 
-/** Per operation, the 1-based number of the call on that shard (or of the operation) → an error to throw instead. */
-type Fault = (call: Call, nth: number) => KinesisServiceException | undefined;
+/** Per operation, the 1-based number of the call on that shard (or of the operation) → an error to throw instead (may wait first). */
+type Fault = (call: Call, nth: number) => KinesisServiceException | undefined | Promise<KinesisServiceException | undefined>;
 
 /** Records every call of a client (shard of a GetRecords call from its iterator) and injects faults. */
 class Recorder {
@@ -108,7 +113,7 @@ class Recorder {
       const key = `${op}/${shardId ?? ''}`;
       const nth = (this.counts.get(key) ?? 0) + 1;
       this.counts.set(key, nth);
-      const err = this.fault(call, nth);
+      const err = await this.fault(call, nth);
       if (err) {
         call.error = err.name;
         throw err;
@@ -533,4 +538,94 @@ test('a shard reader that fails is started again by the next discovery, from the
   // Records 21-30 were in the failed write; the new reader starts after the last evaluated one (20).
   assertExactlyOnce(sink.lines, a);
   assert.deepEqual(rec.of('GetShardIterator').map((c) => c.input.ShardIteratorType), ['TRIM_HORIZON', 'AFTER_SEQUENCE_NUMBER']);
+});
+
+// LATEST with nothing read yet from a shard: an expired iterator, a restart and the children of an
+// earlier reshard continue AT_TIMESTAMP of the first start, skipping nothing after it, reading nothing before.
+const latestConfig = (stream: string) => kinesisConfig(stream, { startPosition: 'LATEST' });
+
+test('LATEST, an iterator that expires before the first record: what arrived meanwhile is read', async () => {
+  const config = latestConfig;
+  const stream = await createStream(1);
+  await put(stream, '1', lines('old', 5));
+  const during = lines('during', 5);
+  const rec = new Recorder(async (c, nth) => {
+    if (c.op !== 'GetRecords' || nth !== 1) return undefined;
+    await put(stream, '1', during);
+    return expired();
+  });
+  const dataDir = join(dir, 'latest-nothing');
+  const sink = new CollectingSink();
+  await run(source(config(stream), dataDir, rec), sink, async () => {
+    await waitUntil('the records put during the expiry', () => sink.lines.length >= during.length, 30_000);
+    const calls = rec.of('GetRecords').length;
+    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 3);
+  });
+  assertExactlyOnce(sink.lines, during);
+  assert.deepEqual(rec.of('GetShardIterator').map((c) => c.input.ShardIteratorType), ['LATEST', 'AT_TIMESTAMP']);
+
+});
+
+test('LATEST, a first run that reads nothing, then records while stopped: the restart reads them', async () => {
+  const config = latestConfig;
+  const quiet = await createStream(1);
+  await put(quiet, '1', lines('old', 5));
+  const quietDir = join(dir, 'latest-quiet');
+  const rec1 = new Recorder();
+  await run(source(config(quiet), quietDir, rec1), new CollectingSink(), () => waitUntil('polled', () => rec1.of('GetRecords').length >= 3));
+  const between = lines('between', 5);
+  await put(quiet, '1', between);
+  const rec2 = new Recorder();
+  const sink2 = new CollectingSink();
+  await run(source(config(quiet), quietDir, rec2), sink2, async () => {
+    await waitUntil('the records put while stopped', () => sink2.lines.length >= between.length, 30_000);
+    const calls = rec2.of('GetRecords').length;
+    await waitUntil('more polls', () => rec2.of('GetRecords').length >= calls + 3);
+  });
+  assertExactlyOnce(sink2.lines, between);
+  assert.deepEqual(rec2.of('GetShardIterator').map((c) => c.input.ShardIteratorType), ['AT_TIMESTAMP']);
+
+});
+
+test('LATEST on a stream split before the first start: the closed parent gives nothing, its children only what arrives after the start', async () => {
+  const config = latestConfig;
+  const split = await createStream(1);
+  const [parent] = await listShards(split);
+  await put(split, '1', lines('parent', 5));
+  await client.send(new SplitShardCommand({ StreamName: split, ShardToSplit: parent.ShardId!, NewStartingHashKey: (2n ** 127n).toString() }));
+  await waitActive(split);
+  const upper = (2n ** 127n + 1n).toString();
+  await put(split, '1', lines('lo-old', 5));
+  await put(split, upper, lines('hi-old', 5));
+  // kinesalite dates a split's children 1 s ahead, and their records with them: start once those times have passed.
+  let newest = 0;
+  for (const s of (await listShards(split)).filter((x) => x.ParentShardId)) {
+    const it = await client.send(new GetShardIteratorCommand({ StreamName: split, ShardId: s.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }));
+    const got = await client.send(new GetRecordsCommand({ ShardIterator: it.ShardIterator! }));
+    for (const r of got.Records!) newest = Math.max(newest, r.ApproximateArrivalTimestamp!.getTime());
+  }
+  assert.ok(newest > 0);
+  await waitUntil('the children\'s records in the past', () => Date.now() > newest + 1, 5000, 20);
+  // kinesalite answers AT_TIMESTAMP only once a record at or after it exists: the children's iterators wait for the new records.
+  let release!: () => void;
+  const fresh = new Promise<void>((r) => { release = r; });
+  const rec3 = new Recorder(async (c) => {
+    if (c.op === 'GetShardIterator' && c.shardId !== parent.ShardId) await fresh;
+    return undefined;
+  });
+  const sink3 = new CollectingSink();
+  const expected = [...lines('lo-new', 5), ...lines('hi-new', 5)];
+  await run(source(config(split), join(dir, 'latest-split'), rec3), sink3, async () => {
+    await waitUntil('the parent polled', () => rec3.of('GetRecords', parent.ShardId).length > 0);
+    await put(split, '1', lines('lo-new', 5));
+    await put(split, upper, lines('hi-new', 5));
+    release();
+    await waitUntil('the new records', () => sink3.lines.length >= expected.length, 30_000);
+    const calls = rec3.of('GetRecords').length;
+    await waitUntil('more polls', () => rec3.of('GetRecords').length >= calls + 4);
+  });
+  assertExactlyOnce(sink3.lines, expected);
+  const types = new Map(rec3.of('GetShardIterator').map((c) => [c.shardId, c.input.ShardIteratorType]));
+  assert.equal(types.get(parent.ShardId), 'LATEST');
+  assert.deepEqual([...types.values()].filter((t) => t === 'AT_TIMESTAMP').length, 2);
 });

@@ -17,13 +17,15 @@ const FORMAT = 1;
 export class KinesisPositions {
   private readonly shards = new Map<string, ShardPosition>();
   private dirty = false;
+  /** With VIGIL_KINESIS_START=LATEST: when reading first started (see startedAtMs). */
+  private latestFrom: number | null = null;
 
   constructor(private readonly path: string, private readonly stream: string) {}
 
   /** Loads the saved positions; a file for another stream is refused rather than mixed in. */
   load(): void {
     if (!existsSync(this.path)) return;
-    let doc: { format?: number; stream?: string; shards?: Record<string, ShardPosition> };
+    let doc: { format?: number; stream?: string; latestFromMs?: number; shards?: Record<string, ShardPosition> };
     try {
       doc = JSON.parse(readFileSync(this.path, 'utf8'));
     } catch (err) {
@@ -33,6 +35,20 @@ export class KinesisPositions {
       throw new SourceError('SOURCE_POSITIONS', `${this.path} holds positions of stream ${JSON.stringify(doc.stream)} (format ${doc.format}), not ${JSON.stringify(this.stream)}: move it away to start over`, false);
     }
     for (const [id, p] of Object.entries(doc.shards ?? {})) this.shards.set(id, { sequenceNumber: p.sequenceNumber ?? null, finished: !!p.finished });
+    this.latestFrom = typeof doc.latestFromMs === 'number' ? doc.latestFromMs : null;
+  }
+
+  /**
+   * The time (epoch ms) the first LATEST iterators were taken: a shard with no sequence number yet
+   * (nothing read, a child, an expired iterator, a restart) continues AT_TIMESTAMP of it.
+   */
+  get latestFromMs(): number | null {
+    return this.latestFrom;
+  }
+
+  set latestFromMs(ms: number | null) {
+    this.latestFrom = ms;
+    this.dirty = true;
   }
 
   /** The saved position of a shard, if any. */
@@ -54,7 +70,8 @@ export class KinesisPositions {
     const tmp = `${this.path}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, JSON.stringify({ format: FORMAT, stream: this.stream, shards: Object.fromEntries(this.shards) }, null, 1));
+      const latest = this.latestFrom === null ? {} : { latestFromMs: this.latestFrom };
+      writeSync(fd, JSON.stringify({ format: FORMAT, stream: this.stream, ...latest, shards: Object.fromEntries(this.shards) }, null, 1));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -73,6 +73,8 @@ export class KinesisSource implements Source {
   private discovering: Promise<void> | null = null;
   private iteratorsRenewed = 0;
   private stopping: Promise<void> | null = null;
+  /** LATEST is taken only for the shards of the first discovery of the first run (see newIterator). */
+  private latestAllowed = false;
   private readonly log: Logger;
 
   constructor(private readonly opts: KinesisSourceOptions) {
@@ -95,11 +97,19 @@ export class KinesisSource implements Source {
     this.sink = sink;
     this.positions.load();
     for (const [id, p] of Object.entries(this.positions.snapshot())) if (p.finished) this.finishedShards.add(id);
+    if (this.opts.config.startPosition === 'LATEST' && this.positions.latestFromMs === null) {
+      // Taken before the first LATEST iterator: every record after those iterators arrives after it.
+      this.positions.latestFromMs = Date.now();
+      this.latestAllowed = true;
+    }
     try {
       await this.discover();
     } catch (err) {
       throw new SourceError('SOURCE_CONNECT', `cannot list the shards of ${this.streamName}: ${(err as Error).message}`, true, { cause: err });
+    } finally {
+      this.latestAllowed = false;
     }
+    this.savePositions();
     this.discoverTimer = setInterval(() => {
       if (this.discovering) return;
       this.discovering = this.discover()
@@ -140,7 +150,7 @@ export class KinesisSource implements Source {
       // Per-key order across a reshard: the parents' records go first. A parent that another node
       // reads (only the adjacent parent of a merge can be) or that has aged out is not waited for.
       const parents = [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => !!p && ours.has(p));
-      const reader: ShardReader = { shardId: id, done: this.readShard(id, parents) };
+      const reader: ShardReader = { shardId: id, done: this.readShard(id, parents, this.latestAllowed && parents.length === 0) };
       reader.done.catch((err) => {
         // Forgotten, so that the next discovery starts the shard again from its last position.
         if (this.readers.get(id) === reader) this.readers.delete(id);
@@ -160,20 +170,19 @@ export class KinesisSource implements Source {
     });
   }
 
-  private async readShard(shardId: string, parents: string[]): Promise<void> {
+  private async readShard(shardId: string, parents: string[], latestAllowed: boolean): Promise<void> {
     const log = this.log.child({ shardId });
     for (const p of parents) await this.waitFinished(p);
     if (this.abort.signal.aborted) return;
     const saved = this.positions.get(shardId);
     let lastSeq = saved?.sequenceNumber ?? null;
-    // A child shard starts at its beginning: its parents were read before it.
-    let iterator = await this.newIterator(shardId, lastSeq, parents.length > 0);
+    let iterator = await this.newIterator(shardId, lastSeq, latestAllowed);
     let lastCallAt = -Infinity;
     let lastBytes = 0;
     let backoffMs = 0;
     let throttles = 0;
     let failures = 0;
-    log.info({ from: lastSeq ?? (parents.length ? 'TRIM_HORIZON (child)' : this.opts.config.startPosition) }, 'reading shard');
+    log.info({ from: lastSeq ?? this.opts.config.startPosition, parents }, 'reading shard');
     while (iterator && !this.abort.signal.aborted) {
       // Per shard at most one call per MIN_CALL_GAP_MS and 2 MB/s (bytes of the last read), or the
       // backoff. Measured on the monotonic clock, and checked again after the sleep: a timer may fire early.
@@ -200,7 +209,7 @@ export class KinesisSource implements Source {
         if (name === 'ExpiredIteratorException') {
           this.iteratorsRenewed++;
           log.info({ lastSeq }, 'shard iterator expired; renewing from the last sequence number');
-          iterator = await this.newIterator(shardId, lastSeq, parents.length > 0);
+          iterator = await this.newIterator(shardId, lastSeq, false);
           continue;
         }
         backoffMs = Math.min(10_000, 1000 * 2 ** Math.min(failures++, 4));
@@ -253,15 +262,27 @@ export class KinesisSource implements Source {
     return run;
   }
 
-  private async newIterator(shardId: string, afterSeq: string | null, isChild: boolean): Promise<string | undefined> {
+  /**
+   * An iterator after `afterSeq`; with none, at the start position. A child shard (its parents read
+   * first) therefore starts at TRIM_HORIZON, or AT_TIMESTAMP of the start: its records before that
+   * time are not wanted, those after it all are, however the parents were read. LATEST is taken only
+   * when `latestAllowed` (a shard of the first listing ever); any later iterator of a shard with nothing
+   * read (child, expired iterator, restart) is AT_TIMESTAMP of that first listing, so nothing that
+   * arrived meanwhile is skipped.
+   */
+  private async newIterator(shardId: string, afterSeq: string | null, latestAllowed: boolean): Promise<string | undefined> {
     const c = this.opts.config;
     const input: GetShardIteratorCommandInput = { StreamName: this.streamName, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' };
+    const latestFrom = this.positions.latestFromMs;
     if (afterSeq) {
       input.ShardIteratorType = 'AFTER_SEQUENCE_NUMBER';
       input.StartingSequenceNumber = afterSeq;
-    } else if (!isChild && c.startPosition === 'LATEST') {
+    } else if (c.startPosition === 'LATEST' && latestAllowed) {
       input.ShardIteratorType = 'LATEST';
-    } else if (!isChild && c.startPosition === 'AT_TIMESTAMP') {
+    } else if (c.startPosition === 'LATEST' && latestFrom !== null) {
+      input.ShardIteratorType = 'AT_TIMESTAMP';
+      input.Timestamp = new Date(latestFrom);
+    } else if (c.startPosition === 'AT_TIMESTAMP') {
       input.ShardIteratorType = 'AT_TIMESTAMP';
       input.Timestamp = new Date(c.startTimestampMs!);
     }
