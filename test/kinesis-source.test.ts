@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  KinesisClient, CreateStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
+  KinesisClient, CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { loadConfig } from '../src/config/config.ts';
@@ -30,9 +30,15 @@ before(() => {
     requestHandler: new NodeHttpHandler() });
   dir = mkdtempSync(join(tmpdir(), 'vigil-kinesis-'));
 });
-after(() => client?.destroy());
+// kinesalite is shared and caps the shards of its account (100): this file deletes its streams.
+const created: string[] = [];
+after(async () => {
+  for (const name of created) await client.send(new DeleteStreamCommand({ StreamName: name })).catch(() => undefined);
+  client?.destroy();
+});
 
 async function createStream(name: string, shards: number): Promise<void> {
+  created.push(name);
   await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
   await waitActive(name);
 }
