@@ -4,7 +4,7 @@
 // pre-filled topic is the worst burst there is, so peak memory must stay far below its size.
 // Needs the broker: bash scripts/services.sh up kafka. BENCH_KAFKA_RECORDS (default 1000000).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, createReadStream, createWriteStream, statSync } from 'node:fs';
+import { existsSync, mkdirSync, createReadStream, createWriteStream, statSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { cpus, tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import kafkajs from 'kafkajs';
 import { writeGeneratedFiles } from '../dist/generate/index.js';
 import { loadConfig } from '../dist/config/config.js';
 import { Daemon } from '../dist/daemon/daemon.js';
+import { kafkaFetchOptions } from '../dist/ingest/kafka-source.js';
 import { silentLogger } from '../dist/log/logger.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -60,54 +61,85 @@ if (!filled) {
 }
 await admin.disconnect();
 
+// CPU seconds of this process's main thread (Linux: /proc), to compare the sides' work apart from
+// the noise of a shared machine: wall-clock rates move with the load, thread CPU time much less.
+const mainStat = `/proc/self/task/${process.pid}/stat`;
+function mainCpu() {
+  if (!existsSync(mainStat)) return NaN;
+  const f = readFileSync(mainStat, 'utf8').slice(readFileSync(mainStat, 'utf8').lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 10 ms
+}
+
+// Vigil's configuration; VIGIL_KAFKA_MAX_FETCH_BYTES passes through, so both sides can be tried with other fetch sizes.
+function vigilEnv(group) {
+  const env = { VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: `${group}-${Date.now()}`,
+    VIGIL_DATA_DIR: join(tmpdir(), `vigil-bench-kafka-${Date.now()}`), VIGIL_WORKERS: String(workers), VIGIL_HTTP: 'false', VIGIL_CHECKPOINTS: 'false' };
+  if (process.env.VIGIL_KAFKA_MAX_FETCH_BYTES) env.VIGIL_KAFKA_MAX_FETCH_BYTES = process.env.VIGIL_KAFKA_MAX_FETCH_BYTES;
+  return env;
+}
+
 async function rawKafkajs() {
-  const consumer = kafka.consumer({ groupId: `raw-${Date.now()}`, maxBytes: 10 << 20, maxBytesPerPartition: 1 << 20 });
+  // The same consumer settings as Vigil's source: fetch sizes, no auto-commit, offsets resolved by hand, one partition at a time.
+  const consumer = kafka.consumer({ groupId: `raw-${Date.now()}`, ...kafkaFetchOptions(loadConfig(vigilEnv('raw')).kafka) });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   let n = 0;
   let sum = 0;
   let first = 0;
+  let cpu0 = 0;
+  let all0;
   const done = new Promise((resolve) => {
     consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        if (!first) first = performance.now();
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+        if (!first) { first = performance.now(); cpu0 = mainCpu(); all0 = process.cpuUsage(); }
         for (const m of batch.messages) sum += m.value.length;
         n += batch.messages.length;
+        resolveOffset(batch.lastOffset());
+        await heartbeat();
         if (n >= records) resolve();
       },
     });
   });
   await done;
   const seconds = (performance.now() - first) / 1000;
+  const mainCpuS = mainCpu() - cpu0;
+  const all = process.cpuUsage(all0);
+  const processCpuS = (all.user + all.system) / 1e6;
   await consumer.disconnect();
-  return { eventsPerSecond: n / seconds, seconds, events: n, bytes: sum };
+  return { eventsPerSecond: n / seconds, seconds, mainCpuS, processCpuS, events: n, bytes: sum };
 }
 
 async function vigil() {
-  const data = join(tmpdir(), `vigil-bench-kafka-${Date.now()}`);
-  const env = { VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: `vigil-${Date.now()}`,
-    VIGIL_DATA_DIR: data, VIGIL_WORKERS: String(workers), VIGIL_HTTP: 'false', VIGIL_CHECKPOINTS: 'false' };
+  const env = vigilEnv('vigil');
   const daemon = new Daemon(loadConfig(env), silentLogger());
   const base = process.memoryUsage();
   let peakRss = base.rss;
   let peakHeap = base.heapUsed + base.arrayBuffers;
   await daemon.start();
   let first = 0;
+  let cpu0 = 0;
+  let all0;
   let events = 0;
   while (events < records) {
     await new Promise((r) => setTimeout(r, 20));
     const s = daemon.status();
     events = s.engine.events + Object.values(s.engine.rejected).reduce((a, b) => a + b, 0);
-    if (!first && s.position.records > 0) first = performance.now();
+    if (!first && s.position.records > 0) { first = performance.now(); cpu0 = mainCpu(); all0 = process.cpuUsage(); }
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed + m.arrayBuffers);
   }
   const seconds = (performance.now() - first) / 1000;
+  const mainCpuS = mainCpu() - cpu0;
+  const all = process.cpuUsage(all0);
+  const processCpuS = (all.user + all.system) / 1e6;
   const opened = daemon.manager.openIncidents().length;
+  const chunks = daemon.status().engine.chunks;
   await daemon.stop();
-  return { eventsPerSecond: events / seconds, seconds, events, openAtEnd: opened,
+  return { eventsPerSecond: events / seconds, seconds, mainCpuS, processCpuS, events, chunks, openAtEnd: opened,
     rssGrowthMB: (peakRss - base.rss) / 2 ** 20, heapGrowthMB: (peakHeap - base.heapUsed - base.arrayBuffers) / 2 ** 20 };
 }
 

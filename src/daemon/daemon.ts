@@ -180,6 +180,12 @@ export class Daemon {
       },
       // Broker sources write whole lines, so after write() nothing of theirs waits in the chunker.
       evaluated: () => this.engine.settled(),
+      // Broker sources frame records straight into chunks the engine transfers as they are.
+      chunkBytes: c.chunkBytes,
+      writeChunk: async (chunk) => {
+        this.lastWriteAt = this.now();
+        await this.engine.push(chunk);
+      },
     });
     this.sourceStarted = true;
     this.source.finished().then(() => this.flushChunker()).catch((err) => this.log.error({ err }, 'source failed'));

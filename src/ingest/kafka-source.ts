@@ -3,7 +3,8 @@ import { Kafka, logLevel, type Consumer, type EachBatchPayload, type SASLOptions
 import type { Logger } from '../log/logger.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
 import type { Source, SourceSink } from './source.ts';
-import { emptySkipCounts, frameRecords, type SkipReason } from './record-framer.ts';
+import { emptySkipCounts, type SkipReason } from './record-framer.ts';
+import { ChunkFramer } from './chunk-framer.ts';
 import { SourceError } from './source-error.ts';
 import { kafkaLogCreator } from './kafka-log.ts';
 import { TrackedSockets } from './tracked-sockets.ts';
@@ -17,6 +18,22 @@ export interface KafkaSourceOptions {
   /** Records longer than this are skipped and counted as too_large (the engine's line limit). */
   maxRecordBytes: number;
   logger: Logger;
+}
+
+/**
+ * The fetch settings of Vigil's consumer, in one place so that the benchmark's raw kafkajs peer
+ * (bench/kafka.js) consumes with exactly the same ones.
+ */
+export function kafkaFetchOptions(c: KafkaConfig): { maxBytes: number; maxBytesPerPartition: number; minBytes: number; maxWaitTimeInMs: number } {
+  return {
+    maxBytes: c.maxFetchBytes,
+    // Measured with bench/kafka.js: 256 KiB, 1 MiB or 4 MiB per partition, and 1, 2 or 10 MiB per
+    // fetch, move neither side beyond the noise; smaller fetches cost raw kafkajs throughput.
+    maxBytesPerPartition: Math.min(c.maxFetchBytes, 1 << 20),
+    // A fetch returns as soon as any record is there (live traffic: latency), else after 5 s.
+    minBytes: 1,
+    maxWaitTimeInMs: 5000,
+  };
 }
 
 /** Per-partition progress. Offsets are "next offset" style: everything below is done. */
@@ -54,6 +71,12 @@ export class KafkaSource implements Source {
   private closing = false;
   private disconnected = false;
   private busy: Promise<void> = Promise.resolve();
+  private framer!: ChunkFramer;
+  /** Batches written to the framer but not yet to the engine: committable once a flush's evaluated() resolves. */
+  private marks: Array<{ progress: PartitionProgress; next: number }> = [];
+  private flushScheduled = false;
+  /** The partition being framed (for skip samples). */
+  private partition = '';
   private committing: Promise<void> | null = null;
   private rejectFinished!: (err: Error) => void;
   private readonly done: Promise<void>;
@@ -69,6 +92,9 @@ export class KafkaSource implements Source {
   async start(sink: SourceSink): Promise<void> {
     this.sink = sink;
     const c = this.opts.config;
+    this.framer = new ChunkFramer(sink.chunkBytes ?? 1 << 20, this.opts.maxRecordBytes, this.skipped,
+      // A split record is found when its chunk is sealed, maybe while another partition is framed.
+      (r, v) => this.sampleSkip(r, v, r === 'newline' ? null : this.partition));
     const kafka = new Kafka({
       clientId: c.clientId,
       brokers: c.brokers,
@@ -82,8 +108,7 @@ export class KafkaSource implements Source {
     });
     const consumer = kafka.consumer({
       groupId: c.groupId,
-      maxBytes: c.maxFetchBytes,
-      maxBytesPerPartition: Math.min(c.maxFetchBytes, 1 << 20),
+      ...kafkaFetchOptions(c),
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 30, restartOnFailure: async (err) => {
         this.log.warn({ err }, 'kafka consumer failed; restarting it');
         return !this.closing;
@@ -132,33 +157,31 @@ export class KafkaSource implements Source {
     try {
       await prev;
       const key = `${batch.topic}:${batch.partition}`;
+      const msgs = batch.messages;
       let p = this.progress.get(key);
       if (!p) {
-        const first = Number(batch.messages[0].offset);
+        const first = Number(msgs[0].offset);
         p = { topic: batch.topic, partition: batch.partition, deliveredNext: first, evaluatedNext: first, committedNext: first };
         this.progress.set(key, p);
       }
-      const values: Array<Buffer | null> = [];
-      let lastOffset = -1;
-      for (const m of batch.messages) {
-        const off = Number(m.offset);
-        if (off < p.deliveredNext) { this.duplicates++; continue; }
-        values.push(m.value);
-        lastOffset = off;
+      // Offsets rise within a batch, so re-delivered records (below deliveredNext) are a prefix.
+      let i = 0;
+      if (Number(msgs[0].offset) < p.deliveredNext) {
+        while (i < msgs.length && Number(msgs[i].offset) < p.deliveredNext) i++;
+        this.duplicates += i;
       }
-      if (lastOffset >= 0) {
-        const bytes = frameRecords(values, this.opts.maxRecordBytes, this.skipped, (r, v) => this.sampleSkip(r, v, key));
-        this.records += values.length;
+      if (i < msgs.length) {
+        this.partition = key;
+        const framer = this.framer;
+        for (let j = i; j < msgs.length; j++) framer.add(msgs[j].value);
+        this.records += msgs.length - i;
         this.batches++;
-        if (bytes.length > 0) await this.sink.write(bytes);
-        p.deliveredNext = lastOffset + 1;
-        const next = p.deliveredNext;
-        const progress = p;
-        const evaluated = this.sink.evaluated ? this.sink.evaluated() : Promise.resolve();
-        evaluated.then(
-          () => { if (next > progress.evaluatedNext) progress.evaluatedNext = next; },
-          (err: Error) => this.log.error({ err, partition: batch.partition }, 'records were not evaluated; their offsets stay uncommitted'),
-        );
+        p.deliveredNext = Number(msgs[msgs.length - 1].offset) + 1;
+        // Full chunks go to the engine now (awaiting it is the backpressure); the partial one waits
+        // for more batches until the event loop turns (flush()), so chunks stay full.
+        await this.pushChunks(this.framer.takeSealed());
+        this.marks.push({ progress: p, next: p.deliveredNext });
+        this.scheduleFlush();
       }
       // The fetch position moves on; the commit waits for evaluation (commit()).
       resolveOffset(batch.lastOffset());
@@ -168,7 +191,46 @@ export class KafkaSource implements Source {
     }
   }
 
-  private sampleSkip(reason: SkipReason, value: Uint8Array | null | undefined, partition: string): void {
+  private async pushChunks(chunks: Uint8Array[]): Promise<void> {
+    const sink = this.sink;
+    for (const ch of chunks) await (sink.writeChunk ? sink.writeChunk(ch) : sink.write(ch));
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush().catch((err: Error) => this.log.error({ err }, 'kafka records could not be written to the engine'));
+    });
+  }
+
+  /**
+   * Writes the partial chunk and makes the batches written so far committable once the engine has
+   * evaluated them. Runs when the event loop turns after batches (kafkajs hands over the batches of
+   * one fetch response back to back), and at stop.
+   */
+  private async flush(): Promise<void> {
+    let release!: () => void;
+    const prev = this.busy;
+    this.busy = new Promise<void>((r) => { release = r; });
+    try {
+      await prev;
+      await this.pushChunks(this.framer.takeAll());
+      if (this.marks.length === 0) return;
+      const marks = this.marks;
+      this.marks = [];
+      const evaluated = this.sink.evaluated ? this.sink.evaluated() : Promise.resolve();
+      evaluated.then(
+        () => { for (const m of marks) if (m.next > m.progress.evaluatedNext) m.progress.evaluatedNext = m.next; },
+        (err: Error) => this.log.error({ err, partitions: [...new Set(marks.map((m) => m.progress.partition))] }, 'records were not evaluated; their offsets stay uncommitted'),
+      );
+    } finally {
+      release();
+    }
+  }
+
+  private sampleSkip(reason: SkipReason, value: Uint8Array | null | undefined, partition: string | null): void {
     const n = this.skipped[reason];
     if (n <= 5 || n % 1000 === 0) {
       const head = value ? Buffer.from(value.subarray(0, 120)).toString('utf8') : null;
@@ -210,6 +272,7 @@ export class KafkaSource implements Source {
     if (!this.consumer) return;
     await this.busy;
     try {
+      await this.flush();
       await this.sink.evaluated?.();
       await this.commit();
     } catch (err) {

@@ -7,6 +7,15 @@ export interface SourceSink {
    * delivered: sources commit offsets/positions on it, never earlier. Absent: treat write() as evaluated.
    */
   evaluated?(): Promise<void>;
+  /** The engine's chunk size: what a source that frames its own chunks (writeChunk) fills. */
+  readonly chunkBytes?: number;
+  /**
+   * Accepts a chunk of whole lines, at most `chunkBytes`, that is a view at the start of a buffer of
+   * its own (it is transferred to a worker: the source must not touch it again); resolves when the
+   * engine has room for more. Lets a broker source skip write()'s copy through the line chunker;
+   * do not mix it with a write() that ended mid-line.
+   */
+  writeChunk?(chunk: Uint8Array): Promise<void>;
 }
 
 /** A stream of view outcomes (demo generator, file, stdin; Kafka and Kinesis plug in here). */

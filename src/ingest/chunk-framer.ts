@@ -1,0 +1,133 @@
+import type { SkipCounts, SkipReason } from './record-framer.ts';
+
+const NL = 0x0a;
+
+/**
+ * Frames broker record values as NDJSON lines straight into chunk-sized buffers that the engine
+ * takes as they are (each a view at the start of an ArrayBuffer of its own, transferred to a
+ * worker): one copy per value, no joined intermediate buffer, no LineChunker pass. Values are packed
+ * across batches and partitions, so chunks are full whatever the batch sizes.
+ *
+ * Skips and counts what `frameRecords` skips: no value or an empty one (`empty`, also a value that is
+ * only a newline), one over `maxRecordBytes` or too long for a chunk (`too_large`), and one with a
+ * newline before its last byte (`newline`: it would become two lines and shift every record after
+ * it). The newline check is one scan per chunk, not one call per value: every newline of a sealed
+ * chunk must be exactly a record's end; only a chunk where one is not is rebuilt without the
+ * offending records.
+ */
+export class ChunkFramer {
+  private buf: Buffer;
+  private len = 0;
+  /** Index of the newline that ends each record of the open chunk. */
+  private ends = new Int32Array(4096);
+  private n = 0;
+  private readonly sealed: Uint8Array[] = [];
+  private readonly maxValue: number;
+
+  constructor(
+    private readonly chunkBytes: number,
+    maxRecordBytes: number,
+    private readonly counts: SkipCounts,
+    private readonly onSkip?: (reason: SkipReason, value: Uint8Array | null | undefined) => void,
+  ) {
+    if (!Number.isInteger(chunkBytes) || chunkBytes < 2) throw new RangeError(`chunkBytes must be an integer >= 2, got ${chunkBytes}`);
+    // A value and its newline must fit one chunk.
+    this.maxValue = Math.min(maxRecordBytes, chunkBytes - 1);
+    this.buf = Buffer.allocUnsafeSlow(chunkBytes);
+  }
+
+  /** Bytes in the chunk being filled. */
+  get openBytes(): number {
+    return this.len;
+  }
+
+  /** Frames one value (or skips and counts it). */
+  add(v: Uint8Array | null | undefined): void {
+    if (!v || v.length === 0) { this.skip('empty', v); return; }
+    const vlen = v.length;
+    if (vlen > this.maxValue) { this.skip('too_large', v); return; }
+    const ownNl = v[vlen - 1] === NL;
+    if (ownNl && vlen === 1) { this.skip('empty', v); return; }
+    if (this.len + vlen + (ownNl ? 0 : 1) > this.chunkBytes) this.seal();
+    this.buf.set(v, this.len);
+    this.len += vlen;
+    if (!ownNl) this.buf[this.len++] = NL;
+    if (this.n === this.ends.length) {
+      const grown = new Int32Array(this.ends.length * 2);
+      grown.set(this.ends);
+      this.ends = grown;
+    }
+    this.ends[this.n++] = this.len - 1;
+  }
+
+  /** Returns the chunks completed since the last call, in order. */
+  takeSealed(): Uint8Array[] {
+    return this.sealed.length === 0 ? [] : this.sealed.splice(0, this.sealed.length);
+  }
+
+  /**
+   * Completes the chunk being filled and returns every chunk not yet taken, in order (a source
+   * calls this when it wants what it has written to be evaluated now, not when a chunk is full).
+   */
+  takeAll(): Uint8Array[] {
+    this.seal();
+    return this.takeSealed();
+  }
+
+  private skip(reason: SkipReason, v: Uint8Array | null | undefined): void {
+    this.counts[reason]++;
+    this.onSkip?.(reason, v);
+  }
+
+  private seal(): void {
+    if (this.n === 0) return;
+    if (!this.newlinesAtEnds()) this.dropSplitRecords();
+    if (this.n === 0) return;
+    const full = this.len;
+    const chunk = this.buf.subarray(0, full);
+    if (full >= this.chunkBytes >>> 2) {
+      // Hand the buffer itself over (it is transferred to a worker) and start a new one.
+      this.sealed.push(chunk);
+      this.buf = Buffer.allocUnsafeSlow(this.chunkBytes);
+    } else {
+      // A small tail (a trickle of live records): an exact-size copy, and the buffer is reused.
+      this.sealed.push(new Uint8Array(chunk));
+    }
+    this.len = 0;
+    this.n = 0;
+  }
+
+  /** True when every newline of the open chunk is a record's end (no value had one inside). */
+  private newlinesAtEnds(): boolean {
+    const view = this.buf.subarray(0, this.len);
+    const ends = this.ends;
+    let i = 0;
+    for (let p = view.indexOf(NL); p >= 0; p = view.indexOf(NL, p + 1)) {
+      if (p !== ends[i]) return false;
+      i++;
+    }
+    return i === this.n;
+  }
+
+  /** The slow path: rebuilds the open chunk without the records that contain a newline before their end. */
+  private dropSplitRecords(): void {
+    const buf = this.buf;
+    let write = 0;
+    let kept = 0;
+    let start = 0;
+    for (let i = 0; i < this.n; i++) {
+      const end = this.ends[i];
+      const inner = buf.indexOf(NL, start);
+      if (inner < end) {
+        this.skip('newline', buf.subarray(start, end + 1));
+      } else {
+        if (write !== start) buf.copyWithin(write, start, end + 1);
+        write += end + 1 - start;
+        this.ends[kept++] = write - 1;
+      }
+      start = end + 1;
+    }
+    this.len = write;
+    this.n = kept;
+  }
+}

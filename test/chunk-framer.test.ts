@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChunkFramer } from '../src/ingest/chunk-framer.ts';
+import { emptySkipCounts, frameRecords, type SkipReason } from '../src/ingest/record-framer.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function frame(chunkBytes: number, maxRecordBytes: number, values: Array<string | null>, flushEvery = Infinity) {
+  const counts = emptySkipCounts();
+  const skipped: Array<[SkipReason, string]> = [];
+  const f = new ChunkFramer(chunkBytes, maxRecordBytes, counts, (r, v) => skipped.push([r, v ? dec.decode(v) : '']));
+  const chunks: Uint8Array[] = [];
+  values.forEach((v, i) => {
+    f.add(v === null ? null : enc.encode(v));
+    chunks.push(...f.takeSealed());
+    if ((i + 1) % flushEvery === 0) chunks.push(...f.takeAll());
+  });
+  chunks.push(...f.takeAll());
+  return { chunks, counts, skipped };
+}
+
+test('chunk framer: whole lines, at most chunkBytes, each chunk at the start of a buffer the engine may transfer', () => {
+  const values = Array.from({ length: 3000 }, (_, i) => `{"n":${i},"pad":"${'x'.repeat(i % 53)}"}`);
+  for (const flushEvery of [Infinity, 7, 1]) {
+    const { chunks, counts } = frame(4096, 4096, values, flushEvery);
+    assert.deepEqual(counts, { empty: 0, too_large: 0, newline: 0 });
+    assert.ok(chunks.length > 10);
+    for (const c of chunks) {
+      assert.ok(c.length > 0 && c.length <= 4096);
+      assert.equal(c[c.length - 1], 10);
+      assert.equal(c.byteOffset, 0);
+      assert.ok(c.buffer.byteLength === 4096 || c.buffer.byteLength === c.length, `buffer ${c.buffer.byteLength} for ${c.length} bytes`);
+    }
+    assert.equal(chunks.map((c) => dec.decode(c)).join(''), values.join('\n') + '\n');
+    // No two chunks share a buffer (each is transferred on its own).
+    assert.equal(new Set(chunks.map((c) => c.buffer)).size, chunks.length);
+  }
+});
+
+test('chunk framer: skips what frameRecords skips, wherever it falls in a chunk, and keeps everything else in order', () => {
+  const values: Array<string | null> = [];
+  for (let i = 0; i < 400; i++) {
+    values.push(`{"n":${i}}`);
+    if (i % 37 === 5) values.push(`{"split":${i},\n"x":1}`);
+    if (i % 41 === 9) values.push(null);
+    if (i % 43 === 11) values.push('');
+    if (i % 47 === 13) values.push(`{"big":"${'y'.repeat(300)}"}`);
+    if (i % 53 === 17) values.push(`{"own newline":${i}}\n`);
+    if (i % 59 === 19) values.push('\n');
+    if (i % 61 === 23) values.push(`{"a":${i}}\n{"injected":${i}}`);
+  }
+  const { chunks, counts, skipped } = frame(1024, 200, values);
+  const reference = emptySkipCounts();
+  const expected = dec.decode(frameRecords(values.map((v) => (v === null ? null : enc.encode(v))), 200, reference));
+  // A value that is only a newline is an empty record here (frameRecords lets it through as an empty line).
+  const onlyNewlines = values.filter((v) => v === '\n').length;
+  assert.equal(chunks.map((c) => dec.decode(c)).join(''), expected.replace(/^\n/gm, ''));
+  assert.deepEqual(counts, { ...reference, empty: reference.empty + onlyNewlines });
+  assert.ok(counts.newline === 18 && counts.too_large === 9 && counts.empty === 27, JSON.stringify(counts));
+  assert.ok(skipped.some(([r, v]) => r === 'newline' && v.startsWith('{"a":') && v.includes('injected')));
+  for (const c of chunks) assert.ok(c.length <= 1024);
+});
+
+test('chunk framer: a value that cannot fit a chunk with its newline is too_large, not a broken chunk', () => {
+  const { chunks, counts } = frame(64, 1000, ['x'.repeat(63), 'y'.repeat(64), 'z'.repeat(62) + '\n', 'w'.repeat(10)]);
+  assert.deepEqual(counts, { empty: 0, too_large: 1, newline: 0 });
+  assert.deepEqual(chunks.map((c) => dec.decode(c)), ['x'.repeat(63) + '\n', 'z'.repeat(62) + '\n', 'w'.repeat(10) + '\n']);
+});
