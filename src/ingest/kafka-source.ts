@@ -157,6 +157,9 @@ export class KafkaSource implements Source {
     try {
       await prev;
       const key = `${batch.topic}:${batch.partition}`;
+      // A batch of a partition this member no longer owns (none are expected: kafkajs stops fetching
+      // before it rejoins) belongs to the new owner; counting it here would only duplicate it.
+      if (!this.assigned.has(key)) return;
       const msgs = batch.messages;
       let p = this.progress.get(key);
       if (!p) {
