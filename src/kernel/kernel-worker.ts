@@ -2,17 +2,26 @@
 // pool, so the key groups it owns are only ever touched by this thread.
 import { transferring } from './transfer.ts';
 import { WasmKernel } from './wasm-kernel.ts';
-import type { WorkerTask, DecodeReply, VerdictReply } from './worker-messages.ts';
+import type { WorkerTask, DecodeReply, VerdictReply, LaneMessage } from './worker-messages.ts';
 
 let kernel: WasmKernel | null = null;
+let expectedSeq = 0;
 
 function need(): WasmKernel {
   if (!kernel) throw new Error('kernel worker used before init');
   return kernel;
 }
 
-/** Runs one task against this thread's kernel. */
-export default function handle(task: WorkerTask): unknown {
+/** Runs one task against this thread's kernel, checking that tasks arrive in lane order. */
+export default function handle(msg: LaneMessage): unknown {
+  if (msg.seq !== expectedSeq) {
+    throw new Error(`kernel worker got task ${msg.seq} (${msg.task.op}) while expecting ${expectedSeq}: tasks out of order`);
+  }
+  expectedSeq++;
+  return run(msg.task);
+}
+
+function run(task: WorkerTask): unknown {
   switch (task.op) {
     case 'init':
       kernel = WasmKernel.create(task.init, task.debug ?? false);

@@ -15,6 +15,12 @@ export type WorkerTask =
   | { op: 'snapshot' }
   | { op: 'dump'; cursor: number; maxRecords: number; propertyId?: string };
 
+/** What a WorkerLane posts: a task and its sequence number on the lane (the worker checks the order). */
+export interface LaneMessage {
+  seq: number;
+  task: WorkerTask;
+}
+
 /** Result of a decode task: packed parts per owner and what the chunk held. */
 export interface DecodeReply {
   parts: Uint8Array[];
