@@ -8,6 +8,7 @@ import { ChunkFramer } from './chunk-framer.ts';
 import { SourceError } from './source-error.ts';
 import { kafkaLogCreator } from './kafka-log.ts';
 import { TrackedSockets } from './tracked-sockets.ts';
+import { untrustedCertificate } from './tls-check.ts';
 import { patchKafkajs } from './kafkajs-patches.ts';
 
 patchKafkajs();
@@ -95,10 +96,23 @@ export class KafkaSource implements Source {
     this.framer = new ChunkFramer(sink.chunkBytes ?? 1 << 20, this.opts.maxRecordBytes, this.skipped,
       // A split record is found when its chunk is sealed, maybe while another partition is framed.
       (r, v) => this.sampleSkip(r, v, r === 'newline' ? null : this.partition));
+    let ssl: { ca: string[] } | true | undefined;
+    if (c.tls) {
+      try {
+        ssl = c.tlsCaFile ? { ca: [readFileSync(c.tlsCaFile, 'utf8')] } : true;
+      } catch (err) {
+        throw new SourceError('SOURCE_CONFIG', `VIGIL_KAFKA_TLS_CA_FILE: cannot read ${c.tlsCaFile}: ${(err as Error).message}`, false, { cause: err });
+      }
+      const untrusted = await untrustedCertificate(c.brokers[0], ssl === true ? {} : ssl);
+      if (untrusted) {
+        throw new SourceError('SOURCE_CONNECT', `cannot consume ${c.topic} from ${c.brokers.join(',')}: TLS to ${c.brokers[0]}: the broker's certificate is not trusted (${untrusted.message}); ` +
+          (c.tlsCaFile ? `is ${c.tlsCaFile} (VIGIL_KAFKA_TLS_CA_FILE) the PEM of its CA?` : 'set VIGIL_KAFKA_TLS_CA_FILE to the PEM file of its CA'), false, { cause: untrusted });
+      }
+    }
     const kafka = new Kafka({
       clientId: c.clientId,
       brokers: c.brokers,
-      ssl: c.tls ? (c.tlsCaFile ? { ca: [readFileSync(c.tlsCaFile, 'utf8')] } : true) : undefined,
+      ssl,
       sasl: c.sasl ? ({ mechanism: c.sasl.mechanism, username: c.sasl.username, password: c.sasl.password } as SASLOptions) : undefined,
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator(this.log, () => this.disconnected),
@@ -142,7 +156,11 @@ export class KafkaSource implements Source {
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
       this.sockets.destroyAll();
-      throw new SourceError('SOURCE_CONNECT', `cannot consume ${c.topic} from ${c.brokers.join(',')}: ${(err as Error).message}`, true, { cause: err });
+      // Credentials a broker refuses stay refused: say which variables to check, and do not retry.
+      const auth = (err as Error).name === 'KafkaJSSASLAuthenticationError' && c.sasl
+        ? `SASL ${c.sasl.mechanism} authentication as ${JSON.stringify(c.sasl.username)} failed (check VIGIL_KAFKA_SASL_USERNAME and VIGIL_KAFKA_SASL_PASSWORD): `
+        : '';
+      throw new SourceError('SOURCE_CONNECT', `cannot consume ${c.topic} from ${c.brokers.join(',')}: ${auth}${(err as Error).message}`, auth === '', { cause: err });
     }
     this.timer = setInterval(() => { void this.commit(); }, c.commitIntervalMs);
     this.timer.unref();
