@@ -123,19 +123,31 @@ function ingestRecord(p: usize): void {
 
 /**
  * Applies the packed records in [ptr, ptr+len): each record's watermark is the max of
- * `baseMaxTs` (every earlier chunk) and its prefix max within the chunk; then advances to
- * the chunk's own max, so the same input gives the same evaluations at any batch size.
+ * `baseMaxTs` (every earlier chunk) and its prefix max within the chunk (at most `capTs`);
+ * then advances to the chunk's own max, so the same input gives the same evaluations at any
+ * batch size.
  */
-export function ingestPacked(ptr: usize, len: usize, baseMaxTs: i64, chunkMaxTs: i64): void {
+export function ingestPacked(ptr: usize, len: usize, baseMaxTs: i64, chunkMaxTs: i64, capTs: i64, ownCap: i32): void {
   let p = ptr;
   const end = ptr + len;
   while (p < end) {
     const pm = load<i64>(p + R_PREFIX_MAX);
-    advanceTo(pm > baseMaxTs ? pm : baseMaxTs);
+    advanceCapped(pm > baseMaxTs ? pm : baseMaxTs, capTs, ownCap != 0 ? pm : i64.MAX_VALUE);
     ingestRecord(p);
     p += recordSize(p);
   }
   const mx = chunkMaxTs > baseMaxTs ? chunkMaxTs : baseMaxTs;
-  advanceTo(mx);
+  advanceCapped(mx, capTs, ownCap != 0 ? chunkMaxTs : i64.MAX_VALUE);
   if (mx > hdrI64(H_MAX_TS)) setHdrI64(H_MAX_TS, mx);
+}
+
+/**
+ * Advances to `maxTs`, but not past `capTs` nor `ownTs`: the engine's caps while several source
+ * partitions deliver backlogs (the event time the other partitions still catching up have reached,
+ * and this chunk's own partition's, record by record). i64.MAX = no cap, i64.MIN = not at all yet.
+ */
+@inline function advanceCapped(maxTs: i64, capTs: i64, ownTs: i64): void {
+  let w = maxTs < capTs ? maxTs : capTs;
+  if (ownTs < w) w = ownTs;
+  if (w != i64.MIN_VALUE) advanceTo(w);
 }

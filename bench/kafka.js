@@ -138,8 +138,9 @@ async function vigil() {
   const processCpuS = (all.user + all.system) / 1e6;
   const opened = daemon.manager.openIncidents().length;
   const chunks = daemon.status().engine.chunks;
+  const k = daemon.status().kernel;
   await daemon.stop();
-  return { eventsPerSecond: events / seconds, seconds, mainCpuS, processCpuS, events, chunks, openAtEnd: opened,
+  return { eventsPerSecond: events / seconds, seconds, mainCpuS, processCpuS, events, chunks, openAtEnd: opened, late: k.late, lateDropped: k.lateDropped,
     rssGrowthMB: (peakRss - base.rss) / 2 ** 20, heapGrowthMB: (peakHeap - base.heapUsed - base.arrayBuffers) / 2 ** 20 };
 }
 

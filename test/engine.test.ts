@@ -65,3 +65,68 @@ test('options are validated with precise messages', () => {
   const e = new Engine(base);
   return assert.rejects(e.push(new Uint8Array(2 << 20)), /exceeds chunkBytes/);
 });
+
+test('partitions read one after the other (a backlog): with chunk origins event time follows the slowest, no record is late, the outage is found', async () => {
+  // Two partitions of the same stream, each in event-time order; 40 minutes of views, with an outage of
+  // property "a" from minute 25. Chunks are cut every 5 minutes of event time and delivered partition
+  // after partition, as a consumer catching up does: partition 0's first 5 minutes, then partition 1's.
+  const start = 1795000000000;
+  const parts: string[][] = [[], []];
+  for (let i = 0; i < 40 * 60 * 20; i++) {
+    const ts = start + i * 50;
+    const minute = (ts - start) / 60000;
+    const failing = minute >= 25 && i % 5 === 0;
+    parts[i % 2].push(JSON.stringify({ property_id: i % 3 === 0 ? 'a' : 'b', error_type: failing && i % 3 === 0 ? 'networkError' : i % 97 === 0 ? 'decodeError' : null, ts }));
+  }
+  const run = async (withOrigins: boolean) => {
+    const verdicts: string[] = [];
+    const engine = new Engine({
+      workers: 2, groups: 16, chunkBytes: 1 << 20, params: DEFAULT_DETECTION_PARAMS, maxKeysPerWorker: 100, maxCellsPerWorker: 100,
+      logger: silentLogger(), onVerdicts: (v) => { for (const x of v) verdicts.push(`${x.kind} ${x.propertyId} ${x.errorType}`); },
+    });
+    await engine.start();
+    if (withOrigins) engine.declareStreams(['p0', 'p1']);
+    const per = 5 * 60 * 10; // 5 minutes of one partition
+    for (let off = 0; off < parts[0].length; off += per) {
+      for (const p of [0, 1]) {
+        const last = off + per >= parts[p].length;
+        await engine.push(enc.encode(parts[p].slice(off, off + per).join('\n') + '\n'), withOrigins ? { stream: `p${p}`, live: last } : undefined);
+      }
+    }
+    await engine.finish();
+    const c = engine.kernelCounters();
+    await engine.stop();
+    return { late: c.late, events: c.events, verdicts };
+  };
+  const plain = await run(false);
+  assert.ok(plain.late > 10_000, `without origins the second partition's chunks are late (${plain.late})`);
+  const aligned = await run(true);
+  assert.equal(aligned.events, 40 * 60 * 20);
+  assert.equal(aligned.late, 0);
+  assert.ok(aligned.verdicts.includes('open a networkError'), aligned.verdicts.join('; '));
+  assert.ok(!aligned.verdicts.some((v) => v.includes(' b ')), 'b never failed');
+});
+
+test('a declared partition that delivers nothing holds event time back only until it is idle', async () => {
+  const engine = new Engine({
+    workers: 1, groups: 8, chunkBytes: 1 << 20, params: DEFAULT_DETECTION_PARAMS, maxKeysPerWorker: 100, maxCellsPerWorker: 100,
+    logger: silentLogger(), onVerdicts: () => {}, streamIdleMs: 300,
+  });
+  await engine.start();
+  engine.declareStreams(['p0', 'p1']);
+  const line = (ts: number) => enc.encode(JSON.stringify({ property_id: 'a', ts }) + '\n');
+  const t0 = 1795000000000;
+  await engine.push(line(t0 + 60_000), { stream: 'p0', live: false });
+  await engine.settled();
+  // p1 has delivered nothing: no tick may be evaluated yet, so an older record of p0's is not late.
+  await engine.push(line(t0), { stream: 'p0', live: false });
+  await engine.settled();
+  assert.equal(engine.kernelCounters().late, 0);
+  await new Promise((r) => setTimeout(r, 400));
+  // p1 is idle now: p0 alone moves event time, and a record older than its ticks is late.
+  await engine.push(line(t0 + 10 * 60_000), { stream: 'p0', live: false });
+  await engine.push(line(t0), { stream: 'p0', live: false });
+  await engine.settled();
+  assert.equal(engine.kernelCounters().late, 1);
+  await engine.stop();
+});

@@ -169,23 +169,26 @@ export class Daemon {
     this.chunker = new LineChunker(c.chunkBytes);
     this.source = this.deps.source ?? this.makeSource();
     await this.source.start({
-      write: async (bytes) => {
+      // With an origin (a Kinesis shard's batch), every chunk of the write comes from that shard.
+      write: async (bytes, origin) => {
         this.lastWriteAt = this.now();
         const chunks: Uint8Array[] = [];
         this.chunker.push(bytes, (ch) => chunks.push(ch));
         // A live source's write is a batch already: evaluate it now rather than wait for a full chunk.
         this.chunker.flush((ch) => chunks.push(ch));
         this.engine.countOversized(this.chunker.takeOversized());
-        for (const ch of chunks) await this.engine.push(ch);
+        for (const ch of chunks) await this.engine.push(ch, origin);
       },
       // Broker sources write whole lines, so after write() nothing of theirs waits in the chunker.
       evaluated: () => this.engine.settled(),
       // Broker sources frame records straight into chunks the engine transfers as they are.
       chunkBytes: c.chunkBytes,
-      writeChunk: async (chunk) => {
+      writeChunk: async (chunk, origin) => {
         this.lastWriteAt = this.now();
-        await this.engine.push(chunk);
+        await this.engine.push(chunk, origin);
       },
+      declareStreams: (ids) => this.engine.declareStreams(ids),
+      streamCaughtUp: (id) => this.engine.streamCaughtUp(id),
     });
     this.sourceStarted = true;
     this.source.finished().then(() => this.flushChunker()).catch((err) => this.log.error({ err }, 'source failed'));

@@ -31,6 +31,8 @@ export interface EngineOptions {
   onVerdicts: (verdicts: Verdict[]) => void;
   /** Kernel state to resume from (same worker and group counts). */
   restore?: EngineCheckpoint;
+  /** A source partition that delivers no chunk for this long no longer holds event time back (default 10 s). */
+  streamIdleMs?: number;
 }
 
 /** Every worker's kernel snapshot plus the event time the engine had reached. */
@@ -41,8 +43,26 @@ export interface EngineCheckpoint {
   snapshots: Uint8Array[];
 }
 
+/**
+ * Where a chunk comes from, for sources that read several partitions (Kafka partitions) each in
+ * event-time order but not in step with one another: event time then advances only as far as the
+ * slowest partition that is still catching up (see Engine.declareStreams).
+ */
+export interface ChunkOrigin {
+  /** The partition every line of the chunk comes from. */
+  stream: string;
+  /** The partition is caught up after this chunk (no backlog): it no longer holds event time back. */
+  live: boolean;
+}
+
+interface StreamState {
+  maxTs: number | null;
+  live: boolean;
+  lastChunkAt: number;
+}
+
 type Stage =
-  | { kind: 'chunk'; decoded: DecodeReply }
+  | { kind: 'chunk'; decoded: DecodeReply; origin?: ChunkOrigin }
   | { kind: 'advance'; maxTs: number }
   | { kind: 'finish' };
 
@@ -63,6 +83,7 @@ export class Engine {
   private readonly pending = new Map<number, { remaining: number; verdicts: Verdict[] }>();
   private globalMaxTs: number | null = null;
   private inFlight = 0;
+  private readonly streams = new Map<string, StreamState>();
   private waiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   // settled() callers, by the sequence number they wait for (chunks are emitted in order).
@@ -126,7 +147,7 @@ export class Engine {
   }
 
   /** Accepts a chunk of whole lines (its buffer is transferred: do not reuse it or other views of it); resolves once there is room for more. */
-  async push(chunk: Uint8Array): Promise<void> {
+  async push(chunk: Uint8Array, origin?: ChunkOrigin): Promise<void> {
     if (chunk.byteLength > this.opts.chunkBytes) {
       throw new RangeError(`chunk of ${chunk.byteLength} bytes exceeds chunkBytes (${this.opts.chunkBytes}): cut input with LineChunker`);
     }
@@ -142,9 +163,53 @@ export class Engine {
     const pool = this.pools[seq % this.pools.length];
     const task: WorkerTask = { op: 'decode', bytes: own, owners: this.pools.length, groups: this.opts.groups };
     pool.run<DecodeReply>(task, [own.buffer as ArrayBuffer]).then(
-      (decoded: DecodeReply) => { this.ready.set(seq, { kind: 'chunk', decoded }); this.pump(); },
+      (decoded: DecodeReply) => { this.ready.set(seq, { kind: 'chunk', decoded, origin }); this.pump(); },
       (err: Error) => this.fail(err),
     );
+  }
+
+  /**
+   * The partitions a source is about to deliver (with ChunkOrigin), replacing the previous set.
+   * Until a declared partition has delivered a chunk, is live, or has been silent for
+   * streamIdleMs, event time does not advance past what every such partition has delivered: a
+   * backlog read partition after partition is then counted in its own slots, not as late.
+   */
+  declareStreams(ids: string[]): void {
+    const keep = new Set(ids);
+    for (const id of this.streams.keys()) if (!keep.has(id)) this.streams.delete(id);
+    const now = Date.now();
+    for (const id of ids) if (!this.streams.has(id)) this.streams.set(id, { maxTs: null, live: false, lastChunkAt: now });
+  }
+
+  /** A declared partition has nothing to deliver now (caught up): it no longer holds event time back. */
+  streamCaughtUp(id: string): void {
+    const st = this.streams.get(id);
+    if (st) { st.live = true; st.lastChunkAt = Date.now(); }
+  }
+
+  /**
+   * How far event time may advance now: the least event time of the partitions still catching up,
+   * other than `except` (the chunk's own partition, which caps record by record; null: no limit).
+   */
+  private eventTimeCap(except?: string): number | null {
+    if (this.streams.size === 0) return null;
+    const idle = this.opts.streamIdleMs ?? 10_000;
+    const now = Date.now();
+    let cap = Infinity;
+    for (const [id, st] of this.streams) {
+      if (id === except || st.live || now - st.lastChunkAt >= idle) continue;
+      const ts = st.maxTs ?? -Infinity;
+      if (ts < cap) cap = ts;
+    }
+    return cap === Infinity ? null : cap;
+  }
+
+  private noteOrigin(origin: ChunkOrigin, maxTs: number | null): void {
+    let st = this.streams.get(origin.stream);
+    if (!st) { st = { maxTs: null, live: false, lastChunkAt: 0 }; this.streams.set(origin.stream, st); }
+    if (maxTs !== null && (st.maxTs === null || maxTs > st.maxTs)) st.maxTs = maxTs;
+    st.live = origin.live;
+    st.lastChunkAt = Date.now();
   }
 
   /** Records lines the chunker skipped as too large. */
@@ -197,16 +262,25 @@ export class Engine {
       const entry = { remaining: this.pools.length, verdicts: [] as Verdict[] };
       this.pending.set(seq, entry);
       const base = this.globalMaxTs;
-      if (stage.kind === 'chunk') this.account(stage.decoded);
+      const origin = stage.kind === 'chunk' ? stage.origin : undefined;
+      if (stage.kind === 'chunk') {
+        this.account(stage.decoded);
+        if (origin) this.noteOrigin(origin, stage.decoded.maxTs);
+      }
+      const capTs = this.eventTimeCap(origin?.stream);
+      // A partition's chunk never moves event time past its own records (also the chunk that
+      // catches it up: `live` only lets later chunks of the other partitions pass it).
+      const ownCap = origin !== undefined;
+      if ((capTs !== null || ownCap) && stage.kind !== 'finish') this.stats.cappedStages++;
       this.pools.forEach((pool, w) => {
         let task: WorkerTask;
         let transferList: ArrayBuffer[] | undefined;
         if (stage.kind === 'chunk') {
           const part = stage.decoded.parts[w];
-          task = { op: 'ingest', part, baseMaxTs: base, chunkMaxTs: stage.decoded.maxTs };
+          task = { op: 'ingest', part, baseMaxTs: base, chunkMaxTs: stage.decoded.maxTs, capTs, ownCap };
           transferList = [part.buffer as ArrayBuffer];
         } else if (stage.kind === 'advance') {
-          task = { op: 'advance', maxTs: stage.maxTs };
+          task = { op: 'advance', maxTs: stage.maxTs, capTs };
         } else {
           task = { op: 'finish' };
         }

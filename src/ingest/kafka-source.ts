@@ -3,6 +3,7 @@ import { Kafka, logLevel, type Consumer, type EachBatchPayload, type SASLOptions
 import type { Logger } from '../log/logger.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
 import type { Source, SourceSink } from './source.ts';
+import type { ChunkOrigin } from '../engine/engine.ts';
 import { emptySkipCounts, type SkipReason } from './record-framer.ts';
 import { ChunkFramer } from './chunk-framer.ts';
 import { SourceError } from './source-error.ts';
@@ -76,8 +77,10 @@ export class KafkaSource implements Source {
   /** Batches written to the framer but not yet to the engine: committable once a flush's evaluated() resolves. */
   private marks: Array<{ progress: PartitionProgress; next: number }> = [];
   private flushScheduled = false;
-  /** The partition being framed (for skip samples). */
+  /** The partition being framed (for skip samples, and the origin of the chunk being filled). */
   private partition = '';
+  /** Whether that partition was caught up after its latest batch. */
+  private partitionLive = false;
   private committing: Promise<void> | null = null;
   private rejectFinished!: (err: Error) => void;
   private readonly done: Promise<void>;
@@ -136,6 +139,8 @@ export class KafkaSource implements Source {
       // Never commit for a partition this member gave up: it would overwrite its new owner's commits.
       for (const k of revoked) this.progress.delete(k);
       this.assigned = mine;
+      // Event time follows the slowest assigned partition that is still catching up.
+      this.sink.declareStreams?.([...mine].sort());
       this.log.info({ partitions: [...mine].sort(), revoked }, 'kafka group joined');
     });
     consumer.on(consumer.events.CRASH, (e) => {
@@ -192,6 +197,8 @@ export class KafkaSource implements Source {
         this.duplicates += i;
       }
       if (i < msgs.length) {
+        // One partition per chunk: the engine tracks each partition's event time from its chunks.
+        if (this.partition !== key) await this.pushChunks(this.framer.takeAll(), this.origin());
         this.partition = key;
         const framer = this.framer;
         for (let j = i; j < msgs.length; j++) framer.add(msgs[j].value);
@@ -200,7 +207,8 @@ export class KafkaSource implements Source {
         p.deliveredNext = Number(msgs[msgs.length - 1].offset) + 1;
         // Full chunks go to the engine now (awaiting it is the backpressure); the partial one waits
         // for more batches until the event loop turns (flush()), so chunks stay full.
-        await this.pushChunks(this.framer.takeSealed());
+        await this.pushChunks(this.framer.takeSealed(), { stream: key, live: false });
+        this.partitionLive = batch.offsetLag() === '0';
         this.marks.push({ progress: p, next: p.deliveredNext });
         this.scheduleFlush();
       }
@@ -212,9 +220,14 @@ export class KafkaSource implements Source {
     }
   }
 
-  private async pushChunks(chunks: Uint8Array[]): Promise<void> {
+  private async pushChunks(chunks: Uint8Array[], origin: ChunkOrigin): Promise<void> {
     const sink = this.sink;
-    for (const ch of chunks) await (sink.writeChunk ? sink.writeChunk(ch) : sink.write(ch));
+    for (const ch of chunks) await (sink.writeChunk ? sink.writeChunk(ch, origin) : sink.write(ch));
+  }
+
+  /** The origin of the chunk being filled: its partition, and whether that one is caught up. */
+  private origin(): ChunkOrigin {
+    return { stream: this.partition, live: this.partitionLive };
   }
 
   private scheduleFlush(): void {
@@ -237,7 +250,7 @@ export class KafkaSource implements Source {
     this.busy = new Promise<void>((r) => { release = r; });
     try {
       await prev;
-      await this.pushChunks(this.framer.takeAll());
+      await this.pushChunks(this.framer.takeAll(), this.origin());
       if (this.marks.length === 0) return;
       const marks = this.marks;
       this.marks = [];

@@ -59,6 +59,8 @@ export class KinesisSource implements Source {
   private readonly streamName: string;
   private readonly positions: KinesisPositions;
   private readonly readers = new Map<string, ShardReader>();
+  /** Shards whose records are being read (parents finished). */
+  private readonly active = new Set<string>();
   private readonly finishedShards = new Set<string>();
   private readonly finishWaiters = new Map<string, Array<() => void>>();
   private readonly skipped = emptySkipCounts();
@@ -174,6 +176,22 @@ export class KinesisSource implements Source {
     const log = this.log.child({ shardId });
     for (const p of parents) await this.waitFinished(p);
     if (this.abort.signal.aborted) return;
+    // Event time follows the slowest shard being read that is still catching up.
+    this.active.add(shardId);
+    this.declareActive();
+    try {
+      await this.readShardRecords(shardId, parents, log, latestAllowed);
+    } finally {
+      this.active.delete(shardId);
+      this.declareActive();
+    }
+  }
+
+  private declareActive(): void {
+    this.sink.declareStreams?.([...this.active].sort());
+  }
+
+  private async readShardRecords(shardId: string, parents: string[], log: Logger, latestAllowed: boolean): Promise<void> {
     const saved = this.positions.get(shardId);
     let lastSeq = saved?.sequenceNumber ?? null;
     let iterator = await this.newIterator(shardId, lastSeq, latestAllowed);
@@ -225,12 +243,14 @@ export class KinesisSource implements Source {
         this.records += recs.length;
         const seq = recs[recs.length - 1].SequenceNumber!;
         lastSeq = seq;
-        await this.write(bytes, shardId, seq, false);
+        await this.write(bytes, shardId, seq, false, (out.MillisBehindLatest ?? 0) === 0);
+      } else if ((out.MillisBehindLatest ?? 0) === 0) {
+        this.sink.streamCaughtUp?.(shardId);
       }
       iterator = out.NextShardIterator;
       if (!iterator) {
         // Closed (resharded) and read to its end: children may start once this is evaluated.
-        await this.write(new Uint8Array(0), shardId, lastSeq, true);
+        await this.write(new Uint8Array(0), shardId, lastSeq, true, true);
         log.info('shard finished');
         break;
       }
@@ -240,9 +260,9 @@ export class KinesisSource implements Source {
   }
 
   /** Writes in order across shard loops and records the position once the engine has evaluated it. */
-  private async write(bytes: Uint8Array, shardId: string, seq: string | null, finished: boolean): Promise<void> {
+  private async write(bytes: Uint8Array, shardId: string, seq: string | null, finished: boolean, live: boolean): Promise<void> {
     const run = this.writeChain.then(async () => {
-      if (bytes.length > 0) await this.sink.write(bytes);
+      if (bytes.length > 0) await this.sink.write(bytes, { stream: shardId, live });
       const evaluated = this.sink.evaluated ? this.sink.evaluated() : Promise.resolve();
       if (finished) {
         await evaluated;

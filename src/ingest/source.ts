@@ -1,7 +1,8 @@
+import type { ChunkOrigin } from '../engine/engine.ts';
 /** Where a source delivers bytes: whole or partial NDJSON lines, in order. */
 export interface SourceSink {
   /** Accepts bytes; resolves when the engine has room for more (backpressure). */
-  write(bytes: Uint8Array): Promise<void>;
+  write(bytes: Uint8Array, origin?: ChunkOrigin): Promise<void>;
   /**
    * Resolves once every whole line written before this call has been evaluated and its verdicts
    * delivered: sources commit offsets/positions on it, never earlier. Absent: treat write() as evaluated.
@@ -15,7 +16,14 @@ export interface SourceSink {
    * engine has room for more. Lets a broker source skip write()'s copy through the line chunker;
    * do not mix it with a write() that ended mid-line.
    */
-  writeChunk?(chunk: Uint8Array): Promise<void>;
+  writeChunk?(chunk: Uint8Array, origin?: ChunkOrigin): Promise<void>;
+  /**
+   * The partitions the source reads (each in event-time order, not in step with one another), whose
+   * chunks it writes with a ChunkOrigin: event time then follows the slowest one still catching up.
+   */
+  declareStreams?(ids: string[]): void;
+  /** A declared partition has nothing to deliver right now (caught up): it holds event time back no longer. */
+  streamCaughtUp?(id: string): void;
 }
 
 /** A stream of view outcomes (demo generator, file, stdin; Kafka and Kinesis plug in here). */

@@ -43,9 +43,9 @@ function handleRest(task: WorkerTask): unknown {
   const k = need();
   switch (task.op) {
     case 'ingest':
-      return verdictReply(k, k.ingest(task.part, task.baseMaxTs, task.chunkMaxTs));
+      return verdictReply(k, k.ingest(task.part, task.baseMaxTs, task.chunkMaxTs, task.capTs, task.ownCap));
     case 'advance':
-      return verdictReply(k, k.advanceWatermark(task.maxTs));
+      return verdictReply(k, task.capTs === null ? k.advanceWatermark(task.maxTs) : k.ingest(new Uint8Array(0), null, task.maxTs, task.capTs));
     case 'finish':
       return verdictReply(k, k.finish());
     case 'set-params':

@@ -15,6 +15,7 @@ const FIELD_ORDER: (keyof FieldNames)[] = ['viewId', 'propertyId', 'videoTitle',
 const SNAPSHOT_MAGIC = 'VIGILSNP';
 const SNAPSHOT_FORMAT = 1;
 const NO_TS = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
 const STATE_MAGIC = 0x4b4c4756;
 
 /** Byte offsets of the f64 counters in the kernel's state header (assembly/state.ts). */
@@ -57,8 +58,9 @@ interface KernelExports {
   rebindProfiles(): void;
   setFieldName(field: number, ptr: number, len: number): void;
   setMaxLineBytes(n: number): void;
-  ingestPacked(ptr: number, len: number, baseMax: bigint, chunkMax: bigint): void;
+  ingestPacked(ptr: number, len: number, baseMax: bigint, chunkMax: bigint, cap: bigint, ownCap: number): void;
   advanceWatermark(ts: bigint): void;
+  noteMaxTs(ts: bigint): void;
   finish(): void;
   decodeChunk(len: number, owners: number, groups: number, fixups: number): number;
   inputPtr(): number; inputCap(): number; fixupPtr(): number; fixupCap(): number;
@@ -256,16 +258,29 @@ export class WasmKernel {
   }
 
   /** Applies packed records for this worker's keys and returns the verdicts they caused. */
-  ingest(part: Uint8Array, baseMaxTs: number | null, chunkMaxTs: number | null): Verdict[] {
+  /**
+   * Ingests a packed part. `capTs` bounds how far event time may advance (the event time the other
+   * source partitions still catching up have reached; null: no cap, -Infinity: not at all yet), and
+   * with `ownCap` so does the chunk's own partition: record by record, its prefix maximum.
+   */
+  ingest(part: Uint8Array, baseMaxTs: number | null, chunkMaxTs: number | null, capTs: number | null = null, ownCap = false): Verdict[] {
     const x = this.x;
+    const cap = capTs === null || capTs === Infinity ? I64_MAX : capTs === -Infinity ? NO_TS : BigInt(capTs);
     if (part.length > 0) {
       if (part.length > x.inputCap() * 4) throw new Error('packed part larger than the kernel can take');
       // The decode staging area is free between calls: reuse the fixup+input space as the landing zone.
       const ptr = x.outputPtr();
       new Uint8Array(x.memory.buffer, ptr, part.length).set(part);
-      x.ingestPacked(ptr, part.length, toI64(baseMaxTs), toI64(chunkMaxTs));
+      x.ingestPacked(ptr, part.length, toI64(baseMaxTs), toI64(chunkMaxTs), cap, ownCap ? 1 : 0);
     } else if (chunkMaxTs !== null || baseMaxTs !== null) {
-      x.advanceWatermark(toI64(Math.max(baseMaxTs ?? -Infinity, chunkMaxTs ?? -Infinity)));
+      // The same end-of-chunk advance as ingestPacked's, for a worker without records in the chunk.
+      const mx = Math.max(baseMaxTs ?? -Infinity, chunkMaxTs ?? -Infinity);
+      const w = Math.min(mx, capTs ?? Infinity, ownCap ? chunkMaxTs ?? -Infinity : Infinity);
+      if (w === mx) x.advanceWatermark(toI64(mx));
+      else {
+        if (w !== -Infinity) x.advanceWatermark(BigInt(w));
+        x.noteMaxTs(toI64(mx));
+      }
     }
     return this.takeVerdicts();
   }

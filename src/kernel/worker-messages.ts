@@ -7,8 +7,8 @@ export type WorkerTask =
   | { op: 'init'; init: KernelInit; debug?: boolean }
   | { op: 'restore'; snapshot: Uint8Array; debug?: boolean }
   | { op: 'decode'; bytes: Uint8Array; owners: number; groups: number }
-  | { op: 'ingest'; part: Uint8Array; baseMaxTs: number | null; chunkMaxTs: number | null }
-  | { op: 'advance'; maxTs: number }
+  | { op: 'ingest'; part: Uint8Array; baseMaxTs: number | null; chunkMaxTs: number | null; capTs: number | null; ownCap: boolean }
+  | { op: 'advance'; maxTs: number; capTs: number | null }
   | { op: 'finish' }
   | { op: 'set-params'; params: DetectionParams }
   | { op: 'counters' }
