@@ -159,7 +159,10 @@ export class KinesisSource implements Source {
         this.log.error({ err, shardId: id }, 'shard reader failed; the next discovery restarts it');
       });
       this.readers.set(id, reader);
+      // Declared before any of them reads, so that the first to deliver cannot run ahead of the others.
+      if (parents.every((p) => this.finishedShards.has(p))) this.active.add(id);
     }
+    this.declareActive();
   }
 
   private async waitFinished(shardId: string): Promise<void> {
@@ -243,7 +246,9 @@ export class KinesisSource implements Source {
         this.records += recs.length;
         const seq = recs[recs.length - 1].SequenceNumber!;
         lastSeq = seq;
-        await this.write(bytes, shardId, seq, false, (out.MillisBehindLatest ?? 0) === 0);
+        // Caught up: nothing behind by Kinesis's word, and less than a full batch (kinesalite always says 0).
+        const live = (out.MillisBehindLatest ?? 0) === 0 && recs.length < this.opts.config.maxRecordsPerCall;
+        await this.write(bytes, shardId, seq, false, live);
       } else if ((out.MillisBehindLatest ?? 0) === 0) {
         this.sink.streamCaughtUp?.(shardId);
       }
