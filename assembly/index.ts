@@ -1,5 +1,5 @@
 // The kernel's exports; everything is implemented in the modules named here.
-export { init, advanceWatermark, noteMaxTs, finish, stateVersion, supportedStateVersion, stateMagic, keyCount, cellCount, openCount, maxTs, nextTick, counter, heapTop, headerPtr } from './kernel';
+export { init, advanceWatermark, finish, stateVersion, supportedStateVersion, stateMagic, keyCount, cellCount, openCount, maxTs, nextTick, counter, heapTop, headerPtr } from './kernel';
 export { setParam, setProfileParam, setProfileHash, clearProfileHashes } from './params';
 export { rebindProfiles } from './store';
 export { ingestPacked } from './ingest';

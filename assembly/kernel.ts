@@ -38,11 +38,6 @@ export function advanceWatermark(maxTs: i64): void {
   if (maxTs > hdrI64(H_MAX_TS)) setHdrI64(H_MAX_TS, maxTs);
 }
 
-/** Records `ts` as seen without advancing event time (a capped advance: see ingestPacked). */
-export function noteMaxTs(ts: i64): void {
-  if (ts > hdrI64(H_MAX_TS)) setHdrI64(H_MAX_TS, ts);
-}
-
 /** Evaluates everything up to the latest event seen, as if no more events could arrive (end of a replay). */
 export function finish(): void {
   const mx = hdrI64(H_MAX_TS);

@@ -2,7 +2,6 @@
 // (scripts/services/kafka.sh: the same broker as the plaintext tests), configured only by VIGIL_KAFKA_*.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { silentLogger } from '../src/log/logger.ts';
 import { buildTraffic } from './support/traffic.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
-import { VIGIL } from './support/daemon-process.ts';
+import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 
 let kafka: KafkaHarness;
 let dir: string;
@@ -25,6 +24,7 @@ before(() => {
 });
 
 after(async () => {
+  killLeftoverDaemons();
   await kafka?.close();
 });
 
@@ -49,17 +49,20 @@ async function consumeAll(name: string, topic: string, extra: Record<string, str
 }
 
 /** Runs `vigil run`, which must fail to start: resolves with its exit code and stderr (bounded). */
-function failingRun(e: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, ...e }, stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`vigil run did not fail within ${timeoutMs} ms:\n${stderr.slice(-3000)}`));
+async function failingRun(e: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stderr: string }> {
+  const d = startDaemon(e);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_r, reject) => {
+    timer = setTimeout(() => {
+      d.child.kill('SIGKILL');
+      reject(new Error(`vigil run did not fail within ${timeoutMs} ms:\n${d.stderr().slice(-3000)}`));
     }, timeoutMs);
-    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stderr }); });
   });
+  try {
+    return { code: await Promise.race([d.exit, late]), stderr: d.stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 test('SASL SCRAM-SHA-256: records consumed end to end and offsets committed', async () => {

@@ -1,7 +1,7 @@
 // Kafka source against the real broker of scripts/services/kafka.sh (npm run services:up).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +12,9 @@ import { KafkaSource } from '../src/ingest/kafka-source.ts';
 import { buildTraffic } from './support/traffic.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
+import { VIGIL, startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const VIGIL = join(ROOT, 'bin', 'vigil.js');
 const START = Date.UTC(2026, 10, 27, 6);
 let dir: string;
 let kafka: KafkaHarness;
@@ -38,9 +38,8 @@ before(() => {
   assert.match(expected, /"type":"resolved"/);
 });
 
-const children: ChildProcess[] = [];
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killLeftoverDaemons();
   await kafka?.close();
 });
 
@@ -54,15 +53,6 @@ function daemonEnv(topic: string, group: string, name: string, extra: Record<str
 
 function engineEvents(d: Daemon): number {
   return (d.status().engine as { events: number }).events;
-}
-
-function startChild(env: Record<string, string>): { child: ChildProcess; stderr: () => string; exit: Promise<number | null> } {
-  let err = '';
-  const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  child.stderr!.on('data', (d) => { err += d; });
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, stderr: () => err, exit };
 }
 
 test('records produced with kafkajs: incidents end to end, transitions equal vigil replay, offsets committed', async () => {
@@ -83,7 +73,7 @@ test('records produced with kafkajs: incidents end to end, transitions equal vig
 test('records produced with kcat (vigil run as a child process): transitions equal vigil replay', async () => {
   const topic = await kafka.topic('vigil-kcat');
   const env = daemonEnv(topic, `g-${topic}`, 'kcat');
-  const d = startChild(env);
+  const d = startDaemon(env);
   await waitUntil('the daemon to run', () => /vigil running/.test(d.stderr()), 60_000);
   // kcat: one message per line of the file, produced by librdkafka, a client no one here wrote.
   execFileSync('kcat', ['-P', '-b', kafka.brokers, '-t', topic, '-l', wholeFile], { stdio: 'pipe' });
@@ -148,7 +138,7 @@ test('offsets are committed only after the engine has evaluated the records', as
 test('kill -9 mid-stream: the restarted daemon resumes at the committed offset and nothing is lost', async () => {
   const topic = await kafka.topic('vigil-crash');
   const env = daemonEnv(topic, `g-${topic}`, 'crash', { VIGIL_WORKERS: '1', VIGIL_CHECKPOINTS: 'false', VIGIL_KAFKA_MAX_FETCH_BYTES: '65536' });
-  const first = startChild(env);
+  const first = startDaemon(env);
   await waitUntil('the daemon to run', () => /vigil running/.test(first.stderr()), 60_000);
   await kafka.produce(topic, lines);
   await waitUntil('some offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) > 0, 120_000, 20);
@@ -157,7 +147,7 @@ test('kill -9 mid-stream: the restarted daemon resumes at the committed offset a
   const committedAtCrash = await kafka.committed(env.VIGIL_KAFKA_GROUP, topic);
   assert.ok(committedAtCrash > 0 && committedAtCrash <= lines.length);
 
-  const second = startChild(env);
+  const second = startDaemon(env);
   await waitUntil('all offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === lines.length, 120_000);
   second.child.kill('SIGTERM');
   assert.equal(await second.exit, 0, second.stderr());

@@ -174,6 +174,13 @@ function assertOrdered(got: string[], tag: string): void {
   assert.deepEqual(seen, [...seen].sort((a, b) => a - b), `records of ${tag} in order`);
 }
 
+/** Waits until the sink holds `count` lines, then for `more` GetRecords calls after that (which must bring nothing new). */
+async function readAll(what: string, sink: CollectingSink, count: number, rec: Recorder, more: number, timeoutMs: number): Promise<void> {
+  await waitUntil(what, () => sink.lines.length >= count, timeoutMs);
+  const calls = rec.of('GetRecords').length;
+  await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + more);
+}
+
 async function run<T>(s: KinesisSource, sink: SourceSink, body: () => Promise<T>): Promise<T> {
   await s.start(sink);
   try {
@@ -206,10 +213,7 @@ test('throttled ListShards, GetShardIterator and GetRecords back off, are counte
   const sink = new CollectingSink();
   const src = source(kinesisConfig(stream), dataDir, rec);
   const p = await run(src, sink, async () => {
-    await waitUntil('every record read', () => sink.lines.length >= a.length + b.length, 60_000);
-    // A few more polls of each shard: nothing more arrives.
-    const calls = rec.of('GetRecords').length;
-    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 4);
+    await readAll('every record read', sink, a.length + b.length, rec, 4, 60_000);
     return pos(src);
   });
   assertExactlyOnce(sink.lines, [...a, ...b]);
@@ -254,9 +258,7 @@ test('throttled ListShards, GetShardIterator and GetRecords back off, are counte
   const sink2 = new CollectingSink();
   const src2 = source(kinesisConfig(stream), dataDir, rec2);
   const p2 = await run(src2, sink2, async () => {
-    await waitUntil('the new records read', () => sink2.lines.length >= a2.length + b2.length, 60_000);
-    const calls = rec2.of('GetRecords').length;
-    await waitUntil('more polls', () => rec2.of('GetRecords').length >= calls + 4);
+    await readAll('the new records read', sink2, a2.length + b2.length, rec2, 4, 60_000);
     return pos(src2);
   });
   assertExactlyOnce(sink2.lines, [...a2, ...b2]);
@@ -288,9 +290,7 @@ test('an expired iterator is renewed after the last record read (or at the start
   const sink = new CollectingSink();
   const src = source(kinesisConfig(stream), dataDir, rec);
   const p = await run(src, sink, async () => {
-    await waitUntil('every record read', () => sink.lines.length >= a.length + b.length, 60_000);
-    const calls = rec.of('GetRecords').length;
-    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 4);
+    await readAll('every record read', sink, a.length + b.length, rec, 4, 60_000);
     return pos(src);
   });
   assertExactlyOnce(sink.lines, [...a, ...b]);
@@ -312,9 +312,7 @@ test('an expired iterator is renewed after the last record read (or at the start
   const sink2 = new CollectingSink();
   const src2 = source(kinesisConfig(stream), dataDir, rec2);
   const p2 = await run(src2, sink2, async () => {
-    await waitUntil('the new records read', () => sink2.lines.length >= a2.length + b2.length, 60_000);
-    const calls = rec2.of('GetRecords').length;
-    await waitUntil('more polls', () => rec2.of('GetRecords').length >= calls + 4);
+    await readAll('the new records read', sink2, a2.length + b2.length, rec2, 4, 60_000);
     return pos(src2);
   });
   assertExactlyOnce(sink2.lines, [...a2, ...b2]);
@@ -484,9 +482,7 @@ test('start positions: LATEST reads only what arrives after the start (and resum
     await run(src, sink, async () => {
       await waitUntil('the shard polled', () => rec.of('GetRecords').some((c) => c.records !== undefined));
       await put(stream, '1', after);
-      await waitUntil('the new records read', () => sink.lines.length >= expected.length, 30_000);
-      const calls = rec.of('GetRecords').length;
-      await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 3);
+      await readAll('the new records read', sink, expected.length, rec, 3, 30_000);
     });
     assertExactlyOnce(sink.lines, expected);
     assert.deepEqual(rec.of('GetShardIterator').map((c) => c.input.ShardIteratorType), [round === 1 ? 'LATEST' : 'AFTER_SEQUENCE_NUMBER']);
@@ -507,9 +503,7 @@ test('start positions: LATEST reads only what arrives after the start (and resum
   const rec = new Recorder();
   const sink = new CollectingSink();
   await run(source(at, join(dir, 'at'), rec), sink, async () => {
-    await waitUntil('the new records read', () => sink.lines.length >= fresh.length, 30_000);
-    const calls = rec.of('GetRecords').length;
-    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 3);
+    await readAll('the new records read', sink, fresh.length, rec, 3, 30_000);
   });
   assertExactlyOnce(sink.lines, fresh);
   assert.equal(rec.of('GetShardIterator')[0].input.ShardIteratorType, 'AT_TIMESTAMP');
@@ -531,9 +525,7 @@ test('a shard reader that fails is started again by the next discovery, from the
   const sink = new FailingSink();
   const src = source(kinesisConfig(stream), join(dir, 'restart-reader'), rec);
   await run(src, sink, async () => {
-    await waitUntil('every record read', () => sink.lines.length >= a.length, 30_000);
-    const calls = rec.of('GetRecords').length;
-    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 3);
+    await readAll('every record read', sink, a.length, rec, 3, 30_000);
   });
   // Records 21-30 were in the failed write; the new reader starts after the last evaluated one (20).
   assertExactlyOnce(sink.lines, a);
@@ -557,9 +549,7 @@ test('LATEST, an iterator that expires before the first record: what arrived mea
   const dataDir = join(dir, 'latest-nothing');
   const sink = new CollectingSink();
   await run(source(config(stream), dataDir, rec), sink, async () => {
-    await waitUntil('the records put during the expiry', () => sink.lines.length >= during.length, 30_000);
-    const calls = rec.of('GetRecords').length;
-    await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + 3);
+    await readAll('the records put during the expiry', sink, during.length, rec, 3, 30_000);
   });
   assertExactlyOnce(sink.lines, during);
   assert.deepEqual(rec.of('GetShardIterator').map((c) => c.input.ShardIteratorType), ['LATEST', 'AT_TIMESTAMP']);
@@ -578,9 +568,7 @@ test('LATEST, a first run that reads nothing, then records while stopped: the re
   const rec2 = new Recorder();
   const sink2 = new CollectingSink();
   await run(source(config(quiet), quietDir, rec2), sink2, async () => {
-    await waitUntil('the records put while stopped', () => sink2.lines.length >= between.length, 30_000);
-    const calls = rec2.of('GetRecords').length;
-    await waitUntil('more polls', () => rec2.of('GetRecords').length >= calls + 3);
+    await readAll('the records put while stopped', sink2, between.length, rec2, 3, 30_000);
   });
   assertExactlyOnce(sink2.lines, between);
   assert.deepEqual(rec2.of('GetShardIterator').map((c) => c.input.ShardIteratorType), ['AT_TIMESTAMP']);
@@ -620,9 +608,7 @@ test('LATEST on a stream split before the first start: the closed parent gives n
     await put(split, '1', lines('lo-new', 5));
     await put(split, upper, lines('hi-new', 5));
     release();
-    await waitUntil('the new records', () => sink3.lines.length >= expected.length, 30_000);
-    const calls = rec3.of('GetRecords').length;
-    await waitUntil('more polls', () => rec3.of('GetRecords').length >= calls + 4);
+    await readAll('the new records', sink3, expected.length, rec3, 4, 30_000);
   });
   assertExactlyOnce(sink3.lines, expected);
   const types = new Map(rec3.of('GetShardIterator').map((c) => [c.shardId, c.input.ShardIteratorType]));

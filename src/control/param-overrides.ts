@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  RUNTIME_SCOPE_FIELDS, mergeDetectionParams, validateDetectionParams,
+  RUNTIME_SCOPE_FIELDS, mergeDetectionParams, mergePerProperty, validateDetectionParams,
   type DetectionParams, type PropertyOverride, type ScopeParams,
 } from '../kernel/detection-params.ts';
 
@@ -67,15 +67,9 @@ export class ParamOverrides {
     if (change.property) fields.property = change.property;
     if (change.title) fields.title = change.title;
     if (change.propertyId !== undefined) {
-      const per = { ...next.perProperty };
+      let per = { ...next.perProperty };
       if (change.reset) delete per[change.propertyId];
-      if (fields.property || fields.title) {
-        const b = per[change.propertyId] ?? {};
-        per[change.propertyId] = {
-          ...(b.property || fields.property ? { property: { ...b.property, ...fields.property } } : {}),
-          ...(b.title || fields.title ? { title: { ...b.title, ...fields.title } } : {}),
-        };
-      }
+      if (fields.property || fields.title) per = mergePerProperty(per, { [change.propertyId]: fields });
       if (Object.keys(per).length) next.perProperty = per; else delete next.perProperty;
     } else {
       if (change.reset) { delete next.property; delete next.title; }

@@ -5,7 +5,7 @@ export class EngineStats {
   /** Valid records decoded. */
   events = 0;
   verdicts = 0;
-  /** Chunks (and idle advances) whose event time was held back for a partition still catching up. */
+  /** Chunks (and idle advances) whose event time was held back for another partition still catching up. */
   cappedStages = 0;
   readonly rejected: Record<string, number> = {};
 

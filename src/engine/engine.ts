@@ -271,7 +271,8 @@ export class Engine {
       // A partition's chunk never moves event time past its own records (also the chunk that
       // catches it up: `live` only lets later chunks of the other partitions pass it).
       const ownCap = origin !== undefined;
-      if ((capTs !== null || ownCap) && stage.kind !== 'finish') this.stats.cappedStages++;
+      const target = stage.kind === 'chunk' ? stage.decoded.maxTs : stage.kind === 'advance' ? stage.maxTs : null;
+      if (capTs !== null && capTs < Math.max(base ?? -Infinity, target ?? -Infinity)) this.stats.cappedStages++;
       this.pools.forEach((pool, w) => {
         let task: WorkerTask;
         let transferList: ArrayBuffer[] | undefined;

@@ -228,7 +228,7 @@ export function mergeDetectionParams(base: DetectionParams, over: DeepPartial<De
 }
 
 /** Merges per-property overrides field by field; a property mapped to null loses its override. */
-function mergePerProperty(base: Record<string, PropertyOverride>, over: Record<string, PropertyOverride | null>): Record<string, PropertyOverride> {
+export function mergePerProperty(base: Record<string, PropertyOverride>, over: Record<string, PropertyOverride | null>): Record<string, PropertyOverride> {
   const out: Record<string, PropertyOverride> = { ...base };
   for (const [id, o] of Object.entries(over)) {
     if (o === null) { delete out[id]; continue; }

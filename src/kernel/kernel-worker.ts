@@ -6,6 +6,8 @@ import type { WorkerTask, DecodeReply, VerdictReply, LaneMessage } from './worke
 
 let kernel: WasmKernel | null = null;
 let expectedSeq = 0;
+/** An idle advance is an empty chunk: the same capped end-of-chunk advance. */
+const EMPTY = new Uint8Array(0);
 
 function need(): WasmKernel {
   if (!kernel) throw new Error('kernel worker used before init');
@@ -45,7 +47,7 @@ function handleRest(task: WorkerTask): unknown {
     case 'ingest':
       return verdictReply(k, k.ingest(task.part, task.baseMaxTs, task.chunkMaxTs, task.capTs, task.ownCap));
     case 'advance':
-      return verdictReply(k, task.capTs === null ? k.advanceWatermark(task.maxTs) : k.ingest(new Uint8Array(0), null, task.maxTs, task.capTs));
+      return verdictReply(k, k.ingest(EMPTY, null, task.maxTs, task.capTs));
     case 'finish':
       return verdictReply(k, k.finish());
     case 'set-params':

@@ -60,7 +60,6 @@ interface KernelExports {
   setMaxLineBytes(n: number): void;
   ingestPacked(ptr: number, len: number, baseMax: bigint, chunkMax: bigint, cap: bigint, ownCap: number): void;
   advanceWatermark(ts: bigint): void;
-  noteMaxTs(ts: bigint): void;
   finish(): void;
   decodeChunk(len: number, owners: number, groups: number, fixups: number): number;
   inputPtr(): number; inputCap(): number; fixupPtr(): number; fixupCap(): number;
@@ -257,31 +256,21 @@ export class WasmKernel {
     }
   }
 
-  /** Applies packed records for this worker's keys and returns the verdicts they caused. */
   /**
-   * Ingests a packed part. `capTs` bounds how far event time may advance (the event time the other
-   * source partitions still catching up have reached; null: no cap, -Infinity: not at all yet), and
-   * with `ownCap` so does the chunk's own partition: record by record, its prefix maximum.
+   * Applies packed records for this worker's keys (an empty part still advances event time, as
+   * every worker must at each chunk) and returns the verdicts they caused. `capTs` bounds how far
+   * event time may advance (the event time the other source partitions still catching up have
+   * reached; null: no cap, -Infinity: not at all yet), and with `ownCap` so does the chunk's own
+   * partition: record by record, its prefix maximum.
    */
   ingest(part: Uint8Array, baseMaxTs: number | null, chunkMaxTs: number | null, capTs: number | null = null, ownCap = false): Verdict[] {
     const x = this.x;
+    if (part.length > x.inputCap() * 4) throw new Error('packed part larger than the kernel can take');
     const cap = capTs === null || capTs === Infinity ? I64_MAX : capTs === -Infinity ? NO_TS : BigInt(capTs);
-    if (part.length > 0) {
-      if (part.length > x.inputCap() * 4) throw new Error('packed part larger than the kernel can take');
-      // The decode staging area is free between calls: reuse the fixup+input space as the landing zone.
-      const ptr = x.outputPtr();
-      new Uint8Array(x.memory.buffer, ptr, part.length).set(part);
-      x.ingestPacked(ptr, part.length, toI64(baseMaxTs), toI64(chunkMaxTs), cap, ownCap ? 1 : 0);
-    } else if (chunkMaxTs !== null || baseMaxTs !== null) {
-      // The same end-of-chunk advance as ingestPacked's, for a worker without records in the chunk.
-      const mx = Math.max(baseMaxTs ?? -Infinity, chunkMaxTs ?? -Infinity);
-      const w = Math.min(mx, capTs ?? Infinity, ownCap ? chunkMaxTs ?? -Infinity : Infinity);
-      if (w === mx) x.advanceWatermark(toI64(mx));
-      else {
-        if (w !== -Infinity) x.advanceWatermark(BigInt(w));
-        x.noteMaxTs(toI64(mx));
-      }
-    }
+    // The decode staging area is free between calls: reuse the fixup+input space as the landing zone.
+    const ptr = x.outputPtr();
+    new Uint8Array(x.memory.buffer, ptr, part.length).set(part);
+    x.ingestPacked(ptr, part.length, toI64(baseMaxTs), toI64(chunkMaxTs), cap, ownCap ? 1 : 0);
     return this.takeVerdicts();
   }
 

@@ -7,12 +7,13 @@ export const VIGIL = join(import.meta.dirname, '..', '..', 'bin', 'vigil.js');
 const children: ChildProcess[] = [];
 
 /** Spawns `vigil run` with only PATH plus `env` (HTTP on a free port unless told otherwise), collecting its stderr. */
-export function startDaemon(env: Record<string, string>): { child: ChildProcess; stderr: () => string } {
+export function startDaemon(env: Record<string, string>): { child: ChildProcess; stderr: () => string; exit: Promise<number | null> } {
   let err = '';
   const child = spawn(process.execPath, [VIGIL, 'run'], { env: { PATH: process.env.PATH, VIGIL_HTTP_PORT: '0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   child.stderr!.on('data', (d) => { err += d; });
-  return { child, stderr: () => err };
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, stderr: () => err, exit };
 }
 
 /** Kills, by PID, every daemon this file started that is still running: a failed assertion must not leave one behind. */
