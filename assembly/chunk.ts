@@ -5,7 +5,7 @@ import { DECODE_OK, DECODE_FALLBACK, DECODE_EMPTY } from './decode-status';
 import { hashBytes } from './hash';
 import { heapAlloc } from './state';
 import {
-  R_PROP_HASH, R_TITLE_HASH, R_ERR_HASH, R_TS, R_PREFIX_MAX, R_PROP_LEN, R_TITLE_LEN, R_ERR_LEN, R_HEADER,
+  R_PROP_HASH, R_TITLE_HASH, R_ERR_HASH, R_TS, R_INDEX, R_PROP_LEN, R_TITLE_LEN, R_ERR_LEN, R_HEADER,
   recordSize,
 } from './ingest';
 
@@ -26,6 +26,8 @@ const IO_STAGE: usize = 8;    // records in input order
 const IO_OUT: usize = 12;     // records grouped by owner
 const IO_FIX: usize = 16;     // JS-written decisions for fallback lines
 const IO_FIX_CAP: usize = 20;
+const IO_TIMES: usize = 24;   // f64 event time of each valid record, in chunk order
+const IO_PROPS: usize = 28;   // u32 low half of each valid record's property hash, in chunk order
 const OWNER_OFF: usize = memory.data(MAX_OWNERS * 8, 8);  // u32 offset, u32 length per owner
 const COUNTS: usize = memory.data(REASONS * 4, 8);         // i32 per status, this chunk
 const SAMPLES: usize = memory.data(MAX_SAMPLES * 12, 8);   // (start u32, end u32, status i32)
@@ -48,7 +50,13 @@ export function initIo(inCap: i32): bool {
   const fixCap = <usize>inCap * 2 + 4096;
   const fix = heapAlloc(fixCap);
   const fallbacks = heapAlloc(<usize>inCap / 2 + 64);
-  if (inBuf == 0 || stage == 0 || out == 0 || fix == 0 || fallbacks == 0) return false;
+  // At most one record per 14 input bytes (the shortest valid line, see above).
+  const maxRecords = <usize>inCap / 14 + 16;
+  const times = heapAlloc(maxRecords << 3);
+  const props = heapAlloc(maxRecords << 2);
+  if (inBuf == 0 || stage == 0 || out == 0 || fix == 0 || fallbacks == 0 || times == 0 || props == 0) return false;
+  store<usize>(IO + IO_TIMES, times);
+  store<usize>(IO + IO_PROPS, props);
   store<usize>(IO + IO_IN, inBuf);
   store<i32>(IO + IO_IN_CAP, inCap);
   store<usize>(IO + IO_STAGE, stage);
@@ -67,6 +75,10 @@ export function fixupCap(): i32 { return load<i32>(IO + IO_FIX_CAP); }
 export function ownerOffset(o: i32): u32 { return load<u32>(OWNER_OFF + (<usize>o << 3)); }
 export function ownerLength(o: i32): u32 { return load<u32>(OWNER_OFF + (<usize>o << 3) + 4); }
 export function outputPtr(): usize { return load<usize>(IO + IO_OUT); }
+/** Free between calls like the output region: ingest lands an owner's plan there (see ingest.ts). */
+export function stagePtr(): usize { return load<usize>(IO + IO_STAGE); }
+export function timesPtr(): usize { return load<usize>(IO + IO_TIMES); }
+export function propsPtr(): usize { return load<usize>(IO + IO_PROPS); }
 export function chunkMaxTs(): i64 { return load<i64>(CHUNK + C_MAX_TS); }
 export function chunkRecords(): i32 { return load<i32>(CHUNK + C_RECORDS); }
 export function chunkFallbacks(): i32 { return load<i32>(CHUNK + C_FALLBACKS); }
@@ -90,13 +102,18 @@ export function ownerOfGroup(group: i32, groups: i32, owners: i32): i32 {
 
 function writeRecord(
   dst: usize, propPtr: usize, propLen: i32, titlePtr: usize, titleLen: i32,
-  errPtr: usize, errLen: i32, ts: i64, prefixMax: i64,
+  errPtr: usize, errLen: i32, ts: i64, index: i32,
 ): usize {
-  store<u64>(dst + R_PROP_HASH, hashBytes(propPtr, propLen, SEED_PROPERTY));
+  const propHash = hashBytes(propPtr, propLen, SEED_PROPERTY);
+  store<u64>(dst + R_PROP_HASH, propHash);
+  // The main thread plans event time from these, in chunk order (src/engine/event-clock.ts).
+  store<f64>(load<usize>(IO + IO_TIMES) + (<usize>index << 3), <f64>ts);
+  store<u32>(load<usize>(IO + IO_PROPS) + (<usize>index << 2), <u32>propHash);
   store<u64>(dst + R_TITLE_HASH, titleLen > 0 ? hashBytes(titlePtr, titleLen, SEED_TITLE) : 0);
   store<u64>(dst + R_ERR_HASH, errLen > 0 ? hashBytes(errPtr, errLen, SEED_ERROR) : 0);
   store<i64>(dst + R_TS, ts);
-  store<i64>(dst + R_PREFIX_MAX, prefixMax);
+  store<u32>(dst + R_INDEX, <u32>index);
+  store<u32>(dst + R_INDEX + 4, 0);
   const tl = titleLen > 0 ? titleLen : 0;
   const el = errLen > 0 ? errLen : 0;
   store<u16>(dst + R_PROP_LEN, <u16>propLen);
@@ -166,7 +183,7 @@ export function decodeChunk(len: i32, owners: i32, groups: i32, fixups: i32): i3
     let status = decodeLine(p, e);
     if (status == DECODE_OK) {
       if (decTs > maxTs) maxTs = decTs;
-      w += writeRecord(w, decPropPtr, decPropLen, decTitlePtr, decTitleLen, decErrPtr, decErrLen, decTs, maxTs);
+      w += writeRecord(w, decPropPtr, decPropLen, decTitlePtr, decTitleLen, decErrPtr, decErrLen, decTs, records);
       records++;
     } else if (status == DECODE_FALLBACK) {
       if (fixLeft > 0) {
@@ -180,7 +197,7 @@ export function decodeChunk(len: i32, owners: i32, groups: i32, fixups: i32): i3
           if (ts > maxTs) maxTs = ts;
           const tp = bytes + <usize>pl;
           const ep = tp + (tl > 0 ? <usize>tl : 0);
-          w += writeRecord(w, bytes, pl, tp, tl, ep, el, ts, maxTs);
+          w += writeRecord(w, bytes, pl, tp, tl, ep, el, ts, records);
           records++;
         }
         const blen = <usize>pl + (tl > 0 ? <usize>tl : 0) + (el > 0 ? <usize>el : 0);

@@ -3,8 +3,9 @@
 import {
   hdrI64, setHdrI64, hdrI32, bumpF64,
   H_NEXT_TICK, H_MAX_TS, H_EVENTS, H_LATE, H_LATE_DROPPED, H_KEYS_DROPPED, H_CELLS_DROPPED,
-  H_DIRTY_LEN, H_OPEN_LEN,
+  H_DIRTY_LEN, H_OPEN_LEN, H_FUTURE_DROPPED, H_HELD_OVERFLOW,
 } from './state';
+import { holdRecord, popHeld, heldCount, heldMinTs } from './held';
 import {
   keyPtr, cellPtr, findKey, createKey, findCell, createCell,
   K_LAST_TS, K_RING, K_CHILDREN, C_RING, C_PENDING,
@@ -20,7 +21,7 @@ export const R_PROP_HASH: usize = 0;
 export const R_TITLE_HASH: usize = 8;
 export const R_ERR_HASH: usize = 16;
 export const R_TS: usize = 24;
-export const R_PREFIX_MAX: usize = 32;
+export const R_INDEX: usize = 32;      // u32 position of the record among the chunk's valid records (its row in the plan)
 export const R_PROP_LEN: usize = 40;
 export const R_TITLE_LEN: usize = 42;
 export const R_ERR_LEN: usize = 44;
@@ -40,14 +41,29 @@ declare function onNewCell(cell: i32, key: i32, errPtr: usize, errLen: i32): voi
 export function advanceTo(maxTs: i64): void {
   const tick = <i64>param(P_TICK_MS);
   const wm = maxTs - <i64>param(P_OOO_MS);
-  // Boundaries are absolute multiples of the tick, so every worker evaluates the same
-  // instants; before the first event (next = i64.MIN) the empty-stretch step below jumps there.
+  // Boundaries are absolute multiples of the tick, so every worker evaluates the same instants.
+  const ooo = <i64>param(P_OOO_MS);
   let next = hdrI64(H_NEXT_TICK);
+  if (next == i64.MIN_VALUE) {
+    // The first advance: ticks start after the first event, as if event time had advanced to it
+    // before it was counted; records held before it (partitions held back until the last one
+    // delivered) move the start to the earliest of them.
+    let first = maxTs;
+    if (heldCount() > 0 && heldMinTs() < first) first = heldMinTs();
+    next = (floorDiv(first - ooo, tick) + 1) * tick;
+  }
   const sweepMs = <i64>param(P_SWEEP_MS);
   while (next <= wm) {
+    setHdrI64(H_NEXT_TICK, next);
+    releaseHeld(next + ooo);
     if (hdrI32(H_DIRTY_LEN) == 0 && hdrI32(H_OPEN_LEN) == 0) {
-      // Nothing can change in an empty stretch but evictions; run the last sweep in it.
-      const last = floorDiv(wm, tick) * tick;
+      // Nothing can change in an empty stretch but evictions; run the last sweep in it. Not past
+      // the tick before which the earliest held record is due.
+      let last = floorDiv(wm, tick) * tick;
+      if (heldCount() > 0) {
+        const due = floorDiv(heldMinTs() - ooo, tick) * tick;
+        if (due < last) last = due;
+      }
       if (last > next) {
         const s = floorDiv(last, sweepMs) * sweepMs;
         if (s >= next) sweep(s);
@@ -59,6 +75,15 @@ export function advanceTo(maxTs: i64): void {
     next += tick;
   }
   setHdrI64(H_NEXT_TICK, next);
+  releaseHeld(next + ooo);
+}
+
+/** Counts the held records whose event time is before `bound`, earliest first. */
+function releaseHeld(bound: i64): void {
+  while (heldCount() > 0 && heldMinTs() < bound) {
+    const p = popHeld();
+    ingestRecord(p, load<i64>(p + R_TS));
+  }
 }
 
 function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLen: i32): void {
@@ -81,8 +106,8 @@ function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLe
 }
 
 /** Applies one packed record whose watermark has already been advanced. */
-function ingestRecord(p: usize): void {
-  let ts = load<i64>(p + R_TS);
+function ingestRecord(p: usize, eventTs: i64): void {
+  let ts = eventTs;
   const next = hdrI64(H_NEXT_TICK);
   const tick = <i64>param(P_TICK_MS);
   if (next != i64.MIN_VALUE && ts < next - tick) {
@@ -122,32 +147,45 @@ function ingestRecord(p: usize): void {
 }
 
 /**
- * Applies the packed records in [ptr, ptr+len): each record's watermark is the max of
- * `baseMaxTs` (every earlier chunk) and its prefix max within the chunk (at most `capTs`);
- * then advances to the chunk's own max, so the same input gives the same evaluations at any
- * batch size.
+ * Applies the packed records in [ptr, ptr+len) by the main thread's plan for their chunk
+ * (src/engine/event-clock.ts): `n` f64 targets at `plan`, then `n` f64 event times. Before record
+ * i (its R_INDEX) event time advances to target[i] (the watermark trails it by outOfOrdernessMs);
+ * the record is then counted at time[i], its own time unless the clock judged it to be from the
+ * future (clamped), or dropped when time[i] is NaN. At the end event time advances to `endTarget`.
+ * Targets are -Infinity while event time must not advance at all yet. Every owner gets the same
+ * plan, so all of them evaluate the same ticks at the same points of the input.
  */
-export function ingestPacked(ptr: usize, len: usize, baseMaxTs: i64, chunkMaxTs: i64, capTs: i64, ownCap: i32): void {
+export function ingestPacked(ptr: usize, len: usize, plan: usize, n: i32, endTarget: f64): void {
   let p = ptr;
   const end = ptr + len;
+  const times = plan + (<usize>n << 3);
   while (p < end) {
-    const pm = load<i64>(p + R_PREFIX_MAX);
-    advanceCapped(pm > baseMaxTs ? pm : baseMaxTs, capTs, ownCap != 0 ? pm : i64.MAX_VALUE);
-    ingestRecord(p);
+    const i = <usize>load<u32>(p + R_INDEX);
+    advanceToTarget(load<f64>(plan + (i << 3)));
+    const t = load<f64>(times + (i << 3));
+    if (t != t) {
+      bumpF64(H_FUTURE_DROPPED, 1);
+    } else {
+      const ts = <i64>t;
+      const next = hdrI64(H_NEXT_TICK);
+      // Not due before the next tick (a partition ahead of event time): held until it is; when
+      // there is no room, counted now (early) rather than lost.
+      if (next != i64.MIN_VALUE && ts < next + <i64>param(P_OOO_MS)) {
+        ingestRecord(p, ts);
+      } else if (!holdRecord(p, ts)) {
+        bumpF64(H_HELD_OVERFLOW, 1);
+        ingestRecord(p, ts);
+      }
+    }
     p += recordSize(p);
   }
-  const mx = chunkMaxTs > baseMaxTs ? chunkMaxTs : baseMaxTs;
-  advanceCapped(mx, capTs, ownCap != 0 ? chunkMaxTs : i64.MAX_VALUE);
-  if (mx > hdrI64(H_MAX_TS)) setHdrI64(H_MAX_TS, mx);
+  advanceToTarget(endTarget);
 }
 
-/**
- * Advances to `maxTs`, but not past `capTs` nor `ownTs`: the engine's caps while several source
- * partitions deliver backlogs (the event time the other partitions still catching up have reached,
- * and this chunk's own partition's, record by record). i64.MAX = no cap, i64.MIN = not at all yet.
- */
-@inline function advanceCapped(maxTs: i64, capTs: i64, ownTs: i64): void {
-  let w = maxTs < capTs ? maxTs : capTs;
-  if (ownTs < w) w = ownTs;
-  if (w != i64.MIN_VALUE) advanceTo(w);
+/** Advances event time to a plan target (-Infinity: not yet) and remembers the highest one. */
+@inline function advanceToTarget(target: f64): void {
+  if (target == -Infinity) return;
+  const ts = <i64>target;
+  advanceTo(ts);
+  if (ts > hdrI64(H_MAX_TS)) setHdrI64(H_MAX_TS, ts);
 }

@@ -6,6 +6,7 @@ import {
 } from './state';
 import { initStore } from './store';
 import { initIo } from './chunk';
+import { initHeld } from './held';
 import { advanceTo } from './ingest';
 import { param, P_OOO_MS } from './params';
 
@@ -19,6 +20,8 @@ export function init(maxKeys: i32, maxCells: i32, chunkBytes: i32, groupLo: i32,
   setHdrI32(H_GROUP_LO, groupLo);
   setHdrI32(H_GROUP_HI, groupHi);
   if (!initIo(chunkBytes)) return 1;
+  // Held records start small and grow with what partitions ahead deliver (bounded: then counted early).
+  if (!initHeld(chunkBytes, chunkBytes < 0x1000000 ? chunkBytes * 64 : 0x40000000)) return 1;
   if (!initStore(maxKeys, maxCells)) return 1;
   const dirty = heapAlloc(<usize>maxKeys * 4 + 16);
   const open = heapAlloc(<usize>maxCells * 4 + 16);
@@ -30,12 +33,6 @@ export function init(maxKeys: i32, maxCells: i32, chunkBytes: i32, groupLo: i32,
   setHdrI64(H_NEXT_SWEEP, 0);
   setHdrI32(H_INITIALIZED, 1);
   return 0;
-}
-
-/** Advances event time to `maxTs` with no new records (idle sources, end of input). */
-export function advanceWatermark(maxTs: i64): void {
-  advanceTo(maxTs);
-  if (maxTs > hdrI64(H_MAX_TS)) setHdrI64(H_MAX_TS, maxTs);
 }
 
 /** Evaluates everything up to the latest event seen, as if no more events could arrive (end of a replay). */

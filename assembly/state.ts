@@ -2,7 +2,7 @@
 // that a snapshot is a plain copy of memory and a restore is a copy back.
 // WASM globals are used only for transient per-call values.
 
-export const STATE_FORMAT_VERSION: i32 = 2; // 2: per-property parameter profiles
+export const STATE_FORMAT_VERSION: i32 = 3; // 2: per-property parameter profiles; 3: held records
 export const SLOTS: i32 = 32; // ring length of per-key / per-cell count slots
 
 // The header region is reserved in the data segment; its address is a compile-time constant.
@@ -41,6 +41,17 @@ export const H_EVICTED: usize = 144;      // f64 keys evicted as idle
 export const H_GROUP_LO: usize = 152;     // i32 first owned key group (informational)
 export const H_GROUP_HI: usize = 156;     // i32 last owned key group + 1
 export const H_PROFILE_HWM: usize = 160;  // i32 highest bound parameter profile (params.ts)
+export const H_FUTURE_DROPPED: usize = 168; // f64 events dropped as from the future (the main thread's clock decides)
+export const H_HOLD_ARENA: usize = 176;   // usize held records (held.ts): the current arena
+export const H_HOLD_OTHER: usize = 180;   // usize the other arena (compaction target)
+export const H_HOLD_CAP: usize = 184;     // i32 bytes of each arena
+export const H_HOLD_USED: usize = 188;    // i32 bytes used in the current arena
+export const H_HOLD_HEAP: usize = 192;    // usize min-heap of (event time, offset)
+export const H_HOLD_LEN: usize = 196;     // i32 held records
+export const H_HOLD_HEAP_CAP: usize = 200;// i32
+export const H_HOLD_MAX: usize = 204;     // i32 bytes an arena may grow to
+export const H_HELD: usize = 208;         // f64 records ever held (counter)
+export const H_HELD_OVERFLOW: usize = 216;// f64 records counted early because the held set was full
 export const H_PARAMS: usize = 256;       // params block (see params.ts), up to 1 KiB
 
 const KEY_BLOCK_SHIFT: i32 = 12; // 4096 records a block

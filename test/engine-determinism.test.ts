@@ -13,7 +13,7 @@ import { IncidentManager } from '../src/incidents/incident-manager.ts';
 import { toReplayRecord } from '../src/incidents/replay-record.ts';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { ReferenceModel } from '../src/kernel/reference-model.ts';
-import { FAST_PARAMS, generateLines, parseLine, sorted } from './support/detection-streams.ts';
+import { FAST_PARAMS, feedModel, generateLines, parseLine, sorted } from './support/detection-streams.ts';
 
 const GROUPS = 64;
 const lines = generateLines({
@@ -42,13 +42,10 @@ async function runReplay(workers: number, chunkBytes: number): Promise<{ output:
 /** What replay would write if the reference model were its detector. */
 function modelOutput(): string {
   const model = new ReferenceModel(FAST_PARAMS);
-  let maxTs = -Infinity;
-  for (const line of lines) {
-    const e = parseLine(line);
-    if (e.ts > maxTs) maxTs = e.ts;
-    model.ingest(e, maxTs);
-  }
+  // One step: the clock plans the whole input at once, which must equal any chunking of it.
+  const verdicts = feedModel(model, [{ lines }]);
   model.finish();
+  verdicts.push(...model.takeVerdicts());
   const store = openIncidentStore(':memory:');
   try {
     const manager = new IncidentManager({ store, logger: silentLogger() });
@@ -58,7 +55,7 @@ function modelOutput(): string {
       if (rec) text += JSON.stringify(rec) + '\n';
     });
     // One batch in the engine's total order: every tick's verdicts arrive together in the engine too.
-    manager.applyBatch(sorted(model.takeVerdicts()));
+    manager.applyBatch(sorted(verdicts));
     return text;
   } finally {
     store.close();

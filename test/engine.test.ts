@@ -110,7 +110,7 @@ test('partitions read one after the other (a backlog): with chunk origins event 
 test('a declared partition that delivers nothing holds event time back only until it is idle', async () => {
   const engine = new Engine({
     workers: 1, groups: 8, chunkBytes: 1 << 20, params: DEFAULT_DETECTION_PARAMS, maxKeysPerWorker: 100, maxCellsPerWorker: 100,
-    logger: silentLogger(), onVerdicts: () => {}, streamIdleMs: 300,
+    logger: silentLogger(), onVerdicts: () => {}, clock: { streamIdleMs: 300 },
   });
   await engine.start();
   engine.declareStreams(['p0', 'p1']);

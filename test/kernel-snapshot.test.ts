@@ -9,7 +9,7 @@ import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { ReferenceModel } from '../src/kernel/reference-model.ts';
 import type { Verdict } from '../src/kernel/verdict.ts';
 import {
-  FAST_PARAMS, assertSameVerdicts, cutSteps, feedKernel, feedModel, generateLines, sorted, tally,
+  FAST_PARAMS, assertSameVerdicts, cutSteps, feedKernel, feedModel, forkRunState, generateLines, newRunState, sorted, tally, type RunState,
 } from './support/detection-streams.ts';
 import type { Step } from './support/detection-streams.ts';
 
@@ -45,7 +45,7 @@ function stream(): Stream {
 /** Index of the first step after the middle at which the kernel has an incident open. */
 function splitPoint(steps: Step[], renamed: Step[]): number {
   const probe = newKernel(false, FIELD_NAMES);
-  const state = { baseMaxTs: null as number | null };
+  const state = newRunState();
   for (let i = 0; i < renamed.length; i++) {
     feedKernel(probe, [renamed[i]], state);
     if (i >= steps.length / 2 && probe.counters().open > 0) return i + 1;
@@ -57,13 +57,13 @@ function snapshotFixture(debug: boolean) {
   const { steps, renamed } = stream();
   const split = splitPoint(steps, renamed);
   const original = newKernel(debug, FIELD_NAMES);
-  const state = { baseMaxTs: null as number | null };
+  const state = newRunState();
   const before = feedKernel(original, renamed.slice(0, split), state);
   return { steps, renamed, split, original, state, before, snap: original.snapshot() };
 }
 
-function finishRun(k: WasmKernel, steps: Step[], baseMaxTs: number | null): Verdict[] {
-  const v = feedKernel(k, steps, { baseMaxTs });
+function finishRun(k: WasmKernel, steps: Step[], state: RunState): Verdict[] {
+  const v = feedKernel(k, steps, forkRunState(state));
   v.push(...k.finish());
   return sorted(v);
 }
@@ -113,8 +113,8 @@ describe('kernel snapshot and restore', () => {
       const restored = WasmKernel.restore(snap, debug);
       assert.deepStrictEqual(restored.counters(), original.counters());
       const rest = renamed.slice(at);
-      const fromOriginal = finishRun(original, rest, state.baseMaxTs);
-      const fromRestored = finishRun(restored, rest, state.baseMaxTs);
+      const fromOriginal = finishRun(original, rest, state);
+      const fromRestored = finishRun(restored, rest, state);
       assertSameVerdicts(fromRestored, fromOriginal, 'restored vs original');
       assert.deepStrictEqual(restored.counters(), original.counters());
       assert.ok(Buffer.from(restored.snapshot()).equals(Buffer.from(original.snapshot())), 'the two kernels end in the same state');
@@ -123,7 +123,7 @@ describe('kernel snapshot and restore', () => {
       assert.ok(fromRestored.some((v) => v.propertyId === 'newcomer'), 'the property first seen after the snapshot has verdicts');
 
       const model = new ReferenceModel(FAST_PARAMS);
-      const modelState = { maxTs: -Infinity };
+      const modelState = newRunState();
       const modelBefore = feedModel(model, steps.slice(0, at), modelState);
       assertSameVerdicts(sorted(before), sorted(modelBefore), 'before the snapshot: kernel vs model');
       const modelAfter = feedModel(model, steps.slice(at), modelState);
@@ -138,13 +138,13 @@ describe('kernel snapshot and restore', () => {
     const mid = at + ((renamed.length - at) >> 1);
     const once = WasmKernel.restore(snap);
     const direct = WasmKernel.restore(snap);
-    const onceState = { ...state };
-    const directState = { ...state };
+    const onceState = forkRunState(state);
+    const directState = forkRunState(state);
     assertSameVerdicts(sorted(feedKernel(once, renamed.slice(at, mid), onceState)),
       sorted(feedKernel(direct, renamed.slice(at, mid), directState)), 'first leg');
     const twice = WasmKernel.restore(once.snapshot());
-    assertSameVerdicts(finishRun(twice, renamed.slice(mid), onceState.baseMaxTs),
-      finishRun(direct, renamed.slice(mid), directState.baseMaxTs), 'second leg');
+    assertSameVerdicts(finishRun(twice, renamed.slice(mid), onceState),
+      finishRun(direct, renamed.slice(mid), directState), 'second leg');
   });
 
   describe('refusals', () => {

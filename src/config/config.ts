@@ -36,6 +36,8 @@ export interface VigilConfig {
   idleAdvance: boolean;
   /** Write kernel checkpoints on shutdown and restore them on start. */
   checkpoints: boolean;
+  /** How event time is judged across partitions and against device clocks (see src/engine/event-clock.ts). */
+  eventTime: EventTimeConfig;
   /** VIGIL_KAFKA_* (set when VIGIL_SOURCE=kafka; see kafka-config.ts). */
   kafka: KafkaConfig | null;
   /** VIGIL_KINESIS_* (set when VIGIL_SOURCE=kinesis; see kinesis-config.ts). */
@@ -48,6 +50,14 @@ export interface VigilConfig {
   amqp: AmqpConfig | null;
   /** S3 dumps (VIGIL_S3_*; null: off). */
   s3: S3DumpConfig | null;
+}
+
+/** VIGIL_FUTURE_* and the partition timing of the engine's event-time clock. */
+export interface EventTimeConfig {
+  futureToleranceMs: number;
+  futurePolicy: 'clamp' | 'drop';
+  streamIdleMs: number;
+  maxAheadMs: number;
 }
 
 /** Thrown when the environment is invalid; lists every problem with its variable. */
@@ -128,6 +138,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
     demoSeed: int('VIGIL_DEMO_SEED', 1, 0, 2 ** 31 - 1),
     idleAdvance: bool('VIGIL_IDLE_ADVANCE', source === 'demo'),
     checkpoints: bool('VIGIL_CHECKPOINTS', true),
+    eventTime: {
+      futureToleranceMs: int('VIGIL_FUTURE_TOLERANCE_MS', 30_000, 1000, 24 * 3_600_000),
+      futurePolicy: reader.oneOf('VIGIL_FUTURE_POLICY', ['clamp', 'drop'] as const, 'clamp'),
+      streamIdleMs: int('VIGIL_PARTITION_IDLE_MS', 10_000, 100, 3_600_000),
+      maxAheadMs: int('VIGIL_PARTITION_MAX_AHEAD_MS', 5 * 60_000, 10_000, 30 * 60_000),
+    },
     kafka: readKafkaConfig(reader, source === 'kafka'),
     kinesis: readKinesisConfig(reader, source === 'kinesis'),
     http,

@@ -71,7 +71,7 @@ export class Daemon {
     this.now = deps.now ?? Date.now;
     this.configuredParams = config.params;
     registerDaemonMetrics(this.metrics, {
-      engineStats: () => this.engine?.stats, kernelCounters: () => this.engine?.kernelCounters(), maxEventTs: () => this.engine?.maxEventTs() ?? null,
+      engineStats: () => this.engine?.stats, kernelCounters: () => this.engine?.kernelCounters(), clockStats: () => this.engine?.clock.stats, maxEventTs: () => this.engine?.maxEventTs() ?? null,
       manager: () => this.manager, commands: () => this.commands, now: this.now,
     });
     this.checkpoints = new CheckpointStore(config.dataDir);
@@ -118,12 +118,7 @@ export class Daemon {
       if ('checkpoint' in loaded) restore = loaded.checkpoint;
       else if (loaded.reason !== 'no checkpoint') this.log.warn({ reason: loaded.reason }, 'checkpoint not used; starting with empty kernel state');
     }
-    this.engine = new Engine({
-      workers: c.workers, groups: c.keyGroups, chunkBytes: c.chunkBytes, params: c.params,
-      maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker,
-      fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log, restore,
-      onVerdicts: (v) => { this.manager.applyBatch(v); },
-    });
+    this.engine = new Engine({ ...this.engineOptions(), restore });
     try {
       await this.engine.start();
     } catch (err) {
@@ -189,6 +184,7 @@ export class Daemon {
       },
       declareStreams: (ids) => this.engine.declareStreams(ids),
       streamCaughtUp: (id) => this.engine.streamCaughtUp(id),
+      streamAhead: (id) => this.engine.streamAhead(id),
     });
     this.sourceStarted = true;
     this.source.finished().then(() => this.flushChunker()).catch((err) => this.log.error({ err }, 'source failed'));
@@ -196,12 +192,17 @@ export class Daemon {
     this.log.info({ source: this.source.name, workers: c.workers, dataDir: c.dataDir }, 'vigil running');
   }
 
+  /** A live daemon judges records against the wall clock too (a replay cannot). */
+  private clockOptions() {
+    return { ...this.config.eventTime, now: this.now, wallClockFuture: true };
+  }
+
   private engineOptions() {
     const c = this.config;
     return {
       workers: c.workers, groups: c.keyGroups, chunkBytes: c.chunkBytes, params: c.params,
       maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker,
-      fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log,
+      fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log, clock: this.clockOptions(),
       onVerdicts: (v: Parameters<IncidentManager['applyBatch']>[0]) => { this.manager.applyBatch(v); },
     };
   }
@@ -240,11 +241,16 @@ export class Daemon {
     for (const t of this.timers) t.unref();
   }
 
+  /** Event time the engine has evaluated up to (plus its out-of-orderness), or null before any record. */
+  engineEventTime(): number | null {
+    return this.engine?.maxEventTs() ?? null;
+  }
+
   /** Counters for status and metrics. */
   status(): Record<string, unknown> {
     return {
       version: VERSION, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
-      source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats },
+      source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats, clock: this.engine?.clock.stats },
       kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
       control: this.control?.status(),
       detection: { property: this.config.params.property, title: this.config.params.title, perProperty: this.config.params.perProperty ?? {},

@@ -5,8 +5,6 @@ export class EngineStats {
   /** Valid records decoded. */
   events = 0;
   verdicts = 0;
-  /** Chunks (and idle advances) whose event time was held back for another partition still catching up. */
-  cappedStages = 0;
   readonly rejected: Record<string, number> = {};
 
   /** Adds n rejected lines for a reason. */

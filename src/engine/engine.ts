@@ -3,13 +3,16 @@ import type { Logger } from '../log/logger.ts';
 import type { DetectionParams } from '../kernel/detection-params.ts';
 import type { FieldNames } from '../ingest/field-names.ts';
 import type { Verdict } from '../kernel/verdict.ts';
-import type { KernelCounters, KernelInit } from '../kernel/wasm-kernel.ts';
+import { KERNEL_COUNTER_NAMES, type KernelCounters, type KernelInit } from '../kernel/wasm-kernel.ts';
 import type { DecodeReply, VerdictReply, WorkerTask } from '../kernel/worker-messages.ts';
 import type { CellFigures, CellFiguresPage } from '../kernel/cell-figures.ts';
 import { DECODE_STATUS_NAMES, REJECT_TOO_LARGE, isReject } from '../ingest/reject-reason.ts';
 import { compareVerdicts } from './verdict-order.ts';
 import { EngineStats } from './engine-stats.ts';
 import { WorkerLane } from './worker-lane.ts';
+import { groupRange } from '../kernel/key-groups.ts';
+import { DEFAULT_CLOCK_OPTIONS, EventClock, type EventClockOptions } from './event-clock.ts';
+import type { ChunkOrigin } from '../ingest/source.ts';
 
 /** How the engine is sized. */
 export interface EngineOptions {
@@ -31,8 +34,8 @@ export interface EngineOptions {
   onVerdicts: (verdicts: Verdict[]) => void;
   /** Kernel state to resume from (same worker and group counts). */
   restore?: EngineCheckpoint;
-  /** A source partition that delivers no chunk for this long no longer holds event time back (default 10 s). */
-  streamIdleMs?: number;
+  /** Event-time judgement (future records, idle and ahead partitions) over DEFAULT_CLOCK_OPTIONS. */
+  clock?: Partial<EventClockOptions>;
 }
 
 /** Every worker's kernel snapshot plus the event time the engine had reached. */
@@ -43,27 +46,9 @@ export interface EngineCheckpoint {
   snapshots: Uint8Array[];
 }
 
-/**
- * Where a chunk comes from, for sources that read several partitions (Kafka partitions) each in
- * event-time order but not in step with one another: event time then advances only as far as the
- * slowest partition that is still catching up (see Engine.declareStreams).
- */
-export interface ChunkOrigin {
-  /** The partition every line of the chunk comes from. */
-  stream: string;
-  /** The partition is caught up after this chunk (no backlog): it no longer holds event time back. */
-  live: boolean;
-}
-
-interface StreamState {
-  maxTs: number | null;
-  live: boolean;
-  lastChunkAt: number;
-}
-
 type Stage =
   | { kind: 'chunk'; decoded: DecodeReply; origin?: ChunkOrigin }
-  | { kind: 'advance'; maxTs: number }
+  | { kind: 'advance'; wallTs?: number }
   | { kind: 'finish' };
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -81,9 +66,12 @@ export class Engine {
   private nextEmit = 0;
   private readonly ready = new Map<number, Stage>();
   private readonly pending = new Map<number, { remaining: number; verdicts: Verdict[] }>();
-  private globalMaxTs: number | null = null;
   private inFlight = 0;
-  private readonly streams = new Map<string, StreamState>();
+  /** Event time: per-partition marks, future records, idle and ahead partitions. */
+  readonly clock: EventClock;
+  /** An advance of event time without records is queued and not yet planned. */
+  private advanceQueued = false;
+  private idleTimer: NodeJS.Timeout | null = null;
   private waiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   // settled() callers, by the sequence number they wait for (chunks are emitted in order).
@@ -103,6 +91,7 @@ export class Engine {
     if (!Number.isInteger(opts.chunkBytes) || opts.chunkBytes < 65536) problems.push(`chunkBytes must be an integer >= 65536, got ${opts.chunkBytes}`);
     if (problems.length) throw new Error(`invalid engine options: ${problems.join('; ')}`);
     this.log = opts.logger.child({ component: 'engine' });
+    this.clock = new EventClock({ ...DEFAULT_CLOCK_OPTIONS, ...opts.clock });
   }
 
   /** Starts one single-thread pool per worker and initializes its kernel. */
@@ -120,7 +109,8 @@ export class Engine {
       }
       await Promise.all(this.pools.map((pool, w) => pool.run({ op: 'restore', snapshot: restore.snapshots[w], debug: this.opts.debugKernel })));
       await Promise.all(this.pools.map((pool) => pool.run({ op: 'set-params', params: this.opts.params })));
-      this.globalMaxTs = restore.maxTs;
+      if (restore.maxTs !== null) this.clock.restore({ reached: restore.maxTs, streams: [{ id: '', high: restore.maxTs, a: null, b: null, run: null }] });
+      this.startIdleTimer();
       this.log.info({ workers, groups, maxTs: restore.maxTs }, 'engine restored from checkpoint');
       return;
     }
@@ -129,15 +119,23 @@ export class Engine {
         maxKeys: this.opts.maxKeysPerWorker,
         maxCells: this.opts.maxCellsPerWorker,
         chunkBytes: this.opts.chunkBytes,
-        groupLo: Math.ceil((w * groups) / workers),
-        groupHi: Math.ceil(((w + 1) * groups) / workers),
+        groupLo: groupRange(w, workers, groups).lo,
+        groupHi: groupRange(w, workers, groups).hi,
+        groups,
         params: this.opts.params,
         fieldNames: this.opts.fieldNames,
         maxLineBytes: this.opts.maxLineBytes,
       };
       return pool.run({ op: 'init', init, debug: this.opts.debugKernel } satisfies WorkerTask);
     }));
+    this.startIdleTimer();
     this.log.info({ workers, groups, chunkBytes: this.opts.chunkBytes }, 'engine started');
+  }
+
+  /** A declared partition that falls silent stops holding event time back after streamIdleMs: evaluate what it held back. */
+  private startIdleTimer(): void {
+    this.idleTimer = setInterval(() => this.advanceHeldTime(), 1000);
+    this.idleTimer.unref();
   }
 
   private async waitForSlot(): Promise<void> {
@@ -175,41 +173,30 @@ export class Engine {
    * backlog read partition after partition is then counted in its own slots, not as late.
    */
   declareStreams(ids: string[]): void {
-    const keep = new Set(ids);
-    for (const id of this.streams.keys()) if (!keep.has(id)) this.streams.delete(id);
-    const now = Date.now();
-    for (const id of ids) if (!this.streams.has(id)) this.streams.set(id, { maxTs: null, live: false, lastChunkAt: now });
+    this.clock.declare(ids);
+    this.advanceHeldTime();
   }
 
   /** A declared partition has nothing to deliver now (caught up): it no longer holds event time back. */
   streamCaughtUp(id: string): void {
-    const st = this.streams.get(id);
-    if (st) { st.live = true; st.lastChunkAt = Date.now(); }
+    this.clock.caughtUp(id);
+    this.advanceHeldTime();
+  }
+
+  /** Whether a partition is so far ahead of evaluated event time that its source should pause it. */
+  streamAhead(id: string): boolean {
+    return this.clock.ahead(id);
   }
 
   /**
-   * How far event time may advance now: the least event time of the partitions still catching up,
-   * other than `except` (the chunk's own partition, which caps record by record; null: no limit).
+   * Queues an advance when the partitions still catching up allow event time to move further than
+   * the chunks took it (one caught up, fell idle, or was given up): the records it held back are
+   * evaluated without waiting for more input.
    */
-  private eventTimeCap(except?: string): number | null {
-    if (this.streams.size === 0) return null;
-    const idle = this.opts.streamIdleMs ?? 10_000;
-    const now = Date.now();
-    let cap = Infinity;
-    for (const [id, st] of this.streams) {
-      if (id === except || st.live || now - st.lastChunkAt >= idle) continue;
-      const ts = st.maxTs ?? -Infinity;
-      if (ts < cap) cap = ts;
-    }
-    return cap === Infinity ? null : cap;
-  }
-
-  private noteOrigin(origin: ChunkOrigin, maxTs: number | null): void {
-    let st = this.streams.get(origin.stream);
-    if (!st) { st = { maxTs: null, live: false, lastChunkAt: 0 }; this.streams.set(origin.stream, st); }
-    if (maxTs !== null && (st.maxTs === null || maxTs > st.maxTs)) st.maxTs = maxTs;
-    st.live = origin.live;
-    st.lastChunkAt = Date.now();
+  private advanceHeldTime(): void {
+    if (this.advanceQueued || this.failure || this.stopped || this.clock.advanceTarget() === null) return;
+    this.advanceQueued = true;
+    this.enqueue({ kind: 'advance' });
   }
 
   /** Records lines the chunker skipped as too large. */
@@ -220,21 +207,22 @@ export class Engine {
     }
   }
 
-  /** Advances event time with no new records (an idle source), in order with the chunks before it. */
-  async advance(maxTs: number): Promise<void> {
+  /** Advances event time to the wall clock with no new records (an idle live source), in order with the chunks before it. */
+  async advance(wallTs: number): Promise<void> {
     await this.waitForSlot();
+    this.enqueue({ kind: 'advance', wallTs });
+  }
+
+  private enqueue(stage: Stage): void {
     const seq = this.seq++;
     this.inFlight++;
-    this.ready.set(seq, { kind: 'advance', maxTs });
+    this.ready.set(seq, stage);
     this.pump();
   }
 
   /** End of input: evaluates up to the last event and waits for every verdict. */
   async finish(): Promise<void> {
-    const seq = this.seq++;
-    this.inFlight++;
-    this.ready.set(seq, { kind: 'finish' });
-    this.pump();
+    this.enqueue({ kind: 'finish' });
     await this.drain();
   }
 
@@ -261,31 +249,10 @@ export class Engine {
       this.ready.delete(seq);
       const entry = { remaining: this.pools.length, verdicts: [] as Verdict[] };
       this.pending.set(seq, entry);
-      const base = this.globalMaxTs;
-      const origin = stage.kind === 'chunk' ? stage.origin : undefined;
-      if (stage.kind === 'chunk') {
-        this.account(stage.decoded);
-        if (origin) this.noteOrigin(origin, stage.decoded.maxTs);
-      }
-      const capTs = this.eventTimeCap(origin?.stream);
-      // A partition's chunk never moves event time past its own records (also the chunk that
-      // catches it up: `live` only lets later chunks of the other partitions pass it).
-      const ownCap = origin !== undefined;
-      const target = stage.kind === 'chunk' ? stage.decoded.maxTs : stage.kind === 'advance' ? stage.maxTs : null;
-      if (capTs !== null && capTs < Math.max(base ?? -Infinity, target ?? -Infinity)) this.stats.cappedStages++;
+      const tasks = this.tasksOf(stage);
       this.pools.forEach((pool, w) => {
-        let task: WorkerTask;
-        let transferList: ArrayBuffer[] | undefined;
-        if (stage.kind === 'chunk') {
-          const part = stage.decoded.parts[w];
-          task = { op: 'ingest', part, baseMaxTs: base, chunkMaxTs: stage.decoded.maxTs, capTs, ownCap };
-          transferList = [part.buffer as ArrayBuffer];
-        } else if (stage.kind === 'advance') {
-          task = { op: 'advance', maxTs: stage.maxTs, capTs };
-        } else {
-          task = { op: 'finish' };
-        }
-        pool.run<VerdictReply>(task, transferList).then(
+        const { task, transfer } = tasks(w);
+        pool.run<VerdictReply>(task, transfer).then(
           (r: VerdictReply) => {
             this.noteCaps(w, r.counters);
             this.workerCounters[w] = r.counters;
@@ -296,12 +263,33 @@ export class Engine {
           (err: Error) => this.fail(err),
         );
       });
-      if (stage.kind === 'chunk' && stage.decoded.maxTs !== null) {
-        this.globalMaxTs = this.globalMaxTs === null ? stage.decoded.maxTs : Math.max(this.globalMaxTs, stage.decoded.maxTs);
-      } else if (stage.kind === 'advance') {
-        this.globalMaxTs = this.globalMaxTs === null ? stage.maxTs : Math.max(this.globalMaxTs, stage.maxTs);
-      }
+      // A chunk that caught its partition up may let event time move past it.
+      if (stage.kind === 'chunk' && stage.origin?.live) this.advanceHeldTime();
     }
+  }
+
+  /** Plans a stage's event time (in ingest order) and returns each worker's task. */
+  private tasksOf(stage: Stage): (w: number) => { task: WorkerTask; transfer?: ArrayBuffer[] } {
+    if (stage.kind === 'chunk') {
+      const d = stage.decoded;
+      this.account(d);
+      const { plan, endTarget } = this.clock.plan(d.times, d.props, stage.origin);
+      const last = this.pools.length - 1;
+      return (w) => {
+        // Every owner gets the same plan: the last one takes it, the others a copy.
+        const own = w === last ? plan : plan.slice();
+        return { task: { op: 'ingest', part: d.parts[w], plan: own, endTarget }, transfer: [d.parts[w].buffer as ArrayBuffer, own.buffer as ArrayBuffer] };
+      };
+    }
+    if (stage.kind === 'advance') {
+      if (stage.wallTs === undefined) this.advanceQueued = false;
+      const target = this.clock.advanceTarget(stage.wallTs) ?? -Infinity;
+      this.clock.advanced(target);
+      return () => ({ task: { op: 'advance', target } });
+    }
+    const target = this.clock.finalTarget();
+    this.clock.advanced(target);
+    return () => ({ task: { op: 'finish', target } });
   }
 
   private noteCaps(w: number, c: KernelCounters): void {
@@ -361,17 +349,17 @@ export class Engine {
     for (const w of this.settleWaiters.splice(0)) w.reject(err);
   }
 
-  /** Highest event time accepted so far (null before any valid record). */
+  /** Event time the engine has reached (what its ticks are evaluated up to, plus the out-of-orderness), or null before any record. */
   maxEventTs(): number | null {
-    return this.globalMaxTs;
+    return this.clock.reached();
   }
 
   /** Kernel counters summed over workers (as of each worker's latest task). */
   kernelCounters(): KernelCounters {
-    const sum = { events: 0, late: 0, lateDropped: 0, keysDropped: 0, cellsDropped: 0, evicted: 0, keys: 0, cells: 0, open: 0 };
+    const sum = Object.fromEntries(KERNEL_COUNTER_NAMES.map((k) => [k, 0])) as KernelCounters;
     for (const c of this.workerCounters) {
       if (!c) continue;
-      for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += c[k];
+      for (const k of KERNEL_COUNTER_NAMES) sum[k] += c[k];
     }
     return sum;
   }
@@ -386,7 +374,7 @@ export class Engine {
   async checkpoint(): Promise<EngineCheckpoint> {
     await this.drain();
     const snapshots = await Promise.all(this.pools.map((p) => p.run<Uint8Array>({ op: 'snapshot' })));
-    return { workers: this.pools.length, groups: this.opts.groups, maxTs: this.globalMaxTs, snapshots };
+    return { workers: this.pools.length, groups: this.opts.groups, maxTs: this.clock.reached(), snapshots };
   }
 
   /**
@@ -408,6 +396,7 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
     await Promise.all(this.pools.map((p) => p.destroy()));
     this.pools = [];
   }

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../log/logger.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
-import type { Source, SourceSink } from './source.ts';
-import type { ChunkOrigin } from '../engine/engine.ts';
+import type { ChunkOrigin, Source, SourceSink } from './source.ts';
 import { emptySkipCounts, type SkipReason } from './record-framer.ts';
 import { ChunkFramer } from './chunk-framer.ts';
 import { SourceError } from './source-error.ts';
@@ -13,6 +12,21 @@ import { untrustedCertificate } from './tls-check.ts';
 import { patchKafkajs } from './kafkajs-patches.ts';
 
 patchKafkajs();
+
+/** How often partitions with nothing to deliver are looked for (besides at each join), and paused ones resumed. */
+const WATCH_INTERVAL_MS = 2000;
+
+/** `topic:partition` keys as kafkajs's pause/resume argument. */
+function topicPartitions(keys: string[]): Array<{ topic: string; partitions: number[] }> {
+  const byTopic = new Map<string, number[]>();
+  for (const k of keys) {
+    const i = k.lastIndexOf(':');
+    const list = byTopic.get(k.slice(0, i)) ?? [];
+    list.push(Number(k.slice(i + 1)));
+    byTopic.set(k.slice(0, i), list);
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
 
 /** What the Kafka source needs besides its configuration. */
 export interface KafkaSourceOptions {
@@ -60,6 +74,12 @@ interface PartitionProgress {
 export class KafkaSource implements Source {
   readonly name = 'kafka';
   private consumer: Consumer | null = null;
+  /** Reads high watermarks and committed offsets: a partition with nothing to deliver must never hold event time back. */
+  private admin: Admin | null = null;
+  /** Partitions paused because they are too far ahead of evaluated event time. */
+  private readonly paused = new Set<string>();
+  private watchTimer: NodeJS.Timeout | null = null;
+  private watching: Promise<void> | null = null;
   private sink!: SourceSink;
   private readonly progress = new Map<string, PartitionProgress>();
   private assigned = new Set<string>();
@@ -141,7 +161,10 @@ export class KafkaSource implements Source {
       this.assigned = mine;
       // Event time follows the slowest assigned partition that is still catching up.
       this.sink.declareStreams?.([...mine].sort());
+      for (const k of revoked) this.paused.delete(k);
       this.log.info({ partitions: [...mine].sort(), revoked }, 'kafka group joined');
+      // Empty partitions, and those already read to their end, deliver no batch at all: say so now.
+      void this.watch();
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
@@ -149,7 +172,9 @@ export class KafkaSource implements Source {
         this.rejectFinished(new SourceError('SOURCE_READ', `kafka consumer stopped: ${e.payload.error.message}`, false, { cause: e.payload.error }));
       }
     });
+    this.admin = kafka.admin();
     try {
+      await this.admin.connect();
       await consumer.connect();
       await consumer.subscribe({ topics: [c.topic], fromBeginning: c.startFrom === 'earliest' });
       await consumer.run({
@@ -160,6 +185,7 @@ export class KafkaSource implements Source {
       });
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
+      await this.admin.disconnect().catch(() => undefined);
       this.sockets.destroyAll();
       // Credentials a broker refuses stay refused: say which variables to check, and do not retry.
       const auth = (err as Error).name === 'KafkaJSSASLAuthenticationError' && c.sasl
@@ -169,6 +195,8 @@ export class KafkaSource implements Source {
     }
     this.timer = setInterval(() => { void this.commit(); }, c.commitIntervalMs);
     this.timer.unref();
+    this.watchTimer = setInterval(() => { void this.watch(); }, WATCH_INTERVAL_MS);
+    this.watchTimer.unref();
     this.log.info({ brokers: c.brokers, startFrom: c.startFrom }, 'kafka source started');
   }
 
@@ -212,6 +240,7 @@ export class KafkaSource implements Source {
         this.marks.push({ progress: p, next: p.deliveredNext });
         this.scheduleFlush();
       }
+      this.pauseAhead();
       // The fetch position moves on; the commit waits for evaluation (commit()).
       resolveOffset(batch.lastOffset());
       await heartbeat();
@@ -264,6 +293,66 @@ export class KafkaSource implements Source {
     }
   }
 
+  /**
+   * Pauses the partitions that are too far ahead of evaluated event time (the kernel's rings could
+   * not hold them) and resumes those that no longer are. kafkajs applies it from the next fetch.
+   */
+  private pauseAhead(): void {
+    const consumer = this.consumer;
+    const ahead = this.sink.streamAhead;
+    if (!consumer || !ahead || this.closing) return;
+    const pause: string[] = [];
+    const resume: string[] = [];
+    for (const key of this.assigned) {
+      const isAhead = ahead(key);
+      if (isAhead && !this.paused.has(key)) pause.push(key);
+      else if (!isAhead && this.paused.has(key)) resume.push(key);
+    }
+    for (const k of pause) this.paused.add(k);
+    for (const k of resume) this.paused.delete(k);
+    if (pause.length) consumer.pause(topicPartitions(pause));
+    if (resume.length) consumer.resume(topicPartitions(resume));
+    if (pause.length || resume.length) this.log.debug({ paused: pause, resumed: resume }, 'partitions paused ahead of event time');
+  }
+
+  /**
+   * Tells the engine which assigned partitions have nothing to deliver (their position is at the
+   * high watermark: empty, or read to the end): they must not hold event time back. kafkajs hands no
+   * batch for them, so this asks the broker, at each join and every WATCH_INTERVAL_MS. Also resumes
+   * paused partitions while no batch arrives.
+   */
+  private watch(): Promise<void> {
+    this.pauseAhead();
+    if (this.watching || !this.admin || this.closing || this.assigned.size === 0) return this.watching ?? Promise.resolve();
+    const admin = this.admin;
+    const topic = this.opts.config.topic;
+    this.watching = (async () => {
+      try {
+        const [highs, [committed]] = await Promise.all([
+          admin.fetchTopicOffsets(topic),
+          admin.fetchOffsets({ groupId: this.opts.config.groupId, topics: [topic] }),
+        ]);
+        const committedOf = new Map(committed.partitions.map((p) => [p.partition, Number(p.offset)]));
+        for (const h of highs) {
+          const key = `${topic}:${h.partition}`;
+          if (!this.assigned.has(key)) continue;
+          const high = Number(h.high);
+          const progress = this.progress.get(key);
+          // Where this member reads next: what it delivered, else the group's commit, else the start position.
+          const c = committedOf.get(h.partition) ?? -1;
+          const next = progress ? progress.deliveredNext : c >= 0 ? c : this.opts.config.startFrom === 'latest' ? high : Number(h.low);
+          if (next >= high) this.sink.streamCaughtUp?.(key);
+        }
+      } catch (err) {
+        // Only event time waits for the idle timeout meanwhile; the next round asks again.
+        this.log.debug({ err: (err as Error).message }, 'kafka high watermarks not read');
+      } finally {
+        this.watching = null;
+      }
+    })();
+    return this.watching;
+  }
+
   private sampleSkip(reason: SkipReason, value: Uint8Array | null | undefined, partition: string | null): void {
     const n = this.skipped[reason];
     if (n <= 5 || n % 1000 === 0) {
@@ -303,6 +392,7 @@ export class KafkaSource implements Source {
   private async doStop(): Promise<void> {
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
     if (!this.consumer) return;
     await this.busy;
     try {
@@ -312,7 +402,9 @@ export class KafkaSource implements Source {
     } catch (err) {
       this.log.error({ err }, 'final offsets not committed: the uncommitted tail will be read again');
     }
+    await this.watching;
     await this.consumer.disconnect().catch((err) => this.log.warn({ err }, 'kafka disconnect failed'));
+    await this.admin?.disconnect().catch((err) => this.log.warn({ err }, 'kafka admin disconnect failed'));
     this.disconnected = true;
     const leaked = this.sockets.destroyAll();
     if (leaked > 0) this.log.debug({ sockets: leaked }, 'closed broker connections kafkajs left open');

@@ -30,6 +30,8 @@ export interface KinesisSourceOptions {
 // counts calls as they arrive, and a request can leave a few ms later than its slot.
 const MARGIN_MS = 10;
 const MIN_CALL_GAP_MS = 200 + MARGIN_MS;
+/** How often a shard paused ahead of event time looks again. */
+const AHEAD_POLL_MS = 250;
 const MAX_BYTES_PER_S = 2 * 1024 * 1024;
 const THROTTLE_CODES = new Set(['ProvisionedThroughputExceededException', 'LimitExceededException', 'ThrottlingException']);
 /** ListShards throttled this many times in a row fails the discovery (at start: the start). */
@@ -71,6 +73,8 @@ export class KinesisSource implements Source {
   private saveTimer: NodeJS.Timeout | null = null;
   private records = 0;
   private getRecordsCalls = 0;
+  /** Polls skipped because the shard was too far ahead of evaluated event time. */
+  private pausedPolls = 0;
   private readonly throttled: Record<KinesisOperation, number> = { ListShards: 0, GetShardIterator: 0, GetRecords: 0 };
   private discovering: Promise<void> | null = null;
   private iteratorsRenewed = 0;
@@ -205,6 +209,13 @@ export class KinesisSource implements Source {
     let failures = 0;
     log.info({ from: lastSeq ?? this.opts.config.startPosition, parents }, 'reading shard');
     while (iterator && !this.abort.signal.aborted) {
+      // Too far ahead of evaluated event time (the kernel's rings could not hold more of it): wait.
+      // An iterator unused for 5 minutes expires; the renewal below takes care of that.
+      if (this.sink.streamAhead?.(shardId)) {
+        this.pausedPolls++;
+        if (!(await this.sleep(AHEAD_POLL_MS))) break;
+        continue;
+      }
       // Per shard at most one call per MIN_CALL_GAP_MS and 2 MB/s (bytes of the last read), or the
       // backoff. Measured on the monotonic clock, and checked again after the sleep: a timer may fire early.
       const gap = Math.max(MIN_CALL_GAP_MS, (lastBytes / MAX_BYTES_PER_S) * 1000 + MARGIN_MS, backoffMs);
@@ -386,7 +397,7 @@ export class KinesisSource implements Source {
 
   position(): Record<string, unknown> {
     const t = this.throttled;
-    return { stream: this.streamName, records: this.records, getRecordsCalls: this.getRecordsCalls,
+    return { stream: this.streamName, records: this.records, getRecordsCalls: this.getRecordsCalls, pausedPolls: this.pausedPolls,
       throttled: t.ListShards + t.GetShardIterator + t.GetRecords, throttledBy: { ...t }, iteratorsRenewed: this.iteratorsRenewed, skipped: { ...this.skipped }, shards: this.positions.snapshot(),
       reading: [...this.readers.keys()].filter((id) => !this.finishedShards.has(id)) };
   }

@@ -1,4 +1,15 @@
-import type { ChunkOrigin } from '../engine/engine.ts';
+/**
+ * Where a chunk comes from, for sources that read several partitions (Kafka partitions, Kinesis
+ * shards), each in event-time order but not in step with one another: event time then advances
+ * only as far as the slowest partition that is still catching up (src/engine/event-clock.ts).
+ */
+export interface ChunkOrigin {
+  /** The partition every line of the chunk comes from. */
+  stream: string;
+  /** The partition is caught up after this chunk (no backlog): it no longer holds event time back. */
+  live: boolean;
+}
+
 /** Where a source delivers bytes: whole or partial NDJSON lines, in order. */
 export interface SourceSink {
   /** Accepts bytes; resolves when the engine has room for more (backpressure). */
@@ -24,6 +35,11 @@ export interface SourceSink {
   declareStreams?(ids: string[]): void;
   /** A declared partition has nothing to deliver right now (caught up): it holds event time back no longer. */
   streamCaughtUp?(id: string): void;
+  /**
+   * Whether a partition is further ahead of evaluated event time than the kernel can hold: the
+   * source should stop reading it (Kafka pause, Kinesis: no GetRecords) until this turns false.
+   */
+  streamAhead?(id: string): boolean;
 }
 
 /** A stream of view outcomes (demo generator, file, stdin; Kafka and Kinesis plug in here). */

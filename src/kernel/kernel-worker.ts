@@ -6,8 +6,6 @@ import type { WorkerTask, DecodeReply, VerdictReply, LaneMessage } from './worke
 
 let kernel: WasmKernel | null = null;
 let expectedSeq = 0;
-/** An idle advance is an empty chunk: the same capped end-of-chunk advance. */
-const EMPTY = new Uint8Array(0);
 
 function need(): WasmKernel {
   if (!kernel) throw new Error('kernel worker used before init');
@@ -34,7 +32,7 @@ function run(task: WorkerTask): unknown {
     case 'decode': {
       const d = need().decodeChunk(task.bytes, task.owners, task.groups);
       const reply: DecodeReply = d;
-      return transferring(reply, d.parts.map((p) => p.buffer));
+      return transferring(reply, [...d.parts.map((p) => p.buffer), d.times.buffer, d.props.buffer]);
     }
     default:
       return handleRest(task);
@@ -45,11 +43,12 @@ function handleRest(task: WorkerTask): unknown {
   const k = need();
   switch (task.op) {
     case 'ingest':
-      return verdictReply(k, k.ingest(task.part, task.baseMaxTs, task.chunkMaxTs, task.capTs, task.ownCap));
+      return verdictReply(k, k.ingest(task.part, task.plan, task.endTarget));
     case 'advance':
-      return verdictReply(k, k.ingest(EMPTY, null, task.maxTs, task.capTs));
+      return verdictReply(k, k.advance(task.target));
     case 'finish':
-      return verdictReply(k, k.finish());
+      // End of input: reach the highest mark of any partition, then evaluate as if no more could come.
+      return verdictReply(k, [...k.advance(task.target), ...k.finish()]);
     case 'set-params':
       k.setParams(task.params);
       return { ok: true };

@@ -91,6 +91,8 @@ export class ReferenceModel {
   private dirty: RefKey[] = [];
   private readonly open = new Set<RefCell>();
   private nextTick: number | null = null;
+  /** Events not yet due (a partition ahead of event time), by event time (stable). */
+  private held: ReferenceEvent[] = [];
   private maxTs: number | null = null;
   private verdicts: Verdict[] = [];
   private readonly stats = { events: 0, late: 0, lateDropped: 0, evicted: 0 };
@@ -106,10 +108,37 @@ export class ReferenceModel {
     this.profiles.clear();
   }
 
-  /** Applies one event; `maxTsSoFar` is the highest event time of all events up to and including this one. */
-  ingest(e: ReferenceEvent, maxTsSoFar: number): void {
-    this.advanceTo(maxTsSoFar);
-    if (this.maxTs === null || maxTsSoFar > this.maxTs) this.maxTs = maxTsSoFar;
+  /**
+   * Applies one event at its time `e.ts` after advancing event time to `target`: the engine's plan
+   * for it (src/engine/event-clock.ts; for one ordered stream, the highest event time up to and
+   * including this one).
+   */
+  ingest(e: ReferenceEvent, target: number): void {
+    // -Infinity: event time may not advance at all yet (another partition has delivered nothing).
+    if (target !== -Infinity) {
+      this.advanceTo(target);
+      if (this.maxTs === null || target > this.maxTs) this.maxTs = target;
+    }
+    // Not due before the next tick: held until a tick it belongs before (the kernel's hold).
+    if (this.nextTick === null || e.ts >= this.nextTick + this.p.outOfOrdernessMs) {
+      let i = this.held.length;
+      while (i > 0 && this.held[i - 1].ts > e.ts) i--;
+      this.held.splice(i, 0, e);
+      return;
+    }
+    this.count(e);
+  }
+
+  /** Counts the events held until now whose time is before `bound`. */
+  private release(bound: number): void {
+    let n = 0;
+    while (n < this.held.length && this.held[n].ts < bound) n++;
+    if (n === 0) return;
+    const due = this.held.splice(0, n);
+    for (const e of due) this.count(e);
+  }
+
+  private count(e: ReferenceEvent): void {
     let ts = e.ts;
     const tick = this.p.tickMs;
     if (this.nextTick !== null && ts < this.nextTick - tick) {
@@ -184,16 +213,22 @@ export class ReferenceModel {
 
   private advanceTo(maxTs: number): void {
     const tick = this.p.tickMs;
-    const wm = maxTs - this.p.outOfOrdernessMs;
+    const ooo = this.p.outOfOrdernessMs;
+    const wm = maxTs - ooo;
     if (this.nextTick === null) {
-      this.nextTick = (floorDiv(wm, tick) + 1) * tick;
-      return;
+      // Ticks start after the first event, or after the earliest one held before (the kernel's advanceTo).
+      const first = this.held.length > 0 ? Math.min(this.held[0].ts, maxTs) : maxTs;
+      this.nextTick = (floorDiv(first - ooo, tick) + 1) * tick;
     }
     const sweepMs = this.p.sweepMs;
     let next = this.nextTick;
     while (next <= wm) {
+      this.nextTick = next;
+      this.release(next + ooo);
       if (!this.evaluateEmptyStretches && this.dirty.length === 0 && this.open.size === 0) {
-        const last = floorDiv(wm, tick) * tick;
+        let last = floorDiv(wm, tick) * tick;
+        // Not past the tick before which the earliest held event is due.
+        if (this.held.length > 0) last = Math.min(last, floorDiv(this.held[0].ts - ooo, tick) * tick);
         if (last > next) {
           const s = floorDiv(last, sweepMs) * sweepMs;
           if (s >= next) this.sweep(s);
@@ -205,6 +240,7 @@ export class ReferenceModel {
       next += tick;
     }
     this.nextTick = next;
+    this.release(next + ooo);
   }
 
   private touch(key: RefKey, ts: number, err: string | null): void {

@@ -8,19 +8,30 @@ import { DECODE_OK } from '../ingest/reject-reason.ts';
 import type { FieldNames } from '../ingest/field-names.ts';
 import { DUMP_RECORD_FIELDS, type CellFigures, type CellFiguresPage } from './cell-figures.ts';
 import { DEFAULT_FIELD_NAMES } from '../ingest/field-names.ts';
+import { KERNEL_STATE_FORMAT, type KernelGroupState, type KeyNames } from './kernel-state.ts';
 
 const KINDS: VerdictKind[] = ['open', 'update', 'resolve', 'expire'];
 const SCOPES: Scope[] = ['property', 'title'];
 const FIELD_ORDER: (keyof FieldNames)[] = ['viewId', 'propertyId', 'videoTitle', 'errorType', 'ts'];
 const SNAPSHOT_MAGIC = 'VIGILSNP';
 const SNAPSHOT_FORMAT = 1;
-const NO_TS = -(2n ** 63n);
-const I64_MAX = 2n ** 63n - 1n;
 const STATE_MAGIC = 0x4b4c4756;
+const I64_MIN = -(2n ** 63n);
+const IMPORT_ERRORS: Record<number, string> = {
+  [-1]: 'a key of a key group this worker does not own', [-2]: 'a title whose property is missing',
+  [-3]: 'more keys or cells than VIGIL_MAX_KEYS_PER_WORKER / VIGIL_MAX_CELLS_PER_WORKER allow',
+  [-4]: 'a key twice', [-5]: 'a record that overruns its part',
+};
 
-/** Byte offsets of the f64 counters in the kernel's state header (assembly/state.ts). */
-const COUNTER_OFFSETS = { events: 104, late: 112, lateDropped: 120, keysDropped: 128, cellsDropped: 136, evicted: 144 } as const;
-export type KernelCounters = Record<keyof typeof COUNTER_OFFSETS, number> & { keys: number; cells: number; open: number };
+/** The kernel's f64 counters, by the name of the state-header offset it exports for each (assembly/index.ts). */
+const COUNTER_EXPORTS = {
+  events: 'H_EVENTS', late: 'H_LATE', lateDropped: 'H_LATE_DROPPED', keysDropped: 'H_KEYS_DROPPED',
+  cellsDropped: 'H_CELLS_DROPPED', evicted: 'H_EVICTED', futureDropped: 'H_FUTURE_DROPPED',
+  held: 'H_HELD', heldOverflow: 'H_HELD_OVERFLOW',
+} as const;
+export type KernelCounters = Record<keyof typeof COUNTER_EXPORTS, number> & { keys: number; cells: number; open: number; heldNow: number };
+/** Every counter's name, for sums and metrics. */
+export const KERNEL_COUNTER_NAMES = [...Object.keys(COUNTER_EXPORTS), 'keys', 'cells', 'open', 'heldNow'] as (keyof KernelCounters)[];
 
 /** How a kernel instance is sized and configured. */
 export interface KernelInit {
@@ -30,6 +41,8 @@ export interface KernelInit {
   chunkBytes: number;
   groupLo: number;
   groupHi: number;
+  /** Key groups of the engine (128 by default). */
+  groups?: number;
   params: DetectionParams;
   fieldNames?: FieldNames;
   maxLineBytes?: number;
@@ -39,8 +52,10 @@ export interface KernelInit {
 export interface DecodedChunk {
   /** Packed records per owner worker (copies, safe to transfer). */
   parts: Uint8Array[];
-  /** Highest event time in the chunk, or null when it had no valid record. */
-  maxTs: number | null;
+  /** Event time of each valid record, in chunk order (what the engine's clock plans from). */
+  times: Float64Array;
+  /** Low 32 bits of each valid record's property hash, in chunk order. */
+  props: Uint32Array;
   records: number;
   /** Lines per decode status (index = status code of assembly/decode-status.ts). */
   statusCounts: number[];
@@ -58,13 +73,13 @@ interface KernelExports {
   rebindProfiles(): void;
   setFieldName(field: number, ptr: number, len: number): void;
   setMaxLineBytes(n: number): void;
-  ingestPacked(ptr: number, len: number, baseMax: bigint, chunkMax: bigint, cap: bigint, ownCap: number): void;
-  advanceWatermark(ts: bigint): void;
+  ingestPacked(ptr: number, len: number, plan: number, n: number, endTarget: number): void;
   finish(): void;
   decodeChunk(len: number, owners: number, groups: number, fixups: number): number;
   inputPtr(): number; inputCap(): number; fixupPtr(): number; fixupCap(): number;
   ownerOffset(o: number): number; ownerLength(o: number): number; outputPtr(): number;
-  chunkMaxTs(): bigint; chunkRecords(): number; chunkFallbacks(): number;
+  stagePtr(): number; timesPtr(): number; propsPtr(): number;
+  chunkRecords(): number; chunkFallbacks(): number;
   fallbackStart(i: number): number; fallbackEnd(i: number): number;
   statusCount(s: number): number; sampleCount(): number; sampleStart(i: number): number;
   sampleEnd(i: number): number; sampleStatus(i: number): number;
@@ -73,6 +88,23 @@ interface KernelExports {
   keyCount(): number; cellCount(): number; openCount(): number; maxTs(): bigint; heapTop(): number;
   counter(off: number): number; stateVersion(): number; stateMagic(): number; supportedStateVersion(): number;
   dumpCells(cursor: number, maxRecords: number, out: number): number; dumpNextCursor(): number; dumpAtMs(): bigint; dumpFields(): number;
+  exportKeys(scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
+  exportNextCursor(): number;
+  importKeys(ptr: number, len: number, groups: number, idxOut: number): number;
+  setEventTime(nextTick: bigint, maxTs: bigint): void;
+  exportHeld(cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
+  exportHeldNextCursor(): number;
+  importHeld(ptr: number, len: number, groups: number): number;
+  heldCount(): number;
+  addCounter(off: number, v: number): void;
+  nextTick(): bigint;
+}
+
+/** The layout of exported keys, from the kernel's own constants (assembly/key-groups.ts). */
+interface ExportLayout {
+  group: number; cells: number; keyIndex: number; header: number; key: number; cell: number;
+  /** Packed records: header bytes, and the offset of the three u16 lengths. */
+  recordHeader: number; recordLengths: number;
 }
 
 let compiled: { release?: WebAssembly.Module; debug?: WebAssembly.Module } = {};
@@ -223,8 +255,10 @@ export class WasmKernel {
       const end = Math.min(x.sampleEnd(i), start + 200);
       samples.push({ status: x.sampleStatus(i), line: utf8.decode(bytes.subarray(start, end)) });
     }
-    const mx = x.chunkMaxTs();
-    return { parts, maxTs: mx === NO_TS ? null : Number(mx), records: x.chunkRecords(), statusCounts, samples };
+    const records = x.chunkRecords();
+    const times = new Float64Array(x.memory.buffer.slice(x.timesPtr(), x.timesPtr() + records * 8));
+    const props = new Uint32Array(x.memory.buffer.slice(x.propsPtr(), x.propsPtr() + records * 4));
+    return { parts, times, props, records, statusCounts, samples };
   }
 
   private writeFixups(bytes: Uint8Array, count: number): void {
@@ -257,27 +291,26 @@ export class WasmKernel {
   }
 
   /**
-   * Applies packed records for this worker's keys (an empty part still advances event time, as
-   * every worker must at each chunk) and returns the verdicts they caused. `capTs` bounds how far
-   * event time may advance (the event time the other source partitions still catching up have
-   * reached; null: no cap, -Infinity: not at all yet), and with `ownCap` so does the chunk's own
-   * partition: record by record, its prefix maximum.
+   * Applies packed records for this worker's keys by the engine's plan for their chunk (see
+   * EventClock.plan: n targets, then n event times, n = the chunk's valid records) and returns the
+   * verdicts they caused. An empty part still advances event time, as every worker must at each chunk.
    */
-  ingest(part: Uint8Array, baseMaxTs: number | null, chunkMaxTs: number | null, capTs: number | null = null, ownCap = false): Verdict[] {
+  ingest(part: Uint8Array, plan: Float64Array, endTarget: number): Verdict[] {
     const x = this.x;
     if (part.length > x.inputCap() * 4) throw new Error('packed part larger than the kernel can take');
-    const cap = capTs === null || capTs === Infinity ? I64_MAX : capTs === -Infinity ? NO_TS : BigInt(capTs);
-    // The decode staging area is free between calls: reuse the fixup+input space as the landing zone.
+    if (plan.length * 8 > x.inputCap() * 4) throw new Error('plan larger than the kernel can take');
+    // The decode staging areas are free between calls: the part lands in the output region, the plan in the stage.
     const ptr = x.outputPtr();
     new Uint8Array(x.memory.buffer, ptr, part.length).set(part);
-    x.ingestPacked(ptr, part.length, toI64(baseMaxTs), toI64(chunkMaxTs), cap, ownCap ? 1 : 0);
+    const planPtr = x.stagePtr();
+    new Float64Array(x.memory.buffer, planPtr, plan.length).set(plan);
+    x.ingestPacked(ptr, part.length, planPtr, plan.length >> 1, endTarget);
     return this.takeVerdicts();
   }
 
-  /** Advances event time with no new records (idle source). */
-  advanceWatermark(maxTs: number): Verdict[] {
-    this.x.advanceWatermark(BigInt(maxTs));
-    return this.takeVerdicts();
+  /** Advances event time to `target` with no new records (an idle source, or a partition that stopped holding time back). */
+  advance(target: number): Verdict[] {
+    return this.ingest(EMPTY_PART, EMPTY_PLAN, target);
   }
 
   /** End of input: evaluates up to the last event. */
@@ -289,10 +322,12 @@ export class WasmKernel {
   /** The kernel's counters. */
   counters(): KernelCounters {
     const c = {} as KernelCounters;
-    for (const [name, off] of Object.entries(COUNTER_OFFSETS)) c[name as keyof typeof COUNTER_OFFSETS] = this.x.counter(off);
+    const exp = this.x as unknown as Record<string, WebAssembly.Global>;
+    for (const [name, off] of Object.entries(COUNTER_EXPORTS)) c[name as keyof typeof COUNTER_EXPORTS] = this.x.counter(exp[off].value as number);
     c.keys = this.x.keyCount();
     c.cells = this.x.cellCount();
     c.open = this.x.openCount();
+    c.heldNow = this.x.heldCount();
     return c;
   }
 
@@ -343,6 +378,175 @@ export class WasmKernel {
     const ptr = this.x.inputPtr();
     new Uint8Array(this.x.memory.buffer, ptr, bytes.length).set(bytes);
     return this.x.hashBytes(ptr, bytes.length, 0x5049n);
+  }
+
+  private layout(): ExportLayout {
+    const g = (name: string) => (this.x as unknown as Record<string, WebAssembly.Global>)[name].value as number;
+    return {
+      group: g('E_GROUP'), cells: g('E_CELLS'), keyIndex: g('E_KEY_INDEX'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'),
+      recordHeader: g('R_HEADER'), recordLengths: g('R_PROP_LEN'),
+    };
+  }
+
+  /**
+   * The state of this kernel's keys in key groups [lo, hi) (all it owns by default) as a part any
+   * kernel owning those groups can import (fromStates), whatever the worker count. Read-only.
+   */
+  exportState(lo = this.init.groupLo, hi = this.init.groupHi): KernelGroupState {
+    const x = this.x;
+    const L = this.layout();
+    const groups = this.groups();
+    const cap = x.inputCap() * 4;
+    const pages: Uint8Array[] = [];
+    for (const scope of [0, 1]) {
+      for (let cursor = 0; cursor >= 0;) {
+        const n = x.exportKeys(scope, cursor, x.outputPtr(), cap, lo, hi, groups);
+        const next = x.exportNextCursor();
+        if (n === 0 && next >= 0) throw new Error(`key ${next} has more cells than an export page of ${cap} bytes holds`);
+        pages.push(new Uint8Array(x.memory.buffer.slice(x.outputPtr(), x.outputPtr() + n)));
+        cursor = next;
+      }
+    }
+    const records = concat(pages);
+    const heldPages: Uint8Array[] = [];
+    for (let cursor = 0; cursor >= 0;) {
+      const n = x.exportHeld(cursor, x.outputPtr(), cap, lo, hi, groups);
+      heldPages.push(new Uint8Array(x.memory.buffer.slice(x.outputPtr(), x.outputPtr() + n)));
+      cursor = x.exportHeldNextCursor();
+    }
+    const names: KeyNames[] = [];
+    const dv = new DataView(records.buffer);
+    for (let p = 0; p < records.length;) {
+      const cells = dv.getUint32(p + L.cells, true);
+      const key = dv.getUint32(p + L.keyIndex, true);
+      const idx = p + L.header + L.key + cells * L.cell;
+      const errors: string[] = [];
+      for (let i = 0; i < cells; i++) errors.push(this.cellError[dv.getUint32(idx + i * 4, true)]);
+      names.push([this.keyProperty[key], this.keyTitle[key], errors]);
+      p = idx + ((cells * 4 + 7) & ~7);
+    }
+    const c = this.counters();
+    const counters = Object.fromEntries(Object.keys(COUNTER_EXPORTS).map((k) => [k, c[k as keyof typeof COUNTER_EXPORTS]]));
+    const nextTick = x.nextTick();
+    const maxTs = x.maxTs();
+    return {
+      header: {
+        format: KERNEL_STATE_FORMAT, stateVersion: x.stateVersion(), groups, groupLo: lo, groupHi: hi,
+        nextTick: nextTick === I64_MIN ? null : String(nextTick), maxTs: maxTs === I64_MIN ? null : String(maxTs),
+        counters, keys: names.length,
+      },
+      records, names, held: concat(heldPages),
+    };
+  }
+
+  /**
+   * A kernel for `init` (its own key-group range) holding the keys of its groups from exported parts
+   * taken by any number of workers: the parts' other groups are skipped. Each part's counters go to
+   * the kernel owning the part's first group, so their sum over workers stays. Throws with the
+   * reason when a part is of another state version, group count, or does not fit the caps.
+   */
+  static fromStates(init: KernelInit, states: KernelGroupState[], groups: number, debug = false): WasmKernel {
+    const k = WasmKernel.create(init, debug);
+    const x = k.x;
+    const L = k.layout();
+    const supported = x.supportedStateVersion();
+    const cap = x.inputCap() * 4;
+    let nextTick = I64_MIN;
+    let maxTs = I64_MIN;
+    for (const s of states) {
+      const h = s.header;
+      if (h.stateVersion !== supported) throw new Error(`kernel state part of state version ${h.stateVersion} cannot be restored by this kernel (version ${supported})`);
+      if (h.groups !== groups) throw new Error(`kernel state part has ${h.groups} key groups, the engine ${groups}`);
+      if (h.nextTick !== null && BigInt(h.nextTick) > nextTick) nextTick = BigInt(h.nextTick);
+      if (h.maxTs !== null && BigInt(h.maxTs) > maxTs) maxTs = BigInt(h.maxTs);
+      if (h.groupLo >= init.groupLo && h.groupLo < init.groupHi) {
+        for (const [name, v] of Object.entries(h.counters)) {
+          const off = COUNTER_EXPORTS[name as keyof typeof COUNTER_EXPORTS];
+          if (off && v) x.addCounter((x as unknown as Record<string, WebAssembly.Global>)[off].value as number, v);
+        }
+      }
+      const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
+      let page: Array<{ bytes: Uint8Array; names: KeyNames }> = [];
+      let pageBytes = 0;
+      const flush = () => {
+        if (page.length === 0) return;
+        const mem = new Uint8Array(x.memory.buffer);
+        let p = x.outputPtr();
+        for (const r of page) { mem.set(r.bytes, p); p += r.bytes.length; }
+        const n = x.importKeys(x.outputPtr(), pageBytes, groups, x.stagePtr());
+        if (n < 0) throw new Error(`kernel state part holds ${IMPORT_ERRORS[n] ?? `an error ${n}`}`);
+        const idx = new Int32Array(x.memory.buffer, x.stagePtr(), pageBytes >> 2);
+        let i = 0;
+        for (const r of page) {
+          const key = idx[i++];
+          const [property, title, errors] = r.names;
+          k.keyProperty[key] = property;
+          k.keyTitle[key] = title;
+          for (const e of errors) {
+            let interned = k.errorNames.get(e);
+            if (interned === undefined) { interned = e; k.errorNames.set(e, e); }
+            k.cellError[idx[i++]] = interned;
+          }
+        }
+        page = [];
+        pageBytes = 0;
+      };
+      let r = 0;
+      for (let p = 0; p < s.records.length; r++) {
+        if (p + L.header > s.records.length) throw new Error('kernel state part is truncated inside a key');
+        const cells = dv.getUint32(p + L.cells, true);
+        const size = L.header + L.key + cells * L.cell + ((cells * 4 + 7) & ~7);
+        if (p + size > s.records.length) throw new Error('kernel state part is truncated inside a key');
+        const group = dv.getUint32(p + L.group, true);
+        if (group >= init.groupLo && group < init.groupHi) {
+          if (size > cap) throw new Error(`a key of ${size} bytes is larger than an import page of ${cap} bytes`);
+          if (pageBytes + size > cap) flush();
+          page.push({ bytes: s.records.subarray(p, p + size), names: s.names[r] });
+          pageBytes += size;
+        }
+        p += size;
+      }
+      flush();
+      k.importHeldRecords(s.held, init);
+    }
+    x.setEventTime(nextTick, maxTs);
+    return k;
+  }
+
+  /** Holds again the exported held records of this kernel's groups (packed records, walked by their own sizes). */
+  private importHeldRecords(held: Uint8Array, init: KernelInit): void {
+    const x = this.x;
+    const cap = x.inputCap() * 4;
+    const dv = new DataView(held.buffer, held.byteOffset, held.byteLength);
+    const L = this.layout();
+    const mine: Uint8Array[] = [];
+    for (let p = 0; p < held.length;) {
+      const size = packedRecordSize(dv, p, L);
+      if (size > cap || p + size > held.length) throw new Error('kernel state part is damaged: a held record overruns it');
+      const rec = held.subarray(p, p + size);
+      if (this.groupOfRecord(rec) >= init.groupLo && this.groupOfRecord(rec) < init.groupHi) mine.push(rec);
+      p += size;
+    }
+    for (let i = 0; i < mine.length;) {
+      let bytes = 0;
+      let j = i;
+      while (j < mine.length && bytes + mine[j].length <= cap) bytes += mine[j++].length;
+      const mem = new Uint8Array(x.memory.buffer);
+      let p = x.outputPtr();
+      for (let k = i; k < j; k++) { mem.set(mine[k], p); p += mine[k].length; }
+      const n = x.importHeld(x.outputPtr(), bytes, this.groups());
+      if (n < 0) throw new Error(`kernel state part holds ${IMPORT_ERRORS[n] ?? `an error ${n}`}`);
+      i = j;
+    }
+  }
+
+  private groupOfRecord(rec: Uint8Array): number {
+    return this.x.groupOf(new DataView(rec.buffer, rec.byteOffset, 8).getBigUint64(0, true), this.groups());
+  }
+
+  /** The engine's key-group count this kernel was sized for (the decoder routes with it). */
+  private groups(): number {
+    return this.init.groups ?? 128;
   }
 
   /** A snapshot: a JSON header (format, ranges, parameters, names) and a copy of linear memory. */
@@ -404,6 +608,18 @@ export class WasmKernel {
   }
 }
 
-function toI64(ts: number | null): bigint {
-  return ts === null ? NO_TS : BigInt(ts);
+const EMPTY_PART = new Uint8Array(0);
+
+function concat(pages: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pages.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of pages) { out.set(p, off); off += p.length; }
+  return out;
 }
+
+/** Bytes of the packed record at `p` (assembly/ingest.ts recordSize: the header, then three u16 lengths' bytes, padded to 8). */
+function packedRecordSize(dv: DataView, p: number, L: ExportLayout): number {
+  const len = dv.getUint16(p + L.recordLengths, true) + dv.getUint16(p + L.recordLengths + 2, true) + dv.getUint16(p + L.recordLengths + 4, true);
+  return L.recordHeader + ((len + 7) & ~7);
+}
+const EMPTY_PLAN = new Float64Array(0);

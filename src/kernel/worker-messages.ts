@@ -7,9 +7,9 @@ export type WorkerTask =
   | { op: 'init'; init: KernelInit; debug?: boolean }
   | { op: 'restore'; snapshot: Uint8Array; debug?: boolean }
   | { op: 'decode'; bytes: Uint8Array; owners: number; groups: number }
-  | { op: 'ingest'; part: Uint8Array; baseMaxTs: number | null; chunkMaxTs: number | null; capTs: number | null; ownCap: boolean }
-  | { op: 'advance'; maxTs: number; capTs: number | null }
-  | { op: 'finish' }
+  | { op: 'ingest'; part: Uint8Array; plan: Float64Array; endTarget: number }
+  | { op: 'advance'; target: number }
+  | { op: 'finish'; target: number }
   | { op: 'set-params'; params: DetectionParams }
   | { op: 'counters' }
   | { op: 'snapshot' }
@@ -24,7 +24,8 @@ export interface LaneMessage {
 /** Result of a decode task: packed parts per owner and what the chunk held. */
 export interface DecodeReply {
   parts: Uint8Array[];
-  maxTs: number | null;
+  times: Float64Array;
+  props: Uint32Array;
   records: number;
   statusCounts: number[];
   samples: Array<{ status: number; line: string }>;

@@ -1,6 +1,7 @@
 import type { MetricsRegistry, Sample } from './metrics-registry.ts';
 import type { EngineStats } from '../engine/engine-stats.ts';
 import type { KernelCounters } from '../kernel/wasm-kernel.ts';
+import type { EventClockStats } from '../engine/event-clock.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { CommandHandler } from '../control/command-handler.ts';
 
@@ -8,6 +9,7 @@ import type { CommandHandler } from '../control/command-handler.ts';
 export interface DaemonMetricSources {
   engineStats: () => EngineStats | undefined;
   kernelCounters: () => KernelCounters | undefined;
+  clockStats: () => EventClockStats | undefined;
   /** Highest event time seen, for the event-time lag. */
   maxEventTs: () => number | null;
   manager: () => IncidentManager | undefined;
@@ -34,6 +36,10 @@ export function registerDaemonMetrics(r: MetricsRegistry, s: DaemonMetricSources
   r.collect('vigil_bytes_total', 'Bytes of NDJSON pushed to the workers.', 'counter', () => s.engineStats()?.bytes ?? 0);
   r.collect('vigil_verdicts_total', 'Verdicts returned by the kernels.', 'counter', () => s.engineStats()?.verdicts ?? 0);
   for (const [key, name, type, help] of KERNEL_COUNTERS) r.collect(name, help, type, () => s.kernelCounters()?.[key] ?? 0);
+  r.collect('vigil_future_events_total', 'Events stamped too far ahead of their partition or of the wall clock (counted at the partition\'s time, or dropped).', 'counter',
+    () => s.clockStats()?.future ?? 0);
+  r.collect('vigil_future_events_dropped_total', 'Future events dropped (VIGIL_FUTURE_POLICY=drop).', 'counter', () => s.clockStats()?.futureDropped ?? 0);
+  r.collect('vigil_capped_chunks_total', 'Chunks whose event time was held back by another partition still catching up.', 'counter', () => s.clockStats()?.cappedChunks ?? 0);
   r.collect('vigil_event_time_lag_seconds', 'Wall clock minus the newest event time seen (how far the pipeline is behind a live source).', 'gauge', () => {
     const ts = s.maxEventTs();
     return ts === null ? 0 : Math.max(0, (s.now() - ts) / 1000);

@@ -10,6 +10,8 @@ import type { Verdict } from '../../src/kernel/verdict.ts';
 import type { WasmKernel } from '../../src/kernel/wasm-kernel.ts';
 import type { ReferenceEvent, ReferenceModel } from '../../src/kernel/reference-model.ts';
 import { compareVerdicts } from '../../src/engine/verdict-order.ts';
+import { DEFAULT_CLOCK_OPTIONS, EventClock } from '../../src/engine/event-clock.ts';
+import type { ChunkOrigin } from '../../src/ingest/source.ts';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
@@ -198,7 +200,7 @@ export function parseLine(line: string): ReferenceEvent {
 }
 
 /** A step of a run: a chunk of whole lines, or an idle-source watermark advance. */
-export type Step = { lines: string[] } | { advanceTo: number };
+export type Step = { lines: string[]; origin?: ChunkOrigin } | { advanceTo: number } | { declare: string[] };
 
 /** Cuts lines into chunks of 1..maxLines lines (some of a single line), with occasional watermark advances between them. */
 export function cutSteps(lines: string[], seed: number, maxLines: number, advances = true): Step[] {
@@ -218,34 +220,100 @@ export function cutSteps(lines: string[], seed: number, maxLines: number, advanc
 
 const encoder = new TextEncoder();
 
-/** Feeds steps to a kernel as one owner would see them (decode with 1 owner, then ingest); returns its verdicts, not yet finished. */
-export function feedKernel(kernel: WasmKernel, steps: Step[], state: { baseMaxTs: number | null } = { baseMaxTs: null }): Verdict[] {
+/**
+ * The lines split into `partitions` by property (as a topic keyed by property is) and delivered as
+ * a consumer reads a backlog: chunks of each partition in turn, partition p's chunks p + 1 times as
+ * large, so some partitions run ahead of event time while others hold it back; each partition is
+ * caught up (live) with its last chunk.
+ */
+export function partitionedSteps(lines: string[], partitions: number, chunkLines: number): Step[] {
+  const parts: string[][] = Array.from({ length: partitions }, () => []);
+  for (const l of lines) parts[propertyTag(parseLine(l).propertyId) % partitions].push(l);
+  const ids = parts.map((_, p) => `p${p}`);
+  const steps: Step[] = [{ declare: ids }];
+  const offsets = parts.map(() => 0);
+  while (offsets.some((o, p) => o < parts[p].length)) {
+    parts.forEach((part, p) => {
+      if (offsets[p] >= part.length) return;
+      const n = chunkLines * (p + 1);
+      const chunk = part.slice(offsets[p], offsets[p] + n);
+      offsets[p] += n;
+      steps.push({ lines: chunk, origin: { stream: ids[p], live: offsets[p] >= part.length } });
+    });
+  }
+  return steps;
+}
+
+/** The event-time state of a run (one clock, as the engine has one): fork it to continue a run twice. */
+export interface RunState { clock: EventClock }
+
+/** A replay's clock (no wall clock), as the engine plans a single stream. */
+export function newRunState(): RunState {
+  return { clock: new EventClock({ ...DEFAULT_CLOCK_OPTIONS }) };
+}
+
+/** An independent copy of a run's event-time state. */
+export function forkRunState(state: RunState): RunState {
+  const copy = newRunState();
+  copy.clock.restore(state.clock.state());
+  copy.clock.declare([]);
+  return copy;
+}
+
+/** An idle-source advance to `ts`, planned by the clock; the target to hand the kernel or model, or null. */
+function planAdvance(state: RunState, ts: number): number | null {
+  const t = state.clock.advanceTarget(ts);
+  if (t !== null) state.clock.advanced(t);
+  return t;
+}
+
+/** Feeds steps to a kernel as one owner would see them (decode with 1 owner, then ingest by the clock's plan); returns its verdicts, not yet finished. */
+export function feedKernel(kernel: WasmKernel, steps: Step[], state: RunState = newRunState()): Verdict[] {
   const out: Verdict[] = [];
   for (const step of steps) {
+    if ('declare' in step) {
+      state.clock.declare(step.declare);
+      continue;
+    }
     if ('advanceTo' in step) {
-      out.push(...kernel.advanceWatermark(step.advanceTo));
+      const t = planAdvance(state, step.advanceTo);
+      if (t !== null) out.push(...kernel.advance(t));
       continue;
     }
     const d = kernel.decodeChunk(encoder.encode(step.lines.join('\n') + '\n'), 1, 128);
     assert.equal(d.records, step.lines.length, 'every generated line must decode');
-    out.push(...kernel.ingest(d.parts[0], state.baseMaxTs, d.maxTs));
-    if (d.maxTs !== null) state.baseMaxTs = state.baseMaxTs === null ? d.maxTs : Math.max(state.baseMaxTs, d.maxTs);
+    const { plan, endTarget } = state.clock.plan(d.times, d.props, step.origin);
+    out.push(...kernel.ingest(d.parts[0], plan, endTarget));
   }
   return out;
 }
 
-/** Feeds the same steps to the reference model, one event at a time with the global prefix max; returns its verdicts, not yet finished. */
-export function feedModel(model: ReferenceModel, steps: Step[], state: { maxTs: number } = { maxTs: -Infinity }): Verdict[] {
+/** A property's stand-in for the kernel's hash in a plan: any function that tells properties apart will do. */
+function propertyTag(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Feeds the same steps to the reference model, one event at a time by the clock's plan; returns its verdicts, not yet finished. */
+export function feedModel(model: ReferenceModel, steps: Step[], state: RunState = newRunState()): Verdict[] {
   for (const step of steps) {
-    if ('advanceTo' in step) {
-      model.advanceWatermark(step.advanceTo);
+    if ('declare' in step) {
+      state.clock.declare(step.declare);
       continue;
     }
-    for (const line of step.lines) {
-      const e = parseLine(line);
-      if (e.ts > state.maxTs) state.maxTs = e.ts;
-      model.ingest(e, state.maxTs);
+    if ('advanceTo' in step) {
+      const t = planAdvance(state, step.advanceTo);
+      if (t !== null) model.advanceWatermark(t);
+      continue;
     }
+    const events = step.lines.map(parseLine);
+    const n = events.length;
+    const { plan, endTarget } = state.clock.plan(Float64Array.from(events, (e) => e.ts), Uint32Array.from(events, (e) => propertyTag(e.propertyId)), step.origin);
+    events.forEach((e, i) => {
+      if (!Number.isNaN(plan[n + i])) model.ingest({ ...e, ts: plan[n + i] }, plan[i]);
+    });
+    if (endTarget !== -Infinity) model.advanceWatermark(endTarget);
   }
   return model.takeVerdicts();
 }

@@ -40,6 +40,23 @@ export class KafkaHarness {
     }
   }
 
+  /** Produces values to the given partitions (no key). */
+  async produceTo(topic: string, records: Array<{ partition: number; value: string }>, batch = 2000): Promise<void> {
+    if (!this.producer) { this.producer = this.kafka.producer({ allowAutoTopicCreation: false }); await this.producer.connect(); }
+    for (let i = 0; i < records.length; i += batch) {
+      await this.producer.send({ topic, messages: records.slice(i, i + batch).map(({ partition, value }) => ({ partition, value })) });
+    }
+  }
+
+  /** Records per partition (high minus low watermark), by partition number. */
+  async partitionCounts(topic: string): Promise<number[]> {
+    const admin = await this.getAdmin();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const counts: number[] = [];
+    for (const o of offsets) counts[o.partition] = Number(o.high) - Number(o.low);
+    return counts;
+  }
+
   /** The group's committed offset summed over the topic's partitions (-1 partitions count as 0). */
   async committed(group: string, topic: string): Promise<number> {
     const admin = await this.getAdmin();

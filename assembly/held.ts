@@ -1,0 +1,146 @@
+// Records held until they are due: a source partition ahead of event time delivers records whose
+// time has not come yet (the engine's clock holds event time at the slowest partition). Counting
+// them at once would let evaluations of earlier ticks see them; so they wait here, in copies, and
+// are counted right before the first tick they belong before (ingest.ts releaseHeld), in event-time
+// order. Two arenas of packed-record copies (live records move to the other one when one is full,
+// and to a pair twice as large when that does not make room, up to H_HOLD_MAX bytes) and a binary
+// min-heap of (event time, offset) over them; all of it in linear memory, so a snapshot carries it
+// and an export can take it by key group. Arenas given up are not reused (the heap never frees):
+// at most the final size again.
+import {
+  heapAlloc, hdrI32, setHdrI32, hdrPtr, setHdrPtr, bumpF64,
+  H_HOLD_ARENA, H_HOLD_OTHER, H_HOLD_CAP, H_HOLD_USED, H_HOLD_HEAP, H_HOLD_LEN, H_HOLD_HEAP_CAP, H_HOLD_MAX, H_HELD,
+} from './state';
+import { recordSize, R_TS } from './ingest';
+
+const ENTRY: usize = 16; // i64 event time, u32 offset in the arena, pad
+
+/** Allocates the held-record arenas (capBytes each, growing up to maxBytes) and heap; false when memory is exhausted. */
+export function initHeld(capBytes: i32, maxBytes: i32): bool {
+  setHdrI32(H_HOLD_MAX, maxBytes);
+  setHdrI32(H_HOLD_USED, 0);
+  setHdrI32(H_HOLD_LEN, 0);
+  return allocate(capBytes, false);
+}
+
+/** A new pair of arenas of capBytes each and a heap for them, the live records moved over. */
+function allocate(capBytes: i32, move: bool): bool {
+  const a = heapAlloc(<usize>capBytes);
+  const b = heapAlloc(<usize>capBytes);
+  // A packed record is at least 56 bytes: no more entries than that fit in an arena.
+  const entries = capBytes / 56 + 16;
+  const heap = heapAlloc(<usize>entries * ENTRY);
+  if (a == 0 || b == 0 || heap == 0) return false;
+  if (move) {
+    memory.copy(heap, hdrPtr(H_HOLD_HEAP), <usize>hdrI32(H_HOLD_LEN) * ENTRY);
+    setHdrPtr(H_HOLD_HEAP, heap);
+    setHdrPtr(H_HOLD_OTHER, a);
+    compact();
+    setHdrPtr(H_HOLD_OTHER, b);
+  } else {
+    setHdrPtr(H_HOLD_ARENA, a);
+    setHdrPtr(H_HOLD_OTHER, b);
+    setHdrPtr(H_HOLD_HEAP, heap);
+  }
+  setHdrI32(H_HOLD_CAP, capBytes);
+  setHdrI32(H_HOLD_HEAP_CAP, entries);
+  return true;
+}
+
+/** Makes room for `size` more bytes and one more entry; false when the held set is at its maximum. */
+function room(size: usize): bool {
+  if (<usize>hdrI32(H_HOLD_USED) + size <= <usize>hdrI32(H_HOLD_CAP) && hdrI32(H_HOLD_LEN) < hdrI32(H_HOLD_HEAP_CAP)) return true;
+  compact();
+  if (<usize>hdrI32(H_HOLD_USED) + size <= <usize>hdrI32(H_HOLD_CAP) && hdrI32(H_HOLD_LEN) < hdrI32(H_HOLD_HEAP_CAP)) return true;
+  const cap = hdrI32(H_HOLD_CAP);
+  if (cap >= hdrI32(H_HOLD_MAX)) return false;
+  const next = cap * 2 < hdrI32(H_HOLD_MAX) ? cap * 2 : hdrI32(H_HOLD_MAX);
+  return allocate(next, true) && <usize>hdrI32(H_HOLD_USED) + size <= <usize>hdrI32(H_HOLD_CAP);
+}
+
+/** Records held now. */
+export function heldCount(): i32 { return hdrI32(H_HOLD_LEN); }
+
+@inline function entry(i: i32): usize { return hdrPtr(H_HOLD_HEAP) + <usize>i * ENTRY; }
+
+/** Event time of the earliest held record (only when heldCount() > 0). */
+export function heldMinTs(): i64 { return load<i64>(entry(0)); }
+
+/** Copies a packed record (counted at `ts`) into the held set; false when there is no room. */
+export function holdRecord(p: usize, ts: i64): bool {
+  const size = recordSize(p);
+  if (!room(size)) return false;
+  const len = hdrI32(H_HOLD_LEN);
+  const used = <usize>hdrI32(H_HOLD_USED);
+  const dst = hdrPtr(H_HOLD_ARENA) + used;
+  memory.copy(dst, p, size);
+  store<i64>(dst + R_TS, ts);
+  setHdrI32(H_HOLD_USED, <i32>(used + size));
+  // Sift up.
+  let i = len;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const pe = entry(parent);
+    if (load<i64>(pe) <= ts) break;
+    memory.copy(entry(i), pe, ENTRY);
+    i = parent;
+  }
+  const e = entry(i);
+  store<i64>(e, ts);
+  store<u32>(e, <u32>used, 8);
+  setHdrI32(H_HOLD_LEN, len + 1);
+  bumpF64(H_HELD, 1);
+  return true;
+}
+
+/** Removes the earliest held record; returns its address (valid until the next holdRecord). */
+export function popHeld(): usize {
+  const len = hdrI32(H_HOLD_LEN) - 1;
+  const top = hdrPtr(H_HOLD_ARENA) + <usize>load<u32>(entry(0), 8);
+  setHdrI32(H_HOLD_LEN, len);
+  if (len == 0) {
+    // Nothing held: the arena starts over (the popped record stays readable until the next hold).
+    setHdrI32(H_HOLD_USED, 0);
+    return top;
+  }
+  // Sift the last entry down from the root.
+  const lastTs = load<i64>(entry(len));
+  const lastOff = load<u32>(entry(len), 8);
+  let i: i32 = 0;
+  while (true) {
+    const l = 2 * i + 1;
+    if (l >= len) break;
+    let c = l;
+    if (l + 1 < len && load<i64>(entry(l + 1)) < load<i64>(entry(l))) c = l + 1;
+    if (load<i64>(entry(c)) >= lastTs) break;
+    memory.copy(entry(i), entry(c), ENTRY);
+    i = c;
+  }
+  store<i64>(entry(i), lastTs);
+  store<u32>(entry(i), lastOff, 8);
+  return top;
+}
+
+/** Moves the live held records to the other arena, packed, and makes it the current one. */
+function compact(): void {
+  const from = hdrPtr(H_HOLD_ARENA);
+  const to = hdrPtr(H_HOLD_OTHER);
+  const len = hdrI32(H_HOLD_LEN);
+  let w: usize = 0;
+  for (let i: i32 = 0; i < len; i++) {
+    const e = entry(i);
+    const src = from + <usize>load<u32>(e, 8);
+    const size = recordSize(src);
+    memory.copy(to + w, src, size);
+    store<u32>(e, <u32>w, 8);
+    w += size;
+  }
+  setHdrPtr(H_HOLD_ARENA, to);
+  setHdrPtr(H_HOLD_OTHER, from);
+  setHdrI32(H_HOLD_USED, <i32>w);
+}
+
+/** Address of the i-th held record in heap order (for exports); 0 <= i < heldCount(). */
+export function heldAt(i: i32): usize {
+  return hdrPtr(H_HOLD_ARENA) + <usize>load<u32>(entry(i), 8);
+}

@@ -1,0 +1,282 @@
+import type { ChunkOrigin } from '../ingest/source.ts';
+
+/** How the clock judges event time; see ARCHITECTURE.md "Event time". */
+export interface EventClockOptions {
+  /** A record more than this ahead of its partition's high-water mark (or of the wall clock) is from the future. */
+  futureToleranceMs: number;
+  /** What happens to a record from the future: counted at the partition's current time, or dropped. Both are counted. */
+  futurePolicy: 'clamp' | 'drop';
+  /** A declared partition that delivers nothing for this long stops holding event time back. */
+  streamIdleMs: number;
+  /** A partition whose high-water mark is further ahead of the evaluated event time than this should be paused. */
+  maxAheadMs: number;
+  /** The wall clock: idle partitions, and (with wallClockFuture) records stamped after it. */
+  now: () => number;
+  /** Records more than futureToleranceMs after the wall clock are from the future (a live daemon; not a replay). */
+  wallClockFuture: boolean;
+}
+
+/** The clock's defaults: a replay's (no wall clock). The daemon turns wallClockFuture on. */
+export const DEFAULT_CLOCK_OPTIONS: EventClockOptions = {
+  futureToleranceMs: 30_000, futurePolicy: 'clamp', streamIdleMs: 10_000, maxAheadMs: 5 * 60_000,
+  now: Date.now, wallClockFuture: false,
+};
+
+/** The event-time plan of one chunk, for WasmKernel.ingest (the same for every owner). */
+export interface ChunkPlan {
+  /** n targets (event time to reach before record i), then n event times to count record i at (NaN: dropped). */
+  plan: Float64Array;
+  /** Event time to reach after the chunk. */
+  endTarget: number;
+}
+
+/** Event-time state of the clock, carried by checkpoints (JSON: -Infinity is written as null). */
+export interface EventClockState {
+  reached: number | null;
+  streams: Array<{ id: string; high: number | null; a: PropertySeen | null; b: PropertySeen | null; run: StreamClock['run'] }>;
+}
+
+/** Counters of the clock's decisions. */
+export interface EventClockStats {
+  /** Records from the future (clamped or dropped). */
+  future: number;
+  /** Of those, dropped (futurePolicy 'drop'). */
+  futureDropped: number;
+  /** Chunks whose end was held back by another partition still catching up. */
+  cappedChunks: number;
+}
+
+/** A property seen by a partition's clock (low 32 bits of its hash) and its latest accepted event time. */
+export interface PropertySeen { prop: number; ts: number }
+
+export interface StreamClock {
+  /** Robust high-water mark: the highest event time accepted from this partition. */
+  high: number;
+  declared: boolean;
+  /** Caught up: nothing to deliver right now, so it does not hold event time back. */
+  live: boolean;
+  lastChunkAt: number;
+  /** The two properties accepted most recently (a and a different one, b). */
+  a: PropertySeen | null;
+  b: PropertySeen | null;
+  /** Records beyond the high-water mark from one property, not yet believed. */
+  run: { prop: number; min: number; max: number; n: number } | null;
+}
+
+/** Without another property accepted within this much event time, a jump of the one property is time passing. */
+const ACTIVE_WINDOW_MS = 10 * 60_000;
+/** A run of one property's records beyond the high-water mark is believed once it spans this much of its own time. */
+const RUN_SPAN_MS = 2 * 60_000;
+const RUN_MIN_RECORDS = 3;
+const SINGLE = '';
+
+/**
+ * The engine's event-time clock, on the main thread, in the order chunks are ingested. Each source
+ * partition (Kafka partition, Kinesis shard; one implicit partition for a file) has a robust
+ * high-water mark; a chunk's records advance event time to their partition's mark, but never past
+ * the marks of the other declared partitions that are still catching up (Flink's per-partition
+ * watermarks, Kafka Streams' stream time per partition). A partition that is caught up or idle
+ * holds nothing back. A record far ahead of its partition (a device clock a day ahead, a producer
+ * minutes ahead) or of the wall clock never moves the mark: it is from the future, counted at the
+ * partition's time (clamp) or dropped. A jump is believed when a second property agrees, when no
+ * other property is active, or when one property's records keep going for RUN_SPAN_MS of their time.
+ * Decisions depend on input order only, so a replay gives the same plan for any chunk size.
+ */
+export class EventClock {
+  private readonly streams = new Map<string, StreamClock>();
+  /** The highest target planned: event time the kernels have been told to reach. */
+  private reachedTs = -Infinity;
+  readonly stats: EventClockStats = { future: 0, futureDropped: 0, cappedChunks: 0 };
+
+  constructor(private readonly opts: EventClockOptions) {}
+
+  /** The partitions a source is about to deliver, replacing the previous set (a partition no longer in it is forgotten). */
+  declare(ids: string[]): void {
+    const keep = new Set(ids);
+    for (const id of [...this.streams.keys()]) if (id !== SINGLE && !keep.has(id)) this.streams.delete(id);
+    const now = this.opts.now();
+    for (const id of ids) {
+      const st = this.stream(id);
+      if (!st.declared) { st.declared = true; st.live = false; st.lastChunkAt = now; }
+    }
+  }
+
+  /** A declared partition has nothing to deliver now: it no longer holds event time back. */
+  caughtUp(id: string): void {
+    const st = this.streams.get(id);
+    if (st) { st.live = true; st.lastChunkAt = this.opts.now(); }
+  }
+
+  /** Plans a chunk's records (event times and property hashes in chunk order) from one partition, or from the single stream. */
+  plan(times: Float64Array, props: Uint32Array, origin?: ChunkOrigin): ChunkPlan {
+    const st = this.stream(origin?.stream ?? SINGLE);
+    const now = this.opts.now();
+    if (origin) st.lastChunkAt = now;
+    const cap = this.capExcept(st, now);
+    const n = times.length;
+    const plan = new Float64Array(2 * n);
+    const wallLimit = this.opts.wallClockFuture ? now + this.opts.futureToleranceMs : Infinity;
+    const tol = this.opts.futureToleranceMs;
+    for (let i = 0; i < n; i++) {
+      const t = times[i];
+      let eff = t;
+      if (t > wallLimit) {
+        eff = this.future(st.high === -Infinity ? now : Math.min(st.high, now));
+      } else if (st.high === -Infinity || t <= st.high + tol) {
+        accept(st, t, props[i]);
+      } else {
+        eff = this.beyond(st, t, props[i]);
+      }
+      plan[i] = st.high < cap ? st.high : cap;
+      plan[n + i] = eff;
+    }
+    const end = st.high < cap ? st.high : cap;
+    if (cap < st.high) this.stats.cappedChunks++;
+    if (origin) st.live = origin.live;
+    if (end > this.reachedTs) this.reachedTs = end;
+    return { plan, endTarget: end };
+  }
+
+  /**
+   * Where an advance without records may take event time now: the least mark of the partitions
+   * still catching up, or, when none is, the highest mark (or `wallTs`, an idle live source's wall
+   * clock, when higher). Null when that is not beyond what was reached already.
+   */
+  advanceTarget(wallTs?: number): number | null {
+    const now = this.opts.now();
+    let minHolding = Infinity;
+    let maxAll = -Infinity;
+    for (const st of this.streams.values()) {
+      if (st.high > maxAll) maxAll = st.high;
+      if (this.holding(st, now) && st.high < minHolding) minHolding = st.high;
+    }
+    const t = minHolding !== Infinity ? minHolding : Math.max(maxAll, wallTs ?? -Infinity);
+    return t > this.reachedTs && t !== Infinity ? t : null;
+  }
+
+  /** Records that an advance to `target` was planned. */
+  advanced(target: number): void {
+    if (target > this.reachedTs) this.reachedTs = target;
+  }
+
+  /** End of input: the highest mark of any partition. */
+  finalTarget(): number {
+    let t = this.reachedTs;
+    for (const st of this.streams.values()) if (st.high > t) t = st.high;
+    return t;
+  }
+
+  /** Whether a partition is so far ahead of the evaluated event time that its source should pause it. */
+  ahead(id: string): boolean {
+    const st = this.streams.get(id);
+    if (!st || st.high === -Infinity) return false;
+    const now = this.opts.now();
+    if (this.reachedTs === -Infinity) return this.capExcept(st, now) === -Infinity;
+    return st.high > this.reachedTs + this.opts.maxAheadMs;
+  }
+
+  /** Event time reached (the highest target planned), or null before the first. */
+  reached(): number | null {
+    return this.reachedTs === -Infinity ? null : this.reachedTs;
+  }
+
+  /** The state a checkpoint carries: partitions' marks and the event time reached. */
+  state(): EventClockState {
+    return {
+      reached: this.reached(),
+      streams: [...this.streams].map(([id, st]) => ({
+        id, high: st.high === -Infinity ? null : st.high, a: st.a && { ...st.a }, b: st.b && { ...st.b }, run: st.run && { ...st.run },
+      })),
+    };
+  }
+
+  /** Resumes from a checkpoint's state (before any chunk; partitions are declared again by their source). */
+  restore(s: EventClockState): void {
+    this.reachedTs = s.reached ?? -Infinity;
+    for (const { id, high, a, b, run } of s.streams) {
+      const st = this.stream(id);
+      st.high = high ?? -Infinity;
+      st.a = a && { ...a };
+      st.b = b && { ...b };
+      st.run = run && { ...run };
+    }
+  }
+
+  private stream(id: string): StreamClock {
+    let st = this.streams.get(id);
+    if (!st) {
+      st = { high: -Infinity, declared: false, live: false, lastChunkAt: 0, a: null, b: null, run: null };
+      this.streams.set(id, st);
+    }
+    return st;
+  }
+
+  private holding(st: StreamClock, now: number): boolean {
+    return st.declared && !st.live && now - st.lastChunkAt < this.opts.streamIdleMs;
+  }
+
+  /** The least mark of the declared partitions other than `self` still catching up (Infinity: none). */
+  private capExcept(self: StreamClock, now: number): number {
+    let cap = Infinity;
+    for (const st of this.streams.values()) if (st !== self && this.holding(st, now) && st.high < cap) cap = st.high;
+    return cap;
+  }
+
+  /** A record more than the tolerance beyond its partition's mark: a jump of time, or a wrong clock. */
+  private beyond(st: StreamClock, t: number, prop: number): number {
+    if (!otherPropertyActive(st, prop)) {
+      accept(st, t, prop);
+      return t;
+    }
+    const run = st.run;
+    if (run && run.prop !== prop) {
+      // A second property is beyond the mark too: time has moved to where both are.
+      st.high = Math.max(st.high, Math.min(run.min, t));
+      st.run = null;
+      if (t <= st.high + this.opts.futureToleranceMs) {
+        accept(st, t, prop);
+        return t;
+      }
+    }
+    if (!st.run) st.run = { prop, min: t, max: t, n: 0 };
+    const r = st.run;
+    r.n++;
+    if (t < r.min) r.min = t;
+    if (t > r.max) r.max = t;
+    if (r.n >= RUN_MIN_RECORDS && r.max - r.min >= RUN_SPAN_MS) {
+      st.high = Math.max(st.high, r.min);
+      accept(st, t, prop);
+      return t;
+    }
+    return this.future(st.high);
+  }
+
+  private future(at: number): number {
+    this.stats.future++;
+    if (this.opts.futurePolicy === 'drop') {
+      this.stats.futureDropped++;
+      return NaN;
+    }
+    return at;
+  }
+}
+
+/** A record within the tolerance of its partition's mark: it moves the mark and ends any run of doubtful records. */
+function accept(st: StreamClock, t: number, prop: number): void {
+  if (t > st.high) st.high = t;
+  st.run = null;
+  const a = st.a;
+  if (a && a.prop === prop) {
+    if (t > a.ts) a.ts = t;
+  } else {
+    st.b = a;
+    st.a = { prop, ts: t };
+  }
+}
+
+/** Whether a property other than `prop` was accepted within ACTIVE_WINDOW_MS of the partition's mark. */
+function otherPropertyActive(st: StreamClock, prop: number): boolean {
+  const since = st.high - ACTIVE_WINDOW_MS;
+  if (st.a && st.a.prop !== prop && st.a.ts >= since) return true;
+  return st.b !== null && st.b.prop !== prop && st.b.ts >= since;
+}

@@ -1,0 +1,107 @@
+// Event time across Kafka partitions against the real broker: a backlog read from several
+// partitions must give the incidents `vigil replay` gives for the same records (openings and
+// closings within one evaluation tick), whether a partition is empty or every one is busy.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/config.ts';
+import { Daemon } from '../src/daemon/daemon.ts';
+import { silentLogger } from '../src/log/logger.ts';
+import { KafkaHarness } from './support/kafka-harness.ts';
+import { waitUntil } from './support/services-env.ts';
+import { VIGIL } from './support/daemon-process.ts';
+import { compareIncidents, describeComparison, incidentSpans } from './support/incident-compare.ts';
+
+const TICK_MS = 10_000;
+let dir: string;
+let kafka: KafkaHarness;
+let lines: string[];
+let valid: number;
+let maxTs: number;
+let replayed: string;
+let replayLate: number;
+
+before(() => {
+  kafka = new KafkaHarness();
+  dir = mkdtempSync(join(tmpdir(), 'vigil-evt-'));
+  const file = join(dir, 'demo.ndjson');
+  // The demo profile: five properties of very different sizes, labelled incidents, a few malformed lines.
+  const gen = spawnSync(process.execPath, [VIGIL, 'generate', '--profile', 'demo', '--hours', '2', '--seed', '3', '--out', file, '--labels', join(dir, 'labels.ndjson')], { encoding: 'utf8' });
+  assert.equal(gen.status, 0, gen.stderr);
+  lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
+  const rep = spawnSync(process.execPath, [VIGIL, 'replay', file], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  assert.equal(rep.status, 0, rep.stderr);
+  replayed = rep.stdout;
+  const summary = JSON.parse(rep.stderr.trim().split('\n').pop()!) as { events: number; late_events: number };
+  valid = summary.events;
+  replayLate = summary.late_events;
+  maxTs = 0;
+  for (const l of lines) {
+    try { maxTs = Math.max(maxTs, Number(JSON.parse(l).ts) || 0); } catch { /* a malformed line */ }
+  }
+  assert.ok(incidentSpans(replayed).length >= 10, 'the replay must have incidents to compare');
+});
+
+after(async () => {
+  await kafka?.close();
+});
+
+/** Runs vigil run on the topic until it has evaluated everything, and returns its transitions and kernel counters. */
+async function consume(topic: string, name: string): Promise<{ audit: string; late: number }> {
+  const env = {
+    VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: `g-${topic}`,
+    VIGIL_DATA_DIR: join(dir, `${name}-data`), VIGIL_TRANSITIONS_FILE: join(dir, `${name}-audit.ndjson`),
+    VIGIL_WORKERS: '2', VIGIL_HTTP: 'false', VIGIL_KAFKA_COMMIT_INTERVAL_MS: '200',
+    // Partitions never go idle here: an empty one must be known to have nothing to deliver.
+    VIGIL_PARTITION_IDLE_MS: '3600000',
+  };
+  const daemon = new Daemon(loadConfig(env), silentLogger());
+  await daemon.start();
+  let late = 0;
+  try {
+    const status = () => daemon.status() as { engine: { events: number }; kernel: { late: number } };
+    await waitUntil('every record counted', () => status().engine.events === valid, 180_000);
+    await waitUntil('offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === lines.length, 60_000);
+    // Every partition caught up: event time reaches the newest record without more input.
+    await waitUntil('event time at the end of the data', () => (daemon.engineEventTime() ?? 0) >= maxTs, 60_000);
+    late = status().kernel.late;
+  } finally {
+    await daemon.stop();
+  }
+  return { audit: readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8'), late };
+}
+
+function assertSameIncidents(audit: string, what: string): void {
+  // The replay evaluates past the end at finish; the daemon stops at the newest record.
+  const c = compareIncidents(incidentSpans(replayed), incidentSpans(audit), TICK_MS, maxTs - 5 * 60_000);
+  assert.ok(c.missing.length === 0 && c.extra.length === 0 && c.closeDiffers.length === 0, `${what}: ${describeComparison(c)}`);
+  assert.ok(c.matched >= 10, `${what}: ${describeComparison(c)}`);
+}
+
+test('a topic keyed by property with an empty partition, read as a backlog: the replay\'s incidents, no late record more than the replay', async () => {
+  const topic = await kafka.topic('vigil-evt-keyed', 4);
+  await kafka.produce(topic, lines);
+  const counts = await kafka.partitionCounts(topic);
+  assert.ok(counts.some((n) => n === 0), `one partition must be empty (records per partition: ${counts.join(', ')})`);
+  const { audit, late } = await consume(topic, 'keyed');
+  assertSameIncidents(audit, 'keyed by property');
+  assert.ok(late <= replayLate, `late records ${late}, replay ${replayLate}`);
+});
+
+test('one partition per property, all busy, read as a backlog: the replay\'s incidents', async () => {
+  const props = [...new Set(lines.map((l) => { try { return String(JSON.parse(l).property_id); } catch { return null; } }).filter((p) => p !== null))].sort();
+  const topic = await kafka.topic('vigil-evt-perprop', props.length);
+  await kafka.produceTo(topic, lines.map((value) => {
+    let p = 0;
+    try { p = props.indexOf(String(JSON.parse(value).property_id)); } catch { p = 0; }
+    return { partition: p, value };
+  }));
+  const counts = await kafka.partitionCounts(topic);
+  assert.ok(counts.every((n) => n > 0), `every partition busy: ${counts.join(', ')}`);
+  const { audit, late } = await consume(topic, 'perprop');
+  assertSameIncidents(audit, 'one partition per property');
+  assert.ok(late <= replayLate, `late records ${late}, replay ${replayLate}`);
+});
