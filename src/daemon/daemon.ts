@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { VigilConfig } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { Engine } from '../engine/engine.ts';
@@ -25,8 +25,7 @@ import { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { registerDaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { HttpServer, Readiness } from '../http/http-server.ts';
 import { createDaemonHttp } from '../http/daemon-http.ts';
-
-const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+import { VERSION } from '../version.ts';
 
 /** Collaborators the daemon can be given (tests inject a source and a clock). */
 export interface DaemonDeps {
