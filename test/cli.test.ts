@@ -1,15 +1,29 @@
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTraffic } from './support/traffic.ts';
+import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
+import { waitFor } from './support/http-harness.ts';
 
 const VIGIL = join(import.meta.dirname, '..', 'bin', 'vigil.js');
 const START = Date.UTC(2026, 10, 27, 6);
 let dir: string;
 let clean: string;
+after(killLeftoverDaemons);
+
+// Asynchronous, for tests that serve HTTP from this process meanwhile.
+async function vigilAsync(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [VIGIL, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+  });
+}
 
 function vigil(args: string[], env: Record<string, string> = {}, input?: string) {
   const r = spawnSync(process.execPath, [VIGIL, ...args], { encoding: 'utf8', input, env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 << 20 });
@@ -141,7 +155,7 @@ test('generate is deterministic per seed and writes labels', () => {
   assert.ok(readFileSync(labels, 'utf8').trim().split('\n').length >= 1);
 });
 
-const COMMANDS = ['run', 'replay', 'generate'] as const;
+const COMMANDS = ['run', 'replay', 'generate', 'healthcheck'] as const;
 
 test('every command answers --help and -h with its own usage on stdout, exit 0, reading no configuration and starting nothing', () => {
   for (const command of COMMANDS) {
@@ -182,7 +196,8 @@ test('the help texts name only options their command accepts and variables src/c
     for (const option of new Set(help.match(/(?<=\s)--[a-z][a-z-]*/g) ?? [])) {
       if (option === '--help') continue;
       // A following bad --hours/--workers value (or a missing option value) stops before any work is done.
-      const r = vigil([command, option, ...(command === 'generate' ? ['--hours', 'x'] : command === 'replay' ? ['--workers', 'x'] : [])], {}, '');
+      const stop = { generate: ['--hours', 'x'], replay: ['--workers', 'x'], healthcheck: ['--timeout', 'x'], run: [] }[command];
+      const r = vigil([command, option, ...stop], {}, '');
       assert.doesNotMatch(r.stderr, /Unknown option/, `${command} ${option}`);
     }
   }
@@ -247,4 +262,41 @@ test('replay on a terminal: a progress line, JSON log lines never glued onto it,
   assert.equal(json.status, 0, json.stdout);
   const last = screen(json.stdout).filter((l) => l.trim() !== '').pop()!;
   assert.equal((JSON.parse(last) as { summary: string; events: number }).events, lines.length);
+});
+
+test('vigil healthcheck: exit 0 when /readyz (or /healthz with --live) answers 200 at the configured address, 1 otherwise', async () => {
+  const answers: Record<string, number> = { '/readyz': 503, '/healthz': 200 };
+  const server = createServer((req, res) => { res.statusCode = answers[req.url!] ?? 404; res.end(JSON.stringify({ path: req.url })); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = String((server.address() as AddressInfo).port);
+  try {
+    const notReady = await vigilAsync(['healthcheck'], { VIGIL_HTTP_PORT: port });
+    assert.equal(notReady.code, 1);
+    assert.match(notReady.stderr, /\/readyz 503/);
+    const live = await vigilAsync(['healthcheck', '--live'], { VIGIL_HTTP_PORT: port });
+    assert.equal(live.code, 0, live.stderr);
+    answers['/readyz'] = 200;
+    // Listening on every interface (which needs a token): probed through loopback.
+    const ready = await vigilAsync(['healthcheck'], { VIGIL_HTTP_PORT: port, VIGIL_HTTP_HOST: '0.0.0.0', VIGIL_ADMIN_TOKEN: 'a-long-enough-admin-token' });
+    assert.equal(ready.code, 0, ready.stderr);
+    assert.match(ready.stdout, /\/readyz 200/);
+  } finally {
+    server.close();
+  }
+  const nothing = await vigilAsync(['healthcheck'], { VIGIL_HTTP_PORT: port });
+  assert.equal(nothing.code, 1);
+  assert.match(nothing.stderr, /ECONNREFUSED/);
+  const off = await vigilAsync(['healthcheck'], { VIGIL_HTTP: 'false' });
+  assert.equal(off.code, 1);
+
+  // Against the real daemon.
+  const daemon = startDaemon({ VIGIL_DATA_DIR: join(dir, 'healthcheck-data'), VIGIL_WORKERS: '1' });
+  try {
+    await waitFor('the http server', () => /"msg":"http listening/.test(daemon.stderr()), 30_000);
+    const daemonPort = /"port":(\d+)/.exec(daemon.stderr().split('\n').find((l) => l.includes('http listening'))!)![1];
+    await waitFor('readiness', async () => (await vigilAsync(['healthcheck'], { VIGIL_HTTP_PORT: daemonPort })).code === 0, 30_000);
+  } finally {
+    daemon.child.kill('SIGTERM');
+    assert.equal(await daemon.exit, 0, daemon.stderr());
+  }
 });

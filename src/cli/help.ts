@@ -6,10 +6,11 @@ export const USAGE = `usage: vigil <command> [options]
 Real-time error-rate alerting for video playback.
 
 commands:
-  run        the daemon: reads view outcomes, opens and resolves incidents, notifies,
-             serves the dashboard, API, /metrics and probes (configured by VIGIL_* variables)
-  replay     runs the detector over an NDJSON file as fast as it can; transitions to stdout
-  generate   writes synthetic view outcomes with labelled incidents
+  run          the daemon: reads view outcomes, opens and resolves incidents, notifies,
+               serves the dashboard, API, /metrics and probes (configured by VIGIL_* variables)
+  replay       runs the detector over an NDJSON file as fast as it can; transitions to stdout
+  generate     writes synthetic view outcomes with labelled incidents
+  healthcheck  asks the running daemon's /readyz (the container image's HEALTHCHECK)
 
 options:
   -h, --help      this help; "vigil <command> --help" or "vigil help <command>" for a command's
@@ -79,5 +80,19 @@ Try: vigil generate --hours 8 --scale 0.05 --out /tmp/views.ndjson --labels /tmp
      vigil replay /tmp/views.ndjson
 `;
 
+const HEALTHCHECK = `usage: vigil healthcheck [--live] [--timeout MS]
+
+Asks the daemon running on this machine (or in this container), at the address the same
+VIGIL_HTTP_HOST and VIGIL_HTTP_PORT variables give it (0.0.0.0 and :: through loopback), whether
+it is ready: GET /readyz (workers up, source started). Exit status 0 when it answers 200, 1
+otherwise (not ready, stopping, not listening), with the answer on stdout or stderr. It needs no
+curl, so the container image's HEALTHCHECK uses it.
+
+options:
+  --live              GET /healthz instead (the process answers at all)
+  --timeout MS        give up after MS milliseconds (default 3000)
+  -h, --help          this help
+`;
+
 /** Each command's help, printed by "vigil <command> --help" and "vigil help <command>". */
-export const COMMAND_HELP = { run: RUN, replay: REPLAY, generate: GENERATE } as const;
+export const COMMAND_HELP = { run: RUN, replay: REPLAY, generate: GENERATE, healthcheck: HEALTHCHECK } as const;

@@ -3,12 +3,11 @@ import { statSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { loadConfig, ConfigError } from '../config/config.ts';
 import { createLogger } from '../log/logger.ts';
-import { Daemon } from '../daemon/daemon.ts';
-import { replay, openOutput, type ReplaySummary } from '../replay/replay.ts';
-import { writeGeneratedFiles } from '../generate/index.ts';
+import type { ReplaySummary } from '../replay/replay.ts';
 import { VERSION } from '../version.ts';
 import { ProgressLine } from './progress-line.ts';
 import { COMMAND_HELP, USAGE } from './help.ts';
+import { probe } from './healthcheck.ts';
 
 type CommandName = keyof typeof COMMAND_HELP;
 
@@ -20,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'run': return await runCommand(rest);
       case 'replay': return await replayCommand(rest);
       case 'generate': return await generateCommand(rest);
+      case 'healthcheck': return await healthcheckCommand(rest);
       case '--version': case '-V': case 'version':
         process.stdout.write(`vigil ${VERSION} (Node ${process.version}, ${process.platform}-${process.arch})\n`);
         return 0;
@@ -91,6 +91,7 @@ async function runCommand(args: string[]): Promise<number> {
   });
   // A daemon runs until told to stop, even when its source has nothing left to read.
   const keepAlive = setInterval(() => {}, 1 << 30);
+  const { Daemon } = await import('../daemon/daemon.ts');
   const daemon = new Daemon(config, log);
   try {
     await daemon.start();
@@ -124,6 +125,7 @@ async function replayCommand(args: string[]): Promise<number> {
       throw new UsageError(`cannot read ${input}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
+  const { replay, openOutput } = await import('../replay/replay.ts');
   const terminal = process.stderr.isTTY === true;
   // On a terminal stderr carries a progress line, and the JSON log lines (and transitions, when stdout
   // is the same terminal) are written above it rather than glued onto it.
@@ -211,6 +213,7 @@ async function generateCommand(args: string[]): Promise<number> {
   }
   const profile = values.profile as 'realistic' | 'demo' | undefined;
   if (profile === 'demo' && values.hours === undefined) throw new UsageError('--profile demo is endless: give --hours to write a file');
+  const { writeGeneratedFiles } = await import('../generate/index.ts');
   const result = await writeGeneratedFiles({
     seed: num('seed', values.seed, 1), hours: num('hours', values.hours, 8), scale: num('scale', values.scale, 1),
     profile, startMs, out: values.out ?? process.stdout, labelsOut: values.labels,
@@ -219,4 +222,18 @@ async function generateCommand(args: string[]): Promise<number> {
     ? `generate: ${result.lines.toLocaleString('en')} lines, ${result.labels.toLocaleString('en')} labelled incidents\n`
     : JSON.stringify({ summary: 'generate', lines: result.lines, labels: result.labels }) + '\n');
   return 0;
+}
+
+async function healthcheckCommand(args: string[]): Promise<number> {
+  if (wantsHelp('healthcheck', args)) return 0;
+  const { values } = parseArgs({ args, allowPositionals: false, strict: true, options: { live: { type: 'boolean' }, timeout: { type: 'string' } } });
+  const timeoutMs = positiveInt('timeout', values.timeout, 3000);
+  const config = loadConfig();
+  if (!config.http.enabled) {
+    process.stderr.write('vigil healthcheck: VIGIL_HTTP=false, the daemon serves no probes\n');
+    return 1;
+  }
+  const result = await probe(config.http, values.live ? '/healthz' : '/readyz', timeoutMs);
+  (result.ok ? process.stdout : process.stderr).write(`${result.detail}\n`);
+  return result.ok ? 0 : 1;
 }
