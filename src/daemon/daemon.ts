@@ -207,7 +207,7 @@ export class Daemon {
 
   private makeSource(): Source {
     const c = this.config;
-    if (c.source === 'demo') return new DemoSource(c.demoSeed, this.log.child({ component: 'demo' }), this.now);
+    if (c.source === 'demo') return new DemoSource({ seed: c.demoSeed, logger: this.log.child({ component: 'demo' }), now: this.now, dataDir: c.dataDir });
     if (c.source === 'kafka') return new KafkaSource({ config: c.kafka!, maxRecordBytes: c.maxLineBytes, logger: this.log });
     if (c.source === 'kinesis') return new KinesisSource({ config: c.kinesis!, maxRecordBytes: c.maxLineBytes, dataDir: c.dataDir, logger: this.log });
     return new StreamSource(c.source === 'file' ? c.sourceFile : null, c.chunkBytes);
