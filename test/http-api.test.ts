@@ -54,6 +54,13 @@ test('list: filters, newest first, cursor pagination', async () => {
   assert.deepEqual((await get('/api/incidents?property_id=200')).body.incidents.map((i: { id: number }) => i.id), [4]);
   assert.deepEqual((await get('/api/incidents?scope=title')).body.incidents.map((i: { id: number }) => i.id), [3]);
   assert.deepEqual((await get('/api/incidents?error_type=decodeError')).body.incidents.map((i: { id: number }) => i.id), [4]);
+  // q: text in the property id, the title or the error type, ASCII letters in any case.
+  const search = async (q: string) => (await get(`/api/incidents?q=${encodeURIComponent(q)}`)).body.incidents.map((i: { id: number }) => i.id);
+  assert.deepEqual(await search('nLAc'), [3], 'in the title');
+  assert.deepEqual(await search('DECODE'), [4], 'in the error type');
+  assert.deepEqual(await search('17'), [3, 2, 1], 'in the property id');
+  assert.deepEqual(await search('%'), [], 'no pattern characters');
+  assert.deepEqual((await get('/api/incidents?q=network&status=open')).body.incidents.map((i: { id: number }) => i.id), [3, 2]);
   assert.deepEqual((await get(`/api/incidents?from=${T0}`)).body.incidents.map((i: { id: number }) => i.id), [4, 3, 2]);
   assert.deepEqual((await get(`/api/incidents?to=${new Date(T0).toISOString()}`)).body.incidents.map((i: { id: number }) => i.id), [1]);
   const p1 = (await get('/api/incidents?limit=3')).body;

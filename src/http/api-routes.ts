@@ -48,6 +48,8 @@ export function parseListQuery(q: URLSearchParams): IncidentFilter {
   }
   if (q.get('property_id') !== null) f.propertyId = q.get('property_id')!;
   if (q.get('error_type') !== null) f.errorType = q.get('error_type')!;
+  const search = q.get('q');
+  if (search !== null && search !== '') f.search = search;
   for (const [name, field] of [['from', 'openedFromMs'], ['to', 'openedBeforeMs']] as const) {
     const v = q.get(name);
     if (v === null) continue;

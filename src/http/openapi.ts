@@ -76,6 +76,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             { name: 'property_id', in: 'query', schema: { type: 'string' } },
             { name: 'scope', in: 'query', schema: { enum: ['property', 'title'] } },
             { name: 'error_type', in: 'query', schema: { type: 'string' } },
+            { name: 'q', in: 'query', description: 'text in the property id, video title or error type (ASCII letters case-insensitively)', schema: { type: 'string' } },
             { name: 'from', in: 'query', description: 'opened at or after (epoch ms or ISO-8601)', schema: { type: 'string' } },
             { name: 'to', in: 'query', description: 'opened before (epoch ms or ISO-8601)', schema: { type: 'string' } },
             { name: 'cursor', in: 'query', description: 'next_cursor of the previous page', schema: { type: 'integer' } },
