@@ -117,6 +117,8 @@ export class HttpServer {
     this.app.get('/incidents/:id', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('incident.html'), () => {}));
     this.app.get('/properties/:property/incidents/:id', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('incident.html'), () => {}));
     this.app.get('/static/:name', (res, req) => exchange(res, req, 1, config.maxBodyBytes, (r) => this.file(r.params[0]), () => {}));
+    // Browsers ask for it at the root whatever the pages link.
+    this.app.get('/favicon.ico', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('favicon.ico'), () => {}));
     // Anything else: a JSON 404 with a stable code.
     this.app.any('/*', (res, req) => exchange(res, req, 0, config.maxBodyBytes, (r) => {
       throw new HttpError(404, 'NOT_FOUND', `no route ${r.method} ${r.path}`);
