@@ -10,11 +10,15 @@ const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 let h: Harness;
 let browser: Browser;
 const requests: string[] = [];
+const RECEIVERS = [
+  { name: 'team-slack', type: 'slack', url: 'https://hooks.slack.example/services/T0/B0/SLACKSECRETPATH', match: { property_id: ['177'] }, repeat_interval_ms: 3_600_000 },
+  { name: 'oncall', type: 'pagerduty', url: 'https://events.pagerduty.example/v2/enqueue', routing_key: 'ROUTINGKEYSECRET', match: { scope: ['title'] } },
+];
 
 before(async () => {
   const executablePath = serviceEnv('VIGIL_TEST_CHROMIUM');
   mkdirSync(ARTIFACTS, { recursive: true });
-  h = await startHarness({ VIGIL_FEED_UPDATE_MS: '0' });
+  h = await startHarness({ VIGIL_FEED_UPDATE_MS: '0', VIGIL_NOTIFY_RECEIVERS: JSON.stringify({ receivers: RECEIVERS }) });
   // History: an earlier occurrence of the same key, then the open incident with a timeline.
   h.manager.applyBatch([verdict('open', T0 - 180 * MIN)]);
   h.manager.applyBatch([verdict('resolve', T0 - 157 * MIN)]);
@@ -78,6 +82,7 @@ test('incident page: trigger, current status, timeline chart, other occurrences;
   assert.equal(await text('min-window'), '1000 views');
   assert.equal(await text('open-for'), '12 minutes');
   assert.equal(await text('notifications'), 'ON');
+  assert.equal(await text('notified'), 'sent for team-slack (slack)');
   assert.equal(await page.locator('#timeline svg path.rate').count(), 1);
   assert.equal(await page.locator('#timeline svg path.threshold').count(), 1);
   assert.match(await page.locator('#occurrences').innerText(), /^Incident #1\s+opened 3 hours ago\s+resolved after 23 minutes$/);
@@ -86,6 +91,7 @@ test('incident page: trigger, current status, timeline chart, other occurrences;
   await page.getByRole('button', { name: 'Silence alert notifications' }).click();
   await page.getByRole('button', { name: 'Turn notifications back on' }).waitFor();
   assert.equal(await text('notifications'), 'OFF');
+  assert.equal(await text('notified'), 'held for team-slack (slack)');
   assert.equal(h.manager.get(2)!.notifications, 'silenced');
 
   // Live: a new update moves the current figures without a reload.
@@ -233,4 +239,51 @@ test('an incident under another property\'s address is not shown; /favicon.ico i
   const bytes = Buffer.from(await icon.arrayBuffer());
   assert.deepEqual([...bytes.subarray(0, 4)], [0, 0, 1, 0], 'an ICO header');
   assert.ok(bytes.readUInt16LE(4) >= 1, 'with at least one image');
+});
+
+test('notifications: "none" rather than ON when no receiver would be told, and no Silence button; the read-only notification settings page', async () => {
+  const page = await newPage();
+  // Incident 4 (pbs, property scope): neither receiver's route takes it.
+  await page.goto(`${h.base}/properties/pbs/incidents/4`);
+  await page.locator('#incident').waitFor();
+  assert.equal(await page.locator('#notifications').innerText(), 'none');
+  assert.equal(await page.locator('#notified').innerText(), "no receiver's route takes this incident (notification settings)");
+  assert.equal(await page.locator('#silence').isVisible(), false);
+
+  h.silences.add({ propertyId: 'pbs', videoTitle: null, errorType: 'manifestError', scope: null }, Date.now() + 90 * MIN, 'CDN migration', Date.now());
+  await page.locator('#notified a').click();
+  await page.waitForURL(/\/settings\/notifications$/);
+  await page.locator('#receivers tbody tr').first().waitFor();
+  const cells = (sel: string) => page.locator(sel).evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => (td as HTMLElement).innerText)));
+  assert.deepEqual(await cells('#receivers tbody tr'), [
+    ['team-slack', 'slack', 'https://hooks.slack.example', 'property 177', 'every hour', 'timeout 10 s'],
+    ['oncall', 'pagerduty', 'https://events.pagerduty.example', 'scope title', 'no', 'severity critical (property), error (title), timeout 10 s'],
+  ]);
+  const silence = (await cells('#silences tbody tr'))[0];
+  assert.deepEqual([silence[0], silence[1], silence[2]], ['#1', 'property pbs · error type manifestError', 'CDN migration']);
+  assert.match(silence[4], /\(in (an hour|2 hours)\)$/);
+  const body = await page.locator('body').innerText();
+  for (const secret of ['SLACKSECRETPATH', 'ROUTINGKEYSECRET']) assert.ok(!body.includes(secret));
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-settings-1280.png'), fullPage: true });
+  await page.setViewportSize({ width: 375, height: 900 });
+  assert.ok(await pageWidth(page) <= 375);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-settings-375.png'), fullPage: true });
+  await page.close();
+
+  // A server with no receiver at all.
+  const bare = await startHarness({});
+  try {
+    bare.manager.applyBatch([verdict('open', T0)]);
+    const p = await newPage();
+    await p.goto(`${bare.base}/incidents/1`);
+    await p.locator('#incident').waitFor();
+    assert.equal(await p.locator('#notifications').innerText(), 'none');
+    assert.equal(await p.locator('#notified').innerText(), 'no receiver is configured (notification settings)');
+    await p.goto(`${bare.base}/settings/notifications`);
+    await p.locator('#no-receivers').waitFor();
+    assert.match(await p.locator('#no-receivers').innerText(), /^No receiver is configured/);
+    await p.close();
+  } finally {
+    bare.close();
+  }
 });

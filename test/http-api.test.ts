@@ -171,3 +171,46 @@ test('a port in use fails start with HTTP_LISTEN_FAILED', async () => {
   await assert.rejects(startHarness({ VIGIL_HTTP_PORT: String(h.server.port) }), (err: Error & { code?: string }) =>
     err.code === 'HTTP_LISTEN_FAILED' && /cannot listen on 127\.0\.0\.1:\d+/.test(err.message));
 });
+
+test('notification settings: receivers with their routes (no URL path, secret or routing key) and active silences, admin only; an incident names the receivers that route it', async () => {
+  const receivers = [
+    { name: 'team-slack', type: 'slack', url: 'https://hooks.slack.example/services/T0/B0/SLACKSECRETPATH', match: { property_id: ['177'], scope: ['property'] }, repeat_interval_ms: 3_600_000 },
+    { name: 'oncall', type: 'pagerduty', url: 'https://events.pagerduty.example/v2/enqueue', routing_key: 'ROUTINGKEYSECRET', match: { scope: ['title'] } },
+    { name: 'hook', type: 'webhook', url: 'https://ops.example:8443/vigil/hook?token=QUERYSECRET', secret: 'HMACSECRET' },
+  ];
+  const admin = 'admin-token-0123456789';
+  const reader = 'reader-token-0123456789';
+  const s = await startHarness({ VIGIL_NOTIFY_RECEIVERS: JSON.stringify({ receivers }), VIGIL_ADMIN_TOKEN: admin, VIGIL_READ_TOKENS: `${reader}=177` });
+  try {
+    s.manager.applyBatch([verdict('open', T0), verdict('open', T0, { scope: 'title' }), verdict('open', T0, { propertyId: 'pbs' })]);
+    s.silences.add({ propertyId: 'pbs', videoTitle: null, errorType: 'networkError', scope: null }, T0 + 60 * MIN, 'CDN migration', T0);
+    const as = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${s.base}/api/notification-settings`, as(admin));
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    for (const secret of ['SLACKSECRETPATH', 'ROUTINGKEYSECRET', 'QUERYSECRET', 'HMACSECRET', '/services/', '/vigil/hook']) assert.ok(!text.includes(secret), `${secret} leaked`);
+    const body = JSON.parse(text);
+    assert.deepEqual(body.receivers.map((r: { name: string; type: string; endpoint: string }) => [r.name, r.type, r.endpoint]), [
+      ['team-slack', 'slack', 'https://hooks.slack.example'], ['oncall', 'pagerduty', 'https://events.pagerduty.example'], ['hook', 'webhook', 'https://ops.example:8443'],
+    ]);
+    assert.deepEqual(body.receivers[0].match, { property_id: ['177'], video_title: null, error_type: null, scope: ['property'] });
+    assert.equal(body.receivers[0].repeat_interval_ms, 3_600_000);
+    assert.deepEqual(body.receivers[1].severity, { property: 'critical', title: 'error' });
+    assert.equal(body.receivers[2].signed, true);
+    assert.deepEqual(body.silences.map((x: { id: number; property_id: string; error_type: string; comment: string; expires_at_ms: number }) => [x.property_id, x.error_type, x.comment, x.expires_at_ms]),
+      [['pbs', 'networkError', 'CDN migration', T0 + 60 * MIN]]);
+    assert.equal((await fetch(`${s.base}/api/notification-settings`, as(reader))).status, 403, 'routes and silences name other properties');
+    assert.equal((await fetch(`${s.base}/api/notification-settings`)).status, 401);
+
+    const routed = async (id: number) => (await (await fetch(`${s.base}/api/incidents/${id}`, as(admin))).json()) as { receivers: { name: string }[]; receivers_configured: number };
+    assert.deepEqual((await routed(1)).receivers, [{ name: 'team-slack', type: 'slack' }, { name: 'hook', type: 'webhook' }]);
+    assert.deepEqual((await routed(2)).receivers.map((r) => r.name), ['oncall', 'hook']);
+    const pbs = await routed(3);
+    assert.deepEqual(pbs.receivers.map((r) => r.name), ['hook']);
+    assert.equal(pbs.receivers_configured, 3);
+  } finally {
+    s.close();
+  }
+  const none = (await get('/api/incidents/2')).body;
+  assert.deepEqual([none.receivers, none.receivers_configured], [[], 0], 'no receiver configured');
+});

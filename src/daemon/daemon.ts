@@ -152,6 +152,7 @@ export class Daemon {
         deliveries: (id) => this.notify.notificationState(id).map((r) => ({
           receiver: r.receiver, kind: r.kind, state: r.state, attempts: r.attempts, last_status: r.lastStatus, last_error: r.lastError,
         })),
+        notifications: { receivers: c.notify.receivers, silences: () => this.notify.silences.list() },
       });
       try {
         await this.http.start();

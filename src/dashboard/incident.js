@@ -10,6 +10,9 @@ const pathProperty = parts[0] === 'properties' ? decodeURIComponent(parts[1]) : 
 const $ = (x) => document.getElementById(x);
 let incident = null;
 let timeline = [];
+// The receivers whose routes take this incident, and how many are configured at all.
+let receivers = [];
+let receiversConfigured = 0;
 
 function fmtTime(ms) {
   return new Date(ms).toLocaleString('en-US', { month: '2-digit', day: '2-digit', year: 'numeric', hour: 'numeric', minute: '2-digit' }).replace(',', '');
@@ -34,10 +37,20 @@ function renderIncident() {
   $('current-pct').textContent = pct(i.current.error_ratio);
   $('impacted').textContent = `${i.current.impacted_views} views`;
   $('impact-hr').textContent = `${i.current.impacted_views_per_hour} views`;
-  $('notifications').textContent = i.notifications === 'on' ? 'ON' : 'OFF';
   const b = $('silence');
-  b.textContent = i.notifications === 'on' ? 'Silence alert notifications' : 'Turn notifications back on';
-  b.disabled = false;
+  if (receivers.length === 0) {
+    // Nobody would be told: ON would be a promise nobody keeps, and a Silence button would do nothing.
+    $('notifications').textContent = 'none';
+    $('notified').replaceChildren(receiversConfigured === 0 ? 'no receiver is configured (' : 'no receiver\'s route takes this incident (',
+      el('a', { href: '/settings/notifications' }, 'notification settings'), ')');
+    b.hidden = true;
+  } else {
+    $('notifications').textContent = i.notifications === 'on' ? 'ON' : 'OFF';
+    $('notified').textContent = `${i.notifications === 'on' ? 'sent' : 'held'} for ${receivers.map((r) => `${r.name} (${r.type})`).join(', ')}`;
+    b.hidden = false;
+    b.textContent = i.notifications === 'on' ? 'Silence alert notifications' : 'Turn notifications back on';
+    b.disabled = false;
+  }
   $('incident').hidden = false;
 }
 
@@ -157,6 +170,8 @@ async function load() {
     }
     incident = d.incident;
     timeline = d.timeline;
+    receivers = d.receivers ?? [];
+    receiversConfigured = d.receivers_configured ?? 0;
     renderIncident();
     renderTimeline();
     renderOccurrences(d.other_occurrences);

@@ -11,6 +11,9 @@ import { HttpError } from './http-error.ts';
 import { jsonBody, type RequestInfo, type Reply } from './http-exchange.ts';
 import { canSee, requireAdmin } from './access-control.ts';
 import { incidentView, occurrenceView, sampleView } from './incident-view.ts';
+import type { ReceiverConfig } from '../config/notify-config.ts';
+import type { Silence } from '../silence/silence.ts';
+import { routeMatches } from '../notify/receiver-route.ts';
 
 /** Every kernel cell of one property (property and title scope, each error type), from the engine's dump. */
 export type PropertyErrorRates = (propertyId: string) => Promise<CellFigures[]>;
@@ -24,6 +27,40 @@ export interface ApiDeps {
   errorRates?: PropertyErrorRates;
   /** Delivery state of an incident's notifications, per receiver (from the notification log). */
   deliveries?: (incidentId: number) => unknown[];
+  /** The configured receivers and the silences that have not ended (none: no notifications at all). */
+  notifications?: NotificationSettingsSource;
+}
+
+/** What the read-only notification settings are read from. */
+export interface NotificationSettingsSource {
+  receivers: readonly ReceiverConfig[];
+  silences: () => Silence[];
+}
+
+// Where a receiver sends, without what identifies it (a Slack webhook's path is its secret, like a routing key).
+function endpoint(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '';
+  }
+}
+
+/** The receivers and matcher silences as GET /api/notification-settings serves them: no URL paths, secrets or keys. */
+export function notificationSettingsView(n: NotificationSettingsSource | undefined): { receivers: unknown[]; silences: unknown[] } {
+  if (!n) return { receivers: [], silences: [] };
+  return {
+    receivers: n.receivers.map((r) => ({
+      name: r.name, type: r.kind, endpoint: endpoint(r.url),
+      match: { property_id: r.match.propertyIds, video_title: r.match.videoTitles, error_type: r.match.errorTypes, scope: r.match.scopes },
+      repeat_interval_ms: r.repeatIntervalMs, timeout_ms: r.timeoutMs,
+      severity: r.kind === 'pagerduty' ? { ...r.severity } : null, signed: r.kind === 'webhook' ? r.secret !== null : null,
+    })),
+    silences: n.silences().map((x) => ({
+      id: x.id, property_id: x.propertyId, video_title: x.videoTitle, error_type: x.errorType, scope: x.scope,
+      comment: x.comment, created_at_ms: x.createdAtMs, expires_at_ms: x.expiresAtMs, silenced_incidents: x.silencedIncidents,
+    })),
+  };
 }
 
 /** A request handler that receives the caller's grant. */
@@ -132,8 +169,16 @@ export function apiRoutes(deps: ApiDeps): Record<string, ApiHandler> {
           timeline: manager.timeline(incident.id).map(sampleView),
           other_occurrences: manager.otherOccurrences(incident.id, 10).map(occurrenceView),
           deliveries: deps.deliveries ? deps.deliveries(incident.id) : [],
+          // Who is told about this incident: the receivers whose routes take it.
+          receivers: (deps.notifications?.receivers ?? []).filter((r) => routeMatches(r.match, incident)).map((r) => ({ name: r.name, type: r.kind })),
+          receivers_configured: deps.notifications?.receivers.length ?? 0,
         },
       };
+    },
+    'GET /api/notification-settings': (_req, grant) => {
+      // Receivers' routes and silences may name any property: the admin's view.
+      requireAdmin(grant);
+      return { json: notificationSettingsView(deps.notifications) };
     },
     'POST /api/incidents/:id/silence': async (req, grant) => {
       requireAdmin(grant);

@@ -7,7 +7,7 @@ import type { CommandHandler } from '../control/command-handler.ts';
 import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { FeedHub } from '../feed/feed-hub.ts';
 import { AccessControl } from './access-control.ts';
-import { apiRoutes, type PropertyErrorRates } from './api-routes.ts';
+import { apiRoutes, type NotificationSettingsSource, type PropertyErrorRates } from './api-routes.ts';
 import { exchange, type Handler, type Reply } from './http-exchange.ts';
 import { HttpError } from './http-error.ts';
 import { openApiDocument } from './openapi.ts';
@@ -30,6 +30,7 @@ export interface HttpServerOptions {
   version: string;
   errorRates?: PropertyErrorRates;
   deliveries?: (incidentId: number) => unknown[];
+  notifications?: NotificationSettingsSource;
   now?: () => number;
 }
 
@@ -96,7 +97,10 @@ export class HttpServer {
 
   private register(): void {
     const { config } = this.opts;
-    const routes = apiRoutes({ manager: this.opts.manager, commands: this.opts.commands, errorRates: this.opts.errorRates, deliveries: this.opts.deliveries });
+    const routes = apiRoutes({
+      manager: this.opts.manager, commands: this.opts.commands, errorRates: this.opts.errorRates, deliveries: this.opts.deliveries,
+      notifications: this.opts.notifications,
+    });
     for (const [key, handler] of Object.entries(routes)) {
       const [method, pattern] = key.split(' ');
       this.route(method.toLowerCase() as 'get' | 'post', pattern, (req) => handler(req, this.access.grant(req.headers.authorization, req.query.get('access_token'))));
@@ -116,6 +120,7 @@ export class HttpServer {
     this.app.get('/', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('index.html'), () => {}));
     this.app.get('/incidents/:id', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('incident.html'), () => {}));
     this.app.get('/properties/:property/incidents/:id', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('incident.html'), () => {}));
+    this.app.get('/settings/notifications', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('settings.html'), () => {}));
     this.app.get('/static/:name', (res, req) => exchange(res, req, 1, config.maxBodyBytes, (r) => this.file(r.params[0]), () => {}));
     // Browsers ask for it at the root whatever the pages link.
     this.app.get('/favicon.ico', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('favicon.ico'), () => {}));

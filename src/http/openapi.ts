@@ -52,6 +52,15 @@ export function openApiDocument(version: string): Record<string, unknown> {
             timeline: { type: 'array', items: { type: 'object', required: ['at_ms', 'error_ratio', 'threshold_ratio', 'window_views'] } },
             other_occurrences: { type: 'array', items: { type: 'object', required: ['id', 'status', 'opened_at_ms', 'closed_at_ms', 'duration_ms'] } },
             deliveries: { type: 'array', description: 'Notification deliveries per receiver and transition: state (pending, delivered, failed, held), attempts, last HTTP status and error.', items: { type: 'object', required: ['receiver', 'kind', 'state', 'attempts'] } },
+            receivers: { type: 'array', description: 'The receivers whose routes take this incident', items: { type: 'object', required: ['name', 'type'], properties: { name: { type: 'string' }, type: { enum: ['slack', 'webhook', 'pagerduty', 'alertmanager'] } } } },
+            receivers_configured: { type: 'integer', description: 'How many receivers are configured in all' },
+          },
+        },
+        NotificationSettings: {
+          type: 'object', required: ['receivers', 'silences'],
+          properties: {
+            receivers: { type: 'array', items: { type: 'object', required: ['name', 'type', 'endpoint', 'match', 'repeat_interval_ms', 'timeout_ms'], properties: { name: { type: 'string' }, type: { type: 'string' }, endpoint: { type: 'string', description: 'scheme, host and port only' }, match: { type: 'object' }, repeat_interval_ms: { type: ['integer', 'null'] }, timeout_ms: { type: 'integer' }, severity: { type: ['object', 'null'] }, signed: { type: ['boolean', 'null'] } } } },
+            silences: { type: 'array', items: { type: 'object', required: ['id', 'comment', 'created_at_ms', 'expires_at_ms'], properties: { id: { type: 'integer' }, property_id: { type: ['string', 'null'] }, video_title: { type: ['string', 'null'] }, error_type: { type: ['string', 'null'] }, scope: { type: ['string', 'null'] }, comment: { type: 'string' }, created_at_ms: { type: 'integer' }, expires_at_ms: { type: 'integer' }, silenced_incidents: { type: 'array', items: { type: 'integer' } } } } },
           },
         },
         ErrorRates: {
@@ -105,6 +114,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary: 'Current figures per error type for a property and its worst titles', security: auth,
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: { 200: json('figures', 'ErrorRates'), 401: err('no valid token'), 404: err('not visible to this token') },
+        },
+      },
+      '/api/notification-settings': {
+        get: {
+          summary: 'The notification receivers with their routes, and the matcher silences that have not ended (read-only; admin)', security: auth,
+          responses: { 200: json('settings', 'NotificationSettings'), 401: err('no valid token'), 403: err('not the admin token') },
         },
       },
       '/api/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
