@@ -1,6 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serviceEnv } from './support/services-env.ts';
 import { startHarness, verdict, T0, MIN, type Harness } from './support/http-harness.ts';
 
 let h: Harness;
@@ -139,14 +144,83 @@ test('errors are JSON with a stable code: unknown route 404, bad JSON 400, body 
   assert.equal(JSON.parse(chunked.body).error.code, 'BODY_TOO_LARGE');
 });
 
-test('healthz, readyz, metrics in Prometheus text format', async () => {
+test('healthz, readyz; /metrics counts every request by method, route and status code (unknown paths as "unmatched"), passes promtool', async () => {
   assert.deepEqual((await get('/healthz')).body, { ok: true });
   assert.equal((await get('/readyz')).body.ok, true);
+  const count = (body: string, labels: string) => Number(new RegExp(`^vigil_http_requests_total\\{${labels.replace(/[/{}]/g, '\\$&')}\\} (\\d+)$`, 'm').exec(body)?.[1] ?? 0);
+  const series = ['method="GET",route="/api/incidents/{id}",code="200"', 'method="GET",route="/api/incidents/{id}",code="404"',
+    'method="GET",route="unmatched",code="404"', 'method="DELETE",route="/api/incidents",code="405"'];
+  const before = (await get('/metrics')).body;
+  await get('/api/incidents/2');
+  await get('/api/incidents/99999');
+  await get('/no/such/path');
+  await get('/api/incidents', { method: 'DELETE' });
   const m = await get('/metrics');
   assert.match(m.type, /^text\/plain; version=0\.0\.4/);
   assert.match(m.body, /^# TYPE vigil_feed_clients gauge$/m);
-  assert.match(m.body, /^vigil_http_requests_total\{route="GET \/api\/incidents\/:id",code="2xx"\} \d+$/m);
-  for (const line of m.body.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="[^"]*",?)*\})? [\d.e+-]+|NaN)$/, line);
+  for (const labels of series) assert.equal(count(m.body, labels) - count(before, labels), 1, labels);
+  assert.doesNotMatch(m.body, /code="\dxx"/);
+  // What Prometheus itself accepts (parse and lint).
+  const promtool = spawnSync(serviceEnv('VIGIL_TEST_PROMTOOL'), ['check', 'metrics'], { input: m.body, encoding: 'utf8' });
+  assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);
+});
+
+test('/metrics negotiates OpenMetrics from the Accept header, and the Prometheus text format stays intact after it', async () => {
+  const prometheus2 = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+  const om = await get('/metrics', { headers: { accept: prometheus2 } });
+  assert.equal(om.type, 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  const lines = (om.body as string).split('\n');
+  assert.equal(lines.at(-2), '# EOF');
+  assert.equal(lines.at(-1), '');
+  // OpenMetrics: the family is named without _total, its samples with it.
+  assert.ok(lines.includes('# TYPE vigil_http_requests counter'), 'counter family without _total');
+  assert.ok(lines.some((l) => /^vigil_http_requests_total\{method="GET",route="\/metrics",code="200"\} \d+$/.test(l)));
+  for (const l of lines.slice(0, -2)) {
+    assert.match(l, /^(# (HELP|TYPE|UNIT) [a-zA-Z_:][\w:]* .+|[a-zA-Z_:][\w:]*(\{[a-zA-Z_]\w*="(\\.|[^"\\])*"(,[a-zA-Z_]\w*="(\\.|[^"\\])*")*\})? (-?[\d.]+(e[+-]?\d+)?|NaN|[+-]Inf))$/, l);
+  }
+  for (const accept of [undefined, '*/*', 'text/plain', 'application/openmetrics-text;q=0.2,text/plain;q=0.9']) {
+    const text = await get('/metrics', accept ? { headers: { accept } } : undefined);
+    assert.match(text.type, /^text\/plain; version=0\.0\.4/, String(accept));
+    assert.match(text.body, /^# TYPE vigil_http_requests_total counter$/m, 'the counter keeps its name after an OpenMetrics scrape');
+    assert.doesNotMatch(text.body, /# EOF/);
+  }
+});
+
+test('a known path with another method: 405 METHOD_NOT_ALLOWED naming the allowed methods (Allow header), pages too; unknown paths 404', async () => {
+  for (const [method, path, allow] of [['DELETE', '/api/incidents', 'GET'], ['POST', '/api/incidents/2', 'GET'], ['GET', '/api/incidents/2/silence', 'POST'],
+    ['PUT', '/healthz', 'GET'], ['POST', '/metrics', 'GET'], ['GET', '/api/commands', 'POST'], ['POST', '/', 'GET'], ['DELETE', '/static/app.css', 'GET']] as const) {
+    const res = await fetch(h.base + path, { method });
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
+    const body = await res.json();
+    assert.equal(body.error.code, 'METHOD_NOT_ALLOWED');
+    assert.match(body.error.message, new RegExp(`^${method} is not allowed on `));
+  }
+  const none = await get('/api/nothing-here', { method: 'POST', body: '{}' });
+  assert.equal(none.status, 404);
+  assert.equal(none.body.error.code, 'NOT_FOUND');
+});
+
+test('the OpenAPI document passes redocly lint (recommended rules) with no error and no warning, run offline', async () => {
+  const doc = (await get('/api/openapi.json')).body;
+  assert.deepEqual(doc.servers, [{ url: h.base.replace('127.0.0.1', '127.0.0.1'), description: 'this Vigil' }]);
+  const file = join(mkdtempSync(join(tmpdir(), 'vigil-openapi-')), 'openapi.json');
+  writeFileSync(file, JSON.stringify(doc));
+  const redocly = join(import.meta.dirname, '..', 'node_modules', '.bin', 'redocly');
+  // No telemetry, no update check: the lint needs nothing beyond this machine.
+  const r = spawnSync(redocly, ['lint', file, '--format', 'json'], {
+    encoding: 'utf8', timeout: 120_000, env: { PATH: process.env.PATH, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_UPDATE_NOTIFIER: '1' },
+  });
+  const report = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { totals: { errors: number; warnings: number }; problems: Array<{ ruleId: string; message: string }> };
+  assert.deepEqual(report.totals, { ...report.totals, errors: 0, warnings: 0 }, report.problems.map((p) => `${p.ruleId}: ${p.message}`).join('\n'));
+  assert.equal(r.status, 0, r.stderr);
+  // Public operations say they need no token; every operation has an id.
+  for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { operationId: string; security: unknown[] }>>)) {
+    for (const op of Object.values(ops)) {
+      assert.ok(op.operationId, path);
+      assert.equal(op.security.length === 0, ['/healthz', '/readyz', '/metrics', '/api/openapi.json'].includes(path), path);
+    }
+  }
 });
 
 test('error rates of a property: figures of its incidents when no engine is attached', async () => {

@@ -119,7 +119,7 @@ test('429 honours Retry-After; other 4xx fail for good with the body logged; a d
   throttled.mode = 'ok';
   await waitUntil('the throttled receiver after Retry-After', () => throttled.requests.some((r) => r.answered === 200), 10_000, 20);
   assert.equal(rejecting.requests.length, 1, 'a permanent failure is not retried');
-  const text = h.metrics.render();
+  const text = (await h.metrics.render()).body;
   assert.match(text, /vigil_notifications_total\{receiver="rejecting",outcome="failed"\} 1/);
   assert.match(text, /vigil_notifications_total\{receiver="healthy",outcome="delivered"\} 1/);
   assert.match(text, /vigil_notifications_pending\{receiver="dead"\} 1/);

@@ -22,7 +22,7 @@ import type { DetectionParams } from '../kernel/detection-params.ts';
 import { NotificationPipeline } from '../notify/notification-pipeline.ts';
 import { registerNotifyCommands } from '../notify/notify-commands.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
-import { registerDaemonMetrics } from '../metrics/daemon-metrics.ts';
+import { registerDaemonHistograms, registerDaemonMetrics, type DaemonHistograms } from '../metrics/daemon-metrics.ts';
 import type { HttpServer, Readiness } from '../http/http-server.ts';
 import { createDaemonHttp } from '../http/daemon-http.ts';
 import { VERSION } from '../version.ts';
@@ -46,7 +46,8 @@ export class Daemon {
   /** Dumps, set-thresholds and the RabbitMQ consumer (see control-plane.ts). */
   control: ControlPlane | null = null;
   /** Prometheus registry served at /metrics; any component may register its metrics here. */
-  readonly metrics = new MetricsRegistry();
+  readonly metrics = new MetricsRegistry({ runtime: true });
+  private readonly histograms: DaemonHistograms;
   /** The HTTP API, feed and dashboard (null when VIGIL_HTTP=false). */
   http: HttpServer | null = null;
   private sourceStarted = false;
@@ -73,6 +74,7 @@ export class Daemon {
       engineStats: () => this.engine?.stats, kernelCounters: () => this.engine?.kernelCounters(), maxEventTs: () => this.engine?.maxEventTs() ?? null,
       manager: () => this.manager, commands: () => this.commands, now: this.now,
     });
+    this.histograms = registerDaemonHistograms(this.metrics);
     this.checkpoints = new CheckpointStore(config.dataDir);
     this.shape = {
       workers: config.workers, groups: config.keyGroups, chunkBytes: config.chunkBytes,
@@ -106,6 +108,7 @@ export class Daemon {
     const tlog = this.log.child({ component: 'transitions' });
     this.manager.subscribe((t) => {
       if (t.type === 'updated') return;
+      if (t.type === 'opened') this.histograms.eventToIncident.observe(Math.max(0, this.now() - t.atMs) / 1000);
       tlog.info({ incidentId: t.incident.id, type: t.type, scope: t.incident.scope, propertyId: t.incident.propertyId,
         videoTitle: t.incident.videoTitle, errorType: t.incident.errorType, at: new Date(t.atMs).toISOString() },
       `incident #${t.incident.id} ${t.type}: ${formatIncidentSummary(t.incident)}`);
@@ -122,6 +125,7 @@ export class Daemon {
       maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker,
       fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log, restore,
       onVerdicts: (v) => { this.manager.applyBatch(v); },
+      onChunkDone: (seconds) => this.histograms.chunkProcessing.observe(seconds),
     });
     try {
       await this.engine.start();
@@ -203,6 +207,7 @@ export class Daemon {
       maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker,
       fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log,
       onVerdicts: (v: Parameters<IncidentManager['applyBatch']>[0]) => { this.manager.applyBatch(v); },
+      onChunkDone: (seconds: number) => this.histograms.chunkProcessing.observe(seconds),
     };
   }
 
@@ -262,8 +267,10 @@ export class Daemon {
   /** Writes a checkpoint of every worker's kernel now (after in-flight chunks). */
   async checkpointNow(): Promise<Record<string, unknown>> {
     if (!this.config.checkpoints) throw new Error('checkpoints are disabled (VIGIL_CHECKPOINTS=false)');
+    const done = this.histograms.checkpoint.startTimer({ trigger: 'command' });
     const cp = await this.engine.checkpoint();
     this.checkpoints.save(cp, this.shape, this.now());
+    done();
     return { workers: cp.workers, max_event_ts: cp.maxTs, bytes: cp.snapshots.reduce((a, s) => a + s.length, 0) };
   }
 
@@ -283,8 +290,10 @@ export class Daemon {
         await this.flushChunker();
         await this.engine.drain();
         if (this.config.checkpoints) {
+          const done = this.histograms.checkpoint.startTimer({ trigger: 'shutdown' });
           const cp = await this.engine.checkpoint();
           this.checkpoints.save(cp, this.shape, this.now());
+          done();
           this.log.info({ maxTs: cp.maxTs }, 'checkpoint written');
         }
       } catch (err) {
