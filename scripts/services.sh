@@ -48,7 +48,9 @@ apt_install_no_start() {
   [ $created = 1 ] && rm -f "$policy"
   [ $rc = 0 ] || die "apt-get install $* failed"
 }
-export -f log die wait_for stop_pidfile running apt_install_no_start
+# shellcheck source=lib/packaged-units.sh
+source "$ROOT/scripts/lib/packaged-units.sh"
+export -f log die wait_for stop_pidfile running apt_install_no_start enabled_packaged_units disable_packaged_units warn_packaged_units
 
 services=()
 for f in "$ROOT"/scripts/services/*.sh; do

@@ -1,15 +1,29 @@
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { spawnSync, execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTraffic } from './support/traffic.ts';
+import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
+import { waitFor } from './support/http-harness.ts';
 
 const VIGIL = join(import.meta.dirname, '..', 'bin', 'vigil.js');
 const START = Date.UTC(2026, 10, 27, 6);
 let dir: string;
 let clean: string;
+after(killLeftoverDaemons);
+
+// Asynchronous, for tests that serve HTTP from this process meanwhile.
+async function vigilAsync(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [VIGIL, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+  });
+}
 
 function vigil(args: string[], env: Record<string, string> = {}, input?: string) {
   const r = spawnSync(process.execPath, [VIGIL, ...args], { encoding: 'utf8', input, env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 << 20 });
@@ -139,4 +153,150 @@ test('generate is deterministic per seed and writes labels', () => {
   assert.equal(readFileSync(out1, 'utf8'), b.stdout);
   assert.ok(b.stdout.split('\n').length > 1000);
   assert.ok(readFileSync(labels, 'utf8').trim().split('\n').length >= 1);
+});
+
+const COMMANDS = ['run', 'replay', 'generate', 'healthcheck'] as const;
+
+test('every command answers --help and -h with its own usage on stdout, exit 0, reading no configuration and starting nothing', () => {
+  for (const command of COMMANDS) {
+    for (const flag of ['--help', '-h']) {
+      const dataDir = join(dir, `never-${command}${flag}`);
+      // An invalid environment: any attempt to load the configuration would exit 2.
+      const r = vigil([command, flag], { VIGIL_WORKERS: '0', VIGIL_DATA_DIR: dataDir, VIGIL_HTTP_PORT: '1' });
+      assert.equal(r.code, 0, `${command} ${flag}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^usage: vigil ${command}`), `${command} ${flag}`);
+      assert.equal(r.stderr, '');
+      assert.ok(!existsSync(dataDir), `${command} ${flag} created the data directory`);
+    }
+    // Also after other options, and as "vigil help <command>".
+    assert.equal(vigil([command, '--workers', '2', '--help']).stdout, vigil([command, '--help']).stdout);
+    assert.equal(vigil(['help', command]).stdout, vigil([command, '--help']).stdout);
+  }
+  const top = vigil(['--help']);
+  assert.equal(top.code, 0);
+  assert.match(top.stdout, /^usage: vigil <command>/);
+  for (const command of COMMANDS) assert.match(top.stdout, new RegExp(`\\n  ${command} `));
+  const none = vigil([]);
+  assert.equal(none.code, 2, 'no command is a usage error');
+  assert.match(none.stderr, /^usage: vigil <command>/);
+});
+
+test('--version prints the package version', () => {
+  const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V', 'version']) {
+    const r = vigil([flag]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, new RegExp(`^vigil ${version.replaceAll('.', '\\.')} \\(Node v\\d+`));
+  }
+});
+
+test('the help texts name only options their command accepts and variables src/config reads; run refuses arguments', () => {
+  for (const command of COMMANDS) {
+    const help = vigil([command, '--help']).stdout;
+    for (const option of new Set(help.match(/(?<=\s)--[a-z][a-z-]*/g) ?? [])) {
+      if (option === '--help') continue;
+      // A following bad --hours/--workers value (or a missing option value) stops before any work is done.
+      const stop = { generate: ['--hours', 'x'], replay: ['--workers', 'x'], healthcheck: ['--timeout', 'x'], run: [] }[command];
+      const r = vigil([command, option, ...stop], {}, '');
+      assert.doesNotMatch(r.stderr, /Unknown option/, `${command} ${option}`);
+    }
+  }
+  const configSource = readdirSync(join(import.meta.dirname, '..', 'src', 'config')).map((f) => readFileSync(join(import.meta.dirname, '..', 'src', 'config', f), 'utf8')).join('\n');
+  const named = new Set(COMMANDS.flatMap((c) => vigil([c, '--help']).stdout.match(/VIGIL_[A-Z0-9_]*[A-Z0-9](?!_\*)\b/g) ?? []));
+  assert.ok(named.size >= 10, [...named].join(' '));
+  for (const name of named) assert.ok(configSource.includes(`'${name}'`), `${name} is named in a help text but src/config never reads it`);
+  const stray = vigil(['run', 'now']);
+  assert.equal(stray.code, 2);
+  assert.match(stray.stderr, /Unexpected argument 'now'[\s\S]*vigil run --help/);
+  const unknown = vigil(['replay', '--frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /Unknown option '--frobnicate'[\s\S]*vigil replay --help/);
+});
+
+const ESC = String.fromCharCode(27);
+
+// What a terminal shows after receiving `bytes`: \r returns to column 0, ESC[2K erases the line,
+// \n starts a new line (script(1) turns it into \r\n), other characters overwrite in place.
+function screen(bytes: string): string[] {
+  const lines: string[] = [''];
+  let col = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (c === '\r') col = 0;
+    else if (c === '\n') { lines.push(''); col = 0; }
+    else if (bytes.startsWith(`${ESC}[2K`, i)) { lines[lines.length - 1] = ''; i += 3; }
+    else {
+      const cur = lines[lines.length - 1].padEnd(col);
+      lines[lines.length - 1] = cur.slice(0, col) + c + cur.slice(col + 1);
+      col++;
+    }
+  }
+  return lines;
+}
+
+const haveScript = spawnSync('script', ['--version']).status === 0;
+
+test('replay on a terminal: a progress line, JSON log lines never glued onto it, erased before a human-readable summary; --json keeps JSON', { skip: !haveScript && 'needs script(1) for a pseudo-terminal' }, () => {
+  const lines = readFileSync(clean, 'utf8').trim().split('\n');
+  const third = Math.floor(lines.length / 3);
+  const parts = [lines.slice(0, third), ['not json', '{"ts":1}', ...lines.slice(third, 2 * third)], ['not json either', ...lines.slice(2 * third)]];
+  parts.forEach((p, k) => writeFileSync(join(dir, `part${k}.ndjson`), p.join('\n') + '\n'));
+  const out = join(dir, 'tty-out.ndjson');
+  // The pauses make the replay wait for input, so the progress line is up when the bad lines are logged.
+  const pipeline = (extra: string) => `(cat part0.ndjson; sleep 1.2; cat part1.ndjson; sleep 1.2; cat part2.ndjson) | ${JSON.stringify(process.execPath)} ${JSON.stringify(VIGIL)} replay - --out tty-out.ndjson ${extra}`;
+  const run = (extra: string) => spawnSync('script', ['-qec', pipeline(extra), '/dev/null'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
+  const r = run('');
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, new RegExp(`${ESC}\\[2Kreplay: \\d+\\.\\d MB · [\\d,]+ events`), 'a progress line was shown');
+  const shown = screen(r.stdout).filter((l) => l.trim() !== '');
+  const logs = shown.filter((l) => l.startsWith('{'));
+  assert.ok(logs.length >= 3, `the three bad lines are logged: ${JSON.stringify(shown)}`);
+  for (const l of logs) assert.equal((JSON.parse(l) as { msg: string }).msg, 'rejected input line');
+  const rest = shown.filter((l) => !l.startsWith('{'));
+  assert.deepEqual(rest.map((l) => l.split(':')[0].trim()), ['replay', 'incidents', 'rejected lines', 'late events'], `only the summary is left on screen: ${JSON.stringify(shown)}`);
+  assert.match(rest[0], new RegExp(`^replay: ${(lines.length).toLocaleString('en')} events in [\\d.]+ s \\([\\d.]+ M events/s, \\d workers?\\)$`));
+  assert.match(rest[2], /^ {2}rejected lines: 3 \(not_json 2, missing_property 1\)$/);
+  assert.equal(readFileSync(out, 'utf8'), vigil(['replay', clean]).stdout, 'the transitions are unaffected');
+
+  const json = run('--json');
+  assert.equal(json.status, 0, json.stdout);
+  const last = screen(json.stdout).filter((l) => l.trim() !== '').pop()!;
+  assert.equal((JSON.parse(last) as { summary: string; events: number }).events, lines.length);
+});
+
+test('vigil healthcheck: exit 0 when /readyz (or /healthz with --live) answers 200 at the configured address, 1 otherwise', async () => {
+  const answers: Record<string, number> = { '/readyz': 503, '/healthz': 200 };
+  const server = createServer((req, res) => { res.statusCode = answers[req.url!] ?? 404; res.end(JSON.stringify({ path: req.url })); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = String((server.address() as AddressInfo).port);
+  try {
+    const notReady = await vigilAsync(['healthcheck'], { VIGIL_HTTP_PORT: port });
+    assert.equal(notReady.code, 1);
+    assert.match(notReady.stderr, /\/readyz 503/);
+    const live = await vigilAsync(['healthcheck', '--live'], { VIGIL_HTTP_PORT: port });
+    assert.equal(live.code, 0, live.stderr);
+    answers['/readyz'] = 200;
+    // Listening on every interface (which needs a token): probed through loopback.
+    const ready = await vigilAsync(['healthcheck'], { VIGIL_HTTP_PORT: port, VIGIL_HTTP_HOST: '0.0.0.0', VIGIL_ADMIN_TOKEN: 'a-long-enough-admin-token' });
+    assert.equal(ready.code, 0, ready.stderr);
+    assert.match(ready.stdout, /\/readyz 200/);
+  } finally {
+    server.close();
+  }
+  const nothing = await vigilAsync(['healthcheck'], { VIGIL_HTTP_PORT: port });
+  assert.equal(nothing.code, 1);
+  assert.match(nothing.stderr, /ECONNREFUSED/);
+  const off = await vigilAsync(['healthcheck'], { VIGIL_HTTP: 'false' });
+  assert.equal(off.code, 1);
+
+  // Against the real daemon.
+  const daemon = startDaemon({ VIGIL_DATA_DIR: join(dir, 'healthcheck-data'), VIGIL_WORKERS: '1' });
+  try {
+    await waitFor('the http server', () => /"msg":"http listening/.test(daemon.stderr()), 30_000);
+    const daemonPort = /"port":(\d+)/.exec(daemon.stderr().split('\n').find((l) => l.includes('http listening'))!)![1];
+    await waitFor('readiness', async () => (await vigilAsync(['healthcheck'], { VIGIL_HTTP_PORT: daemonPort })).code === 0, 30_000);
+  } finally {
+    daemon.child.kill('SIGTERM');
+    assert.equal(await daemon.exit, 0, daemon.stderr());
+  }
 });

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createGenerator, writeGeneratedFiles, type IncidentLabel, type ViewGenerator } from '../src/generate/index.ts';
+import { DemoSchedule } from '../src/generate/demo-schedule.ts';
+import { buildPropertyStates } from '../src/generate/property-state.ts';
+import { DEMO_PROFILE } from '../src/generate/traffic-profile.ts';
 
 const START_MS = Date.UTC(2026, 10, 27);
 const MINUTE_MS = 60_000;
@@ -378,3 +381,26 @@ function countBy<T>(items: T[], key: (item: T) => string): Record<string, number
   for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
   return counts;
 }
+
+test('a demo started after its schedule began takes the schedule up where it is: the same incidents, none of those already over', () => {
+  const scheduleStartMs = Date.UTC(2026, 10, 27, 12);
+  // Incident k runs from minute 2 + 5k for 2 to 4 minutes: at 26 h 6 min 50 s incident 312 is over, 313 not begun.
+  const restartMs = scheduleStartMs + 26 * 3_600_000 + 6 * 60_000 + 50_000;
+  const labelsOf = (g: ViewGenerator) => g.labels().filter((l) => l.expect === 'alert');
+  const resumed = createGenerator({ seed: 3, hours: Infinity, profile: 'demo', startMs: restartMs, scheduleStartMs });
+  resumed.nextChunk(restartMs + 20 * 60_000);
+  const got = labelsOf(resumed);
+  // One incident starts every 5 minutes and lasts at most 4: 4 or 5 of them reach into these 20 minutes.
+  assert.ok(got.length >= 4 && got.length <= 5, JSON.stringify(got));
+  assert.ok(Date.parse(got[0].end) > restartMs, 'incidents that were over before the restart are not planned again');
+  assert.ok(Date.parse(got[0].start) > restartMs - 5 * 60_000);
+  // The very same incidents the uninterrupted schedule has at those times.
+  const all: IncidentLabel[] = [];
+  new DemoSchedule(buildPropertyStates(DEMO_PROFILE.properties, 3, DEMO_PROFILE.zipfExponent), 3, scheduleStartMs, scheduleStartMs, Infinity)
+    .extendTo(restartMs + 20 * 60_000, [], all);
+  const alerts = all.filter((l) => l.expect === 'alert');
+  const index = alerts.findIndex((l) => l.start === got[0].start);
+  assert.ok(index > 0, 'found in the uninterrupted schedule');
+  assert.deepEqual(got, alerts.slice(index, index + got.length));
+  assert.throws(() => createGenerator({ seed: 3, hours: Infinity, profile: 'demo', startMs: scheduleStartMs, scheduleStartMs: scheduleStartMs + 1 }), /scheduleStartMs must be/);
+});

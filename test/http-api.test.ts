@@ -1,6 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serviceEnv } from './support/services-env.ts';
 import { startHarness, verdict, T0, MIN, type Harness } from './support/http-harness.ts';
 
 let h: Harness;
@@ -54,6 +59,13 @@ test('list: filters, newest first, cursor pagination', async () => {
   assert.deepEqual((await get('/api/incidents?property_id=200')).body.incidents.map((i: { id: number }) => i.id), [4]);
   assert.deepEqual((await get('/api/incidents?scope=title')).body.incidents.map((i: { id: number }) => i.id), [3]);
   assert.deepEqual((await get('/api/incidents?error_type=decodeError')).body.incidents.map((i: { id: number }) => i.id), [4]);
+  // q: text in the property id, the title or the error type, ASCII letters in any case.
+  const search = async (q: string) => (await get(`/api/incidents?q=${encodeURIComponent(q)}`)).body.incidents.map((i: { id: number }) => i.id);
+  assert.deepEqual(await search('nLAc'), [3], 'in the title');
+  assert.deepEqual(await search('DECODE'), [4], 'in the error type');
+  assert.deepEqual(await search('17'), [3, 2, 1], 'in the property id');
+  assert.deepEqual(await search('%'), [], 'no pattern characters');
+  assert.deepEqual((await get('/api/incidents?q=network&status=open')).body.incidents.map((i: { id: number }) => i.id), [3, 2]);
   assert.deepEqual((await get(`/api/incidents?from=${T0}`)).body.incidents.map((i: { id: number }) => i.id), [4, 3, 2]);
   assert.deepEqual((await get(`/api/incidents?to=${new Date(T0).toISOString()}`)).body.incidents.map((i: { id: number }) => i.id), [1]);
   const p1 = (await get('/api/incidents?limit=3')).body;
@@ -132,14 +144,83 @@ test('errors are JSON with a stable code: unknown route 404, bad JSON 400, body 
   assert.equal(JSON.parse(chunked.body).error.code, 'BODY_TOO_LARGE');
 });
 
-test('healthz, readyz, metrics in Prometheus text format', async () => {
+test('healthz, readyz; /metrics counts every request by method, route and status code (unknown paths as "unmatched"), passes promtool', async () => {
   assert.deepEqual((await get('/healthz')).body, { ok: true });
   assert.equal((await get('/readyz')).body.ok, true);
+  const count = (body: string, labels: string) => Number(new RegExp(`^vigil_http_requests_total\\{${labels.replace(/[/{}]/g, '\\$&')}\\} (\\d+)$`, 'm').exec(body)?.[1] ?? 0);
+  const series = ['method="GET",route="/api/incidents/{id}",code="200"', 'method="GET",route="/api/incidents/{id}",code="404"',
+    'method="GET",route="unmatched",code="404"', 'method="DELETE",route="/api/incidents",code="405"'];
+  const before = (await get('/metrics')).body;
+  await get('/api/incidents/2');
+  await get('/api/incidents/99999');
+  await get('/no/such/path');
+  await get('/api/incidents', { method: 'DELETE' });
   const m = await get('/metrics');
   assert.match(m.type, /^text\/plain; version=0\.0\.4/);
   assert.match(m.body, /^# TYPE vigil_feed_clients gauge$/m);
-  assert.match(m.body, /^vigil_http_requests_total\{route="GET \/api\/incidents\/:id",code="2xx"\} \d+$/m);
-  for (const line of m.body.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="[^"]*",?)*\})? [\d.e+-]+|NaN)$/, line);
+  for (const labels of series) assert.equal(count(m.body, labels) - count(before, labels), 1, labels);
+  assert.doesNotMatch(m.body, /code="\dxx"/);
+  // What Prometheus itself accepts (parse and lint).
+  const promtool = spawnSync(serviceEnv('VIGIL_TEST_PROMTOOL'), ['check', 'metrics'], { input: m.body, encoding: 'utf8' });
+  assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);
+});
+
+test('/metrics negotiates OpenMetrics from the Accept header, and the Prometheus text format stays intact after it', async () => {
+  const prometheus2 = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+  const om = await get('/metrics', { headers: { accept: prometheus2 } });
+  assert.equal(om.type, 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  const lines = (om.body as string).split('\n');
+  assert.equal(lines.at(-2), '# EOF');
+  assert.equal(lines.at(-1), '');
+  // OpenMetrics: the family is named without _total, its samples with it.
+  assert.ok(lines.includes('# TYPE vigil_http_requests counter'), 'counter family without _total');
+  assert.ok(lines.some((l) => /^vigil_http_requests_total\{method="GET",route="\/metrics",code="200"\} \d+$/.test(l)));
+  for (const l of lines.slice(0, -2)) {
+    assert.match(l, /^(# (HELP|TYPE|UNIT) [a-zA-Z_:][\w:]* .+|[a-zA-Z_:][\w:]*(\{[a-zA-Z_]\w*="(\\.|[^"\\])*"(,[a-zA-Z_]\w*="(\\.|[^"\\])*")*\})? (-?[\d.]+(e[+-]?\d+)?|NaN|[+-]Inf))$/, l);
+  }
+  for (const accept of [undefined, '*/*', 'text/plain', 'application/openmetrics-text;q=0.2,text/plain;q=0.9']) {
+    const text = await get('/metrics', accept ? { headers: { accept } } : undefined);
+    assert.match(text.type, /^text\/plain; version=0\.0\.4/, String(accept));
+    assert.match(text.body, /^# TYPE vigil_http_requests_total counter$/m, 'the counter keeps its name after an OpenMetrics scrape');
+    assert.doesNotMatch(text.body, /# EOF/);
+  }
+});
+
+test('a known path with another method: 405 METHOD_NOT_ALLOWED naming the allowed methods (Allow header), pages too; unknown paths 404', async () => {
+  for (const [method, path, allow] of [['DELETE', '/api/incidents', 'GET'], ['POST', '/api/incidents/2', 'GET'], ['GET', '/api/incidents/2/silence', 'POST'],
+    ['PUT', '/healthz', 'GET'], ['POST', '/metrics', 'GET'], ['GET', '/api/commands', 'POST'], ['POST', '/', 'GET'], ['DELETE', '/static/app.css', 'GET']] as const) {
+    const res = await fetch(h.base + path, { method });
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
+    const body = await res.json();
+    assert.equal(body.error.code, 'METHOD_NOT_ALLOWED');
+    assert.match(body.error.message, new RegExp(`^${method} is not allowed on `));
+  }
+  const none = await get('/api/nothing-here', { method: 'POST', body: '{}' });
+  assert.equal(none.status, 404);
+  assert.equal(none.body.error.code, 'NOT_FOUND');
+});
+
+test('the OpenAPI document passes redocly lint (recommended rules) with no error and no warning, run offline', async () => {
+  const doc = (await get('/api/openapi.json')).body;
+  assert.deepEqual(doc.servers, [{ url: h.base.replace('127.0.0.1', '127.0.0.1'), description: 'this Vigil' }]);
+  const file = join(mkdtempSync(join(tmpdir(), 'vigil-openapi-')), 'openapi.json');
+  writeFileSync(file, JSON.stringify(doc));
+  const redocly = join(import.meta.dirname, '..', 'node_modules', '.bin', 'redocly');
+  // No telemetry, no update check: the lint needs nothing beyond this machine.
+  const r = spawnSync(redocly, ['lint', file, '--format', 'json'], {
+    encoding: 'utf8', timeout: 120_000, env: { PATH: process.env.PATH, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_UPDATE_NOTIFIER: '1' },
+  });
+  const report = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { totals: { errors: number; warnings: number }; problems: Array<{ ruleId: string; message: string }> };
+  assert.deepEqual(report.totals, { ...report.totals, errors: 0, warnings: 0 }, report.problems.map((p) => `${p.ruleId}: ${p.message}`).join('\n'));
+  assert.equal(r.status, 0, r.stderr);
+  // Public operations say they need no token; every operation has an id.
+  for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { operationId: string; security: unknown[] }>>)) {
+    for (const op of Object.values(ops)) {
+      assert.ok(op.operationId, path);
+      assert.equal(op.security.length === 0, ['/healthz', '/readyz', '/metrics', '/api/openapi.json'].includes(path), path);
+    }
+  }
 });
 
 test('error rates of a property: figures of its incidents when no engine is attached', async () => {
@@ -163,4 +244,47 @@ test('dashboard pages and assets are served locally with a same-origin CSP', asy
 test('a port in use fails start with HTTP_LISTEN_FAILED', async () => {
   await assert.rejects(startHarness({ VIGIL_HTTP_PORT: String(h.server.port) }), (err: Error & { code?: string }) =>
     err.code === 'HTTP_LISTEN_FAILED' && /cannot listen on 127\.0\.0\.1:\d+/.test(err.message));
+});
+
+test('notification settings: receivers with their routes (no URL path, secret or routing key) and active silences, admin only; an incident names the receivers that route it', async () => {
+  const receivers = [
+    { name: 'team-slack', type: 'slack', url: 'https://hooks.slack.example/services/T0/B0/SLACKSECRETPATH', match: { property_id: ['177'], scope: ['property'] }, repeat_interval_ms: 3_600_000 },
+    { name: 'oncall', type: 'pagerduty', url: 'https://events.pagerduty.example/v2/enqueue', routing_key: 'ROUTINGKEYSECRET', match: { scope: ['title'] } },
+    { name: 'hook', type: 'webhook', url: 'https://ops.example:8443/vigil/hook?token=QUERYSECRET', secret: 'HMACSECRET' },
+  ];
+  const admin = 'admin-token-0123456789';
+  const reader = 'reader-token-0123456789';
+  const s = await startHarness({ VIGIL_NOTIFY_RECEIVERS: JSON.stringify({ receivers }), VIGIL_ADMIN_TOKEN: admin, VIGIL_READ_TOKENS: `${reader}=177` });
+  try {
+    s.manager.applyBatch([verdict('open', T0), verdict('open', T0, { scope: 'title' }), verdict('open', T0, { propertyId: 'pbs' })]);
+    s.silences.add({ propertyId: 'pbs', videoTitle: null, errorType: 'networkError', scope: null }, T0 + 60 * MIN, 'CDN migration', T0);
+    const as = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${s.base}/api/notification-settings`, as(admin));
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    for (const secret of ['SLACKSECRETPATH', 'ROUTINGKEYSECRET', 'QUERYSECRET', 'HMACSECRET', '/services/', '/vigil/hook']) assert.ok(!text.includes(secret), `${secret} leaked`);
+    const body = JSON.parse(text);
+    assert.deepEqual(body.receivers.map((r: { name: string; type: string; endpoint: string }) => [r.name, r.type, r.endpoint]), [
+      ['team-slack', 'slack', 'https://hooks.slack.example'], ['oncall', 'pagerduty', 'https://events.pagerduty.example'], ['hook', 'webhook', 'https://ops.example:8443'],
+    ]);
+    assert.deepEqual(body.receivers[0].match, { property_id: ['177'], video_title: null, error_type: null, scope: ['property'] });
+    assert.equal(body.receivers[0].repeat_interval_ms, 3_600_000);
+    assert.deepEqual(body.receivers[1].severity, { property: 'critical', title: 'error' });
+    assert.equal(body.receivers[2].signed, true);
+    assert.deepEqual(body.silences.map((x: { id: number; property_id: string; error_type: string; comment: string; expires_at_ms: number }) => [x.property_id, x.error_type, x.comment, x.expires_at_ms]),
+      [['pbs', 'networkError', 'CDN migration', T0 + 60 * MIN]]);
+    assert.equal((await fetch(`${s.base}/api/notification-settings`, as(reader))).status, 403, 'routes and silences name other properties');
+    assert.equal((await fetch(`${s.base}/api/notification-settings`)).status, 401);
+
+    const routed = async (id: number) => (await (await fetch(`${s.base}/api/incidents/${id}`, as(admin))).json()) as { receivers: { name: string }[]; receivers_configured: number };
+    assert.deepEqual((await routed(1)).receivers, [{ name: 'team-slack', type: 'slack' }, { name: 'hook', type: 'webhook' }]);
+    assert.deepEqual((await routed(2)).receivers.map((r) => r.name), ['oncall', 'hook']);
+    const pbs = await routed(3);
+    assert.deepEqual(pbs.receivers.map((r) => r.name), ['hook']);
+    assert.equal(pbs.receivers_configured, 3);
+  } finally {
+    s.close();
+  }
+  const none = (await get('/api/incidents/2')).body;
+  assert.deepEqual([none.receivers, none.receivers_configured], [[], 0], 'no receiver configured');
 });

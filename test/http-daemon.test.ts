@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTraffic } from './support/traffic.ts';
 import { connectFeed, waitFor } from './support/http-harness.ts';
+import { serviceEnv } from './support/services-env.ts';
 
 const VIGIL = join(import.meta.dirname, '..', 'bin', 'vigil.js');
 const START = Date.UTC(2026, 10, 27, 6);
@@ -59,11 +60,36 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
     const detail = await (await fetch(`${base}/api/incidents/${opened.id}`)).json();
     return detail.deliveries.some((d: { receiver: string; kind: string; state: string }) => d.receiver === 'webhook' && d.state === 'delivered');
   }, 30_000);
+  // Unknown properties are 404 (documented); a dump without S3 is 503 DUMP_NOT_CONFIGURED, not a 500.
+  const unknown = await fetch(`${base}/api/properties/no-such-property/error-rates`);
+  assert.equal(unknown.status, 404);
+  assert.equal((await unknown.json()).error.code, 'NOT_FOUND');
+  const dump = await fetch(`${base}/api/commands`, { method: 'POST', body: JSON.stringify({ command: 'dump-incidents' }) });
+  assert.equal(dump.status, 503);
+  assert.equal((await dump.json()).error.code, 'DUMP_NOT_CONFIGURED');
+  const checkpoint = await fetch(`${base}/api/commands`, { method: 'POST', body: JSON.stringify({ command: 'checkpoint' }) });
+  assert.equal(checkpoint.status, 200);
+
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /^vigil_events_total [1-9]\d*$/m);
   assert.match(metrics, /^vigil_incidents_open\{scope="property"\} 1$/m);
   assert.match(metrics, /^vigil_feed_clients 1$/m);
   assert.match(metrics, /^vigil_keys [1-9]\d*$/m);
+  // The process and runtime metrics of a Node service.
+  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_open_fds', 'nodejs_heap_size_used_bytes',
+    'nodejs_eventloop_lag_seconds', 'nodejs_gc_duration_seconds_count{kind="minor"}']) {
+    assert.match(metrics, new RegExp(`^${name.replace(/[{}]/g, '\\$&')} [\\d.e+-]+$`, 'm'), name);
+  }
+  // Histograms, each observed by what happened above.
+  const count = (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1] ?? -1);
+  assert.ok(count('vigil_chunk_processing_seconds_count') >= 1, 'chunk processing');
+  assert.equal(count('vigil_event_to_incident_seconds_count'), 1, 'the one incident opened');
+  assert.equal(count('vigil_checkpoint_duration_seconds_count{trigger="command"}'), 1, 'the checkpoint command');
+  assert.ok(count('vigil_notification_delivery_seconds_count{receiver="webhook"}') >= 1, 'the webhook delivery');
+  // Event time is 2026-11-27, the clock is later: the whole backlog delay is in the largest bucket.
+  assert.match(metrics, /^vigil_event_to_incident_seconds_bucket\{le="\+Inf"\} 1$/m);
+  const promtool = spawnSync(serviceEnv('VIGIL_TEST_PROMTOOL'), ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+  assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);
 
   const silenced = await (await fetch(`${base}/api/incidents/${opened.id}/silence`, { method: 'POST' })).json();
   assert.equal(silenced.result.notifications, 'silenced');

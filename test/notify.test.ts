@@ -119,7 +119,7 @@ test('429 honours Retry-After; other 4xx fail for good with the body logged; a d
   throttled.mode = 'ok';
   await waitUntil('the throttled receiver after Retry-After', () => throttled.requests.some((r) => r.answered === 200), 10_000, 20);
   assert.equal(rejecting.requests.length, 1, 'a permanent failure is not retried');
-  const text = h.metrics.render();
+  const text = (await h.metrics.render()).body;
   assert.match(text, /vigil_notifications_total\{receiver="rejecting",outcome="failed"\} 1/);
   assert.match(text, /vigil_notifications_total\{receiver="healthy",outcome="delivered"\} 1/);
   assert.match(text, /vigil_notifications_pending\{receiver="dead"\} 1/);
@@ -243,4 +243,33 @@ test('outbox atomicity: when writing the notifications fails, the transition is 
   assert.throws(() => manager.silence(1), /disk full/);
   assert.equal(manager.get(1)!.notifications, 'on');
   store.close();
+});
+
+test('Slack: titles are escaped in the fallback text like in the blocks, and every text is cut to Slack\'s limits after escaping', async () => {
+  const slack = await receiver();
+  const h = harness({ VIGIL_SLACK_WEBHOOK_URL: `${slack.url}/hook` });
+  h.manager.applyBatch([verdict('open', T0, { videoTitle: 'Tom & Jerry <3 > all' })]);
+  await waitUntil('the first message', () => slack.requests.length === 1, 10_000, 10);
+  const first = slack.requests[0].json;
+  assert.equal(first.blocks[1].fields[0].text, '*Video Title*\nTom &amp; Jerry &lt;3 &gt; all');
+  assert.match(first.text, /^Open: Incident #1: Video Title Tom &amp; Jerry &lt;3 &gt; all is failing/);
+  assert.doesNotMatch(first.text, /[<>]|&(?!amp;|lt;|gt;)/, 'no raw control character in the fallback text');
+
+  // 1024 bytes of '&' escape to 5120 characters: over a field's 2000 and the fallback's 3000.
+  const title = '&'.repeat(1024);
+  h.manager.applyBatch([verdict('open', T0 + MIN, { propertyId: '<'.repeat(1024), videoTitle: title })]);
+  await waitUntil('the second message', () => slack.requests.length === 2, 10_000, 10);
+  const big = slack.requests[1].json;
+  const texts: string[] = [big.text, big.blocks[0].text.text, ...big.blocks[1].fields.map((f: { text: string }) => f.text),
+    ...big.blocks.slice(2).flatMap((b: { elements: { text: string }[] }) => b.elements.map((e) => e.text))];
+  const titleField: string = big.blocks[1].fields[0].text;
+  assert.ok(titleField.length <= 2000 && titleField.length > 1900, `field ${titleField.length} characters`);
+  assert.match(titleField, /^\*Video Title\*\n(&amp;)+…$/, 'cut between escapes, with an ellipsis');
+  assert.ok(big.text.length <= 3000 && big.text.length > 2900, `fallback ${big.text.length} characters`);
+  assert.match(big.text, /(&amp;)+…$/);
+  assert.ok(big.blocks[0].text.text.length <= 3000, `section ${big.blocks[0].text.text.length} characters`);
+  assert.match(big.blocks[0].text.text, /property (&lt;)+…$/);
+  for (const t of texts) {
+    assert.doesNotMatch(t.replace(/<https:\/\/vigil\.example\/incidents\/2(\|[^>]*)?>/g, ''), /[<>]|&(?!amp;|lt;|gt;)/, `unescaped text: ${t.slice(0, 80)}`);
+  }
 });

@@ -4,6 +4,9 @@ svc_alertmanager_up() {
   if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
     log "installing prometheus-alertmanager (apt)"
     apt_install_no_start prometheus-alertmanager
+    disable_packaged_units prometheus-alertmanager.service
+  else
+    warn_packaged_units prometheus-alertmanager.service
   fi
   running "$STATE/alertmanager.pid" && return 0
   local dir="$STATE/alertmanager"

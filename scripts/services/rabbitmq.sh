@@ -27,6 +27,10 @@ svc_rabbitmq_up() {
   if ! command -v rabbitmq-server >/dev/null 2>&1; then
     log "installing rabbitmq-server (apt)"
     apt_install_no_start rabbitmq-server
+    # epmd comes with rabbitmq-server (erlang-base); its socket unit would listen on every interface.
+    disable_packaged_units rabbitmq-server.service epmd.service epmd.socket
+  else
+    warn_packaged_units rabbitmq-server.service epmd.service epmd.socket
   fi
   ( rabbitmq_env
     mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"

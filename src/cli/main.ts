@@ -1,34 +1,42 @@
 import { parseArgs } from 'node:util';
 import { statSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { loadConfig, ConfigError } from '../config/config.ts';
 import { createLogger } from '../log/logger.ts';
-import { Daemon } from '../daemon/daemon.ts';
-import { replay, openOutput } from '../replay/replay.ts';
-import { writeGeneratedFiles } from '../generate/index.ts';
+import type { ReplaySummary } from '../replay/replay.ts';
+import { VERSION } from '../version.ts';
+import { ProgressLine } from './progress-line.ts';
+import { COMMAND_HELP, USAGE } from './help.ts';
+import { probe } from './healthcheck.ts';
 
-const USAGE = `usage: vigil <command> [options]
-
-commands:
-  run                         the daemon (configured by VIGIL_* environment variables; see README)
-  replay [FILE|-] [--workers N] [--out FILE] [--chunk-bytes N]
-                              NDJSON in, one JSON line per incident transition out
-  generate [--seed S] [--hours H] [--out FILE] [--labels FILE] [--scale X] [--profile realistic|demo] [--start ISO]
-                              synthetic view outcomes with labelled incidents
-`;
+type CommandName = keyof typeof COMMAND_HELP;
 
 /** Runs the CLI with the given arguments; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
-      case 'run': return await runCommand();
+      case 'run': return await runCommand(rest);
       case 'replay': return await replayCommand(rest);
       case 'generate': return await generateCommand(rest);
-      case '--help': case '-h': case 'help': case undefined:
+      case 'healthcheck': return await healthcheckCommand(rest);
+      case '--version': case '-V': case 'version':
+        process.stdout.write(`vigil ${VERSION} (Node ${process.version}, ${process.platform}-${process.arch})\n`);
+        return 0;
+      case 'help': {
+        const topic = rest[0];
+        if (topic === undefined) { process.stdout.write(USAGE); return 0; }
+        if (isCommand(topic)) { process.stdout.write(COMMAND_HELP[topic]); return 0; }
+        throw new UsageError(`no help for ${JSON.stringify(topic)}: commands are ${Object.keys(COMMAND_HELP).join(', ')}`);
+      }
+      case '--help': case '-h':
         process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
+        return 0;
+      case undefined:
+        process.stderr.write(USAGE);
+        return 2;
       default:
-        process.stderr.write(`vigil: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+        process.stderr.write(`vigil: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
         return 2;
     }
   } catch (err) {
@@ -36,15 +44,32 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`vigil: ${err.message}\n`);
       return 2;
     }
-    if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || err instanceof UsageError) {
-      process.stderr.write(`vigil: ${(err as Error).message}\n${USAGE}`);
+    const code = (err as { code?: string }).code;
+    if (err instanceof UsageError || code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+      || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const help = isCommand(command) ? `run "vigil ${command} --help" for its options` : 'run "vigil --help" for the commands';
+      process.stderr.write(`vigil: ${(err as Error).message}\n${help}\n`);
       return 2;
     }
     throw err;
   }
 }
 
+function isCommand(name: string | undefined): name is CommandName {
+  return name !== undefined && Object.hasOwn(COMMAND_HELP, name);
+}
+
 class UsageError extends Error {}
+
+/**
+ * `--help` / `-h` anywhere among a command's arguments answers with its help before anything else is
+ * looked at: no configuration is read, nothing starts.
+ */
+function wantsHelp(command: CommandName, args: string[]): boolean {
+  if (!args.includes('--help') && !args.includes('-h')) return false;
+  process.stdout.write(COMMAND_HELP[command]);
+  return true;
+}
 
 function positiveInt(name: string, raw: string | undefined, def: number): number {
   if (raw === undefined) return def;
@@ -53,7 +78,10 @@ function positiveInt(name: string, raw: string | undefined, def: number): number
   return n;
 }
 
-async function runCommand(): Promise<number> {
+async function runCommand(args: string[]): Promise<number> {
+  if (wantsHelp('run', args)) return 0;
+  // No options: a stray argument is a mistake worth stopping for, not something to start a daemon over.
+  parseArgs({ args, options: {}, allowPositionals: false, strict: true });
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   // Handlers go in before start, so a SIGTERM during start-up still shuts down cleanly.
@@ -63,6 +91,7 @@ async function runCommand(): Promise<number> {
   });
   // A daemon runs until told to stop, even when its source has nothing left to read.
   const keepAlive = setInterval(() => {}, 1 << 30);
+  const { Daemon } = await import('../daemon/daemon.ts');
   const daemon = new Daemon(config, log);
   try {
     await daemon.start();
@@ -75,15 +104,17 @@ async function runCommand(): Promise<number> {
   return 0;
 }
 
+const MB = 1_000_000;
+
 async function replayCommand(args: string[]): Promise<number> {
+  if (wantsHelp('replay', args)) return 0;
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
-    options: { workers: { type: 'string' }, out: { type: 'string' }, 'chunk-bytes': { type: 'string' } },
+    args, allowPositionals: true, strict: true,
+    options: { workers: { type: 'string' }, out: { type: 'string' }, 'chunk-bytes': { type: 'string' }, json: { type: 'boolean' } },
   });
   if (positionals.length > 1) throw new UsageError('replay takes at most one input file');
   const config = loadConfig();
   const input = positionals[0] ?? '-';
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const workers = positiveInt('workers', values.workers, config.workers);
   const chunkBytes = positiveInt('chunk-bytes', values['chunk-bytes'], config.chunkBytes);
   let total = 0;
@@ -94,35 +125,76 @@ async function replayCommand(args: string[]): Promise<number> {
       throw new UsageError(`cannot read ${input}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
-  const tty = process.stderr.isTTY;
-  const output = openOutput(values.out);
-  const summary = await replay({
-    input: input === '-' ? process.stdin : input,
-    output, workers, groups: Math.max(config.keyGroups, workers), chunkBytes, params: config.params,
-    maxKeysPerWorker: config.maxKeysPerWorker, maxCellsPerWorker: config.maxCellsPerWorker,
-    fieldNames: config.fieldNames, logger: log,
-    onProgress: tty ? ({ bytes, events }) => {
-      const pct = total ? ` ${((100 * bytes) / total).toFixed(1)}%` : '';
-      process.stderr.write(`\rreplay:${pct} ${events.toLocaleString('en')} events`);
-    } : undefined,
-  });
-  if (tty) process.stderr.write('\n');
+  const { replay, openOutput } = await import('../replay/replay.ts');
+  const terminal = process.stderr.isTTY === true;
+  // On a terminal stderr carries a progress line, and the JSON log lines (and transitions, when stdout
+  // is the same terminal) are written above it rather than glued onto it.
+  const progress = terminal ? new ProgressLine(process.stderr) : null;
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, progress ? { write: (line: string) => progress.writeAbove(line) } : undefined);
+  let output = openOutput(values.out);
+  if (progress && output === process.stdout && process.stdout.isTTY) output = linesAbove(progress);
+  const started = Date.now();
+  let summary: ReplaySummary;
+  try {
+    summary = await replay({
+      input: input === '-' ? process.stdin : input,
+      output, workers, groups: Math.max(config.keyGroups, workers), chunkBytes, params: config.params,
+      maxKeysPerWorker: config.maxKeysPerWorker, maxCellsPerWorker: config.maxCellsPerWorker,
+      fieldNames: config.fieldNames, logger: log,
+      onProgress: progress ? ({ bytes, events }) => {
+        const read = total ? `${((100 * bytes) / total).toFixed(1)}% of ${(total / MB).toFixed(1)} MB` : `${(bytes / MB).toFixed(1)} MB`;
+        const rate = events / Math.max(0.001, (Date.now() - started) / 1000);
+        progress.update(`replay: ${read} · ${events.toLocaleString('en')} events · ${(rate / MB).toFixed(2)} M events/s`);
+      } : undefined,
+    });
+  } finally {
+    progress?.clear();
+  }
   if (output !== process.stdout) await new Promise<void>((r) => output.end(r));
-  const rejected = Object.values(summary.rejected).reduce((a, b) => a + b, 0);
-  process.stderr.write(JSON.stringify({
-    summary: 'replay', events: summary.events, rejected, rejected_by_reason: summary.rejected, late_events: summary.late,
-    incidents: summary.incidents, transitions: summary.transitions, seconds: Number(summary.seconds.toFixed(3)),
-    events_per_second: Math.round(summary.eventsPerSecond), workers,
-  }) + '\n');
+  process.stderr.write(terminal && !values.json ? humanReplaySummary(summary, workers) : JSON.stringify(replaySummaryJson(summary, workers)) + '\n');
   return 0;
 }
 
+// Transitions to a terminal that also shows the progress line: each write goes above the line.
+function linesAbove(progress: ProgressLine): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      progress.writeAbove(chunk.toString('utf8'));
+      done();
+    },
+  });
+}
+
+function replaySummaryJson(s: ReplaySummary, workers: number) {
+  const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0);
+  return {
+    summary: 'replay', events: s.events, rejected, rejected_by_reason: s.rejected, late_events: s.late,
+    incidents: s.incidents, transitions: s.transitions, seconds: Number(s.seconds.toFixed(3)),
+    events_per_second: Math.round(s.eventsPerSecond), workers,
+  };
+}
+
+/** The replay summary for a person at a terminal (the same figures as the JSON line). */
+export function humanReplaySummary(s: ReplaySummary, workers: number): string {
+  const n = (x: number) => x.toLocaleString('en');
+  const reasons = Object.entries(s.rejected).filter(([, c]) => c > 0).sort((a, b) => b[1] - a[1]);
+  const rejected = reasons.reduce((a, [, c]) => a + c, 0);
+  const lines = [
+    `replay: ${n(s.events)} events in ${s.seconds.toFixed(2)} s (${(s.eventsPerSecond / MB).toFixed(2)} M events/s, ${workers} worker${workers === 1 ? '' : 's'})`,
+    `  incidents:      ${n(s.incidents)} opened, ${n(s.transitions)} transitions`,
+    `  rejected lines: ${n(rejected)}${reasons.length ? ` (${reasons.map(([r, c]) => `${r} ${n(c)}`).join(', ')})` : ''}`,
+    `  late events:    ${n(s.late)}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
 async function generateCommand(args: string[]): Promise<number> {
+  if (wantsHelp('generate', args)) return 0;
   const { values } = parseArgs({
-    args, allowPositionals: false,
+    args, allowPositionals: false, strict: true,
     options: {
       seed: { type: 'string' }, hours: { type: 'string' }, out: { type: 'string' }, labels: { type: 'string' },
-      scale: { type: 'string' }, profile: { type: 'string' }, start: { type: 'string' },
+      scale: { type: 'string' }, profile: { type: 'string' }, start: { type: 'string' }, json: { type: 'boolean' },
     },
   });
   const num = (name: string, raw: string | undefined, def: number) => {
@@ -136,12 +208,32 @@ async function generateCommand(args: string[]): Promise<number> {
     startMs = Date.parse(values.start);
     if (Number.isNaN(startMs)) throw new UsageError(`--start expects an ISO-8601 time, got ${JSON.stringify(values.start)}`);
   }
+  if (values.profile !== undefined && values.profile !== 'realistic' && values.profile !== 'demo') {
+    throw new UsageError(`--profile expects realistic or demo, got ${JSON.stringify(values.profile)}`);
+  }
   const profile = values.profile as 'realistic' | 'demo' | undefined;
   if (profile === 'demo' && values.hours === undefined) throw new UsageError('--profile demo is endless: give --hours to write a file');
+  const { writeGeneratedFiles } = await import('../generate/index.ts');
   const result = await writeGeneratedFiles({
     seed: num('seed', values.seed, 1), hours: num('hours', values.hours, 8), scale: num('scale', values.scale, 1),
     profile, startMs, out: values.out ?? process.stdout, labelsOut: values.labels,
   });
-  process.stderr.write(JSON.stringify({ summary: 'generate', lines: result.lines, labels: result.labels }) + '\n');
+  process.stderr.write(process.stderr.isTTY && !values.json
+    ? `generate: ${result.lines.toLocaleString('en')} lines, ${result.labels.toLocaleString('en')} labelled incidents\n`
+    : JSON.stringify({ summary: 'generate', lines: result.lines, labels: result.labels }) + '\n');
   return 0;
+}
+
+async function healthcheckCommand(args: string[]): Promise<number> {
+  if (wantsHelp('healthcheck', args)) return 0;
+  const { values } = parseArgs({ args, allowPositionals: false, strict: true, options: { live: { type: 'boolean' }, timeout: { type: 'string' } } });
+  const timeoutMs = positiveInt('timeout', values.timeout, 3000);
+  const config = loadConfig();
+  if (!config.http.enabled) {
+    process.stderr.write('vigil healthcheck: VIGIL_HTTP=false, the daemon serves no probes\n');
+    return 1;
+  }
+  const result = await probe(config.http, values.live ? '/healthz' : '/readyz', timeoutMs);
+  (result.ok ? process.stdout : process.stderr).write(`${result.detail}\n`);
+  return result.ok ? 0 : 1;
 }

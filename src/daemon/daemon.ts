@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { VigilConfig } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { Engine } from '../engine/engine.ts';
@@ -22,11 +22,10 @@ import type { DetectionParams } from '../kernel/detection-params.ts';
 import { NotificationPipeline } from '../notify/notification-pipeline.ts';
 import { registerNotifyCommands } from '../notify/notify-commands.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
-import { registerDaemonMetrics } from '../metrics/daemon-metrics.ts';
+import { registerDaemonHistograms, registerDaemonMetrics, type DaemonHistograms } from '../metrics/daemon-metrics.ts';
 import type { HttpServer, Readiness } from '../http/http-server.ts';
 import { createDaemonHttp } from '../http/daemon-http.ts';
-
-const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+import { VERSION } from '../version.ts';
 
 /** Collaborators the daemon can be given (tests inject a source and a clock). */
 export interface DaemonDeps {
@@ -47,7 +46,8 @@ export class Daemon {
   /** Dumps, set-thresholds and the RabbitMQ consumer (see control-plane.ts). */
   control: ControlPlane | null = null;
   /** Prometheus registry served at /metrics; any component may register its metrics here. */
-  readonly metrics = new MetricsRegistry();
+  readonly metrics = new MetricsRegistry({ runtime: true });
+  private readonly histograms: DaemonHistograms;
   /** The HTTP API, feed and dashboard (null when VIGIL_HTTP=false). */
   http: HttpServer | null = null;
   private sourceStarted = false;
@@ -74,6 +74,7 @@ export class Daemon {
       engineStats: () => this.engine?.stats, kernelCounters: () => this.engine?.kernelCounters(), clockStats: () => this.engine?.clock.stats, maxEventTs: () => this.engine?.maxEventTs() ?? null,
       manager: () => this.manager, commands: () => this.commands, now: this.now,
     });
+    this.histograms = registerDaemonHistograms(this.metrics);
     this.checkpoints = new CheckpointStore(config.dataDir);
     this.shape = {
       workers: config.workers, groups: config.keyGroups, chunkBytes: config.chunkBytes,
@@ -107,6 +108,7 @@ export class Daemon {
     const tlog = this.log.child({ component: 'transitions' });
     this.manager.subscribe((t) => {
       if (t.type === 'updated') return;
+      if (t.type === 'opened') this.histograms.eventToIncident.observe(Math.max(0, this.now() - t.atMs) / 1000);
       tlog.info({ incidentId: t.incident.id, type: t.type, scope: t.incident.scope, propertyId: t.incident.propertyId,
         videoTitle: t.incident.videoTitle, errorType: t.incident.errorType, at: new Date(t.atMs).toISOString() },
       `incident #${t.incident.id} ${t.type}: ${formatIncidentSummary(t.incident)}`);
@@ -148,6 +150,7 @@ export class Daemon {
         deliveries: (id) => this.notify.notificationState(id).map((r) => ({
           receiver: r.receiver, kind: r.kind, state: r.state, attempts: r.attempts, last_status: r.lastStatus, last_error: r.lastError,
         })),
+        notifications: { receivers: c.notify.receivers, silences: () => this.notify.silences.list() },
       });
       try {
         await this.http.start();
@@ -204,12 +207,13 @@ export class Daemon {
       maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker,
       fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log, clock: this.clockOptions(),
       onVerdicts: (v: Parameters<IncidentManager['applyBatch']>[0]) => { this.manager.applyBatch(v); },
+      onChunkDone: (seconds: number) => this.histograms.chunkProcessing.observe(seconds),
     };
   }
 
   private makeSource(): Source {
     const c = this.config;
-    if (c.source === 'demo') return new DemoSource(c.demoSeed, this.log.child({ component: 'demo' }), this.now);
+    if (c.source === 'demo') return new DemoSource({ seed: c.demoSeed, logger: this.log.child({ component: 'demo' }), now: this.now, dataDir: c.dataDir });
     if (c.source === 'kafka') return new KafkaSource({ config: c.kafka!, maxRecordBytes: c.maxLineBytes, logger: this.log });
     if (c.source === 'kinesis') return new KinesisSource({ config: c.kinesis!, maxRecordBytes: c.maxLineBytes, dataDir: c.dataDir, logger: this.log });
     return new StreamSource(c.source === 'file' ? c.sourceFile : null, c.chunkBytes);
@@ -268,8 +272,10 @@ export class Daemon {
   /** Writes a checkpoint of every worker's kernel now (after in-flight chunks). */
   async checkpointNow(): Promise<Record<string, unknown>> {
     if (!this.config.checkpoints) throw new Error('checkpoints are disabled (VIGIL_CHECKPOINTS=false)');
+    const done = this.histograms.checkpoint.startTimer({ trigger: 'command' });
     const cp = await this.engine.checkpoint();
     this.checkpoints.save(cp, this.shape, this.now());
+    done();
     return { workers: cp.workers, max_event_ts: cp.maxTs, bytes: cp.snapshots.reduce((a, s) => a + s.length, 0) };
   }
 
@@ -289,8 +295,10 @@ export class Daemon {
         await this.flushChunker();
         await this.engine.drain();
         if (this.config.checkpoints) {
+          const done = this.histograms.checkpoint.startTimer({ trigger: 'shutdown' });
           const cp = await this.engine.checkpoint();
           this.checkpoints.save(cp, this.shape, this.now());
+          done();
           this.log.info({ maxTs: cp.maxTs }, 'checkpoint written');
         }
       } catch (err) {

@@ -83,3 +83,8 @@ export function details(i) {
 export function incidentHref(i) {
   return `/properties/${encodeURIComponent(i.property_id)}/incidents/${i.id}`;
 }
+
+/** Lower case of ASCII letters only, as SQLite's lower() (the API's search) folds them. */
+export function asciiLower(s) {
+  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}

@@ -36,6 +36,8 @@ export interface EngineOptions {
   restore?: EngineCheckpoint;
   /** Event-time judgement (future records, idle and ahead partitions) over DEFAULT_CLOCK_OPTIONS. */
   clock?: Partial<EventClockOptions>;
+  /** Told, for each chunk, the seconds from push() to its verdicts being delivered (a metric). */
+  onChunkDone?: (seconds: number) => void;
 }
 
 /** Every worker's kernel snapshot plus the event time the engine had reached. */
@@ -62,6 +64,8 @@ const WORKER_FILE = fileURLToPath(new URL(`../kernel/kernel-worker${ext}`, impor
 export class Engine {
   private pools: WorkerLane[] = [];
   private seq = 0;
+  // push() time of each chunk still in flight, by sequence number, when onChunkDone wants it.
+  private readonly pushedAt = new Map<number, number>();
   private nextIngest = 0;
   private nextEmit = 0;
   private readonly ready = new Map<number, Stage>();
@@ -151,6 +155,7 @@ export class Engine {
     }
     await this.waitForSlot();
     const seq = this.seq++;
+    if (this.opts.onChunkDone) this.pushedAt.set(seq, performance.now());
     this.inFlight++;
     this.stats.chunks++;
     this.stats.bytes += chunk.length;
@@ -322,6 +327,11 @@ export class Engine {
   private emitReady(): void {
     for (let e = this.pending.get(this.nextEmit); e && e.remaining === 0; e = this.pending.get(this.nextEmit)) {
       this.pending.delete(this.nextEmit);
+      const pushedAt = this.pushedAt.get(this.nextEmit);
+      if (pushedAt !== undefined) {
+        this.pushedAt.delete(this.nextEmit);
+        this.opts.onChunkDone!((performance.now() - pushedAt) / 1000);
+      }
       this.nextEmit++;
       this.inFlight--;
       if (e.verdicts.length > 0) {

@@ -31,26 +31,44 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 /**
  * The demo's endless incident plan: after a 2 min warm-up, one incident every 5 min lasting 2-4 min,
  * alternating property-wide and title failures, plus one steady-baseline label per hour for wistia.
+ * The plan is a function of the seed and the schedule's start alone; a run that starts later (a
+ * restarted demo) takes it up at its own start, with whatever incident is in progress then.
  * Extended lazily so labels accumulate as the run reaches them.
  */
 export class DemoSchedule {
   private nextIncident = 0;
   private nextHour = 0;
 
-  /** Prepares the plan for a run over [startMs, endMs); endMs may be Infinity. */
+  /** Prepares the plan that started at `scheduleStartMs` for a run over [startMs, endMs); endMs may be Infinity. */
   constructor(
     private readonly properties: readonly PropertyState[],
     private readonly seed: number,
-    private readonly startMs: number,
+    private readonly scheduleStartMs: number,
+    startMs: number,
     private readonly endMs: number,
-  ) {}
+  ) {
+    // Incidents and hours that ended before the run starts are skipped.
+    this.nextIncident = Math.max(0, Math.floor((startMs - scheduleStartMs - WARM_UP_MS) / PERIOD_MS));
+    if (this.nextIncident > 0 && this.incidentAt(this.nextIncident) + this.incidentStream(this.nextIncident).durationMs <= startMs) this.nextIncident++;
+    this.nextHour = Math.max(0, Math.floor((startMs - scheduleStartMs) / HOUR_MS));
+  }
+
+  private incidentAt(k: number): number {
+    return this.scheduleStartMs + WARM_UP_MS + k * PERIOD_MS;
+  }
+
+  // Incident k's own random stream: its duration first, then the rest of its draws.
+  private incidentStream(k: number): { durationMs: number; prng: Prng } {
+    const prng = new Prng(this.seed, INCIDENT_STREAM_BASE + k);
+    return { durationMs: 120_000 + 10_000 * prng.int(13), prng };
+  }
 
   /** Appends, in start order, every effect and label that starts before `horizonMs` and was not appended yet. */
   extendTo(horizonMs: number, effects: ErrorEffect[], labels: IncidentLabel[]): void {
     const limit = Math.min(horizonMs, this.endMs);
     for (;;) {
-      const incidentAt = this.startMs + WARM_UP_MS + this.nextIncident * PERIOD_MS;
-      const hourAt = this.startMs + this.nextHour * HOUR_MS;
+      const incidentAt = this.incidentAt(this.nextIncident);
+      const hourAt = this.scheduleStartMs + this.nextHour * HOUR_MS;
       if (Math.min(incidentAt, hourAt) >= limit) return;
       if (hourAt <= incidentAt) {
         labels.push(this.baselineLabel(hourAt));
@@ -77,8 +95,7 @@ export class DemoSchedule {
   }
 
   private addIncident(k: number, startAt: number, effects: ErrorEffect[], labels: IncidentLabel[]): void {
-    const prng = new Prng(this.seed, INCIDENT_STREAM_BASE + k);
-    const durationMs = 120_000 + 10_000 * prng.int(13);
+    const { durationMs, prng } = this.incidentStream(k);
     const endAt = Math.min(startAt + durationMs, this.endMs);
     const propertyWide = k % 2 === 0;
     const spec = propertyWide ? PROPERTY_INCIDENTS[(k / 2) % PROPERTY_INCIDENTS.length] : TITLE_INCIDENTS[((k - 1) / 2) % TITLE_INCIDENTS.length];

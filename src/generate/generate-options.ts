@@ -8,6 +8,11 @@ export interface GenerateOptions {
   profile?: 'realistic' | 'demo';
   /** Multiplies background traffic of properties at or above 10k views/h (default 1). */
   scale?: number;
+  /**
+   * Demo profile: when its incident schedule started (default startMs, at most startMs). A demo
+   * restarted later passes its first start, so the schedule goes on where it was instead of over.
+   */
+  scheduleStartMs?: number;
 }
 
 /** GenerateOptions with defaults applied and `endMs` (Infinity for an endless demo). */
@@ -18,6 +23,7 @@ export interface ResolvedGenerateOptions {
   hours: number;
   profile: 'realistic' | 'demo';
   scale: number;
+  scheduleStartMs: number;
 }
 
 /** Default start of a run: 2026-11-27T00:00:00Z. */
@@ -40,6 +46,10 @@ export function resolveGenerateOptions(options: GenerateOptions): ResolvedGenera
   if (!endless && (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0)) {
     problems.push(`hours must be a finite number > 0 for the realistic profile, got ${String(hours)}`);
   }
+  const scheduleStartMs = options.scheduleStartMs ?? startMs;
+  if (typeof scheduleStartMs !== 'number' || !Number.isSafeInteger(scheduleStartMs) || scheduleStartMs < 0 || scheduleStartMs > startMs) {
+    problems.push(`scheduleStartMs must be an integer epoch in ms, at most startMs, got ${String(options.scheduleStartMs)}`);
+  }
   if (problems.length > 0) throw new RangeError(`invalid generate options: ${problems.join('; ')}`);
   return {
     seed: options.seed,
@@ -48,5 +58,6 @@ export function resolveGenerateOptions(options: GenerateOptions): ResolvedGenera
     endMs: endless ? Infinity : startMs + Math.round(hours * 3_600_000),
     profile,
     scale,
+    scheduleStartMs,
   };
 }

@@ -94,7 +94,7 @@ class SyntheticViewGenerator implements ViewGenerator {
     this.injected = [];
     let fixedTitleStreams: IncidentSchedule['fixedTitleStreams'] = [];
     if (options.profile === 'demo') {
-      this.demo = new DemoSchedule(this.properties, options.seed, this.startMs, this.endMs);
+      this.demo = new DemoSchedule(this.properties, options.seed, options.scheduleStartMs, this.startMs, this.endMs);
     } else {
       this.demo = null;
       const plan = planRealisticSchedule(this.properties, options.seed, this.startMs, options.hours);

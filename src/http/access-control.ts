@@ -1,7 +1,8 @@
 import type { AccessGrant } from '../config/http-config.ts';
 import { HttpError } from './http-error.ts';
 
-const OPEN: AccessGrant = Object.freeze({ admin: true, properties: null });
+/** What everyone may do when no tokens are configured, and what public routes run with. */
+export const OPEN_GRANT: AccessGrant = Object.freeze({ admin: true, properties: null });
 
 /**
  * Decides who a request is from its token. With no tokens configured everything is open (the config
@@ -17,7 +18,7 @@ export class AccessControl {
 
   /** The grant for a bearer header or an access_token query value; throws 401 UNAUTHORIZED. */
   grant(authorization: string, queryToken: string | null): AccessGrant {
-    if (!this.enforced) return OPEN;
+    if (!this.enforced) return OPEN_GRANT;
     const m = /^Bearer\s+(\S+)$/i.exec(authorization);
     const token = m ? m[1] : queryToken;
     const grant = token ? this.tokens.get(token) : undefined;

@@ -27,7 +27,7 @@ const STATUS_TEXT: Record<number, string> = {
   500: '500 Internal Server Error', 503: '503 Service Unavailable',
 };
 
-const HEADERS = ['authorization', 'content-type', 'content-length'];
+const HEADERS = ['authorization', 'content-type', 'content-length', 'accept', 'host'];
 
 /**
  * Runs a handler on a uWS request: reads what it needs synchronously (uWS frees the request after the
@@ -59,7 +59,7 @@ export function exchange(
       .then(send, (err) => {
         if (!(err instanceof HttpError)) onError(err);
         const e = err instanceof HttpError ? err : new HttpError(500, 'INTERNAL', 'internal error', true);
-        send({ status: e.status, json: errorBody(e) });
+        send({ status: e.status, json: errorBody(e), headers: e.headers });
       });
   };
   if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') {

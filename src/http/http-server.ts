@@ -1,14 +1,15 @@
 import uWS from 'uWebSockets.js';
-import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Logger } from '../log/logger.ts';
 import type { HttpConfig } from '../config/http-config.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { CommandHandler } from '../control/command-handler.ts';
-import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
+import { negotiateFormat, PROMETHEUS_TEXT, type Counter, type MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { FeedHub } from '../feed/feed-hub.ts';
-import { AccessControl } from './access-control.ts';
-import { apiRoutes, type PropertyErrorRates } from './api-routes.ts';
-import { exchange, type Handler, type Reply } from './http-exchange.ts';
+import { AccessControl, OPEN_GRANT, requireAdmin } from './access-control.ts';
+import { apiRoutes, type NotificationSettingsSource, type PropertyErrorRates } from './api-routes.ts';
+import { exchange, type Handler, type Reply, type RequestInfo } from './http-exchange.ts';
+import { uwsPattern, type RouteDef } from './route-table.ts';
 import { HttpError } from './http-error.ts';
 import { openApiDocument } from './openapi.ts';
 import { loadStaticFiles, type StaticFile } from './static-files.ts';
@@ -30,6 +31,7 @@ export interface HttpServerOptions {
   version: string;
   errorRates?: PropertyErrorRates;
   deliveries?: (incidentId: number) => unknown[];
+  notifications?: NotificationSettingsSource;
   now?: () => number;
 }
 
@@ -38,6 +40,8 @@ export class HttpListenError extends Error {
   readonly code = 'HTTP_LISTEN_FAILED';
   readonly retriable = true;
 }
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 // The dashboard's only sources are this origin: no CDN, no fonts, no external requests.
 const CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
@@ -53,12 +57,14 @@ export class HttpServer {
   private readonly access: AccessControl;
   private readonly files: Map<string, StaticFile>;
   private readonly log: Logger;
-  /** Registered "METHOD path" pairs in OpenAPI form (/api/incidents/{id}), for the OpenAPI test. */
+  /** Registered "METHOD path" pairs in OpenAPI form (/api/incidents/{id}). */
   readonly routes: string[] = [];
   /** The port listened on (resolved when configured as 0). */
   port = 0;
   private stopped = false;
-  private readonly requests;
+  private readonly requests: Counter;
+  /** Every operation the server answers, which the OpenAPI document is also made from. */
+  readonly routeTable: RouteDef[];
 
   constructor(private readonly opts: HttpServerOptions) {
     this.log = opts.logger;
@@ -69,16 +75,53 @@ export class HttpServer {
       manager: opts.manager, logger: opts.logger.child({ component: 'feed' }), maxBufferedBytes: opts.config.feedMaxBufferedBytes,
       updateIntervalMs: opts.config.feedUpdateIntervalMs, now: opts.now, metrics: opts.metrics,
     });
-    this.requests = opts.metrics.counter('vigil_http_requests_total', 'HTTP requests, by route and status class.');
+    this.requests = opts.metrics.counter('vigil_http_requests_total',
+      'HTTP requests by method, route (the OpenAPI path or page pattern; "unmatched" for unknown paths) and status code.', ['method', 'route', 'code']);
+    this.routeTable = [...apiRoutes({
+      manager: opts.manager, commands: opts.commands, errorRates: opts.errorRates, deliveries: opts.deliveries, notifications: opts.notifications,
+    }), ...this.serviceRoutes()];
     this.register();
   }
 
-  private route(method: 'get' | 'post', pattern: string, handler: Handler): void {
-    const params = (pattern.match(/:\w+/g) ?? []).length;
-    const name = `${method.toUpperCase()} ${pattern}`;
-    this.routes.push(`${method.toUpperCase()} ${pattern.replace(/:(\w+)/g, '{$1}')}`);
-    const onError = (err: unknown) => this.log.error({ err, route: name }, 'request failed');
-    const counted: Handler = async (req) => {
+  /** Probes, metrics and this document: the operations outside /api/ that clients rely on. */
+  private serviceRoutes(): RouteDef[] {
+    const health = (description: string) => ({ description, schema: 'Health' });
+    return [
+      {
+        method: 'get', path: '/api/openapi.json', operationId: 'getOpenApiDocument', tag: 'service', access: 'public',
+        summary: 'This document (OpenAPI 3.1), made from the routes the server registers',
+        responses: { 200: { description: 'the OpenAPI document', mediaType: 'application/json' } },
+        handler: (req) => ({ json: openApiDocument(this.routeTable, this.opts.version, this.opts.config.publicUrl ?? `http://${req.headers.host || 'localhost'}`) }),
+      },
+      {
+        method: 'get', path: '/healthz', operationId: 'getHealth', tag: 'service', access: 'public',
+        summary: 'Liveness: the process answers', responses: { 200: health('up') },
+        handler: () => ({ json: { ok: true } }),
+      },
+      {
+        method: 'get', path: '/readyz', operationId: 'getReadiness', tag: 'service', access: 'public',
+        summary: 'Readiness: workers up, source started, not stopping',
+        responses: { 200: health('ready'), 503: health('not ready; checks says what is missing') },
+        handler: () => {
+          const r = this.opts.ready();
+          return { status: r.ok ? 200 : 503, json: r };
+        },
+      },
+      {
+        method: 'get', path: '/metrics', operationId: 'getMetrics', tag: 'service', access: 'public',
+        summary: 'Prometheus metrics; OpenMetrics when the Accept header prefers application/openmetrics-text',
+        responses: { 200: { description: 'the metrics in the negotiated format', mediaType: PROMETHEUS_TEXT } },
+        handler: async (req) => {
+          const { body, contentType } = await this.opts.metrics.render(negotiateFormat(req.headers.accept));
+          return { body, contentType };
+        },
+      },
+    ];
+  }
+
+  // Every answer is counted by method (known ones; "other" else), route and status code.
+  private counted(route: string, handler: Handler): Handler {
+    return async (req) => {
       let status = 500;
       try {
         const reply = await handler(req);
@@ -88,39 +131,63 @@ export class HttpServer {
         status = err instanceof HttpError ? err.status : 500;
         throw err;
       } finally {
-        this.requests.inc({ route: name, code: `${Math.floor(status / 100)}xx` });
+        this.requests.inc({ method: KNOWN_METHODS.has(req.method) ? req.method : 'other', route, code: String(status) });
       }
     };
-    this.app[method](pattern, (res, req) => exchange(res, req, params, this.opts.config.maxBodyBytes, counted, onError));
+  }
+
+  private handle(pattern: string, route: string, handler: Handler): (res: HttpResponse, req: HttpRequest) => void {
+    const params = (pattern.match(/:\w+/g) ?? []).length;
+    const onError = (err: unknown) => this.log.error({ err, route }, 'request failed');
+    const counted = this.counted(route, handler);
+    return (res, req) => exchange(res, req, params, this.opts.config.maxBodyBytes, counted, onError);
   }
 
   private register(): void {
-    const { config } = this.opts;
-    const routes = apiRoutes({ manager: this.opts.manager, commands: this.opts.commands, errorRates: this.opts.errorRates, deliveries: this.opts.deliveries });
-    for (const [key, handler] of Object.entries(routes)) {
-      const [method, pattern] = key.split(' ');
-      this.route(method.toLowerCase() as 'get' | 'post', pattern, (req) => handler(req, this.access.grant(req.headers.authorization, req.query.get('access_token'))));
+    // The route table: each operation's handler, behind its access level.
+    const methodsOf = new Map<string, Set<string>>();
+    const allow = (pattern: string, method: string) => (methodsOf.get(pattern) ?? methodsOf.set(pattern, new Set()).get(pattern)!).add(method.toUpperCase());
+    for (const r of this.routeTable) {
+      this.routes.push(`${r.method.toUpperCase()} ${r.path}`);
+      const pattern = uwsPattern(r.path);
+      allow(pattern, r.method);
+      const { handler } = r;
+      this.app[r.method](pattern, this.handle(pattern, r.path, (req) => {
+        const grant = r.access === 'public' ? OPEN_GRANT : this.access.grant(req.headers.authorization, req.query.get('access_token'));
+        if (r.access === 'admin') requireAdmin(grant);
+        return handler(req, grant);
+      }));
     }
-    const doc = openApiDocument(this.opts.version);
-    this.route('get', '/api/openapi.json', () => ({ json: doc }));
-    this.route('get', '/healthz', () => ({ json: { ok: true } }));
-    this.route('get', '/readyz', () => {
-      const r = this.opts.ready();
-      return { status: r.ok ? 200 : 503, json: r };
-    });
-    this.route('get', '/metrics', () => ({ body: this.opts.metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' }));
+    // The WebSocket feed (described in the document's "service" tag: OpenAPI has no WebSocket operations).
     this.feed.attach(this.app, (authorization, query) => this.access.grant(authorization, query.get('access_token')));
-    this.routes.push('GET /feed');
 
-    const page = (name: string): Handler => () => this.file(name);
-    this.app.get('/', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('index.html'), () => {}));
-    this.app.get('/incidents/:id', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('incident.html'), () => {}));
-    this.app.get('/properties/:property/incidents/:id', (res, req) => exchange(res, req, 0, config.maxBodyBytes, page('incident.html'), () => {}));
-    this.app.get('/static/:name', (res, req) => exchange(res, req, 1, config.maxBodyBytes, (r) => this.file(r.params[0]), () => {}));
-    // Anything else: a JSON 404 with a stable code.
-    this.app.any('/*', (res, req) => exchange(res, req, 0, config.maxBodyBytes, (r) => {
+    // The dashboard: pages and their files (no token: they carry no property data).
+    const pages: Array<[string, (req: RequestInfo) => Reply]> = [
+      ['/', () => this.file('index.html')],
+      ['/incidents/:id', () => this.file('incident.html')],
+      ['/properties/:property/incidents/:id', () => this.file('incident.html')],
+      ['/settings/notifications', () => this.file('settings.html')],
+      ['/static/:name', (req) => this.file(req.params[0])],
+      // Browsers ask for it at the root whatever the pages link.
+      ['/favicon.ico', () => this.file('favicon.ico')],
+    ];
+    for (const [pattern, page] of pages) {
+      allow(pattern, 'get');
+      this.app.get(pattern, this.handle(pattern, pattern, page));
+    }
+    // A known path asked with another method: 405 naming the ones it has (uWS tries a pattern's
+    // method handlers before its any handler).
+    for (const [pattern, methods] of methodsOf) {
+      const allowed = [...methods].sort().join(', ');
+      const route = pattern.replace(/:(\w+)/g, '{$1}');
+      this.app.any(pattern, this.handle(pattern, route, (req) => {
+        throw Object.assign(new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${route}; allowed: ${allowed}`), { headers: { allow: allowed } });
+      }));
+    }
+    // Anything else: a JSON 404 with a stable code, counted as "unmatched".
+    this.app.any('/*', this.handle('/*', 'unmatched', (r) => {
       throw new HttpError(404, 'NOT_FOUND', `no route ${r.method} ${r.path}`);
-    }, () => {}));
+    }));
   }
 
   private file(name: string): Reply {

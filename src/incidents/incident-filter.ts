@@ -12,6 +12,8 @@ export interface IncidentFilter {
   openedFromMs?: number;
   /** Exclusive upper bound of openedAtMs. */
   openedBeforeMs?: number;
+  /** Text contained in the property id, video title or error type (ASCII letters case-insensitively). */
+  search?: string;
   /** Return only incidents with an id below this one: the nextCursor of the previous page. */
   cursor?: number;
   /** Page size, 1..MAX_PAGE_LIMIT; DEFAULT_PAGE_LIMIT when absent. */
@@ -37,6 +39,8 @@ export const FILTER_CLAUSES = [
   ['errorType', 'error_type = @errorType'],
   ['openedFromMs', 'opened_at_ms >= @openedFromMs'],
   ['openedBeforeMs', 'opened_at_ms < @openedBeforeMs'],
+  // SQLite's lower() folds ASCII letters only; the dashboard filters its live rows the same way.
+  ['search', "(instr(lower(property_id), lower(@search)) > 0 OR instr(lower(coalesce(video_title, '')), lower(@search)) > 0 OR instr(lower(error_type), lower(@search)) > 0)"],
   ['cursor', 'id < @cursor'],
 ] as const;
 

@@ -1,4 +1,4 @@
-import type { MetricsRegistry, Sample } from './metrics-registry.ts';
+import type { Histogram, MetricsRegistry, Sample } from './metrics-registry.ts';
 import type { EngineStats } from '../engine/engine-stats.ts';
 import type { KernelCounters } from '../kernel/wasm-kernel.ts';
 import type { EventClockStats } from '../engine/event-clock.ts';
@@ -31,7 +31,7 @@ const KERNEL_COUNTERS: Array<[keyof KernelCounters, string, 'counter' | 'gauge',
 export function registerDaemonMetrics(r: MetricsRegistry, s: DaemonMetricSources): void {
   r.collect('vigil_events_total', 'Valid view events decoded.', 'counter', () => s.engineStats()?.events ?? 0);
   r.collect('vigil_events_rejected_total', 'Lines rejected, by reason.', 'counter', () =>
-    Object.entries(s.engineStats()?.rejected ?? {}).map(([reason, value]): Sample => ({ labels: { reason }, value })));
+    Object.entries(s.engineStats()?.rejected ?? {}).map(([reason, value]): Sample => ({ labels: { reason }, value })), ['reason']);
   r.collect('vigil_chunks_total', 'Chunks (batches of whole lines) pushed to the workers.', 'counter', () => s.engineStats()?.chunks ?? 0);
   r.collect('vigil_bytes_total', 'Bytes of NDJSON pushed to the workers.', 'counter', () => s.engineStats()?.bytes ?? 0);
   r.collect('vigil_verdicts_total', 'Verdicts returned by the kernels.', 'counter', () => s.engineStats()?.verdicts ?? 0);
@@ -48,15 +48,38 @@ export function registerDaemonMetrics(r: MetricsRegistry, s: DaemonMetricSources
     const counts = { property: 0, title: 0 };
     for (const i of s.manager()?.openIncidents() ?? []) counts[i.scope]++;
     return Object.entries(counts).map(([scope, value]) => ({ labels: { scope }, value }));
-  });
+  }, ['scope']);
   r.collect('vigil_incident_transitions_total', 'Incident transitions, by type.', 'counter', () => {
     const st = s.manager()?.stats;
     if (!st) return [];
     return (['opened', 'updated', 'resolved', 'expired', 'staleExpired'] as const).map((type) => ({ labels: { type }, value: st[type] }));
-  });
+  }, ['type']);
   r.collect('vigil_commands_total', 'Control commands, by outcome (RabbitMQ and HTTP admin).', 'counter', () => {
     const st = s.commands()?.stats;
     if (!st) return [];
     return Object.entries(st).map(([outcome, value]) => ({ labels: { outcome }, value }));
-  });
+  }, ['outcome']);
+}
+
+/** The daemon's histograms, observed where the work happens. */
+export interface DaemonHistograms {
+  /** Wall clock at an incident's opening minus the event time it opened at (live sources: the detection delay). */
+  eventToIncident: Histogram;
+  /** A chunk's time from entering the engine to its verdicts being delivered. */
+  chunkProcessing: Histogram;
+  /** Writing a kernel checkpoint (drain, snapshots, fsync, rename), by what asked for it. */
+  checkpoint: Histogram;
+}
+
+/** Registers the daemon's histograms (seconds). */
+export function registerDaemonHistograms(r: MetricsRegistry): DaemonHistograms {
+  return {
+    eventToIncident: r.histogram('vigil_event_to_incident_seconds',
+      'Wall clock when an incident opened minus the event time it opened at: for a live source, how long after the views it took to alert.',
+      [0.5, 1, 2.5, 5, 10, 15, 20, 30, 60, 120, 300, 900, 3600]),
+    chunkProcessing: r.histogram('vigil_chunk_processing_seconds', 'From a chunk entering the engine (decode, counting, detection on the workers) to its verdicts being delivered.',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
+    checkpoint: r.histogram('vigil_checkpoint_duration_seconds', 'Writing a kernel checkpoint (in-flight chunks, every worker\'s snapshot, fsync, rename), by trigger (command, shutdown).',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['trigger']),
+  };
 }

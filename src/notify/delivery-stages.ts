@@ -77,7 +77,7 @@ export class RecordStage implements NotifyStage {
     const ids = { incidentId: record.incidentId, kind: record.kind, seq: record.seq, attempt: record.attempts + 1 };
     if (outcome.result === 'delivered') {
       this.log.markDelivered(record.id, now, outcome.status);
-      this.stats.count(receiver.name, 'delivered');
+      this.stats.delivered(receiver.name, now - record.createdAtMs);
       this.logger.info({ ...ids, status: outcome.status }, 'notification delivered');
       return null;
     }

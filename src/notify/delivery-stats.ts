@@ -5,6 +5,15 @@ export type DeliveryOutcomeName = 'delivered' | 'retried' | 'failed' | 'held';
 export class DeliveryStats {
   private readonly byReceiver = new Map<string, Record<DeliveryOutcomeName, number>>();
 
+  /** Told of every delivery with its latency (written to the log → receiver answered 2xx), for a histogram. */
+  onDelivered: ((receiver: string, latencySeconds: number) => void) | null = null;
+
+  /** Counts a delivery that took `latencyMs` since its notification was written. */
+  delivered(receiver: string, latencyMs: number): void {
+    this.count(receiver, 'delivered');
+    this.onDelivered?.(receiver, Math.max(0, latencyMs) / 1000);
+  }
+
   /** Adds one to the receiver's counter for this outcome. */
   count(receiver: string, outcome: DeliveryOutcomeName): void {
     let c = this.byReceiver.get(receiver);

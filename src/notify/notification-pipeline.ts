@@ -195,12 +195,16 @@ export class NotificationPipeline {
 
   private registerMetrics(m: MetricsRegistry): void {
     m.collect('vigil_notifications_total', 'Notification delivery outcomes since start, by receiver and outcome (delivered, retried, failed, held).', 'counter',
-      () => this.stats.samples().map((s) => ({ labels: { receiver: s.receiver, outcome: s.outcome }, value: s.value })));
+      () => this.stats.samples().map((s) => ({ labels: { receiver: s.receiver, outcome: s.outcome }, value: s.value })), ['receiver', 'outcome']);
     m.collect('vigil_notifications_pending', 'Notifications waiting in the notification log, by receiver.', 'gauge', () => {
       const pending = new Map(this.o.config.receivers.map((r) => [r.name, 0]));
       for (const c of this.log.counts()) if (c.state === 'pending') pending.set(c.receiver, c.n);
       return [...pending].map(([receiver, value]) => ({ labels: { receiver }, value }));
-    });
+    }, ['receiver']);
+    const latency = m.histogram('vigil_notification_delivery_seconds',
+      'From a notification being written (with its transition) to the receiver answering 2xx, retries included, by receiver.',
+      [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], ['receiver']);
+    this.stats.onDelivered = (receiver, seconds) => latency.observe({ receiver }, seconds);
     m.collect('vigil_silences_active', 'Silences by matcher that have not ended.', 'gauge', () => this.silences.list().length);
   }
 }

@@ -11,6 +11,9 @@ import { registerBuiltinCommands } from '../../src/control/builtin-commands.ts';
 import { MetricsRegistry } from '../../src/metrics/metrics-registry.ts';
 import { HttpServer } from '../../src/http/http-server.ts';
 import { parseHttpConfig, type HttpConfig } from '../../src/config/http-config.ts';
+import { parseNotifyConfig } from '../../src/config/notify-config.ts';
+import { EnvReader } from '../../src/config/env-reader.ts';
+import { SilenceRegistry } from '../../src/silence/silence-registry.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import type { Verdict, VerdictKind } from '../../src/kernel/verdict.ts';
 
@@ -33,12 +36,14 @@ export interface Harness {
   store: IncidentStore;
   commands: CommandHandler;
   metrics: MetricsRegistry;
+  /** The matcher silences the server shows (add some to see them). */
+  silences: SilenceRegistry;
   base: string;
   wsBase: string;
   close(): void;
 }
 
-/** Starts a server; env holds VIGIL_* variables for the HTTP config (port 0 unless given). */
+/** Starts a server; env holds VIGIL_* variables for the HTTP config (port 0 unless given) and the notification receivers. */
 export async function startHarness(env: Record<string, string> = {}, overrides: Partial<HttpConfig> = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-http-'));
   const store = openIncidentStore(join(dir, 'incidents.db'));
@@ -49,12 +54,17 @@ export async function startHarness(env: Record<string, string> = {}, overrides: 
   const metrics = new MetricsRegistry();
   const problems: string[] = [];
   const config = { ...parseHttpConfig({ VIGIL_HTTP_PORT: '0', VIGIL_FEED_UPDATE_MS: '0', ...env }, problems), ...overrides };
+  const notify = parseNotifyConfig(new EnvReader(env, problems), 'https://vigil.example');
   if (problems.length) throw new Error(problems.join('; '));
-  const server = new HttpServer({ config, logger: log, manager, commands, metrics, version: 'test', ready: () => ({ ok: true, checks: { source: true, workers: true } }) });
+  const silences = new SilenceRegistry(store.database);
+  const server = new HttpServer({
+    config, logger: log, manager, commands, metrics, version: 'test', ready: () => ({ ok: true, checks: { source: true, workers: true } }),
+    notifications: { receivers: notify.receivers, silences: () => silences.list() },
+  });
   await server.start();
   const base = `http://127.0.0.1:${server.port}`;
   return {
-    server, manager, store, commands, metrics, base, wsBase: base.replace('http', 'ws'),
+    server, manager, store, commands, metrics, silences, base, wsBase: base.replace('http', 'ws'),
     close() { server.stop(); store.close(); },
   };
 }
