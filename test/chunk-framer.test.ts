@@ -10,15 +10,32 @@ function frame(chunkBytes: number, maxRecordBytes: number, values: Array<string 
   const counts = emptySkipCounts();
   const skipped: Array<[SkipReason, string]> = [];
   const f = new ChunkFramer(chunkBytes, maxRecordBytes, counts, (r, v) => skipped.push([r, v ? dec.decode(v) : '']));
-  const chunks: Uint8Array[] = [];
+  const framed: Array<{ chunk: Uint8Array; next?: string }> = [];
   values.forEach((v, i) => {
-    f.add(v === null ? null : enc.encode(v));
-    chunks.push(...f.takeSealed());
-    if ((i + 1) % flushEvery === 0) chunks.push(...f.takeAll());
+    // The position after value i is i + 1 (as a Kafka offset would be).
+    f.add(v === null ? null : enc.encode(v), String(i + 1));
+    framed.push(...f.takeSealed());
+    if ((i + 1) % flushEvery === 0) framed.push(...f.takeAll());
   });
-  chunks.push(...f.takeAll());
-  return { chunks, counts, skipped };
+  framed.push(...f.takeAll());
+  return { chunks: framed.map((x) => x.chunk), framed, counts, skipped };
 }
+
+test('chunk framer: each chunk carries the position after its last value; the values between two positions are exactly its lines', () => {
+  const values = Array.from({ length: 2000 }, (_, i) => (i % 97 === 5 ? '' : i % 211 === 7 ? `{"n":${i},"bad":"a\nb"}` : `{"n":${i},"pad":"${'y'.repeat(i % 41)}"}`));
+  for (const flushEvery of [Infinity, 13, 1]) {
+    const { framed } = frame(2048, 2048, values, flushEvery);
+    let from = 0;
+    for (const { chunk, next } of framed) {
+      assert.ok(next !== undefined);
+      const to = Number(next);
+      const expected = values.slice(from, to).filter((v) => v !== '' && !v.slice(0, -1).includes('\n'));
+      assert.deepEqual(dec.decode(chunk).split('\n').slice(0, -1), expected, `values ${from}..${to} (flush every ${flushEvery})`);
+      from = to;
+    }
+    assert.ok(from >= values.length - 1, `the last position ${from} covers the values`);
+  }
+});
 
 test('chunk framer: whole lines, at most chunkBytes, each chunk at the start of a buffer the engine may transfer', () => {
   const values = Array.from({ length: 3000 }, (_, i) => `{"n":${i},"pad":"${'x'.repeat(i % 53)}"}`);

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -61,7 +61,7 @@ test('SIGTERM drains and checkpoints; a restart continues the open incident; the
   await waitFor('the file to be read', () => /vigil running/.test(first.stderr()));
   assert.equal(await stop(first.child), 0, first.stderr());
   assert.match(first.stderr(), /checkpoint written/);
-  assert.ok(existsSync(join(data, 'checkpoint', 'manifest.json')));
+  assert.ok(readdirSync(join(data, 'checkpoints')).some((d) => existsSync(join(data, 'checkpoints', d, 'manifest.json'))));
   assert.ok(existsSync(join(data, 'incidents.db')));
 
   const second = startDaemon({ ...base, VIGIL_SOURCE_FILE: partB });
@@ -79,15 +79,23 @@ test('SIGTERM drains and checkpoints; a restart continues the open incident; the
   assert.equal(readFileSync(audit, 'utf8'), replayed.stdout);
 });
 
-test('an unusable checkpoint is reported and the daemon starts empty; stdin source; bad config exits 2', async () => {
+test('a checkpoint of 1 worker restores into 2; one of other key groups is refused with the reason; stdin source; bad config exits 2', async () => {
   const data = join(dir, 'data2');
   const audit = join(dir, 'audit2.ndjson');
   const first = startDaemon({ VIGIL_DATA_DIR: data, VIGIL_TRANSITIONS_FILE: audit, VIGIL_WORKERS: '1', VIGIL_SOURCE: 'file', VIGIL_SOURCE_FILE: partA });
   await waitFor('the incident to open', () => records(audit).some((r) => r.type === 'opened'));
   assert.equal(await stop(first.child), 0);
+  const regrouped = startDaemon({ VIGIL_DATA_DIR: data, VIGIL_WORKERS: '2', VIGIL_KEY_GROUPS: '64', VIGIL_SOURCE: 'stdin', VIGIL_CHECKPOINTS: 'true' });
+  await waitFor('start', () => /vigil running/.test(regrouped.stderr()));
+  assert.match(regrouped.stderr(), /written for 128 key groups, the configuration has 64 \(VIGIL_KEY_GROUPS\)[^"]*","msg":"checkpoint refused/);
+  assert.match(regrouped.stderr(), /no usable checkpoint: starting with empty kernel state/);
+  // Killed, not stopped: its own empty checkpoint must not replace the one of 128 groups.
+  regrouped.child.kill('SIGKILL');
+  await new Promise((r) => regrouped.child.once('exit', r));
   const second = startDaemon({ VIGIL_DATA_DIR: data, VIGIL_WORKERS: '2', VIGIL_SOURCE: 'stdin' });
   await waitFor('start', () => /vigil running/.test(second.stderr()));
-  assert.match(second.stderr(), /"reason":"checkpoint workers is 1, configuration says 2","msg":"checkpoint not used/);
+  assert.match(second.stderr(), /"writtenBy":1,"workers":2,[^\n]*"msg":"restoring checkpoint"/);
+  assert.match(second.stderr(), /engine restored from checkpoint/);
   assert.equal(await stop(second.child), 0);
 
   const bad = spawnSync(process.execPath, [VIGIL, 'run'], { encoding: 'utf8', env: { PATH: process.env.PATH, VIGIL_SOURCE: 'nope', VIGIL_KEY_GROUPS: '0' } });

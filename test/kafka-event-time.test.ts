@@ -54,7 +54,7 @@ async function consume(topic: string, name: string): Promise<{ audit: string; la
   const env = {
     VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: `g-${topic}`,
     VIGIL_DATA_DIR: join(dir, `${name}-data`), VIGIL_TRANSITIONS_FILE: join(dir, `${name}-audit.ndjson`),
-    VIGIL_WORKERS: '2', VIGIL_HTTP: 'false', VIGIL_KAFKA_COMMIT_INTERVAL_MS: '200',
+    VIGIL_WORKERS: '2', VIGIL_HTTP: 'false', VIGIL_KAFKA_COMMIT_INTERVAL_MS: '200', VIGIL_CHECKPOINT_INTERVAL_MS: '1000',
     // Partitions never go idle here: an empty one must be known to have nothing to deliver.
     VIGIL_PARTITION_IDLE_MS: '3600000',
   };

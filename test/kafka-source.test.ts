@@ -47,7 +47,7 @@ function daemonEnv(topic: string, group: string, name: string, extra: Record<str
   return {
     VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group,
     VIGIL_DATA_DIR: join(dir, `${name}-data`), VIGIL_TRANSITIONS_FILE: join(dir, `${name}-audit.ndjson`),
-    VIGIL_WORKERS: '2', VIGIL_HTTP: 'false', VIGIL_KAFKA_COMMIT_INTERVAL_MS: '200', ...extra,
+    VIGIL_WORKERS: '2', VIGIL_HTTP: 'false', VIGIL_KAFKA_COMMIT_INTERVAL_MS: '200', VIGIL_CHECKPOINT_INTERVAL_MS: '1000', ...extra,
   };
 }
 
@@ -95,6 +95,9 @@ test('poison records never block a partition: bad JSON, embedded newline, oversi
     if (i === 40) values.push(null);
   });
   await kafka.produce(topic, values);
+  // A partition whose only record is bad: its offset must move past it all the same.
+  await kafka.produceTo(topic, [{ partition: 1, value: '' }]);
+  values.push('');
   const env = daemonEnv(topic, `g-${topic}`, 'poison', { VIGIL_MAX_LINE_BYTES: '4096' });
   const daemon = new Daemon(loadConfig(env), silentLogger());
   await daemon.start();
@@ -102,7 +105,7 @@ test('poison records never block a partition: bad JSON, embedded newline, oversi
     await waitUntil('offsets committed past the poison', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === values.length);
     await waitUntil('good records evaluated', () => engineEvents(daemon) === good.length);
     const pos = daemon.status().position as { skipped: Record<string, number> };
-    assert.deepEqual(pos.skipped, { empty: 1, too_large: 1, newline: 1 });
+    assert.deepEqual(pos.skipped, { empty: 2, too_large: 1, newline: 1 });
     const rejected = (daemon.status().engine as { rejected: Record<string, number> }).rejected;
     assert.equal(Object.values(rejected).reduce((a, b) => a + b, 0), 1, JSON.stringify(rejected));
   } finally {
@@ -110,27 +113,32 @@ test('poison records never block a partition: bad JSON, embedded newline, oversi
   }
 });
 
-test('offsets are committed only after the engine has evaluated the records', async () => {
+test('offsets committed are exactly the positions the sink says are committable (the durable checkpoint\'s), never the records written', async () => {
   const topic = await kafka.topic('vigil-commit');
   await kafka.produce(topic, lines.slice(0, 500));
   const group = `g-${topic}`;
-  let release!: () => void;
-  const gate = new Promise<void>((r) => { release = r; });
   let written = 0;
+  let lastPosition: string | undefined;
+  const committable = new Map<string, string>();
   const config = loadConfig(daemonEnv(topic, group, 'commit', { VIGIL_KAFKA_COMMIT_INTERVAL_MS: '50' })).kafka!;
   const source = new KafkaSource({ config, maxRecordBytes: 65536, logger: silentLogger() });
   await source.start({
-    write: async (bytes) => { written += bytes.filter((b: number) => b === 10).length; },
-    evaluated: () => gate,
+    write: async (bytes, _origin, position) => {
+      written += bytes.filter((b: number) => b === 10).length;
+      if (position) lastPosition = position.next;
+    },
+    committable: () => committable,
   });
   try {
     await waitUntil('all records written', () => written === 500);
+    assert.equal(lastPosition, '500', 'the last chunk ends at offset 500');
     await source.commit();
-    assert.equal(await kafka.committed(group, topic), 0, 'nothing is committed while evaluation is pending');
-    release();
-    await waitUntil('offsets committed after evaluation', async () => (await kafka.committed(group, topic)) === 500);
+    assert.equal(await kafka.committed(group, topic), 0, 'nothing is committed before the sink says so');
+    committable.set(`${topic}:0`, '321');
+    await waitUntil('the committable offset committed', async () => (await kafka.committed(group, topic)) === 321);
+    committable.set(`${topic}:0`, '500');
+    await waitUntil('the next one', async () => (await kafka.committed(group, topic)) === 500);
   } finally {
-    release();
     await source.stop();
   }
 });

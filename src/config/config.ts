@@ -34,8 +34,10 @@ export interface VigilConfig {
   demoSeed: number;
   /** Advance event time to the wall clock when the source is idle (live sources whose event time is now). */
   idleAdvance: boolean;
-  /** Write kernel checkpoints on shutdown and restore them on start. */
+  /** Write checkpoints (periodically and on shutdown) and restore the newest on start. */
   checkpoints: boolean;
+  /** How often a checkpoint is written while running. */
+  checkpointIntervalMs: number;
   /** How event time is judged across partitions and against device clocks (see src/engine/event-clock.ts). */
   eventTime: EventTimeConfig;
   /** VIGIL_KAFKA_* (set when VIGIL_SOURCE=kafka; see kafka-config.ts). */
@@ -138,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
     demoSeed: int('VIGIL_DEMO_SEED', 1, 0, 2 ** 31 - 1),
     idleAdvance: bool('VIGIL_IDLE_ADVANCE', source === 'demo'),
     checkpoints: bool('VIGIL_CHECKPOINTS', true),
+    checkpointIntervalMs: int('VIGIL_CHECKPOINT_INTERVAL_MS', 15_000, 1000, 3_600_000),
     eventTime: {
       futureToleranceMs: int('VIGIL_FUTURE_TOLERANCE_MS', 30_000, 1000, 24 * 3_600_000),
       futurePolicy: reader.oneOf('VIGIL_FUTURE_POLICY', ['clamp', 'drop'] as const, 'clamp'),

@@ -1,11 +1,12 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { VigilConfig } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { Engine } from '../engine/engine.ts';
-import { CheckpointStore, type CheckpointShape } from '../engine/checkpoint-store.ts';
+import { CheckpointStore } from '../engine/checkpoint-store.ts';
+import type { EngineRestore } from '../engine/engine.ts';
 import { LineChunker } from '../ingest/line-chunker.ts';
-import type { Source } from '../ingest/source.ts';
+import type { ChunkPosition, Source } from '../ingest/source.ts';
 import { DemoSource } from '../ingest/demo-source.ts';
 import { StreamSource } from '../ingest/stream-source.ts';
 import { KafkaSource } from '../ingest/kafka-source.ts';
@@ -62,7 +63,11 @@ export class Daemon {
   private readonly now: () => number;
   private startedAt = 0;
   private readonly checkpoints: CheckpointStore;
-  private readonly shape: CheckpointShape;
+  /** Source positions of the latest durable checkpoint: what sources may commit. */
+  private checkpointed = new Map<string, string>();
+  private checkpointing: Promise<Record<string, unknown>> | null = null;
+  /** The file source's offset the chunker counts from (a restored checkpoint's). */
+  private fileBase = 0;
   /** The detection parameters of the configuration (set-thresholds overrides apply over these). */
   private readonly configuredParams: DetectionParams;
   private paramOverrides!: ParamOverrides;
@@ -76,10 +81,6 @@ export class Daemon {
     });
     this.histograms = registerDaemonHistograms(this.metrics);
     this.checkpoints = new CheckpointStore(config.dataDir);
-    this.shape = {
-      workers: config.workers, groups: config.keyGroups, chunkBytes: config.chunkBytes,
-      maxKeysPerWorker: config.maxKeysPerWorker, maxCellsPerWorker: config.maxCellsPerWorker,
-    };
   }
 
   /** Starts every component; throws (after undoing what started) when one cannot start. */
@@ -114,22 +115,25 @@ export class Daemon {
       `incident #${t.incident.id} ${t.type}: ${formatIncidentSummary(t.incident)}`);
     });
 
-    let restore;
-    if (c.checkpoints) {
-      const loaded = this.checkpoints.load(this.shape);
-      if ('checkpoint' in loaded) restore = loaded.checkpoint;
-      else if (loaded.reason !== 'no checkpoint') this.log.warn({ reason: loaded.reason }, 'checkpoint not used; starting with empty kernel state');
-    }
-    this.engine = new Engine({ ...this.engineOptions(), restore });
+    const restore = c.checkpoints ? this.loadCheckpoint() : undefined;
+    this.engine = new Engine({ ...this.engineOptions(), restore: restore?.engine });
+    let checkpointMs = restore?.latestVerdictMs ?? null;
     try {
       await this.engine.start();
     } catch (err) {
       if (!restore) throw err;
       this.log.warn({ err }, 'checkpoint could not be restored; starting with empty kernel state');
       await this.engine.stop();
+      this.checkpointed.clear();
+      this.fileBase = 0;
       this.engine = new Engine({ ...this.engineOptions(), restore: undefined });
       await this.engine.start();
+      checkpointMs = null;
     }
+    // The source's tail after the restored state (all of it without one) is derived again: what the
+    // store has from before the restart is recognised, not recorded or notified twice.
+    this.manager.replayAfterRestore(checkpointMs, c.params.tickMs);
+    const resume = this.engine.evaluatedPositions();
 
     this.commands = new CommandHandler(this.log.child({ component: 'control' }));
     registerBuiltinCommands(this.commands, {
@@ -168,27 +172,32 @@ export class Daemon {
     this.source = this.deps.source ?? this.makeSource();
     await this.source.start({
       // With an origin (a Kinesis shard's batch), every chunk of the write comes from that shard.
-      write: async (bytes, origin) => {
+      write: async (bytes, origin, position) => {
         this.lastWriteAt = this.now();
-        const chunks: Uint8Array[] = [];
-        this.chunker.push(bytes, (ch) => chunks.push(ch));
+        const chunks: Array<[Uint8Array, number]> = [];
+        this.chunker.push(bytes, (ch, end) => chunks.push([ch, end]));
         // A live source's write is a batch already: evaluate it now rather than wait for a full chunk.
-        this.chunker.flush((ch) => chunks.push(ch));
+        this.chunker.flush((ch, end) => chunks.push([ch, end]));
         this.engine.countOversized(this.chunker.takeOversized());
-        for (const ch of chunks) await this.engine.push(ch, origin);
+        for (let i = 0; i < chunks.length; i++) {
+          const [ch, end] = chunks[i];
+          // Whole-line writes position their last chunk; a file's offsets are counted here.
+          await this.engine.push(ch, origin, this.filePosition(end) ?? (i === chunks.length - 1 ? position : undefined));
+        }
       },
       // Broker sources write whole lines, so after write() nothing of theirs waits in the chunker.
       evaluated: () => this.engine.settled(),
       // Broker sources frame records straight into chunks the engine transfers as they are.
       chunkBytes: c.chunkBytes,
-      writeChunk: async (chunk, origin) => {
+      writeChunk: async (chunk, origin, position) => {
         this.lastWriteAt = this.now();
-        await this.engine.push(chunk, origin);
+        await this.engine.push(chunk, origin, position);
       },
+      committable: () => (c.checkpoints ? this.checkpointed : this.engine.evaluatedPositions()),
       declareStreams: (ids) => this.engine.declareStreams(ids),
       streamCaughtUp: (id) => this.engine.streamCaughtUp(id),
       streamAhead: (id) => this.engine.streamAhead(id),
-    });
+    }, resume);
     this.sourceStarted = true;
     this.source.finished().then(() => this.flushChunker()).catch((err) => this.log.error({ err }, 'source failed'));
     this.startTimers();
@@ -221,10 +230,50 @@ export class Daemon {
 
   private async flushChunker(): Promise<void> {
     if (!this.chunker) return; // start() failed before the source was set up
-    const chunks: Uint8Array[] = [];
-    this.chunker.end((ch) => chunks.push(ch));
+    const chunks: Array<[Uint8Array, number]> = [];
+    this.chunker.end((ch, end) => chunks.push([ch, end]));
     this.engine.countOversized(this.chunker.takeOversized());
-    for (const ch of chunks) await this.engine.push(ch);
+    for (const [ch, end] of chunks) await this.engine.push(ch, undefined, this.filePosition(end));
+  }
+
+  /** The file source's position after a chunk the chunker cut `end` bytes into the read. */
+  private filePosition(end: number): ChunkPosition | undefined {
+    return this.config.source === 'file' && !this.deps.source ? { stream: FILE_STREAM, next: String(this.fileBase + end) } : undefined;
+  }
+
+  /** What a checkpoint's positions are positions of: another source's positions are not used. */
+  private sourceIdentity(): string | null {
+    const c = this.config;
+    if (this.deps.source) return `test:${this.deps.source.name}`;
+    if (c.source === 'kafka') return `kafka:${c.kafka!.topic}`;
+    if (c.source === 'kinesis') return `kinesis:${c.kinesis!.stream}`;
+    if (c.source === 'file') return `file:${resolve(c.sourceFile!)}`;
+    return null;
+  }
+
+  /**
+   * The newest checkpoint that checks out (the reasons others were refused are logged); its source
+   * positions when they are this source's. Null without one: the kernels start empty.
+   */
+  private loadCheckpoint(): { engine: EngineRestore; latestVerdictMs: number | null } | undefined {
+    const removed = this.checkpoints.removeStaleTemporaries();
+    if (removed.length) this.log.info({ removed }, 'removed checkpoint directories a stopped process left half-written');
+    const { checkpoint, refused } = this.checkpoints.load(this.config.keyGroups);
+    for (const reason of refused) this.log.warn({ reason }, 'checkpoint refused');
+    if (!checkpoint) {
+      if (refused.length) this.log.warn('no usable checkpoint: starting with empty kernel state');
+      return undefined;
+    }
+    const m = checkpoint.manifest;
+    let positions = m.positions;
+    if (m.source !== this.sourceIdentity()) {
+      if (Object.keys(positions).length) this.log.warn({ checkpointSource: m.source, source: this.sourceIdentity() }, 'checkpoint positions are of another source: not used');
+      positions = {};
+    }
+    this.checkpointed = new Map(Object.entries(positions));
+    this.fileBase = Number(positions[FILE_STREAM] ?? 0);
+    this.log.info({ checkpoint: checkpoint.dir, seq: m.seq, writtenBy: m.workers, workers: this.config.workers, positions }, 'restoring checkpoint');
+    return { engine: { parts: checkpoint.parts, eventTime: m.eventTime, positions }, latestVerdictMs: m.latestVerdictMs };
   }
 
   private startTimers(): void {
@@ -236,6 +285,12 @@ export class Daemon {
         if (this.now() - this.lastWriteAt < c.params.tickMs) return;
         this.engine.advance(this.now()).catch((err) => this.log.error({ err }, 'idle advance failed'));
       }, c.params.tickMs));
+    }
+    if (c.checkpoints) {
+      // Periodic checkpoints: what a crash costs is the tail since the last one, read again.
+      this.timers.push(setInterval(() => {
+        this.checkpointNow('interval').catch((err) => this.log.error({ err }, 'periodic checkpoint failed'));
+      }, c.checkpointIntervalMs));
     }
     // Open incidents the kernel no longer knows (e.g. after a restart without checkpoint) expire.
     this.timers.push(setInterval(() => {
@@ -269,14 +324,24 @@ export class Daemon {
     return { ok: checks.workers && checks.source && !checks.stopping, checks };
   }
 
-  /** Writes a checkpoint of every worker's kernel now (after in-flight chunks). */
-  async checkpointNow(): Promise<Record<string, unknown>> {
-    if (!this.config.checkpoints) throw new Error('checkpoints are disabled (VIGIL_CHECKPOINTS=false)');
-    const done = this.histograms.checkpoint.startTimer({ trigger: 'command' });
-    const cp = await this.engine.checkpoint();
-    this.checkpoints.save(cp, this.shape, this.now());
-    done();
-    return { workers: cp.workers, max_event_ts: cp.maxTs, bytes: cp.snapshots.reduce((a, s) => a + s.length, 0) };
+  /**
+   * Writes a checkpoint now, at a barrier after the chunks accepted so far (ingestion goes on meanwhile):
+   * every worker's key groups, the clock, the source positions of exactly those records, the store's
+   * progress. One at a time: a call while one is being written waits for that one.
+   */
+  checkpointNow(trigger: 'command' | 'interval' | 'shutdown' = 'command'): Promise<Record<string, unknown>> {
+    if (!this.config.checkpoints) return Promise.reject(new Error('checkpoints are disabled (VIGIL_CHECKPOINTS=false)'));
+    this.checkpointing ??= (async () => {
+      const done = this.histograms.checkpoint.startTimer({ trigger });
+      const state = await this.engine.checkpoint(() => this.manager.latestVerdictMs());
+      const saved = await this.checkpoints.save(state.parts, {
+        eventTime: state.eventTime, positions: state.positions, source: this.sourceIdentity(), latestVerdictMs: state.barrier,
+      }, this.config.keyGroups, this.now());
+      this.checkpointed = new Map(Object.entries(state.positions));
+      done();
+      return { seq: saved.seq, bytes: saved.bytes, workers: state.parts.length, event_time: state.eventTime.reached, positions: state.positions };
+    })().finally(() => { this.checkpointing = null; });
+    return this.checkpointing;
   }
 
   /** Drains, checkpoints and closes everything; idempotent. */
@@ -288,28 +353,36 @@ export class Daemon {
   private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     await this.control?.stop();
-    await this.source?.stop().catch((err) => this.log.error({ err }, 'source stop failed'));
+    // The source stops reading, then (before it commits and lets go of its broker) the final checkpoint.
+    let final: Promise<void> | null = null;
+    const finalCheckpoint = (): Promise<void> => (final ??= this.drainAndCheckpoint());
+    await this.source?.stop(finalCheckpoint).catch((err) => this.log.error({ err }, 'source stop failed'));
     this.http?.stop();
     if (this.engine) {
-      try {
-        await this.flushChunker();
-        await this.engine.drain();
-        if (this.config.checkpoints) {
-          const done = this.histograms.checkpoint.startTimer({ trigger: 'shutdown' });
-          const cp = await this.engine.checkpoint();
-          this.checkpoints.save(cp, this.shape, this.now());
-          done();
-          this.log.info({ maxTs: cp.maxTs }, 'checkpoint written');
-        }
-      } catch (err) {
-        this.log.error({ err }, 'drain or checkpoint failed');
-      }
+      await finalCheckpoint();
       await this.engine.stop();
     }
-    const final = this.status();
+    const status = this.status();
     this.audit?.close();
     await this.notify?.stop();
     this.store?.close();
-    this.log.info(final, 'vigil stopped');
+    this.log.info(status, 'vigil stopped');
+  }
+
+  private async drainAndCheckpoint(): Promise<void> {
+    if (!this.engine) return;
+    try {
+      await this.flushChunker();
+      await this.engine.drain();
+      if (this.config.checkpoints) {
+        const cp = await this.checkpointNow('shutdown');
+        this.log.info(cp, 'checkpoint written');
+      }
+    } catch (err) {
+      this.log.error({ err }, 'drain or checkpoint failed');
+    }
   }
 }
+
+/** The stream name of the file source's position (its byte offset). */
+const FILE_STREAM = 'file';

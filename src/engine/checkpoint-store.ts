@@ -1,70 +1,216 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, fsyncSync, openSync, closeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EngineCheckpoint } from './engine.ts';
+import { decodeKernelState } from '../kernel/kernel-state.ts';
+import type { EventClockState } from './event-clock.ts';
 
+/** The checkpoint format this version writes and reads (1 was one memory image per worker). */
+export const CHECKPOINT_FORMAT = 2;
+const DIR = 'checkpoints';
 const MANIFEST = 'manifest.json';
-const FORMAT = 1;
+const KEEP = 2;
 
-/** What must match for a checkpoint to be resumed. */
-export interface CheckpointShape {
-  workers: number;
+/** What a checkpoint holds besides the kernel parts: everything that must match the state exactly. */
+export interface CheckpointMeta {
+  /** Event-time state of the engine's clock at the barrier. */
+  eventTime: EventClockState;
+  /** Source positions of exactly the records in the state (stream -> position, opaque to all but the source). */
+  positions: Record<string, string>;
+  /** What the positions are positions of (e.g. `kafka:topic`, `file:/path`); other sources do not use them. */
+  source: string | null;
+  /** The incident store's progress at the barrier: the latest event time of a verdict applied. */
+  latestVerdictMs: number | null;
+}
+
+/** A checkpoint's manifest (`manifest.json`): parts with their checksums, and the metadata. */
+export interface CheckpointManifest extends CheckpointMeta {
+  format: number;
+  seq: number;
+  createdAtMs: number;
+  /** Key groups of the engine: a checkpoint restores only into the same count (groups are the unit that moves). */
   groups: number;
-  chunkBytes: number;
-  maxKeysPerWorker: number;
-  maxCellsPerWorker: number;
+  /** Workers that wrote it (any count may restore it). */
+  workers: number;
+  parts: Array<{ file: string; groupLo: number; groupHi: number; bytes: number; sha256: string }>;
+  /** SHA-256 of this manifest's JSON without this field. */
+  sha256: string;
+}
+
+/** A checkpoint read back and checked: its manifest and parts (encoded, and decoded for the checks). */
+export interface LoadedCheckpoint {
+  manifest: CheckpointManifest;
+  parts: Uint8Array[];
+  dir: string;
+}
+
+/** What a save wrote. */
+export interface SavedCheckpoint {
+  seq: number;
+  dir: string;
+  bytes: number;
 }
 
 /**
- * Kernel checkpoints in `<dataDir>/checkpoint`: written to a temporary directory, fsynced and
- * renamed into place, so a crash mid-write leaves the previous checkpoint intact.
+ * Checkpoints in `<dataDir>/checkpoints/cp-<seq>/`: one part file per writing worker (its key groups'
+ * state), a manifest with every part's size and SHA-256 and its own SHA-256. Written into a temporary
+ * directory, fsynced, renamed into place, and the directory fsynced: a crash leaves the previous
+ * checkpoints intact. The newest two are kept; a start takes the newest that checks out.
  */
 export class CheckpointStore {
-  private readonly dir: string;
+  readonly dir: string;
+  private seq: number;
 
-  constructor(dataDir: string) {
-    this.dir = join(dataDir, 'checkpoint');
+  constructor(private readonly dataDir: string) {
+    this.dir = join(dataDir, DIR);
+    this.seq = Math.max(0, ...this.list().map((d) => d.seq));
   }
 
-  /** Writes a checkpoint atomically (replacing the previous one). */
-  save(cp: EngineCheckpoint, shape: CheckpointShape, savedAtMs: number): void {
-    const tmp = `${this.dir}.tmp-${process.pid}`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp, { recursive: true });
-    cp.snapshots.forEach((snap, w) => writeDurably(join(tmp, `worker-${w}.snap`), snap));
-    writeDurably(join(tmp, MANIFEST), Buffer.from(JSON.stringify({ format: FORMAT, ...shape, maxTs: cp.maxTs, savedAtMs })));
-    const old = `${this.dir}.old-${process.pid}`;
-    if (existsSync(this.dir)) renameSync(this.dir, old);
-    renameSync(tmp, this.dir);
-    rmSync(old, { recursive: true, force: true });
-  }
-
-  /** Loads the checkpoint if one exists and matches the shape; otherwise returns the reason it cannot be used. */
-  load(shape: CheckpointShape): { checkpoint: EngineCheckpoint } | { reason: string } {
-    const manifestPath = join(this.dir, MANIFEST);
-    if (!existsSync(manifestPath)) return { reason: 'no checkpoint' };
-    let m: Record<string, unknown>;
+  /** Writes a checkpoint (parts as encoded by encodeKernelState, one per writing worker); resolves once durable. */
+  async save(parts: Array<{ bytes: Uint8Array; groupLo: number; groupHi: number }>, meta: CheckpointMeta, groups: number, nowMs: number): Promise<SavedCheckpoint> {
+    const seq = ++this.seq;
+    const name = `cp-${String(seq).padStart(10, '0')}`;
+    const tmp = join(this.dir, `.tmp-${name}-${process.pid}`);
+    await mkdir(tmp, { recursive: true });
     try {
-      m = JSON.parse(readFileSync(manifestPath, 'utf8'));
+      const files: CheckpointManifest['parts'] = [];
+      let bytes = 0;
+      for (let i = 0; i < parts.length; i++) {
+        const file = `part-${i}.bin`;
+        const { bytes: data, groupLo, groupHi } = parts[i];
+        await writeDurably(join(tmp, file), data);
+        files.push({ file, groupLo, groupHi, bytes: data.length, sha256: await sha256(data) });
+        bytes += data.length;
+      }
+      const body = { format: CHECKPOINT_FORMAT, seq, createdAtMs: nowMs, groups, workers: parts.length, parts: files, ...meta };
+      const manifest = { ...body, sha256: sha256Sync(JSON.stringify(body)) };
+      await writeDurably(join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest)));
+      await syncDir(tmp);
+      await rename(tmp, join(this.dir, name));
+      await syncDir(this.dir);
+      await this.prune();
+      return { seq, dir: join(this.dir, name), bytes };
     } catch (err) {
-      return { reason: `unreadable manifest: ${(err as Error).message}` };
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
     }
-    if (m.format !== FORMAT) return { reason: `checkpoint format ${String(m.format)} is not ${FORMAT}` };
-    for (const k of Object.keys(shape) as (keyof CheckpointShape)[]) {
-      if (m[k] !== shape[k]) return { reason: `checkpoint ${k} is ${String(m[k])}, configuration says ${shape[k]}` };
+  }
+
+  /**
+   * The newest checkpoint that checks out for `groups` key groups: manifest checksum, format, group
+   * count, every part's size and checksum, parts covering every group exactly once. Returns the
+   * reasons the newer ones were refused, and null when none checks out.
+   */
+  load(groups: number): { checkpoint: LoadedCheckpoint | null; refused: string[] } {
+    const refused: string[] = [];
+    if (existsSync(join(this.dataDir, 'checkpoint', 'manifest.json'))) {
+      refused.push(`${join(this.dataDir, 'checkpoint')}: a checkpoint of format 1 (one memory image per worker), which this version does not read`);
     }
-    const snapshots: Uint8Array[] = [];
-    for (let w = 0; w < shape.workers; w++) {
-      const p = join(this.dir, `worker-${w}.snap`);
-      if (!existsSync(p)) return { reason: `missing ${p}` };
-      const buf = readFileSync(p);
-      snapshots.push(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+    for (const { dir } of this.list().sort((a, b) => b.seq - a.seq)) {
+      try {
+        return { checkpoint: readCheckpoint(dir, groups), refused };
+      } catch (err) {
+        refused.push(`${dir}: ${(err as Error).message}`);
+      }
     }
-    return { checkpoint: { workers: shape.workers, groups: shape.groups, maxTs: (m.maxTs as number | null) ?? null, snapshots } };
+    return { checkpoint: null, refused };
+  }
+
+  /** Checkpoint directories by sequence number. */
+  private list(): Array<{ seq: number; dir: string }> {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir).flatMap((n) => {
+      const m = /^cp-(\d{10})$/.exec(n);
+      return m ? [{ seq: Number(m[1]), dir: join(this.dir, n) }] : [];
+    });
+  }
+
+  /** Keeps the newest KEEP checkpoints; removes older ones and temporary directories of other processes. */
+  private async prune(): Promise<void> {
+    const all = this.list().sort((a, b) => b.seq - a.seq);
+    for (const { dir } of all.slice(KEEP)) await rm(dir, { recursive: true, force: true });
+    for (const n of readdirSync(this.dir)) {
+      if (n.startsWith('.tmp-') && !n.endsWith(`-${process.pid}`)) await rm(join(this.dir, n), { recursive: true, force: true });
+    }
+  }
+
+  /** Removes temporary directories a process that died mid-write left behind (at start). */
+  removeStaleTemporaries(): string[] {
+    if (!existsSync(this.dir)) return [];
+    const removed: string[] = [];
+    for (const n of readdirSync(this.dir)) {
+      if (!n.startsWith('.tmp-')) continue;
+      rmSync(join(this.dir, n), { recursive: true, force: true });
+      removed.push(n);
+    }
+    return removed;
+  }
+
+  /** Creates the directory (at start, so a data directory problem shows then). */
+  ensureDir(): void {
+    mkdirSync(this.dir, { recursive: true });
   }
 }
 
-function writeDurably(path: string, data: Uint8Array): void {
-  writeFileSync(path, data);
-  const fd = openSync(path, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+function readCheckpoint(dir: string, groups: number): LoadedCheckpoint {
+  let manifest: CheckpointManifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as CheckpointManifest;
+  } catch (err) {
+    throw new Error(`manifest unreadable (${(err as Error).message})`);
+  }
+  const { sha256: claimed, ...body } = manifest;
+  if (typeof claimed !== 'string' || sha256Sync(JSON.stringify(body)) !== claimed) throw new Error('manifest checksum does not match its content');
+  if (manifest.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint format ${manifest.format} is not ${CHECKPOINT_FORMAT}`);
+  if (manifest.groups !== groups) {
+    throw new Error(`written for ${manifest.groups} key groups, the configuration has ${groups} (VIGIL_KEY_GROUPS): key groups are what state moves by, their number cannot change`);
+  }
+  const covered = new Array<number>(groups).fill(0);
+  const parts: Uint8Array[] = [];
+  for (const p of manifest.parts) {
+    const path = join(dir, p.file);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      throw new Error(`${p.file} unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    if (bytes.length !== p.bytes) throw new Error(`${p.file} is ${bytes.length} bytes, the manifest says ${p.bytes}: truncated or replaced`);
+    if (sha256Sync(bytes) !== p.sha256) throw new Error(`${p.file} checksum does not match the manifest`);
+    const part = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const h = decodeKernelState(part).header;
+    if (h.groupLo !== p.groupLo || h.groupHi !== p.groupHi || h.groups !== groups) {
+      throw new Error(`${p.file} holds key groups ${h.groupLo}..${h.groupHi - 1} of ${h.groups}, the manifest says ${p.groupLo}..${p.groupHi - 1} of ${groups}`);
+    }
+    for (let g = h.groupLo; g < h.groupHi; g++) covered[g]++;
+    parts.push(part);
+  }
+  const wrong = covered.findIndex((n) => n !== 1);
+  if (wrong >= 0) throw new Error(`key group ${wrong} is in ${covered[wrong]} parts (each must be in exactly one)`);
+  return { manifest, parts, dir };
+}
+
+async function writeDurably(path: string, data: Uint8Array): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+function sha256Sync(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** SHA-256 off the main thread (WebCrypto runs it on the thread pool). */
+async function sha256(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>);
+  return Buffer.from(digest).toString('hex');
 }

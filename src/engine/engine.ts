@@ -12,7 +12,8 @@ import { EngineStats } from './engine-stats.ts';
 import { WorkerLane } from './worker-lane.ts';
 import { groupRange } from '../kernel/key-groups.ts';
 import { DEFAULT_CLOCK_OPTIONS, EventClock, type EventClockOptions } from './event-clock.ts';
-import type { ChunkOrigin } from '../ingest/source.ts';
+import type { ChunkOrigin, ChunkPosition } from '../ingest/source.ts';
+import type { EventClockState } from './event-clock.ts';
 
 /** How the engine is sized. */
 export interface EngineOptions {
@@ -32,25 +33,45 @@ export interface EngineOptions {
   debugKernel?: boolean;
   /** Receives every batch of verdicts, in the engine's deterministic order. */
   onVerdicts: (verdicts: Verdict[]) => void;
-  /** Kernel state to resume from (same worker and group counts). */
-  restore?: EngineCheckpoint;
+  /** State to resume from (a checkpoint of the same key groups, taken by any number of workers). */
+  restore?: EngineRestore;
   /** Event-time judgement (future records, idle and ahead partitions) over DEFAULT_CLOCK_OPTIONS. */
   clock?: Partial<EventClockOptions>;
   /** Told, for each chunk, the seconds from push() to its verdicts being delivered (a metric). */
   onChunkDone?: (seconds: number) => void;
 }
 
-/** Every worker's kernel snapshot plus the event time the engine had reached. */
-export interface EngineCheckpoint {
-  workers: number;
-  groups: number;
-  maxTs: number | null;
-  snapshots: Uint8Array[];
+/** The engine's state at a checkpoint barrier: exactly the records of the chunks before it. */
+export interface EngineState {
+  /** One encoded part per worker (kernel-state.ts): the state of its key groups. */
+  parts: Array<{ bytes: Uint8Array; groupLo: number; groupHi: number }>;
+  eventTime: EventClockState;
+  /** Source positions of exactly those records (stream -> where the source resumes). */
+  positions: Record<string, string>;
+}
+
+/** What an engine resumes from: a checkpoint's parts (encoded, any worker count), clock and positions. */
+export interface EngineRestore {
+  parts: Uint8Array[];
+  eventTime: EventClockState;
+  positions: Record<string, string>;
+}
+
+/** A stage waiting for its workers' replies, then emitted in order. */
+interface Pending {
+  remaining: number;
+  verdicts: Verdict[];
+  /** Where the source resumes once this chunk's verdicts are delivered. */
+  position?: ChunkPosition;
+  /** A barrier's exported parts, by worker, and what to do when it is emitted. */
+  parts?: EngineState['parts'];
+  onEmit?: () => void;
 }
 
 type Stage =
-  | { kind: 'chunk'; decoded: DecodeReply; origin?: ChunkOrigin }
+  | { kind: 'chunk'; decoded: DecodeReply; origin?: ChunkOrigin; position?: ChunkPosition }
   | { kind: 'advance'; wallTs?: number }
+  | { kind: 'barrier'; done: (state: EngineState) => void }
   | { kind: 'finish' };
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -69,7 +90,11 @@ export class Engine {
   private nextIngest = 0;
   private nextEmit = 0;
   private readonly ready = new Map<number, Stage>();
-  private readonly pending = new Map<number, { remaining: number; verdicts: Verdict[] }>();
+  private readonly pending = new Map<number, Pending>();
+  /** Source positions of the chunks planned so far (what a barrier's state holds), by stream. */
+  private readonly positions = new Map<string, string>();
+  /** Source positions of the chunks whose verdicts are delivered, by stream. */
+  private readonly evaluated = new Map<string, string>();
   private inFlight = 0;
   /** Event time: per-partition marks, future records, idle and ahead partitions. */
   readonly clock: EventClock;
@@ -108,15 +133,11 @@ export class Engine {
     }
     const restore = this.opts.restore;
     if (restore) {
-      if (restore.workers !== workers || restore.groups !== groups || restore.snapshots.length !== workers) {
-        throw new Error(`checkpoint is for ${restore.workers} workers / ${restore.groups} groups, not ${workers} / ${groups}`);
+      this.clock.restore(restore.eventTime);
+      for (const [stream, next] of Object.entries(restore.positions)) {
+        this.positions.set(stream, next);
+        this.evaluated.set(stream, next);
       }
-      await Promise.all(this.pools.map((pool, w) => pool.run({ op: 'restore', snapshot: restore.snapshots[w], debug: this.opts.debugKernel })));
-      await Promise.all(this.pools.map((pool) => pool.run({ op: 'set-params', params: this.opts.params })));
-      if (restore.maxTs !== null) this.clock.restore({ reached: restore.maxTs, streams: [{ id: '', high: restore.maxTs, a: null, b: null, run: null }] });
-      this.startIdleTimer();
-      this.log.info({ workers, groups, maxTs: restore.maxTs }, 'engine restored from checkpoint');
-      return;
     }
     await Promise.all(this.pools.map((pool, w) => {
       const init: KernelInit = {
@@ -130,9 +151,12 @@ export class Engine {
         fieldNames: this.opts.fieldNames,
         maxLineBytes: this.opts.maxLineBytes,
       };
+      // Each worker takes its own key groups out of every part, whoever wrote them.
+      if (restore) return pool.run({ op: 'restore-groups', init, parts: restore.parts, debug: this.opts.debugKernel } satisfies WorkerTask);
       return pool.run({ op: 'init', init, debug: this.opts.debugKernel } satisfies WorkerTask);
     }));
     this.startIdleTimer();
+    if (restore) this.log.info({ workers, groups, parts: restore.parts.length, eventTime: this.clock.reached() }, 'engine restored from checkpoint');
     this.log.info({ workers, groups, chunkBytes: this.opts.chunkBytes }, 'engine started');
   }
 
@@ -149,7 +173,7 @@ export class Engine {
   }
 
   /** Accepts a chunk of whole lines (its buffer is transferred: do not reuse it or other views of it); resolves once there is room for more. */
-  async push(chunk: Uint8Array, origin?: ChunkOrigin): Promise<void> {
+  async push(chunk: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void> {
     if (chunk.byteLength > this.opts.chunkBytes) {
       throw new RangeError(`chunk of ${chunk.byteLength} bytes exceeds chunkBytes (${this.opts.chunkBytes}): cut input with LineChunker`);
     }
@@ -166,7 +190,7 @@ export class Engine {
     const pool = this.pools[seq % this.pools.length];
     const task: WorkerTask = { op: 'decode', bytes: own, owners: this.pools.length, groups: this.opts.groups };
     pool.run<DecodeReply>(task, [own.buffer as ArrayBuffer]).then(
-      (decoded: DecodeReply) => { this.ready.set(seq, { kind: 'chunk', decoded, origin }); this.pump(); },
+      (decoded: DecodeReply) => { this.ready.set(seq, { kind: 'chunk', decoded, origin, position }); this.pump(); },
       (err: Error) => this.fail(err),
     );
   }
@@ -252,16 +276,25 @@ export class Engine {
     for (let stage = this.ready.get(this.nextIngest); stage; stage = this.ready.get(this.nextIngest)) {
       const seq = this.nextIngest++;
       this.ready.delete(seq);
-      const entry = { remaining: this.pools.length, verdicts: [] as Verdict[] };
+      const entry: Pending = { remaining: this.pools.length, verdicts: [] };
       this.pending.set(seq, entry);
+      if (stage.kind === 'chunk' && stage.position) {
+        this.positions.set(stage.position.stream, stage.position.next);
+        entry.position = stage.position;
+      }
+      if (stage.kind === 'barrier') this.barrier(stage, entry);
       const tasks = this.tasksOf(stage);
       this.pools.forEach((pool, w) => {
         const { task, transfer } = tasks(w);
-        pool.run<VerdictReply>(task, transfer).then(
-          (r: VerdictReply) => {
-            this.noteCaps(w, r.counters);
-            this.workerCounters[w] = r.counters;
-            for (const v of r.verdicts) entry.verdicts.push(v);
+        pool.run<VerdictReply & EngineState['parts'][number]>(task, transfer).then(
+          (r) => {
+            if (entry.parts) {
+              entry.parts[w] = { bytes: r.bytes, groupLo: r.groupLo, groupHi: r.groupHi };
+            } else {
+              this.noteCaps(w, r.counters);
+              this.workerCounters[w] = r.counters;
+              for (const v of r.verdicts) entry.verdicts.push(v);
+            }
             entry.remaining--;
             if (entry.remaining === 0) this.emitReady();
           },
@@ -271,6 +304,15 @@ export class Engine {
       // A chunk that caught its partition up may let event time move past it.
       if (stage.kind === 'chunk' && stage.origin?.live) this.advanceHeldTime();
     }
+  }
+
+  /** A barrier takes the clock's state and the positions here, in ingest order; its parts come from the workers. */
+  private barrier(stage: Extract<Stage, { kind: 'barrier' }>, entry: Pending): void {
+    const eventTime = this.clock.state();
+    const positions = Object.fromEntries(this.positions);
+    const parts: EngineState['parts'] = [];
+    entry.parts = parts;
+    entry.onEmit = () => stage.done({ parts, eventTime, positions });
   }
 
   /** Plans a stage's event time (in ingest order) and returns each worker's task. */
@@ -286,6 +328,7 @@ export class Engine {
         return { task: { op: 'ingest', part: d.parts[w], plan: own, endTarget }, transfer: [d.parts[w].buffer as ArrayBuffer, own.buffer as ArrayBuffer] };
       };
     }
+    if (stage.kind === 'barrier') return () => ({ task: { op: 'export-state' } });
     if (stage.kind === 'advance') {
       if (stage.wallTs === undefined) this.advanceQueued = false;
       const target = this.clock.advanceTarget(stage.wallTs) ?? -Infinity;
@@ -334,6 +377,8 @@ export class Engine {
       }
       this.nextEmit++;
       this.inFlight--;
+      if (e.position) this.evaluated.set(e.position.stream, e.position.next);
+      if (e.onEmit) e.onEmit();
       if (e.verdicts.length > 0) {
         e.verdicts.sort(compareVerdicts);
         this.stats.verdicts += e.verdicts.length;
@@ -380,11 +425,23 @@ export class Engine {
     await Promise.all(this.pools.map((p) => p.run({ op: 'set-params', params } satisfies WorkerTask)));
   }
 
-  /** Waits for in-flight work, then snapshots every worker's kernel. */
-  async checkpoint(): Promise<EngineCheckpoint> {
-    await this.drain();
-    const snapshots = await Promise.all(this.pools.map((p) => p.run<Uint8Array>({ op: 'snapshot' })));
-    return { workers: this.pools.length, groups: this.opts.groups, maxTs: this.clock.reached(), snapshots };
+  /**
+   * Queues a checkpoint barrier after every chunk accepted so far (no drain: chunks after it keep
+   * flowing). Each worker exports the state of its key groups when it reaches the barrier; the
+   * clock's state and the source positions are those of exactly the chunks before it. `atBarrier`
+   * runs synchronously when the barrier is emitted, after the verdicts of every chunk before it and
+   * before those of any after it (the incident store's progress is taken there).
+   */
+  checkpoint<T>(atBarrier: () => T): Promise<EngineState & { barrier: T }> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve) => {
+      this.enqueue({ kind: 'barrier', done: (state) => resolve({ ...state, barrier: atBarrier() }) });
+    });
+  }
+
+  /** Source positions of the chunks whose verdicts have been delivered (what a source may commit without checkpoints). */
+  evaluatedPositions(): ReadonlyMap<string, string> {
+    return this.evaluated;
   }
 
   /**

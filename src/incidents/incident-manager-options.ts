@@ -42,6 +42,8 @@ export interface IncidentManagerStats {
   /** 'resolve' or 'expire' verdicts for a key with no open incident, ignored. */
   orphanCloses: number;
   listenerErrors: number;
+  /** Verdicts re-derived after a restore whose transitions were stored already, dropped. */
+  replayed: number;
 }
 
 function invalidOption(message: string): IncidentError {

@@ -21,6 +21,8 @@ interface OpenIncident {
   lastSampleAtMs: number | null;
 }
 
+const LATEST_VERDICT_MS = 'latest_verdict_ms';
+
 /**
  * Applies the detector's verdicts to durable incidents and publishes the resulting transitions in order.
  * At most one incident per key is open; a manager built on an existing store continues its open incidents.
@@ -28,7 +30,7 @@ interface OpenIncident {
 export class IncidentManager {
   readonly stats: IncidentManagerStats = {
     verdicts: 0, opened: 0, continued: 0, updated: 0, resolved: 0, expired: 0,
-    staleExpired: 0, orphanUpdates: 0, orphanCloses: 0, listenerErrors: 0,
+    staleExpired: 0, orphanUpdates: 0, orphanCloses: 0, listenerErrors: 0, replayed: 0,
   };
   private readonly store: IncidentStore;
   private readonly logger: IncidentLogger;
@@ -40,6 +42,14 @@ export class IncidentManager {
   // Copied on change, so a listener that unsubscribes during delivery does not skip its neighbour.
   private listeners: readonly { listener: TransitionListener }[] = [];
   private latestEventMs = -Infinity;
+  /**
+   * After a restore from a checkpoint, the verdicts of the source's tail are derived again: up to this
+   * event time (the store's progress before the restart) they may be stored already. Null: no replay.
+   */
+  private replayUntilMs: number | null = null;
+  private replayToleranceMs = 0;
+  /** Keys whose replayed incident was closed already: their re-derived verdicts are dropped until it closes again. */
+  private readonly replayClosed = new Set<string>();
 
   /** Validates the options (INCIDENT_OPTION_INVALID) and loads the store's open incidents. */
   constructor(options: IncidentManagerOptions) {
@@ -51,6 +61,8 @@ export class IncidentManager {
     this.timelineSampleMs = options.timelineSampleMs ?? 60_000;
     this.maxTimelineSamples = options.maxTimelineSamples ?? 1440;
     this.loadOpen();
+    const latest = this.store.getMeta(LATEST_VERDICT_MS);
+    if (latest !== null) this.latestEventMs = Number(latest);
     this.logger.info({ openIncidents: this.openByKey.size }, 'incident manager loaded open incidents');
   }
 
@@ -100,6 +112,25 @@ export class IncidentManager {
     return transitions;
   }
 
+  /** Event time of the latest verdict applied (persisted with the incidents), or null before any. */
+  latestVerdictMs(): number | null {
+    return this.latestEventMs === -Infinity ? null : this.latestEventMs;
+  }
+
+  /**
+   * The engine resumes from a checkpoint whose verdicts reached `checkpointMs`; the store has those
+   * of a later point (before a crash). Until event time passes that point, re-derived verdicts are
+   * recognised by their incident's identity (key and opening time within `toleranceMs`) and neither
+   * stored nor published again, so no incident is recorded or notified twice.
+   */
+  replayAfterRestore(checkpointMs: number | null, toleranceMs: number): void {
+    const stored = this.latestVerdictMs();
+    if (stored === null || (checkpointMs !== null && stored <= checkpointMs)) return;
+    this.replayUntilMs = stored;
+    this.replayToleranceMs = toleranceMs;
+    this.logger.info({ from: checkpointMs, until: stored }, 'verdicts up to the store\'s progress are recognised, not repeated');
+  }
+
   /** Silences an incident's notifications; returns it, or null for an unknown id. */
   silence(id: number): Incident | null {
     return this.setNotifications(id, 'silenced');
@@ -145,14 +176,18 @@ export class IncidentManager {
   }
 
   private write(fn: () => IncidentTransition[]): IncidentTransition[] {
+    const before = this.latestEventMs;
     try {
       return this.store.transaction(() => {
         const transitions = fn();
         if (this.beforeCommit !== undefined && transitions.length > 0) this.beforeCommit(transitions);
+        // The progress a restore compares its checkpoint with, in the same transaction as the incidents.
+        if (this.latestEventMs !== before) this.store.setMeta(LATEST_VERDICT_MS, String(this.latestEventMs));
         return transitions;
       });
     } catch (error) {
       // The store rolled back: rebuild the in-memory view from it so both agree again.
+      this.latestEventMs = before;
       this.loadOpen();
       throw error;
     }
@@ -160,9 +195,18 @@ export class IncidentManager {
 
   private apply(verdict: Verdict): IncidentTransition | null {
     this.stats.verdicts++;
-    this.latestEventMs = Math.max(this.latestEventMs, verdict.atMs);
     const key = incidentKey(verdict);
     const open = this.openByKey.get(key);
+    if (this.replayUntilMs !== null) {
+      if (verdict.atMs > this.replayUntilMs) {
+        this.replayUntilMs = null;
+        this.replayClosed.clear();
+      } else if (this.storedAlready(key, verdict, open)) {
+        this.stats.replayed++;
+        return null;
+      }
+    }
+    this.latestEventMs = Math.max(this.latestEventMs, verdict.atMs);
     if (verdict.kind === 'open') return open === undefined ? this.openIncident(key, verdict) : this.continueIncident(open, verdict);
     if (open === undefined) {
       if (verdict.kind === 'update') this.stats.orphanUpdates++;
@@ -179,6 +223,22 @@ export class IncidentManager {
     this.stats[type]++;
     this.takeFigures(open, verdict, true);
     return this.close(key, open, type, verdict.atMs);
+  }
+
+  /** During a replay after a restore: whether this verdict's transition is in the store already. */
+  private storedAlready(key: string, verdict: Verdict, open: OpenIncident | undefined): boolean {
+    if (verdict.kind === 'open') {
+      const prior = open?.incident ?? this.store.openedNear(key, verdict.atMs, this.replayToleranceMs);
+      if (prior === null || Math.abs(prior.openedAtMs - verdict.atMs) > this.replayToleranceMs) return false;
+      if (prior.status !== 'open') this.replayClosed.add(key);
+      return true;
+    }
+    if (this.replayClosed.has(key)) {
+      if (verdict.kind !== 'update') this.replayClosed.delete(key);
+      return true;
+    }
+    // Figures of an open incident up to its latest stored update are there already.
+    return verdict.kind === 'update' && open !== undefined && verdict.atMs <= open.incident.updatedAtMs;
   }
 
   private openIncident(key: string, verdict: Verdict): IncidentTransition {

@@ -131,6 +131,8 @@ export class IncidentStore {
           SELECT at_ms FROM (
             SELECT at_ms, row_number() OVER (ORDER BY at_ms) AS rank FROM timeline_samples WHERE incident_id = @id
           ) WHERE rank % 2 = 0)`),
+      openedNear: db.prepare(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE key = ? AND opened_at_ms BETWEEN ? AND ?
+        ORDER BY abs(opened_at_ms - ?), id LIMIT 1`),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -219,6 +221,12 @@ export class IncidentStore {
   thinTimeline(incidentId: number): number {
     this.stmt.thin.run({ id: incidentId });
     return this.timelineExtent(incidentId).sampleCount;
+  }
+
+  /** The incident of a key opened nearest to `atMs`, within `toleranceMs` of it, or null. */
+  openedNear(key: string, atMs: number, toleranceMs: number): Incident | null {
+    const row = this.stmt.openedNear.get(key, atMs - toleranceMs, atMs + toleranceMs, atMs) as IncidentRow | undefined;
+    return row ? toIncident(row) : null;
   }
 
   /** A meta value, or null when the key was never set. */

@@ -2,6 +2,12 @@ import type { SkipCounts, SkipReason } from './record-framer.ts';
 
 const NL = 0x0a;
 
+/** A chunk of whole lines, and the source's position after its last value (when the source gave positions). */
+export interface FramedChunk {
+  chunk: Uint8Array;
+  next?: string;
+}
+
 /**
  * Frames broker record values as NDJSON lines straight into chunk-sized buffers that the engine
  * takes as they are (each a view at the start of an ArrayBuffer of its own, transferred to a
@@ -21,7 +27,11 @@ export class ChunkFramer {
   /** Index of the newline that ends each record of the open chunk. */
   private ends = new Int32Array(4096);
   private n = 0;
-  private readonly sealed: Uint8Array[] = [];
+  private readonly sealed: FramedChunk[] = [];
+  /** The position after the last value added (framed or skipped): where a source resumes after the open chunk. */
+  private lastNext: string | undefined;
+  /** The position of the last chunk handed out. */
+  private sealedNext: string | undefined;
   private readonly maxValue: number;
 
   constructor(
@@ -41,14 +51,15 @@ export class ChunkFramer {
     return this.len;
   }
 
-  /** Frames one value (or skips and counts it). */
-  add(v: Uint8Array | null | undefined): void {
-    if (!v || v.length === 0) { this.skip('empty', v); return; }
+  /** Frames one value (or skips and counts it); `next` is the source's position after it (ChunkPosition.next). */
+  add(v: Uint8Array | null | undefined, next?: string): void {
+    if (!v || v.length === 0) { this.skip('empty', v, next); return; }
     const vlen = v.length;
-    if (vlen > this.maxValue) { this.skip('too_large', v); return; }
+    if (vlen > this.maxValue) { this.skip('too_large', v, next); return; }
     const ownNl = v[vlen - 1] === NL;
-    if (ownNl && vlen === 1) { this.skip('empty', v); return; }
+    if (ownNl && vlen === 1) { this.skip('empty', v, next); return; }
     if (this.len + vlen + (ownNl ? 0 : 1) > this.chunkBytes) this.seal();
+    this.lastNext = next;
     this.buf.set(v, this.len);
     this.len += vlen;
     if (!ownNl) this.buf[this.len++] = NL;
@@ -60,8 +71,8 @@ export class ChunkFramer {
     this.ends[this.n++] = this.len - 1;
   }
 
-  /** Returns the chunks completed since the last call, in order. */
-  takeSealed(): Uint8Array[] {
+  /** Returns the chunks completed since the last call, in order, each with the position after its last value. */
+  takeSealed(): FramedChunk[] {
     return this.sealed.length === 0 ? [] : this.sealed.splice(0, this.sealed.length);
   }
 
@@ -69,12 +80,19 @@ export class ChunkFramer {
    * Completes the chunk being filled and returns every chunk not yet taken, in order (a source
    * calls this when it wants what it has written to be evaluated now, not when a chunk is full).
    */
-  takeAll(): Uint8Array[] {
+  takeAll(): FramedChunk[] {
     this.seal();
+    // Values skipped after the last chunk (a batch that ends with bad records) still move the
+    // position: an empty chunk carries it, or a partition of only bad records would never be committable.
+    if (this.lastNext !== this.sealedNext) {
+      this.sealed.push({ chunk: new Uint8Array(0), next: this.lastNext });
+      this.sealedNext = this.lastNext;
+    }
     return this.takeSealed();
   }
 
-  private skip(reason: SkipReason, v: Uint8Array | null | undefined): void {
+  private skip(reason: SkipReason, v: Uint8Array | null | undefined, next?: string): void {
+    if (next !== undefined) this.lastNext = next;
     this.counts[reason]++;
     this.onSkip?.(reason, v);
   }
@@ -87,11 +105,13 @@ export class ChunkFramer {
     const chunk = this.buf.subarray(0, full);
     if (full >= this.chunkBytes >>> 2) {
       // Hand the buffer itself over (it is transferred to a worker) and start a new one.
-      this.sealed.push(chunk);
+      this.sealed.push({ chunk, next: this.lastNext });
+      this.sealedNext = this.lastNext;
       this.buf = Buffer.allocUnsafeSlow(this.chunkBytes);
     } else {
       // A small tail (a trickle of live records): an exact-size copy, and the buffer is reused.
-      this.sealed.push(new Uint8Array(chunk));
+      this.sealed.push({ chunk: new Uint8Array(chunk), next: this.lastNext });
+      this.sealedNext = this.lastNext;
     }
     this.len = 0;
     this.n = 0;
@@ -119,7 +139,7 @@ export class ChunkFramer {
       const end = this.ends[i];
       const inner = buf.indexOf(NL, start);
       if (inner < end) {
-        this.skip('newline', buf.subarray(start, end + 1));
+        this.skip('newline', buf.subarray(start, end + 1), this.lastNext);
       } else {
         if (write !== start) buf.copyWithin(write, start, end + 1);
         write += end + 1 - start;

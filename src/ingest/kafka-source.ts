@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
 import type { ChunkOrigin, Source, SourceSink } from './source.ts';
 import { emptySkipCounts, type SkipReason } from './record-framer.ts';
-import { ChunkFramer } from './chunk-framer.ts';
+import { ChunkFramer, type FramedChunk } from './chunk-framer.ts';
 import { SourceError } from './source-error.ts';
 import { kafkaLogCreator } from './kafka-log.ts';
 import { TrackedSockets } from './tracked-sockets.ts';
@@ -58,8 +58,6 @@ interface PartitionProgress {
   partition: number;
   /** Next offset not yet written to the engine by this process (duplicates below it are dropped). */
   deliveredNext: number;
-  /** Next offset not yet evaluated: everything below has its verdicts delivered. */
-  evaluatedNext: number;
   /** Next offset committed to the group by this process. */
   committedNext: number;
 }
@@ -94,8 +92,8 @@ export class KafkaSource implements Source {
   private disconnected = false;
   private busy: Promise<void> = Promise.resolve();
   private framer!: ChunkFramer;
-  /** Batches written to the framer but not yet to the engine: committable once a flush's evaluated() resolves. */
-  private marks: Array<{ progress: PartitionProgress; next: number }> = [];
+  /** Where a restart resumes each partition (a checkpoint's offsets): sought to at the first join. */
+  private resume = new Map<string, number>();
   private flushScheduled = false;
   /** The partition being framed (for skip samples, and the origin of the chunk being filled). */
   private partition = '';
@@ -113,9 +111,10 @@ export class KafkaSource implements Source {
     this.done.catch(() => undefined);
   }
 
-  async start(sink: SourceSink): Promise<void> {
+  async start(sink: SourceSink, resume?: ReadonlyMap<string, string>): Promise<void> {
     this.sink = sink;
     const c = this.opts.config;
+    for (const [k, v] of resume ?? []) if (k.startsWith(`${c.topic}:`)) this.resume.set(k, Number(v));
     this.framer = new ChunkFramer(sink.chunkBytes ?? 1 << 20, this.opts.maxRecordBytes, this.skipped,
       // A split record is found when its chunk is sealed, maybe while another partition is framed.
       (r, v) => this.sampleSkip(r, v, r === 'newline' ? null : this.partition));
@@ -162,6 +161,7 @@ export class KafkaSource implements Source {
       // Event time follows the slowest assigned partition that is still catching up.
       this.sink.declareStreams?.([...mine].sort());
       for (const k of revoked) this.paused.delete(k);
+      this.seekToCheckpoint(mine);
       this.log.info({ partitions: [...mine].sort(), revoked }, 'kafka group joined');
       // Empty partitions, and those already read to their end, deliver no batch at all: say so now.
       void this.watch();
@@ -215,7 +215,7 @@ export class KafkaSource implements Source {
       let p = this.progress.get(key);
       if (!p) {
         const first = Number(msgs[0].offset);
-        p = { topic: batch.topic, partition: batch.partition, deliveredNext: first, evaluatedNext: first, committedNext: first };
+        p = { topic: batch.topic, partition: batch.partition, deliveredNext: first, committedNext: first };
         this.progress.set(key, p);
       }
       // Offsets rise within a batch, so re-delivered records (below deliveredNext) are a prefix.
@@ -229,7 +229,8 @@ export class KafkaSource implements Source {
         if (this.partition !== key) await this.pushChunks(this.framer.takeAll(), this.origin());
         this.partition = key;
         const framer = this.framer;
-        for (let j = i; j < msgs.length; j++) framer.add(msgs[j].value);
+        // Each value with the offset after it: a chunk's position is where its partition resumes.
+        for (let j = i; j < msgs.length; j++) framer.add(msgs[j].value, String(Number(msgs[j].offset) + 1));
         this.records += msgs.length - i;
         this.batches++;
         p.deliveredNext = Number(msgs[msgs.length - 1].offset) + 1;
@@ -237,7 +238,6 @@ export class KafkaSource implements Source {
         // for more batches until the event loop turns (flush()), so chunks stay full.
         await this.pushChunks(this.framer.takeSealed(), { stream: key, live: false });
         this.partitionLive = batch.offsetLag() === '0';
-        this.marks.push({ progress: p, next: p.deliveredNext });
         this.scheduleFlush();
       }
       this.pauseAhead();
@@ -249,9 +249,12 @@ export class KafkaSource implements Source {
     }
   }
 
-  private async pushChunks(chunks: Uint8Array[], origin: ChunkOrigin): Promise<void> {
+  private async pushChunks(chunks: FramedChunk[], origin: ChunkOrigin): Promise<void> {
     const sink = this.sink;
-    for (const ch of chunks) await (sink.writeChunk ? sink.writeChunk(ch, origin) : sink.write(ch));
+    for (const { chunk, next } of chunks) {
+      const position = next === undefined ? undefined : { stream: origin.stream, next };
+      await (sink.writeChunk ? sink.writeChunk(chunk, origin, position) : sink.write(chunk, origin, position));
+    }
   }
 
   /** The origin of the chunk being filled: its partition, and whether that one is caught up. */
@@ -269,9 +272,9 @@ export class KafkaSource implements Source {
   }
 
   /**
-   * Writes the partial chunk and makes the batches written so far committable once the engine has
-   * evaluated them. Runs when the event loop turns after batches (kafkajs hands over the batches of
-   * one fetch response back to back), and at stop.
+   * Writes the partial chunk, so what was read is evaluated without waiting for a full chunk. Runs
+   * when the event loop turns after batches (kafkajs hands over the batches of one fetch response
+   * back to back), and at stop.
    */
   private async flush(): Promise<void> {
     let release!: () => void;
@@ -280,16 +283,27 @@ export class KafkaSource implements Source {
     try {
       await prev;
       await this.pushChunks(this.framer.takeAll(), this.origin());
-      if (this.marks.length === 0) return;
-      const marks = this.marks;
-      this.marks = [];
-      const evaluated = this.sink.evaluated ? this.sink.evaluated() : Promise.resolve();
-      evaluated.then(
-        () => { for (const m of marks) if (m.next > m.progress.evaluatedNext) m.progress.evaluatedNext = m.next; },
-        (err: Error) => this.log.error({ err, partitions: [...new Set(marks.map((m) => m.progress.partition))] }, 'records were not evaluated; their offsets stay uncommitted'),
-      );
     } finally {
       release();
+    }
+  }
+
+  /**
+   * A restored checkpoint's partitions are read from its offsets, not from the group's commit (which
+   * may be behind it, after a crash between a checkpoint and its commit, or ahead of it, when an older
+   * checkpoint had to be taken): seek there, and drop anything below (kafkajs may have fetched already).
+   */
+  private seekToCheckpoint(mine: Set<string>): void {
+    for (const key of mine) {
+      const offset = this.resume.get(key);
+      if (offset === undefined) continue;
+      this.resume.delete(key);
+      const i = key.lastIndexOf(':');
+      const topic = key.slice(0, i);
+      const partition = Number(key.slice(i + 1));
+      this.progress.set(key, { topic, partition, deliveredNext: offset, committedNext: 0 });
+      this.consumer!.seek({ topic, partition, offset: String(offset) });
+      this.log.info({ partition: key, offset }, 'kafka partition resumes at the checkpoint');
     }
   }
 
@@ -361,18 +375,29 @@ export class KafkaSource implements Source {
     }
   }
 
-  /** Commits, for every partition this member owns, the offsets the engine has evaluated. */
+  /**
+   * Commits, for every partition this member owns, the offset the sink says is committable: that of
+   * the latest durable checkpoint (or, without checkpoints, of the records evaluated), so the group's
+   * offsets serve lag monitoring and are never ahead of the state a restart restores.
+   */
   async commit(): Promise<void> {
     if (this.committing) return this.committing;
     const consumer = this.consumer;
-    if (!consumer) return;
-    const due = [...this.progress.entries()].filter(([k, p]) => this.assigned.has(k) && p.evaluatedNext > p.committedNext).map(([, p]) => p);
+    const committable = this.sink.committable?.();
+    if (!consumer || !committable) return;
+    const due: Array<{ p: PartitionProgress; offset: number }> = [];
+    for (const [k, p] of this.progress) {
+      const c = committable.get(k);
+      if (c === undefined || !this.assigned.has(k)) continue;
+      const offset = Number(c);
+      if (offset > p.committedNext) due.push({ p, offset });
+    }
     if (due.length === 0) return;
-    const offsets = due.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.evaluatedNext) }));
+    const offsets = due.map(({ p, offset }) => ({ topic: p.topic, partition: p.partition, offset: String(offset) }));
     this.committing = (async () => {
       try {
         await consumer.commitOffsets(offsets);
-        for (let i = 0; i < due.length; i++) due[i].committedNext = Math.max(due[i].committedNext, Number(offsets[i].offset));
+        for (const { p, offset } of due) p.committedNext = Math.max(p.committedNext, offset);
         this.commits++;
       } catch (err) {
         // A rebalance or a broker restart: the offsets stay due and go with the next commit.
@@ -384,20 +409,24 @@ export class KafkaSource implements Source {
     return this.committing;
   }
 
-  stop(): Promise<void> {
-    this.stopping ??= this.doStop();
+  stop(beforeClose?: () => Promise<void>): Promise<void> {
+    this.stopping ??= this.doStop(beforeClose);
     return this.stopping;
   }
 
-  private async doStop(): Promise<void> {
+  private async doStop(beforeClose?: () => Promise<void>): Promise<void> {
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
     if (this.watchTimer) clearInterval(this.watchTimer);
-    if (!this.consumer) return;
+    if (!this.consumer) {
+      await beforeClose?.();
+      return;
+    }
     await this.busy;
     try {
       await this.flush();
-      await this.sink.evaluated?.();
+      // The final checkpoint, then its offsets: the group's commit ends where the state does.
+      await beforeClose?.();
       await this.commit();
     } catch (err) {
       this.log.error({ err }, 'final offsets not committed: the uncommitted tail will be read again');
@@ -417,7 +446,7 @@ export class KafkaSource implements Source {
 
   position(): Record<string, unknown> {
     const partitions: Record<string, unknown> = {};
-    for (const [k, p] of this.progress) partitions[k] = { delivered: p.deliveredNext, evaluated: p.evaluatedNext, committed: p.committedNext };
+    for (const [k, p] of this.progress) partitions[k] = { delivered: p.deliveredNext, committed: p.committedNext };
     return { topic: this.opts.config.topic, group: this.opts.config.groupId, records: this.records, batches: this.batches,
       duplicatesDropped: this.duplicates, commits: this.commits, skipped: { ...this.skipped }, partitions };
   }

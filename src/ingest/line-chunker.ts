@@ -4,10 +4,15 @@ export interface OversizedLine {
   head: string;
 }
 
+/** Receives a chunk and the input offset after it (bytes since the chunker started: a resumable position). */
+export type ChunkSink = (chunk: Uint8Array, end: number) => void;
+
 /**
  * Cuts a byte stream into chunks of whole NDJSON lines of at most `chunkBytes`, each a view
  * at the start of an ArrayBuffer of its own, so it can be transferred to a worker. A line longer than a chunk is
- * skipped up to its newline and reported, so one 10 MB line never costs the lines around it.
+ * skipped up to its newline and reported, so one 10 MB line never costs the lines around it. Each
+ * chunk comes with the input offset after its last line (and any skipped line before it): reading
+ * again from there repeats nothing and loses nothing.
  */
 export class LineChunker {
   private buf: Uint8Array;
@@ -16,19 +21,22 @@ export class LineChunker {
   private skippedBytes = 0;
   private skippedHead = '';
   readonly oversized: OversizedLine[] = [];
+  /** Input bytes accounted for: those of emitted chunks and of skipped lines, in input order. */
+  private consumed = 0;
 
   constructor(private readonly chunkBytes: number) {
     this.buf = new Uint8Array(chunkBytes);
   }
 
   /** Feeds bytes; calls `emit` with every complete chunk. */
-  push(data: Uint8Array, emit: (chunk: Uint8Array) => void): void {
+  push(data: Uint8Array, emit: ChunkSink): void {
     let off = 0;
     while (off < data.length) {
       if (this.skipping) {
         const nl = data.indexOf(10, off);
         if (nl < 0) { this.skippedBytes += data.length - off; return; }
         this.skippedBytes += nl - off;
+        this.consumed += this.skippedBytes + 1;
         this.oversized.push({ bytes: this.skippedBytes, head: this.skippedHead });
         this.skipping = false;
         off = nl + 1;
@@ -42,7 +50,7 @@ export class LineChunker {
     }
   }
 
-  private cut(emit: (chunk: Uint8Array) => void): void {
+  private cut(emit: ChunkSink): void {
     const last = this.buf.lastIndexOf(10, this.len - 1);
     if (last < 0) {
       // One line fills the whole chunk: drop it up to its newline.
@@ -58,11 +66,12 @@ export class LineChunker {
     next.set(this.buf.subarray(last + 1, this.len));
     this.len -= last + 1;
     this.buf = next;
-    emit(out);
+    this.consumed += last + 1;
+    emit(out, this.consumed);
   }
 
   /** Emits the complete lines buffered so far without waiting for a full chunk (live sources: latency over batch size). */
-  flush(emit: (chunk: Uint8Array) => void): void {
+  flush(emit: ChunkSink): void {
     if (this.skipping || this.len === 0) return;
     const last = this.buf.lastIndexOf(10, this.len - 1);
     if (last < 0) return;
@@ -71,20 +80,23 @@ export class LineChunker {
     next.set(this.buf.subarray(last + 1, this.len));
     this.len -= last + 1;
     this.buf = next;
-    emit(out);
+    this.consumed += last + 1;
+    emit(out, this.consumed);
   }
 
   /** Emits whatever is buffered (the last line may lack its newline). */
-  end(emit: (chunk: Uint8Array) => void): void {
+  end(emit: ChunkSink): void {
     if (this.skipping) {
+      this.consumed += this.skippedBytes;
       this.oversized.push({ bytes: this.skippedBytes, head: this.skippedHead });
       this.skipping = false;
     }
     if (this.len > 0) {
       const out = this.buf.subarray(0, this.len);
       this.buf = new Uint8Array(this.chunkBytes);
+      this.consumed += this.len;
       this.len = 0;
-      emit(out);
+      emit(out, this.consumed);
     }
   }
 

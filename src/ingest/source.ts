@@ -10,10 +10,25 @@ export interface ChunkOrigin {
   live: boolean;
 }
 
+/**
+ * Where a source resumes after a chunk's records, for one of its streams (a Kafka partition: the
+ * next offset; a Kinesis shard: the last sequence number read; a file: the byte offset after the
+ * chunk's last line). Opaque to everyone but the source: the engine keeps the latest per stream in
+ * ingest order, a checkpoint stores those of exactly the records in its state, and the source seeks
+ * back to them on restore.
+ */
+export interface ChunkPosition {
+  stream: string;
+  next: string;
+}
+
 /** Where a source delivers bytes: whole or partial NDJSON lines, in order. */
 export interface SourceSink {
-  /** Accepts bytes; resolves when the engine has room for more (backpressure). */
-  write(bytes: Uint8Array, origin?: ChunkOrigin): Promise<void>;
+  /**
+   * Accepts bytes; resolves when the engine has room for more (backpressure). A source whose writes
+   * are whole lines may give the position after them (a file source's offsets are the daemon's).
+   */
+  write(bytes: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void>;
   /**
    * Resolves once every whole line written before this call has been evaluated and its verdicts
    * delivered: sources commit offsets/positions on it, never earlier. Absent: treat write() as evaluated.
@@ -27,7 +42,13 @@ export interface SourceSink {
    * engine has room for more. Lets a broker source skip write()'s copy through the line chunker;
    * do not mix it with a write() that ended mid-line.
    */
-  writeChunk?(chunk: Uint8Array, origin?: ChunkOrigin): Promise<void>;
+  writeChunk?(chunk: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void>;
+  /**
+   * Positions the source may commit (Kafka offsets, Kinesis positions file): those of the latest
+   * durable checkpoint, or without checkpoints those of the records evaluated. Never ahead of the
+   * state a restart would restore.
+   */
+  committable?(): ReadonlyMap<string, string>;
   /**
    * The partitions the source reads (each in event-time order, not in step with one another), whose
    * chunks it writes with a ChunkOrigin: event time then follows the slowest one still catching up.
@@ -45,10 +66,16 @@ export interface SourceSink {
 /** A stream of view outcomes (demo generator, file, stdin; Kafka and Kinesis plug in here). */
 export interface Source {
   readonly name: string;
-  /** Starts delivering to the sink; resolves once started. */
-  start(sink: SourceSink): Promise<void>;
-  /** Stops delivering; resolves when no more writes will happen. Idempotent. */
-  stop(): Promise<void>;
+  /**
+   * Starts delivering to the sink; resolves once started. `resume` holds the positions of a restored
+   * checkpoint (ChunkPosition): the source reads each of its streams from there, whatever it committed.
+   */
+  start(sink: SourceSink, resume?: ReadonlyMap<string, string>): Promise<void>;
+  /**
+   * Stops delivering; then runs `beforeClose` (the daemon's final checkpoint), commits what is
+   * committable and lets go of its broker. Resolves when no more writes will happen. Idempotent.
+   */
+  stop(beforeClose?: () => Promise<void>): Promise<void>;
   /** Resolves when a finite source has delivered everything (never, for endless ones). */
   finished(): Promise<void>;
   /** Where the source is, for status and metrics. */

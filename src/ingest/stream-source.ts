@@ -1,6 +1,7 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Source, SourceSink } from './source.ts';
+import { SourceError } from './source-error.ts';
 
 /** A file or stdin read once to its end; the daemon keeps running afterwards. */
 export class StreamSource implements Source {
@@ -14,8 +15,18 @@ export class StreamSource implements Source {
     this.name = path ? 'file' : 'stdin';
   }
 
-  async start(sink: SourceSink): Promise<void> {
-    const stream = this.path ? createReadStream(this.path, { highWaterMark: this.chunkBytes }) : process.stdin;
+  /** Reads from the start, or (a file) from `resume`'s `file` byte offset: a restored checkpoint's position. */
+  async start(sink: SourceSink, resume?: ReadonlyMap<string, string>): Promise<void> {
+    const offset = Number(resume?.get('file') ?? 0);
+    if (this.path && offset > 0) {
+      const size = statSync(this.path).size;
+      if (size < offset) {
+        throw new SourceError('SOURCE_CONFIG', `VIGIL_SOURCE_FILE ${this.path} has ${size} bytes, but the checkpoint in the data directory read it to byte ${offset}: `
+          + 'is it another file? Use another VIGIL_DATA_DIR for it (or remove its checkpoints directory)', false);
+      }
+    }
+    this.bytes = offset;
+    const stream = this.path ? createReadStream(this.path, { highWaterMark: this.chunkBytes, start: offset }) : process.stdin;
     this.stream = stream;
     this.done = (async () => {
       try {

@@ -54,7 +54,7 @@ export function encodeKernelState(s: KernelGroupState): Uint8Array {
 
 /** Parses a part; throws with the reason when it is not one, is truncated, or is of another format. */
 export function decodeKernelState(bytes: Uint8Array): KernelGroupState {
-  if (bytes.length < 20 || !MAGIC_BYTES.every((b, i) => bytes[i] === b)) throw new Error('not a Vigil kernel state part (bad magic)');
+  if (bytes.length < 8 || !MAGIC_BYTES.every((b, i) => bytes[i] === b)) throw new Error('not a Vigil kernel state part (bad magic)');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const sections: Uint8Array[] = [];
   let p = 8;

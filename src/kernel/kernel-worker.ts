@@ -2,6 +2,7 @@
 // pool, so the key groups it owns are only ever touched by this thread.
 import { transferring } from './transfer.ts';
 import { WasmKernel } from './wasm-kernel.ts';
+import { decodeKernelState, encodeKernelState } from './kernel-state.ts';
 import type { WorkerTask, DecodeReply, VerdictReply, LaneMessage } from './worker-messages.ts';
 
 let kernel: WasmKernel | null = null;
@@ -26,8 +27,8 @@ function run(task: WorkerTask): unknown {
     case 'init':
       kernel = WasmKernel.create(task.init, task.debug ?? false);
       return { ok: true };
-    case 'restore':
-      kernel = WasmKernel.restore(task.snapshot, task.debug ?? false);
+    case 'restore-groups':
+      kernel = WasmKernel.fromStates(task.init, task.parts.map(decodeKernelState), task.init.groups ?? 128, task.debug ?? false);
       return { ok: true };
     case 'decode': {
       const d = need().decodeChunk(task.bytes, task.owners, task.groups);
@@ -56,9 +57,10 @@ function handleRest(task: WorkerTask): unknown {
       return k.counters();
     case 'dump':
       return k.dumpPage(task.cursor, task.maxRecords, task.propertyId);
-    case 'snapshot': {
-      const snap = k.snapshot();
-      return transferring(snap, [snap.buffer]);
+    case 'export-state': {
+      const state = k.exportState();
+      const bytes = encodeKernelState(state);
+      return transferring({ bytes, groupLo: state.header.groupLo, groupHi: state.header.groupHi }, [bytes.buffer]);
     }
     default:
       throw new Error(`unknown task ${(task as { op: string }).op}`);

@@ -13,9 +13,6 @@ import { KERNEL_STATE_FORMAT, type KernelGroupState, type KeyNames } from './ker
 const KINDS: VerdictKind[] = ['open', 'update', 'resolve', 'expire'];
 const SCOPES: Scope[] = ['property', 'title'];
 const FIELD_ORDER: (keyof FieldNames)[] = ['viewId', 'propertyId', 'videoTitle', 'errorType', 'ts'];
-const SNAPSHOT_MAGIC = 'VIGILSNP';
-const SNAPSHOT_FORMAT = 1;
-const STATE_MAGIC = 0x4b4c4756;
 const I64_MIN = -(2n ** 63n);
 const IMPORT_ERRORS: Record<number, string> = {
   [-1]: 'a key of a key group this worker does not own', [-2]: 'a title whose property is missing',
@@ -361,10 +358,6 @@ export class WasmKernel {
     return { figures, nextCursor: x.dumpNextCursor() };
   }
 
-  /** Bytes of linear memory in use (the size of a snapshot's body). */
-  memoryBytes(): number {
-    return this.x.heapTop();
-  }
 
   /** Key group of a property id, as the decoder computes it (for routing keyed records). */
   groupOfProperty(propertyId: string, groups: number): number {
@@ -547,64 +540,6 @@ export class WasmKernel {
   /** The engine's key-group count this kernel was sized for (the decoder routes with it). */
   private groups(): number {
     return this.init.groups ?? 128;
-  }
-
-  /** A snapshot: a JSON header (format, ranges, parameters, names) and a copy of linear memory. */
-  snapshot(): Uint8Array {
-    const used = this.x.heapTop();
-    const header = encoder.encode(JSON.stringify({
-      format: SNAPSHOT_FORMAT,
-      stateVersion: this.x.stateVersion(),
-      build: this.debug ? 'debug' : 'release',
-      init: this.init,
-      memoryBytes: used,
-      keyProperty: this.keyProperty,
-      keyTitle: this.keyTitle,
-      cellError: this.cellError,
-    }));
-    const out = new Uint8Array(8 + 4 + header.length + used);
-    out.set(encoder.encode(SNAPSHOT_MAGIC), 0);
-    new DataView(out.buffer).setUint32(8, header.length, true);
-    out.set(header, 12);
-    out.set(new Uint8Array(this.x.memory.buffer, 0, used), 12 + header.length);
-    return out;
-  }
-
-  /** Rebuilds a kernel from a snapshot; throws with a clear message on a foreign or incompatible snapshot. */
-  static restore(snapshot: Uint8Array, debug = false): WasmKernel {
-    if (snapshot.length < 12 || utf8.decode(snapshot.subarray(0, 8)) !== SNAPSHOT_MAGIC) {
-      throw new Error('not a Vigil kernel snapshot (bad magic)');
-    }
-    const headerLen = new DataView(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength).getUint32(8, true);
-    if (12 + headerLen > snapshot.length) throw new Error(`snapshot header of ${headerLen} bytes exceeds the snapshot (${snapshot.length} bytes): truncated or damaged`);
-    let header;
-    try {
-      header = JSON.parse(utf8.decode(snapshot.subarray(12, 12 + headerLen)));
-    } catch (err) {
-      throw new Error(`snapshot header is damaged: ${(err as Error).message}`);
-    }
-    if (header === null || typeof header !== 'object') throw new Error('snapshot header is damaged: not an object');
-    if (header.format !== SNAPSHOT_FORMAT) throw new Error(`snapshot format ${header.format} is not supported (expected ${SNAPSHOT_FORMAT})`);
-    if ((header.build ?? 'release') !== (debug ? 'debug' : 'release')) {
-      throw new Error(`snapshot was written by the ${header.build} kernel build and cannot be restored into the ${debug ? 'debug' : 'release'} build`);
-    }
-    const body = snapshot.subarray(12 + headerLen);
-    if (body.length !== header.memoryBytes) throw new Error(`snapshot body is ${body.length} bytes, header says ${header.memoryBytes}: truncated or damaged`);
-    const k = new WasmKernel(header.init as KernelInit, debug);
-    const supported = k.x.supportedStateVersion();
-    if (header.stateVersion !== supported) throw new Error(`snapshot state version ${header.stateVersion} is not supported by this kernel (version ${supported})`);
-    const have = k.x.memory.buffer.byteLength;
-    if (body.length > have) k.x.memory.grow(Math.ceil((body.length - have) / 65536));
-    new Uint8Array(k.x.memory.buffer, 0, body.length).set(body);
-    if (k.x.stateMagic() !== STATE_MAGIC || k.x.stateVersion() !== supported) {
-      throw new Error('snapshot body is damaged: the kernel state header does not carry the expected magic and version');
-    }
-    k.keyProperty = header.keyProperty;
-    k.keyTitle = header.keyTitle;
-    k.cellError = header.cellError;
-    for (const e of k.cellError) if (e != null) k.errorNames.set(e, e);
-    k.debug = debug;
-    return k;
   }
 }
 

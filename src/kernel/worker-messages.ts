@@ -5,14 +5,14 @@ import type { DetectionParams } from './detection-params.ts';
 /** Every task the main thread sends to a kernel worker (one single-thread pool per worker). */
 export type WorkerTask =
   | { op: 'init'; init: KernelInit; debug?: boolean }
-  | { op: 'restore'; snapshot: Uint8Array; debug?: boolean }
+  | { op: 'restore-groups'; init: KernelInit; parts: Uint8Array[]; debug?: boolean }
   | { op: 'decode'; bytes: Uint8Array; owners: number; groups: number }
   | { op: 'ingest'; part: Uint8Array; plan: Float64Array; endTarget: number }
   | { op: 'advance'; target: number }
   | { op: 'finish'; target: number }
   | { op: 'set-params'; params: DetectionParams }
   | { op: 'counters' }
-  | { op: 'snapshot' }
+  | { op: 'export-state' }
   | { op: 'dump'; cursor: number; maxRecords: number; propertyId?: string };
 
 /** What a WorkerLane posts: a task and its sequence number on the lane (the worker checks the order). */
