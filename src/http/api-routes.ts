@@ -95,9 +95,9 @@ export function parseListQuery(q: URLSearchParams): IncidentFilter {
   for (const [name, field, max] of [['cursor', 'cursor', Number.MAX_SAFE_INTEGER], ['limit', 'limit', MAX_PAGE_LIMIT]] as const) {
     const v = q.get(name);
     if (v === null) continue;
-    const n = Number(v);
-    if (Number.isInteger(n) && n >= 1 && n <= max) f[field] = n;
-    else problems.push(`${name} must be an integer from 1 to ${max}`);
+    const n = decimalId(v);
+    if (n !== null && n <= max) f[field] = n;
+    else problems.push(`${name} must be a decimal integer from 1 to ${max}`);
   }
   if (problems.length) throw new HttpError(400, 'BAD_REQUEST', problems.join('; '));
   return f;
@@ -124,9 +124,19 @@ function listFor(manager: IncidentManager, filter: IncidentFilter, grant: Access
   return { incidents, nextCursor: more && incidents.length ? incidents[incidents.length - 1].id : null };
 }
 
+/**
+ * A positive decimal integer written the one canonical way (digits, no sign, no leading zero), or null.
+ * Number() alone would take 0x10, 1e1, " 1" or 0b1 for other ids than the client wrote.
+ */
+export function decimalId(text: string): number | null {
+  if (!/^[1-9][0-9]{0,15}$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
 function incidentId(req: RequestInfo): number {
-  const id = Number(req.params[0]);
-  if (!Number.isSafeInteger(id) || id < 1) throw new HttpError(400, 'BAD_REQUEST', 'incident id must be a positive integer');
+  const id = decimalId(req.params[0]);
+  if (id === null) throw new HttpError(400, 'BAD_REQUEST', 'incident id must be a positive decimal integer');
   return id;
 }
 
