@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { statSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { loadConfig, ConfigError } from '../config/config.ts';
+import { loadConfig, ConfigError, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX } from '../config/config.ts';
 import { createLogger } from '../log/logger.ts';
 import type { ReplaySummary } from '../replay/replay.ts';
 import { VERSION } from '../version.ts';
@@ -51,6 +51,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`vigil: ${(err as Error).message}\n${help}\n`);
       return 2;
     }
+    if (isOperationalError(err)) {
+      // A failure we know (port taken, broker unreachable, ...): one line with its code, no stack trace.
+      process.stderr.write(`vigil: ${describe(err)}\n`);
+      return 1;
+    }
     throw err;
   }
 }
@@ -71,10 +76,24 @@ function wantsHelp(command: CommandName, args: string[]): boolean {
   return true;
 }
 
-function positiveInt(name: string, raw: string | undefined, def: number): number {
+/** Vigil's own errors carry a stable code and a retriable flag; anything else is a bug and keeps its stack trace. */
+function isOperationalError(err: unknown): err is Error & { code: string; retriable: boolean } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && typeof (err as { retriable?: unknown }).retriable === 'boolean';
+}
+
+function describe(err: Error & { code: string }): string {
+  const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? ` (cause: ${err.cause.message})` : '';
+  return `${err.message}${cause} [${err.code}]`;
+}
+
+function positiveInt(name: string, raw: string | undefined, def: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (raw === undefined) return def;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} expects a positive integer, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(min === 1 && max === Number.MAX_SAFE_INTEGER
+      ? `--${name} expects a positive integer, got ${JSON.stringify(raw)}`
+      : `--${name} expects an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
   return n;
 }
 
@@ -116,7 +135,8 @@ async function replayCommand(args: string[]): Promise<number> {
   const config = loadConfig();
   const input = positionals[0] ?? '-';
   const workers = positiveInt('workers', values.workers, config.workers);
-  const chunkBytes = positiveInt('chunk-bytes', values['chunk-bytes'], config.chunkBytes);
+  const chunkBytes = positiveInt('chunk-bytes', values['chunk-bytes'], config.chunkBytes, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX);
+  if (config.maxLineBytes > chunkBytes) throw new UsageError(`--chunk-bytes (${chunkBytes}) must be at least VIGIL_MAX_LINE_BYTES (${config.maxLineBytes})`);
   let total = 0;
   if (input !== '-') {
     try {
@@ -140,7 +160,7 @@ async function replayCommand(args: string[]): Promise<number> {
       input: input === '-' ? process.stdin : input,
       output, workers, groups: Math.max(config.keyGroups, workers), chunkBytes, params: config.params,
       maxKeysPerWorker: config.maxKeysPerWorker, maxCellsPerWorker: config.maxCellsPerWorker,
-      fieldNames: config.fieldNames, logger: log,
+      fieldNames: config.fieldNames, maxLineBytes: config.maxLineBytes, logger: log,
       onProgress: progress ? ({ bytes, events }) => {
         const read = total ? `${((100 * bytes) / total).toFixed(1)}% of ${(total / MB).toFixed(1)} MB` : `${(bytes / MB).toFixed(1)} MB`;
         const rate = events / Math.max(0.001, (Date.now() - started) / 1000);

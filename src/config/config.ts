@@ -69,6 +69,10 @@ export class ConfigError extends Error {
   }
 }
 
+/** Bounds of a chunk's size (VIGIL_CHUNK_BYTES, `replay --chunk-bytes`); the kernel's staging area is sized by it. */
+export const CHUNK_BYTES_MIN = 65536;
+export const CHUNK_BYTES_MAX = 64 << 20;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Reads and validates the VIGIL_* variables (the only place that reads the environment); throws ConfigError with every problem at once. */
@@ -127,7 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
     sourceFile,
     workers,
     keyGroups,
-    chunkBytes: int('VIGIL_CHUNK_BYTES', 1 << 20, 65536, 64 << 20),
+    chunkBytes: int('VIGIL_CHUNK_BYTES', 1 << 20, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX),
     maxKeysPerWorker: int('VIGIL_MAX_KEYS_PER_WORKER', 250_000, 16, 50_000_000),
     maxCellsPerWorker: int('VIGIL_MAX_CELLS_PER_WORKER', 500_000, 16, 50_000_000),
     maxLineBytes: int('VIGIL_MAX_LINE_BYTES', 65536, 256, 16 << 20),

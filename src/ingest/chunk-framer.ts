@@ -31,8 +31,8 @@ export class ChunkFramer {
     private readonly onSkip?: (reason: SkipReason, value: Uint8Array | null | undefined) => void,
   ) {
     if (!Number.isInteger(chunkBytes) || chunkBytes < 2) throw new RangeError(`chunkBytes must be an integer >= 2, got ${chunkBytes}`);
-    // A value and its newline must fit one chunk.
-    this.maxValue = Math.min(maxRecordBytes, chunkBytes - 1);
+    // A value of exactly chunkBytes goes out as a chunk of its own without its newline (see add()).
+    this.maxValue = Math.min(maxRecordBytes, chunkBytes);
     this.buf = Buffer.allocUnsafeSlow(chunkBytes);
   }
 
@@ -44,10 +44,21 @@ export class ChunkFramer {
   /** Frames one value (or skips and counts it). */
   add(v: Uint8Array | null | undefined): void {
     if (!v || v.length === 0) { this.skip('empty', v); return; }
+    const ownNl = v[v.length - 1] === NL;
+    // The limit applies to the line, as for file input: a value's own trailing newline does not count.
     const vlen = v.length;
-    if (vlen > this.maxValue) { this.skip('too_large', v); return; }
-    const ownNl = v[vlen - 1] === NL;
-    if (ownNl && vlen === 1) { this.skip('empty', v); return; }
+    const line = ownNl ? vlen - 1 : vlen;
+    if (line > this.maxValue) { this.skip('too_large', v); return; }
+    if (line === 0) { this.skip('empty', v); return; }
+    if (line === this.chunkBytes) {
+      // The line and its newline do not fit a chunk, but the decoder takes a chunk's last line without
+      // one: seal what is open and hand this line over alone, so the limit does not depend on the chunk size.
+      const body = v.subarray(0, line);
+      if (body.indexOf(NL) >= 0) { this.skip('newline', v); return; }
+      this.seal();
+      this.sealed.push(new Uint8Array(body));
+      return;
+    }
     if (this.len + vlen + (ownNl ? 0 : 1) > this.chunkBytes) this.seal();
     this.buf.set(v, this.len);
     this.len += vlen;
