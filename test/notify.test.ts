@@ -273,3 +273,35 @@ test('Slack: titles are escaped in the fallback text like in the blocks, and eve
     assert.doesNotMatch(t.replace(/<https:\/\/vigil\.example\/incidents\/2(\|[^>]*)?>/g, ''), /[<>]|&(?!amp;|lt;|gt;)/, `unescaped text: ${t.slice(0, 80)}`);
   }
 });
+
+test('a batch whose transaction fails after planning (a full disk at commit) is applied again with nothing forgotten: the unsilence and the silence\'s incidents', async () => {
+  const hook = await receiver();
+  const { openIncidentStore } = await import('../src/incidents/incident-store.ts');
+  const { IncidentManager } = await import('../src/incidents/incident-manager.ts');
+  const { NotificationPipeline } = await import('../src/notify/notification-pipeline.ts');
+  const store = openIncidentStore(':memory:');
+  const pipeline = new NotificationPipeline({ config: notifyConfig({ VIGIL_WEBHOOK_URL: hook.url }), store, logger: silentLogger(), tickMs: 50 });
+  let failCommit = false;
+  // The planner and silences ran; then the commit fails (what SQLITE_FULL does to a WAL commit).
+  const beforeCommit = (t: Parameters<typeof pipeline.beforeCommit>[0]) => {
+    pipeline.beforeCommit(t);
+    if (failCommit) throw new Error('database or disk is full');
+  };
+  const manager = new IncidentManager({ store, logger: silentLogger(), isSilenced: pipeline.isSilenced, beforeCommit, afterRollback: pipeline.afterRollback });
+  pipeline.start(manager);
+  after(() => pipeline.stop(100).then(() => store.close()));
+  const s = pipeline.silenceMatching({ propertyId: '177', videoTitle: null, errorType: null, scope: null }, Date.now() + 3_600_000, 'test');
+  failCommit = true;
+  assert.throws(() => manager.applyBatch([verdict('open', T0)]), /disk is full/);
+  failCommit = false;
+  manager.applyBatch([verdict('open', T0)]);
+  assert.equal(manager.get(1)!.notifications, 'silenced');
+  const row = store.database.prepare('SELECT silenced_incidents FROM silences WHERE id = ?').pluck().get(s.silence.id);
+  assert.equal(row, '[1]', 'the silence remembers, in the store, the incident it silenced');
+  failCommit = true;
+  assert.throws(() => manager.unsilence(1), /disk is full/);
+  failCommit = false;
+  manager.unsilence(1);
+  await waitUntil('the current state after the unsilence', () => hook.requests.length === 1, 10_000, 10);
+  assert.equal(hook.requests[0].json.kind, 'unsilenced');
+});

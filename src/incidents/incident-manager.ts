@@ -34,6 +34,10 @@ export class IncidentManager {
   private readonly logger: IncidentLogger;
   private readonly isSilenced: ((incident: Incident) => boolean) | undefined;
   private readonly beforeCommit: ((transitions: readonly IncidentTransition[]) => void) | undefined;
+  private readonly afterRollback: (() => void) | undefined;
+  // While a write runs: the state before it of every key it touched (null: no open incident), so a
+  // rollback restores memory without reading the store, which may be the very thing that failed.
+  private journal: Map<string, OpenIncident | null> | null = null;
   private readonly timelineSampleMs: number;
   private readonly maxTimelineSamples: number;
   private readonly openByKey = new Map<string, OpenIncident>();
@@ -48,6 +52,7 @@ export class IncidentManager {
     this.logger = options.logger;
     this.isSilenced = options.isSilenced;
     this.beforeCommit = options.beforeCommit;
+    this.afterRollback = options.afterRollback;
     this.timelineSampleMs = options.timelineSampleMs ?? 60_000;
     this.maxTimelineSamples = options.maxTimelineSamples ?? 1440;
     this.loadOpen();
@@ -65,7 +70,8 @@ export class IncidentManager {
 
   /**
    * Applies verdicts in their order inside one store transaction, then delivers the transitions to the
-   * listeners and returns them. If the store fails, nothing of the batch is kept and the error is thrown.
+   * listeners and returns them. If the store fails, nothing of the batch is kept, in the store or in
+   * memory, and the error is thrown: the same batch may be applied again later (the daemon retries).
    */
   applyBatch(verdicts: readonly Verdict[]): IncidentTransition[] {
     const transitions = this.write(() => {
@@ -91,6 +97,7 @@ export class IncidentManager {
       .sort(([, a], [, b]) => a.incident.id - b.incident.id);
     const transitions = this.write(() =>
       stale.map(([key, open]) => {
+        this.touch(key);
         this.stats.staleExpired++;
         // No final sample: the detector sent no figures, and repeating the last ones would draw a plateau.
         return this.close(key, open, 'expired', nowMs);
@@ -145,23 +152,46 @@ export class IncidentManager {
   }
 
   private write(fn: () => IncidentTransition[]): IncidentTransition[] {
+    const stats = { ...this.stats };
+    const latestEventMs = this.latestEventMs;
+    this.journal = new Map();
+    let planned = false;
     try {
       return this.store.transaction(() => {
         const transitions = fn();
-        if (this.beforeCommit !== undefined && transitions.length > 0) this.beforeCommit(transitions);
+        if (this.beforeCommit !== undefined && transitions.length > 0) {
+          planned = true;
+          this.beforeCommit(transitions);
+        }
         return transitions;
       });
     } catch (error) {
-      // The store rolled back: rebuild the in-memory view from it so both agree again.
-      this.loadOpen();
+      // The store rolled back: put memory back as it was before the write, so both agree again.
+      for (const [key, before] of this.journal) {
+        if (before === null) this.openByKey.delete(key);
+        else this.openByKey.set(key, before);
+      }
+      Object.assign(this.stats, stats);
+      this.latestEventMs = latestEventMs;
+      if (planned) this.afterRollback?.();
       throw error;
+    } finally {
+      this.journal = null;
     }
+  }
+
+  // Records a key's state before the running write first changes it (a copy: the entry is mutated in place).
+  private touch(key: string): void {
+    if (this.journal === null || this.journal.has(key)) return;
+    const open = this.openByKey.get(key);
+    this.journal.set(key, open === undefined ? null : { ...open, incident: { ...open.incident }, tracking: { ...open.tracking } });
   }
 
   private apply(verdict: Verdict): IncidentTransition | null {
     this.stats.verdicts++;
     this.latestEventMs = Math.max(this.latestEventMs, verdict.atMs);
     const key = incidentKey(verdict);
+    this.touch(key);
     const open = this.openByKey.get(key);
     if (verdict.kind === 'open') return open === undefined ? this.openIncident(key, verdict) : this.continueIncident(open, verdict);
     if (open === undefined) {
@@ -285,6 +315,7 @@ export class IncidentManager {
     const open = this.openByKey.get(incidentKey(incident));
     // The change and what beforeCommit writes for it (an unsilenced incident's notification) land together.
     const transitions = this.write(() => {
+      this.touch(incidentKey(incident));
       this.store.setNotifications(id, state);
       incident.notifications = state;
       if (open?.incident.id === id) open.incident.notifications = state;

@@ -88,6 +88,11 @@ export class NotificationPipeline {
     this.planner.plan(transitions);
   };
 
+  /** For IncidentManagerOptions.afterRollback: forgets what the rolled-back beforeCommit planned. */
+  readonly afterRollback = (): void => {
+    this.planner.rollback();
+  };
+
   /** Starts delivering (what is pending from before first) and the timers; call once, after the manager exists. */
   start(manager: IncidentManager): void {
     this.manager = manager;
