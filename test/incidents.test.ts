@@ -338,6 +338,30 @@ describe('durable store', () => {
     store.close();
   });
 
+  test('an installation id is made with the database, kept across opens, different in every data directory, and added to an older database', () => {
+    const path = tempStorePath();
+    const first = openIncidentStore(path);
+    const id = first.installationId;
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    first.close();
+    const again = openIncidentStore(path);
+    assert.equal(again.installationId, id);
+    again.close();
+    const other = openIncidentStore(tempStorePath());
+    assert.notEqual(other.installationId, id);
+    other.close();
+    // A database of schema version 2 (before installation ids) gets one when it is opened.
+    const old = tempStorePath();
+    const raw = openIncidentStore(old);
+    raw.database.prepare("DELETE FROM meta WHERE key = 'installation_id'").run();
+    raw.database.pragma('user_version = 2');
+    raw.close();
+    const upgraded = openIncidentStore(old);
+    assert.match(upgraded.installationId, /^[0-9a-f-]{36}$/);
+    assert.notEqual(upgraded.installationId, id);
+    upgraded.close();
+  });
+
   test('a store written by a newer schema is refused with a stable code', () => {
     const path = tempStorePath();
     openIncidentStore(path).close();

@@ -253,7 +253,7 @@ export class Daemon {
   /** Counters for status and metrics. */
   status(): Record<string, unknown> {
     return {
-      version: VERSION, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
+      version: VERSION, installation_id: this.store?.installationId, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
       source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats, clock: this.engine?.clock.stats },
       kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
       control: this.control?.status(),
