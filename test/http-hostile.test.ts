@@ -227,3 +227,15 @@ test('requests that are not well-formed HTTP (NUL bytes, no target, unknown meth
   await Promise.all(garbage.map((g) => raw(g, 1000)));
   await stillAnswers();
 });
+
+test('a second vigil run on a taken port fails at start naming the port; the first keeps every request', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-hostile-2-'));
+  const second = startDaemon({ VIGIL_DATA_DIR: join(dir, 'data'), VIGIL_SOURCE: 'stdin', VIGIL_WORKERS: '1', VIGIL_HTTP_PORT: String(port) });
+  const code = await second.exit;
+  assert.equal(code, 1, second.stderr());
+  assert.match(second.stderr(), new RegExp(`vigil: cannot listen on 127\\.0\\.0\\.1:${port}: port ${port} is in use`));
+  assert.doesNotMatch(second.stderr(), /\n\s+at /, 'no stack trace');
+  // Had both bound the port (SO_REUSEPORT), the kernel would have spread these over the two.
+  for (let i = 0; i < 20; i++) assert.equal((await get('/healthz'))?.status, 200);
+  await stillAnswers();
+});

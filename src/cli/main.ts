@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { statSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { loadConfig, ConfigError, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX } from '../config/config.ts';
-import { createLogger } from '../log/logger.ts';
+import { loadConfig, ConfigError, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX, type VigilConfig } from '../config/config.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 import type { ReplaySummary } from '../replay/replay.ts';
 import { VERSION } from '../version.ts';
 import { ProgressLine } from './progress-line.ts';
@@ -82,7 +82,9 @@ function isOperationalError(err: unknown): err is Error & { code: string; retria
 }
 
 function describe(err: Error & { code: string }): string {
-  const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? ` (cause: ${err.cause.message})` : '';
+  const c = err.cause as (Error & { code?: unknown }) | undefined;
+  const told = c instanceof Error && (err.message.includes(c.message) || (typeof c.code === 'string' && err.message.includes(c.code)));
+  const cause = c instanceof Error && !told ? ` (cause: ${c.message})` : '';
   return `${err.message}${cause} [${err.code}]`;
 }
 
@@ -103,6 +105,7 @@ async function runCommand(args: string[]): Promise<number> {
   parseArgs({ args, options: {}, allowPositionals: false, strict: true });
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  warnUnknownVariables(config, log);
   // Handlers go in before start, so a SIGTERM during start-up still shuts down cleanly.
   const stopRequested = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -112,15 +115,32 @@ async function runCommand(args: string[]): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   const { Daemon } = await import('../daemon/daemon.ts');
   const daemon = new Daemon(config, log);
+  let gaveUp: string | null = null;
   try {
     await daemon.start();
-    const signal = await stopRequested;
-    log.info({ signal }, 'shutting down');
+    const ended = await Promise.race([stopRequested.then((signal) => ({ signal })), daemon.fatal.then((reason) => ({ reason }))]);
+    if ('signal' in ended) {
+      log.info({ signal: ended.signal }, 'shutting down');
+    } else {
+      gaveUp = ended.reason;
+      log.fatal({ reason: gaveUp }, 'shutting down: a degraded state lasted too long');
+    }
   } finally {
     clearInterval(keepAlive);
     await daemon.stop();
   }
-  return 0;
+  // An orchestrator restarts a daemon that exits non-zero; it must, when something was not done.
+  if (gaveUp !== null) process.stderr.write(`vigil: giving up: ${gaveUp}\n`);
+  for (const f of daemon.stopFailures) process.stderr.write(`vigil: ${f}\n`);
+  return gaveUp !== null || daemon.stopFailures.length > 0 ? 1 : 0;
+}
+
+/** Unknown VIGIL_* variables are warnings (a newer deployment's variable must not stop an older Vigil). */
+function warnUnknownVariables(config: VigilConfig, log: Logger): void {
+  for (const u of config.unknownVariables) {
+    log.warn({ variable: u.name, suggestion: u.suggestion },
+      `unknown variable ${u.name} is ignored${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ''}`);
+  }
 }
 
 const MB = 1_000_000;
@@ -151,6 +171,7 @@ async function replayCommand(args: string[]): Promise<number> {
   // is the same terminal) are written above it rather than glued onto it.
   const progress = terminal ? new ProgressLine(process.stderr) : null;
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, progress ? { write: (line: string) => progress.writeAbove(line) } : undefined);
+  warnUnknownVariables(config, log);
   let output = openOutput(values.out);
   if (progress && output === process.stdout && process.stdout.isTTY) output = linesAbove(progress);
   const started = Date.now();

@@ -156,7 +156,8 @@ const COMMAND_STATUS: Record<string, number> = {
 
 function commandReply(reply: CommandReply): Reply {
   if (reply.ok) return { json: reply };
-  return { status: COMMAND_STATUS[reply.error.code] ?? 500, json: { error: reply.error, command: reply } };
+  // Not listed: a failure that may pass (the store locked, a disk full) is 503, try again later; else 500.
+  return { status: COMMAND_STATUS[reply.error.code] ?? (reply.error.retriable ? 503 : 500), json: { error: reply.error, command: reply } };
 }
 
 const ID_PARAM = { id: { description: 'incident id', schema: { type: 'integer', minimum: 1 } } };
