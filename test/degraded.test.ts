@@ -249,6 +249,37 @@ test('a full disk (a small tmpfs): clear errors, temporary files cleaned, exit 1
   assert.equal(readFileSync(audit, 'utf8'), replayed);
 });
 
+test('an audit file on a full disk: its lines wait, /readyz says so, and they are written in order once space returns', async (t) => {
+  const at = join(dir, 'audit-tmpfs');
+  mkdirSync(at);
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', at]).status !== 0) {
+    t.skip('cannot mount a tmpfs here (needs root)');
+    return;
+  }
+  mounts.push(at);
+  const audit = join(at, 'audit.ndjson');
+  const d = daemon({ VIGIL_DATA_DIR: join(dir, 'audit-data'), VIGIL_TRANSITIONS_FILE: audit });
+  await d.ready();
+  d.write(PARTS[0]);
+  await d.counted(d.written(), 'the first hour');
+  const free = fillDisk(at);
+  d.write(PARTS[1]);
+  await waitUntil('/readyz to report the audit file', async () => /ENOSPC/.test(String((await d.readyz()).body.checks.audit)), 60_000);
+  assert.ok(await d.metric('vigil_audit_lines_pending') >= 1);
+  // Detection goes on (the store works): the audit file is not a reason to stop reading.
+  await d.counted(d.written(), 'the second part');
+  free();
+  await waitUntil('/readyz to recover', async () => (await d.readyz()).status === 200, 30_000);
+  assert.equal(await d.metric('vigil_audit_lines_pending'), 0);
+  d.write(PARTS[2]);
+  d.child.stdin!.end();
+  await d.counted(LINES.length, 'everything');
+  await waitUntil('the resolve', () => has(audit, 'resolved'), 30_000);
+  d.child.kill('SIGTERM');
+  assert.equal(await d.exit, 0, d.stderr());
+  assert.equal(readFileSync(audit, 'utf8'), replayed);
+});
+
 /** A source that starts and then fails for good, as a Kafka consumer that gave up does. */
 class FailingSource implements Source {
   readonly name = 'failing';
