@@ -217,7 +217,8 @@ test('requests that are not well-formed HTTP (NUL bytes, no target, unknown meth
     'GET / HTTP/1.1\r\n' + 'X-A: b\r\n'.repeat(500) + '\r\n', 'GET /' + 'a'.repeat(100_000) + ' HTTP/1.1\r\n\r\n',
     'POST /api/commands HTTP/1.1\r\nContent-Length: -1\r\n\r\n{}', 'POST /api/commands HTTP/1.1\r\nContent-Length: abc\r\n\r\n{}',
     'POST /api/commands HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}', 'POST /api/commands HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
-    'POST /api/incidents/%ZZ/silence HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'GET /feed HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    'POST /api/incidents/%ZZ/silence HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'GET /static/%E0%80 HTTP/1.1\r\nHost: x\r\nX: \u00ff\u00fe\r\nConnection: keep-alive\r\n\r\nGET /static/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /feed HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
     'get /api/incidents/%ZZ HTTP/1.1\r\n\r\n', 'FOO /static/%ZZ HTTP/1.1\r\n\r\n', 'G\u00e9T / HTTP/1.1\r\n\r\n',
     'GET /feed?access_token=%ZZ HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %%%\r\nSec-WebSocket-Version: 13\r\n\r\n',
   ];

@@ -160,7 +160,7 @@ function commandReply(reply: CommandReply): Reply {
   return { status: COMMAND_STATUS[reply.error.code] ?? (reply.error.retriable ? 503 : 500), json: { error: reply.error, command: reply } };
 }
 
-const ID_PARAM = { id: { description: 'incident id', schema: { type: 'integer', minimum: 1 } } };
+const ID_PARAM = { id: { description: 'incident id, in decimal (0x10, 1e1 or 010 are 400)', schema: { type: 'integer', minimum: 1 } } };
 const err = (description: string) => ({ description, schema: 'Error' });
 
 /** The /api operations: handlers and their documentation, one entry each (see route-table.ts). */
@@ -168,7 +168,10 @@ export function apiRoutes(deps: ApiDeps): RouteDef[] {
   const { manager, commands } = deps;
   const command = (name: 'silence' | 'unsilence', operationId: string, summary: string): RouteDef => ({
     method: 'post', path: `/api/incidents/{id}/${name}`, operationId, summary, tag: 'incidents', access: 'admin', pathParams: ID_PARAM,
-    responses: { 200: { description: 'the command\'s reply: the incident\'s notification state', schema: 'CommandReply' }, 400: err('bad id'), 404: err('no such incident') },
+    responses: {
+      200: { description: 'the command\'s reply: the incident\'s notification state', schema: 'CommandReply' }, 400: err('bad id'), 404: err('no such incident'),
+      503: err('the incident store failed in a way that may pass (locked, full): retriable'),
+    },
     handler: async (req) => commandReply(await commands.handle({ id: `http-${randomUUID()}`, command: name, args: { incident_id: incidentId(req) } })),
   });
   return [
@@ -234,7 +237,7 @@ export function apiRoutes(deps: ApiDeps): RouteDef[] {
         413: err('body over VIGIL_HTTP_MAX_BODY_BYTES'),
         500: err('the command failed'),
         502: err('a dump could not be written to S3 (DUMP_FAILED, retriable)'),
-        503: err('a dump command without S3 configured (DUMP_NOT_CONFIGURED: set VIGIL_S3_BUCKET)'),
+        503: err('a dump command without S3 configured (DUMP_NOT_CONFIGURED: set VIGIL_S3_BUCKET), or a failure that may pass (the store locked, a disk full: CHECKPOINT_REFUSED, CHECKPOINT_WRITE_FAILED, ...)'),
       },
       handler: async (req) => {
         const body = jsonBody(req);

@@ -104,8 +104,8 @@ export class HttpServer {
       },
       {
         method: 'get', path: '/readyz', operationId: 'getReadiness', tag: 'service', access: 'public',
-        summary: 'Readiness: workers up, source started, not stopping',
-        responses: { 200: health('ready'), 503: health('not ready; checks says what is missing') },
+        summary: 'Readiness: workers up, source started, nothing degraded (store, checkpoint, audit file, source, engine), not stopping',
+        responses: { 200: health('ready'), 503: health('not ready; checks says what is missing, a degraded check holding its reason instead of true') },
         handler: () => {
           const r = this.opts.ready();
           return { status: r.ok ? 200 : 503, json: r };
