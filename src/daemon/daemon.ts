@@ -13,7 +13,7 @@ import { IncidentManager } from '../incidents/incident-manager.ts';
 import type { AuditFile } from '../incidents/audit-file.ts';
 import type { IncidentTransition } from '../incidents/incident.ts';
 import { formatIncidentSummary } from '../incidents/incident-summary.ts';
-import { CommandHandler } from '../control/command-handler.ts';
+import { CommandFailure, CommandHandler } from '../control/command-handler.ts';
 import { registerBuiltinCommands } from '../control/builtin-commands.ts';
 import { ControlPlane, loadParamOverrides } from '../control/control-plane.ts';
 import type { ParamOverrides } from '../control/param-overrides.ts';
@@ -367,7 +367,7 @@ export class Daemon {
   }
 
   private async checkpointOnce(): Promise<Record<string, unknown>> {
-    if (!this.config.checkpoints) throw new Error('checkpoints are disabled (VIGIL_CHECKPOINTS=false)');
+    if (!this.config.checkpoints) throw new CommandFailure('CHECKPOINTS_DISABLED', 'checkpoints are disabled (VIGIL_CHECKPOINTS=false)');
     this.refuseWhileStoreFails();
     const done = this.histograms.checkpoint.startTimer({ trigger: 'command' });
     const cp = await this.engine.checkpoint();
