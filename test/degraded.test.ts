@@ -280,6 +280,45 @@ test('an audit file on a full disk: its lines wait, /readyz says so, and they ar
   assert.equal(readFileSync(audit, 'utf8'), replayed);
 });
 
+/** A source the test writes to by hand, as a broker source does: write, then evaluated() before committing a position. */
+class PushSource implements Source {
+  readonly name = 'push';
+  sink!: SourceSink;
+  async start(sink: SourceSink): Promise<void> { this.sink = sink; }
+  async stop(): Promise<void> {}
+  finished(): Promise<void> { return new Promise(() => {}); }
+  position(): Record<string, unknown> { return {}; }
+}
+
+test('a broker source may commit a position only once its verdicts are stored: evaluated() waits while the store refuses them', async () => {
+  const data = join(dir, 'evaluated');
+  const config = loadConfig({ VIGIL_DATA_DIR: data, VIGIL_WORKERS: '1', VIGIL_HTTP: 'false', VIGIL_DB_BUSY_TIMEOUT_MS: '100', VIGIL_SOURCE: 'stdin' });
+  const source = new PushSource();
+  const daemon = new Daemon(config, silentLogger(), { source });
+  await daemon.start();
+  try {
+    await source.sink.write(Buffer.from(PARTS[0].join('\n') + '\n'));
+    await source.sink.evaluated!();
+    const release = lockDatabase(join(data, 'incidents.db'));
+    let stored = false;
+    try {
+      // The outage opens in this part: its verdicts cannot be stored while the lock is held.
+      await source.sink.write(Buffer.from(PARTS[1].join('\n') + '\n'));
+      const evaluated = source.sink.evaluated!().then(() => { stored = true; });
+      await waitUntil('several failed attempts', () => daemon.health.failures.store >= 3, 30_000, 20);
+      assert.equal(stored, false, 'evaluated() resolved while the verdicts were not stored');
+      release();
+      await evaluated;
+    } catch (err) {
+      release();
+      throw err;
+    }
+    assert.ok(daemon.manager.list({ propertyId: 'alpha' }).incidents.length > 0, 'the incident is stored once evaluated() resolves');
+  } finally {
+    await daemon.stop();
+  }
+});
+
 /** A source that starts and then fails for good, as a Kafka consumer that gave up does. */
 class FailingSource implements Source {
   readonly name = 'failing';
