@@ -79,8 +79,19 @@ test('chunk framer: skips what frameRecords skips, wherever it falls in a chunk,
   for (const c of chunks) assert.ok(c.length <= 1024);
 });
 
-test('chunk framer: a value that cannot fit a chunk with its newline is too_large, not a broken chunk', () => {
-  const { chunks, counts } = frame(64, 1000, ['x'.repeat(63), 'y'.repeat(64), 'z'.repeat(62) + '\n', 'w'.repeat(10)]);
+test('chunk framer: a line of exactly chunkBytes is a chunk of its own (the decoder takes a last line without newline); longer is too_large', () => {
+  const { chunks, counts } = frame(64, 1000, ['x'.repeat(63), 'y'.repeat(64), 'z'.repeat(62) + '\n', 'v'.repeat(65), 'u'.repeat(64) + '\n', 'w'.repeat(10)]);
   assert.deepEqual(counts, { empty: 0, too_large: 1, newline: 0 });
-  assert.deepEqual(chunks.map((c) => dec.decode(c)), ['x'.repeat(63) + '\n', 'z'.repeat(62) + '\n', 'w'.repeat(10) + '\n']);
+  assert.deepEqual(chunks.map((c) => dec.decode(c)), ['x'.repeat(63) + '\n', 'y'.repeat(64), 'z'.repeat(62) + '\n', 'u'.repeat(64), 'w'.repeat(10) + '\n']);
+});
+
+test('chunk framer and frameRecords: the limit is on the line, a value of exactly maxRecordBytes passes with or without its own newline', () => {
+  const values = ['a'.repeat(100), 'b'.repeat(100) + '\n', 'c'.repeat(101), 'd'.repeat(101) + '\n'];
+  const { chunks, counts } = frame(4096, 100, values);
+  assert.deepEqual(counts, { empty: 0, too_large: 2, newline: 0 });
+  const reference = emptySkipCounts();
+  const joined = dec.decode(frameRecords(values.map((v) => enc.encode(v)), 100, reference));
+  assert.deepEqual(reference, counts);
+  assert.equal(chunks.map((c) => dec.decode(c)).join(''), joined);
+  assert.equal(joined, 'a'.repeat(100) + '\n' + 'b'.repeat(100) + '\n');
 });

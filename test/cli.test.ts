@@ -89,6 +89,47 @@ test('output is identical for 1, 2 and 3 workers and small chunks; stdin works',
   assert.equal(three.stdout, one.stdout);
 });
 
+test('a line of exactly VIGIL_MAX_LINE_BYTES is accepted whatever the chunk size; one byte more is rejected at every size', () => {
+  const good = readFileSync(clean, 'utf8').trim().split('\n');
+  const MAX = 65536;
+  // A valid view padded to exactly MAX bytes (without its newline), and one byte more.
+  const padded = (line: string, bytes: number) => {
+    const v = JSON.parse(line);
+    const base = JSON.stringify({ ...v, pad: '' });
+    return JSON.stringify({ ...v, pad: 'p'.repeat(bytes - Buffer.byteLength(base)) });
+  };
+  const mixed: string[] = [];
+  let exact = 0;
+  let over = 0;
+  good.forEach((l, i) => {
+    if (i % 1500 === 700) { mixed.push(padded(l, MAX)); exact++; } else if (i % 1500 === 1400) { mixed.push(padded(l, MAX + 1)); over++; } else mixed.push(l);
+  });
+  assert.ok(mixed.some((l) => Buffer.byteLength(l) === MAX) && exact > 5 && over > 5);
+  const file = join(dir, 'boundary.ndjson');
+  writeFileSync(file, mixed.join('\n') + '\n');
+  const runs = [65536, 65537, 65536 + 4096, 100_003, 131072, 1 << 20].map((size) => ({ size, r: vigil(['replay', file, '--workers', '2', '--chunk-bytes', String(size)]) }));
+  for (const { size, r } of runs) {
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stderr.trim().split('\n').pop()!);
+    assert.equal(summary.events, good.length - over, `--chunk-bytes ${size}: every exact-length line is an event`);
+    assert.deepEqual(summary.rejected_by_reason, { too_large: over }, `--chunk-bytes ${size}`);
+    assert.equal(r.stdout, runs[0].r.stdout, `--chunk-bytes ${size}: the same transitions`);
+  }
+  assert.ok(runs[0].r.stdout.length > 0);
+});
+
+test('--chunk-bytes outside its bounds is a usage error (exit 2, no stack trace)', () => {
+  for (const size of ['4096', '0', '1e6', String((64 << 20) + 1)]) {
+    const r = vigil(['replay', clean, '--chunk-bytes', size]);
+    assert.equal(r.code, 2, `${size}: ${r.stderr}`);
+    assert.match(r.stderr, /--chunk-bytes expects an integer from 65536 to 67108864/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+  const small = vigil(['replay', clean, '--chunk-bytes', '65536'], { VIGIL_MAX_LINE_BYTES: '100000', VIGIL_CHUNK_BYTES: '131072' });
+  assert.equal(small.code, 2, small.stderr);
+  assert.match(small.stderr, /--chunk-bytes \(65536\) must be at least VIGIL_MAX_LINE_BYTES \(100000\)/);
+});
+
 test('per-property parameters (VIGIL_DETECTION perProperty): only that property alerts on a small rise; the others decide as before', () => {
   // beta and gamma both go from 1% to 4% failures: under the global minimum effect (+3 points) that
   // is no incident; beta's own +0.5 points makes it one. alpha's real outage is unaffected.

@@ -37,3 +37,42 @@ test('file source needs a file; detection overrides merge per scope; field names
   assert.equal(c.fieldNames.errorType, 'player_error_code');
   assert.throws(() => loadConfig({ VIGIL_DETECTION: '{nope' }), /VIGIL_DETECTION: not valid JSON/);
 });
+
+test('unknown VIGIL_* variables are warnings with a "did you mean" from the names the readers read', async () => {
+  const { knownVariables, unknownVariablesOf } = await import('../src/config/config.ts');
+  const c = loadConfig({ VIGIL_SOURCE: 'demo', VIGIL_SOURCE_FIEL: '/tmp/x', VIGIL_WORKRES: '2', VIGIL_NOTIFY_RETRY_BASE: '5', VIGIL_SOMETHING_ELSE_ENTIRELY: '1', OTHER: 'x' });
+  assert.deepEqual(c.unknownVariables, [
+    { name: 'VIGIL_NOTIFY_RETRY_BASE', suggestion: 'VIGIL_NOTIFY_RETRY_BASE_MS' },
+    { name: 'VIGIL_SOMETHING_ELSE_ENTIRELY', suggestion: null },
+    { name: 'VIGIL_SOURCE_FIEL', suggestion: 'VIGIL_SOURCE_FILE' },
+    { name: 'VIGIL_WORKRES', suggestion: 'VIGIL_WORKERS' },
+  ]);
+  // A section that is off still knows its variables (a Kafka setting with the demo source is no typo),
+  // and one that is on, with its conditional parts, knows nothing more: the set does not depend on the values.
+  const known = knownVariables();
+  const all = Object.fromEntries(known.map((k) => [k, 'x']));
+  for (const env of [all, { ...all, VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_SASL_MECHANISM: 'plain', VIGIL_AMQP_URL: 'amqp://h', VIGIL_S3_BUCKET: 'bucket' },
+    { ...all, VIGIL_SOURCE: 'kinesis' }]) {
+    assert.deepEqual(unknownVariablesOf(env), []);
+  }
+  for (const name of ['VIGIL_KAFKA_SASL_USERNAME', 'VIGIL_S3_SECRET_ACCESS_KEY', 'VIGIL_AMQP_RECONNECT_MAX_MS', 'VIGIL_PAGERDUTY_URL', 'VIGIL_KINESIS_START_TIMESTAMP', 'VIGIL_DB_BUSY_TIMEOUT_MS']) {
+    assert.ok(known.includes(name), name);
+  }
+  assert.deepEqual(loadConfig({ VIGIL_SOURCE: 'file', VIGIL_SOURCE_FILE: import.meta.filename, VIGIL_KAFKA_TOPIC: 't', VIGIL_S3_REGION: 'eu-west-1' }).unknownVariables, []);
+});
+
+test('the README documents exactly the variables the readers know', async () => {
+  const { knownVariables } = await import('../src/config/config.ts');
+  const { readFileSync } = await import('node:fs');
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const known = new Set(knownVariables());
+  // (The typo in the README's example of the warning is not a variable.)
+  const documented = new Set(readme.match(/VIGIL_[A-Z0-9_]*[A-Z0-9]/g)!.filter((n) => !new RegExp(`unknown variable ${n} `).test(readme)));
+  assert.deepEqual([...documented].filter((n) => !known.has(n)), [], 'documented but read by nobody');
+  // `VIGIL_KAFKA_SASL_MECHANISM` / `_USERNAME`: a name may be documented by its tail after a documented head.
+  const mentioned = (name: string) => documented.has(name) || name.split('_').some((_, i, parts) => {
+    const head = parts.slice(0, i).join('_');
+    return i > 1 && readme.includes(`\`_${parts.slice(i).join('_')}\``) && [...documented].some((d) => d.startsWith(`${head}_`));
+  });
+  assert.deepEqual([...known].filter((n) => !mentioned(n)), [], 'read but not documented');
+});

@@ -315,6 +315,27 @@ test('bad messages are answered with an error and dead-lettered with the reason 
   assert.equal(stats.rejected.invalid_args - invalidArgsBefore, 2);
 });
 
+test('dead letters are persistent, do not inherit the original\'s expiration, and keep the reason and the original headers', async () => {
+  const corr = randomUUID();
+  const reply = new Promise<Record<string, unknown>>((resolve) => replies.set(corr, resolve));
+  // Transient, expiring after 1.5 s, with a header of the sender's.
+  ch.publish(EXCHANGE, 'cmd', Buffer.from('{expiring and not json'), {
+    replyTo: replyQueue, correlationId: corr, expiration: '1500', persistent: false, headers: { 'x-sender': 'ops' },
+  });
+  assert.equal(((await reply).error as { code: string }).code, 'NOT_JSON');
+  // Longer than the original expiration: a copy that inherited it would be gone by now.
+  await new Promise((r) => setTimeout(r, 3000));
+  const found: GetMessage[] = [];
+  for (let m = await ch.get(`${QUEUE}.dead`, { noAck: true }); m; m = await ch.get(`${QUEUE}.dead`, { noAck: true })) found.push(m);
+  const dead = found.find((m) => m.content.toString() === '{expiring and not json');
+  assert.ok(dead, `the dead letter is still there (${found.length} in the queue)`);
+  assert.equal(dead.properties.deliveryMode, 2, 'persistent');
+  assert.equal(dead.properties.expiration, undefined);
+  assert.equal(dead.properties.headers!['x-vigil-reject-reason'], 'not_json');
+  assert.equal(dead.properties.headers!['x-vigil-original-expiration'], '1500');
+  assert.equal(dead.properties.headers!['x-sender'], 'ops');
+});
+
 test('commands published with RabbitMQ\'s own CLI (rabbitmqctl eval) are run', async () => {
   const body = JSON.stringify({ id: 'cli-1', command: 'dump-incidents' }).replace(/"/g, '\\"');
   const erl = `rabbit_basic:publish(rabbit_misc:r(<<"/">>, exchange, <<"${EXCHANGE}">>), <<"cmd">>, [{content_type, <<"application/json">>}, {delivery_mode, 2}], <<"${body}">>).`;

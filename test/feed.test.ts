@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startHarness, connectFeed, verdict, waitFor, T0 } from './support/http-harness.ts';
-import { UpdateThrottle } from '../src/feed/update-throttle.ts';
-import { CLOSE_TOO_SLOW } from '../src/feed/feed-hub.ts';
+import { UpdateThrottle } from '../src/http/update-throttle.ts';
+import { CLOSE_TOO_SLOW } from '../src/http/feed-hub.ts';
 import type { IncidentTransition } from '../src/incidents/incident.ts';
 
 const tr = (type: IncidentTransition['type'], id: number, atMs = 0) => ({ type, atMs, incident: { id } }) as unknown as IncidentTransition;

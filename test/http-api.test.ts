@@ -24,6 +24,18 @@ const get = async (path: string, init?: RequestInit) => {
   return { status: res.status, type: res.headers.get('content-type') ?? '', body: res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text() };
 };
 
+test('ids are decimal only: 0x2, 2e0, +2, 02 are 400, not incident 2', async () => {
+  assert.equal((await get('/api/incidents/2')).status, 200);
+  for (const id of ['0x2', '2e0', '+2', '02', '2.0', '0b10', '%202']) {
+    const r = await get(`/api/incidents/${id}`);
+    assert.equal(r.status, 400, `/api/incidents/${id}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, 'BAD_REQUEST');
+    assert.equal((await get(`/api/incidents/${id}/silence`, { method: 'POST' })).status, 400);
+  }
+  for (const q of ['cursor=0x3', 'limit=0x1', 'limit=1e0']) assert.equal((await get(`/api/incidents?${q}`)).status, 400, q);
+  assert.equal((await get('/api/incidents?limit=1')).body.incidents.length, 1);
+});
+
 test('OpenAPI document lists exactly the routes the server registers', async () => {
   const { status, body } = await get('/api/openapi.json');
   assert.equal(status, 200);

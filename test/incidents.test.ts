@@ -157,6 +157,33 @@ describe('incident lifecycle', () => {
     assert.deepEqual(summary(manager.applyBatch([verdict('open', T0 + 20 * SEC)])), ['opened#1@20s']);
   });
 
+  test('a batch that failed while the store could not even be read is applied again exactly as if it had never failed', () => {
+    const batches = [
+      [verdict('open', T0), verdict('open', T0, { scope: 'title' })],
+      [verdict('update', T0 + MIN), verdict('open', T0 + MIN, { propertyId: '178' }), verdict('resolve', T0 + MIN, { scope: 'title' })],
+      [verdict('update', T0 + 2 * MIN, { propertyId: '178' }), verdict('resolve', T0 + 2 * MIN)],
+    ];
+    const control = memoryManager();
+    for (const b of batches) control.manager.applyBatch(b);
+    // The same batches against a store that fails, reads included, on every second attempt of each batch.
+    let failing = false;
+    const subject = memoryManager({ beforeCommit: () => { if (failing) throw new Error('database disk image is malformed'); } });
+    const store = subject.store as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const name of ['openIncidents', 'tracking', 'timelineExtent', 'get']) {
+      const real = store[name].bind(subject.store);
+      store[name] = (...a: unknown[]) => { if (failing) throw new Error('database disk image is malformed'); return real(...a); };
+    }
+    for (const b of batches) {
+      failing = true;
+      assert.throws(() => subject.manager.applyBatch(b), /malformed/);
+      failing = false;
+      subject.manager.applyBatch(b);
+    }
+    assert.deepEqual(subject.seen, control.seen);
+    assert.deepEqual(subject.manager.stats, control.manager.stats);
+    assert.deepEqual(subject.manager.list().incidents, control.manager.list().incidents);
+  });
+
   test('expireStale expires only incidents that heard nothing for maxSilenceMs', () => {
     const { manager, seen } = memoryManager();
     manager.applyBatch([verdict('open', T0), verdict('open', T0, { scope: 'title' })]);
@@ -309,6 +336,30 @@ describe('durable store', () => {
     manager = new IncidentManager({ store, logger });
     assert.deepEqual(summary(manager.applyBatch([verdict('open', T0 + 7 * MIN, { errorType: 'timeout' })])), ['opened#5@420s']);
     store.close();
+  });
+
+  test('an installation id is made with the database, kept across opens, different in every data directory, and added to an older database', () => {
+    const path = tempStorePath();
+    const first = openIncidentStore(path);
+    const id = first.installationId;
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    first.close();
+    const again = openIncidentStore(path);
+    assert.equal(again.installationId, id);
+    again.close();
+    const other = openIncidentStore(tempStorePath());
+    assert.notEqual(other.installationId, id);
+    other.close();
+    // A database of schema version 2 (before installation ids) gets one when it is opened.
+    const old = tempStorePath();
+    const raw = openIncidentStore(old);
+    raw.database.prepare("DELETE FROM meta WHERE key = 'installation_id'").run();
+    raw.database.pragma('user_version = 2');
+    raw.close();
+    const upgraded = openIncidentStore(old);
+    assert.match(upgraded.installationId, /^[0-9a-f-]{36}$/);
+    assert.notEqual(upgraded.installationId, id);
+    upgraded.close();
   });
 
   test('a store written by a newer schema is refused with a stable code', () => {

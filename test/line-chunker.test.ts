@@ -52,3 +52,22 @@ test('flush emits the complete lines buffered so far and keeps the partial one',
   ch.end((c) => out.push(dec.decode(c)));
   assert.deepEqual(out, ['{"a":1}\n{"b":2}\n', '{"c":3}\n']);
 });
+
+test('a line of exactly chunkBytes is emitted whatever the piece sizes; one byte more is skipped', () => {
+  const C = 1024;
+  const exact = (tag: string) => `{"t":"${tag}","pad":"${'p'.repeat(C - 18)}"}`;
+  assert.equal(exact('a').length, C);
+  const lines = ['{"n":1}', exact('a'), exact('b'), '{"n":2}', 'x'.repeat(C - 8), exact('c'), `${exact('d')}!`, '{"n":3}', exact('e')];
+  const input = lines.join('\n') + '\n';
+  const want = lines.filter((l) => l.length <= C);
+  for (const size of [1, 3, 97, C - 1, C, C + 1, input.length]) {
+    const pieces: string[] = [];
+    for (let i = 0; i < input.length; i += size) pieces.push(input.slice(i, i + size));
+    const { out, oversized } = run(C, pieces);
+    for (const c of out) assert.ok(enc.encode(c).length <= C);
+    // A chunk's last line may lack its newline (the decoder takes it so): split each chunk on its own.
+    const got = out.flatMap((c) => c.split('\n').filter((l) => l.length > 0));
+    assert.deepEqual(got, want, `pieces of ${size}`);
+    assert.deepEqual(oversized.map((o) => o.bytes), [C + 1], `pieces of ${size}`);
+  }
+});

@@ -31,7 +31,9 @@ test('Alertmanager (real, Debian prometheus-alertmanager) receives Vigil\'s aler
   await waitUntil('both alerts in Alertmanager', async () => (await alertsOf(am, property)).length === 2, 20_000, 100);
   const alerts = await alertsOf(am, property);
   const title = alerts.find((a) => a.labels.scope === 'title')!;
-  assert.deepEqual(title.labels, { alertname: 'VigilErrorRate', property, title: 'Grupo Formula 104.1', error_type: 'networkError', scope: 'title' });
+  assert.deepEqual(title.labels, {
+    alertname: 'VigilErrorRate', property, title: 'Grupo Formula 104.1', error_type: 'networkError', scope: 'title', vigil_installation: h.store.installationId,
+  });
   assert.equal(title.annotations.incident_url, 'https://vigil.example/incidents/1');
   assert.equal(title.annotations.error_percentage, '86.0%');
   assert.equal(title.status.state, 'active');

@@ -77,7 +77,8 @@ test('kill -9 between sending and recording, restart: every transition delivered
   // documented window), which arrived twice under the same idempotency key.
   const perKey = new Map<string, number>();
   for (const r of receiver.requests) perKey.set(String(r.headers['idempotency-key']), (perKey.get(String(r.headers['idempotency-key'])) ?? 0) + 1);
-  const expected = transitions.map((t) => `vigil:${t.incident_id}:${t.type}:1`);
+  const installation = new Database(db, { readonly: true }).prepare("SELECT value FROM meta WHERE key = 'installation_id'").pluck().get() as string;
+  const expected = transitions.map((t) => `vigil:${installation}:${t.incident_id}:${t.type}:1`);
   assert.deepEqual([...perKey.keys()].sort(), [...expected].sort());
   const inFlight = String(receiver.requests[0].headers['idempotency-key']);
   for (const [key, n] of perKey) assert.equal(n, key === inFlight ? 2 : 1, key);

@@ -57,7 +57,7 @@ test('webhook: JSON with incident and transition, HMAC-SHA256 signature, the sam
   hook.mode = 'ok';
   await waitUntil('delivery', () => h.pipeline.notificationState(1)[0]?.state === 'delivered', 10_000, 10);
   const keys = new Set(hook.requests.map((r) => r.headers['idempotency-key']));
-  assert.deepEqual([...keys], ['vigil:1:opened:1']);
+  assert.deepEqual([...keys], [`vigil:${h.store.installationId}:1:opened:1`]);
   for (const r of hook.requests) {
     assert.equal(r.headers['x-vigil-signature'], webhookSignature('s3cret', String(r.headers['x-vigil-timestamp']), r.body));
   }
@@ -73,7 +73,7 @@ test('webhook: JSON with incident and transition, HMAC-SHA256 signature, the sam
   assert.equal(new Set(hook.requests.map((r) => r.body)).size, 1);
 });
 
-test('PagerDuty: trigger on open and resolve on close with dedup_key = incident id; severity by scope', async () => {
+test('PagerDuty: trigger on open and resolve on close with dedup_key = installation and incident id; severity by scope', async () => {
   const pd = await receiver();
   const h = harness({ VIGIL_PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY', VIGIL_PAGERDUTY_URL: `${pd.url}/v2/enqueue` });
   h.manager.applyBatch([verdict('open', T0), verdict('open', T0, { scope: 'property' })]);
@@ -84,10 +84,11 @@ test('PagerDuty: trigger on open and resolve on close with dedup_key = incident 
   assert.equal(a.routing_key, 'R0UTINGKEY');
   assert.equal(a.payload.severity, 'error', 'title scope');
   assert.equal(b.payload.severity, 'critical', 'property scope');
-  assert.equal(a.dedup_key, '1');
-  assert.equal(b.dedup_key, '2');
+  const inst = h.store.installationId;
+  assert.equal(a.dedup_key, `vigil:${inst}:1`);
+  assert.equal(b.dedup_key, `vigil:${inst}:2`);
   // The title incident expired: resolve, same dedup_key.
-  assert.deepEqual(c, { routing_key: 'R0UTINGKEY', event_action: 'resolve', dedup_key: '1' });
+  assert.deepEqual(c, { routing_key: 'R0UTINGKEY', event_action: 'resolve', dedup_key: `vigil:${inst}:1` });
   assert.equal(a.links[0].href, 'https://vigil.example/incidents/1');
 });
 
@@ -156,7 +157,8 @@ test('silences: per incident and by matcher hold notifications; unsilencing an o
   assert.ok(ended.ok && (ended.result as { unsilenced_now: number[] }).unsilenced_now[0] === 1, JSON.stringify(ended));
   await waitUntil('the current state', () => hook.requests.length === 1, 10_000, 10);
   assert.equal(hook.requests[0].json.kind, 'unsilenced');
-  assert.equal(hook.requests[0].headers['idempotency-key'], 'vigil:1:unsilenced:1');
+  const inst = h.store.installationId;
+  assert.equal(hook.requests[0].headers['idempotency-key'], `vigil:${inst}:1:unsilenced:1`);
 
   // Per incident (the dashboard's Silence button): the resolve still closes what the receiver was told.
   h.manager.silence(1);
@@ -164,7 +166,7 @@ test('silences: per incident and by matcher hold notifications; unsilencing an o
   await waitUntil('the property open', () => hook.requests.length === 2, 10_000, 10);
   h.manager.applyBatch([verdict('resolve', T0 + 30 * MIN)]);
   await waitUntil('the resolve of the silenced incident', () => hook.requests.length === 3, 10_000, 10);
-  assert.deepEqual(hook.requests.map((r) => r.headers['idempotency-key']), ['vigil:1:unsilenced:1', 'vigil:2:opened:1', 'vigil:1:resolved:1']);
+  assert.deepEqual(hook.requests.map((r) => r.headers['idempotency-key']), [`vigil:${inst}:1:unsilenced:1`, `vigil:${inst}:2:opened:1`, `vigil:${inst}:1:resolved:1`]);
 
   // A matcher silence that expires turns its incidents back on by itself.
   const ex = await commands.handle({ id: 'c3', command: 'silence-matching', args: { error_type: 'networkError', duration_ms: 300 } });
@@ -172,7 +174,7 @@ test('silences: per incident and by matcher hold notifications; unsilencing an o
   assert.deepEqual((ex.result as { silenced_now: number[] }).silenced_now, [2]);
   assert.equal(h.manager.get(2)!.notifications, 'silenced');
   await waitUntil('the expiry to unsilence #2', () => hook.requests.length === 4, 10_000, 10);
-  assert.equal(hook.requests[3].headers['idempotency-key'], 'vigil:2:unsilenced:1');
+  assert.equal(hook.requests[3].headers['idempotency-key'], `vigil:${inst}:2:unsilenced:1`);
   assert.equal(h.manager.get(2)!.notifications, 'on');
   const bad = await commands.handle({ id: 'c4', command: 'silence-matching', args: { duration_ms: 5 } });
   assert.ok(!bad.ok && bad.error.code === 'INVALID_ARGS' && /at least one of/.test(bad.error.message));
@@ -182,6 +184,7 @@ test('restart: what was delivered is not sent again, what was pending is sent; r
   const hook = await receiver('fail500');
   const env = receivers([{ name: 'hook', type: 'webhook', url: hook.url, repeat_interval_ms: 1000 }]);
   const first = startNotify(notifyConfig(env));
+  const inst = first.store.installationId;
   first.manager.applyBatch([verdict('open', T0)]);
   await waitUntil('an attempt', () => hook.requests.length >= 1, 10_000, 10);
   await first.close();
@@ -196,7 +199,7 @@ test('restart: what was delivered is not sent again, what was pending is sent; r
   await waitUntil('a repeat', () => hook.requests.some((r) => r.json?.kind === 'repeat'), 10_000, 20);
   await third.close();
   const keys = hook.requests.filter((r) => r.answered === 200).map((r) => r.headers['idempotency-key']);
-  assert.equal(keys.filter((k) => k === 'vigil:1:opened:1').length, 1);
+  assert.equal(keys.filter((k) => k === `vigil:${inst}:1:opened:1`).length, 1);
   assert.equal(new Set(keys).size, keys.length, 'no notification delivered twice');
 });
 
@@ -272,4 +275,36 @@ test('Slack: titles are escaped in the fallback text like in the blocks, and eve
   for (const t of texts) {
     assert.doesNotMatch(t.replace(/<https:\/\/vigil\.example\/incidents\/2(\|[^>]*)?>/g, ''), /[<>]|&(?!amp;|lt;|gt;)/, `unescaped text: ${t.slice(0, 80)}`);
   }
+});
+
+test('a batch whose transaction fails after planning (a full disk at commit) is applied again with nothing forgotten: the unsilence and the silence\'s incidents', async () => {
+  const hook = await receiver();
+  const { openIncidentStore } = await import('../src/incidents/incident-store.ts');
+  const { IncidentManager } = await import('../src/incidents/incident-manager.ts');
+  const { NotificationPipeline } = await import('../src/notify/notification-pipeline.ts');
+  const store = openIncidentStore(':memory:');
+  const pipeline = new NotificationPipeline({ config: notifyConfig({ VIGIL_WEBHOOK_URL: hook.url }), store, logger: silentLogger(), tickMs: 50 });
+  let failCommit = false;
+  // The planner and silences ran; then the commit fails (what SQLITE_FULL does to a WAL commit).
+  const beforeCommit = (t: Parameters<typeof pipeline.beforeCommit>[0]) => {
+    pipeline.beforeCommit(t);
+    if (failCommit) throw new Error('database or disk is full');
+  };
+  const manager = new IncidentManager({ store, logger: silentLogger(), isSilenced: pipeline.isSilenced, beforeCommit, afterRollback: pipeline.afterRollback });
+  pipeline.start(manager);
+  after(() => pipeline.stop(100).then(() => store.close()));
+  const s = pipeline.silenceMatching({ propertyId: '177', videoTitle: null, errorType: null, scope: null }, Date.now() + 3_600_000, 'test');
+  failCommit = true;
+  assert.throws(() => manager.applyBatch([verdict('open', T0)]), /disk is full/);
+  failCommit = false;
+  manager.applyBatch([verdict('open', T0)]);
+  assert.equal(manager.get(1)!.notifications, 'silenced');
+  const row = store.database.prepare('SELECT silenced_incidents FROM silences WHERE id = ?').pluck().get(s.silence.id);
+  assert.equal(row, '[1]', 'the silence remembers, in the store, the incident it silenced');
+  failCommit = true;
+  assert.throws(() => manager.unsilence(1), /disk is full/);
+  failCommit = false;
+  manager.unsilence(1);
+  await waitUntil('the current state after the unsilence', () => hook.requests.length === 1, 10_000, 10);
+  assert.equal(hook.requests[0].json.kind, 'unsilenced');
 });

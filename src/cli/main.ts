@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { statSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { loadConfig, ConfigError } from '../config/config.ts';
-import { createLogger } from '../log/logger.ts';
+import { loadConfig, ConfigError, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX, type VigilConfig } from '../config/config.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 import type { ReplaySummary } from '../replay/replay.ts';
 import { VERSION } from '../version.ts';
 import { ProgressLine } from './progress-line.ts';
@@ -51,6 +51,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`vigil: ${(err as Error).message}\n${help}\n`);
       return 2;
     }
+    if (isOperationalError(err)) {
+      // A failure we know (port taken, broker unreachable, ...): one line with its code, no stack trace.
+      process.stderr.write(`vigil: ${describe(err)}\n`);
+      return 1;
+    }
     throw err;
   }
 }
@@ -71,10 +76,26 @@ function wantsHelp(command: CommandName, args: string[]): boolean {
   return true;
 }
 
-function positiveInt(name: string, raw: string | undefined, def: number): number {
+/** Vigil's own errors carry a stable code and a retriable flag; anything else is a bug and keeps its stack trace. */
+function isOperationalError(err: unknown): err is Error & { code: string; retriable: boolean } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && typeof (err as { retriable?: unknown }).retriable === 'boolean';
+}
+
+function describe(err: Error & { code: string }): string {
+  const c = err.cause as (Error & { code?: unknown }) | undefined;
+  const told = c instanceof Error && (err.message.includes(c.message) || (typeof c.code === 'string' && err.message.includes(c.code)));
+  const cause = c instanceof Error && !told ? ` (cause: ${c.message})` : '';
+  return `${err.message}${cause} [${err.code}]`;
+}
+
+function positiveInt(name: string, raw: string | undefined, def: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (raw === undefined) return def;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} expects a positive integer, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(min === 1 && max === Number.MAX_SAFE_INTEGER
+      ? `--${name} expects a positive integer, got ${JSON.stringify(raw)}`
+      : `--${name} expects an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
   return n;
 }
 
@@ -84,6 +105,7 @@ async function runCommand(args: string[]): Promise<number> {
   parseArgs({ args, options: {}, allowPositionals: false, strict: true });
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  warnUnknownVariables(config, log);
   // Handlers go in before start, so a SIGTERM during start-up still shuts down cleanly.
   const stopRequested = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -93,15 +115,32 @@ async function runCommand(args: string[]): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   const { Daemon } = await import('../daemon/daemon.ts');
   const daemon = new Daemon(config, log);
+  let gaveUp: string | null = null;
   try {
     await daemon.start();
-    const signal = await stopRequested;
-    log.info({ signal }, 'shutting down');
+    const ended = await Promise.race([stopRequested.then((signal) => ({ signal })), daemon.fatal.then((reason) => ({ reason }))]);
+    if ('signal' in ended) {
+      log.info({ signal: ended.signal }, 'shutting down');
+    } else {
+      gaveUp = ended.reason;
+      log.fatal({ reason: gaveUp }, 'shutting down: a degraded state lasted too long');
+    }
   } finally {
     clearInterval(keepAlive);
     await daemon.stop();
   }
-  return 0;
+  // An orchestrator restarts a daemon that exits non-zero; it must, when something was not done.
+  if (gaveUp !== null) process.stderr.write(`vigil: giving up: ${gaveUp}\n`);
+  for (const f of daemon.stopFailures) process.stderr.write(`vigil: ${f}\n`);
+  return gaveUp !== null || daemon.stopFailures.length > 0 ? 1 : 0;
+}
+
+/** Unknown VIGIL_* variables are warnings (a newer deployment's variable must not stop an older Vigil). */
+function warnUnknownVariables(config: VigilConfig, log: Logger): void {
+  for (const u of config.unknownVariables) {
+    log.warn({ variable: u.name, suggestion: u.suggestion },
+      `unknown variable ${u.name} is ignored${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ''}`);
+  }
 }
 
 const MB = 1_000_000;
@@ -116,7 +155,8 @@ async function replayCommand(args: string[]): Promise<number> {
   const config = loadConfig();
   const input = positionals[0] ?? '-';
   const workers = positiveInt('workers', values.workers, config.workers);
-  const chunkBytes = positiveInt('chunk-bytes', values['chunk-bytes'], config.chunkBytes);
+  const chunkBytes = positiveInt('chunk-bytes', values['chunk-bytes'], config.chunkBytes, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX);
+  if (config.maxLineBytes > chunkBytes) throw new UsageError(`--chunk-bytes (${chunkBytes}) must be at least VIGIL_MAX_LINE_BYTES (${config.maxLineBytes})`);
   let total = 0;
   if (input !== '-') {
     try {
@@ -131,6 +171,7 @@ async function replayCommand(args: string[]): Promise<number> {
   // is the same terminal) are written above it rather than glued onto it.
   const progress = terminal ? new ProgressLine(process.stderr) : null;
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, progress ? { write: (line: string) => progress.writeAbove(line) } : undefined);
+  warnUnknownVariables(config, log);
   let output = openOutput(values.out);
   if (progress && output === process.stdout && process.stdout.isTTY) output = linesAbove(progress);
   const started = Date.now();
@@ -140,7 +181,7 @@ async function replayCommand(args: string[]): Promise<number> {
       input: input === '-' ? process.stdin : input,
       output, workers, groups: Math.max(config.keyGroups, workers), chunkBytes, params: config.params,
       maxKeysPerWorker: config.maxKeysPerWorker, maxCellsPerWorker: config.maxCellsPerWorker,
-      fieldNames: config.fieldNames, logger: log,
+      fieldNames: config.fieldNames, maxLineBytes: config.maxLineBytes, logger: log,
       onProgress: progress ? ({ bytes, events }) => {
         const read = total ? `${((100 * bytes) / total).toFixed(1)}% of ${(total / MB).toFixed(1)} MB` : `${(bytes / MB).toFixed(1)} MB`;
         const rate = events / Math.max(0.001, (Date.now() - started) / 1000);

@@ -1,12 +1,12 @@
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, accessSync, constants as fsConstants } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   DEFAULT_DETECTION_PARAMS, mergeDetectionParams, validateDetectionParams,
   type DetectionParams, type DeepPartial,
 } from '../kernel/detection-params.ts';
 import { DEFAULT_FIELD_NAMES, type FieldNames } from '../ingest/field-names.ts';
-import { EnvReader } from './env-reader.ts';
+import { EnvReader, unknownVariables, type UnknownVariable } from './env-reader.ts';
 import { readKafkaConfig, type KafkaConfig } from './kafka-config.ts';
 import { readKinesisConfig, type KinesisConfig } from './kinesis-config.ts';
 import { parseHttpConfig, type HttpConfig } from './http-config.ts';
@@ -40,6 +40,12 @@ export interface VigilConfig {
   checkpointIntervalMs: number;
   /** How event time is judged across partitions and against device clocks (see src/engine/event-clock.ts). */
   eventTime: EventTimeConfig;
+  /** How long a write to the incident database waits for a lock held by another connection (SQLite busy_timeout). */
+  dbBusyTimeoutMs: number;
+  /** A degraded state (store, checkpoint, audit file, source) lasting this long ends the daemon with exit code 1; 0: never. */
+  degradedExitMs: number;
+  /** VIGIL_* variables set but unknown to every reader (typos): reported at start as warnings, never errors. */
+  unknownVariables: UnknownVariable[];
   /** VIGIL_KAFKA_* (set when VIGIL_SOURCE=kafka; see kafka-config.ts). */
   kafka: KafkaConfig | null;
   /** VIGIL_KINESIS_* (set when VIGIL_SOURCE=kinesis; see kinesis-config.ts). */
@@ -66,15 +72,35 @@ export interface EventTimeConfig {
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
   readonly retriable = false;
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  constructor(readonly problems: string[], options?: { cause?: unknown }) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`, options);
   }
 }
+
+/** Bounds of a chunk's size (VIGIL_CHUNK_BYTES, `replay --chunk-bytes`); the kernel's staging area is sized by it. */
+export const CHUNK_BYTES_MIN = 65536;
+export const CHUNK_BYTES_MAX = 64 << 20;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Reads and validates the VIGIL_* variables (the only place that reads the environment); throws ConfigError with every problem at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
+  const { config, problems } = readConfig(env);
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+/** Every VIGIL_* variable some reader of the configuration reads (whatever else is set). */
+export function knownVariables(): string[] {
+  return [...readConfig({}).names].sort();
+}
+
+/** The unknown VIGIL_* variables of env, whether or not the rest of it is valid. */
+export function unknownVariablesOf(env: NodeJS.ProcessEnv): UnknownVariable[] {
+  return readConfig(env).config.unknownVariables;
+}
+
+function readConfig(env: NodeJS.ProcessEnv): { config: VigilConfig; problems: string[]; names: ReadonlySet<string> } {
   const problems: string[] = [];
   const reader = new EnvReader(env, problems);
   const int = (name: string, def: number, min: number, max: number): number => reader.int(name, def, min, max);
@@ -82,10 +108,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
 
   const source = (str('VIGIL_SOURCE') ?? 'demo') as SourceKind;
   if (!['demo', 'file', 'stdin', 'kafka', 'kinesis'].includes(source)) {
-    problems.push(`VIGIL_SOURCE: expected one of demo, file, stdin, kafka, kinesis, got ${JSON.stringify(env.VIGIL_SOURCE)}`);
+    problems.push(`VIGIL_SOURCE: expected one of demo, file, stdin, kafka, kinesis, got ${JSON.stringify(source)}`);
   }
   const sourceFile = str('VIGIL_SOURCE_FILE');
   if (source === 'file' && !sourceFile) problems.push('VIGIL_SOURCE_FILE: required when VIGIL_SOURCE=file');
+  if (source === 'file' && sourceFile) checkReadableFile('VIGIL_SOURCE_FILE', sourceFile, problems);
 
   const workers = int('VIGIL_WORKERS', Math.max(1, Math.min(availableParallelism(), 8)), 1, 64);
   const keyGroups = int('VIGIL_KEY_GROUPS', 128, 1, 65536);
@@ -121,15 +148,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
 
   const bool = (name: string, def: boolean): boolean => reader.bool(name, def);
 
-  const http = parseHttpConfig(env, problems);
-  const control = parseControlEnv(env, problems);
+  const http = parseHttpConfig(env, problems, reader);
+  const control = parseControlEnv(env, problems, reader);
+  const degradedExitMs = int('VIGIL_DEGRADED_EXIT_MS', 300_000, 0, 7 * 86_400_000);
+  if (degradedExitMs > 0 && degradedExitMs < 1000) problems.push(`VIGIL_DEGRADED_EXIT_MS: expected 0 (never) or at least 1000, got ${degradedExitMs}`);
   const config: VigilConfig = {
     dataDir: resolve(str('VIGIL_DATA_DIR') ?? '.data'),
     source,
     sourceFile,
     workers,
     keyGroups,
-    chunkBytes: int('VIGIL_CHUNK_BYTES', 1 << 20, 65536, 64 << 20),
+    chunkBytes: int('VIGIL_CHUNK_BYTES', 1 << 20, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX),
     maxKeysPerWorker: int('VIGIL_MAX_KEYS_PER_WORKER', 250_000, 16, 50_000_000),
     maxCellsPerWorker: int('VIGIL_MAX_CELLS_PER_WORKER', 500_000, 16, 50_000_000),
     maxLineBytes: int('VIGIL_MAX_LINE_BYTES', 65536, 256, 16 << 20),
@@ -147,6 +176,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
       streamIdleMs: int('VIGIL_PARTITION_IDLE_MS', 10_000, 100, 3_600_000),
       maxAheadMs: int('VIGIL_PARTITION_MAX_AHEAD_MS', 5 * 60_000, 10_000, 30 * 60_000),
     },
+    dbBusyTimeoutMs: int('VIGIL_DB_BUSY_TIMEOUT_MS', 5000, 0, 600_000),
+    degradedExitMs,
+    unknownVariables: [],
     kafka: readKafkaConfig(reader, source === 'kafka'),
     kinesis: readKinesisConfig(reader, source === 'kinesis'),
     http,
@@ -155,8 +187,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
     s3: control.s3,
   };
   if (config.maxLineBytes > config.chunkBytes) problems.push(`VIGIL_MAX_LINE_BYTES (${config.maxLineBytes}) must not exceed VIGIL_CHUNK_BYTES (${config.chunkBytes})`);
-  if (problems.length) throw new ConfigError(problems);
-  return config;
+  // Only now has every reader asked for its variables; whatever else is set is unknown.
+  config.unknownVariables = unknownVariables(env, reader.names);
+  return { config, problems, names: reader.names };
+}
+
+function checkReadableFile(name: string, path: string, problems: string[]): void {
+  try {
+    if (statSync(path).isDirectory()) {
+      problems.push(`${name}: ${path} is a directory, not a file`);
+      return;
+    }
+    accessSync(path, fsConstants.R_OK);
+  } catch (err) {
+    problems.push(`${name}: cannot read ${path} (${describeFsError(err)})`);
+  }
+}
+
+/**
+ * "ENOENT: no such file or directory" from a file system error (without the call and path Node adds
+ * to its message), "SQLITE_NOTADB: file is not a database" from a database error.
+ */
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.message !== 'string') return String(err);
+  const node = /^([A-Z0-9_]+): ([^,]+)/.exec(e.message);
+  if (node) return `${node[1]}: ${node[2]}`;
+  return e.code ? `${e.code}: ${e.message}` : e.message;
 }
 
 function readText(path: string, problems: string[], name: string): string | null {

@@ -35,10 +35,10 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * Reads the VIGIL_HTTP_* and token variables from the environment object config.ts hands over
- * (this file never touches process.env) and appends every problem to `problems`.
+ * (this file never touches process.env) and appends every problem to `problems` (loadConfig passes
+ * its own reader, whose problems are the same list, so that it knows every name read).
  */
-export function parseHttpConfig(env: NodeJS.ProcessEnv, problems: string[]): HttpConfig {
-  const reader = new EnvReader(env, problems);
+export function parseHttpConfig(env: NodeJS.ProcessEnv, problems: string[], reader = new EnvReader(env, problems)): HttpConfig {
   const str = (name: string): string | null => reader.str(name);
   const int = (name: string, def: number, min: number, max: number): number => reader.int(name, def, min, max);
   const enabledRaw = (str('VIGIL_HTTP') ?? 'true').toLowerCase();

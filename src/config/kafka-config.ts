@@ -21,9 +21,13 @@ export interface KafkaConfig {
   maxFetchBytes: number;
 }
 
-/** Reads the VIGIL_KAFKA_* variables; `needed` makes brokers and topic required. Problems go to the reader. */
-export function readKafkaConfig(r: EnvReader, needed: boolean): KafkaConfig | null {
-  if (!needed) return null;
+/**
+ * Reads the VIGIL_KAFKA_* variables; `needed` makes brokers and topic required. Problems go to the
+ * reader. Not needed, they are read all the same (problems discarded, null returned), so the reader
+ * knows them.
+ */
+export function readKafkaConfig(reader: EnvReader, needed: boolean): KafkaConfig | null {
+  const r = needed ? reader : reader.scratch();
   const why = 'when VIGIL_SOURCE=kafka';
   const brokers = r.required('VIGIL_KAFKA_BROKERS', why).split(',').map((b) => b.trim()).filter(Boolean);
   for (const b of brokers) {
@@ -32,16 +36,12 @@ export function readKafkaConfig(r: EnvReader, needed: boolean): KafkaConfig | nu
   const topic = r.required('VIGIL_KAFKA_TOPIC', why);
   if (topic && !/^[a-zA-Z0-9._-]{1,249}$/.test(topic)) r.problems.push(`VIGIL_KAFKA_TOPIC: not a valid topic name: ${JSON.stringify(topic)}`);
   const mechanism = r.str('VIGIL_KAFKA_SASL_MECHANISM');
-  let sasl: KafkaConfig['sasl'] = null;
-  if (mechanism !== null) {
-    const m = r.oneOf<KafkaSaslMechanism>('VIGIL_KAFKA_SASL_MECHANISM', ['plain', 'scram-sha-256', 'scram-sha-512'], 'plain');
-    sasl = {
-      mechanism: m,
-      username: r.required('VIGIL_KAFKA_SASL_USERNAME', 'with VIGIL_KAFKA_SASL_MECHANISM'),
-      password: r.required('VIGIL_KAFKA_SASL_PASSWORD', 'with VIGIL_KAFKA_SASL_MECHANISM'),
-    };
-  }
-  return {
+  const credentials = mechanism !== null ? r : r.scratch();
+  const username = credentials.required('VIGIL_KAFKA_SASL_USERNAME', 'with VIGIL_KAFKA_SASL_MECHANISM');
+  const password = credentials.required('VIGIL_KAFKA_SASL_PASSWORD', 'with VIGIL_KAFKA_SASL_MECHANISM');
+  const sasl: KafkaConfig['sasl'] = mechanism === null ? null
+    : { mechanism: r.oneOf<KafkaSaslMechanism>('VIGIL_KAFKA_SASL_MECHANISM', ['plain', 'scram-sha-256', 'scram-sha-512'], 'plain'), username, password };
+  const config: KafkaConfig = {
     brokers,
     topic,
     groupId: r.str('VIGIL_KAFKA_GROUP') ?? 'vigil',
@@ -53,4 +53,5 @@ export function readKafkaConfig(r: EnvReader, needed: boolean): KafkaConfig | nu
     commitIntervalMs: r.int('VIGIL_KAFKA_COMMIT_INTERVAL_MS', 1000, 50, 600_000),
     maxFetchBytes: r.int('VIGIL_KAFKA_MAX_FETCH_BYTES', 10 << 20, 1 << 16, 1 << 30),
   };
+  return needed ? config : null;
 }

@@ -23,9 +23,9 @@ export interface KinesisConfig {
   maxRecordsPerCall: number;
 }
 
-/** Reads the VIGIL_KINESIS_* variables when `needed`; problems go to the reader. */
-export function readKinesisConfig(r: EnvReader, needed: boolean): KinesisConfig | null {
-  if (!needed) return null;
+/** Reads the VIGIL_KINESIS_* variables (problems go to the reader); not `needed`, they are read all the same and null is returned. */
+export function readKinesisConfig(reader: EnvReader, needed: boolean): KinesisConfig | null {
+  const r = needed ? reader : reader.scratch();
   const stream = r.required('VIGIL_KINESIS_STREAM', 'when VIGIL_SOURCE=kinesis (stream name or ARN)');
   const arnRegion = /^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):/.exec(stream)?.[1];
   const startPosition = r.oneOf<KinesisStartPosition>('VIGIL_KINESIS_START', ['TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP'], 'TRIM_HORIZON');
@@ -46,7 +46,7 @@ export function readKinesisConfig(r: EnvReader, needed: boolean): KinesisConfig 
   if (nodeIndex >= nodeCount) r.problems.push(`VIGIL_KINESIS_NODE_INDEX (${nodeIndex}) must be below VIGIL_KINESIS_NODE_COUNT (${nodeCount})`);
   const endpoint = r.str('VIGIL_KINESIS_ENDPOINT');
   if (endpoint !== null && !/^https?:\/\/[^\s]+$/.test(endpoint)) r.problems.push(`VIGIL_KINESIS_ENDPOINT: expected an http(s) URL, got ${JSON.stringify(endpoint)}`);
-  return {
+  const config: KinesisConfig = {
     stream,
     region: r.str('VIGIL_KINESIS_REGION') ?? arnRegion ?? 'us-east-1',
     endpoint,
@@ -58,4 +58,5 @@ export function readKinesisConfig(r: EnvReader, needed: boolean): KinesisConfig 
     discoverMs: r.int('VIGIL_KINESIS_DISCOVER_MS', 30_000, 1000, 3_600_000),
     maxRecordsPerCall: r.int('VIGIL_KINESIS_MAX_RECORDS', 10_000, 1, 10_000),
   };
+  return needed ? config : null;
 }

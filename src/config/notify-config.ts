@@ -71,11 +71,13 @@ export function parseNotifyConfig(env: EnvReader, publicUrl: string): NotifyConf
   const slack = env.str('VIGIL_SLACK_WEBHOOK_URL');
   if (slack !== null) raw.push({ where: 'VIGIL_SLACK_WEBHOOK_URL', value: { name: 'slack', type: 'slack', url: slack } });
   const hook = env.str('VIGIL_WEBHOOK_URL');
-  if (hook !== null) raw.push({ where: 'VIGIL_WEBHOOK_URL', value: { name: 'webhook', type: 'webhook', url: hook, secret: env.str('VIGIL_WEBHOOK_SECRET') } });
-  else if (env.str('VIGIL_WEBHOOK_SECRET') !== null) problems.push('VIGIL_WEBHOOK_SECRET: set without VIGIL_WEBHOOK_URL');
+  const hookSecret = env.str('VIGIL_WEBHOOK_SECRET');
+  if (hook !== null) raw.push({ where: 'VIGIL_WEBHOOK_URL', value: { name: 'webhook', type: 'webhook', url: hook, secret: hookSecret } });
+  else if (hookSecret !== null) problems.push('VIGIL_WEBHOOK_SECRET: set without VIGIL_WEBHOOK_URL');
   const pdKey = env.str('VIGIL_PAGERDUTY_ROUTING_KEY');
+  const pdUrl = env.str('VIGIL_PAGERDUTY_URL');
   if (pdKey !== null) {
-    raw.push({ where: 'VIGIL_PAGERDUTY_ROUTING_KEY', value: { name: 'pagerduty', type: 'pagerduty', routing_key: pdKey, url: env.str('VIGIL_PAGERDUTY_URL') ?? PAGERDUTY_EVENTS_URL } });
+    raw.push({ where: 'VIGIL_PAGERDUTY_ROUTING_KEY', value: { name: 'pagerduty', type: 'pagerduty', routing_key: pdKey, url: pdUrl ?? PAGERDUTY_EVENTS_URL } });
   }
   const am = env.str('VIGIL_ALERTMANAGER_URL');
   if (am !== null) raw.push({ where: 'VIGIL_ALERTMANAGER_URL', value: { name: 'alertmanager', type: 'alertmanager', url: am } });

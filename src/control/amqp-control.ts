@@ -161,10 +161,16 @@ export class AmqpControl {
         this.stats.rejected[reject.reason] = (this.stats.rejected[reject.reason] ?? 0) + 1;
         this.log.warn({ reason: reject.reason, message: reject.message, commandId: reply.id || undefined, bytes: msg.content.length }, 'control message rejected');
         // The reason travels in a header, which a plain nack cannot add: publish the copy (confirmed), then ack.
-        ch.publish(this.opts.config.deadLetterExchange, '', msg.content, {
-          ...props, headers: { ...props.headers, 'x-vigil-reject-reason': reject.reason, 'x-vigil-reject-message': reject.message.slice(0, 500),
-            'x-vigil-original-routing-key': msg.fields.routingKey },
-        });
+        // The copy is kept for someone to look at: persistent, and without the original's expiration
+        // (a command that may go stale would otherwise vanish from the dead-letter queue too), which
+        // is kept in a header instead. userId is not copied: the broker checks it against our login.
+        const { expiration, userId: _userId, deliveryMode: _deliveryMode, ...kept } = props;
+        const headers: Record<string, unknown> = {
+          ...props.headers, 'x-vigil-reject-reason': reject.reason, 'x-vigil-reject-message': reject.message.slice(0, 500),
+          'x-vigil-original-routing-key': msg.fields.routingKey,
+        };
+        if (expiration !== undefined) headers['x-vigil-original-expiration'] = String(expiration);
+        ch.publish(this.opts.config.deadLetterExchange, '', msg.content, { ...kept, headers, persistent: true });
         await ch.waitForConfirms();
       } else if (props.replyTo) {
         await ch.waitForConfirms();

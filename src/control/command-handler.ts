@@ -111,11 +111,18 @@ export class CommandHandler {
       return { id: req.id, command: req.command, ok: true, result };
     } catch (err) {
       this.stats.failed++;
-      const f = err instanceof CommandFailure ? err : new CommandFailure('COMMAND_FAILED', (err as Error).message, true);
+      const f = err instanceof CommandFailure ? err : failureOf(err);
       this.log.warn({ commandId: req.id, command: req.command, code: f.code, err }, 'command failed');
       return fail(req.id, req.command, f.code, f.message, f.retriable);
     }
   }
+}
+
+// Vigil's errors carry a stable code and a retriable flag (CHECKPOINT_WRITE_FAILED, ...): kept as they are.
+function failureOf(err: unknown): CommandFailure {
+  const e = err as { code?: unknown; retriable?: unknown; message?: unknown };
+  if (typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) && typeof e.retriable === 'boolean') return new CommandFailure(e.code, String(e.message), e.retriable);
+  return new CommandFailure('COMMAND_FAILED', String(e?.message ?? err), true);
 }
 
 function fail(id: string, command: string, code: string, message: string, retriable = false): CommandReply {

@@ -1,21 +1,20 @@
-import { join, resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { VigilConfig } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
-import { Engine } from '../engine/engine.ts';
-import { CheckpointStore } from '../engine/checkpoint-store.ts';
-import type { EngineRestore } from '../engine/engine.ts';
+import { Engine, type EngineRestore } from '../engine/engine.ts';
+import { CheckpointError, CheckpointStore } from '../engine/checkpoint-store.ts';
 import { LineChunker } from '../ingest/line-chunker.ts';
 import type { ChunkPosition, Source } from '../ingest/source.ts';
 import { DemoSource } from '../ingest/demo-source.ts';
 import { StreamSource } from '../ingest/stream-source.ts';
 import { KafkaSource } from '../ingest/kafka-source.ts';
 import { KinesisSource } from '../ingest/kinesis-source.ts';
-import { openIncidentStore, type IncidentStore } from '../incidents/incident-store.ts';
+import type { IncidentStore } from '../incidents/incident-store.ts';
 import { IncidentManager } from '../incidents/incident-manager.ts';
-import { AuditFile } from '../incidents/audit-file.ts';
+import type { AuditFile } from '../incidents/audit-file.ts';
+import type { IncidentTransition } from '../incidents/incident.ts';
 import { formatIncidentSummary } from '../incidents/incident-summary.ts';
-import { CommandHandler } from '../control/command-handler.ts';
+import { CommandFailure, CommandHandler } from '../control/command-handler.ts';
 import { registerBuiltinCommands } from '../control/builtin-commands.ts';
 import { ControlPlane, loadParamOverrides } from '../control/control-plane.ts';
 import type { ParamOverrides } from '../control/param-overrides.ts';
@@ -27,6 +26,17 @@ import { registerDaemonHistograms, registerDaemonMetrics, type DaemonHistograms 
 import type { HttpServer, Readiness } from '../http/http-server.ts';
 import { createDaemonHttp } from '../http/daemon-http.ts';
 import { VERSION } from '../version.ts';
+import { backoffMs, type RetryPolicy } from '../notify/retry-policy.ts';
+import { Health, RetryTimer, describeError } from './health.ts';
+import { StoreWriter } from './store-writer.ts';
+import { openAuditFile, openDataDirStore, prepareDataDir } from './data-dir.ts';
+
+// Between attempts at a failing store, audit file or checkpoint: each attempt at a locked database
+// holds the thread for VIGIL_DB_BUSY_TIMEOUT_MS, so the pauses between them leave it free.
+const RETRY: RetryPolicy = { baseMs: 250, maxMs: 5000 };
+// How long a stop keeps trying to store the verdicts that wait (a deadline of its own: not the
+// degraded time, which may be what is stopping the daemon).
+const STOP_STORE_GRACE_MS = 10_000;
 
 /** Collaborators the daemon can be given (tests inject a source and a clock). */
 export interface DaemonDeps {
@@ -58,6 +68,18 @@ export class Daemon {
   private source!: Source;
   private chunker!: LineChunker;
   private timers: NodeJS.Timeout[] = [];
+  /** Degraded states (store, checkpoint, audit file, source, engine): /readyz, /metrics, give-up. */
+  readonly health: Health;
+  /** Verdict batches and stale expiries on their way to the store; they wait here while it fails. */
+  private writer: StoreWriter | null = null;
+  /** Resolves with the reason when a degraded state lasted VIGIL_DEGRADED_EXIT_MS: stop, exit 1. */
+  readonly fatal: Promise<string>;
+  private giveUp!: (reason: string) => void;
+  private gaveUp = false;
+  /** What stop() could not do (verdicts not stored, the final checkpoint): non-empty means exit code 1. */
+  readonly stopFailures: string[] = [];
+  private readonly checkpointRetry: RetryTimer;
+  private readonly auditRetry: RetryTimer;
   private lastWriteAt = 0;
   private stopping: Promise<void> | null = null;
   private readonly now: () => number;
@@ -66,6 +88,8 @@ export class Daemon {
   /** Source positions of the latest durable checkpoint: what sources may commit. */
   private checkpointed = new Map<string, string>();
   private checkpointing: Promise<Record<string, unknown>> | null = null;
+  /** Positions whose verdicts are stored (sources commit these without checkpoints). */
+  private stored = new Map<string, string>();
   /** The file source's offset the chunker counts from (a restored checkpoint's). */
   private fileBase = 0;
   /** The detection parameters of the configuration (set-thresholds overrides apply over these). */
@@ -75,36 +99,63 @@ export class Daemon {
   constructor(readonly config: VigilConfig, private readonly log: Logger, private readonly deps: DaemonDeps = {}) {
     this.now = deps.now ?? Date.now;
     this.configuredParams = config.params;
+    this.fatal = new Promise((resolve) => { this.giveUp = resolve; });
+    this.health = new Health({
+      logger: log, now: this.now, exitAfterMs: config.degradedExitMs,
+      onGiveUp: (reason) => {
+        this.gaveUp = true;
+        this.log.fatal({ reason }, `giving up: ${reason}`);
+        this.giveUp(reason);
+      },
+    });
+    const delay = (failures: number) => backoffMs(RETRY, failures);
+    this.checkpointRetry = new RetryTimer(delay, () => this.checkpointOnce('retry').then(() => true, () => false));
+    this.auditRetry = new RetryTimer(delay, () => this.flushAudit());
     registerDaemonMetrics(this.metrics, {
       engineStats: () => this.engine?.stats, kernelCounters: () => this.engine?.kernelCounters(), clockStats: () => this.engine?.clock.stats, maxEventTs: () => this.engine?.maxEventTs() ?? null,
       manager: () => this.manager, commands: () => this.commands, now: this.now,
+      health: () => this.health, storeWriter: () => this.writer ?? undefined, auditPendingLines: () => this.audit?.pendingLines ?? 0,
     });
     this.histograms = registerDaemonHistograms(this.metrics);
     this.checkpoints = new CheckpointStore(config.dataDir);
   }
 
-  /** Starts every component; throws (after undoing what started) when one cannot start. */
+  /**
+   * Starts every component; throws when one cannot start, after stopping what did (no checkpoint:
+   * nothing was read). Problems of the data directory are ConfigErrors naming VIGIL_DATA_DIR.
+   */
   async start(): Promise<void> {
+    try {
+      await this.startAll();
+    } catch (err) {
+      await this.stop().catch((e) => this.log.error({ err: e }, 'stop after a failed start failed'));
+      throw err;
+    }
+  }
+
+  private async startAll(): Promise<void> {
     const c = this.config;
     this.startedAt = this.now();
-    mkdirSync(c.dataDir, { recursive: true });
+    prepareDataDir(c.dataDir);
+    const cleaned = this.checkpoints.cleanStale();
+    if (cleaned.length) this.log.warn({ cleaned }, 'removed what an interrupted checkpoint left in the data directory');
     // Thresholds changed with set-thresholds at run time survive restarts.
     const loaded = loadParamOverrides(c.dataDir, this.configuredParams, this.log);
     c.params = loaded.params;
     this.paramOverrides = loaded.overrides;
-    this.store = openIncidentStore(join(c.dataDir, 'incidents.db'));
+    this.store = openDataDirStore(c.dataDir, c.dbBusyTimeoutMs);
+    this.writer = new StoreWriter({ health: this.health, logger: this.log.child({ component: 'store' }), retry: RETRY });
     this.notify = new NotificationPipeline({ config: c.notify, store: this.store, logger: this.log, now: this.now, metrics: this.metrics });
     this.manager = new IncidentManager({
       store: this.store, logger: this.log.child({ component: 'incidents' }),
-      isSilenced: this.notify.isSilenced, beforeCommit: this.notify.beforeCommit,
+      isSilenced: this.notify.isSilenced, beforeCommit: this.notify.beforeCommit, afterRollback: this.notify.afterRollback,
     });
     this.notify.start(this.manager);
     const open = this.manager.openIncidents();
     if (open.length) this.log.info({ open: open.length }, 'continuing open incidents from the store');
     if (c.transitionsFile) {
-      const audit = new AuditFile(c.transitionsFile);
-      this.audit = audit;
-      this.manager.subscribe((t) => audit.write(t));
+      this.audit = openAuditFile(c.transitionsFile);
+      this.manager.subscribe((t) => this.writeAudit(t));
     }
     const tlog = this.log.child({ component: 'transitions' });
     this.manager.subscribe((t) => {
@@ -156,23 +207,16 @@ export class Daemon {
         })),
         notifications: { receivers: c.notify.receivers, silences: () => this.notify.silences.list() },
       });
-      try {
-        await this.http.start();
-      } catch (err) {
-        // Undo what started before (no checkpoint: nothing new was counted).
-        await this.control?.stop().catch(() => {});
-        await this.notify?.stop().catch(() => {});
-        await this.engine.stop();
-        this.store.close();
-        throw err;
-      }
+      await this.http.start();
     }
 
     this.chunker = new LineChunker(c.chunkBytes);
     this.source = this.deps.source ?? this.makeSource();
     await this.source.start({
       // With an origin (a Kinesis shard's batch), every chunk of the write comes from that shard.
+      // While the store fails, sources wait here (back-pressure): nothing more is read until it works.
       write: async (bytes, origin, position) => {
+        await this.writer!.idle();
         this.lastWriteAt = this.now();
         const chunks: Array<[Uint8Array, number]> = [];
         this.chunker.push(bytes, (ch, end) => chunks.push([ch, end]));
@@ -186,20 +230,28 @@ export class Daemon {
         }
       },
       // Broker sources write whole lines, so after write() nothing of theirs waits in the chunker.
-      evaluated: () => this.engine.settled(),
+      // Positions are committed only once the verdicts are stored too, not merely evaluated.
+      evaluated: async () => {
+        await this.engine.settled();
+        await this.writer!.idle();
+      },
       // Broker sources frame records straight into chunks the engine transfers as they are.
       chunkBytes: c.chunkBytes,
       writeChunk: async (chunk, origin, position) => {
+        await this.writer!.idle();
         this.lastWriteAt = this.now();
         await this.engine.push(chunk, origin, position);
       },
-      committable: () => (c.checkpoints ? this.checkpointed : this.engine.evaluatedPositions()),
+      committable: () => (c.checkpoints ? this.checkpointed : this.storedPositions()),
       declareStreams: (ids) => this.engine.declareStreams(ids),
       streamCaughtUp: (id) => this.engine.streamCaughtUp(id),
       streamAhead: (id) => this.engine.streamAhead(id),
     }, resume);
     this.sourceStarted = true;
-    this.source.finished().then(() => this.flushChunker()).catch((err) => this.log.error({ err }, 'source failed'));
+    // A source that fails for good (a file that vanished, a broker gone) leaves the daemon degraded.
+    this.source.finished().then(() => this.flushChunker(), (err) => this.health.fail('source', err))
+      .catch((err) => this.log.error({ err }, 'flushing the end of the source failed'));
+    this.health.start();
     this.startTimers();
     this.log.info({ source: this.source.name, workers: c.workers, dataDir: c.dataDir }, 'vigil running');
   }
@@ -215,9 +267,29 @@ export class Daemon {
       workers: c.workers, groups: c.keyGroups, chunkBytes: c.chunkBytes, params: c.params,
       maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker,
       fieldNames: c.fieldNames, maxLineBytes: c.maxLineBytes, logger: this.log, clock: this.clockOptions(),
-      onVerdicts: (v: Parameters<IncidentManager['applyBatch']>[0]) => { this.manager.applyBatch(v); },
+      // Never throws: a batch the store cannot take waits in the writer (a throw would fail the engine for good).
+      onVerdicts: (v: Parameters<IncidentManager['applyBatch']>[0]) => this.writer!.submit('verdicts', () => { this.manager.applyBatch(v); }),
+      onFailure: (err: Error) => this.health.fail('engine', err),
       onChunkDone: (seconds: number) => this.histograms.chunkProcessing.observe(seconds),
     };
+  }
+
+  private writeAudit(t: IncidentTransition): void {
+    this.audit!.write(t);
+    if (this.audit!.pendingLines > 0) {
+      this.health.fail('audit', this.audit!.failure);
+      this.auditRetry.kick();
+    }
+  }
+
+  private flushAudit(): boolean {
+    if (this.audit === null) return true;
+    if (this.audit.flush()) {
+      this.health.ok('audit');
+      return true;
+    }
+    this.health.fail('audit', this.audit.failure);
+    return false;
   }
 
   private makeSource(): Source {
@@ -234,6 +306,12 @@ export class Daemon {
     this.chunker.end((ch, end) => chunks.push([ch, end]));
     this.engine.countOversized(this.chunker.takeOversized());
     for (const [ch, end] of chunks) await this.engine.push(ch, undefined, this.filePosition(end));
+  }
+
+  /** Without checkpoints, sources commit the positions of the records whose verdicts are evaluated and stored. */
+  private storedPositions(): ReadonlyMap<string, string> {
+    if ((this.writer?.pending() ?? 0) === 0) this.stored = new Map(this.engine.evaluatedPositions());
+    return this.stored;
   }
 
   /** The file source's position after a chunk the chunker cut `end` bytes into the read. */
@@ -256,8 +334,6 @@ export class Daemon {
    * positions when they are this source's. Null without one: the kernels start empty.
    */
   private loadCheckpoint(): { engine: EngineRestore; latestVerdictMs: number | null } | undefined {
-    const removed = this.checkpoints.removeStaleTemporaries();
-    if (removed.length) this.log.info({ removed }, 'removed checkpoint directories a stopped process left half-written');
     const { checkpoint, refused } = this.checkpoints.load(this.config.keyGroups);
     for (const reason of refused) this.log.warn({ reason }, 'checkpoint refused');
     if (!checkpoint) {
@@ -282,20 +358,22 @@ export class Daemon {
       // A live source whose event time is the wall clock: when it falls quiet, time still passes,
       // so open incidents can resolve or expire.
       this.timers.push(setInterval(() => {
-        if (this.now() - this.lastWriteAt < c.params.tickMs) return;
+        // Not while verdicts wait for the store: that would only add to them.
+        if (this.now() - this.lastWriteAt < c.params.tickMs || this.writer!.pending() > 0) return;
         this.engine.advance(this.now()).catch((err) => this.log.error({ err }, 'idle advance failed'));
       }, c.params.tickMs));
     }
     if (c.checkpoints) {
       // Periodic checkpoints: what a crash costs is the tail since the last one, read again.
       this.timers.push(setInterval(() => {
-        this.checkpointNow('interval').catch((err) => this.log.error({ err }, 'periodic checkpoint failed'));
+        this.checkpointNow('interval').catch((err) => this.log.warn({ err: (err as Error).message }, 'periodic checkpoint not written'));
       }, c.checkpointIntervalMs));
     }
-    // Open incidents the kernel no longer knows (e.g. after a restart without checkpoint) expire.
+    // Open incidents the kernel no longer knows (e.g. after a restart without checkpoint) expire; in
+    // order with the verdicts, through the writer.
     this.timers.push(setInterval(() => {
       const ts = this.engine.maxEventTs();
-      if (ts !== null) this.manager.expireStale(ts, 2 * Math.max(c.params.property.expireMs, c.params.title.expireMs));
+      if (ts !== null) this.writer!.submit('expire stale', () => { this.manager.expireStale(ts, 2 * Math.max(c.params.property.expireMs, c.params.title.expireMs)); });
     }, 60_000));
     for (const t of this.timers) t.unref();
   }
@@ -308,7 +386,7 @@ export class Daemon {
   /** Counters for status and metrics. */
   status(): Record<string, unknown> {
     return {
-      version: VERSION, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
+      version: VERSION, installation_id: this.store?.installationId, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
       source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats, clock: this.engine?.clock.stats },
       kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
       control: this.control?.status(),
@@ -317,31 +395,72 @@ export class Daemon {
     };
   }
 
-  /** For /readyz: workers up, source started (and connected, when the source can tell), not stopping. */
+  /**
+   * For /readyz: workers up, source started (and connected, when the source can tell), not stopping,
+   * and nothing degraded. A degraded component's check is its reason (a string) instead of true.
+   */
   readiness(): Readiness {
     const connected = (this.source as { connected?: () => boolean } | undefined)?.connected?.();
-    const checks = { workers: this.engine !== undefined, source: this.sourceStarted && connected !== false, stopping: this.stopping !== null };
-    return { ok: checks.workers && checks.source && !checks.stopping, checks };
+    const checks: Record<string, boolean | string> = {
+      workers: this.engine !== undefined, source: this.sourceStarted && connected !== false, stopping: this.stopping !== null,
+      store: true, checkpoint: true, audit: true, engine: true,
+    };
+    const now = this.now();
+    for (const d of this.health.degraded()) {
+      checks[d.component] = `${d.reason} (degraded for ${Math.round((now - d.sinceMs) / 1000)} s, ${d.failures} failure${d.failures === 1 ? '' : 's'})`;
+    }
+    const ok = Object.entries(checks).every(([k, v]) => (k === 'stopping' ? v === false : v === true));
+    return { ok, checks };
   }
 
   /**
-   * Writes a checkpoint now, at a barrier after the chunks accepted so far (ingestion goes on meanwhile):
-   * every worker's key groups, the clock, the source positions of exactly those records, the store's
-   * progress. One at a time: a call while one is being written waits for that one.
+   * Writes a checkpoint now, at a barrier after the chunks accepted so far (ingestion goes on
+   * meanwhile): every worker's key groups, the clock, the source positions of exactly those records,
+   * the store's progress. Refused while verdicts wait for the store (the state would hold transitions
+   * that are not stored); a failure to write leaves the checkpoint degraded and is retried with backoff
+   * until one succeeds. One at a time: a call while one is being written waits for that one.
    */
-  checkpointNow(trigger: 'command' | 'interval' | 'shutdown' = 'command'): Promise<Record<string, unknown>> {
-    if (!this.config.checkpoints) return Promise.reject(new Error('checkpoints are disabled (VIGIL_CHECKPOINTS=false)'));
+  async checkpointNow(trigger: 'command' | 'interval' | 'retry' = 'command'): Promise<Record<string, unknown>> {
+    try {
+      return await this.checkpointOnce(trigger);
+    } catch (err) {
+      if (err instanceof CheckpointError && err.code === 'CHECKPOINT_WRITE_FAILED' && this.stopping === null) this.checkpointRetry.kick();
+      throw err;
+    }
+  }
+
+  private checkpointOnce(trigger: 'command' | 'interval' | 'retry' | 'shutdown'): Promise<Record<string, unknown>> {
+    if (!this.config.checkpoints) return Promise.reject(new CommandFailure('CHECKPOINTS_DISABLED', 'checkpoints are disabled (VIGIL_CHECKPOINTS=false)'));
     this.checkpointing ??= (async () => {
+      this.refuseWhileStoreFails();
       const done = this.histograms.checkpoint.startTimer({ trigger });
-      const state = await this.engine.checkpoint(() => this.manager.latestVerdictMs());
-      const saved = await this.checkpoints.save(state.parts, {
-        eventTime: state.eventTime, positions: state.positions, source: this.sourceIdentity(), latestVerdictMs: state.barrier,
-      }, this.config.keyGroups, this.now());
+      // Taken where the barrier is emitted: after the verdicts of every chunk before it.
+      const state = await this.engine.checkpoint(() => ({ latestVerdictMs: this.manager.latestVerdictMs(), waiting: this.writer?.pending() ?? 0 }));
+      if (state.barrier.waiting > 0) this.refuseWhileStoreFails();
+      let saved;
+      try {
+        saved = await this.checkpoints.save(state.parts, {
+          eventTime: state.eventTime, positions: state.positions, source: this.sourceIdentity(), latestVerdictMs: state.barrier.latestVerdictMs,
+        }, this.config.keyGroups, this.now());
+      } catch (err) {
+        this.health.fail('checkpoint', err);
+        throw err;
+      }
       this.checkpointed = new Map(Object.entries(state.positions));
       done();
+      this.checkpointRetry.reset();
+      this.health.ok('checkpoint');
       return { seq: saved.seq, bytes: saved.bytes, workers: state.parts.length, event_time: state.eventTime.reached, positions: state.positions };
     })().finally(() => { this.checkpointing = null; });
     return this.checkpointing;
+  }
+
+  private refuseWhileStoreFails(): void {
+    const waiting = this.writer?.pending() ?? 0;
+    if (waiting === 0) return;
+    const why = this.health.state('store')?.reason ?? 'the incident store is failing';
+    throw new CheckpointError(`checkpoint refused: ${waiting} verdict batch${waiting === 1 ? '' : 'es'} wait for the incident store (${why}); ` +
+      'a checkpoint now would hold incidents that are not stored', { code: 'CHECKPOINT_REFUSED' });
   }
 
   /** Drains, checkpoints and closes everything; idempotent. */
@@ -352,35 +471,66 @@ export class Daemon {
 
   private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.health.stop();
+    this.checkpointRetry.stop();
+    this.auditRetry.stop();
+    // A source held back by a failing store must not keep stop() waiting for it.
+    this.writer?.close();
     await this.control?.stop();
     // The source stops reading, then (before it commits and lets go of its broker) the final checkpoint.
-    let final: Promise<void> | null = null;
-    const finalCheckpoint = (): Promise<void> => (final ??= this.drainAndCheckpoint());
+    let closing: Promise<void> | null = null;
+    const finalCheckpoint = (): Promise<void> => (closing ??= this.drainAndCheckpoint());
     await this.source?.stop(finalCheckpoint).catch((err) => this.log.error({ err }, 'source stop failed'));
     this.http?.stop();
     if (this.engine) {
       await finalCheckpoint();
       await this.engine.stop();
     }
-    const status = this.status();
+    if (this.audit !== null && !this.audit.flush()) {
+      this.fail('audit', `${this.audit.pendingLines} transition(s) not written to VIGIL_TRANSITIONS_FILE ${this.audit.path}: ${describeError(this.audit.failure)}`);
+    }
+    let final: Record<string, unknown> = {};
+    try {
+      final = this.status();
+    } catch (err) {
+      final = { status: `unavailable: ${describeError(err)}` };
+    }
     this.audit?.close();
     await this.notify?.stop();
     this.store?.close();
-    this.log.info(status, 'vigil stopped');
+    if (this.stopFailures.length) this.log.error({ ...final, failures: this.stopFailures }, 'vigil stopped with failures');
+    else this.log.info(final, 'vigil stopped');
   }
 
+  /** The end of a stop: in-flight chunks evaluated and stored, then the final checkpoint (the source commits its positions after it). */
   private async drainAndCheckpoint(): Promise<void> {
     if (!this.engine) return;
     try {
       await this.flushChunker();
       await this.engine.drain();
-      if (this.config.checkpoints) {
-        const cp = await this.checkpointNow('shutdown');
-        this.log.info(cp, 'checkpoint written');
-      }
     } catch (err) {
-      this.log.error({ err }, 'drain or checkpoint failed');
+      this.fail('drain', `in-flight chunks not evaluated: ${describeError(err)}`, err);
     }
+    // A last chance for what waits for the store: a few seconds (none when the store is why we stop).
+    const waiting = this.writer?.pending() ?? 0;
+    if (this.writer !== null && !(await this.writer.flush(waiting > 0 && !this.gaveUp ? STOP_STORE_GRACE_MS : 0))) {
+      this.fail('store', `${this.writer.pending()} verdict batch(es) could not be written to the incident store ` +
+        `(${this.health.state('store')?.reason ?? 'failing'}): their transitions are lost unless the source delivers their records again ` +
+        '(Kafka offsets and Kinesis positions were not committed past them); no checkpoint is written');
+    } else if (this.config.checkpoints && this.sourceStarted) {
+      // Only after something was read: a daemon that failed to start has nothing new to save.
+      try {
+        const cp = await this.checkpointOnce('shutdown');
+        this.log.info(cp, 'checkpoint written');
+      } catch (err) {
+        this.fail('checkpoint', `final checkpoint not written: ${describeError(err)}`, err);
+      }
+    }
+  }
+
+  private fail(what: string, message: string, err?: unknown): void {
+    this.stopFailures.push(message);
+    this.log.error({ err, failed: what }, message);
   }
 }
 

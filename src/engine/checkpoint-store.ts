@@ -71,8 +71,8 @@ export class CheckpointStore {
     const seq = ++this.seq;
     const name = `cp-${String(seq).padStart(10, '0')}`;
     const tmp = join(this.dir, `.tmp-${name}-${process.pid}`);
-    await mkdir(tmp, { recursive: true });
     try {
+      await mkdir(tmp, { recursive: true });
       const files: CheckpointManifest['parts'] = [];
       let bytes = 0;
       for (let i = 0; i < parts.length; i++) {
@@ -91,8 +91,9 @@ export class CheckpointStore {
       await this.prune();
       return { seq, dir: join(this.dir, name), bytes };
     } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      throw err;
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      this.seq--;
+      throw new CheckpointError(`cannot write the checkpoint in ${this.dir} (${(err as Error).message}); the previous one is kept`, { cause: err });
     }
   }
 
@@ -129,17 +130,18 @@ export class CheckpointStore {
   private async prune(): Promise<void> {
     const all = this.list().sort((a, b) => b.seq - a.seq);
     for (const { dir } of all.slice(KEEP)) await rm(dir, { recursive: true, force: true });
-    for (const n of readdirSync(this.dir)) {
-      if (n.startsWith('.tmp-') && !n.endsWith(`-${process.pid}`)) await rm(join(this.dir, n), { recursive: true, force: true });
-    }
+    this.cleanStale();
   }
 
-  /** Removes temporary directories a process that died mid-write left behind (at start). */
-  removeStaleTemporaries(): string[] {
+  /** Removes the temporary directories a process that died while writing left behind (not those of a live one); returns their names. */
+  cleanStale(isAlive: (pid: number) => boolean = pidAlive): string[] {
     if (!existsSync(this.dir)) return [];
     const removed: string[] = [];
     for (const n of readdirSync(this.dir)) {
-      if (!n.startsWith('.tmp-')) continue;
+      const m = /^\.tmp-cp-\d+-(\d+)$/.exec(n);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (pid !== process.pid && isAlive(pid)) continue;
       rmSync(join(this.dir, n), { recursive: true, force: true });
       removed.push(n);
     }
@@ -149,6 +151,27 @@ export class CheckpointStore {
   /** Creates the directory (at start, so a data directory problem shows then). */
   ensureDir(): void {
     mkdirSync(this.dir, { recursive: true });
+  }
+}
+
+/** A checkpoint that could not be written (or was refused); the previous ones are intact. */
+export class CheckpointError extends Error {
+  readonly code: 'CHECKPOINT_WRITE_FAILED' | 'CHECKPOINT_REFUSED';
+  readonly retriable = true;
+  constructor(message: string, options: { cause?: unknown; code?: CheckpointError['code'] } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CheckpointError';
+    this.code = options.code ?? 'CHECKPOINT_WRITE_FAILED';
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

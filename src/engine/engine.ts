@@ -39,6 +39,8 @@ export interface EngineOptions {
   clock?: Partial<EventClockOptions>;
   /** Told, for each chunk, the seconds from push() to its verdicts being delivered (a metric). */
   onChunkDone?: (seconds: number) => void;
+  /** Told once when the engine fails for good (a worker crashed, onVerdicts threw). */
+  onFailure?: (err: Error) => void;
 }
 
 /** The engine's state at a checkpoint barrier: exactly the records of the chunks before it. */
@@ -399,6 +401,7 @@ export class Engine {
     if (this.failure) return;
     this.failure = err;
     this.log.error({ err }, 'engine failed');
+    this.opts.onFailure?.(err);
     for (const w of this.waiters.splice(0)) w();
     for (const w of this.drainWaiters.splice(0)) w();
     for (const w of this.settleWaiters.splice(0)) w.reject(err);

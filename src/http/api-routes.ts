@@ -95,9 +95,9 @@ export function parseListQuery(q: URLSearchParams): IncidentFilter {
   for (const [name, field, max] of [['cursor', 'cursor', Number.MAX_SAFE_INTEGER], ['limit', 'limit', MAX_PAGE_LIMIT]] as const) {
     const v = q.get(name);
     if (v === null) continue;
-    const n = Number(v);
-    if (Number.isInteger(n) && n >= 1 && n <= max) f[field] = n;
-    else problems.push(`${name} must be an integer from 1 to ${max}`);
+    const n = decimalId(v);
+    if (n !== null && n <= max) f[field] = n;
+    else problems.push(`${name} must be a decimal integer from 1 to ${max}`);
   }
   if (problems.length) throw new HttpError(400, 'BAD_REQUEST', problems.join('; '));
   return f;
@@ -124,9 +124,19 @@ function listFor(manager: IncidentManager, filter: IncidentFilter, grant: Access
   return { incidents, nextCursor: more && incidents.length ? incidents[incidents.length - 1].id : null };
 }
 
+/**
+ * A positive decimal integer written the one canonical way (digits, no sign, no leading zero), or null.
+ * Number() alone would take 0x10, 1e1, " 1" or 0b1 for other ids than the client wrote.
+ */
+export function decimalId(text: string): number | null {
+  if (!/^[1-9][0-9]{0,15}$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
 function incidentId(req: RequestInfo): number {
-  const id = Number(req.params[0]);
-  if (!Number.isSafeInteger(id) || id < 1) throw new HttpError(400, 'BAD_REQUEST', 'incident id must be a positive integer');
+  const id = decimalId(req.params[0]);
+  if (id === null) throw new HttpError(400, 'BAD_REQUEST', 'incident id must be a positive decimal integer');
   return id;
 }
 
@@ -146,10 +156,11 @@ const COMMAND_STATUS: Record<string, number> = {
 
 function commandReply(reply: CommandReply): Reply {
   if (reply.ok) return { json: reply };
-  return { status: COMMAND_STATUS[reply.error.code] ?? 500, json: { error: reply.error, command: reply } };
+  // Not listed: a failure that may pass (the store locked, a disk full) is 503, try again later; else 500.
+  return { status: COMMAND_STATUS[reply.error.code] ?? (reply.error.retriable ? 503 : 500), json: { error: reply.error, command: reply } };
 }
 
-const ID_PARAM = { id: { description: 'incident id', schema: { type: 'integer', minimum: 1 } } };
+const ID_PARAM = { id: { description: 'incident id, in decimal (0x10, 1e1 or 010 are 400)', schema: { type: 'integer', minimum: 1 } } };
 const err = (description: string) => ({ description, schema: 'Error' });
 
 /** The /api operations: handlers and their documentation, one entry each (see route-table.ts). */
@@ -157,7 +168,10 @@ export function apiRoutes(deps: ApiDeps): RouteDef[] {
   const { manager, commands } = deps;
   const command = (name: 'silence' | 'unsilence', operationId: string, summary: string): RouteDef => ({
     method: 'post', path: `/api/incidents/{id}/${name}`, operationId, summary, tag: 'incidents', access: 'admin', pathParams: ID_PARAM,
-    responses: { 200: { description: 'the command\'s reply: the incident\'s notification state', schema: 'CommandReply' }, 400: err('bad id'), 404: err('no such incident') },
+    responses: {
+      200: { description: 'the command\'s reply: the incident\'s notification state', schema: 'CommandReply' }, 400: err('bad id'), 404: err('no such incident'),
+      503: err('the incident store failed in a way that may pass (locked, full): retriable'),
+    },
     handler: async (req) => commandReply(await commands.handle({ id: `http-${randomUUID()}`, command: name, args: { incident_id: incidentId(req) } })),
   });
   return [
@@ -223,7 +237,7 @@ export function apiRoutes(deps: ApiDeps): RouteDef[] {
         413: err('body over VIGIL_HTTP_MAX_BODY_BYTES'),
         500: err('the command failed'),
         502: err('a dump could not be written to S3 (DUMP_FAILED, retriable)'),
-        503: err('a dump command without S3 configured (DUMP_NOT_CONFIGURED: set VIGIL_S3_BUCKET)'),
+        503: err('a dump command without S3 configured (DUMP_NOT_CONFIGURED: set VIGIL_S3_BUCKET), or a failure that may pass (the store locked, a disk full: CHECKPOINT_REFUSED, CHECKPOINT_WRITE_FAILED, ...)'),
       },
       handler: async (req) => {
         const body = jsonBody(req);

@@ -29,6 +29,7 @@ export const SCHEMAS: Record<string, unknown> = {
       code: { ...str, description: 'stable: NOT_FOUND, BAD_REQUEST, BAD_JSON, BODY_TOO_LARGE, UNAUTHORIZED, FORBIDDEN, METHOD_NOT_ALLOWED, a command\'s code, INTERNAL' },
       message: str,
       retriable: { type: 'boolean', description: 'whether the same request may succeed later' },
+      request_id: { ...str, description: 'on 500 INTERNAL only: the id under which the failure is logged' },
     }),
   }),
   Incident: obj(

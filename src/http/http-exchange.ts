@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { HttpError, errorBody } from './http-error.ts';
 
@@ -29,40 +30,77 @@ const STATUS_TEXT: Record<number, string> = {
 
 const HEADERS = ['authorization', 'content-type', 'content-length', 'accept', 'host'];
 
-/**
- * Runs a handler on a uWS request: reads what it needs synchronously (uWS frees the request after the
- * first return), reads a POST body up to maxBodyBytes (413 beyond), and writes the reply corked,
- * unless the client went away meanwhile.
- */
-export function exchange(
-  res: HttpResponse, req: HttpRequest, paramCount: number, maxBodyBytes: number, handler: Handler,
-  onError: (err: unknown) => void,
-): void {
-  const method = req.getMethod().toUpperCase();
-  const info: RequestInfo = {
-    method,
+/** Told of every failure that is not an HttpError (a bug, a store error), with the id the client was given. */
+export type ErrorReporter = (err: unknown, requestId: string) => void;
+
+/** A path parameter, percent-decoded; 400 BAD_REQUEST for a malformed encoding (never a URIError escaping the handler). */
+export function pathParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', `malformed percent-encoding in the path: ${JSON.stringify(raw.slice(0, 100))}`);
+  }
+}
+
+function readRequest(req: HttpRequest, paramCount: number): RequestInfo {
+  return {
+    method: req.getMethod().toUpperCase(),
     path: req.getUrl(),
     query: new URLSearchParams(req.getQuery() ?? ''),
-    params: Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i))),
+    params: Array.from({ length: paramCount }, (_, i) => pathParam(req.getParameter(i))),
     headers: Object.fromEntries(HEADERS.map((h) => [h, req.getHeader(h)])),
     body: Buffer.alloc(0),
   };
+}
+
+/**
+ * Runs a handler on a uWS request: reads what it needs synchronously (uWS frees the request after the
+ * first return), reads a POST body up to maxBodyBytes (413 beyond), and writes the reply corked,
+ * unless the client went away meanwhile. Nothing escapes it: a throw inside uWS's callback would end
+ * the process, so every failure becomes a JSON error (an HttpError as it is; anything else a 500
+ * INTERNAL whose request id is reported to onError and sent to the client).
+ */
+export function exchange(
+  res: HttpResponse, req: HttpRequest, paramCount: number, maxBodyBytes: number, handler: Handler,
+  onError: ErrorReporter,
+): void {
   let aborted = false;
   res.onAborted(() => { aborted = true; });
   const send = (reply: Reply, closeConnection = false): void => {
     if (aborted) return;
-    res.cork(() => writeReply(res, reply, closeConnection));
+    try {
+      res.cork(() => writeReply(res, reply, closeConnection));
+    } catch (err) {
+      // A reply uWS refused to write (e.g. the socket closed meanwhile): nothing more can be sent.
+      aborted = true;
+      onError(err, randomUUID());
+    }
   };
+  const fail = (err: unknown): void => {
+    let e: HttpError;
+    if (err instanceof HttpError) {
+      e = err;
+    } else {
+      const requestId = randomUUID();
+      onError(err, requestId);
+      e = new HttpError(500, 'INTERNAL', `internal error (request id ${requestId})`, true, requestId);
+    }
+    send({ status: e.status, json: errorBody(e), headers: e.headers });
+  };
+  let info: RequestInfo;
+  try {
+    info = readRequest(req, paramCount);
+  } catch (err) {
+    fail(err);
+    return;
+  }
   const run = (): void => {
     Promise.resolve()
       .then(() => handler(info))
-      .then(send, (err) => {
-        if (!(err instanceof HttpError)) onError(err);
-        const e = err instanceof HttpError ? err : new HttpError(500, 'INTERNAL', 'internal error', true);
-        send({ status: e.status, json: errorBody(e), headers: e.headers });
-      });
+      .then((reply) => send(reply), fail)
+      .catch((err) => onError(err, randomUUID()));
   };
-  if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') {
+  if (info.method !== 'POST' && info.method !== 'PUT' && info.method !== 'PATCH') {
     run();
     return;
   }

@@ -5,10 +5,10 @@ import type { HttpConfig } from '../config/http-config.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { CommandHandler } from '../control/command-handler.ts';
 import { negotiateFormat, PROMETHEUS_TEXT, type Counter, type MetricsRegistry } from '../metrics/metrics-registry.ts';
-import { FeedHub } from '../feed/feed-hub.ts';
+import { FeedHub } from './feed-hub.ts';
 import { AccessControl, OPEN_GRANT, requireAdmin } from './access-control.ts';
 import { apiRoutes, type NotificationSettingsSource, type PropertyErrorRates } from './api-routes.ts';
-import { exchange, type Handler, type Reply, type RequestInfo } from './http-exchange.ts';
+import { exchange, type ErrorReporter, type Handler, type Reply, type RequestInfo } from './http-exchange.ts';
 import { uwsPattern, type RouteDef } from './route-table.ts';
 import { HttpError } from './http-error.ts';
 import { openApiDocument } from './openapi.ts';
@@ -42,6 +42,10 @@ export class HttpListenError extends Error {
 }
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+// uWebSockets.js exports the listen option at run time, but its typings have it only as a type-only
+// enum, and the (host, port, options, cb) form of listen() not at all.
+const LIBUS_LISTEN_EXCLUSIVE_PORT: number = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
 
 // The dashboard's only sources are this origin: no CDN, no fonts, no external requests.
 const CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
@@ -100,8 +104,8 @@ export class HttpServer {
       },
       {
         method: 'get', path: '/readyz', operationId: 'getReadiness', tag: 'service', access: 'public',
-        summary: 'Readiness: workers up, source started, not stopping',
-        responses: { 200: health('ready'), 503: health('not ready; checks says what is missing') },
+        summary: 'Readiness: workers up, source started, nothing degraded (store, checkpoint, audit file, source, engine), not stopping',
+        responses: { 200: health('ready'), 503: health('not ready; checks says what is missing, a degraded check holding its reason instead of true') },
         handler: () => {
           const r = this.opts.ready();
           return { status: r.ok ? 200 : 503, json: r };
@@ -138,7 +142,8 @@ export class HttpServer {
 
   private handle(pattern: string, route: string, handler: Handler): (res: HttpResponse, req: HttpRequest) => void {
     const params = (pattern.match(/:\w+/g) ?? []).length;
-    const onError = (err: unknown) => this.log.error({ err, route }, 'request failed');
+    // A bug or a store error: logged under the request id its 500 answer carries.
+    const onError: ErrorReporter = (err, requestId) => this.log.error({ err, route, requestId }, 'request failed');
     const counted = this.counted(route, handler);
     return (res, req) => exchange(res, req, params, this.opts.config.maxBodyBytes, counted, onError);
   }
@@ -186,7 +191,7 @@ export class HttpServer {
     }
     // Anything else: a JSON 404 with a stable code, counted as "unmatched".
     this.app.any('/*', this.handle('/*', 'unmatched', (r) => {
-      throw new HttpError(404, 'NOT_FOUND', `no route ${r.method} ${r.path}`);
+      throw new HttpError(404, 'NOT_FOUND', `no route ${r.method} ${r.path.slice(0, 200)}`);
     }));
   }
 
@@ -199,8 +204,14 @@ export class HttpServer {
   /** Listens on the configured host and port and starts the feed; throws HttpListenError when it cannot. */
   async start(): Promise<void> {
     const { host, port } = this.opts.config;
-    const socket = await new Promise<us_listen_socket | false>((resolve) => this.app.listen(host, port, resolve));
-    if (!socket) throw new HttpListenError(`cannot listen on ${host}:${port} (in use, or not an address of this machine); set VIGIL_HTTP_PORT / VIGIL_HTTP_HOST`);
+    // uWS listens with SO_REUSEPORT by default on Linux: a second daemon on the same port would bind it
+    // too and take half the requests. Exclusive, the second one fails here and says so.
+    const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => void;
+    const socket = await new Promise<us_listen_socket | false>((resolve) => listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, resolve));
+    if (!socket) {
+      throw new HttpListenError(`cannot listen on ${host}:${port}: port ${port} is in use (another process listens there) or ${host} is not an address of this machine; ` +
+        'set VIGIL_HTTP_PORT / VIGIL_HTTP_HOST');
+    }
     this.listenSocket = socket;
     this.port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
     this.feed.start();

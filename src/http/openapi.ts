@@ -62,7 +62,8 @@ export function openApiDocument(routes: readonly RouteDef[], version: string, se
       version,
       description: 'Real-time error-rate alerting for video playback: incidents, their figures, notifications and control. '
         + 'Errors are {"error":{"code","message","retriable"}}. Unknown paths answer 404 NOT_FOUND, a known path with another '
-        + 'method 405 METHOD_NOT_ALLOWED with an Allow header, bodies over the limit 413 BODY_TOO_LARGE, bad JSON 400 BAD_JSON.',
+        + 'method 405 METHOD_NOT_ALLOWED with an Allow header, bodies over the limit 413 BODY_TOO_LARGE, bad JSON 400 BAD_JSON, a malformed '
+        + 'path or parameter 400 BAD_REQUEST; a bug 500 INTERNAL with "request_id", under which it is logged.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [{ url: server, description: 'this Vigil' }],

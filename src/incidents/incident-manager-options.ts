@@ -20,6 +20,11 @@ export interface IncidentManagerOptions {
    * notification outbox writes here); if it throws, the whole batch rolls back and the error propagates.
    */
   beforeCommit?: (transitions: readonly IncidentTransition[]) => void;
+  /**
+   * Called when a transaction in which beforeCommit ran rolled back (the store failed, e.g. locked or
+   * full): whatever beforeCommit changed in memory must be undone, since the batch will be applied again.
+   */
+  afterRollback?: () => void;
   /** Minimum event time between two stored timeline samples; default 60 000. */
   timelineSampleMs?: number;
   /** Most timeline samples kept per incident (at least 2); default 1440. */
@@ -61,6 +66,9 @@ export function checkIncidentManagerOptions(options: IncidentManagerOptions): vo
   }
   if (options.beforeCommit !== undefined && typeof options.beforeCommit !== 'function') {
     throw invalidOption('beforeCommit must be a function');
+  }
+  if (options.afterRollback !== undefined && typeof options.afterRollback !== 'function') {
+    throw invalidOption('afterRollback must be a function');
   }
   const { timelineSampleMs, maxTimelineSamples } = options;
   if (timelineSampleMs !== undefined && !(Number.isInteger(timelineSampleMs) && timelineSampleMs > 0)) {

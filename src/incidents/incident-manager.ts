@@ -36,6 +36,10 @@ export class IncidentManager {
   private readonly logger: IncidentLogger;
   private readonly isSilenced: ((incident: Incident) => boolean) | undefined;
   private readonly beforeCommit: ((transitions: readonly IncidentTransition[]) => void) | undefined;
+  private readonly afterRollback: (() => void) | undefined;
+  // While a write runs: the state before it of every key it touched (null: no open incident), so a
+  // rollback restores memory without reading the store, which may be the very thing that failed.
+  private journal: Map<string, OpenIncident | null> | null = null;
   private readonly timelineSampleMs: number;
   private readonly maxTimelineSamples: number;
   private readonly openByKey = new Map<string, OpenIncident>();
@@ -58,6 +62,7 @@ export class IncidentManager {
     this.logger = options.logger;
     this.isSilenced = options.isSilenced;
     this.beforeCommit = options.beforeCommit;
+    this.afterRollback = options.afterRollback;
     this.timelineSampleMs = options.timelineSampleMs ?? 60_000;
     this.maxTimelineSamples = options.maxTimelineSamples ?? 1440;
     this.loadOpen();
@@ -77,7 +82,8 @@ export class IncidentManager {
 
   /**
    * Applies verdicts in their order inside one store transaction, then delivers the transitions to the
-   * listeners and returns them. If the store fails, nothing of the batch is kept and the error is thrown.
+   * listeners and returns them. If the store fails, nothing of the batch is kept, in the store or in
+   * memory, and the error is thrown: the same batch may be applied again later (the daemon retries).
    */
   applyBatch(verdicts: readonly Verdict[]): IncidentTransition[] {
     const transitions = this.write(() => {
@@ -103,6 +109,7 @@ export class IncidentManager {
       .sort(([, a], [, b]) => a.incident.id - b.incident.id);
     const transitions = this.write(() =>
       stale.map(([key, open]) => {
+        this.touch(key);
         this.stats.staleExpired++;
         // No final sample: the detector sent no figures, and repeating the last ones would draw a plateau.
         return this.close(key, open, 'expired', nowMs);
@@ -176,26 +183,51 @@ export class IncidentManager {
   }
 
   private write(fn: () => IncidentTransition[]): IncidentTransition[] {
-    const before = this.latestEventMs;
+    const stats = { ...this.stats };
+    const latestEventMs = this.latestEventMs;
+    const replay = { until: this.replayUntilMs, closed: new Set(this.replayClosed) };
+    this.journal = new Map();
+    let planned = false;
     try {
       return this.store.transaction(() => {
         const transitions = fn();
-        if (this.beforeCommit !== undefined && transitions.length > 0) this.beforeCommit(transitions);
+        if (this.beforeCommit !== undefined && transitions.length > 0) {
+          planned = true;
+          this.beforeCommit(transitions);
+        }
         // The progress a restore compares its checkpoint with, in the same transaction as the incidents.
-        if (this.latestEventMs !== before) this.store.setMeta(LATEST_VERDICT_MS, String(this.latestEventMs));
+        if (this.latestEventMs !== latestEventMs) this.store.setMeta(LATEST_VERDICT_MS, String(this.latestEventMs));
         return transitions;
       });
     } catch (error) {
-      // The store rolled back: rebuild the in-memory view from it so both agree again.
-      this.latestEventMs = before;
-      this.loadOpen();
+      // The store rolled back: put memory back as it was before the write, so both agree again.
+      for (const [key, before] of this.journal) {
+        if (before === null) this.openByKey.delete(key);
+        else this.openByKey.set(key, before);
+      }
+      Object.assign(this.stats, stats);
+      this.latestEventMs = latestEventMs;
+      this.replayUntilMs = replay.until;
+      this.replayClosed.clear();
+      for (const k of replay.closed) this.replayClosed.add(k);
+      if (planned) this.afterRollback?.();
       throw error;
+    } finally {
+      this.journal = null;
     }
+  }
+
+  // Records a key's state before the running write first changes it (a copy: the entry is mutated in place).
+  private touch(key: string): void {
+    if (this.journal === null || this.journal.has(key)) return;
+    const open = this.openByKey.get(key);
+    this.journal.set(key, open === undefined ? null : { ...open, incident: { ...open.incident }, tracking: { ...open.tracking } });
   }
 
   private apply(verdict: Verdict): IncidentTransition | null {
     this.stats.verdicts++;
     const key = incidentKey(verdict);
+    this.touch(key);
     const open = this.openByKey.get(key);
     if (this.replayUntilMs !== null) {
       if (verdict.atMs > this.replayUntilMs) {
@@ -345,6 +377,7 @@ export class IncidentManager {
     const open = this.openByKey.get(incidentKey(incident));
     // The change and what beforeCommit writes for it (an unsilenced incident's notification) land together.
     const transitions = this.write(() => {
+      this.touch(incidentKey(incident));
       this.store.setNotifications(id, state);
       incident.notifications = state;
       if (open?.incident.id === id) open.incident.notifications = state;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { IncidentError } from './incident-error.ts';
 
@@ -94,7 +95,17 @@ const migrations: readonly Migration[] = [
       CREATE INDEX silences_active ON silences (expires_at_ms) WHERE ended_at_ms IS NULL;
     `);
   },
+  (db) => {
+    // Version 3: the installation id, a random UUID made once with the database (so with the data
+    // directory), in the same transaction as the schema. Incident ids restart at 1 in every data
+    // directory; every identity a receiver sees (PagerDuty dedup_key, webhook delivery ids) carries
+    // this id, so two installations, or a data directory made afresh, never collide.
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(INSTALLATION_ID_KEY, randomUUID());
+  },
 ];
+
+/** The meta key of the installation id. */
+export const INSTALLATION_ID_KEY = 'installation_id';
 
 /** The schema version this build writes (SQLite `user_version`). */
 export const INCIDENT_SCHEMA_VERSION = migrations.length;

@@ -7,7 +7,7 @@ import type { Incident, IncidentStatus, NotificationState, TimelineSample } from
 import { FILTER_CLAUSES, checkIncidentFilter } from './incident-filter.ts';
 import type { IncidentFilter, IncidentPage } from './incident-filter.ts';
 import { incidentKey } from './incident-key.ts';
-import { migrateIncidentSchema } from './incident-schema.ts';
+import { INSTALLATION_ID_KEY, migrateIncidentSchema } from './incident-schema.ts';
 
 /** The manager's bookkeeping for an incident, persisted beside it so a restart continues it exactly. */
 export interface IncidentTracking {
@@ -88,6 +88,7 @@ export class IncidentStore {
   readonly path: string;
   private readonly db: Database;
   private readonly listStatements = new Map<string, Statement>();
+  private installation: string | null = null;
   private readonly stmt;
 
   /** Wraps an open database, migrating its schema first; prefer openIncidentStore, which also sets the pragmas. */
@@ -247,6 +248,16 @@ export class IncidentStore {
     return this.db;
   }
 
+  /**
+   * The installation id: a random UUID made with the database (schema version 3), unique to this data
+   * directory. External identities (notification delivery ids, PagerDuty dedup keys) include it.
+   */
+  get installationId(): string {
+    this.installation ??= this.getMeta(INSTALLATION_ID_KEY);
+    if (this.installation === null) throw new Error(`incident store ${this.path} has no installation id`);
+    return this.installation;
+  }
+
   /** Runs fn in one transaction (a savepoint when nested): all its writes land together or none do. */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
@@ -258,22 +269,29 @@ export class IncidentStore {
   }
 }
 
+/** How a store is opened. */
+export interface IncidentStoreOptions {
+  /** How long a write waits for another connection's lock before failing with SQLITE_BUSY; default 5000. */
+  busyTimeoutMs?: number;
+}
+
 /**
  * Opens (creating if needed) the incident store at `path`, or an in-memory one for ':memory:' (replay).
  * A file store gets its parent directory created, WAL journaling, synchronous=NORMAL and a busy timeout.
  */
-export function openIncidentStore(path: string): IncidentStore {
+export function openIncidentStore(path: string, options: IncidentStoreOptions = {}): IncidentStore {
   const inMemory = path === ':memory:';
   if (!inMemory) mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseConstructor(path);
   try {
     if (!inMemory) {
       db.pragma('journal_mode = WAL');
-        // Under WAL, NORMAL can lose the last commits on power loss (not on a process crash) and never
+      // Under WAL, NORMAL can lose the last commits on power loss (not on a process crash) and never
       // corrupts the file; an fsync per verdict batch would cost more than that risk is worth.
       db.pragma('synchronous = NORMAL');
     }
-    db.pragma('busy_timeout = 5000');
+    // better-sqlite3 is synchronous: the thread waits up to this long on a lock, so keep it short.
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     db.pragma('foreign_keys = ON');
     return new IncidentStore(db);
   } catch (error) {

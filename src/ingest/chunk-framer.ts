@@ -41,8 +41,8 @@ export class ChunkFramer {
     private readonly onSkip?: (reason: SkipReason, value: Uint8Array | null | undefined) => void,
   ) {
     if (!Number.isInteger(chunkBytes) || chunkBytes < 2) throw new RangeError(`chunkBytes must be an integer >= 2, got ${chunkBytes}`);
-    // A value and its newline must fit one chunk.
-    this.maxValue = Math.min(maxRecordBytes, chunkBytes - 1);
+    // A value of exactly chunkBytes goes out as a chunk of its own without its newline (see add()).
+    this.maxValue = Math.min(maxRecordBytes, chunkBytes);
     this.buf = Buffer.allocUnsafeSlow(chunkBytes);
   }
 
@@ -54,10 +54,23 @@ export class ChunkFramer {
   /** Frames one value (or skips and counts it); `next` is the source's position after it (ChunkPosition.next). */
   add(v: Uint8Array | null | undefined, next?: string): void {
     if (!v || v.length === 0) { this.skip('empty', v, next); return; }
+    const ownNl = v[v.length - 1] === NL;
+    // The limit applies to the line, as for file input: a value's own trailing newline does not count.
     const vlen = v.length;
-    if (vlen > this.maxValue) { this.skip('too_large', v, next); return; }
-    const ownNl = v[vlen - 1] === NL;
-    if (ownNl && vlen === 1) { this.skip('empty', v, next); return; }
+    const line = ownNl ? vlen - 1 : vlen;
+    if (line > this.maxValue) { this.skip('too_large', v, next); return; }
+    if (line === 0) { this.skip('empty', v, next); return; }
+    if (line === this.chunkBytes) {
+      // The line and its newline do not fit a chunk, but the decoder takes a chunk's last line without
+      // one: seal what is open and hand this line over alone, so the limit does not depend on the chunk size.
+      const body = v.subarray(0, line);
+      if (body.indexOf(NL) >= 0) { this.skip('newline', v, next); return; }
+      this.seal();
+      this.lastNext = next;
+      this.sealed.push({ chunk: new Uint8Array(body), next });
+      this.sealedNext = next;
+      return;
+    }
     if (this.len + vlen + (ownNl ? 0 : 1) > this.chunkBytes) this.seal();
     this.lastNext = next;
     this.buf.set(v, this.len);

@@ -42,14 +42,37 @@ export class LineChunker {
         off = nl + 1;
         continue;
       }
+      if (this.len === this.chunkBytes) {
+        // A full buffer is cut only once the next byte is known: when it is the newline, the last line
+        // ends exactly at the chunk's end and goes out whole (without its newline; the decoder takes a
+        // chunk's last line so). A line of exactly chunkBytes is then accepted like any shorter one,
+        // instead of depending on where chunk boundaries fall.
+        if (data[off] === 10) {
+          this.emitAll(emit, 1);
+          off++;
+        } else {
+          this.cut(emit);
+        }
+        continue;
+      }
       const n = Math.min(this.chunkBytes - this.len, data.length - off);
       this.buf.set(data.subarray(off, off + n), this.len);
       this.len += n;
       off += n;
-      if (this.len === this.chunkBytes) this.cut(emit);
     }
   }
 
+  /** Emits the whole buffer; `newline` is 1 when the newline that ends its last line was consumed too. */
+  private emitAll(emit: ChunkSink, newline: number): void {
+    const out = this.buf.subarray(0, this.len);
+    this.buf = new Uint8Array(this.chunkBytes);
+    this.consumed += this.len + newline;
+    this.len = 0;
+    emit(out, this.consumed);
+  }
+
+  // The buffer is full and the byte after it is not a newline: hand over its whole lines, or start
+  // skipping a line longer than a chunk.
   private cut(emit: ChunkSink): void {
     const last = this.buf.lastIndexOf(10, this.len - 1);
     if (last < 0) {
@@ -91,13 +114,7 @@ export class LineChunker {
       this.oversized.push({ bytes: this.skippedBytes, head: this.skippedHead });
       this.skipping = false;
     }
-    if (this.len > 0) {
-      const out = this.buf.subarray(0, this.len);
-      this.buf = new Uint8Array(this.chunkBytes);
-      this.consumed += this.len;
-      this.len = 0;
-      emit(out, this.consumed);
-    }
+    if (this.len > 0) this.emitAll(emit, 0);
   }
 
   /** Returns and clears the oversized lines seen so far. */

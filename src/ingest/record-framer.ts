@@ -25,7 +25,8 @@ export function frameRecords(
   for (const v of values) {
     let reason: SkipReason | null = null;
     if (!v || v.length === 0) reason = 'empty';
-    else if (v.length > maxRecordBytes) reason = 'too_large';
+    // The limit is on the line: a value's own trailing newline does not count (as for file input).
+    else if (v.length - (v[v.length - 1] === NL ? 1 : 0) > maxRecordBytes) reason = 'too_large';
     else if (v.indexOf(NL) >= 0) reason = v.indexOf(NL) === v.length - 1 ? null : 'newline';
     if (reason) {
       counts[reason]++;

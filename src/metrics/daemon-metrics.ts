@@ -4,6 +4,8 @@ import type { KernelCounters } from '../kernel/wasm-kernel.ts';
 import type { EventClockStats } from '../engine/event-clock.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { CommandHandler } from '../control/command-handler.ts';
+import { COMPONENTS, type Health } from '../daemon/health.ts';
+import type { StoreWriter } from '../daemon/store-writer.ts';
 
 /** What the daemon's metrics read at scrape time; getters because the engine may be replaced at start. */
 export interface DaemonMetricSources {
@@ -15,6 +17,12 @@ export interface DaemonMetricSources {
   manager: () => IncidentManager | undefined;
   commands: () => CommandHandler | undefined;
   now: () => number;
+  /** Degraded states (see src/daemon/health.ts). */
+  health: () => Health;
+  /** Writes waiting for the incident store. */
+  storeWriter: () => StoreWriter | undefined;
+  /** Transitions waiting to be written to the audit file. */
+  auditPendingLines: () => number;
 }
 
 const KERNEL_COUNTERS: Array<[keyof KernelCounters, string, 'counter' | 'gauge', string]> = [
@@ -59,6 +67,22 @@ export function registerDaemonMetrics(r: MetricsRegistry, s: DaemonMetricSources
     if (!st) return [];
     return Object.entries(st).map(([outcome, value]) => ({ labels: { outcome }, value }));
   }, ['outcome']);
+  r.collect('vigil_degraded', 'Whether a component is degraded now (1), by component; /readyz answers 503 while any is.', 'gauge', () => {
+    const h = s.health();
+    return COMPONENTS.map((component) => ({ labels: { component }, value: h.state(component) === null ? 0 : 1 }));
+  }, ['component']);
+  r.collect('vigil_degraded_seconds', 'How long a component has been degraded (0 when it works), by component.', 'gauge', () => {
+    const h = s.health();
+    return COMPONENTS.map((component) => ({ labels: { component }, value: Math.max(0, (s.now() - (h.state(component)?.sinceMs ?? s.now())) / 1000) }));
+  }, ['component']);
+  r.collect('vigil_component_failures_total', 'Failures of a component (each failed attempt: store write, checkpoint, audit write), by component.', 'counter', () => {
+    const h = s.health();
+    return COMPONENTS.map((component) => ({ labels: { component }, value: h.failures[component] }));
+  }, ['component']);
+  r.collect('vigil_store_writes_pending', 'Verdict batches and expiries waiting for the incident store (the sources wait while any do).', 'gauge',
+    () => s.storeWriter()?.pending() ?? 0);
+  r.collect('vigil_store_write_retries_total', 'Retried attempts at writes the incident store had refused.', 'counter', () => s.storeWriter()?.stats.retries ?? 0);
+  r.collect('vigil_audit_lines_pending', 'Transitions waiting to be written to VIGIL_TRANSITIONS_FILE.', 'gauge', () => s.auditPendingLines());
 }
 
 /** The daemon's histograms, observed where the work happens. */

@@ -9,12 +9,16 @@ export const ALERT_NAME = 'VigilErrorRate';
 
 /**
  * One Alertmanager v2 alert for an incident. Labels identify the key (property, title, error type,
- * scope), so routes, inhibitions and silences written against them work; figures go in annotations,
- * which may change without making a new alert. endsAt: in the future while open (refreshed before it
- * passes), now when closed.
+ * scope), so routes, inhibitions and silences written against them work, and the installation
+ * (vigil_installation), so two installations watching the same property id are two alerts rather
+ * than one that each resolves under the other; figures go in annotations, which may change without
+ * making a new alert. endsAt: in the future while open (refreshed before it passes), now when closed.
  */
-export function alertFor(i: Incident, open: boolean, publicUrl: string, nowMs: number, refreshMs: number): Record<string, unknown> {
-  const labels: Record<string, string> = { alertname: ALERT_NAME, property: i.propertyId, error_type: i.errorType, scope: i.scope };
+export function alertFor(i: Incident, open: boolean, ctx: RenderContext, nowMs: number, refreshMs: number): Record<string, unknown> {
+  const { publicUrl } = ctx;
+  const labels: Record<string, string> = {
+    alertname: ALERT_NAME, property: i.propertyId, error_type: i.errorType, scope: i.scope, vigil_installation: ctx.installationId,
+  };
   if (i.scope === 'title' && i.videoTitle) labels.title = i.videoTitle;
   const url = incidentUrl(publicUrl, i.id);
   // Event time may run ahead of the wall clock (replayed data); Alertmanager refuses startsAt after endsAt.
@@ -37,11 +41,11 @@ export function alertmanagerIntegration(receiver: ReceiverConfig, ctx: RenderCon
   const url = `${receiver.url.replace(/\/+$/, '')}/api/v2/alerts`;
   return {
     render(n) {
-      return { url, headers: {}, body: JSON.stringify([alertFor(n.incident, isOpenKind(n.kind), ctx.publicUrl, ctx.now(), refreshMs)]) };
+      return { url, headers: {}, body: JSON.stringify([alertFor(n.incident, isOpenKind(n.kind), ctx, ctx.now(), refreshMs)]) };
     },
     renderRefresh(open) {
       if (open.length === 0) return null;
-      return { url, headers: {}, body: JSON.stringify(open.map((i) => alertFor(i, true, ctx.publicUrl, ctx.now(), refreshMs))) };
+      return { url, headers: {}, body: JSON.stringify(open.map((i) => alertFor(i, true, ctx, ctx.now(), refreshMs))) };
     },
   };
 }

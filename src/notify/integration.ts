@@ -2,9 +2,11 @@ import type { Incident } from '../incidents/incident.ts';
 import type { HttpRequestSpec } from './http-delivery.ts';
 import type { NotificationRecord } from './notification.ts';
 
-/** What an integration may read while rendering: the dashboard's base URL and the wall clock. */
+/** What an integration may read while rendering: the dashboard's base URL, the installation id and the wall clock. */
 export interface RenderContext {
   publicUrl: string;
+  /** This data directory's id (IncidentStore.installationId), part of every identity a receiver sees. */
+  installationId: string;
   now: () => number;
 }
 

@@ -10,7 +10,7 @@ import { alertmanagerIntegration } from './alertmanager-notifier.ts';
 import { MuteStage, RecordStage, RenderStage, SendStage } from './delivery-stages.ts';
 import { DeliveryStats } from './delivery-stats.ts';
 import type { Integration, RenderContext } from './integration.ts';
-import type { NotificationRecord } from './notification.ts';
+import { deliveryKey, type NotificationRecord } from './notification.ts';
 import { NotificationLog } from './notification-log.ts';
 import { NotificationPlanner } from './notification-planner.ts';
 import { StageChain } from './notify-stage.ts';
@@ -59,7 +59,7 @@ export class NotificationPipeline {
     this.log = new NotificationLog(db);
     this.silences = new SilenceRegistry(db);
     this.planner = new NotificationPlanner(o.config.receivers, this.log, this.now);
-    const ctx: RenderContext = { publicUrl: o.config.publicUrl, now: this.now };
+    const ctx: RenderContext = { publicUrl: o.config.publicUrl, installationId: o.store.installationId, now: this.now };
     const policy = { baseMs: o.config.retryBaseMs, maxMs: o.config.retryMaxMs, giveUpAfterMs: o.config.giveUpAfterMs };
     for (const receiver of o.config.receivers) {
       const logger = this.logger.child({ receiver: receiver.name, receiverType: receiver.kind });
@@ -86,6 +86,11 @@ export class NotificationPipeline {
   /** For IncidentManagerOptions.beforeCommit: writes the batch's notifications into the log, in its transaction. */
   readonly beforeCommit = (transitions: readonly IncidentTransition[]): void => {
     this.planner.plan(transitions);
+  };
+
+  /** For IncidentManagerOptions.afterRollback: forgets what the rolled-back beforeCommit planned. */
+  readonly afterRollback = (): void => {
+    this.planner.rollback();
   };
 
   /** Starts delivering (what is pending from before first) and the timers; call once, after the manager exists. */
@@ -137,6 +142,11 @@ export class NotificationPipeline {
     const silence = this.silences.end(id, this.now());
     if (silence === null) return null;
     return { silence, unsilenced: this.releaseSilence(silence) };
+  }
+
+  /** The idempotency key of a notification (as sent in Idempotency-Key / X-Vigil-Delivery). */
+  deliveryKey(r: Pick<NotificationRecord, 'incidentId' | 'kind' | 'seq'>): string {
+    return deliveryKey(this.o.store.installationId, r);
   }
 
   /** The incident's notifications per receiver (the notification log's rows), for the control API. */

@@ -14,6 +14,8 @@ import { routeMatches } from './receiver-route.ts';
 export class NotificationPlanner {
   // Notification state of open incidents as last seen, to recognise an unsilence among 'updated's.
   private readonly seen = new Map<number, NotificationState>();
+  // What the latest plan() changed in `seen` (undefined: absent before), to undo it when its transaction rolls back.
+  private undo = new Map<number, NotificationState | undefined>();
 
   constructor(private readonly receivers: readonly ReceiverConfig[], private readonly log: NotificationLog, private readonly now: () => number) {}
 
@@ -24,8 +26,10 @@ export class NotificationPlanner {
 
   /** Writes the log rows for these transitions; runs inside the store transaction (IncidentManager beforeCommit). */
   plan(transitions: readonly IncidentTransition[]): void {
+    this.undo = new Map();
     for (const t of transitions) {
       const i = t.incident;
+      if (!this.undo.has(i.id)) this.undo.set(i.id, this.seen.get(i.id));
       if (t.type === 'opened') {
         this.seen.set(i.id, i.notifications);
         const state = i.notifications === 'silenced' ? 'held' : 'pending';
@@ -46,6 +50,15 @@ export class NotificationPlanner {
         }
       }
     }
+  }
+
+  /** Undoes the latest plan()'s changes to what it remembers (its transaction rolled back; the rows are gone with it). */
+  rollback(): void {
+    for (const [id, state] of this.undo) {
+      if (state === undefined) this.seen.delete(id);
+      else this.seen.set(id, state);
+    }
+    this.undo = new Map();
   }
 
   /** Adds a repeat for every open, notifying incident whose last open-kind notification to a receiver with a repeat interval was delivered that long ago. */

@@ -36,10 +36,17 @@ export function isOpenKind(kind: NotificationKind): boolean {
 
 /**
  * The idempotency key of a notification, the same on every attempt and across restarts and the same
- * for every receiver: receivers that deduplicate (webhook consumers, PagerDuty by dedup_key) use it.
+ * for every receiver: receivers that deduplicate (webhook consumers) use it. It carries the
+ * installation id: incident ids start at 1 in every data directory, so without it a second
+ * installation, or a fresh data directory, would repeat the keys of the first.
  */
-export function deliveryKey(r: Pick<NotificationRecord, 'incidentId' | 'kind' | 'seq'>): string {
-  return `vigil:${r.incidentId}:${r.kind}:${r.seq}`;
+export function deliveryKey(installationId: string, r: Pick<NotificationRecord, 'incidentId' | 'kind' | 'seq'>): string {
+  return `vigil:${installationId}:${r.incidentId}:${r.kind}:${r.seq}`;
+}
+
+/** The key of an incident outside Vigil (PagerDuty's dedup_key): unique across installations, like deliveryKey. */
+export function incidentKeyOutside(installationId: string, incidentId: number): string {
+  return `vigil:${installationId}:${incidentId}`;
 }
 
 /** The link to an incident's page on the dashboard. */

@@ -1,7 +1,6 @@
 import { CommandFailure, type CommandHandler } from '../control/command-handler.ts';
 import type { Silence } from '../silence/silence.ts';
 import type { NotificationPipeline } from './notification-pipeline.ts';
-import { deliveryKey } from './notification.ts';
 
 const MATCHER_FIELDS = [['property_id', 'propertyId'], ['video_title', 'videoTitle'], ['error_type', 'errorType'], ['scope', 'scope']] as const;
 const MAX_SILENCE_MS = 90 * 86_400_000;
@@ -70,7 +69,7 @@ export function registerNotifyCommands(h: CommandHandler, pipeline: Notification
     run: (args) => ({
       incident_id: args.incident_id,
       notifications: pipeline.notificationState(args.incident_id as number).map((r) => ({
-        receiver: r.receiver, kind: r.kind, seq: r.seq, delivery_id: deliveryKey(r), state: r.state, attempts: r.attempts,
+        receiver: r.receiver, kind: r.kind, seq: r.seq, delivery_id: pipeline.deliveryKey(r), state: r.state, attempts: r.attempts,
         created_at: iso(r.createdAtMs), last_attempt_at: iso(r.lastAttemptAtMs), done_at: iso(r.doneAtMs),
         next_attempt_at: r.state === 'pending' ? iso(r.nextAttemptAtMs) : null, last_status: r.lastStatus, last_error: r.lastError,
       })),

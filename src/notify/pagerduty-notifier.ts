@@ -1,18 +1,19 @@
 import { formatErrorPercent, formatIncidentSummary } from '../incidents/incident-summary.ts';
 import type { ReceiverConfig } from '../config/notify-config.ts';
 import type { Integration, RenderContext } from './integration.ts';
-import { incidentUrl, isOpenKind, type NotificationRecord } from './notification.ts';
+import { incidentKeyOutside, incidentUrl, isOpenKind, type NotificationRecord } from './notification.ts';
 
 /**
  * PagerDuty Events API v2: trigger on open (and on repeat/unsilence, which PagerDuty folds into the same
- * alert), resolve on resolve or expiry; dedup_key is the incident id, so a redelivery never pages twice.
+ * alert), resolve on resolve or expiry; dedup_key is the incident id with the installation id, so a
+ * redelivery never pages twice and another installation's incident #1 is never merged into this one.
  * Severity by scope (default: property critical, title error; configurable per receiver).
  */
 export function pagerDutyIntegration(receiver: ReceiverConfig, ctx: RenderContext): Integration {
   return {
     render(n: NotificationRecord) {
       const i = n.incident;
-      const dedupKey = String(i.id);
+      const dedupKey = incidentKeyOutside(ctx.installationId, i.id);
       if (!isOpenKind(n.kind)) {
         return { url: receiver.url, headers: {}, body: JSON.stringify({ routing_key: receiver.routingKey, event_action: 'resolve', dedup_key: dedupKey }) };
       }

@@ -32,7 +32,7 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 export function webhookIntegration(receiver: ReceiverConfig, ctx: RenderContext): Integration {
   return {
     render(n: NotificationRecord) {
-      const key = deliveryKey(n);
+      const key = deliveryKey(ctx.installationId, n);
       const body = JSON.stringify({
         version: 1, delivery_id: key, kind: n.kind,
         transition: { type: n.kind, at: iso(n.atMs) },

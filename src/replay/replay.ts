@@ -21,6 +21,8 @@ export interface ReplayOptions {
   maxKeysPerWorker: number;
   maxCellsPerWorker: number;
   fieldNames?: FieldNames;
+  /** Longer lines are rejected as too_large (VIGIL_MAX_LINE_BYTES, as in the daemon). */
+  maxLineBytes?: number;
   logger: Logger;
   /** Called every ~second with bytes read so far (progress display). */
   onProgress?: (p: { bytes: number; events: number }) => void;
@@ -60,6 +62,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     maxKeysPerWorker: opts.maxKeysPerWorker,
     maxCellsPerWorker: opts.maxCellsPerWorker,
     fieldNames: opts.fieldNames,
+    maxLineBytes: opts.maxLineBytes,
     logger: opts.logger,
     onVerdicts: (v) => { manager.applyBatch(v); },
   });

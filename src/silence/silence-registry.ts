@@ -71,9 +71,12 @@ export class SilenceRegistry {
   /** Remembers that the silence switched this incident to silenced (so that its end switches it back on). */
   recordSilenced(silenceId: number, incidentId: number): void {
     const s = this.active.find((x) => x.id === silenceId);
-    if (s === undefined || s.silencedIncidents.includes(incidentId)) return;
-    s.silencedIncidents.push(incidentId);
-    this.stmt.setIncidents.run(JSON.stringify(s.silencedIncidents), silenceId);
+    if (s === undefined) return;
+    // Written even when memory has it already: the transaction that wrote it may have rolled back
+    // (the incident manager applies a failed batch again), and the store must get it then.
+    const list = s.silencedIncidents.includes(incidentId) ? s.silencedIncidents : [...s.silencedIncidents, incidentId];
+    this.stmt.setIncidents.run(JSON.stringify(list), silenceId);
+    s.silencedIncidents = list;
   }
 
   /** Ends a silence now; returns it as ended, or null when unknown or already ended. */

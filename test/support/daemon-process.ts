@@ -20,3 +20,9 @@ export function startDaemon(env: Record<string, string>): { child: ChildProcess;
 export function killLeftoverDaemons(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }
+
+/** The HTTP port a `vigil run` started with VIGIL_HTTP_PORT=0 logged ("http listening"), or null before it did. */
+export function loggedHttpPort(stderr: string): number | null {
+  const m = /"port":(\d+),"url":"http:\/\/[^"]*","tokens":\w+,"msg":"http listening/.exec(stderr);
+  return m ? Number(m[1]) : null;
+}

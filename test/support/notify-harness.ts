@@ -47,7 +47,7 @@ export function startNotify(config: NotifyConfig, dir = mkdtempSync(join(tmpdir(
   const logger = silentLogger();
   const metrics = new MetricsRegistry();
   const pipeline = new NotificationPipeline({ config, store, logger, now: opts.now, tickMs: 50, metrics });
-  const manager = new IncidentManager({ store, logger, isSilenced: pipeline.isSilenced, beforeCommit: pipeline.beforeCommit });
+  const manager = new IncidentManager({ store, logger, isSilenced: pipeline.isSilenced, beforeCommit: pipeline.beforeCommit, afterRollback: pipeline.afterRollback });
   pipeline.start(manager);
   return {
     dir, store, manager, pipeline, metrics,

@@ -1,16 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
 import type { Logger } from '../log/logger.ts';
 import type { AccessGrant } from '../config/http-config.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { IncidentTransition } from '../incidents/incident.ts';
 import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
-import { incidentView } from '../http/incident-view.ts';
-import { HttpError, errorBody } from '../http/http-error.ts';
-import { canSee } from '../http/access-control.ts';
+import { incidentView } from './incident-view.ts';
+import { HttpError, errorBody } from './http-error.ts';
+import { canSee } from './access-control.ts';
 import { UpdateThrottle } from './update-throttle.ts';
 
 /** Close code for a client dropped because its unsent bytes passed the bound (4000-4999: application codes). */
 export const CLOSE_TOO_SLOW = 4008;
+/** Close code when the server cannot serve the client (e.g. the incident store failed under its snapshot). */
+export const CLOSE_INTERNAL_ERROR = 1011;
 /** Close code when the daemon shuts down. */
 export const CLOSE_GOING_AWAY = 1001;
 
@@ -87,7 +90,14 @@ export class FeedHub {
           data = { grant, property, dropped: false };
         } catch (err) {
           this.stats.rejected++;
-          const e = err instanceof HttpError ? err : new HttpError(500, 'INTERNAL', 'internal error');
+          let e: HttpError;
+          if (err instanceof HttpError) {
+            e = err;
+          } else {
+            const requestId = randomUUID();
+            this.log.error({ err, requestId }, 'feed upgrade failed');
+            e = new HttpError(500, 'INTERNAL', `internal error (request id ${requestId})`, true, requestId);
+          }
           res.cork(() => {
             res.writeStatus(`${e.status} ${e.status === 401 ? 'Unauthorized' : e.status === 403 ? 'Forbidden' : 'Error'}`).writeHeader('content-type', 'application/json').end(JSON.stringify(errorBody(e)), true);
           });
@@ -95,12 +105,14 @@ export class FeedHub {
         }
         res.upgrade(data, key, protocol, extensions, ctx);
       },
+      // A throw inside a uWS callback would end the process (e.g. the store failing under the snapshot):
+      // the client is closed with 1011 instead, and the failure logged.
       open: (ws: Client) => {
         this.clients.add(ws);
         this.stats.connected++;
-        this.sendSnapshot(ws);
+        this.guard(ws, () => this.sendSnapshot(ws));
       },
-      message: (ws: Client, message: ArrayBuffer) => this.onMessage(ws, Buffer.from(message).toString('utf8')),
+      message: (ws: Client, message: ArrayBuffer) => this.guard(ws, () => this.onMessage(ws, Buffer.from(message).toString('utf8'))),
       close: (ws: Client) => {
         this.clients.delete(ws);
       },
@@ -140,6 +152,16 @@ export class FeedHub {
     let n = 0;
     for (const ws of this.clients) n += ws.getBufferedAmount();
     return n;
+  }
+
+  private guard(ws: Client, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err }, 'feed client failed; closing it');
+      this.clients.delete(ws);
+      try { ws.end(CLOSE_INTERNAL_ERROR, 'internal error'); } catch { /* already closed */ }
+    }
   }
 
   private onTransition(t: IncidentTransition): void {
