@@ -12,6 +12,7 @@ import { openIncidentStore } from '../src/incidents/incident-store.ts';
 import { IncidentManager } from '../src/incidents/incident-manager.ts';
 import { toReplayRecord } from '../src/incidents/replay-record.ts';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
+import { ownerOfGroup } from '../src/kernel/key-groups.ts';
 import { ReferenceModel } from '../src/kernel/reference-model.ts';
 import { FAST_PARAMS, feedModel, generateLines, parseLine, sorted } from './support/detection-streams.ts';
 
@@ -66,7 +67,7 @@ describe('engine determinism', () => {
   test('the properties are spread over the workers (otherwise more workers prove nothing)', () => {
     const k = WasmKernel.create({ maxKeys: 16, maxCells: 16, chunkBytes: 65536, groupLo: 0, groupHi: GROUPS, params: FAST_PARAMS });
     const props = new Set(lines.map((l) => parseLine(l).propertyId));
-    const owners = new Set([...props].map((p) => Math.floor((k.groupOfProperty(p, GROUPS) * 4) / GROUPS)));
+    const owners = new Set([...props].map((p) => ownerOfGroup(k.groupOfProperty(p, GROUPS), 4, GROUPS)));
     assert.ok(owners.size >= 3, `12 properties fall on only ${owners.size} of 4 workers`);
   });
 

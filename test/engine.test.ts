@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
+import { ownerOfGroup } from '../src/kernel/key-groups.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { silentLogger } from '../src/log/logger.ts';
 
@@ -25,7 +26,7 @@ test('key groups: hash of the property id mod G, owners hold contiguous ranges; 
   for (let i = 0; i < 400; i++) lines.push(JSON.stringify({ property_id: `prop-${i % 40}`, video_title: `t${i % 7}`, ts: 1795000000000 + i }));
   const d = k.decodeChunk(enc.encode(lines.join('\n') + '\n'), 4, 128);
   assert.equal(d.records, 400);
-  const ownerOf = (p: string) => Math.floor((k.groupOfProperty(p, 128) * 4) / 128);
+  const ownerOf = (p: string) => ownerOfGroup(k.groupOfProperty(p, 128), 4, 128);
   const expected = [0, 0, 0, 0];
   for (const l of lines) expected[ownerOf(JSON.parse(l).property_id)] += 1;
   const got = d.parts.map((p) => {
