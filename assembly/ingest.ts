@@ -82,7 +82,7 @@ export function advanceTo(maxTs: i64): void {
 function releaseHeld(bound: i64): void {
   while (heldCount() > 0 && heldMinTs() < bound) {
     const p = popHeld();
-    ingestRecord(p, load<i64>(p + R_TS));
+    ingestRecord(p, load<i64>(p + R_TS), false);
   }
 }
 
@@ -106,14 +106,16 @@ function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLe
 }
 
 /** Applies one packed record whose watermark has already been advanced. */
-function ingestRecord(p: usize, eventTs: i64): void {
+function ingestRecord(p: usize, eventTs: i64, counted: bool): void {
   let ts = eventTs;
   const next = hdrI64(H_NEXT_TICK);
   const tick = <i64>param(P_TICK_MS);
   if (next != i64.MIN_VALUE && ts < next - tick) {
-    // Late: its tick has been evaluated already.
-    bumpF64(H_LATE, 1);
-    if (param(P_LATE_DROP) != 0) { bumpF64(H_LATE_DROPPED, 1); return; }
+    // Late: its tick has been evaluated already (`counted`: found late by its plan already).
+    if (!counted) {
+      bumpF64(H_LATE, 1);
+      if (param(P_LATE_DROP) != 0) { bumpF64(H_LATE_DROPPED, 1); return; }
+    }
     ts = next - tick;
   }
   bumpF64(H_EVENTS, 1);
@@ -148,17 +150,22 @@ function ingestRecord(p: usize, eventTs: i64): void {
 
 /**
  * Applies the packed records in [ptr, ptr+len) by the main thread's plan for their chunk
- * (src/engine/event-clock.ts): `n` f64 targets at `plan`, then `n` f64 event times. Before record
- * i (its R_INDEX) event time advances to target[i] (the watermark trails it by outOfOrdernessMs);
- * the record is then counted at time[i], its own time unless the clock judged it to be from the
- * future (clamped), or dropped when time[i] is NaN. At the end event time advances to `endTarget`.
- * Targets are -Infinity while event time must not advance at all yet. Every owner gets the same
- * plan, so all of them evaluate the same ticks at the same points of the input.
+ * (src/engine/event-clock.ts): `n` f64 targets at `plan`, then `n` f64 event times, then `n` f64
+ * marks of each record's own partition. Before record i (its R_INDEX) event time advances to
+ * target[i] (the watermark trails it by outOfOrdernessMs); the record is then counted at time[i],
+ * its own time unless the clock judged it to be from the future (clamped), or dropped when time[i]
+ * is NaN. A record older than the last tick its own partition had reached (by mark[i]) is late, as
+ * in a replay of that partition alone. At the end event time advances to `endTarget`. Targets are
+ * -Infinity while event time must not advance at all yet. Every owner gets the same plan, so all of
+ * them evaluate the same ticks at the same points of the input.
  */
 export function ingestPacked(ptr: usize, len: usize, plan: usize, n: i32, endTarget: f64): void {
   let p = ptr;
   const end = ptr + len;
   const times = plan + (<usize>n << 3);
+  const marks = plan + (<usize>n << 4);
+  const tick = <i64>param(P_TICK_MS);
+  const ooo = <i64>param(P_OOO_MS);
   while (p < end) {
     const i = <usize>load<u32>(p + R_INDEX);
     advanceToTarget(load<f64>(plan + (i << 3)));
@@ -166,15 +173,30 @@ export function ingestPacked(ptr: usize, len: usize, plan: usize, n: i32, endTar
     if (t != t) {
       bumpF64(H_FUTURE_DROPPED, 1);
     } else {
-      const ts = <i64>t;
-      const next = hdrI64(H_NEXT_TICK);
-      // Not due before the next tick (a partition ahead of event time): held until it is; when
-      // there is no room, counted now (early) rather than lost.
-      if (next != i64.MIN_VALUE && ts < next + <i64>param(P_OOO_MS)) {
-        ingestRecord(p, ts);
-      } else if (!holdRecord(p, ts)) {
-        bumpF64(H_HELD_OVERFLOW, 1);
-        ingestRecord(p, ts);
+      let ts = <i64>t;
+      let late = false;
+      const mark = load<f64>(marks + (i << 3));
+      if (mark != -Infinity) {
+        // For one ordered stream this is exactly the evaluated tick (the mark is the target).
+        const seen = floorDiv(<i64>mark - ooo, tick) * tick;
+        if (ts < seen) {
+          bumpF64(H_LATE, 1);
+          late = true;
+          ts = seen;
+        }
+      }
+      if (late && param(P_LATE_DROP) != 0) {
+        bumpF64(H_LATE_DROPPED, 1);
+      } else {
+        const next = hdrI64(H_NEXT_TICK);
+        // Not due before the next tick (a partition ahead of event time): held until it is; when
+        // there is no room, counted now (early) rather than lost.
+        if (next != i64.MIN_VALUE && ts < next + ooo) {
+          ingestRecord(p, ts, late);
+        } else if (!holdRecord(p, ts)) {
+          bumpF64(H_HELD_OVERFLOW, 1);
+          ingestRecord(p, ts, late);
+        }
       }
     }
     p += recordSize(p);

@@ -59,16 +59,17 @@ async function measure(name: string, topic: string): Promise<void> {
   const started = Date.now();
   await daemon.start();
   const status = () => daemon.status() as { engine: { events: number; clock: { cappedChunks: number } }; kernel: { late: number; held: number; heldOverflow: number } };
+  let s;
   try {
     await waitUntil('every record counted', () => status().engine.events === summary.events, 3_600_000, 500);
     await waitUntil('event time at the end of the data', () => (daemon.engineEventTime() ?? 0) >= maxTs, 600_000, 500);
+    s = status();
   } finally {
     await daemon.stop();
   }
   const seconds = (Date.now() - started) / 1000;
   const audit = readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8');
   const c = compareIncidents(incidentSpans(rep.stdout), incidentSpans(audit), 10_000, maxTs - 5 * 60_000);
-  const s = status();
   console.log(JSON.stringify({
     topic: name, partitions: await kafka.partitionCounts(topic), seconds, eventsPerSecond: Math.round(summary.events / seconds),
     late: s.kernel.late, held: s.kernel.held, heldOverflow: s.kernel.heldOverflow, cappedChunks: s.engine.clock.cappedChunks,

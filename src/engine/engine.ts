@@ -45,8 +45,8 @@ export interface EngineOptions {
 
 /** The engine's state at a checkpoint barrier: exactly the records of the chunks before it. */
 export interface EngineState {
-  /** One encoded part per worker (kernel-state.ts): the state of its key groups. */
-  parts: Array<{ bytes: Uint8Array; groupLo: number; groupHi: number }>;
+  /** One encoded part per worker (kernel-state.ts): the state of its key groups, and how long the worker paused to export it. */
+  parts: Array<{ bytes: Uint8Array; groupLo: number; groupHi: number; pauseMs: number }>;
   eventTime: EventClockState;
   /** Source positions of exactly those records (stream -> where the source resumes). */
   positions: Record<string, string>;
@@ -291,7 +291,7 @@ export class Engine {
         pool.run<VerdictReply & EngineState['parts'][number]>(task, transfer).then(
           (r) => {
             if (entry.parts) {
-              entry.parts[w] = { bytes: r.bytes, groupLo: r.groupLo, groupHi: r.groupHi };
+              entry.parts[w] = { bytes: r.bytes, groupLo: r.groupLo, groupHi: r.groupHi, pauseMs: r.pauseMs };
             } else {
               this.noteCaps(w, r.counters);
               this.workerCounters[w] = r.counters;

@@ -24,7 +24,11 @@ export const DEFAULT_CLOCK_OPTIONS: EventClockOptions = {
 
 /** The event-time plan of one chunk, for WasmKernel.ingest (the same for every owner). */
 export interface ChunkPlan {
-  /** n targets (event time to reach before record i), then n event times to count record i at (NaN: dropped). */
+  /**
+   * n targets (event time to reach before record i), then n event times to count record i at (NaN:
+   * dropped), then n marks of record i's own partition (a record older than the last tick its own
+   * partition reached is late, whatever the others did).
+   */
   plan: Float64Array;
   /** Event time to reach after the chunk. */
   endTarget: number;
@@ -114,7 +118,7 @@ export class EventClock {
     if (origin) st.lastChunkAt = now;
     const cap = this.capExcept(st, now);
     const n = times.length;
-    const plan = new Float64Array(2 * n);
+    const plan = new Float64Array(3 * n);
     const wallLimit = this.opts.wallClockFuture ? now + this.opts.futureToleranceMs : Infinity;
     const tol = this.opts.futureToleranceMs;
     for (let i = 0; i < n; i++) {
@@ -129,6 +133,7 @@ export class EventClock {
       }
       plan[i] = st.high < cap ? st.high : cap;
       plan[n + i] = eff;
+      plan[2 * n + i] = st.high;
     }
     const end = st.high < cap ? st.high : cap;
     if (cap < st.high) this.stats.cappedChunks++;

@@ -58,9 +58,11 @@ function handleRest(task: WorkerTask): unknown {
     case 'dump':
       return k.dumpPage(task.cursor, task.maxRecords, task.propertyId);
     case 'export-state': {
+      // How long this worker stops ingesting for a checkpoint (its pause).
+      const started = performance.now();
       const state = k.exportState();
       const bytes = encodeKernelState(state);
-      return transferring({ bytes, groupLo: state.header.groupLo, groupHi: state.header.groupHi }, [bytes.buffer]);
+      return transferring({ bytes, groupLo: state.header.groupLo, groupHi: state.header.groupHi, pauseMs: performance.now() - started }, [bytes.buffer]);
     }
     default:
       throw new Error(`unknown task ${(task as { op: string }).op}`);

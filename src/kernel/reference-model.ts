@@ -111,22 +111,37 @@ export class ReferenceModel {
   /**
    * Applies one event at its time `e.ts` after advancing event time to `target`: the engine's plan
    * for it (src/engine/event-clock.ts; for one ordered stream, the highest event time up to and
-   * including this one).
+   * including this one). `mark` is its own partition's mark (the target for one stream): an event
+   * older than the last tick that mark reached is late (the kernel's ingestPacked).
    */
-  ingest(e: ReferenceEvent, target: number): void {
+  ingest(e: ReferenceEvent, target: number, mark = target): void {
     // -Infinity: event time may not advance at all yet (another partition has delivered nothing).
     if (target !== -Infinity) {
       this.advanceTo(target);
       if (this.maxTs === null || target > this.maxTs) this.maxTs = target;
     }
+    let ev = e;
+    let late = false;
+    if (mark !== -Infinity) {
+      const seen = floorDiv(mark - this.p.outOfOrdernessMs, this.p.tickMs) * this.p.tickMs;
+      if (e.ts < seen) {
+        this.stats.late++;
+        if (this.p.latePolicy === 'drop') {
+          this.stats.lateDropped++;
+          return;
+        }
+        late = true;
+        ev = { ...e, ts: seen };
+      }
+    }
     // Not due before the next tick: held until a tick it belongs before (the kernel's hold).
-    if (this.nextTick === null || e.ts >= this.nextTick + this.p.outOfOrdernessMs) {
+    if (this.nextTick === null || ev.ts >= this.nextTick + this.p.outOfOrdernessMs) {
       let i = this.held.length;
-      while (i > 0 && this.held[i - 1].ts > e.ts) i--;
-      this.held.splice(i, 0, e);
+      while (i > 0 && this.held[i - 1].ts > ev.ts) i--;
+      this.held.splice(i, 0, ev);
       return;
     }
-    this.count(e);
+    this.count(ev, late);
   }
 
   /** Counts the events held until now whose time is before `bound`. */
@@ -135,17 +150,20 @@ export class ReferenceModel {
     while (n < this.held.length && this.held[n].ts < bound) n++;
     if (n === 0) return;
     const due = this.held.splice(0, n);
-    for (const e of due) this.count(e);
+    for (const e of due) this.count(e, false);
   }
 
-  private count(e: ReferenceEvent): void {
+  /** Counts an event (`counted`: found late by its mark already). */
+  private count(e: ReferenceEvent, counted: boolean): void {
     let ts = e.ts;
     const tick = this.p.tickMs;
     if (this.nextTick !== null && ts < this.nextTick - tick) {
-      this.stats.late++;
-      if (this.p.latePolicy === 'drop') {
-        this.stats.lateDropped++;
-        return;
+      if (!counted) {
+        this.stats.late++;
+        if (this.p.latePolicy === 'drop') {
+          this.stats.lateDropped++;
+          return;
+        }
       }
       ts = this.nextTick - tick;
     }

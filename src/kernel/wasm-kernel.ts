@@ -289,7 +289,7 @@ export class WasmKernel {
 
   /**
    * Applies packed records for this worker's keys by the engine's plan for their chunk (see
-   * EventClock.plan: n targets, then n event times, n = the chunk's valid records) and returns the
+   * EventClock.plan: n targets, n event times, n partition marks; n = the chunk's valid records) and returns the
    * verdicts they caused. An empty part still advances event time, as every worker must at each chunk.
    */
   ingest(part: Uint8Array, plan: Float64Array, endTarget: number): Verdict[] {
@@ -301,7 +301,7 @@ export class WasmKernel {
     new Uint8Array(x.memory.buffer, ptr, part.length).set(part);
     const planPtr = x.stagePtr();
     new Float64Array(x.memory.buffer, planPtr, plan.length).set(plan);
-    x.ingestPacked(ptr, part.length, planPtr, plan.length >> 1, endTarget);
+    x.ingestPacked(ptr, part.length, planPtr, plan.length / 3, endTarget);
     return this.takeVerdicts();
   }
 
