@@ -246,6 +246,7 @@ export class Daemon {
       declareStreams: (ids) => this.engine.declareStreams(ids),
       streamCaughtUp: (id) => this.engine.streamCaughtUp(id),
       streamAhead: (id) => this.engine.streamAhead(id),
+      streamBehind: (id) => this.engine.streamBehind(id),
     }, resume);
     this.sourceStarted = true;
     // A source that fails for good (a file that vanished, a broker gone) leaves the daemon degraded.
@@ -387,7 +388,7 @@ export class Daemon {
   status(): Record<string, unknown> {
     return {
       version: VERSION, installation_id: this.store?.installationId, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
-      source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats, clock: this.engine?.clock.stats },
+      source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats, clock: this.engine?.clock.stats, partitions: this.engine?.clock.describe() },
       kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
       control: this.control?.status(),
       detection: { property: this.config.params.property, title: this.config.params.title, perProperty: this.config.params.perProperty ?? {},

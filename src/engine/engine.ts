@@ -214,6 +214,11 @@ export class Engine {
     this.advanceHeldTime();
   }
 
+  /** A declared partition has a backlog it has not delivered yet: it may not be taken for idle. */
+  streamBehind(id: string): void {
+    this.clock.behind(id);
+  }
+
   /** Whether a partition is so far ahead of evaluated event time that its source should pause it. */
   streamAhead(id: string): boolean {
     return this.clock.ahead(id);

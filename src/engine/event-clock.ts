@@ -111,6 +111,15 @@ export class EventClock {
     if (st) { st.live = true; st.lastChunkAt = this.opts.now(); }
   }
 
+  /**
+   * A declared partition has records it has not delivered yet (a backlog the source can see): it is
+   * neither caught up nor idle, however long its next chunk takes (a paused fetch, a slow broker).
+   */
+  behind(id: string): void {
+    const st = this.streams.get(id);
+    if (st) { st.live = false; st.lastChunkAt = this.opts.now(); }
+  }
+
   /** Plans a chunk's records (event times and property hashes in chunk order) from one partition, or from the single stream. */
   plan(times: Float64Array, props: Uint32Array, origin?: ChunkOrigin): ChunkPlan {
     const st = this.stream(origin?.stream ?? SINGLE);
@@ -171,13 +180,30 @@ export class EventClock {
     return t;
   }
 
-  /** Whether a partition is so far ahead of the evaluated event time that its source should pause it. */
+  /**
+   * Whether a partition is so far ahead of the evaluated event time that its source should pause it.
+   * A partition found ahead is not idle (it has records, it is held back on purpose): without that,
+   * one paused for longer than streamIdleMs would be taken for idle when it falls behind again, and
+   * event time would run past the records it then delivers.
+   */
   ahead(id: string): boolean {
     const st = this.streams.get(id);
     if (!st || st.high === -Infinity) return false;
     const now = this.opts.now();
-    if (this.reachedTs === -Infinity) return this.capExcept(st, now) === -Infinity;
-    return st.high > this.reachedTs + this.opts.maxAheadMs;
+    const ahead = this.reachedTs === -Infinity ? this.capExcept(st, now) === -Infinity : st.high > this.reachedTs + this.opts.maxAheadMs;
+    if (ahead) st.lastChunkAt = now;
+    return ahead;
+  }
+
+  /** Each partition's mark and whether it holds event time back now (for status). */
+  describe(): Record<string, { mark: number | null; live: boolean; holding: boolean; quietMs: number }> {
+    const now = this.opts.now();
+    const out: Record<string, { mark: number | null; live: boolean; holding: boolean; quietMs: number }> = {};
+    for (const [id, st] of this.streams) {
+      if (!st.declared) continue;
+      out[id] = { mark: st.high === -Infinity ? null : st.high, live: st.live, holding: this.holding(st, now), quietMs: now - st.lastChunkAt };
+    }
+    return out;
   }
 
   /** Event time reached (the highest target planned), or null before the first. */

@@ -331,9 +331,10 @@ export class KafkaSource implements Source {
 
   /**
    * Tells the engine which assigned partitions have nothing to deliver (their position is at the
-   * high watermark: empty, or read to the end): they must not hold event time back. kafkajs hands no
-   * batch for them, so this asks the broker, at each join and every WATCH_INTERVAL_MS. Also resumes
-   * paused partitions while no batch arrives.
+   * high watermark: empty, or read to the end): they must not hold event time back; and which have a
+   * backlog still (not paused): they must, however long their next fetch takes. kafkajs hands no
+   * batch for a partition at its end, so this asks the broker, at each join and every
+   * WATCH_INTERVAL_MS. Also resumes paused partitions while no batch arrives.
    */
   private watch(): Promise<void> {
     this.pauseAhead();
@@ -356,6 +357,7 @@ export class KafkaSource implements Source {
           const c = committedOf.get(h.partition) ?? -1;
           const next = progress ? progress.deliveredNext : c >= 0 ? c : this.opts.config.startFrom === 'latest' ? high : Number(h.low);
           if (next >= high) this.sink.streamCaughtUp?.(key);
+          else if (!this.paused.has(key)) this.sink.streamBehind?.(key);
         }
       } catch (err) {
         // Only event time waits for the idle timeout meanwhile; the next round asks again.

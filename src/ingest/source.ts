@@ -57,6 +57,11 @@ export interface SourceSink {
   /** A declared partition has nothing to deliver right now (caught up): it holds event time back no longer. */
   streamCaughtUp?(id: string): void;
   /**
+   * A declared partition has records it has not delivered yet (its source can see a backlog): it holds
+   * event time back however long its next chunk takes, instead of being taken for idle.
+   */
+  streamBehind?(id: string): void;
+  /**
    * Whether a partition is further ahead of evaluated event time than the kernel can hold: the
    * source should stop reading it (Kafka pause, Kinesis: no GetRecords) until this turns false.
    */

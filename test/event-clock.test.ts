@@ -1,0 +1,122 @@
+// The engine's event-time clock on its own, with a fake wall clock: per-partition marks, the cap by
+// partitions still catching up, records from the future, jumps of time that are believed, idle and
+// paused partitions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_CLOCK_OPTIONS, EventClock, type EventClockOptions } from '../src/engine/event-clock.ts';
+
+const T0 = 1_795_000_000_000;
+const MIN = 60_000;
+
+function clock(opts: Partial<EventClockOptions> = {}): { c: EventClock; now: { t: number } } {
+  const now = { t: T0 + 365 * 24 * 60 * MIN };
+  return { c: new EventClock({ ...DEFAULT_CLOCK_OPTIONS, now: () => now.t, ...opts }), now };
+}
+
+/** Plans records [ts, property] of one chunk; returns targets, event times and marks. */
+function plan(c: EventClock, records: Array<[number, number]>, stream?: string, live = false) {
+  const { plan: p, endTarget } = c.plan(Float64Array.from(records, (r) => r[0]), Uint32Array.from(records, (r) => r[1]), stream ? { stream, live } : undefined);
+  const n = records.length;
+  return { targets: [...p.subarray(0, n)], times: [...p.subarray(n, 2 * n)], marks: [...p.subarray(2 * n)], endTarget };
+}
+
+test('one ordered stream: every target is the prefix maximum, every record counted at its own time', () => {
+  const { c } = clock();
+  const ts = [0, 1000, 800, 3000, 2500, 3100].map((d) => T0 + d);
+  const r = plan(c, ts.map((t, i) => [t, i % 3]));
+  let max = -Infinity;
+  assert.deepEqual(r.targets, ts.map((t) => (max = Math.max(max, t))));
+  assert.deepEqual(r.times, ts);
+  assert.deepEqual(r.marks, r.targets);
+  assert.equal(c.stats.future, 0);
+});
+
+test('a view stamped a day ahead moves nobody\'s time: it is counted at the stream\'s time (clamp) or dropped', () => {
+  for (const futurePolicy of ['clamp', 'drop'] as const) {
+    const { c } = clock({ futurePolicy });
+    const r = plan(c, [[T0, 1], [T0 + 1000, 2], [T0 + 24 * 60 * MIN, 3], [T0 + 2000, 1], [T0 + 3000, 2]]);
+    assert.deepEqual(r.targets, [T0, T0 + 1000, T0 + 1000, T0 + 2000, T0 + 3000]);
+    if (futurePolicy === 'clamp') assert.equal(r.times[2], T0 + 1000);
+    else assert.ok(Number.isNaN(r.times[2]));
+    assert.equal(c.stats.future, 1);
+    assert.equal(c.stats.futureDropped, futurePolicy === 'drop' ? 1 : 0);
+  }
+});
+
+test('a producer 3 minutes ahead on one property, among honest ones: its views are clamped, time follows the others', () => {
+  const { c } = clock();
+  const recs: Array<[number, number]> = [];
+  for (let s = 0; s < 600; s++) {
+    recs.push([T0 + s * 1000, 1], [T0 + s * 1000 + 10, 2]);
+    if (s % 3 === 0) recs.push([T0 + s * 1000 + 3 * MIN, 9]);
+  }
+  const r = plan(c, recs);
+  assert.equal(r.endTarget, T0 + 599 * 1000 + 10);
+  assert.equal(c.stats.future, 200);
+  recs.forEach(([t, p], i) => { if (p === 9) assert.ok(r.times[i] < t, `record ${i} clamped`); });
+});
+
+test('time jumps that are real: two properties agree, or a lone property after a gap', () => {
+  const a = clock().c;
+  plan(a, [[T0, 1], [T0 + 1000, 2]]);
+  const r = plan(a, [[T0 + 20 * MIN, 1], [T0 + 20 * MIN + 500, 2], [T0 + 20 * MIN + 900, 1]]);
+  assert.equal(r.times[0], T0 + 1000, 'the first one alone is doubtful');
+  assert.deepEqual(r.times.slice(1), [T0 + 20 * MIN + 500, T0 + 20 * MIN + 900]);
+  assert.equal(r.endTarget, T0 + 20 * MIN + 900);
+
+  const b = clock().c;
+  plan(b, [[T0, 1], [T0 + 1000, 1]]);
+  assert.equal(plan(b, [[T0 + 40 * MIN, 1]]).endTarget, T0 + 40 * MIN, 'one property alone: its time passed');
+});
+
+test('partitions: a declared partition that has delivered nothing holds time back entirely; a caught-up one holds nothing', () => {
+  const { c } = clock();
+  c.declare(['p0', 'p1']);
+  const r0 = plan(c, [[T0, 1], [T0 + 5000, 1]], 'p0');
+  assert.deepEqual(r0.targets, [-Infinity, -Infinity]);
+  assert.deepEqual(r0.marks, [T0, T0 + 5000], 'its own mark moves all the same');
+  assert.equal(c.advanceTarget(), null);
+  c.caughtUp('p1');
+  assert.equal(c.advanceTarget(), T0 + 5000);
+});
+
+test('a partition paused ahead is not taken for idle: when the others pass it, it holds time back again', () => {
+  const { c, now } = clock({ streamIdleMs: 10_000, maxAheadMs: 5 * MIN });
+  c.declare(['fast', 'slow']);
+  plan(c, [[T0 + 20 * MIN, 1]], 'fast');
+  plan(c, [[T0, 2]], 'slow');
+  assert.equal(c.ahead('fast'), true);
+  // The fast partition is paused for a minute of wall time while the slow one catches up.
+  for (let s = 1; s <= 60; s++) {
+    now.t += 1000;
+    assert.equal(c.ahead('fast'), true);
+    plan(c, [[T0 + s * 10_000, 2]], 'slow');
+  }
+  plan(c, [[T0 + 19 * MIN, 2]], 'slow');
+  assert.equal(c.ahead('fast'), false);
+  // Not idle: the slow partition cannot take time past what the fast one has delivered.
+  const r = plan(c, [[T0 + 25 * MIN, 2]], 'slow');
+  assert.equal(r.endTarget, T0 + 20 * MIN);
+});
+
+test('in a live daemon, a record after the wall clock by more than the tolerance is from the future', () => {
+  const { c, now } = clock({ wallClockFuture: true });
+  now.t = T0 + MIN;
+  const r = plan(c, [[T0, 1], [T0 + MIN + 31_000, 1], [T0 + 1000, 1]]);
+  assert.deepEqual(r.times, [T0, T0, T0 + 1000]);
+  assert.equal(c.stats.future, 1);
+});
+
+test('a partition its source reports behind (a backlog not delivered yet) is never taken for idle', () => {
+  const { c, now } = clock({ streamIdleMs: 10_000 });
+  c.declare(['slow', 'fast']);
+  plan(c, [[T0, 1]], 'slow');
+  plan(c, [[T0 + MIN, 2]], 'fast');
+  for (let s = 0; s < 30; s++) {
+    now.t += 1000;
+    c.behind('slow');
+  }
+  assert.equal(plan(c, [[T0 + 2 * MIN, 2]], 'fast').endTarget, T0, 'the slow partition still holds time at its mark');
+  now.t += 11_000;
+  assert.equal(plan(c, [[T0 + 3 * MIN, 2]], 'fast').endTarget, T0 + 3 * MIN, 'once not reported for streamIdleMs, it is idle');
+});
