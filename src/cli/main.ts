@@ -236,6 +236,7 @@ async function generateCommand(args: string[]): Promise<number> {
     options: {
       seed: { type: 'string' }, hours: { type: 'string' }, out: { type: 'string' }, labels: { type: 'string' },
       scale: { type: 'string' }, profile: { type: 'string' }, start: { type: 'string' }, json: { type: 'boolean' },
+      properties: { type: 'string' }, duplicates: { type: 'string' }, 'bad-clocks': { type: 'boolean' },
     },
   });
   const num = (name: string, raw: string | undefined, def: number) => {
@@ -249,15 +250,17 @@ async function generateCommand(args: string[]): Promise<number> {
     startMs = Date.parse(values.start);
     if (Number.isNaN(startMs)) throw new UsageError(`--start expects an ISO-8601 time, got ${JSON.stringify(values.start)}`);
   }
-  if (values.profile !== undefined && values.profile !== 'realistic' && values.profile !== 'demo') {
-    throw new UsageError(`--profile expects realistic or demo, got ${JSON.stringify(values.profile)}`);
+  if (values.profile !== undefined && values.profile !== 'realistic' && values.profile !== 'demo' && values.profile !== 'field') {
+    throw new UsageError(`--profile expects realistic, demo or field, got ${JSON.stringify(values.profile)}`);
   }
-  const profile = values.profile as 'realistic' | 'demo' | undefined;
+  const profile = values.profile as 'realistic' | 'demo' | 'field' | undefined;
   if (profile === 'demo' && values.hours === undefined) throw new UsageError('--profile demo is endless: give --hours to write a file');
   const { writeGeneratedFiles } = await import('../generate/index.ts');
   const result = await writeGeneratedFiles({
     seed: num('seed', values.seed, 1), hours: num('hours', values.hours, 8), scale: num('scale', values.scale, 1),
     profile, startMs, out: values.out ?? process.stdout, labelsOut: values.labels,
+    ...(values.properties !== undefined ? { properties: num('properties', values.properties, 300) } : {}),
+    duplicates: num('duplicates', values.duplicates, 0), badClocks: values['bad-clocks'] ?? false,
   });
   process.stderr.write(process.stderr.isTTY && !values.json
     ? `generate: ${result.lines.toLocaleString('en')} lines, ${result.labels.toLocaleString('en')} labelled incidents\n`
