@@ -209,7 +209,7 @@ function linesAbove(progress: ProgressLine): Writable {
 function replaySummaryJson(s: ReplaySummary, workers: number) {
   const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0);
   return {
-    summary: 'replay', events: s.events, rejected, rejected_by_reason: s.rejected, late_events: s.late,
+    summary: 'replay', events: s.events, rejected, rejected_by_reason: s.rejected, late_events: s.late, duplicate_events: s.duplicates,
     incidents: s.incidents, transitions: s.transitions, seconds: Number(s.seconds.toFixed(3)),
     events_per_second: Math.round(s.eventsPerSecond), workers,
   };
@@ -225,6 +225,7 @@ export function humanReplaySummary(s: ReplaySummary, workers: number): string {
     `  incidents:      ${n(s.incidents)} opened, ${n(s.transitions)} transitions`,
     `  rejected lines: ${n(rejected)}${reasons.length ? ` (${reasons.map(([r, c]) => `${r} ${n(c)}`).join(', ')})` : ''}`,
     `  late events:    ${n(s.late)}`,
+    `  duplicates:     ${n(s.duplicates)} (dropped)`,
   ];
   return lines.join('\n') + '\n';
 }

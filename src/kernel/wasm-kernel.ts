@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DetectionParams } from './detection-params.ts';
-import { paramSlots, profileSlots, profiledProperties, effectiveScopes } from './detection-params.ts';
+import { paramSlots, profileSlots, profiledProperties, effectiveScopes, SCOPE_PARAM_FIELDS } from './detection-params.ts';
 import type { Scope, Verdict, VerdictKind } from './verdict.ts';
 import { referenceDecode } from '../ingest/reference-decode.ts';
 import { DECODE_OK } from '../ingest/reject-reason.ts';
@@ -24,11 +24,12 @@ const IMPORT_ERRORS: Record<number, string> = {
 const COUNTER_EXPORTS = {
   events: 'H_EVENTS', late: 'H_LATE', lateDropped: 'H_LATE_DROPPED', keysDropped: 'H_KEYS_DROPPED',
   cellsDropped: 'H_CELLS_DROPPED', evicted: 'H_EVICTED', futureDropped: 'H_FUTURE_DROPPED',
-  held: 'H_HELD', heldOverflow: 'H_HELD_OVERFLOW',
+  held: 'H_HELD', heldOverflow: 'H_HELD_OVERFLOW', duplicates: 'H_DUPLICATES', dedupFull: 'H_DEDUP_FULL',
 } as const;
 export type KernelCounters = Record<keyof typeof COUNTER_EXPORTS, number> & { keys: number; cells: number; open: number; heldNow: number };
 /** Every counter's name, for sums and metrics. */
 export const KERNEL_COUNTER_NAMES = [...Object.keys(COUNTER_EXPORTS), 'keys', 'cells', 'open', 'heldNow'] as (keyof KernelCounters)[];
+
 
 /** How a kernel instance is sized and configured. */
 export interface KernelInit {
@@ -38,7 +39,7 @@ export interface KernelInit {
   chunkBytes: number;
   groupLo: number;
   groupHi: number;
-  /** Key groups of the engine (128 by default). */
+  /** Key groups of the engine (128 by default); duplicate-filter entries record their group. */
   groups?: number;
   params: DetectionParams;
   fieldNames?: FieldNames;
@@ -62,8 +63,9 @@ export interface DecodedChunk {
 
 interface KernelExports {
   memory: WebAssembly.Memory;
-  init(maxKeys: number, maxCells: number, chunkBytes: number, lo: number, hi: number): number;
+  init(maxKeys: number, maxCells: number, chunkBytes: number, lo: number, hi: number, groups: number): number;
   setParam(i: number, v: number): void;
+  paramScopeFields(): number;
   setProfileParam(p: number, slot: number, v: number): void;
   setProfileHash(p: number, hash: bigint): void;
   clearProfileHashes(): void;
@@ -150,12 +152,15 @@ export class WasmKernel {
       },
     });
     this.x = instance.exports as unknown as KernelExports;
+    if (this.x.paramScopeFields() !== SCOPE_PARAM_FIELDS) {
+      throw new Error(`kernel parameter blocks have ${this.x.paramScopeFields()} fields per scope, detection-params.ts writes ${SCOPE_PARAM_FIELDS}`);
+    }
   }
 
   /** Creates and initializes a kernel; throws when memory cannot be had. */
   static create(init: KernelInit, debug = false): WasmKernel {
     const k = new WasmKernel(init, debug);
-    const rc = k.x.init(init.maxKeys, init.maxCells, init.chunkBytes, init.groupLo, init.groupHi);
+    const rc = k.x.init(init.maxKeys, init.maxCells, init.chunkBytes, init.groupLo, init.groupHi, k.groups());
     if (rc !== 0) throw new Error(`kernel init failed (code ${rc}): not enough memory for ${init.maxKeys} keys`);
     k.configure();
     return k;
@@ -270,20 +275,25 @@ export class WasmKernel {
       const prop = r.status === DECODE_OK ? r.propertyId! : new Uint8Array(0);
       const title = r.status === DECODE_OK && r.videoTitle ? r.videoTitle : null;
       const err = r.status === DECODE_OK && r.errorType ? r.errorType : null;
-      const len = prop.length + (title?.length ?? 0) + (err?.length ?? 0);
-      if (p + 24 + len + 8 > cap) throw new Error('fallback decisions exceed the fixup region');
+      const viewId = r.status === DECODE_OK && r.viewId ? r.viewId : null;
+      const len = prop.length + (title?.length ?? 0) + (err?.length ?? 0) + (viewId?.length ?? 0);
+      if (p + 32 + len + 8 > cap) throw new Error('fallback decisions exceed the fixup region');
+      // Layout read by assembly/chunk.ts decodeChunk: status, lengths (-1 absent), ts, view id length, bytes.
       view = new DataView(x.memory.buffer);
       view.setInt32(p, r.status, true);
       view.setInt32(p + 4, prop.length, true);
       view.setInt32(p + 8, title ? title.length : -1, true);
       view.setInt32(p + 12, err ? err.length : -1, true);
       view.setBigInt64(p + 16, BigInt(r.status === DECODE_OK ? r.ts! : 0), true);
+      view.setInt32(p + 24, viewId ? viewId.length : -1, true);
+      view.setInt32(p + 28, 0, true);
       const mem = new Uint8Array(x.memory.buffer);
-      let q = p + 24;
+      let q = p + 32;
       mem.set(prop, q); q += prop.length;
       if (title) { mem.set(title, q); q += title.length; }
       if (err) { mem.set(err, q); q += err.length; }
-      p += 24 + ((len + 7) & ~7);
+      if (viewId) { mem.set(viewId, q); q += viewId.length; }
+      p += 32 + ((len + 7) & ~7);
     }
   }
 
@@ -294,7 +304,7 @@ export class WasmKernel {
    */
   ingest(part: Uint8Array, plan: Float64Array, endTarget: number): Verdict[] {
     const x = this.x;
-    if (part.length > x.inputCap() * 4) throw new Error('packed part larger than the kernel can take');
+    if (part.length > x.inputCap() * 5) throw new Error('packed part larger than the kernel can take');
     if (plan.length * 8 > x.inputCap() * 4) throw new Error('plan larger than the kernel can take');
     // The decode staging areas are free between calls: the part lands in the output region, the plan in the stage.
     const ptr = x.outputPtr();

@@ -33,6 +33,8 @@ export interface ReplaySummary {
   events: number;
   rejected: Record<string, number>;
   late: number;
+  /** Views dropped as duplicates (same property and view id within the dedup horizon). */
+  duplicates: number;
   incidents: number;
   transitions: number;
   seconds: number;
@@ -105,6 +107,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
       events: engine.stats.events,
       rejected: { ...engine.stats.rejected },
       late: kc.late,
+      duplicates: kc.duplicates,
       incidents,
       transitions,
       seconds,
