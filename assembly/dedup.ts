@@ -4,6 +4,8 @@
 // such a pipeline repeats a record; it is dropped and counted as a duplicate while the original's
 // event time is within the horizon of the watermark. A view id seen before with another time is a
 // new record and counts; a record already older than the horizon is neither dropped nor remembered.
+// Records the engine's clock judged to be from the future (counted at another time than their own)
+// are neither dropped nor remembered: a copy of one counts again.
 //
 // Every record is looked up, so a lookup must not wait for memory. The filter is a ring of
 // positions in event-time order (2^shift ms each, spanning at least two horizons): a record's entry
@@ -14,8 +16,9 @@
 // entries) old, one position at a time as time moves on, so chains stay short and nothing is ever
 // deleted from inside a chain. A copy has its original's event time, so when the copy is within the
 // horizon so is the original, and its entry is still there: exact for every record within the
-// horizon. A record stamped more than a ring span ahead of the watermark is swept with the position
-// it lands on, so a copy of it may count (devices with wrong clocks).
+// horizon. Records are counted when due (the engine holds those ahead of event time), at most the
+// out-of-orderness after the watermark, so the ring (two horizons plus that) never wraps onto
+// what it remembers.
 // The ring is sized at first use for dedupMaxViews views per horizon; beyond that, or past 64
 // positions of probing, a view is not remembered and is counted as dedupFull (never dropped), so an
 // overloaded filter can only let copies through; which views overflow depends on how groups share
@@ -30,9 +33,9 @@
 import {
   hdrI32, setHdrI32, hdrI64, setHdrI64, hdrPtr, setHdrPtr, bumpF64, heapAlloc,
   H_NEXT_TICK, H_DUPLICATES, H_DEDUP_FULL, H_DEDUP_SWEPT, H_DEDUP_PTR, H_DEDUP_MASK,
-  H_DEDUP_SHIFT, H_KEY_GROUPS, H_DEDUP_HORIZON,
+  H_DEDUP_SHIFT, H_KEY_GROUPS, H_DEDUP_HORIZON, H_GROUP_LO, H_GROUP_HI,
 } from './state';
-import { param, P_DEDUP_MS, P_DEDUP_VIEWS } from './params';
+import { param, P_DEDUP_MS, P_DEDUP_VIEWS, P_OOO_MS } from './params';
 
 const ENTRY: usize = 8;       // u64 word (0: empty)
 const JITTER: i64 = 8;        // positions a record's home may be after its time's position
@@ -47,8 +50,11 @@ function layout(horizon: i64): bool {
   if (views < 1) return false;
   let positions: i64 = 1024;
   while (positions < views * 2 && positions < (<i64>1 << 27)) positions <<= 1;
+  // The ring spans two horizons plus the out-of-orderness: what is remembered (times from a horizon
+  // before the watermark to the out-of-orderness after it) never wraps onto itself.
+  const span = horizon * 2 + <i64>param(P_OOO_MS);
   let shift = 0;
-  while ((positions << shift) < horizon * 2 && shift < 40) shift++;
+  while ((positions << shift) < span && shift < 40) shift++;
   const base = heapAlloc(<usize>positions * ENTRY);
   if (base == 0) return false;
   setHdrPtr(H_DEDUP_PTR, base);
@@ -59,10 +65,16 @@ function layout(horizon: i64): bool {
   return true;
 }
 
-/** Empties the positions from `from` (the last sweep's end) up to `to` (unwrapped; at most the whole ring). */
+/**
+ * Empties the positions from `from` (the last sweep's end) up to `to` (unwrapped; at most the whole
+ * ring: everything remembered is then older than `to`). The first sweep only marks where it is: a
+ * fresh ring holds nothing older.
+ */
 function sweep(from: i64, to: i64, base: usize, mask: i64): void {
-  if (from == i64.MIN_VALUE || to - from > mask + 1) from = to - mask - 1;
-  for (let p = from; p < to; p++) store<u64>(at(base, p, mask), 0);
+  if (from != i64.MIN_VALUE) {
+    if (to - from > mask + 1) from = to - mask - 1;
+    for (let p = from; p < to; p++) store<u64>(at(base, p, mask), 0);
+  }
   setHdrI64(H_DEDUP_SWEPT, to);
 }
 
@@ -122,4 +134,78 @@ export function isDuplicate(propHash: u64, viewHash: u64, ts: i64): bool {
   }
   bumpF64(H_DEDUP_FULL, 1);
   return false;
+}
+
+// ---- by key group (checkpoints, rescaling) --------------------------------------------------
+// A group's entries leave as (ring position, word) pairs; an importer with the same ring geometry
+// (the same horizon and dedupMaxViews: the same parameters) puts each back at its position, so
+// copies of records seen before a checkpoint are still recognized after it, in whichever worker.
+
+let dedupCursor: i32 = -1;
+
+/** Where the next page of exportDedup starts; -1 when the pass is complete. */
+export function exportDedupNextCursor(): i32 { return dedupCursor; }
+
+/** The ring's geometry for an export: 0 mask, 1 shift, 2 horizon, 3 swept (-1 / i64.MIN when there is no ring). */
+export function dedupGeometry(field: i32): i64 {
+  if (hdrPtr(H_DEDUP_PTR) == 0) return field == 3 ? i64.MIN_VALUE : -1;
+  if (field == 0) return <i64>hdrI32(H_DEDUP_MASK);
+  if (field == 1) return <i64>hdrI32(H_DEDUP_SHIFT);
+  if (field == 2) return hdrI64(H_DEDUP_HORIZON);
+  return hdrI64(H_DEDUP_SWEPT);
+}
+
+/** Writes the entries of key groups [lo, hi) from ring position `cursor` on into [out, out+cap) as 16-byte (u32 position, pad, u64 word) records; returns the bytes. */
+export function exportDedup(cursor: i32, out: usize, cap: usize, lo: i32, hi: i32): usize {
+  const base = hdrPtr(H_DEDUP_PTR);
+  if (base == 0) { dedupCursor = -1; return 0; }
+  const mask = <i64>hdrI32(H_DEDUP_MASK);
+  let w: usize = 0;
+  let i = <i64>cursor;
+  while (i <= mask && w + 16 <= cap) {
+    const word = load<u64>(at(base, i, mask));
+    const group = <i32>(word & 0xffff);
+    if (word != 0 && group >= lo && group < hi) {
+      store<u32>(out + w, <u32>i);
+      store<u32>(out + w + 4, 0);
+      store<u64>(out + w + 8, word);
+      w += 16;
+    }
+    i++;
+  }
+  dedupCursor = i <= mask ? <i32>i : -1;
+  return w;
+}
+
+/**
+ * Puts exported entries of this kernel's groups back (others are skipped); returns how many, or -1
+ * when the ring they come from has another geometry (then nothing is imported: copies of records
+ * seen before may count). `swept` is the exporter's sweep mark.
+ */
+export function importDedup(ptr: usize, len: usize, mask: i32, shift: i32, horizon: i64, swept: i64): i32 {
+  if (<i64>param(P_DEDUP_MS) != horizon || horizon <= 0) return -1;
+  if (hdrI64(H_DEDUP_HORIZON) != horizon || hdrPtr(H_DEDUP_PTR) == 0) {
+    if (!layout(horizon)) return -1;
+  }
+  if (hdrI32(H_DEDUP_MASK) != mask || hdrI32(H_DEDUP_SHIFT) != shift) return -1;
+  const base = hdrPtr(H_DEDUP_PTR);
+  const m = <i64>mask;
+  const lo = hdrI32(H_GROUP_LO);
+  const hi = hdrI32(H_GROUP_HI);
+  let n: i32 = 0;
+  for (let p = ptr; p + 16 <= ptr + len; p += 16) {
+    const word = load<u64>(p + 8);
+    const group = <i32>(word & 0xffff);
+    if (group < lo || group >= hi) continue;
+    let pos = <i64>load<u32>(p);
+    for (let i = 0; i < MAX_PROBE; i++) {
+      const e = at(base, pos, m);
+      const w = load<u64>(e);
+      if (w == word) break;
+      if (w == 0) { store<u64>(e, word); n++; break; }
+      pos++;
+    }
+  }
+  if (swept > hdrI64(H_DEDUP_SWEPT)) setHdrI64(H_DEDUP_SWEPT, swept);
+  return n;
 }

@@ -19,5 +19,6 @@ export { hashBytes } from './hash';
 export { dumpCells, dumpNextCursor, dumpAtMs, dumpFields } from './dump';
 export {
   exportKeys, exportNextCursor, importKeys, setEventTime, addCounter, exportHeld, exportHeldNextCursor, importHeld,
-  E_GROUP, E_CELLS, E_KEY_INDEX, E_HEADER, E_KEY_BYTES, E_CELL_BYTES,
+  E_GROUP, E_CELLS, E_KEY_INDEX, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES,
 } from './key-groups';
+export { exportDedup, exportDedupNextCursor, importDedup, dedupGeometry } from './dedup';

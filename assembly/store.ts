@@ -58,6 +58,8 @@ export const X_FAST_LEVEL: usize = 16; // f64 the fast baseline's rate, rising a
 export const X_HOT_LAST: usize = 24;   // i64 newest key slot at which the cell was hot (-1 never)
 export const X_NEXT_FREE: usize = 32;  // i32 free-list link
 export const PX_SIZE: usize = 40;
+/** The extension's state (everything before the free-list link): what a key-group export carries. */
+export const PX_DATA: usize = 32;
 
 const BLOCK: i32 = 1 << BLOCK_SHIFT;
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { WasmKernel, packedRecordSize } from '../src/kernel/wasm-kernel.ts';
+import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { ownerOfGroup } from '../src/kernel/key-groups.ts';
 import { Engine } from '../src/engine/engine.ts';
@@ -32,7 +32,7 @@ test('key groups: hash of the property id mod G, owners hold contiguous ranges; 
   const got = d.parts.map((p) => {
     let n = 0;
     const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
-    for (let off = 0; off < p.length; n++) off += packedRecordSize(dv, off);
+    for (let off = 0; off < p.length; n++) off += k.recordSizeAt(dv, off);
     return n;
   });
   assert.deepEqual(got, expected);

@@ -94,6 +94,10 @@ interface KernelExports {
   exportHeld(cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
   exportHeldNextCursor(): number;
   importHeld(ptr: number, len: number, groups: number): number;
+  exportDedup(cursor: number, out: number, cap: number, lo: number, hi: number): number;
+  exportDedupNextCursor(): number;
+  importDedup(ptr: number, len: number, mask: number, shift: number, horizon: bigint, swept: bigint): number;
+  dedupGeometry(field: number): bigint;
   heldCount(): number;
   addCounter(off: number, v: number): void;
   nextTick(): bigint;
@@ -102,6 +106,8 @@ interface KernelExports {
 /** The layout of exported keys, from the kernel's own constants (assembly/key-groups.ts). */
 interface ExportLayout {
   group: number; cells: number; keyIndex: number; header: number; key: number; cell: number;
+  /** Where a key's header says how many extension bytes per cell follow its cell indices (property cells). */
+  ext: number;
   /** Packed records: header bytes, and the offset of the three u16 lengths. */
   recordHeader: number; recordLengths: number;
 }
@@ -383,10 +389,15 @@ export class WasmKernel {
     return this.x.hashBytes(ptr, bytes.length, 0x5049n);
   }
 
+  /** Bytes of the packed record at `off` of a decoded part (the kernel's own record layout). */
+  recordSizeAt(part: DataView, off: number): number {
+    return packedRecordSize(part, off, this.layout());
+  }
+
   private layout(): ExportLayout {
     const g = (name: string) => (this.x as unknown as Record<string, WebAssembly.Global>)[name].value as number;
     return {
-      group: g('E_GROUP'), cells: g('E_CELLS'), keyIndex: g('E_KEY_INDEX'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'),
+      group: g('E_GROUP'), cells: g('E_CELLS'), keyIndex: g('E_KEY_INDEX'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
       recordHeader: g('R_HEADER'), recordLengths: g('R_PROP_LEN'),
     };
   }
@@ -426,8 +437,19 @@ export class WasmKernel {
       const errors: string[] = [];
       for (let i = 0; i < cells; i++) errors.push(this.cellError[dv.getUint32(idx + i * 4, true)]);
       names.push([this.keyProperty[key], this.keyTitle[key], errors]);
-      p = idx + ((cells * 4 + 7) & ~7);
+      p = idx + ((cells * 4 + 7) & ~7) + cells * dv.getUint32(p + L.ext, true);
     }
+    // The duplicate filter's entries of these groups, and the geometry an importer must share.
+    const dedupPages: Uint8Array[] = [];
+    for (let cursor = 0; cursor >= 0;) {
+      const n = x.exportDedup(cursor, x.outputPtr(), cap, lo, hi);
+      dedupPages.push(new Uint8Array(x.memory.buffer.slice(x.outputPtr(), x.outputPtr() + n)));
+      cursor = x.exportDedupNextCursor();
+    }
+    const mask = Number(x.dedupGeometry(0));
+    const dedup = mask < 0 ? null : {
+      mask, shift: Number(x.dedupGeometry(1)), horizon: String(x.dedupGeometry(2)), swept: String(x.dedupGeometry(3)),
+    };
     const c = this.counters();
     const counters = Object.fromEntries(Object.keys(COUNTER_EXPORTS).map((k) => [k, c[k as keyof typeof COUNTER_EXPORTS]]));
     const nextTick = x.nextTick();
@@ -436,9 +458,9 @@ export class WasmKernel {
       header: {
         format: KERNEL_STATE_FORMAT, stateVersion: x.stateVersion(), groups, groupLo: lo, groupHi: hi,
         nextTick: nextTick === I64_MIN ? null : String(nextTick), maxTs: maxTs === I64_MIN ? null : String(maxTs),
-        counters, keys: names.length,
+        counters, keys: names.length, dedup,
       },
-      records, names, held: concat(heldPages),
+      records, names, held: concat(heldPages), dedup: concat(dedupPages),
     };
   }
 
@@ -498,7 +520,7 @@ export class WasmKernel {
       for (let p = 0; p < s.records.length; r++) {
         if (p + L.header > s.records.length) throw new Error('kernel state part is truncated inside a key');
         const cells = dv.getUint32(p + L.cells, true);
-        const size = L.header + L.key + cells * L.cell + ((cells * 4 + 7) & ~7);
+        const size = L.header + L.key + cells * L.cell + ((cells * 4 + 7) & ~7) + cells * dv.getUint32(p + L.ext, true);
         if (p + size > s.records.length) throw new Error('kernel state part is truncated inside a key');
         const group = dv.getUint32(p + L.group, true);
         if (group >= init.groupLo && group < init.groupHi) {
@@ -511,9 +533,27 @@ export class WasmKernel {
       }
       flush();
       k.importHeldRecords(s.held, init);
+      k.importDedupEntries(s);
     }
     x.setEventTime(nextTick, maxTs);
     return k;
+  }
+
+  /**
+   * Puts back the duplicate filter's entries of this kernel's groups (the kernel skips the others).
+   * A ring of another geometry (other dedup parameters) is not imported: copies of records seen
+   * before the checkpoint may then count once more.
+   */
+  private importDedupEntries(s: KernelGroupState): void {
+    const g = s.header.dedup;
+    if (!g || s.dedup.length === 0) return;
+    const x = this.x;
+    const cap = (x.inputCap() * 4) & ~15;
+    for (let off = 0; off < s.dedup.length; off += cap) {
+      const page = s.dedup.subarray(off, Math.min(s.dedup.length, off + cap));
+      new Uint8Array(x.memory.buffer, x.outputPtr(), page.length).set(page);
+      if (x.importDedup(x.outputPtr(), page.length, g.mask, g.shift, BigInt(g.horizon), BigInt(g.swept)) < 0) return;
+    }
   }
 
   /** Holds again the exported held records of this kernel's groups (packed records, walked by their own sizes). */

@@ -362,7 +362,7 @@ export function feedModel(model: ReferenceModel, steps: Step[], state: RunState 
     const n = events.length;
     const { plan, endTarget } = state.clock.plan(Float64Array.from(events, (e) => e.ts), Uint32Array.from(events, (e) => propertyTag(e.propertyId)), step.origin);
     events.forEach((e, i) => {
-      if (!Number.isNaN(plan[n + i])) model.ingest({ ...e, ts: plan[n + i] }, plan[i], plan[2 * n + i]);
+      if (!Number.isNaN(plan[n + i])) model.ingest({ ...e, ts: plan[n + i], sourceTs: e.ts }, plan[i], plan[2 * n + i]);
     });
     if (endTarget !== -Infinity) model.advanceWatermark(endTarget);
   }
