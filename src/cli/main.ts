@@ -209,7 +209,7 @@ function linesAbove(progress: ProgressLine): Writable {
 function replaySummaryJson(s: ReplaySummary, workers: number) {
   const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0);
   return {
-    summary: 'replay', events: s.events, rejected, rejected_by_reason: s.rejected, late_events: s.late, duplicate_events: s.duplicates,
+    summary: 'replay', events: s.events, rejected, rejected_by_reason: s.rejected, late_events: s.late, duplicate_events: s.duplicates, future_events: s.future,
     incidents: s.incidents, transitions: s.transitions, seconds: Number(s.seconds.toFixed(3)),
     events_per_second: Math.round(s.eventsPerSecond), workers,
   };
@@ -226,6 +226,7 @@ export function humanReplaySummary(s: ReplaySummary, workers: number): string {
     `  rejected lines: ${n(rejected)}${reasons.length ? ` (${reasons.map(([r, c]) => `${r} ${n(c)}`).join(', ')})` : ''}`,
     `  late events:    ${n(s.late)}`,
     `  duplicates:     ${n(s.duplicates)} (dropped)`,
+    `  future events:  ${n(s.future)}`,
   ];
   return lines.join('\n') + '\n';
 }

@@ -35,6 +35,8 @@ export interface ReplaySummary {
   late: number;
   /** Views dropped as duplicates (same property and view id within the dedup horizon). */
   duplicates: number;
+  /** Records the engine's clock judged to be from the future (clamped or dropped). */
+  future: number;
   incidents: number;
   transitions: number;
   seconds: number;
@@ -108,6 +110,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
       rejected: { ...engine.stats.rejected },
       late: kc.late,
       duplicates: kc.duplicates,
+      future: engine.clock.stats.future,
       incidents,
       transitions,
       seconds,

@@ -1,15 +1,11 @@
-// PENDING: fails until event time cannot be broken by one client (issue 13, first part: future
-// timestamps and per-partition event time, in the engine's clock). Not matched by test/*.test.ts,
-// so the suite stays green meanwhile; enable it by renaming it to scenario-future.test.ts.
-//
 // Devices with wrong clocks on the field profile (`vigil generate --profile field --bad-clocks`):
 // one view stamped 24 h ahead of the stream, and a producer whose clock runs 3 min ahead sending 30%
-// of one property's views for 12 hours. With the detector of December 2026 the far view moves the
-// watermark a day ahead: on the generated day below 2.78M of 3.14M events are counted late and 10
-// of 11 labelled incidents are never opened (on every property, not only the one that sent it).
-// Once a record far ahead cannot advance anyone's event time, and a producer minutes ahead can
-// affect at most its own property, every incident opens in time, nothing else opens, almost
-// nothing is late, and the far record is counted under a reason of its own (`future`).
+// of one property's views for 12 hours. Before event time was judged per partition with a future
+// policy, the far view moved the watermark a day ahead: on the generated day below 2.78M of 3.14M
+// events were counted late and 10 of 11 labelled incidents were never opened (on every property,
+// not only the one that sent it). Now a record far ahead cannot advance anyone's event time and a
+// producer minutes ahead affects at most its own property: every incident opens in time, nothing
+// else opens, almost nothing is late, and the far record is counted as from the future.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
