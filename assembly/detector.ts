@@ -401,7 +401,6 @@ export function evalCell(c: i32, t: i64): void {
 
   const status = load<u8>(cp + C_STATUS);
   if (status == 0) {
-    const pending = load<i32>(cp + C_PENDING);
     store<i32>(cp + C_PENDING, 0);
     const zOpen = profParam(prm, scope, S_Z_OPEN);
     const zStrong = profParam(prm, scope, S_Z_STRONG);
@@ -423,8 +422,7 @@ export function evalCell(c: i32, t: i64): void {
     // Overwhelming evidence in the recent window opens without waiting for the window to fill with it.
     const byRecent = (rx >= minFailures || (minFailSlots > 0 && fRFailSlots >= minFailSlots)) && wilsonLower(rx, rn, zStrong) > recentThr;
     // Evidence accumulated over time (property cells): a moderate rise that no single window proves.
-    // Examined when failures arrived since the last evaluation: without them every span's evidence only fell.
-    const byEvidence = !byWindow && !byRecent && scope == SCOPE_PROPERTY && pending > 0 && evidenceScan(k, cp, prm, thr, minFailures);
+    const byEvidence = !byWindow && !byRecent && scope == SCOPE_PROPERTY && evidenceScan(k, cp, prm, thr, minFailures, t);
     if (!byWindow && !byRecent && !byEvidence) return;
     store<u8>(cp + C_HOT, 1);
     noteHot(k, cp);
@@ -501,8 +499,10 @@ export let eOldest: i64 = 0;
  * steep one (a jump); the maximum over spans is exactly the CUSUM statistic started at the ring's
  * oldest slot. True when it exceeds cusumThreshold nats on a span with at least minFailures failures;
  * that span's figures are left in eViews/eFails/eOldest. ln c is computed in JS, so this stays + - x /.
+ * Only complete slots (before tick t's slot): what a slot holds once it is over does not depend on
+ * how records arrived (a replay, or partitions read as a backlog), so neither does this test.
  */
-function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f64): bool {
+function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f64, t: i64): bool {
   const h = profParam(prm, SCOPE_PROPERTY, S_CUSUM_H);
   if (h <= 0 || thr >= 1) return false;
   const logLo = profParam(prm, SCOPE_PROPERTY, S_CUSUM_LOG_LO);
@@ -513,11 +513,13 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
   const evidence = load<i64>(cp + C_EVIDENCE);
   let lo = head - <i64>SLOTS + 1;
   if (lo <= evidence) lo = evidence + 1;
+  let last = floorDiv(t, slotMsOf(SCOPE_PROPERTY)) - 1;
+  if (last > head) last = head;
   let n: f64 = 0;
   let x: f64 = 0;
   let best: f64 = h;
   let found = false;
-  for (let s = head; s >= lo; s--) {
+  for (let s = last; s >= lo; s--) {
     n += <f64>load<u32>(k + K_RING + ringOff(s));
     x += <f64>load<u32>(cp + C_RING + ringOff(s));
     if (x < minFailures) continue;

@@ -57,13 +57,14 @@ function assertRunAgrees(run: Run, what: string): void {
  * accumulated evidence, references lifted by the fast level, title windows cut by the span guard and
  * incidents calm only because the bar moved; with them off (the previous detector), none of these.
  */
-type PathsExpected = 'new' | 'previous' | 'any';
+type PathsExpected = 'new' | 'new-no-evidence' | 'previous' | 'any';
 
 function assertPaths(run: Run, what: string, expected: PathsExpected): void {
   const p = run.paths;
   assert.ok(p.openWindow > 0, `${what}: no opening by window (${JSON.stringify(p)})`);
-  if (expected === 'new') {
-    for (const k of ['openEvidence', 'fastLifted', 'spanGuarded'] as const) assert.ok(p[k] > 0, `${what}: no ${k} (${JSON.stringify(p)})`);
+  if (expected === 'new' || expected === 'new-no-evidence') {
+    const ks = expected === 'new' ? ['openEvidence', 'fastLifted', 'spanGuarded'] as const : ['fastLifted', 'spanGuarded'] as const;
+    for (const k of ks) assert.ok(p[k] > 0, `${what}: no ${k} (${JSON.stringify(p)})`);
     assert.ok(run.kernelCounters.duplicates > 0, `${what}: no duplicate dropped`);
   } else if (expected === 'previous') {
     for (const k of ['openEvidence', 'fastLifted', 'spanGuarded', 'calmOnMovedBar'] as const) assert.equal(p[k], 0, `${what}: ${k} with the previous detector`);
@@ -116,9 +117,14 @@ describe('reference stats', () => {
 
 describe('kernel vs reference model', () => {
   const cases: Array<{ name: string; params: DetectionParams; seeds: number[]; events: number; maxLines: number; paths: PathsExpected }> = [
-    { name: 'fast params', params: FAST_PARAMS, seeds: [1, 2, 3, 4, 5, 6], events: 40_000, maxLines: 2_000, paths: 'new' },
+    // The evidence test reads complete slots only, one slot behind the windows: on these streams' abrupt
+    // steps the windows open first, so the case below makes them need more views.
+    { name: 'fast params', params: FAST_PARAMS, seeds: [1, 2, 3, 4, 5, 6], events: 40_000, maxLines: 2_000, paths: 'new-no-evidence' },
+    { name: 'fast params, windows need 2000 views', params: mergeDetectionParams(FAST_PARAMS, { property: { minViews: 2_000 } }), seeds: [7, 8, 9], events: 40_000, maxLines: 2_000, paths: 'new' },
     { name: 'tight params', params: TIGHT_PARAMS, seeds: [11, 12], events: 40_000, maxLines: 300, paths: 'any' },
-    { name: 'wide params', params: WIDE_PARAMS, seeds: [21, 22], events: 40_000, maxLines: 5_000, paths: 'new' },
+    // An out-of-orderness longer than the property ring: at a tick no complete slot is left in the ring,
+    // so the evidence test has nothing to read.
+    { name: 'wide params', params: WIDE_PARAMS, seeds: [21, 22], events: 40_000, maxLines: 5_000, paths: 'new-no-evidence' },
     { name: 'previous detector', params: FAST_PREVIOUS_PARAMS, seeds: [41, 42], events: 40_000, maxLines: 2_000, paths: 'previous' },
   ];
   for (const c of cases) {

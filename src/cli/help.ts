@@ -53,8 +53,8 @@ options:
   -h, --help          this help
 
 On a terminal, stderr shows a progress line while it runs and a summary at the end (events,
-rejected lines by reason, late events, incidents, events/s); otherwise the summary is one JSON
-line. Warnings (e.g. sampled rejected lines) are JSON lines on stderr. Detection parameters and
+rejected lines by reason, late events, duplicates dropped, events from the future, incidents,
+events/s); otherwise the summary is one JSON line. Warnings (e.g. sampled rejected lines) are JSON lines on stderr. Detection parameters and
 field names come from the same variables as vigil run (VIGIL_DETECTION, VIGIL_FIELD_*).
 Exit status: 0 when the input was read to its end, whatever it contained; 2 for a usage or
 configuration error.

@@ -497,7 +497,6 @@ export class ReferenceModel {
     const recentThr = thresholdOf(sp, recentReference);
 
     if (!c.open) {
-      const pending = c.pending;
       c.pending = 0;
       const suspect = wilsonLower(x, n, sp.zOpen) > thr;
       const recentSuspect = wilsonLower(rx, rn, sp.zOpen) > recentThr;
@@ -507,8 +506,7 @@ export class ReferenceModel {
       const enough = (fails: number, failSlots: number): boolean => fails >= sp.minFailures || (sp.minFailingSlots > 0 && failSlots >= sp.minFailingSlots);
       const byWindow = suspect && enough(x, w.failSlots) && (n >= minViews || wilsonLower(x, n, sp.zStrong) > thr);
       const byRecent = enough(rx, r.failSlots) && wilsonLower(rx, rn, sp.zStrong) > recentThr;
-      // Examined only when failures arrived since the last evaluation (kernel: evalCell).
-      const ev = !byWindow && !byRecent && scope === 'property' && pending > 0 ? evidenceScan(k, c, pp, thr, sp.minFailures) : null;
+      const ev = !byWindow && !byRecent && scope === 'property' ? evidenceScan(k, c, pp, thr, sp.minFailures, t) : null;
       if (!byWindow && !byRecent && ev === null) return;
       c.hot = true;
       if (scope === 'property') c.hotLast = k.head;
@@ -672,7 +670,7 @@ function propertyReference(pp: RefProfile, c: RefCell): number {
 }
 
 /** Sequential evidence over the ring (kernel: evidenceScan in assembly/detector.ts); the span that proves it, or null. */
-function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFailures: number): { views: number; fails: number; oldest: number } | null {
+function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFailures: number, t: number): { views: number; fails: number; oldest: number } | null {
   const sp = pp.property;
   const h = sp.cusumThreshold;
   if (h <= 0 || thr >= 1) return null;
@@ -683,11 +681,14 @@ function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFai
   const head = k.head;
   let lo = head - SLOTS + 1;
   if (lo <= c.evidence) lo = c.evidence + 1;
+  // Complete slots only (kernel: evidenceScan).
+  let last = floorDiv(t, sp.slotMs) - 1;
+  if (last > head) last = head;
   let n = 0;
   let x = 0;
   let best = h;
   let found: { views: number; fails: number; oldest: number } | null = null;
-  for (let s = head; s >= lo; s--) {
+  for (let s = last; s >= lo; s--) {
     const i = ringIndex(s);
     n += k.ring[i];
     x += c.ring[i];
