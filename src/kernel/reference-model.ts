@@ -169,8 +169,9 @@ export class ReferenceModel {
     if (this.nextTick === null || ev.ts >= this.nextTick + this.p.outOfOrdernessMs) {
       let i = this.held.length;
       while (i > 0 && this.held[i - 1].ts > ev.ts) i--;
-      // The kernel writes the time it holds a record at into the copy's own time.
-      this.held.splice(i, 0, { ...ev, sourceTs: ev.ts });
+      // The kernel writes the time it holds a record at into the copy's own time, and forgets the view
+      // id of one held at another time than its own (late, or from the future).
+      this.held.splice(i, 0, { ...ev, sourceTs: ev.ts, viewId: ev.ts === (ev.sourceTs ?? ev.ts) ? ev.viewId : null });
       return;
     }
     this.count(ev, late);
