@@ -1,17 +1,18 @@
 // Decoder side: turns a chunk of NDJSON bytes into packed records, one run per
 // owner worker, so the owners never see JSON and the main thread only moves bytes.
-import { decodeLine, decPropPtr, decPropLen, decTitlePtr, decTitleLen, decErrPtr, decErrLen, decTs } from './decode';
+import { decodeLine, decPropPtr, decPropLen, decTitlePtr, decTitleLen, decErrPtr, decErrLen, decTs, decViewPtr, decViewLen } from './decode';
 import { DECODE_OK, DECODE_FALLBACK, DECODE_EMPTY } from './decode-status';
 import { hashBytes } from './hash';
 import { heapAlloc } from './state';
 import {
-  R_PROP_HASH, R_TITLE_HASH, R_ERR_HASH, R_TS, R_INDEX, R_PROP_LEN, R_TITLE_LEN, R_ERR_LEN, R_HEADER,
+  R_PROP_HASH, R_TITLE_HASH, R_ERR_HASH, R_TS, R_INDEX, R_PROP_LEN, R_TITLE_LEN, R_ERR_LEN, R_VIEW_HASH, R_HEADER,
   recordSize,
 } from './ingest';
 
 export const SEED_PROPERTY: u64 = 0x5049;
 export const SEED_TITLE: u64 = 0x5449;
 export const SEED_ERROR: u64 = 0x4552;
+export const SEED_VIEW: u64 = 0x5649;
 
 export const MAX_OWNERS: i32 = 64;
 export const MAX_SAMPLES: i32 = 8;
@@ -42,12 +43,12 @@ const C_FALLBACK_CAP: usize = 28;
 /** Allocates the I/O regions for chunks of up to inCap bytes; false when memory is exhausted. */
 export function initIo(inCap: i32): bool {
   const inBuf = heapAlloc(<usize>inCap + 16);
-  // A packed record is at least 56 bytes; the shortest valid line with one-letter
-  // field names (`{"p":1,"t":1}` and its newline) is 14, so output <= 4x input.
-  const outCap = <usize>inCap * 4 + 4096;
+  // A packed record is at least 64 bytes; the shortest valid line with one-letter
+  // field names (`{"p":1,"t":1}` and its newline) is 14, so output <= 5x input.
+  const outCap = <usize>inCap * 5 + 4096;
   const stage = heapAlloc(outCap);
   const out = heapAlloc(outCap);
-  const fixCap = <usize>inCap * 2 + 4096;
+  const fixCap = <usize>inCap * 3 + 4096;
   const fix = heapAlloc(fixCap);
   const fallbacks = heapAlloc(<usize>inCap / 2 + 64);
   // At most one record per 14 input bytes (the shortest valid line, see above).
@@ -102,10 +103,11 @@ export function ownerOfGroup(group: i32, groups: i32, owners: i32): i32 {
 
 function writeRecord(
   dst: usize, propPtr: usize, propLen: i32, titlePtr: usize, titleLen: i32,
-  errPtr: usize, errLen: i32, ts: i64, index: i32,
+  errPtr: usize, errLen: i32, ts: i64, index: i32, viewPtr: usize, viewLen: i32,
 ): usize {
   const propHash = hashBytes(propPtr, propLen, SEED_PROPERTY);
   store<u64>(dst + R_PROP_HASH, propHash);
+  store<u64>(dst + R_VIEW_HASH, viewLen > 0 ? hashBytes(viewPtr, viewLen, SEED_VIEW) : 0);
   // The main thread plans event time from these, in chunk order (src/engine/event-clock.ts).
   store<f64>(load<usize>(IO + IO_TIMES) + (<usize>index << 3), <f64>ts);
   store<u32>(load<usize>(IO + IO_PROPS) + (<usize>index << 2), <u32>propHash);
@@ -183,7 +185,7 @@ export function decodeChunk(len: i32, owners: i32, groups: i32, fixups: i32): i3
     let status = decodeLine(p, e);
     if (status == DECODE_OK) {
       if (decTs > maxTs) maxTs = decTs;
-      w += writeRecord(w, decPropPtr, decPropLen, decTitlePtr, decTitleLen, decErrPtr, decErrLen, decTs, records);
+      w += writeRecord(w, decPropPtr, decPropLen, decTitlePtr, decTitleLen, decErrPtr, decErrLen, decTs, records, decViewPtr, decViewLen);
       records++;
     } else if (status == DECODE_FALLBACK) {
       if (fixLeft > 0) {
@@ -192,16 +194,18 @@ export function decodeChunk(len: i32, owners: i32, groups: i32, fixups: i32): i3
         const tl = load<i32>(fix + 8);
         const el = load<i32>(fix + 12);
         const ts = load<i64>(fix + 16);
-        const bytes = fix + 24;
+        const vl = load<i32>(fix + 24);
+        const bytes = fix + 32;
+        const tp = bytes + <usize>pl;
+        const ep = tp + (tl > 0 ? <usize>tl : 0);
+        const vp = ep + (el > 0 ? <usize>el : 0);
         if (status == DECODE_OK) {
           if (ts > maxTs) maxTs = ts;
-          const tp = bytes + <usize>pl;
-          const ep = tp + (tl > 0 ? <usize>tl : 0);
-          w += writeRecord(w, bytes, pl, tp, tl, ep, el, ts, records);
+          w += writeRecord(w, bytes, pl, tp, tl, ep, el, ts, records, vp, vl);
           records++;
         }
-        const blen = <usize>pl + (tl > 0 ? <usize>tl : 0) + (el > 0 ? <usize>el : 0);
-        fix += 24 + ((blen + 7) & ~7);
+        const blen = <usize>pl + (tl > 0 ? <usize>tl : 0) + (el > 0 ? <usize>el : 0) + (vl > 0 ? <usize>vl : 0);
+        fix += 32 + ((blen + 7) & ~7);
         fixLeft--;
       } else if (fallbacks < fbCap) {
         store<u32>(fbList + (<usize>fallbacks << 3), <u32>(p - base));

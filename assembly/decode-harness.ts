@@ -3,7 +3,7 @@
 
 import {
   decodeLine, setFieldName, setMaxLineBytes,
-  decPropPtr, decPropLen, decTitlePtr, decTitleLen, decErrPtr, decErrLen, decTs,
+  decPropPtr, decPropLen, decTitlePtr, decTitleLen, decErrPtr, decErrLen, decTs, decViewPtr, decViewLen,
 } from "./decode";
 import { DECODE_OK } from "./decode-status";
 
@@ -26,6 +26,10 @@ export function titleLen(): i32 { return decTitleLen; }
 export function errPtr(): usize { return decErrPtr; }
 /** Error type byte length of the last DECODE_OK line, -1 when absent. */
 export function errLen(): i32 { return decErrLen; }
+/** Pointer to the view id of the last DECODE_OK line. */
+export function viewPtr(): usize { return decViewPtr; }
+/** View id byte length of the last DECODE_OK line, -1 when there is none to suppress duplicates by. */
+export function viewLen(): i32 { return decViewLen; }
 /** ts of the last DECODE_OK line as f64 (exact: ts < 2^53). */
 export function tsValue(): f64 { return <f64>decTs; }
 

@@ -28,6 +28,8 @@ const FLD_TS: i32 = 4;
 const PROP_CAP: i32 = 256;
 const TITLE_CAP: i32 = 1024;
 const ERR_CAP: i32 = 128;
+// A longer view id is accepted but not used to suppress duplicates.
+const VIEW_CAP: i32 = 256;
 // Longest ISO form is 35 bytes; anything longer can only be a digit string.
 const TS_CAP: i32 = 64;
 
@@ -35,6 +37,7 @@ const TS_CAP: i32 = 64;
 const PROP_BUF: usize = memory.data(PROP_CAP, 16);
 const TITLE_BUF: usize = memory.data(TITLE_CAP, 16);
 const ERR_BUF: usize = memory.data(ERR_CAP, 16);
+const VIEW_BUF: usize = memory.data(VIEW_CAP, 16);
 const KEY_BUF: usize = memory.data(NAME_CAP, 16);
 const TS_BUF: usize = memory.data(TS_CAP, 16);
 
@@ -76,6 +79,10 @@ export let decErrPtr: usize = 0;
 export let decErrLen: i32 = -1;
 /** Event time of the last DECODE_OK line, epoch ms. */
 export let decTs: i64 = 0;
+/** View id (unescaped UTF-8) of the last DECODE_OK line: the identity duplicate suppression uses. */
+export let decViewPtr: usize = 0;
+/** View id byte length, -1 when absent, null, "", a number or longer than VIEW_CAP (no duplicate suppression). */
+export let decViewLen: i32 = -1;
 
 // Why the scanner returned ERR (REJECT_NOT_JSON, REJECT_INVALID_UTF8 or DECODE_FALLBACK).
 let gErr: i32 = 0;
@@ -647,8 +654,21 @@ function interpretFields(): i32 {
     return REJECT_BAD_ERROR_TYPE;
   }
 
-  t = load<u32>(slot(FLD_VIEW) + 8);
+  a = slot(FLD_VIEW);
+  t = load<u32>(a + 8);
   if (t == T_BOOL || t == T_OBJECT || t == T_ARRAY) return REJECT_BAD_VIEW_ID;
+  decViewPtr = VIEW_BUF;
+  decViewLen = -1;
+  if (t == T_STRING) {
+    if (load<u32>(a + 12) == 0) {
+      // No escapes: the id's bytes are those of the line (valid until the next line), no copy.
+      let n = <i32>(load<u32>(a + 4) - load<u32>(a));
+      if (n > 0 && n <= VIEW_CAP) { decViewPtr = <usize>load<u32>(a); decViewLen = n; }
+    } else {
+      let n = stringField(a, VIEW_BUF, VIEW_CAP);
+      if (n > 0) decViewLen = n;
+    }
+  }
   return DECODE_OK;
 }
 

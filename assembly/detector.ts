@@ -7,18 +7,20 @@ import {
   H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_KEY_HWM, H_EVICTED,
 } from './state';
 import {
-  keyPtr, cellPtr, findCell, deleteKey, keyParams,
+  keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   K_FIRST_CELL, K_CHILDREN, K_RING,
   C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_OPEN_POS, C_BASE_VIEWS, C_BASE_FAILS,
   C_OPENED_AT, C_CALM_SINCE, C_OPEN_THR, C_IMPACTED, C_LAST_RATIO, C_EVIDENCE, C_PENDING,
-  C_LAST_EVAL, C_OPEN_BASE, C_RING,
+  C_LAST_EVAL, C_OPEN_BASE, C_EXT, C_RING, X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
 } from './store';
 import {
   scopeParam, profParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
   S_SLOT_MS, S_MIN_VIEWS, S_MIN_FAILURES, S_Z_OPEN, S_Z_STRONG, S_MIN_EFFECT_ABS,
   S_MIN_EFFECT_RATIO, S_RESOLVE_MS, S_Z_RESOLVE, S_EXPIRE_MS, S_IDLE_EVICT_MS,
   S_BASELINE_DECAY, S_WARMUP_VIEWS, S_PRIOR_VIEWS, S_RESOLVE_VIEWS,
+  S_BASELINE_Z, S_FAST_DECAY, S_CUSUM_LOG_LO, S_CUSUM_STEP_LO, S_CUSUM_LOG_HI, S_CUSUM_STEP_HI,
+  S_CUSUM_H, S_SPAN_GUARD, S_FAST_RISE, S_MIN_FAIL_SLOTS,
 } from './params';
 import { wilsonLower, wilsonUpper, powi, floorDiv } from './stats';
 
@@ -41,8 +43,26 @@ const RING_MASK: i64 = <i64>SLOTS - 1;
 
 @inline export function slotMsOf(scope: i32): i64 { return <i64>scopeParam(scope, S_SLOT_MS); }
 
-/** Multiplies every unfrozen baseline of a key by m (an empty stretch of slots). */
-function decayKey(k: usize, m: f64): void {
+/**
+ * The reference rate a property cell's threshold is built on: the slow baseline, as the Wilson upper
+ * bound of its decayed counts at baselineZ (so a short history raises the bar instead of needing a
+ * warm-up; the point estimate at 0), raised to the fast level when that is higher, but never past
+ * the slow baseline's own threshold (a slow creep can lift the bar by one minimum effect, no more).
+ */
+export function propertyReference(prm: usize, cp: usize): f64 {
+  const nb = load<f64>(cp + C_BASE_VIEWS);
+  const xb = load<f64>(cp + C_BASE_FAILS);
+  const z = profParam(prm, SCOPE_PROPERTY, S_BASELINE_Z);
+  const slow = z > 0 ? wilsonUpper(xb, nb, z) : (nb > 0 ? xb / nb : 0);
+  if (profParam(prm, SCOPE_PROPERTY, S_FAST_DECAY) <= 0) return slow;
+  let fast = load<f64>(extPtr(load<i32>(cp + C_EXT)) + X_FAST_LEVEL);
+  const cap = thresholdOf(prm, SCOPE_PROPERTY, slow);
+  if (fast > cap) fast = cap;
+  return fast > slow ? fast : slow;
+}
+
+/** Multiplies every unfrozen baseline of a key by m, and the fast baselines of a property's cells by fm (an empty stretch of slots). */
+function decayKey(k: usize, m: f64, fm: f64): void {
   store<f64>(k + K_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS) * m);
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
@@ -51,21 +71,50 @@ function decayKey(k: usize, m: f64): void {
       store<f64>(cp + C_BASE_VIEWS, load<f64>(cp + C_BASE_VIEWS) * m);
       store<f64>(cp + C_BASE_FAILS, load<f64>(cp + C_BASE_FAILS) * m);
     }
+    if (fm > 0) {
+      const xp = extPtr(load<i32>(cp + C_EXT));
+      store<f64>(xp + X_FAST_VIEWS, load<f64>(xp + X_FAST_VIEWS) * fm);
+      store<f64>(xp + X_FAST_FAILS, load<f64>(xp + X_FAST_FAILS) * fm);
+    }
     c = load<i32>(cp + C_NEXT);
   }
 }
 
-/** Folds one complete slot into the key's and its unfrozen cells' baselines. */
-function foldSlot(k: usize, slot: i64, d: f64): void {
+/**
+ * Folds one complete slot into the key's and its unfrozen cells' baselines, and (property keys, with
+ * fd > 0) into every cell's fast baseline, frozen or not, with the slot's failures clipped at the
+ * reference plus the minimum effect; the fast level follows that baseline's rate down at once and up
+ * by at most fastRisePerHour. So a sustained moderate shift that builds up over hours (a rate that
+ * doubles every night) is learned as it comes, while a ramp or an incident lifts the bar by no more
+ * than the rise allows while it is being detected.
+ */
+function foldSlot(k: usize, slot: i64, d: f64, fd: f64, prm: usize): void {
   const views = <f64>load<u32>(k + K_RING + ringOff(slot));
   store<f64>(k + K_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS) * d + views);
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
+    const fails = <f64>load<u32>(cp + C_RING + ringOff(slot));
+    let clipped: f64 = 0;
+    if (fd > 0) {
+      let clip = propertyReference(prm, cp) + profParam(prm, SCOPE_PROPERTY, S_MIN_EFFECT_ABS);
+      if (clip > 1) clip = 1;
+      const ceiling = views * clip;
+      clipped = fails < ceiling ? fails : ceiling;
+    }
     if (load<u8>(cp + C_HOT) == 0) {
-      const fails = <f64>load<u32>(cp + C_RING + ringOff(slot));
       store<f64>(cp + C_BASE_VIEWS, load<f64>(cp + C_BASE_VIEWS) * d + views);
       store<f64>(cp + C_BASE_FAILS, load<f64>(cp + C_BASE_FAILS) * d + fails);
+    }
+    if (fd > 0) {
+      const xp = extPtr(load<i32>(cp + C_EXT));
+      const fv = load<f64>(xp + X_FAST_VIEWS) * fd + views;
+      const ff = load<f64>(xp + X_FAST_FAILS) * fd + clipped;
+      store<f64>(xp + X_FAST_VIEWS, fv);
+      store<f64>(xp + X_FAST_FAILS, ff);
+      const target = fv > 0 ? ff / fv : 0;
+      const most = load<f64>(xp + X_FAST_LEVEL) + profParam(prm, SCOPE_PROPERTY, S_FAST_RISE);
+      store<f64>(xp + X_FAST_LEVEL, target < most ? target : most);
     }
     c = load<i32>(cp + C_NEXT);
   }
@@ -77,17 +126,19 @@ export function foldTo(key: i32, upto: i64): void {
   const folded = load<i64>(k + K_FOLDED_SLOT);
   if (upto <= folded) return;
   const scope = <i32>load<u8>(k + K_SCOPE);
-  const d = profParam(keyParams(k), scope, S_BASELINE_DECAY);
+  const prm = keyParams(k);
+  const d = profParam(prm, scope, S_BASELINE_DECAY);
+  const fd = scope == SCOPE_PROPERTY ? profParam(prm, SCOPE_PROPERTY, S_FAST_DECAY) : 0;
   const head = load<i64>(k + K_HEAD_SLOT);
   const lo = head - <i64>SLOTS + 1;
   let s = folded + 1;
   while (s <= upto) {
     if (s < lo || s > head) {
       const e = s < lo ? (upto < lo - 1 ? upto : lo - 1) : upto;
-      decayKey(k, powi(d, e - s + 1));
+      decayKey(k, powi(d, e - s + 1), fd > 0 ? powi(fd, e - s + 1) : 0);
       s = e + 1;
     } else {
-      foldSlot(k, s, d);
+      foldSlot(k, s, d, fd, prm);
       s++;
     }
   }
@@ -135,6 +186,7 @@ export function rotateTo(key: i32, slot: i64): i64 {
 export let wViews: f64 = 0;
 export let wFails: f64 = 0;
 export let wOldest: i64 = 0;
+export let wFailSlots: i32 = 0;
 
 /**
  * Sums slots from the head back, after the evidence mark and from `notBefore` on, until it has
@@ -149,11 +201,14 @@ export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64, fro
   if (lo < notBefore) lo = notBefore;
   let n: f64 = 0;
   let x: f64 = 0;
+  let failSlots: i32 = 0;
   let s = head;
   let oldest = head;
   while (s >= lo) {
     n += <f64>load<u32>(k + K_RING + ringOff(s));
-    x += <f64>load<u32>(cp + C_RING + ringOff(s));
+    const f = load<u32>(cp + C_RING + ringOff(s));
+    x += <f64>f;
+    if (f != 0) failSlots++;
     oldest = s;
     if (s <= fromSlot && n >= minViews) break;
     s--;
@@ -161,6 +216,7 @@ export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64, fro
   wViews = n;
   wFails = x;
   wOldest = oldest;
+  wFailSlots = failSlots;
 }
 
 /** Failures / views of a key's cell over its ring slots from `fromSlot` to the head (0 without views). */
@@ -208,8 +264,10 @@ export let fN: f64 = 0;
 export let fX: f64 = 0;
 export let fOldest: i64 = 0;
 export let fSpanMs: f64 = 0;
+export let fFailSlots: i32 = 0;
 export let fRN: f64 = 0;
 export let fRX: f64 = 0;
+export let fRFailSlots: i32 = 0;
 export let fROldest: i64 = 0;
 export let fRSpanMs: f64 = 0;
 export let fBase: f64 = 0;
@@ -237,8 +295,22 @@ export function cellFigures(cp: usize, t: i64): void {
     parent = load<i32>(k + K_PARENT);
     pc = findCell(parent, load<u64>(cp + C_ERR_HASH));
     if (pc >= 0) {
-      const pe = load<i64>(cellPtr(pc) + C_EVIDENCE);
-      if (pe >= 0) notBefore = floorDiv((pe + 1) * slotMsOf(SCOPE_PROPERTY) + slotMs - 1, slotMs);
+      const pcp = cellPtr(pc);
+      const pSlotMs = slotMsOf(SCOPE_PROPERTY);
+      const pe = load<i64>(pcp + C_EVIDENCE);
+      if (pe >= 0) notBefore = floorDiv((pe + 1) * pSlotMs + slotMs - 1, slotMs);
+      // Nor into a stretch where the property was hot and that its ring no longer holds: the title
+      // would be compared with the property's figures after it (a title storm after a long outage).
+      // While the property was hot within its ring, the title looks no further back than that ring.
+      if (profParam(prm, SCOPE_TITLE, S_SPAN_GUARD) > 0) {
+        const hotLast = load<i64>(extPtr(load<i32>(pcp + C_EXT)) + X_HOT_LAST);
+        if (hotLast >= 0) {
+          const ringLo = load<i64>(keyPtr(parent) + K_HEAD_SLOT) - <i64>SLOTS + 1;
+          const from = hotLast >= ringLo ? ringLo : hotLast + 1;
+          const nb = floorDiv(from * pSlotMs + slotMs - 1, slotMs);
+          if (nb > notBefore) notBefore = nb;
+        }
+      }
     }
   }
 
@@ -246,6 +318,7 @@ export function cellFigures(cp: usize, t: i64): void {
   fN = wViews;
   fX = wFails;
   fOldest = wOldest;
+  fFailSlots = wFailSlots;
   let spanMs = <f64>(t - fOldest * slotMs);
   if (spanMs < 1) spanMs = 1;
   fSpanMs = spanMs;
@@ -255,6 +328,7 @@ export function cellFigures(cp: usize, t: i64): void {
   fRN = wViews;
   fRX = wFails;
   fROldest = wOldest;
+  fRFailSlots = wFailSlots;
   let rSpanMs = <f64>(t - fROldest * slotMs);
   if (rSpanMs < 1) rSpanMs = 1;
   fRSpanMs = rSpanMs;
@@ -266,22 +340,21 @@ export function cellFigures(cp: usize, t: i64): void {
   let warm = false;
   let reference: f64 = 0;
   let recentReference: f64 = 0;
-  const nb = load<f64>(cp + C_BASE_VIEWS);
-  const xb = load<f64>(cp + C_BASE_FAILS);
   if (scope == SCOPE_PROPERTY) {
-    base = nb > 0 ? xb / nb : 0;
+    base = propertyReference(prm, cp);
     warm = load<f64>(k + K_BASE_VIEWS) >= profParam(prm, SCOPE_PROPERTY, S_WARMUP_VIEWS);
     reference = base;
     recentReference = base;
   } else {
+    const nb = load<f64>(cp + C_BASE_VIEWS);
+    const xb = load<f64>(cp + C_BASE_FAILS);
     const pk = keyPtr(parent);
     let parentBase: f64 = 0;
     let parentRatio: f64 = 0;
     let parentRecentRatio: f64 = 0;
     if (pc >= 0) {
       const pcp = cellPtr(pc);
-      const pnb = load<f64>(pcp + C_BASE_VIEWS);
-      parentBase = pnb > 0 ? load<f64>(pcp + C_BASE_FAILS) / pnb : 0;
+      parentBase = propertyReference(prm, pcp);
       const pSlotMs = slotMsOf(SCOPE_PROPERTY);
       parentRatio = spanRatio(pk, pcp, floorDiv(fOldest * slotMs, pSlotMs));
       parentRecentRatio = spanRatio(pk, pcp, floorDiv(fROldest * slotMs, pSlotMs));
@@ -332,30 +405,44 @@ export function evalCell(c: i32, t: i64): void {
     const zOpen = profParam(prm, scope, S_Z_OPEN);
     const zStrong = profParam(prm, scope, S_Z_STRONG);
     const minFailures = profParam(prm, scope, S_MIN_FAILURES);
+    const minFailSlots = <i32>profParam(prm, scope, S_MIN_FAIL_SLOTS);
     const suspect = wilsonLower(x, n, zOpen) > thr;
     const recentSuspect = wilsonLower(rx, rn, zOpen) > recentThr;
     // Hot cells keep their slots out of the baseline: the onset of an incident must not
     // raise the bar it has to clear. Not before warm-up ends, or a cold baseline would
     // freeze at its first failures.
-    store<u8>(cp + C_HOT, warm && (suspect || recentSuspect) ? 1 : 0);
+    const hot = warm && (suspect || recentSuspect);
+    store<u8>(cp + C_HOT, hot ? 1 : 0);
+    if (hot) noteHot(k, cp);
     if (!warm) return;
-    const byWindow = suspect && x >= minFailures && (n >= minViews || wilsonLower(x, n, zStrong) > thr);
+    // Enough failures: minFailures, or failures in minFailSlots distinct slots (a tiny property failing
+    // all the time never collects many in a ring, and a burst of retries lands in one or two slots).
+    const byWindow = suspect && (x >= minFailures || (minFailSlots > 0 && fFailSlots >= minFailSlots))
+      && (n >= minViews || wilsonLower(x, n, zStrong) > thr);
     // Overwhelming evidence in the recent window opens without waiting for the window to fill with it.
-    const byRecent = rx >= minFailures && wilsonLower(rx, rn, zStrong) > recentThr;
-    if (!byWindow && !byRecent) return;
+    const byRecent = (rx >= minFailures || (minFailSlots > 0 && fRFailSlots >= minFailSlots)) && wilsonLower(rx, rn, zStrong) > recentThr;
+    // Evidence accumulated over time (property cells): a moderate rise that no single window proves.
+    const byEvidence = !byWindow && !byRecent && scope == SCOPE_PROPERTY && evidenceScan(k, cp, prm, thr, minFailures, t);
+    if (!byWindow && !byRecent && !byEvidence) return;
     store<u8>(cp + C_HOT, 1);
+    noteHot(k, cp);
     store<u8>(cp + C_STATUS, 1);
     store<i64>(cp + C_OPENED_AT, t);
-    store<f64>(cp + C_OPEN_THR, byWindow ? thr : recentThr);
+    store<f64>(cp + C_OPEN_THR, byRecent && !byWindow ? recentThr : thr);
     store<f64>(cp + C_OPEN_BASE, base);
     store<i64>(cp + C_CALM_SINCE, -1);
     addOpen(c, cp);
     if (byWindow) {
       store<f64>(cp + C_IMPACTED, x);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, ratio, thr, base, n, x, spanMs, viewsPerHour, x, <f64>t);
-    } else {
+    } else if (byRecent) {
       store<f64>(cp + C_IMPACTED, rx);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, rRatio, recentThr, base, rn, rx, rSpanMs, rViewsPerHour, rx, <f64>t);
+    } else {
+      let eSpanMs = <f64>(t - eOldest * slotMsOf(scope));
+      if (eSpanMs < 1) eSpanMs = 1;
+      store<f64>(cp + C_IMPACTED, eFails);
+      emitVerdict(V_OPEN, scope, key, c, <f64>t, eFails / eViews, thr, base, eViews, eFails, eSpanMs, eViews * 3600000 / eSpanMs, eFails, <f64>t);
     }
     return;
   }
@@ -367,11 +454,16 @@ export function evalCell(c: i32, t: i64): void {
   const openThr = load<f64>(cp + C_OPEN_THR);
   const openBase = load<f64>(cp + C_OPEN_BASE);
   const openedAt = <f64>load<i64>(cp + C_OPENED_AT);
+  if (scope == SCOPE_PROPERTY) noteHot(k, cp);
   let kind = V_UPDATE;
   if (t - load<i64>(k + K_LAST_TS) >= <i64>profParam(prm, scope, S_EXPIRE_MS)) {
     kind = V_EXPIRE;
   } else {
-    const calm = rn > 0 && wilsonUpper(rx, rn, profParam(prm, scope, S_Z_RESOLVE)) < openThr;
+    // With the fast baseline the bar can move during an incident: a shift that has become the normal
+    // (mobile viewers every night) resolves once the bar has caught up, instead of staying open all night.
+    let calmThr = openThr;
+    if (scope == SCOPE_PROPERTY && profParam(prm, SCOPE_PROPERTY, S_FAST_DECAY) > 0 && recentThr > calmThr) calmThr = recentThr;
+    const calm = rn > 0 && wilsonUpper(rx, rn, profParam(prm, scope, S_Z_RESOLVE)) < calmThr;
     if (calm) {
       let since = load<i64>(cp + C_CALM_SINCE);
       if (since < 0) { since = t; store<i64>(cp + C_CALM_SINCE, t); }
@@ -387,6 +479,62 @@ export function evalCell(c: i32, t: i64): void {
     removeOpen(cp);
   }
   emitVerdict(kind, scope, key, c, <f64>t, rRatio, openThr, openBase, rn, rx, rSpanMs, rViewsPerHour, impacted, openedAt);
+}
+
+/** Remembers that a property cell is hot at its key's newest slot (titles keep their windows out of such stretches). */
+@inline function noteHot(k: usize, cp: usize): void {
+  const ext = load<i32>(cp + C_EXT);
+  if (ext >= 0) store<i64>(extPtr(ext) + X_HOT_LAST, load<i64>(k + K_HEAD_SLOT));
+}
+
+// Transient outputs of evidenceScan (globals: never part of the state).
+export let eViews: f64 = 0;
+export let eFails: f64 = 0;
+export let eOldest: i64 = 0;
+
+/**
+ * Sequential evidence (a CUSUM restricted to the ring): for every span of slots ending at the head
+ * (after the evidence mark) the log-likelihood ratio of "failures at c x thr" against "failures at
+ * thr", Poisson form x ln c - n thr (c - 1), for a gentle c (a rate creeping past the bar) and a
+ * steep one (a jump); the maximum over spans is exactly the CUSUM statistic started at the ring's
+ * oldest slot. True when it exceeds cusumThreshold nats on a span with at least minFailures failures;
+ * that span's figures are left in eViews/eFails/eOldest. ln c is computed in JS, so this stays + - x /.
+ * Only complete slots (before tick t's slot): what a slot holds once it is over does not depend on
+ * how records arrived (a replay, or partitions read as a backlog), so neither does this test.
+ */
+function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f64, t: i64): bool {
+  const h = profParam(prm, SCOPE_PROPERTY, S_CUSUM_H);
+  if (h <= 0 || thr >= 1) return false;
+  const logLo = profParam(prm, SCOPE_PROPERTY, S_CUSUM_LOG_LO);
+  const costLo = thr * profParam(prm, SCOPE_PROPERTY, S_CUSUM_STEP_LO);
+  const logHi = profParam(prm, SCOPE_PROPERTY, S_CUSUM_LOG_HI);
+  const costHi = thr * profParam(prm, SCOPE_PROPERTY, S_CUSUM_STEP_HI);
+  const head = load<i64>(k + K_HEAD_SLOT);
+  const evidence = load<i64>(cp + C_EVIDENCE);
+  let lo = head - <i64>SLOTS + 1;
+  if (lo <= evidence) lo = evidence + 1;
+  let last = floorDiv(t, slotMsOf(SCOPE_PROPERTY)) - 1;
+  if (last > head) last = head;
+  let n: f64 = 0;
+  let x: f64 = 0;
+  let best: f64 = h;
+  let found = false;
+  for (let s = last; s >= lo; s--) {
+    n += <f64>load<u32>(k + K_RING + ringOff(s));
+    x += <f64>load<u32>(cp + C_RING + ringOff(s));
+    if (x < minFailures) continue;
+    const gLo = x * logLo - n * costLo;
+    const gHi = x * logHi - n * costHi;
+    const g = gLo > gHi ? gLo : gHi;
+    if (g > best) {
+      best = g;
+      found = true;
+      eViews = n;
+      eFails = x;
+      eOldest = s;
+    }
+  }
+  return found;
 }
 
 function evalKey(key: i32, t: i64): void {

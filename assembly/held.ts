@@ -11,7 +11,7 @@ import {
   heapAlloc, hdrI32, setHdrI32, hdrPtr, setHdrPtr, bumpF64,
   H_HOLD_ARENA, H_HOLD_OTHER, H_HOLD_CAP, H_HOLD_USED, H_HOLD_HEAP, H_HOLD_LEN, H_HOLD_HEAP_CAP, H_HOLD_MAX, H_HELD,
 } from './state';
-import { recordSize, R_TS } from './ingest';
+import { recordSize, R_TS, R_VIEW_HASH } from './ingest';
 
 const ENTRY: usize = 16; // i64 event time, u32 offset in the arena, pad
 
@@ -74,6 +74,8 @@ export function holdRecord(p: usize, ts: i64): bool {
   const used = <usize>hdrI32(H_HOLD_USED);
   const dst = hdrPtr(H_HOLD_ARENA) + used;
   memory.copy(dst, p, size);
+  // Held at another time than its own (late, or from the future): not recognised as a copy (dedup.ts).
+  if (load<i64>(dst + R_TS) != ts) store<u64>(dst + R_VIEW_HASH, 0);
   store<i64>(dst + R_TS, ts);
   setHdrI32(H_HOLD_USED, <i32>(used + size));
   // Sift up.

@@ -1,6 +1,6 @@
 // The kernel's exports; everything is implemented in the modules named here.
 export { init, finish, stateVersion, supportedStateVersion, stateMagic, keyCount, cellCount, openCount, maxTs, nextTick, counter, heapTop, headerPtr } from './kernel';
-export { setParam, setProfileParam, setProfileHash, clearProfileHashes } from './params';
+export { setParam, setProfileParam, setProfileHash, clearProfileHashes, paramScopeFields } from './params';
 export { rebindProfiles } from './store';
 export { ingestPacked, R_HEADER, R_PROP_LEN } from './ingest';
 export {
@@ -11,6 +11,7 @@ export {
 // The counters' offsets in the state header, read by WasmKernel.counters() (one source of truth).
 export {
   H_EVENTS, H_LATE, H_LATE_DROPPED, H_KEYS_DROPPED, H_CELLS_DROPPED, H_EVICTED, H_FUTURE_DROPPED, H_HELD, H_HELD_OVERFLOW,
+  H_DUPLICATES, H_DEDUP_FULL,
 } from './state';
 export { heldCount } from './held';
 export { setFieldName, setMaxLineBytes } from './decode';
@@ -18,5 +19,6 @@ export { hashBytes } from './hash';
 export { dumpCells, dumpNextCursor, dumpAtMs, dumpFields } from './dump';
 export {
   exportKeys, exportNextCursor, importKeys, setEventTime, addCounter, exportHeld, exportHeldNextCursor, importHeld,
-  E_GROUP, E_CELLS, E_KEY_INDEX, E_HEADER, E_KEY_BYTES, E_CELL_BYTES,
+  E_GROUP, E_CELLS, E_KEY_INDEX, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES,
 } from './key-groups';
+export { exportDedup, exportDedupNextCursor, importDedup, dedupGeometry } from './dedup';

@@ -13,10 +13,11 @@ import {
 import { param, P_TICK_MS, P_OOO_MS, P_LATE_DROP, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE } from './params';
 import { rotateTo, markDirty, evaluateTick, sweep, slotMsOf } from './detector';
 import { combineHash } from './hash';
+import { isDuplicate } from './dedup';
 import { floorDiv } from './stats';
 import { SLOTS } from './state';
 
-// Packed record layout: a 48-byte header, then property, title and error bytes, padded to 8.
+// Packed record layout: a 56-byte header, then property, title and error bytes, padded to 8.
 export const R_PROP_HASH: usize = 0;
 export const R_TITLE_HASH: usize = 8;
 export const R_ERR_HASH: usize = 16;
@@ -25,7 +26,8 @@ export const R_INDEX: usize = 32;      // u32 position of the record among the c
 export const R_PROP_LEN: usize = 40;
 export const R_TITLE_LEN: usize = 42;
 export const R_ERR_LEN: usize = 44;
-export const R_HEADER: usize = 48;
+export const R_VIEW_HASH: usize = 48;  // u64 hash of the view id, 0 when the line has none (never suppressed)
+export const R_HEADER: usize = 56;
 
 @inline export function recordSize(p: usize): usize {
   const len = <usize>load<u16>(p + R_PROP_LEN) + <usize>load<u16>(p + R_TITLE_LEN) + <usize>load<u16>(p + R_ERR_LEN);
@@ -105,8 +107,19 @@ function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLe
   store<i32>(cp + C_PENDING, load<i32>(cp + C_PENDING) + 1);
 }
 
+/**
+ * A copy of a record already counted (same property, view id and event time as written). Not for a
+ * record the engine's clock judged to be from the future (counted before its own time): a late record
+ * is counted after it, and matched at its own time.
+ */
+function isDuplicateRecord(p: usize, eventTs: i64): bool {
+  const own = load<i64>(p + R_TS);
+  return eventTs >= own && isDuplicate(load<u64>(p + R_PROP_HASH), load<u64>(p + R_VIEW_HASH), own);
+}
+
 /** Applies one packed record whose watermark has already been advanced. */
 function ingestRecord(p: usize, eventTs: i64, counted: bool): void {
+  if (isDuplicateRecord(p, eventTs)) return;
   let ts = eventTs;
   const next = hdrI64(H_NEXT_TICK);
   const tick = <i64>param(P_TICK_MS);

@@ -2,7 +2,7 @@
 import {
   HDR, STATE_FORMAT_VERSION, heapAlloc, hdrI32, setHdrI32, hdrI64, setHdrI64, hdrF64, setHdrPtr, hdrPtr,
   H_MAGIC, H_VERSION, H_INITIALIZED, H_DIRTY_PTR, H_OPEN_PTR, H_NEXT_TICK, H_MAX_TS, H_NEXT_SWEEP,
-  H_KEY_COUNT, H_CELL_COUNT, H_OPEN_LEN, H_GROUP_LO, H_GROUP_HI, H_HEAP_TOP,
+  H_KEY_COUNT, H_CELL_COUNT, H_OPEN_LEN, H_GROUP_LO, H_GROUP_HI, H_HEAP_TOP, H_KEY_GROUPS,
 } from './state';
 import { initStore } from './store';
 import { initIo } from './chunk';
@@ -13,12 +13,13 @@ import { param, P_OOO_MS } from './params';
 const MAGIC: u32 = 0x4b4c4756; // 'VGLK'
 
 /** Sets up an empty kernel; returns 0 on success, 1 when memory is exhausted, 2 when already initialized. */
-export function init(maxKeys: i32, maxCells: i32, chunkBytes: i32, groupLo: i32, groupHi: i32): i32 {
+export function init(maxKeys: i32, maxCells: i32, chunkBytes: i32, groupLo: i32, groupHi: i32, keyGroups: i32): i32 {
   if (hdrI32(H_INITIALIZED) == 1) return 2;
   store<u32>(HDR + H_MAGIC, MAGIC);
   setHdrI32(H_VERSION, STATE_FORMAT_VERSION);
   setHdrI32(H_GROUP_LO, groupLo);
   setHdrI32(H_GROUP_HI, groupHi);
+  setHdrI32(H_KEY_GROUPS, keyGroups);
   if (!initIo(chunkBytes)) return 1;
   // Held records start small and grow with what partitions ahead deliver (bounded: then counted early).
   if (!initHeld(chunkBytes, chunkBytes < 0x1000000 ? chunkBytes * 64 : 0x40000000)) return 1;

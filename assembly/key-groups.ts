@@ -7,21 +7,23 @@ import {
   H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_NEXT_TICK, H_MAX_TS,
 } from './state';
 import {
-  keyPtr, cellPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE,
+  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE,
+  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT,
 } from './store';
 import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
 import { heldCount, heldAt, holdRecord } from './held';
 import { recordSize, R_PROP_HASH, R_TS } from './ingest';
 
-// An exported key: a 24-byte header, the key record, its cell records, then each cell's index in
-// the exporting kernel (u32, padded to 8 bytes). JS reads the layout from these exported constants.
+// An exported key: a 24-byte header, the key record, its cell records, each cell's index in the
+// exporting kernel (u32, padded to 8 bytes), then for a property each cell's extension data (store.ts
+// PX_DATA bytes). JS reads the layout from these exported constants.
 export const E_GROUP: usize = 0;       // u32 key group (of the property)
 export const E_CELLS: usize = 4;       // u32 cells that follow
 export const E_PARENT_HASH: usize = 8; // u64 the property's hash for a title key, 0 for a property
 export const E_KEY_INDEX: usize = 16;  // u32 index in the exporting kernel (JS keeps names by index)
+export const E_EXT: usize = 20;        // u32 extension bytes per cell after the indices (PX_DATA for a property, 0 for a title)
 export const E_HEADER: usize = 24;
 export const E_KEY_BYTES: usize = KEY_SIZE;
 export const E_CELL_BYTES: usize = CELL_SIZE;
@@ -31,9 +33,9 @@ let exportCursor: i32 = -1;
 /** Where the next export page starts (after exportKeys); -1 when the pass is complete. */
 export function exportNextCursor(): i32 { return exportCursor; }
 
-/** Bytes of one exported key with `cells` cells. */
-@inline function exportedSize(cells: i32): usize {
-  return E_HEADER + KEY_SIZE + <usize>cells * CELL_SIZE + ((<usize>cells * 4 + 7) & ~7);
+/** Bytes of one exported key with `cells` cells and `ext` extension bytes per cell. */
+@inline function exportedSize(cells: i32, ext: usize): usize {
+  return E_HEADER + KEY_SIZE + <usize>cells * CELL_SIZE + ((<usize>cells * 4 + 7) & ~7) + <usize>cells * ext;
 }
 
 function cellCount(k: usize): i32 {
@@ -61,22 +63,26 @@ export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: 
       const group = groupOf(propHash, groups);
       if (group >= lo && group < hi) {
         const cells = cellCount(k);
-        const size = exportedSize(cells);
+        const ext: usize = parent >= 0 ? 0 : PX_DATA;
+        const size = exportedSize(cells, ext);
         if (w + size > cap) break;
         const r = out + w;
         store<u32>(r + E_GROUP, <u32>group);
         store<u32>(r + E_CELLS, <u32>cells);
         store<u64>(r + E_PARENT_HASH, parent >= 0 ? propHash : 0);
         store<u32>(r + E_KEY_INDEX, <u32>i);
-        store<u32>(r + E_KEY_INDEX + 4, 0);
+        store<u32>(r + E_EXT, <u32>ext);
         memory.copy(r + E_HEADER, k, KEY_SIZE);
         let p = r + E_HEADER + KEY_SIZE;
         let q = p + <usize>cells * CELL_SIZE;
+        let x = q + ((<usize>cells * 4 + 7) & ~7);
         let c = load<i32>(k + K_FIRST_CELL);
         while (c >= 0) {
           const cp = cellPtr(c);
           memory.copy(p, cp, CELL_SIZE);
           store<u32>(q, <u32>c);
+          // A property cell's extension (fast baseline, hot mark) goes with it.
+          if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
           p += CELL_SIZE;
           q += 4;
           c = load<i32>(cp + C_NEXT);
@@ -108,7 +114,8 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
   while (p < end) {
     if (p + E_HEADER + KEY_SIZE > end) return -5;
     const cells = <i32>load<u32>(p + E_CELLS);
-    const size = exportedSize(cells);
+    const ext = <usize>load<u32>(p + E_EXT);
+    const size = exportedSize(cells, ext);
     if (p + size > end) return -5;
     const src = p + E_HEADER;
     const hash = load<u64>(src + K_HASH);
@@ -117,6 +124,7 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
     const group = groupOf(parentHash != 0 ? parentHash : hash, groups);
     if (group < lo || group >= hi || <u32>group != load<u32>(p + E_GROUP)) return -1;
     if (findKey(hash) >= 0) return -4;
+    if (ext != (scope == SCOPE_PROPERTY ? PX_DATA : 0)) return -5;
     let parent: i32 = -1;
     if (scope != SCOPE_PROPERTY) {
       parent = findKey(parentHash);
@@ -147,11 +155,15 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
     let first: i32 = -1;
     let last: i32 = -1;
     let cs = src + KEY_SIZE;
+    let xs = cs + <usize>cells * CELL_SIZE + ((<usize>cells * 4 + 7) & ~7);
     for (let i: i32 = 0; i < cells; i++) {
       const c = createCell(key, load<u64>(cs));
       if (c < 0) return -3;
       const cp = cellPtr(c);
+      const myExt = load<i32>(cp + C_EXT);
       memory.copy(cp, cs, CELL_SIZE);
+      store<i32>(cp + C_EXT, myExt);
+      if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
       store<i32>(cp + C_KEY, key);
       store<i32>(cp + C_NEXT, -1);
       store<i32>(cp + C_NEXT_FREE, 0);

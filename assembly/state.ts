@@ -2,7 +2,7 @@
 // that a snapshot is a plain copy of memory and a restore is a copy back.
 // WASM globals are used only for transient per-call values.
 
-export const STATE_FORMAT_VERSION: i32 = 3; // 2: per-property parameter profiles; 3: held records
+export const STATE_FORMAT_VERSION: i32 = 4; // 2: per-property parameter profiles; 3: held records; 4: property cell extensions, duplicate filter
 export const SLOTS: i32 = 32; // ring length of per-key / per-cell count slots
 
 // The header region is reserved in the data segment; its address is a compile-time constant.
@@ -53,6 +53,17 @@ export const H_HOLD_MAX: usize = 204;     // i32 bytes an arena may grow to
 export const H_HELD: usize = 208;         // f64 records ever held (counter)
 export const H_HELD_OVERFLOW: usize = 216;// f64 records counted early because the held set was full
 export const H_PARAMS: usize = 256;       // params block (see params.ts), up to 1 KiB
+export const H_PX_BLOCKS: usize = 1280;   // usize table of property-cell extension block pointers (store.ts)
+export const H_PX_HWM: usize = 1284;      // i32 highest extension index ever used + 1
+export const H_PX_FREE: usize = 1288;     // i32 head of the extension free list (-1 none)
+export const H_KEY_GROUPS: usize = 1292;  // i32 key groups of the deployment (a dedup entry records its group)
+export const H_DUPLICATES: usize = 1296;  // f64 views dropped as duplicates (dedup.ts)
+export const H_DEDUP_FULL: usize = 1304;  // f64 views the duplicate filter could not remember (full)
+export const H_DEDUP_SWEPT: usize = 1312; // i64 positions of times before this are cleared (dedup.ts)
+export const H_DEDUP_PTR: usize = 1320;   // usize the ring of the duplicate filter (0: not allocated)
+export const H_DEDUP_MASK: usize = 1324;  // i32 positions - 1
+export const H_DEDUP_SHIFT: usize = 1328; // i32 event-time ms per position = 2^shift
+export const H_DEDUP_HORIZON: usize = 1336;// i64 the horizon the ring was laid out for
 
 const KEY_BLOCK_SHIFT: i32 = 12; // 4096 records a block
 export const BLOCK_SHIFT = KEY_BLOCK_SHIFT;

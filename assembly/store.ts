@@ -7,8 +7,9 @@ import {
   hdrI32, setHdrI32, hdrPtr,
   H_KEY_BLOCKS, H_CELL_BLOCKS, H_TABLE_PTR, H_TABLE_MASK, H_KEY_COUNT, H_CELL_COUNT,
   H_KEY_HWM, H_CELL_HWM, H_KEY_FREE, H_CELL_FREE, H_MAX_KEYS, H_MAX_CELLS,
+  H_PX_BLOCKS, H_PX_HWM, H_PX_FREE,
 } from './state';
-import { profileBase, profileOfHash } from './params';
+import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
 
 // Key record (KEY_SIZE bytes).
 export const K_HASH: usize = 0;        // u64, 0 = free
@@ -45,8 +46,20 @@ export const C_LAST_EVAL: usize = 88;  // i64
 export const C_PENDING: usize = 96;    // i32 failures since the latest evaluation
 export const C_NEXT_FREE: usize = 100; // i32
 export const C_OPEN_BASE: usize = 104; // f64 baseline at opening
+export const C_EXT: usize = 112;       // i32 property cell: its extension record (below); title cell: -1
 export const C_RING: usize = 128;      // u32[SLOTS] failures per slot
 export const CELL_SIZE: usize = 128 + (<usize>SLOTS << 2);
+
+// Property-cell extension (PX_SIZE bytes): state only property cells need, kept out of the cell
+// record that titles share, so title memory does not grow. Allocated with the cell, freed with it.
+export const X_FAST_VIEWS: usize = 0;  // f64 fast baseline: decayed views
+export const X_FAST_FAILS: usize = 8;  // f64 fast baseline: decayed failures, each slot clipped
+export const X_FAST_LEVEL: usize = 16; // f64 the fast baseline's rate, rising at most fastRisePerHour
+export const X_HOT_LAST: usize = 24;   // i64 newest key slot at which the cell was hot (-1 never)
+export const X_NEXT_FREE: usize = 32;  // i32 free-list link
+export const PX_SIZE: usize = 40;
+/** The extension's state (everything before the free-list link): what a key-group export carries. */
+export const PX_DATA: usize = 32;
 
 const BLOCK: i32 = 1 << BLOCK_SHIFT;
 
@@ -55,6 +68,9 @@ const BLOCK: i32 = 1 << BLOCK_SHIFT;
 }
 @inline export function cellPtr(i: i32): usize {
   return load<usize>(hdrPtr(H_CELL_BLOCKS) + (<usize>(i >> BLOCK_SHIFT) << 2)) + <usize>(i & BLOCK_MASK) * CELL_SIZE;
+}
+@inline export function extPtr(i: i32): usize {
+  return load<usize>(hdrPtr(H_PX_BLOCKS) + (<usize>(i >> BLOCK_SHIFT) << 2)) + <usize>(i & BLOCK_MASK) * PX_SIZE;
 }
 
 /** Allocates the hash table and block tables; returns false when memory is exhausted. */
@@ -66,7 +82,11 @@ export function initStore(maxKeys: i32, maxCells: i32): bool {
   const table = heapAlloc(<usize>cap * 16);
   const kb = heapAlloc(<usize>((maxKeys + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
   const cb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
-  if (table == 0 || kb == 0 || cb == 0) return false;
+  // At most one extension per cell: the same block table size.
+  const xb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
+  if (table == 0 || kb == 0 || cb == 0 || xb == 0) return false;
+  store<usize>(HDR + H_PX_BLOCKS, xb);
+  setHdrI32(H_PX_FREE, -1);
   store<usize>(HDR_TABLE(), table);
   setHdrI32(H_TABLE_MASK, cap - 1);
   store<usize>(HDR_KB(), kb);
@@ -185,10 +205,22 @@ export function findCell(key: i32, errHash: u64): i32 {
   return -1;
 }
 
-/** Creates a cell for (key, error); -1 at the cell cap. The new cell inherits the key's baseline views with no failures. */
+/**
+ * Creates a cell for (key, error); -1 at the cell cap. The new cell inherits the key's baseline views
+ * with no failures; a property cell gets its extension, whose fast baseline starts the same way.
+ */
 export function createCell(key: i32, errHash: u64): i32 {
   const count = hdrI32(H_CELL_COUNT);
   if (count >= hdrI32(H_MAX_CELLS)) return -1;
+  const k = keyPtr(key);
+  let ext: i32 = -1;
+  if (load<i32>(k + K_PARENT) < 0) {
+    ext = createExt();
+    if (ext < 0) return -1;
+    const xp = extPtr(ext);
+    store<f64>(xp + X_FAST_VIEWS, load<f64>(k + K_BASE_VIEWS) * profParam(keyParams(k), 0, S_FAST_SHARE));
+    store<i64>(xp + X_HOT_LAST, -1);
+  }
   let idx = hdrI32(H_CELL_FREE);
   let c: usize;
   if (idx >= 0) {
@@ -199,14 +231,17 @@ export function createCell(key: i32, errHash: u64): i32 {
     idx = hdrI32(H_CELL_HWM);
     if ((idx & BLOCK_MASK) == 0) {
       const blk = heapAlloc(<usize>BLOCK * CELL_SIZE);
-      if (blk == 0) return -1;
+      if (blk == 0) {
+        if (ext >= 0) freeExt(ext);
+        return -1;
+      }
       store<usize>(hdrPtr(H_CELL_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
     }
     setHdrI32(H_CELL_HWM, idx + 1);
     c = cellPtr(idx);
   }
-  const k = keyPtr(key);
   store<u64>(c + C_ERR_HASH, errHash);
+  store<i32>(c + C_EXT, ext);
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
@@ -219,8 +254,37 @@ export function createCell(key: i32, errHash: u64): i32 {
   return idx;
 }
 
+/** Allocates a zeroed property-cell extension; -1 when memory is exhausted (there is never more than one per cell). */
+function createExt(): i32 {
+  let idx = hdrI32(H_PX_FREE);
+  if (idx >= 0) {
+    const x = extPtr(idx);
+    setHdrI32(H_PX_FREE, load<i32>(x + X_NEXT_FREE));
+    memory.fill(x, 0, PX_SIZE);
+    return idx;
+  }
+  idx = hdrI32(H_PX_HWM);
+  if ((idx & BLOCK_MASK) == 0) {
+    const blk = heapAlloc(<usize>BLOCK * PX_SIZE);
+    if (blk == 0) return -1;
+    store<usize>(hdrPtr(H_PX_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
+  }
+  setHdrI32(H_PX_HWM, idx + 1);
+  return idx;
+}
+
+function freeExt(idx: i32): void {
+  store<i32>(extPtr(idx) + X_NEXT_FREE, hdrI32(H_PX_FREE));
+  setHdrI32(H_PX_FREE, idx);
+}
+
 function freeCell(idx: i32): void {
   const c = cellPtr(idx);
+  const ext = load<i32>(c + C_EXT);
+  if (ext >= 0) {
+    freeExt(ext);
+    store<i32>(c + C_EXT, -1);
+  }
   store<u64>(c + C_ERR_HASH, 0);
   store<i32>(c + C_NEXT_FREE, hdrI32(H_CELL_FREE));
   setHdrI32(H_CELL_FREE, idx);

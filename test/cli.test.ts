@@ -294,7 +294,7 @@ test('replay on a terminal: a progress line, JSON log lines never glued onto it,
   assert.ok(logs.length >= 3, `the three bad lines are logged: ${JSON.stringify(shown)}`);
   for (const l of logs) assert.equal((JSON.parse(l) as { msg: string }).msg, 'rejected input line');
   const rest = shown.filter((l) => !l.startsWith('{'));
-  assert.deepEqual(rest.map((l) => l.split(':')[0].trim()), ['replay', 'incidents', 'rejected lines', 'late events'], `only the summary is left on screen: ${JSON.stringify(shown)}`);
+  assert.deepEqual(rest.map((l) => l.split(':')[0].trim()), ['replay', 'incidents', 'rejected lines', 'late events', 'duplicates', 'future events'], `only the summary is left on screen: ${JSON.stringify(shown)}`);
   assert.match(rest[0], new RegExp(`^replay: ${(lines.length).toLocaleString('en')} events in [\\d.]+ s \\([\\d.]+ M events/s, \\d workers?\\)$`));
   assert.match(rest[2], /^ {2}rejected lines: 3 \(not_json 2, missing_property 1\)$/);
   assert.equal(readFileSync(out, 'utf8'), vigil(['replay', clean]).stdout, 'the transitions are unaffected');

@@ -29,6 +29,8 @@ interface HarnessExports {
   titleLen(): number;
   errPtr(): number;
   errLen(): number;
+  viewPtr(): number;
+  viewLen(): number;
   tsValue(): number;
 }
 
@@ -81,12 +83,14 @@ class WasmDecoder {
     if (status !== S.DECODE_OK) return { status };
     const tl = this.x.titleLen();
     const el = this.x.errLen();
+    const vl = this.x.viewLen();
     return {
       status,
       propertyId: this.bytesAt(this.x.propPtr(), this.x.propLen()),
       videoTitle: tl < 0 ? null : this.bytesAt(this.x.titlePtr(), tl),
       errorType: el < 0 ? null : this.bytesAt(this.x.errPtr(), el),
       ts: this.x.tsValue(),
+      viewId: vl < 0 ? null : this.bytesAt(this.x.viewPtr(), vl),
     };
   }
 
@@ -126,7 +130,7 @@ function describeResult(r: DecodeResult): string {
     b === undefined ? 'undefined' : b === null ? 'null' : JSON.stringify(Buffer.from(b).toString('latin1'));
   const name = S.DECODE_STATUS_NAMES[r.status] ?? String(r.status);
   if (r.status !== S.DECODE_OK) return name;
-  return `ok prop=${t(r.propertyId)} title=${t(r.videoTitle)} err=${t(r.errorType)} ts=${r.ts}`;
+  return `ok prop=${t(r.propertyId)} title=${t(r.videoTitle)} err=${t(r.errorType)} ts=${r.ts} view=${t(r.viewId)}`;
 }
 
 /** Asserts wasm (fallback resolved) and reference agree on a line; returns the reference's result. */
@@ -144,7 +148,7 @@ function sameResult(a: DecodeResult, b: DecodeResult): boolean {
   if (a.status !== b.status) return false;
   if (a.status !== S.DECODE_OK) return true;
   return eqBytes(a.propertyId, b.propertyId) && eqBytes(a.videoTitle, b.videoTitle) &&
-    eqBytes(a.errorType, b.errorType) && Object.is(a.ts, b.ts);
+    eqBytes(a.errorType, b.errorType) && Object.is(a.ts, b.ts) && eqBytes(a.viewId, b.viewId);
 }
 
 function eqBytes(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): boolean {
@@ -193,6 +197,7 @@ interface Expect {
   title?: string | null;
   err?: string | null;
   ts?: number;
+  view?: string | null;
 }
 
 /** Checks a fixed expectation on both decoders, so the reference is not trusted blindly; also demands the wasm decided alone. */
@@ -210,6 +215,7 @@ function expectBoth(line: string | Uint8Array, e: Expect, { wasmDecides = true }
     if (e.title !== undefined) assert.equal(utf8(r.videoTitle), e.title, where);
     if (e.err !== undefined) assert.equal(utf8(r.errorType), e.err, where);
     if (e.ts !== undefined) assert.ok(Object.is(r.ts, e.ts), `${where}: ts ${r.ts} !== ${e.ts}`);
+    if (e.view !== undefined) assert.equal(utf8(r.viewId), e.view, where);
   }
 }
 
@@ -587,6 +593,25 @@ describe('fixed expectations (both decoders)', () => {
     expectBoth(`{${b},"view_id":[]}`, st(S.REJECT_BAD_VIEW_ID));
     expectBoth(`{${b},"view_id":-1e999}`, ok('p', 1));
     expectBoth(`{${b},"view_id":"${'v'.repeat(5000)}"}`, ok('p', 1));
+  });
+
+  // The view id is what duplicate deliveries are recognized by: a non-empty string of at most 256
+  // bytes, unescaped. Numbers, "", null and longer strings are valid but identify nothing.
+  test('view id: the identity duplicates are suppressed by', () => {
+    const b = '"property_id":"p","ts":1';
+    const view = (v: string | null): Expect => ({ ...ok('p', 1), view: v });
+    expectBoth(`{${b},"view_id":"v-15sl7-3kjl"}`, view('v-15sl7-3kjl'));
+    expectBoth(`{${b},"view_id":"caf\\u00e9 \\"1\\""}`, view('café "1"'));
+    expectBoth(`{${b},"view_id":"\\ud800x"}`, view('\ufffdx'));
+    expectBoth(`{${b},"view_id":${JSON.stringify('€'.repeat(85))}}`, view('€'.repeat(85)));
+    expectBoth(`{${b},"view_id":${JSON.stringify('€'.repeat(86))}}`, view(null));
+    expectBoth(`{${b},"view_id":${JSON.stringify('v'.repeat(256))}}`, view('v'.repeat(256)));
+    expectBoth(`{${b},"view_id":${JSON.stringify('v'.repeat(257))}}`, view(null));
+    expectBoth(`{${b},"view_id":""}`, view(null));
+    expectBoth(`{${b},"view_id":null}`, view(null));
+    expectBoth(`{${b},"view_id":12345}`, view(null));
+    expectBoth(`{"view_id":"first",${b},"view_id":"last"}`, view('last'));
+    expectBoth(`{${b}}`, view(null));
   });
 
   test('check order when several things are wrong', () => {

@@ -32,7 +32,7 @@ test('key groups: hash of the property id mod G, owners hold contiguous ranges; 
   const got = d.parts.map((p) => {
     let n = 0;
     const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
-    for (let off = 0; off < p.length; n++) off += 48 + ((dv.getUint16(off + 40, true) + dv.getUint16(off + 42, true) + dv.getUint16(off + 44, true) + 7) & ~7);
+    for (let off = 0; off < p.length; n++) off += k.recordSizeAt(dv, off);
     return n;
   });
   assert.deepEqual(got, expected);

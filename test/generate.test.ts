@@ -309,6 +309,139 @@ describe('generate: schedule for other run lengths', () => {
   });
 });
 
+describe('generate: field profile', () => {
+  // 12 h of 60 properties: a 2 h warm-up, then every kind of situation, and a 1 h tail.
+  const FIELD = { seed: 4, hours: 12, profile: 'field', properties: 60, scale: 0.05 } as const;
+  interface FieldView { property: string; title: string | null; error: string | null; ts: number; line: string }
+  let lines: string[];
+  let views: FieldView[];
+  let labels: IncidentLabel[];
+
+  const parseField = (line: string): FieldView | null => {
+    let v: Record<string, unknown>;
+    try { v = JSON.parse(line); } catch { return null; }
+    if (v === null || typeof v !== 'object' || !('property_id' in v)) return null;
+    const ts = typeof v.ts === 'number' ? v.ts : Date.parse(v.ts as string);
+    return { property: String(v.property_id), title: (v.video_title as string | null | undefined) ?? null, error: (v.error_type as string | null | undefined) ?? null, ts, line };
+  };
+  const rate = (vs: FieldView[], error: string) => vs.filter((v) => v.error === error).length / Math.max(1, vs.length);
+  const within = (l: IncidentLabel, from = Date.parse(l.start), to = Date.parse(l.end)) =>
+    views.filter((v) => v.property === l.property_id && (l.video_title === null || v.title === l.video_title) && v.ts >= from && v.ts < to);
+
+  before(() => {
+    const generator = createGenerator(FIELD);
+    labels = generator.labels();
+    lines = drain(generator, MINUTE_MS);
+    views = lines.map(parseField).filter((v): v is FieldView => v !== null);
+  });
+
+  test('the same options give the same lines; duplicates are the same run plus repeated lines', () => {
+    const small = { seed: 9, hours: 3, profile: 'field', properties: 30, scale: 0.05 } as const;
+    const a = drain(createGenerator(small), MINUTE_MS);
+    assert.deepEqual(drain(createGenerator(small), 7 * MINUTE_MS).sort(), [...a].sort());
+    const b = drain(createGenerator({ ...small, duplicates: 0.03 }), MINUTE_MS);
+    const extra = b.length - a.length;
+    assert.ok(extra > a.length * 0.025 && extra < a.length * 0.035, `${extra} repeated of ${a.length}`);
+    // The original lines keep their order; every extra line repeats one that came 1-60 s (of arrival) before.
+    let i = 0;
+    const seen = new Map<string, number>();
+    for (const line of b) {
+      if (i < a.length && line === a[i]) { seen.set(line, parseField(line)?.ts ?? 0); i++; continue; }
+      assert.ok(seen.has(line), `a line that is neither in order nor a repeat: ${line.slice(0, 120)}`);
+    }
+    assert.equal(i, a.length);
+  });
+
+  test('many properties of heavy-tailed sizes in several time zones', () => {
+    const perProperty = new Map<string, number>();
+    for (const v of views) perProperty.set(v.property, (perProperty.get(v.property) ?? 0) + 1);
+    const perHour = [...perProperty.values()].map((n) => n / FIELD.hours).sort((x, y) => x - y);
+    assert.equal(perHour.length, FIELD.properties);
+    assert.ok(perHour[Math.floor(perHour.length / 2)] < 150, `median ${perHour[Math.floor(perHour.length / 2)]} views/h`);
+    assert.ok(perHour[0] < 60 && perHour[perHour.length - 1] > 5000, `${perHour[0]} .. ${perHour[perHour.length - 1]} views/h`);
+    // Each property's busiest hour follows its time zone: not all the same hour.
+    const peaks = new Set<number>();
+    for (const [p, n] of perProperty) {
+      if (n < FIELD.hours * 2000) continue;
+      const byHour = new Array(FIELD.hours).fill(0);
+      for (const v of views) if (v.property === p) byHour[Math.floor((v.ts - START_MS) / HOUR_MS)]++;
+      peaks.add(byHour.indexOf(Math.max(...byHour)));
+    }
+    assert.ok(peaks.size >= 2, `peak hours ${[...peaks]}`);
+  });
+
+  test('a nightly shift doubles its property\'s networkError rate during the local night', () => {
+    const night = labels.find((l) => l.kind === 'nightly-shift')!;
+    const offset = Number(/UTC([+-][\d.]+)/.exec(night.note ?? '')![1]);
+    const local = (v: FieldView) => ((((v.ts - START_MS) / HOUR_MS + offset) % 24) + 24) % 24;
+    const mine = views.filter((v) => v.property === night.property_id);
+    const nightRate = rate(mine.filter((v) => local(v) >= 23 || local(v) < 6), 'networkError');
+    const dayRate = rate(mine.filter((v) => local(v) >= 9 && local(v) < 20), 'networkError');
+    assert.ok(dayRate > 0.03 && dayRate < 0.06, `day ${dayRate}`);
+    assert.ok(Math.abs(nightRate / dayRate - 2) < 0.3, `night ${nightRate} / day ${dayRate}`);
+  });
+
+  test('the labelled situations are in the data', () => {
+    const kinds = new Set(labels.map((l) => l.kind));
+    for (const k of ['tiny-property-outage', 'tiny-three-of-four', 'ramp', 'new-error-type', 'long-outage', 'property-outage', 'bad-title', 'burst', 'nightly-shift', 'steady-baseline']) {
+      assert.ok(kinds.has(k as IncidentLabel['kind']), `no ${k}`);
+    }
+    for (const l of labels.filter((x) => x.kind === 'tiny-property-outage')) {
+      const vs = within(l);
+      assert.ok(vs.length >= 20 && vs.every((v) => v.error === 'networkError'), `${l.property_id}: ${vs.length} views`);
+    }
+    for (const l of labels.filter((x) => x.kind === 'ramp')) {
+      const start = Date.parse(l.start);
+      const early = rate(within(l, start, start + 10 * MINUTE_MS), 'manifestError');
+      const top = rate(within(l, start + 60 * MINUTE_MS, Date.parse(l.end)), 'manifestError');
+      assert.ok(early < 0.04 && Math.abs(top - 0.25) < 0.04, `ramp ${l.property_id}: ${early} then ${top}`);
+      assert.ok(Date.parse(l.alert_from!) > start + 5 * MINUTE_MS && Date.parse(l.alert_from!) < start + 10 * MINUTE_MS);
+    }
+    for (const l of labels.filter((x) => x.kind === 'new-error-type')) {
+      assert.equal(rate(within(l, START_MS, Date.parse(l.start)), 'drmError'), 0);
+      assert.ok(Math.abs(rate(within(l), 'drmError') - 0.15) < 0.04, l.property_id);
+    }
+    for (const l of labels.filter((x) => x.kind === 'long-outage')) assert.ok(Math.abs(rate(within(l), 'networkError') - 0.6) < 0.08, l.property_id);
+    for (const l of labels.filter((x) => x.kind === 'tiny-three-of-four')) {
+      const end = Date.parse(l.end);
+      const injected = views.filter((v) => v.property === l.property_id && v.ts >= Date.parse(l.start) && v.ts < end && v.title !== null);
+      const byTitle = new Map<string, FieldView[]>();
+      for (const v of injected) byTitle.set(v.title!, [...(byTitle.get(v.title!) ?? []), v]);
+      assert.ok([...byTitle.values()].some((vs) => vs.length >= 4 && vs.filter((v) => v.error === 'networkError').length >= 3), l.property_id);
+    }
+  });
+
+  test('bad clocks: one view 24 h ahead, and 30% of one property\'s views 3 minutes ahead for 12 h', () => {
+    const run = drain(createGenerator({ ...FIELD, hours: 16, properties: 40, badClocks: true }), MINUTE_MS).map(parseField).filter((v): v is FieldView => v !== null);
+    const clockLabels = createGenerator({ ...FIELD, hours: 16, properties: 40, badClocks: true }).labels().filter((l) => l.kind === 'bad-clock');
+    assert.equal(clockLabels.length, 2);
+    let maxTs = -Infinity;
+    let far = 0;
+    for (const v of run) {
+      if (maxTs > -Infinity && v.ts > maxTs + 23 * HOUR_MS) far++;
+      else maxTs = Math.max(maxTs, v.ts);
+    }
+    assert.equal(far, 1);
+    const skew = clockLabels.find((l) => /3 min ahead/.test(l.note ?? ''))!;
+    const from = Date.parse(skew.start);
+    // Lines arrive in nominal order: a view stamped 3 min ahead of its neighbours.
+    let ahead = 0;
+    let total = 0;
+    for (let i = 1; i < run.length; i++) {
+      const v = run[i];
+      if (v.property !== skew.property_id || v.ts < from + 10 * MINUTE_MS || v.ts > Date.parse(skew.end)) continue;
+      total++;
+      if (v.ts - run[i - 1].ts > 150_000) ahead++;
+    }
+    assert.ok(total > 1000 && Math.abs(ahead / total - 0.3) < 0.05, `${ahead} of ${total} ahead`);
+  });
+
+  test('field options are checked', () => {
+    assert.throws(() => createGenerator({ seed: 1, hours: 1, properties: 10, badClocks: true }), (err: Error) => /properties/.test(err.message) && /badClocks/.test(err.message));
+    assert.throws(() => createGenerator({ seed: 1, hours: 1, profile: 'field', duplicates: 0.9 }), /duplicates/);
+  });
+});
+
 describe('generate: demo profile', () => {
   test('is endless, 20-50 events/s, and shows an incident every few minutes after a 2 min warm-up', () => {
     const startMs = Date.UTC(2026, 10, 27, 18);

@@ -13,13 +13,14 @@ import { ReferenceModel } from '../src/kernel/reference-model.ts';
 import { floorDiv, powi, wilsonLower, wilsonUpper } from '../src/kernel/reference-stats.ts';
 import type { Verdict } from '../src/kernel/verdict.ts';
 import {
-  FAST_PARAMS, TIGHT_PARAMS, WIDE_PARAMS, assertSameVerdicts, cutSteps, feedKernel, feedModel, generateLines, newRunState, partitionedSteps, sorted, tally,
+  FAST_PARAMS, FAST_PREVIOUS_PARAMS, TIGHT_PARAMS, WIDE_PARAMS, assertSameVerdicts, cutSteps, feedKernel, feedModel, generateLines, newRunState,
+  outageLines, partitionedSteps, sorted, tally,
 } from './support/detection-streams.ts';
 
 const START_2026 = Date.UTC(2026, 2, 14, 8, 0, 0);
 
 function kernelFor(params: DetectionParams, chunkBytes = 1 << 20): WasmKernel {
-  return WasmKernel.create({ maxKeys: 4096, maxCells: 16384, chunkBytes, groupLo: 0, groupHi: 128, params }, true);
+  return WasmKernel.create({ maxKeys: 4096, maxCells: 16384, chunkBytes, groupLo: 0, groupHi: 128, groups: 128, params }, true);
 }
 
 interface Run {
@@ -27,6 +28,8 @@ interface Run {
   model: Verdict[];
   kernelCounters: ReturnType<WasmKernel['counters']>;
   modelCounters: ReturnType<ReferenceModel['counters']>;
+  /** How the model decided (the kernel decided the same, or the verdicts would differ). */
+  paths: ReferenceModel['paths'];
 }
 
 function runBoth(params: DetectionParams, seed: number, events: number, maxLines: number): Run {
@@ -39,13 +42,34 @@ function runBoth(params: DetectionParams, seed: number, events: number, maxLines
   const mv = feedModel(model, steps);
   model.finish();
   mv.push(...model.takeVerdicts());
-  return { kernel: sorted(kv), model: sorted(mv), kernelCounters: kernel.counters(), modelCounters: model.counters() };
+  return { kernel: sorted(kv), model: sorted(mv), kernelCounters: kernel.counters(), modelCounters: model.counters(), paths: model.paths };
 }
 
 function assertRunAgrees(run: Run, what: string): void {
   assertSameVerdicts(run.kernel, run.model, what);
-  const { events, late, lateDropped, evicted, keys, cells, open } = run.kernelCounters;
-  assert.deepStrictEqual({ events, late, lateDropped, evicted, keys, cells, open }, run.modelCounters, `${what}: counters`);
+  const { events, late, lateDropped, evicted, duplicates, keys, cells, open } = run.kernelCounters;
+  assert.deepStrictEqual({ events, late, lateDropped, evicted, duplicates, keys, cells, open }, run.modelCounters, `${what}: counters`);
+  assert.equal(run.kernelCounters.dedupFull, 0, `${what}: the duplicate filter overflowed`);
+}
+
+/**
+ * The ways of deciding a run must have taken: with the mechanisms of issue 13 on, openings on
+ * accumulated evidence, references lifted by the fast level, title windows cut by the span guard and
+ * incidents calm only because the bar moved; with them off (the previous detector), none of these.
+ */
+type PathsExpected = 'new' | 'new-no-evidence' | 'previous' | 'any';
+
+function assertPaths(run: Run, what: string, expected: PathsExpected): void {
+  const p = run.paths;
+  assert.ok(p.openWindow > 0, `${what}: no opening by window (${JSON.stringify(p)})`);
+  if (expected === 'new' || expected === 'new-no-evidence') {
+    const ks = expected === 'new' ? ['openEvidence', 'fastLifted', 'spanGuarded'] as const : ['fastLifted', 'spanGuarded'] as const;
+    for (const k of ks) assert.ok(p[k] > 0, `${what}: no ${k} (${JSON.stringify(p)})`);
+    assert.ok(run.kernelCounters.duplicates > 0, `${what}: no duplicate dropped`);
+  } else if (expected === 'previous') {
+    for (const k of ['openEvidence', 'fastLifted', 'spanGuarded', 'calmOnMovedBar'] as const) assert.equal(p[k], 0, `${what}: ${k} with the previous detector`);
+    assert.equal(run.kernelCounters.duplicates, 0);
+  }
 }
 
 function assertEventful(run: Run, what: string, latePolicy: 'count' | 'drop'): void {
@@ -92,10 +116,16 @@ describe('reference stats', () => {
 });
 
 describe('kernel vs reference model', () => {
-  const cases: Array<{ name: string; params: DetectionParams; seeds: number[]; events: number; maxLines: number }> = [
-    { name: 'fast params', params: FAST_PARAMS, seeds: [1, 2, 3, 4, 5, 6], events: 40_000, maxLines: 2_000 },
-    { name: 'tight params', params: TIGHT_PARAMS, seeds: [11, 12], events: 40_000, maxLines: 300 },
-    { name: 'wide params', params: WIDE_PARAMS, seeds: [21, 22], events: 40_000, maxLines: 5_000 },
+  const cases: Array<{ name: string; params: DetectionParams; seeds: number[]; events: number; maxLines: number; paths: PathsExpected }> = [
+    // The evidence test reads complete slots only, one slot behind the windows: on these streams' abrupt
+    // steps the windows open first, so the case below makes them need more views.
+    { name: 'fast params', params: FAST_PARAMS, seeds: [1, 2, 3, 4, 5, 6], events: 40_000, maxLines: 2_000, paths: 'new-no-evidence' },
+    { name: 'fast params, windows need 2000 views', params: mergeDetectionParams(FAST_PARAMS, { property: { minViews: 2_000 } }), seeds: [7, 8, 9], events: 40_000, maxLines: 2_000, paths: 'new' },
+    { name: 'tight params', params: TIGHT_PARAMS, seeds: [11, 12], events: 40_000, maxLines: 300, paths: 'any' },
+    // An out-of-orderness longer than the property ring: at a tick no complete slot is left in the ring,
+    // so the evidence test has nothing to read.
+    { name: 'wide params', params: WIDE_PARAMS, seeds: [21, 22], events: 40_000, maxLines: 5_000, paths: 'new-no-evidence' },
+    { name: 'previous detector', params: FAST_PREVIOUS_PARAMS, seeds: [41, 42], events: 40_000, maxLines: 2_000, paths: 'previous' },
   ];
   for (const c of cases) {
     for (const latePolicy of ['count', 'drop'] as const) {
@@ -106,10 +136,54 @@ describe('kernel vs reference model', () => {
           const run = runBoth(params, seed, c.events, c.maxLines);
           assertRunAgrees(run, what);
           assertEventful(run, what, latePolicy);
+          assertPaths(run, what, c.paths);
         });
       }
     }
   }
+
+  // A 10-minute property-wide outage on a property of rarely played titles, whose incident lingers (its
+  // recent window holds 1500 views), with titles on the production geometry (a title ring 12 times as
+  // long as the property's, a 24 h title baseline): without the span guard its titles open once the
+  // property's ring has moved past the outage while their own windows still hold it; with the guard
+  // none does. The property that never opens (minFailures out of reach) is only hot: the guard must
+  // follow that too.
+  test('no title storm after a long property outage (span guard), kernel and model alike', () => {
+    const lines = outageLines(4, START_2026, 10, 20, 45);
+    const steps = cutSteps(lines, 4, 500);
+    const titleGeometry = { slotMs: 60_000, resolveMs: 120_000, baselineHalfLifeMs: 24 * 3_600_000 };
+    const run = (over: { property: Record<string, number>; title?: Record<string, number> }): Run => {
+      const params = mergeDetectionParams(FAST_PARAMS, { property: over.property, title: { ...titleGeometry, ...over.title } });
+      const kernel = kernelFor(params);
+      const kv = [...feedKernel(kernel, steps), ...kernel.finish()];
+      const model = new ReferenceModel(params);
+      const mv = feedModel(model, steps);
+      model.finish();
+      mv.push(...model.takeVerdicts());
+      const r: Run = { kernel: sorted(kv), model: sorted(mv), kernelCounters: kernel.counters(), modelCounters: model.counters(), paths: model.paths };
+      assertRunAgrees(r, JSON.stringify(over));
+      return r;
+    };
+    const titleOpens = (r: Run) => r.kernel.filter((v) => v.kind === 'open' && v.scope === 'title').length;
+    const unguarded = run({ property: { resolveMinViews: 1500 }, title: { spanGuard: 0 } });
+    assert.equal(tally(unguarded.kernel)['open/property'], 1);
+    assert.ok(titleOpens(unguarded) >= 2, `the setting must produce a storm without the guard: ${titleOpens(unguarded)} title incidents`);
+    const guarded = run({ property: { resolveMinViews: 1500 } });
+    assert.equal(tally(guarded.kernel)['open/property'], 1);
+    assert.equal(titleOpens(guarded), 0);
+    assert.ok(guarded.paths.spanGuarded > 0);
+    assert.ok(titleOpens(run({ property: { minFailures: 1e9, minFailingSlots: 0 }, title: { spanGuard: 0 } })) >= 2, 'a hot property that never opens storms without the guard');
+    const hotOnly = run({ property: { minFailures: 1e9, minFailingSlots: 0 } });
+    assert.equal(tally(hotOnly.kernel).open ?? 0, 0);
+  });
+
+  // Incidents opened on a shift that then holds: with the fast baseline the bar catches up and they
+  // resolve although the rate never fell back below the threshold they opened on.
+  test('an incident resolves once the fast baseline has caught up with a shift that holds', () => {
+    const runs = [1, 3, 5].map((seed) => runBoth(FAST_PARAMS, seed, 40_000, 2_000));
+    for (const run of runs) assertRunAgrees(run, 'moved bar');
+    assert.ok(runs.every((r) => r.paths.calmOnMovedBar > 0), JSON.stringify(runs.map((r) => r.paths)));
+  });
 
   // Per-property parameters (set-thresholds with property_id): two of the three properties get
   // profiles of their own, one of them changed and the other removed half-way through the stream,
@@ -118,14 +192,14 @@ describe('kernel vs reference model', () => {
     test(`per-property parameters, changed mid-stream, seed ${seed}`, () => {
       const prop = (i: number) => `prop-${seed % 97}-${i}`;
       const first = mergeDetectionParams(FAST_PARAMS, { perProperty: {
-        [prop(0)]: { property: { minEffectAbs: 0.08, minViews: 400, warmupViews: 600, baselineHalfLifeMs: 60_000 }, title: { minEffectAbs: 0.25, priorViews: 10 } },
-        [prop(1)]: { title: { minViews: 10, minFailures: 3, resolveMs: 20_000, idleEvictMs: 60_000 } },
+        [prop(0)]: { property: { minEffectAbs: 0.08, minViews: 400, warmupViews: 600, baselineHalfLifeMs: 60_000, fastHalfLifeMs: 0 }, title: { minEffectAbs: 0.25, priorViews: 10, spanGuard: 0 } },
+        [prop(1)]: { property: { baselineZ: 3, cusumThreshold: 4, cusumRatioHigh: 4 }, title: { minViews: 10, minFailures: 3, resolveMs: 20_000, idleEvictMs: 60_000 } },
         'never-seen': { property: { zOpen: 1 } },
       } });
       const second = mergeDetectionParams(first, { property: { minEffectAbs: 0.05 }, perProperty: {
-        [prop(0)]: { property: { minEffectAbs: 0.02, zOpen: 2.5 } },
+        [prop(0)]: { property: { minEffectAbs: 0.02, zOpen: 2.5, fastHalfLifeMs: 30_000, fastRisePerHour: 5, minFailingSlots: 3 } },
         [prop(1)]: null,
-        [prop(2)]: { property: { expireMs: 30_000, idleEvictMs: 90_000 } },
+        [prop(2)]: { property: { expireMs: 30_000, idleEvictMs: 90_000, cusumThreshold: 0, baselineZ: 0 } },
       } } as never);
       assert.deepEqual(Object.keys(second.perProperty ?? {}).sort(), ['never-seen', prop(0), prop(2)]);
       const lines = generateLines({ seed, events: 40_000, properties: 3, titlesPerProperty: 4, ratePerSec: 60, startMs: START_2026 + seed * 7_919_000 });
@@ -141,7 +215,7 @@ describe('kernel vs reference model', () => {
       mv.push(...feedModel(model, steps.slice(half)));
       model.finish();
       mv.push(...model.takeVerdicts());
-      const run: Run = { kernel: sorted(kv), model: sorted(mv), kernelCounters: kernel.counters(), modelCounters: model.counters() };
+      const run: Run = { kernel: sorted(kv), model: sorted(mv), kernelCounters: kernel.counters(), modelCounters: model.counters(), paths: model.paths };
       assertRunAgrees(run, `per-property seed ${seed}`);
       assertEventful(run, `per-property seed ${seed}`, 'count');
       // The profiles made a difference: the same stream under the global parameters alone decides otherwise.
@@ -167,7 +241,7 @@ describe('kernel vs reference model', () => {
       model.advanceWatermark(modelState.clock.finalTarget());
       model.finish();
       mv.push(...model.takeVerdicts());
-      const run: Run = { kernel: sorted(kv), model: sorted(mv), kernelCounters: kernel.counters(), modelCounters: model.counters() };
+      const run: Run = { kernel: sorted(kv), model: sorted(mv), kernelCounters: kernel.counters(), modelCounters: model.counters(), paths: model.paths };
       assertRunAgrees(run, `partitioned seed ${seed}`);
       assert.ok(state.clock.stats.cappedChunks > 0, `partitions were not held back (${state.clock.stats.cappedChunks} capped chunks)`);
       const t = tally(run.kernel);

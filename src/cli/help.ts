@@ -53,8 +53,8 @@ options:
   -h, --help          this help
 
 On a terminal, stderr shows a progress line while it runs and a summary at the end (events,
-rejected lines by reason, late events, incidents, events/s); otherwise the summary is one JSON
-line. Warnings (e.g. sampled rejected lines) are JSON lines on stderr. Detection parameters and
+rejected lines by reason, late events, duplicates dropped, events from the future, incidents,
+events/s); otherwise the summary is one JSON line. Warnings (e.g. sampled rejected lines) are JSON lines on stderr. Detection parameters and
 field names come from the same variables as vigil run (VIGIL_DETECTION, VIGIL_FIELD_*).
 Exit status: 0 when the input was read to its end, whatever it contained; 2 for a usage or
 configuration error.
@@ -71,8 +71,12 @@ options:
   --out FILE          write the views to FILE instead of stdout
   --labels FILE       write the injected incidents, one JSON line each, to FILE
   --scale X           multiply the traffic of the big properties (default 1; 0.05 for a small file)
-  --profile P         realistic (default) or demo (the demo source's traffic; needs --hours)
+  --profile P         realistic (default), demo (the demo source's traffic; needs --hours) or field
+                      (many properties of heavy-tailed sizes and the ways real player data goes wrong)
   --start ISO         event time of the first view (default 2026-11-27T00:00:00Z)
+  --properties N      field profile: how many properties (default 300)
+  --duplicates SHARE  deliver this share of the lines a second time, 1-60 s later (default 0)
+  --bad-clocks        field profile: a view stamped 24 h ahead, a producer 3 min ahead
   --json              print the summary as one JSON line even on a terminal
   -h, --help          this help
 

@@ -209,7 +209,7 @@ function linesAbove(progress: ProgressLine): Writable {
 function replaySummaryJson(s: ReplaySummary, workers: number) {
   const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0);
   return {
-    summary: 'replay', events: s.events, rejected, rejected_by_reason: s.rejected, late_events: s.late,
+    summary: 'replay', events: s.events, rejected, rejected_by_reason: s.rejected, late_events: s.late, duplicate_events: s.duplicates, future_events: s.future,
     incidents: s.incidents, transitions: s.transitions, seconds: Number(s.seconds.toFixed(3)),
     events_per_second: Math.round(s.eventsPerSecond), workers,
   };
@@ -225,6 +225,8 @@ export function humanReplaySummary(s: ReplaySummary, workers: number): string {
     `  incidents:      ${n(s.incidents)} opened, ${n(s.transitions)} transitions`,
     `  rejected lines: ${n(rejected)}${reasons.length ? ` (${reasons.map(([r, c]) => `${r} ${n(c)}`).join(', ')})` : ''}`,
     `  late events:    ${n(s.late)}`,
+    `  duplicates:     ${n(s.duplicates)} (dropped)`,
+    `  future events:  ${n(s.future)}`,
   ];
   return lines.join('\n') + '\n';
 }
@@ -236,6 +238,7 @@ async function generateCommand(args: string[]): Promise<number> {
     options: {
       seed: { type: 'string' }, hours: { type: 'string' }, out: { type: 'string' }, labels: { type: 'string' },
       scale: { type: 'string' }, profile: { type: 'string' }, start: { type: 'string' }, json: { type: 'boolean' },
+      properties: { type: 'string' }, duplicates: { type: 'string' }, 'bad-clocks': { type: 'boolean' },
     },
   });
   const num = (name: string, raw: string | undefined, def: number) => {
@@ -249,15 +252,17 @@ async function generateCommand(args: string[]): Promise<number> {
     startMs = Date.parse(values.start);
     if (Number.isNaN(startMs)) throw new UsageError(`--start expects an ISO-8601 time, got ${JSON.stringify(values.start)}`);
   }
-  if (values.profile !== undefined && values.profile !== 'realistic' && values.profile !== 'demo') {
-    throw new UsageError(`--profile expects realistic or demo, got ${JSON.stringify(values.profile)}`);
+  if (values.profile !== undefined && values.profile !== 'realistic' && values.profile !== 'demo' && values.profile !== 'field') {
+    throw new UsageError(`--profile expects realistic, demo or field, got ${JSON.stringify(values.profile)}`);
   }
-  const profile = values.profile as 'realistic' | 'demo' | undefined;
+  const profile = values.profile as 'realistic' | 'demo' | 'field' | undefined;
   if (profile === 'demo' && values.hours === undefined) throw new UsageError('--profile demo is endless: give --hours to write a file');
   const { writeGeneratedFiles } = await import('../generate/index.ts');
   const result = await writeGeneratedFiles({
     seed: num('seed', values.seed, 1), hours: num('hours', values.hours, 8), scale: num('scale', values.scale, 1),
     profile, startMs, out: values.out ?? process.stdout, labelsOut: values.labels,
+    ...(values.properties !== undefined ? { properties: num('properties', values.properties, 300) } : {}),
+    duplicates: num('duplicates', values.duplicates, 0), badClocks: values['bad-clocks'] ?? false,
   });
   process.stderr.write(process.stderr.isTTY && !values.json
     ? `generate: ${result.lines.toLocaleString('en')} lines, ${result.labels.toLocaleString('en')} labelled incidents\n`

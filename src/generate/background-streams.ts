@@ -10,6 +10,8 @@ export interface BackgroundStream {
   viewsPerMs: number;
   /** Whether the daily cycle modulates the rate. */
   cycled: boolean;
+  /** Time-zone offset of the stream's viewers (ms ahead of UTC) for its daily cycle; 0 when absent. */
+  phaseMs?: number;
 }
 
 /**
@@ -29,12 +31,25 @@ export class BackgroundStreams {
     this.cumulativeRate = new Float64Array(streams.length);
   }
 
-  /** Sets every stream's rate for a tick whose daily-cycle multiplier is `cycle`. */
-  setCycle(cycle: number): void {
+  /** Sets every stream's rate for a tick at `atMs`: `cycle(atMs + phase)` is the daily-cycle multiplier of a stream of that phase. */
+  setCycle(atMs: number, cycle: (atMs: number) => number): void {
     let total = 0;
+    // A run has a handful of time zones: one multiplier each.
+    const phases: number[] = [];
+    const multipliers: number[] = [];
     for (let s = 0; s < this.streams.length; s++) {
       const stream = this.streams[s];
-      total += stream.viewsPerMs * (stream.cycled ? cycle : 1);
+      let multiplier = 1;
+      if (stream.cycled) {
+        const p = stream.phaseMs ?? 0;
+        let i = phases.indexOf(p);
+        if (i < 0) {
+          i = phases.push(p) - 1;
+          multipliers.push(cycle(atMs + p));
+        }
+        multiplier = multipliers[i];
+      }
+      total += stream.viewsPerMs * multiplier;
       this.cumulativeRate[s] = total;
     }
     this.totalRate = total;
@@ -43,9 +58,15 @@ export class BackgroundStreams {
   /** Maps a uniform u in [0, 1) to the stream of an arrival. */
   pick(u: number): BackgroundStream {
     const target = u * this.totalRate;
-    const last = this.streams.length - 1;
-    let s = 0;
-    while (s < last && target >= this.cumulativeRate[s]) s++;
-    return this.streams[s];
+    // The first stream whose cumulative rate exceeds the target (the last one at most), by bisection:
+    // a field run has hundreds of streams.
+    let lo = 0;
+    let hi = this.streams.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (target >= this.cumulativeRate[mid]) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.streams[lo];
   }
 }

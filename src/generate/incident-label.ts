@@ -8,7 +8,15 @@ export type IncidentKind =
   | 'small-property-outage'
   | 'burst'
   | 'three-of-four'
-  | 'steady-baseline';
+  | 'steady-baseline'
+  // Kinds of the field profile (field-schedule.ts): what real player data does every day.
+  | 'tiny-property-outage'
+  | 'tiny-three-of-four'
+  | 'nightly-shift'
+  | 'ramp'
+  | 'new-error-type'
+  | 'long-outage'
+  | 'bad-clock';
 
 /**
  * Ground truth for one injected situation: whether a detector should alert on it, for which key, and
@@ -24,6 +32,11 @@ export interface IncidentLabel {
   error_type: ErrorType;
   start: string;
   end: string;
+  /**
+   * When the situation becomes worth a page, if later than `start` (a ramp: the moment its rate passes
+   * the property's baseline plus the minimum effect); detection delays are measured from here.
+   */
+  alert_from?: string;
   /** Human-readable description (strength, counts, or which incidents a short run left out). */
   note?: string;
 }

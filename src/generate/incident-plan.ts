@@ -6,6 +6,8 @@ export interface ErrorEffect {
   errorIndex: number;
   /** Probability that an affected view fails with this error before the baseline is consulted. */
   probability: number;
+  /** A ramp: the probability moves linearly from `probability` at startMs to this at endMs. */
+  endProbability?: number;
   startMs: number;
   endMs: number;
 }
@@ -18,6 +20,8 @@ export interface InjectedView {
   titleIndex: number;
   /** Error type index, or -1 for a view that played fine. */
   errorIndex: number;
+  /** The line's ts is atMs plus this (a device whose clock is wrong); the line still goes out at atMs. */
+  tsOffsetMs?: number;
 }
 
 /** Probability to give an effect so that the affected views fail at `targetRatio` including the baseline. */

@@ -10,4 +10,15 @@ export interface IncidentSchedule {
   fixedTitleStreams: { propertyIndex: number; titleIndex: number; viewsPerHour: number }[];
   /** Sorted by start. */
   labels: IncidentLabel[];
+  /** Producers whose clock is wrong: a share of a property's views carry ts + offsetMs while active. */
+  clockSkews?: ClockSkew[];
+}
+
+/** A producer whose clock runs ahead: `share` of a property's background views in [fromMs, toMs) carry ts + offsetMs. */
+export interface ClockSkew {
+  propertyIndex: number;
+  share: number;
+  offsetMs: number;
+  fromMs: number;
+  toMs: number;
 }

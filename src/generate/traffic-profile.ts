@@ -13,6 +13,10 @@ export interface PropertyProfile {
   readonly flavor: TitleFlavor;
   /** Steady failure ratio per error type, indexed like ERROR_TYPES. */
   readonly baselineRatios: readonly number[];
+  /** Hours the property's viewers are ahead of UTC: its daily cycle peaks at 20:00 their time (default 0). */
+  readonly utcOffsetHours?: number;
+  /** Mobile viewers at night: this error type's ratio is multiplied by `factor` during the local night. */
+  readonly nightShift?: { readonly errorIndex: number; readonly factor: number };
 }
 
 /** A whole synthetic world: its properties and how strongly traffic follows the time of day. */

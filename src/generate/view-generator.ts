@@ -1,15 +1,17 @@
 import { BackgroundStreams } from './background-streams.ts';
 import { dailyCycle } from './daily-cycle.ts';
 import { DemoSchedule } from './demo-schedule.ts';
+import { buildFieldProfile, nightLevel } from './field-profile.ts';
+import { planFieldSchedule } from './field-schedule.ts';
 import { resolveGenerateOptions, type GenerateOptions, type ResolvedGenerateOptions } from './generate-options.ts';
 import type { IncidentLabel } from './incident-label.ts';
 import type { ErrorEffect, InjectedView } from './incident-plan.ts';
-import type { IncidentSchedule } from './incident-schedule.ts';
+import type { ClockSkew, IncidentSchedule } from './incident-schedule.ts';
 import { MALFORMED_KINDS, malformedLine } from './malformed-line.ts';
 import { Prng, splitmix32 } from './prng.ts';
 import { buildPropertyStates, type PropertyState } from './property-state.ts';
 import { planRealisticSchedule } from './realistic-schedule.ts';
-import { DEMO_PROFILE, REALISTIC_PROFILE, SCALED_RATE_FLOOR_PER_HOUR } from './traffic-profile.ts';
+import { DEMO_PROFILE, REALISTIC_PROFILE, SCALED_RATE_FLOOR_PER_HOUR, type TrafficProfile } from './traffic-profile.ts';
 import { buildPropertyFragments, formatViewLine, type PropertyFragments } from './view-line.ts';
 import { ViewLineWriter } from './view-line-writer.ts';
 
@@ -20,7 +22,9 @@ export interface ViewGenerator {
   /**
    * Returns, in generation order, every line not returned yet whose event time is < untilMs (lines
    * carry no '\n'). Generation order is nominal arrival order, so event times are out of order by up
-   * to ±2 s and, for ~1 in 20k lines, late by 20-40 s; malformed lines are interleaved.
+   * to ±2 s and, for ~1 in 20k lines, late by 20-40 s; malformed lines are interleaved. Lines of
+   * devices with wrong clocks (field profile) go out at their arrival time whatever their ts says, and
+   * duplicated lines 1-60 s after the original.
    */
   nextBatch(untilMs: number): string[];
   /**
@@ -33,6 +37,8 @@ export interface ViewGenerator {
 }
 
 const TRAFFIC_STREAM = 1;
+// Duplicates draw from their own stream: a run with duplicates is the same run plus the repeated lines.
+const DUPLICATE_STREAM = 5;
 const TICK_MS = 1000;
 const HOUR_MS = 3_600_000;
 const JITTER_MS = 2000;
@@ -42,6 +48,8 @@ const LATE_MIN_MS = 20_000;
 // of it, so no line is more than 40 s behind any line emitted before it.
 const LATE_SPREAD_MS = 18_000;
 const MALFORMED_EVERY = 200_000;
+const DUPLICATE_MIN_DELAY_MS = 1000;
+const DUPLICATE_MAX_DELAY_MS = 60_000;
 
 /** Creates a generator for the given options (validated; throws RangeError listing every problem). */
 export function createGenerator(options: GenerateOptions): ViewGenerator {
@@ -81,9 +89,19 @@ class SyntheticViewGenerator implements ViewGenerator {
   private viewCount = 0;
   private nextMalformedAt: number;
   private malformedCount = 0;
+  // Field profile: per-tick baselines of night-shift properties, producers with wrong clocks, duplicates.
+  private readonly nightShifted: number[] = [];
+  private readonly clockSkews: ClockSkew[] = [];
+  private readonly duplicateShare: number;
+  private readonly dupRng: Prng;
+  // Lines to deliver again, sorted by release time (nominal arrival).
+  private dupLines: string[] = [];
+  private dupTs: number[] = [];
+  private dupAt: number[] = [];
 
   constructor(options: ResolvedGenerateOptions) {
-    const profile = options.profile === 'demo' ? DEMO_PROFILE : REALISTIC_PROFILE;
+    const field = options.profile === 'field' ? buildFieldProfile(options.seed, options.properties, options.scale) : null;
+    const profile: TrafficProfile = field !== null ? field.profile : options.profile === 'demo' ? DEMO_PROFILE : REALISTIC_PROFILE;
     this.rng = new Prng(options.seed, TRAFFIC_STREAM);
     this.startMs = options.startMs;
     this.endMs = options.endMs;
@@ -92,9 +110,19 @@ class SyntheticViewGenerator implements ViewGenerator {
     this.effects = [];
     this.labelList = [];
     this.injected = [];
+    this.duplicateShare = options.duplicates;
+    this.dupRng = new Prng(options.seed, DUPLICATE_STREAM);
     let fixedTitleStreams: IncidentSchedule['fixedTitleStreams'] = [];
     if (options.profile === 'demo') {
       this.demo = new DemoSchedule(this.properties, options.seed, options.scheduleStartMs, this.startMs, this.endMs);
+    } else if (field !== null) {
+      this.demo = null;
+      const plan = planFieldSchedule(this.properties, field.roles, options.seed, this.startMs, options.hours, options.badClocks);
+      this.effects.push(...plan.effects);
+      this.injected.push(...plan.injected);
+      this.labelList.push(...plan.labels);
+      this.clockSkews.push(...(plan.clockSkews ?? []));
+      for (const p of this.properties) if (p.profile.nightShift !== undefined) this.nightShifted.push(p.index);
     } else {
       this.demo = null;
       const plan = planRealisticSchedule(this.properties, options.seed, this.startMs, options.hours);
@@ -119,8 +147,10 @@ class SyntheticViewGenerator implements ViewGenerator {
         propertyIndex: p.index,
         sampler: p.sampler,
         titleIndex: -1,
-        viewsPerMs: (p.profile.viewsPerHour * (p.profile.viewsPerHour >= SCALED_RATE_FLOOR_PER_HOUR ? options.scale : 1)) / HOUR_MS,
+        // The field profile's sizes already follow the scale.
+        viewsPerMs: (p.profile.viewsPerHour * (field === null && p.profile.viewsPerHour >= SCALED_RATE_FLOOR_PER_HOUR ? options.scale : 1)) / HOUR_MS,
         cycled: true,
+        phaseMs: (p.profile.utcOffsetHours ?? 0) * HOUR_MS,
       })),
       ...fixedTitleStreams.map((s) => ({ propertyIndex: s.propertyIndex, sampler: null, titleIndex: s.titleIndex, viewsPerMs: s.viewsPerHour / HOUR_MS, cycled: false })),
     ]);
@@ -214,16 +244,21 @@ class SyntheticViewGenerator implements ViewGenerator {
       const nominalMs = this.nextArrivalMs;
       if (nominalMs >= limitMs) break;
       while (this.injectedNext < injected.length && injected[this.injectedNext].atMs <= nominalMs) this.emitInjected(injected[this.injectedNext++]);
+      if (this.dupAt.length > 0) this.releaseDuplicates(nominalMs);
       this.emitBackground(nominalMs);
       this.nextArrivalMs = nominalMs - Math.log(1 - rng.next()) / this.background.totalRate;
     }
     while (this.injectedNext < injected.length && injected[this.injectedNext].atMs < limitMs) this.emitInjected(injected[this.injectedNext++]);
+    // Duplicates due after the run's end are never delivered.
+    if (this.dupAt.length > 0) this.releaseDuplicates(limitMs);
   }
 
   private startTick(tickStartMs: number): void {
     this.tickStartMs = tickStartMs;
     this.tickEndMs = tickStartMs + TICK_MS;
-    this.background.setCycle(dailyCycle(tickStartMs + TICK_MS / 2, this.cycleAmplitude));
+    const amplitude = this.cycleAmplitude;
+    this.background.setCycle(tickStartMs + TICK_MS / 2, (atMs) => dailyCycle(atMs, amplitude));
+    for (const i of this.nightShifted) this.setNightBaseline(i, tickStartMs + TICK_MS / 2);
 
     if (this.demo !== null) {
       this.demo.extendTo(this.tickEndMs + JITTER_MS, this.effects, this.labelList);
@@ -248,11 +283,30 @@ class SyntheticViewGenerator implements ViewGenerator {
     const propertyIndex = stream.propertyIndex;
     const titleIndex = stream.sampler !== null ? stream.sampler.sample(rng.next()) : stream.titleIndex;
     const eventMs = this.eventTime(nominalMs);
-    this.emitView(propertyIndex, titleIndex, this.decideError(propertyIndex, titleIndex, eventMs), eventMs, false);
+    const error = this.decideError(propertyIndex, titleIndex, eventMs);
+    for (const skew of this.clockSkews) {
+      if (skew.propertyIndex === propertyIndex && nominalMs >= skew.fromMs && nominalMs < skew.toMs && rng.next() < skew.share) {
+        this.emitView(propertyIndex, titleIndex, error, eventMs + skew.offsetMs, false, nominalMs);
+        return;
+      }
+    }
+    this.emitView(propertyIndex, titleIndex, error, eventMs, false);
   }
 
   private emitInjected(view: InjectedView): void {
-    this.emitView(view.propertyIndex, view.titleIndex, view.errorIndex, view.atMs, true);
+    const offset = view.tsOffsetMs ?? 0;
+    if (offset !== 0) this.emitView(view.propertyIndex, view.titleIndex, view.errorIndex, view.atMs + offset, true, view.atMs);
+    else this.emitView(view.propertyIndex, view.titleIndex, view.errorIndex, view.atMs, true);
+  }
+
+  /** Sets a night-shift property's baseline for the tick at `atMs` (its error ratio times 1..factor by the local night). */
+  private setNightBaseline(propertyIndex: number, atMs: number): void {
+    const profile = this.properties[propertyIndex].profile;
+    const shift = profile.nightShift!;
+    const level = nightLevel(atMs, profile.utcOffsetHours ?? 0);
+    const cumulative = this.baselineCumulative[propertyIndex];
+    let sum = 0;
+    profile.baselineRatios.forEach((ratio, k) => (cumulative[k] = sum += k === shift.errorIndex ? ratio * (1 + (shift.factor - 1) * level) : ratio));
   }
 
   private eventTime(nominalMs: number): number {
@@ -274,9 +328,11 @@ class SyntheticViewGenerator implements ViewGenerator {
     for (let i = 0; i < effects.length; i++) {
       const f = effects[i];
       if (eventMs >= f.startMs && eventMs < f.endMs && (f.titleIndex < 0 || f.titleIndex === titleIndex)) {
-        if (u < f.probability) return f.errorIndex;
+        const probability = f.endProbability === undefined ? f.probability
+          : f.probability + ((f.endProbability - f.probability) * (eventMs - f.startMs)) / (f.endMs - f.startMs);
+        if (u < probability) return f.errorIndex;
         // Reuse the rest of the uniform for the baseline so it stays independent of the effect.
-        u = (u - f.probability) / (1 - f.probability);
+        u = (u - probability) / (1 - probability);
         break;
       }
     }
@@ -285,16 +341,48 @@ class SyntheticViewGenerator implements ViewGenerator {
     return -1;
   }
 
-  private emitView(propertyIndex: number, titleIndex: number, errorIndex: number, eventMs: number, keepTitle: boolean): void {
+  /**
+   * Writes one view. A line goes out once `untilMs` passes its event time, except that a device with a
+   * wrong clock (`arrivalMs` given) delivers it at its arrival, whatever its ts says.
+   */
+  private emitView(propertyIndex: number, titleIndex: number, errorIndex: number, eventMs: number, keepTitle: boolean, arrivalMs?: number): void {
     const viewNumber = this.viewCount++;
     const forms = this.rng.nextU32();
     const fragments = this.fragments[propertyIndex];
-    if (eventMs < this.untilMs && this.writer !== null) {
+    const dueMs = arrivalMs ?? eventMs;
+    if (dueMs < this.untilMs && this.writer !== null) {
       this.writer.writeView(fragments, titleIndex, errorIndex, eventMs, this.viewIdPrefixBytes, viewNumber, forms, keepTitle);
     } else {
-      this.push(formatViewLine(fragments, titleIndex, errorIndex, eventMs, this.viewIdPrefix, viewNumber, forms, keepTitle), eventMs);
+      this.push(formatViewLine(fragments, titleIndex, errorIndex, eventMs, this.viewIdPrefix, viewNumber, forms, keepTitle), dueMs);
+    }
+    if (this.duplicateShare > 0 && this.dupRng.next() < this.duplicateShare) {
+      const releaseAt = (arrivalMs ?? eventMs) + DUPLICATE_MIN_DELAY_MS + this.dupRng.int(DUPLICATE_MAX_DELAY_MS - DUPLICATE_MIN_DELAY_MS + 1);
+      this.holdDuplicate(formatViewLine(fragments, titleIndex, errorIndex, eventMs, this.viewIdPrefix, viewNumber, forms, keepTitle), dueMs, releaseAt);
     }
     if (this.viewCount === this.nextMalformedAt) this.emitMalformed(eventMs);
+  }
+
+  /** Keeps a copy of a line for delivery again at nominal time `releaseAt` (sorted insert: the queue is short). */
+  private holdDuplicate(line: string, dueMs: number, releaseAt: number): void {
+    let i = this.dupAt.length;
+    while (i > 0 && this.dupAt[i - 1] > releaseAt) i--;
+    this.dupLines.splice(i, 0, line);
+    this.dupTs.splice(i, 0, dueMs);
+    this.dupAt.splice(i, 0, releaseAt);
+  }
+
+  /** Delivers the held duplicates due before nominal time `t`. */
+  private releaseDuplicates(t: number): void {
+    let n = 0;
+    while (n < this.dupAt.length && this.dupAt[n] < t) {
+      this.push(this.dupLines[n], this.dupTs[n]);
+      n++;
+    }
+    if (n > 0) {
+      this.dupLines.splice(0, n);
+      this.dupTs.splice(0, n);
+      this.dupAt.splice(0, n);
+    }
   }
 
   private emitMalformed(eventMs: number): void {

@@ -31,12 +31,18 @@ export interface DecodeResult {
   errorType?: Uint8Array | null;
   /** Event time, epoch ms. Set on DECODE_OK. */
   ts?: number;
+  /**
+   * UTF-8 of the view id when it is a non-empty string of at most VIEW_ID_MAX_BYTES: the identity
+   * duplicates are suppressed by; null otherwise (absent, null, a number, "", longer). Set on DECODE_OK.
+   */
+  viewId?: Uint8Array | null;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 65536;
 export const PROPERTY_ID_MAX_BYTES = 256;
 export const VIDEO_TITLE_MAX_BYTES = 1024;
 export const ERROR_TYPE_MAX_BYTES = 128;
+export const VIEW_ID_MAX_BYTES = 256;
 /** 9999-12-31T23:59:59.999Z. */
 export const TS_MAX_MS = 253402300799999;
 
@@ -170,6 +176,11 @@ export function referenceDecode(
   if (view !== undefined && view !== null && typeof view !== 'string' && typeof view !== 'number') {
     return rejected(REJECT_BAD_VIEW_ID);
   }
+  let viewId: Uint8Array | null = null;
+  if (typeof view === 'string' && view !== '') {
+    viewId = encoder.encode(view);
+    if (viewId.length > VIEW_ID_MAX_BYTES) viewId = null;
+  }
 
-  return { status: DECODE_OK, propertyId, videoTitle, errorType, ts };
+  return { status: DECODE_OK, propertyId, videoTitle, errorType, ts, viewId };
 }

@@ -21,7 +21,7 @@ export interface CellFigures {
   recent_views: number;
   recent_failures: number;
   recent_error_ratio: number;
-  /** p0: the cell's baseline rate (a title's shrunk toward its property's). */
+  /** The reference the threshold is built on: a property's baseline upper bound, lifted by its fast level; a title's baseline shrunk toward its property's. */
   baseline_ratio: number;
   /** The threshold the window must clear to open (baseline or property span rate, plus minimum effect). */
   threshold_ratio: number;

@@ -6,8 +6,10 @@ export interface ScopeParams {
   slotMs: number;
   /** Minimum window: an incident opens on at least this many views unless the evidence is overwhelming. */
   minViews: number;
-  /** No incident opens on fewer failures than this in the window. */
+  /** No incident opens on fewer failures than this in the window... */
   minFailures: number;
+  /** ...unless its failures fall in at least this many distinct slots (a tiny property failing steadily; 0: off). */
+  minFailingSlots: number;
   /** z of the Wilson lower bound that must clear the threshold to open. */
   zOpen: number;
   /** z for opening below the minimum window: overwhelming evidence only. */
@@ -31,6 +33,28 @@ export interface ScopeParams {
   warmupViews: number;
   /** Title scope: strength (in views) of the pull of a title's baseline toward its property's. */
   priorViews: number;
+  /**
+   * Property scope: the reference rate is the Wilson upper bound of the baseline at this z, so a short
+   * history raises the bar instead of needing a warm-up (0: the point estimate).
+   */
+  baselineZ: number;
+  /**
+   * Property scope: half-life of the fast baseline, which folds every slot (also during an incident)
+   * with failures clipped at the reference plus minEffectAbs, and may lift the reference up to the slow
+   * baseline's threshold: sustained moderate shifts (a rate that doubles every night) are learned, and
+   * an incident opened by one resolves when the bar has caught up (0: off).
+   */
+  fastHalfLifeMs: number;
+  /** Property scope: how far (absolute ratio per hour) the fast baseline may lift the reference; it falls freely. */
+  fastRisePerHour: number;
+  /** Property scope: the gentle evidence test weighs "failures at this x the threshold" against "at the threshold". */
+  cusumRatioLow: number;
+  /** Property scope: the steep evidence test's ratio (a jump well past the threshold). */
+  cusumRatioHigh: number;
+  /** Property scope: log-likelihood ratio (nats) that opens an incident on accumulated evidence (0: off). */
+  cusumThreshold: number;
+  /** Title scope, 1 or 0: title windows stay out of stretches where the property was hot and that its ring no longer holds. */
+  spanGuard: number;
 }
 
 /** All detection parameters. */
@@ -43,6 +67,14 @@ export interface DetectionParams {
   latePolicy: 'count' | 'drop';
   /** Idle keys are swept at multiples of this. */
   sweepMs: number;
+  /**
+   * A view whose property and view id were seen within this much event time is dropped as a
+   * duplicate (at-least-once delivery); 0 turns duplicate suppression off. Views without a string
+   * view id are never dropped.
+   */
+  dedupHorizonMs: number;
+  /** Views the duplicate filter remembers per horizon and worker (its tables grow to this; beyond it, copies go through and are counted as dedupFull). */
+  dedupMaxViews: number;
   property: ScopeParams;
   title: ScopeParams;
   /**
@@ -60,8 +92,9 @@ export interface PropertyOverride {
 
 /** Parameters that may differ per property and change while the kernel holds state (not the slot or tick geometry). */
 export const RUNTIME_SCOPE_FIELDS = [
-  'minViews', 'minFailures', 'zOpen', 'zStrong', 'minEffectAbs', 'minEffectRatio', 'resolveMs', 'resolveMinViews',
+  'minViews', 'minFailures', 'minFailingSlots', 'zOpen', 'zStrong', 'minEffectAbs', 'minEffectRatio', 'resolveMs', 'resolveMinViews',
   'zResolve', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs', 'warmupViews', 'priorViews',
+  'baselineZ', 'fastHalfLifeMs', 'fastRisePerHour', 'cusumRatioLow', 'cusumRatioHigh', 'cusumThreshold', 'spanGuard',
 ] as const;
 
 /** How many properties can have parameters of their own (kernel profiles 1..255; profile 0 is the global one). */
@@ -76,10 +109,13 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
   outOfOrdernessMs: 5_000,
   latePolicy: 'count',
   sweepMs: 5 * MINUTE,
+  dedupHorizonMs: 2 * MINUTE,
+  dedupMaxViews: 65_536,
   property: {
     slotMs: MINUTE,
     minViews: 1000,
-    minFailures: 20,
+    minFailures: 8,
+    minFailingSlots: 5,
     zOpen: 3,
     zStrong: 5,
     minEffectAbs: 0.03,
@@ -90,13 +126,21 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
     expireMs: 30 * MINUTE,
     idleEvictMs: 24 * HOUR,
     baselineHalfLifeMs: 6 * HOUR,
-    warmupViews: 500,
+    warmupViews: 0,
     priorViews: 0,
+    baselineZ: 1,
+    fastHalfLifeMs: 30 * MINUTE,
+    fastRisePerHour: 0.02,
+    cusumRatioLow: 1.5,
+    cusumRatioHigh: 3,
+    cusumThreshold: 7,
+    spanGuard: 0,
   },
   title: {
     slotMs: 10 * MINUTE,
     minViews: 30,
     minFailures: 8,
+    minFailingSlots: 0,
     zOpen: 3,
     zStrong: 5,
     minEffectAbs: 0.1,
@@ -109,12 +153,20 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
     baselineHalfLifeMs: 24 * HOUR,
     warmupViews: 0,
     priorViews: 200,
+    baselineZ: 0,
+    fastHalfLifeMs: 0,
+    fastRisePerHour: 0,
+    cusumRatioLow: 1.5,
+    cusumRatioHigh: 3,
+    cusumThreshold: 0,
+    spanGuard: 1,
   },
 };
 
 const SCOPE_FIELDS: (keyof ScopeParams)[] = [
-  'slotMs', 'minViews', 'minFailures', 'zOpen', 'zStrong', 'minEffectAbs', 'minEffectRatio',
+  'slotMs', 'minViews', 'minFailures', 'minFailingSlots', 'zOpen', 'zStrong', 'minEffectAbs', 'minEffectRatio',
   'resolveMs', 'resolveMinViews', 'zResolve', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs', 'warmupViews', 'priorViews',
+  'baselineZ', 'fastHalfLifeMs', 'fastRisePerHour', 'cusumRatioLow', 'cusumRatioHigh', 'cusumThreshold', 'spanGuard',
 ];
 
 /** Returns every problem with a parameter set (empty when valid), each naming the parameter. */
@@ -127,6 +179,8 @@ export function validateDetectionParams(p: DetectionParams): string[] {
   if (!Number.isSafeInteger(p.outOfOrdernessMs) || p.outOfOrdernessMs < 0) problems.push(`outOfOrdernessMs must be an integer >= 0, got ${p.outOfOrdernessMs}`);
   if (p.latePolicy !== 'count' && p.latePolicy !== 'drop') problems.push(`latePolicy must be 'count' or 'drop', got ${String(p.latePolicy)}`);
   positiveInt('sweepMs', p.sweepMs);
+  if (!Number.isSafeInteger(p.dedupHorizonMs) || p.dedupHorizonMs < 0) problems.push(`dedupHorizonMs must be an integer >= 0 (0: off), got ${p.dedupHorizonMs}`);
+  if (!Number.isSafeInteger(p.dedupMaxViews) || p.dedupMaxViews < 1 || p.dedupMaxViews > 50_000_000) problems.push(`dedupMaxViews must be an integer from 1 to 50000000, got ${p.dedupMaxViews}`);
   if (problems.length === 0 && p.sweepMs % p.tickMs !== 0) problems.push(`sweepMs (${p.sweepMs}) must be a multiple of tickMs (${p.tickMs})`);
   scopeProblems(p, p, '', problems);
   const per = p.perProperty ?? {};
@@ -164,9 +218,12 @@ function scopeProblems(p: DetectionParams, eff: Pick<DetectionParams, 'property'
     }
     for (const f of ['slotMs', 'resolveMs', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs'] as const) positiveInt(`${scope}.${f}`, s[f]);
     if (Number.isSafeInteger(s.slotMs) && s.slotMs % p.tickMs !== 0) problems.push(`${prefix}${scope}.slotMs (${s.slotMs}) must be a multiple of tickMs (${p.tickMs})`);
-    for (const f of ['minViews', 'minFailures', 'warmupViews', 'priorViews', 'minEffectAbs', 'resolveMinViews'] as const) {
+    for (const f of ['minViews', 'minFailures', 'warmupViews', 'priorViews', 'minEffectAbs', 'resolveMinViews', 'baselineZ', 'cusumThreshold', 'fastRisePerHour', 'minFailingSlots'] as const) {
       if (s[f] < 0) problems.push(`${prefix}${scope}.${f} must be >= 0, got ${s[f]}`);
     }
+    if (!Number.isSafeInteger(s.fastHalfLifeMs) || s.fastHalfLifeMs < 0) problems.push(`${prefix}${scope}.fastHalfLifeMs must be an integer >= 0 (0: off), got ${s.fastHalfLifeMs}`);
+    for (const f of ['cusumRatioLow', 'cusumRatioHigh'] as const) if (!(s[f] > 1)) problems.push(`${prefix}${scope}.${f} must be > 1, got ${s[f]}`);
+    if (s.spanGuard !== 0 && s.spanGuard !== 1) problems.push(`${prefix}${scope}.spanGuard must be 0 or 1, got ${s.spanGuard}`);
     for (const f of ['zOpen', 'zStrong', 'zResolve'] as const) if (!(s[f] > 0)) problems.push(`${prefix}${scope}.${f} must be > 0, got ${s[f]}`);
     if (s.minEffectRatio < 1) problems.push(`${prefix}${scope}.minEffectRatio must be >= 1, got ${s.minEffectRatio}`);
     if (s.minEffectAbs >= 1) problems.push(`${prefix}${scope}.minEffectAbs must be < 1, got ${s.minEffectAbs}`);
@@ -187,16 +244,35 @@ export function baselineDecay(s: ScopeParams): number {
   return Math.pow(2, -s.slotMs / s.baselineHalfLifeMs);
 }
 
+/** Per-slot multiplier of the fast baseline, 0 when it is off. */
+export function fastDecay(s: ScopeParams): number {
+  return s.fastHalfLifeMs > 0 ? Math.pow(2, -s.slotMs / s.fastHalfLifeMs) : 0;
+}
+
+/** How far the fast level may rise per slot. */
+export function fastRisePerSlot(s: ScopeParams): number {
+  return (s.fastRisePerHour * s.slotMs) / 3_600_000;
+}
+
+/** A new cell's fast views per slow view of its key (steady traffic fills the two sums in this ratio), 0 when off. */
+export function fastShare(s: ScopeParams): number {
+  return s.fastHalfLifeMs > 0 ? (1 - baselineDecay(s)) / (1 - fastDecay(s)) : 0;
+}
+
 /** The flat parameter slots of the kernel (assembly/params.ts), in slot order. */
 export function paramSlots(p: DetectionParams): Array<[number, number]> {
   const slots: Array<[number, number]> = [
     [0, p.tickMs], [1, p.outOfOrdernessMs], [2, p.latePolicy === 'drop' ? 1 : 0], [3, p.sweepMs],
+    [4, p.dedupHorizonMs], [5, p.dedupMaxViews],
   ];
   for (const [i, v] of profileSlots(p)) slots.push([16 + i, v]);
   return slots;
 }
 
-/** The slots of one parameter profile (both scopes; slot = scope x 24 + field of assembly/params.ts). */
+/** Fields per scope in a kernel parameter block (assembly/params.ts SCOPE_FIELDS; WasmKernel checks they agree). */
+export const SCOPE_PARAM_FIELDS = 32;
+
+/** The slots of one parameter profile (both scopes; slot = scope x SCOPE_PARAM_FIELDS + field of assembly/params.ts). */
 export function profileSlots(eff: Pick<DetectionParams, 'property' | 'title'>): Array<[number, number]> {
   const slots: Array<[number, number]> = [];
   (['property', 'title'] as Scope[]).forEach((scope, i) => {
@@ -204,9 +280,11 @@ export function profileSlots(eff: Pick<DetectionParams, 'property' | 'title'>): 
     const values = [
       s.slotMs, s.minViews, s.minFailures, s.zOpen, s.zStrong, s.minEffectAbs, s.minEffectRatio,
       s.resolveMs, s.zResolve, s.expireMs, s.idleEvictMs, baselineDecay(s), s.warmupViews, s.priorViews,
-      s.resolveMinViews,
+      s.resolveMinViews, s.baselineZ, fastDecay(s), fastShare(s), Math.log(s.cusumRatioLow), s.cusumRatioLow - 1,
+      Math.log(s.cusumRatioHigh), s.cusumRatioHigh - 1, s.cusumThreshold, s.spanGuard, fastRisePerSlot(s),
+      s.minFailingSlots,
     ];
-    values.forEach((v, f) => slots.push([i * 24 + f, v]));
+    values.forEach((v, f) => slots.push([i * SCOPE_PARAM_FIELDS + f, v]));
   });
   return slots;
 }
@@ -245,3 +323,15 @@ export function mergePerProperty(base: Record<string, PropertyOverride>, over: R
 
 /** A recursive Partial for parameter overrides. */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/**
+ * The detector before issue 13 (no duplicate suppression, a 500-view warm-up, 20 failures for
+ * overwhelming evidence, point baselines, no fast baseline, no evidence test, no span guard for
+ * titles), for comparisons
+ * (bench/detection.js) and for anyone who wants it back.
+ */
+export const PREVIOUS_DETECTION_PARAMS: DetectionParams = mergeDetectionParams(DEFAULT_DETECTION_PARAMS, {
+  dedupHorizonMs: 0,
+  property: { warmupViews: 500, minFailures: 20, minFailingSlots: 0, baselineZ: 0, fastHalfLifeMs: 0, cusumThreshold: 0 },
+  title: { spanGuard: 0 },
+});

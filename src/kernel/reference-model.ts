@@ -5,7 +5,7 @@
 // slot by slot and decaying an empty stretch with one powi round differently),
 // so that its verdicts are bit-identical. Key and cell caps are not modelled.
 import type { DetectionParams, ScopeParams } from './detection-params.ts';
-import { baselineDecay, effectiveScopes } from './detection-params.ts';
+import { baselineDecay, effectiveScopes, fastDecay, fastRisePerSlot, fastShare } from './detection-params.ts';
 import type { Scope, Verdict, VerdictKind } from './verdict.ts';
 import { floorDiv, powi, wilsonLower, wilsonUpper } from './reference-stats.ts';
 
@@ -29,6 +29,11 @@ interface RefCell {
   lastEval: number;
   pending: number;
   ring: number[];
+  /** Property cells (the kernel's cell extension): the fast baseline, its level, and the newest slot at which the cell was hot. */
+  fastViews: number;
+  fastFails: number;
+  fastLevel: number;
+  hotLast: number;
 }
 
 interface RefKey {
@@ -53,6 +58,14 @@ export interface ReferenceEvent {
   videoTitle: string | null;
   errorType: string | null;
   ts: number;
+  /** The view id duplicates are recognized by (a non-empty string of at most 256 UTF-8 bytes), else null/absent. */
+  viewId?: string | null;
+  /**
+   * The record's own event time as written, when `ts` is another (the clock's for a record from the
+   * future, clamped; the model's for a late one; the hold time for a held one, which the kernel writes
+   * into its copy); a copy repeats this one.
+   */
+  sourceTs?: number;
 }
 
 /** Counters comparable with WasmKernel.counters(). */
@@ -61,6 +74,7 @@ export interface ReferenceCounters {
   late: number;
   lateDropped: number;
   evicted: number;
+  duplicates: number;
   keys: number;
   cells: number;
   open: number;
@@ -77,6 +91,13 @@ interface RefProfile {
   property: ScopeParams;
   title: ScopeParams;
   decay: Record<Scope, number>;
+  /** The property's fast-baseline decay per slot (0: off), a new cell's fast views per slow view, the level's rise per slot. */
+  fastDecay: number;
+  fastShare: number;
+  fastRise: number;
+  /** ln of the evidence tests' ratios, as the kernel receives them. */
+  logLow: number;
+  logHigh: number;
 }
 
 const ringIndex = (slot: number): number => ((slot % SLOTS) + SLOTS) % SLOTS;
@@ -95,7 +116,17 @@ export class ReferenceModel {
   private held: ReferenceEvent[] = [];
   private maxTs: number | null = null;
   private verdicts: Verdict[] = [];
-  private readonly stats = { events: 0, late: 0, lateDropped: 0, evicted: 0 };
+  private readonly stats = { events: 0, late: 0, lateDropped: 0, evicted: 0, duplicates: 0 };
+  /** The duplicate filter (kernel: assembly/dedup.ts), exact and without a capacity: record -> its event time. */
+  private dedupHorizon = 0;
+  private readonly dedupSeen = new Map<string, number>();
+  /**
+   * How often each way of deciding was taken (the kernel decides identically, so tests use these to
+   * show a stream exercised a path): openings by window, recent window and accumulated evidence;
+   * property evaluations whose reference was the fast level; title evaluations whose window the span
+   * guard cut; evaluations of open incidents that were calm only because the bar had moved.
+   */
+  readonly paths = { openWindow: 0, openRecent: 0, openEvidence: 0, fastLifted: 0, spanGuarded: 0, calmOnMovedBar: 0 };
 
   constructor(params: DetectionParams, options: ReferenceModelOptions = {}) {
     this.p = params;
@@ -131,14 +162,16 @@ export class ReferenceModel {
           return;
         }
         late = true;
-        ev = { ...e, ts: seen };
+        ev = { ...e, ts: seen, sourceTs: e.sourceTs ?? e.ts };
       }
     }
     // Not due before the next tick: held until a tick it belongs before (the kernel's hold).
     if (this.nextTick === null || ev.ts >= this.nextTick + this.p.outOfOrdernessMs) {
       let i = this.held.length;
       while (i > 0 && this.held[i - 1].ts > ev.ts) i--;
-      this.held.splice(i, 0, ev);
+      // The kernel writes the time it holds a record at into the copy's own time, and forgets the view
+      // id of one held at another time than its own (late, or from the future).
+      this.held.splice(i, 0, { ...ev, sourceTs: ev.ts, viewId: ev.ts === (ev.sourceTs ?? ev.ts) ? ev.viewId : null });
       return;
     }
     this.count(ev, late);
@@ -155,6 +188,9 @@ export class ReferenceModel {
 
   /** Counts an event (`counted`: found late by its mark already). */
   private count(e: ReferenceEvent, counted: boolean): void {
+    // Not a record from the future (counted before its own time); a late one is matched at its own time (kernel: isDuplicateRecord).
+    const own = e.sourceTs ?? e.ts;
+    if (e.ts >= own && this.isDuplicate(e, own)) return;
     let ts = e.ts;
     const tick = this.p.tickMs;
     if (this.nextTick !== null && ts < this.nextTick - tick) {
@@ -213,6 +249,34 @@ export class ReferenceModel {
     return { ...this.stats, keys: this.properties.size + this.titles.size, cells, open: this.open.size };
   }
 
+  /**
+   * Whether the event repeats a record (property, view id, event time) whose original is within the
+   * horizon of the watermark (counted, then dropped); otherwise remembers it (kernel: assembly/dedup.ts).
+   */
+  private isDuplicate(e: ReferenceEvent, ts: number): boolean {
+    if (!e.viewId) return false;
+    const horizon = this.p.dedupHorizonMs;
+    if (horizon <= 0) return false;
+    if (horizon !== this.dedupHorizon) {
+      this.dedupSeen.clear();
+      this.dedupHorizon = horizon;
+    }
+    if (this.nextTick !== null) {
+      const liveFrom = this.nextTick - horizon;
+      if (ts < liveFrom) return false;
+      // Forget what can no longer match (the kernel's sweep), now and then.
+      if (this.dedupSeen.size > 4096) for (const [k, t] of this.dedupSeen) if (t < liveFrom) this.dedupSeen.delete(k);
+    }
+    const key = `${e.propertyId}\u0000${e.viewId}\u0000${ts}`;
+    const seen = this.dedupSeen.get(key);
+    if (seen !== undefined && (this.nextTick === null || seen >= this.nextTick - horizon)) {
+      this.stats.duplicates++;
+      return true;
+    }
+    this.dedupSeen.set(key, ts);
+    return false;
+  }
+
   private sp(scope: Scope): ScopeParams {
     return this.p[scope];
   }
@@ -223,7 +287,11 @@ export class ReferenceModel {
     if (!pr) {
       const eff = effectiveScopes(this.p, key.propertyId);
       // The kernel receives these very doubles through profileSlots.
-      pr = { ...eff, decay: { property: baselineDecay(eff.property), title: baselineDecay(eff.title) } };
+      pr = {
+        ...eff, decay: { property: baselineDecay(eff.property), title: baselineDecay(eff.title) },
+        fastDecay: fastDecay(eff.property), fastShare: fastShare(eff.property), fastRise: fastRisePerSlot(eff.property),
+        logLow: Math.log(eff.property.cusumRatioLow), logHigh: Math.log(eff.property.cusumRatioHigh),
+      };
       this.profiles.set(key.propertyId, pr);
     }
     return pr;
@@ -273,7 +341,7 @@ export class ReferenceModel {
     if (err === null) return;
     let c = key.cells.get(err);
     if (!c) {
-      c = newCell(key, err);
+      c = newCell(key, err, key.scope === 'property' ? this.prof(key).fastShare : 0);
       key.cells.set(err, c);
     }
     c.ring[i]++;
@@ -305,17 +373,19 @@ export class ReferenceModel {
 
   private foldTo(key: RefKey, upto: number): void {
     if (upto <= key.folded) return;
-    const d = this.prof(key).decay[key.scope];
+    const pp = this.prof(key);
+    const d = pp.decay[key.scope];
+    const fd = key.scope === 'property' ? pp.fastDecay : 0;
     const head = key.head;
     const lo = head - SLOTS + 1;
     let s = key.folded + 1;
     while (s <= upto) {
       if (s < lo || s > head) {
         const e = s < lo ? (upto < lo - 1 ? upto : lo - 1) : upto;
-        decayKey(key, powi(d, e - s + 1));
+        decayKey(key, powi(d, e - s + 1), fd > 0 ? powi(fd, e - s + 1) : 0);
         s = e + 1;
       } else {
-        foldSlot(key, s, d);
+        foldSlot(key, s, d, fd, pp);
         s++;
       }
     }
@@ -362,7 +432,18 @@ export class ReferenceModel {
     let pc: RefCell | undefined;
     if (scope === 'title') {
       pc = k.parent!.cells.get(c.errorType);
-      if (pc && pc.evidence >= 0) notBefore = floorDiv((pc.evidence + 1) * this.p.property.slotMs + slotMs - 1, slotMs);
+      const pSlotMs = this.p.property.slotMs;
+      if (pc && pc.evidence >= 0) notBefore = floorDiv((pc.evidence + 1) * pSlotMs + slotMs - 1, slotMs);
+      // Nor into a stretch where the property was hot that its ring no longer holds (kernel: cellFigures).
+      if (pc && pp.title.spanGuard > 0 && pc.hotLast >= 0) {
+        const ringLo = k.parent!.head - SLOTS + 1;
+        const from = pc.hotLast >= ringLo ? ringLo : pc.hotLast + 1;
+        const nb = floorDiv(from * pSlotMs + slotMs - 1, slotMs);
+        if (nb > notBefore) {
+          if (nb > k.head - SLOTS + 1 && nb > c.evidence + 1) this.paths.spanGuarded++;
+          notBefore = nb;
+        }
+      }
     }
 
     const w = windowOf(k, c, minViews, notBefore);
@@ -391,7 +472,8 @@ export class ReferenceModel {
     const nb = c.baseViews;
     const xb = c.baseFails;
     if (scope === 'property') {
-      base = nb > 0 ? xb / nb : 0;
+      base = propertyReference(pp, c);
+      if (pp.fastDecay > 0 && base > (pp.property.baselineZ > 0 ? wilsonUpper(c.baseFails, c.baseViews, pp.property.baselineZ) : (c.baseViews > 0 ? c.baseFails / c.baseViews : 0))) this.paths.fastLifted++;
       warm = k.baseViews >= pp.property.warmupViews;
       reference = base;
       recentReference = base;
@@ -401,8 +483,7 @@ export class ReferenceModel {
       let parentRatio = 0;
       let parentRecentRatio = 0;
       if (pc) {
-        const pnb = pc.baseViews;
-        parentBase = pnb > 0 ? pc.baseFails / pnb : 0;
+        parentBase = propertyReference(pp, pc);
         const pSlotMs = this.p.property.slotMs;
         parentRatio = spanRatio(parent, pc, floorDiv(oldest * slotMs, pSlotMs));
         parentRecentRatio = spanRatio(parent, pc, floorDiv(r.oldest * slotMs, pSlotMs));
@@ -421,27 +502,40 @@ export class ReferenceModel {
       const suspect = wilsonLower(x, n, sp.zOpen) > thr;
       const recentSuspect = wilsonLower(rx, rn, sp.zOpen) > recentThr;
       c.hot = warm && (suspect || recentSuspect);
+      if (c.hot && scope === 'property') c.hotLast = k.head;
       if (!warm) return;
-      const byWindow = suspect && x >= sp.minFailures && (n >= minViews || wilsonLower(x, n, sp.zStrong) > thr);
-      const byRecent = rx >= sp.minFailures && wilsonLower(rx, rn, sp.zStrong) > recentThr;
-      if (!byWindow && !byRecent) return;
+      const enough = (fails: number, failSlots: number): boolean => fails >= sp.minFailures || (sp.minFailingSlots > 0 && failSlots >= sp.minFailingSlots);
+      const byWindow = suspect && enough(x, w.failSlots) && (n >= minViews || wilsonLower(x, n, sp.zStrong) > thr);
+      const byRecent = enough(rx, r.failSlots) && wilsonLower(rx, rn, sp.zStrong) > recentThr;
+      const ev = !byWindow && !byRecent && scope === 'property' ? evidenceScan(k, c, pp, thr, sp.minFailures, t) : null;
+      if (!byWindow && !byRecent && ev === null) return;
       c.hot = true;
+      if (scope === 'property') c.hotLast = k.head;
       c.open = true;
       c.openedAt = t;
-      c.openThr = byWindow ? thr : recentThr;
+      c.openThr = byRecent && !byWindow ? recentThr : thr;
       c.openBase = base;
       c.calmSince = -1;
       this.open.add(c);
+      if (byWindow) this.paths.openWindow++;
+      else if (byRecent) this.paths.openRecent++;
+      else this.paths.openEvidence++;
       if (byWindow) {
         c.impacted = x;
         this.emit('open', c, t, ratio, thr, base, n, x, spanMs, viewsPerHour, x, t);
-      } else {
+      } else if (byRecent) {
         c.impacted = rx;
         this.emit('open', c, t, rRatio, recentThr, base, rn, rx, rSpanMs, rViewsPerHour, rx, t);
+      } else {
+        let eSpanMs = t - ev!.oldest * slotMs;
+        if (eSpanMs < 1) eSpanMs = 1;
+        c.impacted = ev!.fails;
+        this.emit('open', c, t, ev!.fails / ev!.views, thr, base, ev!.views, ev!.fails, eSpanMs, ev!.views * 3600000 / eSpanMs, ev!.fails, t);
       }
       return;
     }
 
+    if (scope === 'property') c.hotLast = k.head;
     const impacted = c.impacted + c.pending;
     c.impacted = impacted;
     c.pending = 0;
@@ -449,7 +543,12 @@ export class ReferenceModel {
     if (t - k.lastTs >= sp.expireMs) {
       kind = 'expire';
     } else {
-      const calm = rn > 0 && wilsonUpper(rx, rn, sp.zResolve) < c.openThr;
+      // The bar can move during an incident with the fast baseline (kernel: evalCell).
+      let calmThr = c.openThr;
+      if (scope === 'property' && pp.fastDecay > 0 && recentThr > calmThr) calmThr = recentThr;
+      const upper = wilsonUpper(rx, rn, sp.zResolve);
+      const calm = rn > 0 && upper < calmThr;
+      if (calm && upper >= c.openThr) this.paths.calmOnMovedBar++;
       if (calm) {
         if (c.calmSince < 0) c.calmSince = t;
         if (t - c.calmSince >= resolveMs) kind = 'resolve';
@@ -505,33 +604,105 @@ function newKey(scope: Scope, propertyId: string, videoTitle: string | null, map
   };
 }
 
-function newCell(key: RefKey, errorType: string): RefCell {
+function newCell(key: RefKey, errorType: string, fastShareOfKey: number): RefCell {
   // The key's history so far had no failures of this type.
   return {
     errorType, key, open: false, hot: false, baseViews: key.baseViews, baseFails: 0, openedAt: 0, calmSince: -1,
     openThr: 0, openBase: 0, impacted: 0, lastRatio: 0, evidence: -1, lastEval: -1, pending: 0,
     ring: new Array<number>(SLOTS).fill(0),
+    fastViews: key.scope === 'property' ? key.baseViews * fastShareOfKey : 0, fastFails: 0, fastLevel: 0, hotLast: -1,
   };
 }
 
-function decayKey(k: RefKey, m: number): void {
+function decayKey(k: RefKey, m: number, fm: number): void {
   k.baseViews = k.baseViews * m;
   for (const c of k.cells.values()) {
-    if (c.hot) continue;
-    c.baseViews = c.baseViews * m;
-    c.baseFails = c.baseFails * m;
+    if (!c.hot) {
+      c.baseViews = c.baseViews * m;
+      c.baseFails = c.baseFails * m;
+    }
+    if (fm > 0) {
+      c.fastViews = c.fastViews * fm;
+      c.fastFails = c.fastFails * fm;
+    }
   }
 }
 
-function foldSlot(k: RefKey, slot: number, d: number): void {
+function foldSlot(k: RefKey, slot: number, d: number, fd: number, pp: RefProfile): void {
   const i = ringIndex(slot);
   const views = k.ring[i];
   k.baseViews = k.baseViews * d + views;
   for (const c of k.cells.values()) {
-    if (c.hot) continue;
-    c.baseViews = c.baseViews * d + views;
-    c.baseFails = c.baseFails * d + c.ring[i];
+    const fails = c.ring[i];
+    let clipped = 0;
+    if (fd > 0) {
+      let clip = propertyReference(pp, c) + pp.property.minEffectAbs;
+      if (clip > 1) clip = 1;
+      const ceiling = views * clip;
+      clipped = fails < ceiling ? fails : ceiling;
+    }
+    if (!c.hot) {
+      c.baseViews = c.baseViews * d + views;
+      c.baseFails = c.baseFails * d + fails;
+    }
+    if (fd > 0) {
+      const fv = c.fastViews * fd + views;
+      const ff = c.fastFails * fd + clipped;
+      c.fastViews = fv;
+      c.fastFails = ff;
+      const target = fv > 0 ? ff / fv : 0;
+      const most = c.fastLevel + pp.fastRise;
+      c.fastLevel = target < most ? target : most;
+    }
   }
+}
+
+/** The reference rate of a property cell (kernel: propertyReference in assembly/detector.ts). */
+function propertyReference(pp: RefProfile, c: RefCell): number {
+  const nb = c.baseViews;
+  const xb = c.baseFails;
+  const z = pp.property.baselineZ;
+  const slow = z > 0 ? wilsonUpper(xb, nb, z) : (nb > 0 ? xb / nb : 0);
+  if (pp.fastDecay <= 0) return slow;
+  let fast = c.fastLevel;
+  const cap = thresholdOf(pp.property, slow);
+  if (fast > cap) fast = cap;
+  return fast > slow ? fast : slow;
+}
+
+/** Sequential evidence over the ring (kernel: evidenceScan in assembly/detector.ts); the span that proves it, or null. */
+function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFailures: number, t: number): { views: number; fails: number; oldest: number } | null {
+  const sp = pp.property;
+  const h = sp.cusumThreshold;
+  if (h <= 0 || thr >= 1) return null;
+  const logLo = pp.logLow;
+  const costLo = thr * (sp.cusumRatioLow - 1);
+  const logHi = pp.logHigh;
+  const costHi = thr * (sp.cusumRatioHigh - 1);
+  const head = k.head;
+  let lo = head - SLOTS + 1;
+  if (lo <= c.evidence) lo = c.evidence + 1;
+  // Complete slots only (kernel: evidenceScan).
+  let last = floorDiv(t, sp.slotMs) - 1;
+  if (last > head) last = head;
+  let n = 0;
+  let x = 0;
+  let best = h;
+  let found: { views: number; fails: number; oldest: number } | null = null;
+  for (let s = last; s >= lo; s--) {
+    const i = ringIndex(s);
+    n += k.ring[i];
+    x += c.ring[i];
+    if (x < minFailures) continue;
+    const gLo = x * logLo - n * costLo;
+    const gHi = x * logHi - n * costHi;
+    const g = gLo > gHi ? gLo : gHi;
+    if (g > best) {
+      best = g;
+      found = { views: n, fails: x, oldest: s };
+    }
+  }
+  return found;
 }
 
 /** The threshold of minimum effect over a reference rate: max(ref + abs, ref x ratio), at most 1. */
@@ -561,22 +732,24 @@ function spanRatio(k: RefKey, c: RefCell, fromSlot: number): number {
  * Sums slots from the head back, after the evidence mark and from `notBefore` on, until it has
  * covered every slot from `fromSlot` and holds `minViews` views, or the ring is exhausted.
  */
-function windowOf(k: RefKey, c: RefCell, minViews: number, notBefore: number, fromSlot = Number.MAX_SAFE_INTEGER): { views: number; fails: number; oldest: number } {
+function windowOf(k: RefKey, c: RefCell, minViews: number, notBefore: number, fromSlot = Number.MAX_SAFE_INTEGER): { views: number; fails: number; oldest: number; failSlots: number } {
   const head = k.head;
   let lo = head - SLOTS + 1;
   if (lo <= c.evidence) lo = c.evidence + 1;
   if (lo < notBefore) lo = notBefore;
   let n = 0;
   let x = 0;
+  let failSlots = 0;
   let s = head;
   let oldest = head;
   while (s >= lo) {
     const i = ringIndex(s);
     n += k.ring[i];
     x += c.ring[i];
+    if (c.ring[i] !== 0) failSlots++;
     oldest = s;
     if (s <= fromSlot && n >= minViews) break;
     s--;
   }
-  return { views: n, fails: x, oldest };
+  return { views: n, fails: x, oldest, failSlots };
 }

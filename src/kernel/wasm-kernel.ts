@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DetectionParams } from './detection-params.ts';
-import { paramSlots, profileSlots, profiledProperties, effectiveScopes } from './detection-params.ts';
+import { paramSlots, profileSlots, profiledProperties, effectiveScopes, SCOPE_PARAM_FIELDS } from './detection-params.ts';
 import type { Scope, Verdict, VerdictKind } from './verdict.ts';
 import { referenceDecode } from '../ingest/reference-decode.ts';
 import { DECODE_OK } from '../ingest/reject-reason.ts';
@@ -24,11 +24,12 @@ const IMPORT_ERRORS: Record<number, string> = {
 const COUNTER_EXPORTS = {
   events: 'H_EVENTS', late: 'H_LATE', lateDropped: 'H_LATE_DROPPED', keysDropped: 'H_KEYS_DROPPED',
   cellsDropped: 'H_CELLS_DROPPED', evicted: 'H_EVICTED', futureDropped: 'H_FUTURE_DROPPED',
-  held: 'H_HELD', heldOverflow: 'H_HELD_OVERFLOW',
+  held: 'H_HELD', heldOverflow: 'H_HELD_OVERFLOW', duplicates: 'H_DUPLICATES', dedupFull: 'H_DEDUP_FULL',
 } as const;
 export type KernelCounters = Record<keyof typeof COUNTER_EXPORTS, number> & { keys: number; cells: number; open: number; heldNow: number };
 /** Every counter's name, for sums and metrics. */
 export const KERNEL_COUNTER_NAMES = [...Object.keys(COUNTER_EXPORTS), 'keys', 'cells', 'open', 'heldNow'] as (keyof KernelCounters)[];
+
 
 /** How a kernel instance is sized and configured. */
 export interface KernelInit {
@@ -38,7 +39,7 @@ export interface KernelInit {
   chunkBytes: number;
   groupLo: number;
   groupHi: number;
-  /** Key groups of the engine (128 by default). */
+  /** Key groups of the engine (128 by default); duplicate-filter entries record their group. */
   groups?: number;
   params: DetectionParams;
   fieldNames?: FieldNames;
@@ -62,8 +63,9 @@ export interface DecodedChunk {
 
 interface KernelExports {
   memory: WebAssembly.Memory;
-  init(maxKeys: number, maxCells: number, chunkBytes: number, lo: number, hi: number): number;
+  init(maxKeys: number, maxCells: number, chunkBytes: number, lo: number, hi: number, groups: number): number;
   setParam(i: number, v: number): void;
+  paramScopeFields(): number;
   setProfileParam(p: number, slot: number, v: number): void;
   setProfileHash(p: number, hash: bigint): void;
   clearProfileHashes(): void;
@@ -92,6 +94,10 @@ interface KernelExports {
   exportHeld(cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
   exportHeldNextCursor(): number;
   importHeld(ptr: number, len: number, groups: number): number;
+  exportDedup(cursor: number, out: number, cap: number, lo: number, hi: number): number;
+  exportDedupNextCursor(): number;
+  importDedup(ptr: number, len: number, mask: number, shift: number, horizon: bigint, swept: bigint): number;
+  dedupGeometry(field: number): bigint;
   heldCount(): number;
   addCounter(off: number, v: number): void;
   nextTick(): bigint;
@@ -100,6 +106,8 @@ interface KernelExports {
 /** The layout of exported keys, from the kernel's own constants (assembly/key-groups.ts). */
 interface ExportLayout {
   group: number; cells: number; keyIndex: number; header: number; key: number; cell: number;
+  /** Where a key's header says how many extension bytes per cell follow its cell indices (property cells). */
+  ext: number;
   /** Packed records: header bytes, and the offset of the three u16 lengths. */
   recordHeader: number; recordLengths: number;
 }
@@ -150,12 +158,15 @@ export class WasmKernel {
       },
     });
     this.x = instance.exports as unknown as KernelExports;
+    if (this.x.paramScopeFields() !== SCOPE_PARAM_FIELDS) {
+      throw new Error(`kernel parameter blocks have ${this.x.paramScopeFields()} fields per scope, detection-params.ts writes ${SCOPE_PARAM_FIELDS}`);
+    }
   }
 
   /** Creates and initializes a kernel; throws when memory cannot be had. */
   static create(init: KernelInit, debug = false): WasmKernel {
     const k = new WasmKernel(init, debug);
-    const rc = k.x.init(init.maxKeys, init.maxCells, init.chunkBytes, init.groupLo, init.groupHi);
+    const rc = k.x.init(init.maxKeys, init.maxCells, init.chunkBytes, init.groupLo, init.groupHi, k.groups());
     if (rc !== 0) throw new Error(`kernel init failed (code ${rc}): not enough memory for ${init.maxKeys} keys`);
     k.configure();
     return k;
@@ -270,20 +281,25 @@ export class WasmKernel {
       const prop = r.status === DECODE_OK ? r.propertyId! : new Uint8Array(0);
       const title = r.status === DECODE_OK && r.videoTitle ? r.videoTitle : null;
       const err = r.status === DECODE_OK && r.errorType ? r.errorType : null;
-      const len = prop.length + (title?.length ?? 0) + (err?.length ?? 0);
-      if (p + 24 + len + 8 > cap) throw new Error('fallback decisions exceed the fixup region');
+      const viewId = r.status === DECODE_OK && r.viewId ? r.viewId : null;
+      const len = prop.length + (title?.length ?? 0) + (err?.length ?? 0) + (viewId?.length ?? 0);
+      if (p + 32 + len + 8 > cap) throw new Error('fallback decisions exceed the fixup region');
+      // Layout read by assembly/chunk.ts decodeChunk: status, lengths (-1 absent), ts, view id length, bytes.
       view = new DataView(x.memory.buffer);
       view.setInt32(p, r.status, true);
       view.setInt32(p + 4, prop.length, true);
       view.setInt32(p + 8, title ? title.length : -1, true);
       view.setInt32(p + 12, err ? err.length : -1, true);
       view.setBigInt64(p + 16, BigInt(r.status === DECODE_OK ? r.ts! : 0), true);
+      view.setInt32(p + 24, viewId ? viewId.length : -1, true);
+      view.setInt32(p + 28, 0, true);
       const mem = new Uint8Array(x.memory.buffer);
-      let q = p + 24;
+      let q = p + 32;
       mem.set(prop, q); q += prop.length;
       if (title) { mem.set(title, q); q += title.length; }
       if (err) { mem.set(err, q); q += err.length; }
-      p += 24 + ((len + 7) & ~7);
+      if (viewId) { mem.set(viewId, q); q += viewId.length; }
+      p += 32 + ((len + 7) & ~7);
     }
   }
 
@@ -294,7 +310,7 @@ export class WasmKernel {
    */
   ingest(part: Uint8Array, plan: Float64Array, endTarget: number): Verdict[] {
     const x = this.x;
-    if (part.length > x.inputCap() * 4) throw new Error('packed part larger than the kernel can take');
+    if (part.length > x.inputCap() * 5) throw new Error('packed part larger than the kernel can take');
     if (plan.length * 8 > x.inputCap() * 4) throw new Error('plan larger than the kernel can take');
     // The decode staging areas are free between calls: the part lands in the output region, the plan in the stage.
     const ptr = x.outputPtr();
@@ -373,10 +389,15 @@ export class WasmKernel {
     return this.x.hashBytes(ptr, bytes.length, 0x5049n);
   }
 
+  /** Bytes of the packed record at `off` of a decoded part (the kernel's own record layout). */
+  recordSizeAt(part: DataView, off: number): number {
+    return packedRecordSize(part, off, this.layout());
+  }
+
   private layout(): ExportLayout {
     const g = (name: string) => (this.x as unknown as Record<string, WebAssembly.Global>)[name].value as number;
     return {
-      group: g('E_GROUP'), cells: g('E_CELLS'), keyIndex: g('E_KEY_INDEX'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'),
+      group: g('E_GROUP'), cells: g('E_CELLS'), keyIndex: g('E_KEY_INDEX'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
       recordHeader: g('R_HEADER'), recordLengths: g('R_PROP_LEN'),
     };
   }
@@ -416,8 +437,19 @@ export class WasmKernel {
       const errors: string[] = [];
       for (let i = 0; i < cells; i++) errors.push(this.cellError[dv.getUint32(idx + i * 4, true)]);
       names.push([this.keyProperty[key], this.keyTitle[key], errors]);
-      p = idx + ((cells * 4 + 7) & ~7);
+      p = idx + ((cells * 4 + 7) & ~7) + cells * dv.getUint32(p + L.ext, true);
     }
+    // The duplicate filter's entries of these groups, and the geometry an importer must share.
+    const dedupPages: Uint8Array[] = [];
+    for (let cursor = 0; cursor >= 0;) {
+      const n = x.exportDedup(cursor, x.outputPtr(), cap, lo, hi);
+      dedupPages.push(new Uint8Array(x.memory.buffer.slice(x.outputPtr(), x.outputPtr() + n)));
+      cursor = x.exportDedupNextCursor();
+    }
+    const mask = Number(x.dedupGeometry(0));
+    const dedup = mask < 0 ? null : {
+      mask, shift: Number(x.dedupGeometry(1)), horizon: String(x.dedupGeometry(2)), swept: String(x.dedupGeometry(3)),
+    };
     const c = this.counters();
     const counters = Object.fromEntries(Object.keys(COUNTER_EXPORTS).map((k) => [k, c[k as keyof typeof COUNTER_EXPORTS]]));
     const nextTick = x.nextTick();
@@ -426,9 +458,9 @@ export class WasmKernel {
       header: {
         format: KERNEL_STATE_FORMAT, stateVersion: x.stateVersion(), groups, groupLo: lo, groupHi: hi,
         nextTick: nextTick === I64_MIN ? null : String(nextTick), maxTs: maxTs === I64_MIN ? null : String(maxTs),
-        counters, keys: names.length,
+        counters, keys: names.length, dedup,
       },
-      records, names, held: concat(heldPages),
+      records, names, held: concat(heldPages), dedup: concat(dedupPages),
     };
   }
 
@@ -488,7 +520,7 @@ export class WasmKernel {
       for (let p = 0; p < s.records.length; r++) {
         if (p + L.header > s.records.length) throw new Error('kernel state part is truncated inside a key');
         const cells = dv.getUint32(p + L.cells, true);
-        const size = L.header + L.key + cells * L.cell + ((cells * 4 + 7) & ~7);
+        const size = L.header + L.key + cells * L.cell + ((cells * 4 + 7) & ~7) + cells * dv.getUint32(p + L.ext, true);
         if (p + size > s.records.length) throw new Error('kernel state part is truncated inside a key');
         const group = dv.getUint32(p + L.group, true);
         if (group >= init.groupLo && group < init.groupHi) {
@@ -501,9 +533,27 @@ export class WasmKernel {
       }
       flush();
       k.importHeldRecords(s.held, init);
+      k.importDedupEntries(s);
     }
     x.setEventTime(nextTick, maxTs);
     return k;
+  }
+
+  /**
+   * Puts back the duplicate filter's entries of this kernel's groups (the kernel skips the others).
+   * A ring of another geometry (other dedup parameters) is not imported: copies of records seen
+   * before the checkpoint may then count once more.
+   */
+  private importDedupEntries(s: KernelGroupState): void {
+    const g = s.header.dedup;
+    if (!g || s.dedup.length === 0) return;
+    const x = this.x;
+    const cap = (x.inputCap() * 4) & ~15;
+    for (let off = 0; off < s.dedup.length; off += cap) {
+      const page = s.dedup.subarray(off, Math.min(s.dedup.length, off + cap));
+      new Uint8Array(x.memory.buffer, x.outputPtr(), page.length).set(page);
+      if (x.importDedup(x.outputPtr(), page.length, g.mask, g.shift, BigInt(g.horizon), BigInt(g.swept)) < 0) return;
+    }
   }
 
   /** Holds again the exported held records of this kernel's groups (packed records, walked by their own sizes). */

@@ -31,6 +31,8 @@ const KERNEL_COUNTERS: Array<[keyof KernelCounters, string, 'counter' | 'gauge',
   ['keysDropped', 'vigil_keys_dropped_total', 'counter', 'Events whose key was not tracked because the key cap was reached.'],
   ['cellsDropped', 'vigil_cells_dropped_total', 'counter', 'Events whose error cell was not tracked because the cell cap was reached.'],
   ['evicted', 'vigil_keys_evicted_total', 'counter', 'Idle keys evicted by the sweep.'],
+  ['duplicates', 'vigil_duplicate_events_total', 'counter', 'Views dropped as duplicates (same property and view id within the dedup horizon).'],
+  ['dedupFull', 'vigil_dedup_full_total', 'counter', 'Views the duplicate filter could not remember because it was full (their copies are counted).'],
   ['keys', 'vigil_keys', 'gauge', 'Tracked keys (properties and titles) over all workers.'],
   ['cells', 'vigil_cells', 'gauge', 'Tracked key x error-type cells over all workers.'],
 ];

@@ -33,6 +33,10 @@ export interface ReplaySummary {
   events: number;
   rejected: Record<string, number>;
   late: number;
+  /** Views dropped as duplicates (same property and view id within the dedup horizon). */
+  duplicates: number;
+  /** Records the engine's clock judged to be from the future (clamped or dropped). */
+  future: number;
   incidents: number;
   transitions: number;
   seconds: number;
@@ -105,6 +109,8 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
       events: engine.stats.events,
       rejected: { ...engine.stats.rejected },
       late: kc.late,
+      duplicates: kc.duplicates,
+      future: engine.clock.stats.future,
       incidents,
       transitions,
       seconds,

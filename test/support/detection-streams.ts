@@ -21,14 +21,26 @@ export const FAST_PARAMS: DetectionParams = mergeDetectionParams(DEFAULT_DETECTI
   tickMs: SEC,
   outOfOrdernessMs: 2 * SEC,
   sweepMs: MIN,
+  // Epochs of 20 s: copies a few seconds apart land in the same and in the previous epoch, and the
+  // stream's silences skip epochs.
+  dedupHorizonMs: 20 * SEC,
   property: {
     slotMs: 5 * SEC, minViews: 200, minFailures: 10, minEffectAbs: 0.03, minEffectRatio: 1.5,
-    resolveMs: 20 * SEC, expireMs: MIN, idleEvictMs: 5 * MIN, baselineHalfLifeMs: 5 * MIN, warmupViews: 300,
+    resolveMs: 20 * SEC, expireMs: MIN, idleEvictMs: 5 * MIN, baselineHalfLifeMs: 5 * MIN, warmupViews: 0,
+    // The fast baseline and the evidence test on the same time scale as everything else here.
+    fastHalfLifeMs: MIN, fastRisePerHour: 2, cusumThreshold: 6,
   },
   title: {
     slotMs: 10 * SEC, minViews: 30, minFailures: 5, minEffectAbs: 0.1, minEffectRatio: 2,
     resolveMs: 40 * SEC, expireMs: 2 * MIN, idleEvictMs: 3 * MIN, baselineHalfLifeMs: 15 * MIN, priorViews: 100,
   },
+});
+
+/** FAST_PARAMS with every mechanism of issue 13 off: the detector before it (PREVIOUS_DETECTION_PARAMS), scaled the same way. */
+export const FAST_PREVIOUS_PARAMS: DetectionParams = mergeDetectionParams(FAST_PARAMS, {
+  dedupHorizonMs: 0,
+  property: { warmupViews: 300, minFailures: 10, minFailingSlots: 0, baselineZ: 0, fastHalfLifeMs: 0, cusumThreshold: 0 },
+  title: { spanGuard: 0 },
 });
 
 /** A second shape: no out-of-orderness allowance (every reordered event is late), tick = property slot, slower sweeps. */
@@ -170,12 +182,49 @@ export function generateLines(shape: StreamShape): string[] {
     // Whole seconds put events on tick, slot and sweep boundaries, where >= and > differ.
     if (rng.next() < 0.25) ts -= ts % SEC;
 
-    const rec: Record<string, unknown> = { view_id: `v${shape.seed}-${viewId++}`, property_id: props[p] };
+    // At-least-once delivery: ~2% of lines come again within a few hundred lines (a few seconds),
+    // byte-identical or (1 in 10) the same view id with a later ts, or on another property (not a
+    // duplicate: views are told apart by property and id); some views carry no usable id.
+    if (lines.length > 10 && rng.next() < 0.02) {
+      const back = lines[lines.length - 1 - rng.int(0, Math.min(300, lines.length - 1))];
+      const how = rng.next();
+      if (how < 0.85) lines.push(back);
+      else {
+        const o = JSON.parse(back) as Record<string, unknown>;
+        if (how < 0.93) lines.push(JSON.stringify({ ...o, ts: typeof o.ts === 'number' ? o.ts + (rng.next() < 0.5 ? 1 : rng.int(1, 5 * SEC)) : o.ts }));
+        else lines.push(JSON.stringify({ ...o, property_id: props[(props.indexOf(o.property_id as string) + 1) % props.length] }));
+      }
+      continue;
+    }
+    const idDraw = rng.next();
+    const id = idDraw < 0.01 ? 12345 : idDraw < 0.02 ? '' : idDraw < 0.03 ? null : `v${shape.seed}-${viewId++}`;
+    const rec: Record<string, unknown> = { view_id: id, property_id: props[p] };
     if (hasTitle) rec.video_title = titles[p][t];
     else if (rng.next() < 0.5) rec.video_title = rng.next() < 0.5 ? null : '';
     if (errorType !== null) rec.error_type = errorType;
     else if (rng.next() < 0.3) rec.error_type = rng.next() < 0.5 ? null : '';
     rec.ts = rng.next() < 0.1 ? new Date(ts).toISOString() : ts;
+    lines.push(JSON.stringify(rec));
+  }
+  return lines;
+}
+
+/**
+ * One property with many rarely played titles (each title's window of 30 views spans minutes) and a
+ * property-wide outage at 60% from minute `fromMin` to `toMin`: the setting of a title storm, where
+ * title windows still hold the outage after the property's ring no longer does.
+ */
+export function outageLines(seed: number, startMs: number, fromMin: number, toMin: number, minutes: number, titles = 80, perSec = 6): string[] {
+  const rng = new TestRng(seed);
+  const lines: string[] = [];
+  let t = startMs;
+  let id = 0;
+  while (t < startMs + minutes * MIN) {
+    t += Math.max(1, Math.round(-Math.log(1 - rng.next()) * (SEC / perSec)));
+    const m = (t - startMs) / MIN;
+    const rec: Record<string, unknown> = { view_id: `o${seed}-${id++}`, property_id: `outage-${seed}`, video_title: `Title ${rng.int(0, titles - 1)}` };
+    if (rng.next() < (m >= fromMin && m < toMin ? 0.6 : 0.01)) rec.error_type = 'NETWORK_ERROR';
+    rec.ts = t - rng.int(0, 500);
     lines.push(JSON.stringify(rec));
   }
   return lines;
@@ -194,9 +243,11 @@ function pickWeighted(rng: TestRng, weight: number[]): number {
 
 /** Decodes a generated line with JSON.parse (numbers are epoch ms, strings ISO-8601; "" and null mean absent). */
 export function parseLine(line: string): ReferenceEvent {
-  const o = JSON.parse(line) as { property_id: string; video_title?: string | null; error_type?: string | null; ts: number | string };
+  const o = JSON.parse(line) as { property_id: string; video_title?: string | null; error_type?: string | null; ts: number | string; view_id?: unknown };
   const ts = typeof o.ts === 'number' ? o.ts : Date.parse(o.ts);
-  return { propertyId: o.property_id, videoTitle: o.video_title || null, errorType: o.error_type || null, ts };
+  // The decoder's view identity: a non-empty string of at most 256 UTF-8 bytes.
+  const viewId = typeof o.view_id === 'string' && o.view_id !== '' && Buffer.byteLength(o.view_id) <= 256 ? o.view_id : null;
+  return { propertyId: o.property_id, videoTitle: o.video_title || null, errorType: o.error_type || null, ts, viewId };
 }
 
 /** A step of a run: a chunk of whole lines, or an idle-source watermark advance. */
@@ -311,7 +362,7 @@ export function feedModel(model: ReferenceModel, steps: Step[], state: RunState 
     const n = events.length;
     const { plan, endTarget } = state.clock.plan(Float64Array.from(events, (e) => e.ts), Uint32Array.from(events, (e) => propertyTag(e.propertyId)), step.origin);
     events.forEach((e, i) => {
-      if (!Number.isNaN(plan[n + i])) model.ingest({ ...e, ts: plan[n + i] }, plan[i], plan[2 * n + i]);
+      if (!Number.isNaN(plan[n + i])) model.ingest({ ...e, ts: plan[n + i], sourceTs: e.ts }, plan[i], plan[2 * n + i]);
     });
     if (endTarget !== -Infinity) model.advanceWatermark(endTarget);
   }
