@@ -199,8 +199,8 @@ test('/metrics negotiates OpenMetrics from the Accept header, and the Prometheus
 });
 
 test('a known path with another method: 405 METHOD_NOT_ALLOWED naming the allowed methods (Allow header), pages too; unknown paths 404', async () => {
-  for (const [method, path, allow] of [['DELETE', '/api/incidents', 'GET'], ['POST', '/api/incidents/2', 'GET'], ['GET', '/api/incidents/2/silence', 'POST'],
-    ['PUT', '/healthz', 'GET'], ['POST', '/metrics', 'GET'], ['GET', '/api/commands', 'POST'], ['POST', '/', 'GET'], ['DELETE', '/static/app.css', 'GET']] as const) {
+  for (const [method, path, allow] of [['DELETE', '/api/incidents', 'GET, HEAD'], ['POST', '/api/incidents/2', 'GET, HEAD'], ['GET', '/api/incidents/2/silence', 'POST'],
+    ['PUT', '/healthz', 'GET, HEAD'], ['POST', '/metrics', 'GET, HEAD'], ['GET', '/api/commands', 'POST'], ['POST', '/', 'GET, HEAD'], ['DELETE', '/static/app.css', 'GET, HEAD']] as const) {
     const res = await fetch(h.base + path, { method });
     assert.equal(res.status, 405, `${method} ${path}`);
     assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
@@ -211,6 +211,20 @@ test('a known path with another method: 405 METHOD_NOT_ALLOWED naming the allowe
   const none = await get('/api/nothing-here', { method: 'POST', body: '{}' });
   assert.equal(none.status, 404);
   assert.equal(none.body.error.code, 'NOT_FOUND');
+});
+
+test('HEAD wherever GET is: the same status and headers, the body\'s length, no body', async () => {
+  for (const path of ['/api/incidents', '/api/incidents/2', '/healthz', '/metrics', '/', '/static/app.css', '/api/incidents/999999']) {
+    const g = await fetch(h.base + path);
+    const gBody = Buffer.from(await g.arrayBuffer());
+    const hd = await fetch(h.base + path, { method: 'HEAD' });
+    assert.equal(hd.status, g.status, path);
+    assert.equal(hd.headers.get('content-type'), g.headers.get('content-type'), path);
+    assert.equal((await hd.arrayBuffer()).byteLength, 0, path);
+    // /metrics moves between the two requests (it counts them): only its length's presence is compared.
+    if (path === '/metrics') assert.ok(Number(hd.headers.get('content-length')) > 0, path);
+    else assert.equal(Number(hd.headers.get('content-length')), gBody.byteLength, path);
+  }
 });
 
 test('the OpenAPI document passes redocly lint (recommended rules) with no error and no warning, run offline', async () => {

@@ -66,10 +66,12 @@ export function exchange(
 ): void {
   let aborted = false;
   res.onAborted(() => { aborted = true; });
+  // HEAD: the GET answer's status and headers, its length, no body (RFC 9110 9.3.2).
+  const head = req.getMethod().toUpperCase() === 'HEAD';
   const send = (reply: Reply, closeConnection = false): void => {
     if (aborted) return;
     try {
-      res.cork(() => writeReply(res, reply, closeConnection));
+      res.cork(() => writeReply(res, reply, closeConnection, head));
     } catch (err) {
       // A reply uWS refused to write (e.g. the socket closed meanwhile): nothing more can be sent.
       aborted = true;
@@ -130,7 +132,7 @@ export function exchange(
   });
 }
 
-function writeReply(res: HttpResponse, reply: Reply, closeConnection: boolean): void {
+function writeReply(res: HttpResponse, reply: Reply, closeConnection: boolean, head: boolean): void {
   const status = reply.status ?? 200;
   res.writeStatus(STATUS_TEXT[status] ?? `${status} Status`);
   for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
@@ -138,10 +140,13 @@ function writeReply(res: HttpResponse, reply: Reply, closeConnection: boolean): 
   if ('json' in reply) {
     res.writeHeader('content-type', 'application/json; charset=utf-8');
     res.writeHeader('cache-control', 'no-store');
-    res.end(JSON.stringify(reply.json), closeConnection);
+    const body = JSON.stringify(reply.json);
+    if (head) res.endWithoutBody(Buffer.byteLength(body), closeConnection);
+    else res.end(body, closeConnection);
   } else {
     res.writeHeader('content-type', reply.contentType);
-    res.end(reply.body, closeConnection);
+    if (head) res.endWithoutBody(typeof reply.body === 'string' ? Buffer.byteLength(reply.body) : reply.body.byteLength, closeConnection);
+    else res.end(reply.body, closeConnection);
   }
 }
 

@@ -157,11 +157,17 @@ export class HttpServer {
       const pattern = uwsPattern(r.path);
       allow(pattern, r.method);
       const { handler } = r;
-      this.app[r.method](pattern, this.handle(pattern, r.path, (req) => {
+      const h = this.handle(pattern, r.path, (req) => {
         const grant = r.access === 'public' ? OPEN_GRANT : this.access.grant(req.headers.authorization, req.query.get('access_token'));
         if (r.access === 'admin') requireAdmin(grant);
         return handler(req, grant);
-      }));
+      });
+      this.app[r.method](pattern, h);
+      // HEAD wherever GET is (monitors and link checkers ask with it): the same answer without its body.
+      if (r.method === 'get') {
+        allow(pattern, 'head');
+        this.app.head(pattern, h);
+      }
     }
     // The WebSocket feed (described in the document's "service" tag: OpenAPI has no WebSocket operations).
     this.feed.attach(this.app, (authorization, query) => this.access.grant(authorization, query.get('access_token')));
@@ -178,7 +184,10 @@ export class HttpServer {
     ];
     for (const [pattern, page] of pages) {
       allow(pattern, 'get');
-      this.app.get(pattern, this.handle(pattern, pattern, page));
+      allow(pattern, 'head');
+      const h = this.handle(pattern, pattern, page);
+      this.app.get(pattern, h);
+      this.app.head(pattern, h);
     }
     // A known path asked with another method: 405 naming the ones it has (uWS tries a pattern's
     // method handlers before its any handler).
