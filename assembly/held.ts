@@ -1,8 +1,8 @@
-// Records held until they are due: a source partition ahead of event time delivers records whose
-// time has not come yet (the engine's clock holds event time at the slowest partition). Counting
-// them at once would let evaluations of earlier ticks see them; so they wait here, in copies, and
-// are counted right before the first tick they belong before (ingest.ts releaseHeld), in event-time
-// order. Two arenas of packed-record copies (live records move to the other one when one is full,
+// Records held until they are due: a record at or after the next tick to evaluate (from a source
+// partition ahead of event time, or within the out-of-orderness of an ordered stream). Counting it at
+// once would let evaluations of earlier ticks see it, and which ones did would depend on the order
+// records came in; so they wait here, in copies, and are counted right before the first tick they
+// belong before (ingest.ts releaseHeld), in event-time order: a tick sees exactly the records before it. Two arenas of packed-record copies (live records move to the other one when one is full,
 // and to a pair twice as large when that does not make room, up to H_HOLD_MAX bytes) and a binary
 // min-heap of (event time, offset) over them; all of it in linear memory, so a snapshot carries it
 // and an export can take it by key group. Arenas given up are not reused (the heap never frees):

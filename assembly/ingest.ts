@@ -57,13 +57,13 @@ export function advanceTo(maxTs: i64): void {
   const sweepMs = <i64>param(P_SWEEP_MS);
   while (next <= wm) {
     setHdrI64(H_NEXT_TICK, next);
-    releaseHeld(next + ooo);
+    releaseHeld(next);
     if (hdrI32(H_DIRTY_LEN) == 0 && hdrI32(H_OPEN_LEN) == 0) {
       // Nothing can change in an empty stretch but evictions; run the last sweep in it. Not past
       // the tick before which the earliest held record is due.
       let last = floorDiv(wm, tick) * tick;
       if (heldCount() > 0) {
-        const due = floorDiv(heldMinTs() - ooo, tick) * tick;
+        const due = floorDiv(heldMinTs(), tick) * tick;
         if (due < last) last = due;
       }
       if (last > next) {
@@ -77,7 +77,7 @@ export function advanceTo(maxTs: i64): void {
     next += tick;
   }
   setHdrI64(H_NEXT_TICK, next);
-  releaseHeld(next + ooo);
+  releaseHeld(next);
 }
 
 /** Counts the held records whose event time is before `bound`, earliest first. */
@@ -202,9 +202,10 @@ export function ingestPacked(ptr: usize, len: usize, plan: usize, n: i32, endTar
         bumpF64(H_LATE_DROPPED, 1);
       } else {
         const next = hdrI64(H_NEXT_TICK);
-        // Not due before the next tick (a partition ahead of event time): held until it is; when
-        // there is no room, counted now (early) rather than lost.
-        if (next != i64.MIN_VALUE && ts < next + ooo) {
+        // Not due before the next tick: held until it is, so that the evaluation of a tick sees
+        // exactly the records before it whatever order they came in (a replay, partitions merged
+        // in any interleaving); when there is no room, counted now (early) rather than lost.
+        if (next != i64.MIN_VALUE && ts < next) {
           ingestRecord(p, ts, late);
         } else if (!holdRecord(p, ts)) {
           bumpF64(H_HELD_OVERFLOW, 1);

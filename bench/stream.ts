@@ -70,10 +70,12 @@ async function measure(name: string, topic: string): Promise<void> {
   const seconds = (Date.now() - started) / 1000;
   const audit = readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8');
   const c = compareIncidents(incidentSpans(rep.stdout), incidentSpans(audit), 10_000, maxTs - 5 * 60_000);
+  // The same with no tolerance: openings and closings at the very same tick.
+  const exact = compareIncidents(incidentSpans(rep.stdout), incidentSpans(audit), 0, maxTs - 5 * 60_000);
   console.log(JSON.stringify({
     topic: name, partitions: await kafka.partitionCounts(topic), seconds, eventsPerSecond: Math.round(summary.events / seconds),
     late: s.kernel.late, held: s.kernel.held, heldOverflow: s.kernel.heldOverflow, cappedChunks: s.engine.clock.cappedChunks,
-    comparison: describeComparison(c),
+    comparison: describeComparison(c), exact: describeComparison(exact),
   }));
 }
 

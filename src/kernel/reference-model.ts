@@ -166,7 +166,7 @@ export class ReferenceModel {
       }
     }
     // Not due before the next tick: held until a tick it belongs before (the kernel's hold).
-    if (this.nextTick === null || ev.ts >= this.nextTick + this.p.outOfOrdernessMs) {
+    if (this.nextTick === null || ev.ts >= this.nextTick) {
       let i = this.held.length;
       while (i > 0 && this.held[i - 1].ts > ev.ts) i--;
       // The kernel writes the time it holds a record at into the copy's own time, and forgets the view
@@ -310,11 +310,11 @@ export class ReferenceModel {
     let next = this.nextTick;
     while (next <= wm) {
       this.nextTick = next;
-      this.release(next + ooo);
+      this.release(next);
       if (!this.evaluateEmptyStretches && this.dirty.length === 0 && this.open.size === 0) {
         let last = floorDiv(wm, tick) * tick;
         // Not past the tick before which the earliest held event is due.
-        if (this.held.length > 0) last = Math.min(last, floorDiv(this.held[0].ts - ooo, tick) * tick);
+        if (this.held.length > 0) last = Math.min(last, floorDiv(this.held[0].ts, tick) * tick);
         if (last > next) {
           const s = floorDiv(last, sweepMs) * sweepMs;
           if (s >= next) this.sweep(s);
@@ -326,7 +326,7 @@ export class ReferenceModel {
       next += tick;
     }
     this.nextTick = next;
-    this.release(next + ooo);
+    this.release(next);
   }
 
   private touch(key: RefKey, ts: number, err: string | null): void {
