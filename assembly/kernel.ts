@@ -8,7 +8,8 @@ import { initStore } from './store';
 import { initIo } from './chunk';
 import { initHeld } from './held';
 import { advanceTo } from './ingest';
-import { param, P_OOO_MS } from './params';
+import { param, P_OOO_MS, P_TICK_MS } from './params';
+import { floorDiv } from './stats';
 
 const MAGIC: u32 = 0x4b4c4756; // 'VGLK'
 
@@ -36,11 +37,16 @@ export function init(maxKeys: i32, maxCells: i32, chunkBytes: i32, groupLo: i32,
   return 0;
 }
 
-/** Evaluates everything up to the latest event seen, as if no more events could arrive (end of a replay). */
+/**
+ * Evaluates everything up to the latest event seen, as if no more events could arrive (end of a
+ * replay): through the first tick after it, the one that sees the last records (a tick sees the
+ * records before it).
+ */
 export function finish(): void {
   const mx = hdrI64(H_MAX_TS);
   if (mx == i64.MIN_VALUE) return;
-  advanceTo(mx + <i64>param(P_OOO_MS));
+  const tick = <i64>param(P_TICK_MS);
+  advanceTo((floorDiv(mx, tick) + 1) * tick + <i64>param(P_OOO_MS));
 }
 
 export function stateVersion(): i32 { return hdrI32(H_VERSION); }

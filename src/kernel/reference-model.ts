@@ -228,10 +228,11 @@ export class ReferenceModel {
     if (this.maxTs === null || maxTs > this.maxTs) this.maxTs = maxTs;
   }
 
-  /** End of input: evaluates up to the latest event time seen, as the kernel's finish() does. */
+  /** End of input: evaluates through the first tick after the latest event time seen, as the kernel's finish() does. */
   finish(): void {
     if (this.maxTs === null) return;
-    this.advanceTo(this.maxTs + this.p.outOfOrdernessMs);
+    const tick = this.p.tickMs;
+    this.advanceTo((floorDiv(this.maxTs, tick) + 1) * tick + this.p.outOfOrdernessMs);
   }
 
   /** Returns the verdicts produced since the previous call, in production order. */
