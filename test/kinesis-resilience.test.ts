@@ -17,7 +17,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KinesisSource, throttleBackoffMs } from '../src/ingest/kinesis-source.ts';
 import type { KinesisConfig } from '../src/config/kinesis-config.ts';
 import { loadConfig } from '../src/config/config.ts';
-import type { SourceSink } from '../src/ingest/source.ts';
+import type { ChunkOrigin, ChunkPosition, SourceSink } from '../src/ingest/source.ts';
 import { shardNode } from '../src/ingest/shard-assignment.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
@@ -69,16 +69,19 @@ async function put(name: string, hashKey: string, values: string[]): Promise<str
 /** `n` distinct small JSON lines tagged `tag`. */
 const lines = (tag: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i: from + i }));
 
-/** Collects what the source writes, line by line; evaluated() resolves at once. */
+/** Collects what the source writes, line by line, as an engine that evaluates at once: every position written is committable. */
 class CollectingSink implements SourceSink {
   readonly lines: string[] = [];
-  async write(bytes: Uint8Array): Promise<void> {
+  readonly positions = new Map<string, string>();
+  async write(bytes: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void> {
     const text = Buffer.from(bytes).toString('utf8');
-    assert.ok(text.endsWith('\n'), 'a write holds whole lines');
-    this.lines.push(...text.slice(0, -1).split('\n'));
+    assert.ok(text.length === 0 || text.endsWith('\n'), 'a write holds whole lines');
+    assert.equal(origin?.stream, position?.stream, 'a chunk and its position are of one shard');
+    if (text.length > 0) this.lines.push(...text.slice(0, -1).split('\n'));
+    if (position) this.positions.set(position.stream, position.next);
   }
-  evaluated(): Promise<void> {
-    return Promise.resolve();
+  committable(): ReadonlyMap<string, string> {
+    return this.positions;
   }
 }
 
@@ -509,16 +512,16 @@ test('start positions: LATEST reads only what arrives after the start (and resum
   assert.equal(rec.of('GetShardIterator')[0].input.ShardIteratorType, 'AT_TIMESTAMP');
 });
 
-test('a shard reader that fails is started again by the next discovery, from the saved position', async () => {
+test('a shard reader that fails is started again by the next discovery, after the last record the sink took', async () => {
   const stream = await createStream(1);
   const a = lines('a', 50);
   await put(stream, '1', a);
   // The 3rd write fails once (as an engine failure would): that reader dies.
   class FailingSink extends CollectingSink {
     writes = 0;
-    override async write(bytes: Uint8Array): Promise<void> {
+    override async write(bytes: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void> {
       if (++this.writes === 3) throw new Error('engine unavailable');
-      return super.write(bytes);
+      return super.write(bytes, origin, position);
     }
   }
   const rec = new Recorder();
@@ -527,7 +530,7 @@ test('a shard reader that fails is started again by the next discovery, from the
   await run(src, sink, async () => {
     await readAll('every record read', sink, a.length, rec, 3, 30_000);
   });
-  // Records 21-30 were in the failed write; the new reader starts after the last evaluated one (20).
+  // Records 21-30 were in the failed write; the new reader starts after the last one the sink took (20).
   assertExactlyOnce(sink.lines, a);
   assert.deepEqual(rec.of('GetShardIterator').map((c) => c.input.ShardIteratorType), ['TRIM_HORIZON', 'AFTER_SEQUENCE_NUMBER']);
 });

@@ -213,7 +213,7 @@ export class Daemon {
     this.chunker = new LineChunker(c.chunkBytes);
     this.source = this.deps.source ?? this.makeSource();
     await this.source.start({
-      // With an origin (a Kinesis shard's batch), every chunk of the write comes from that shard.
+      // With an origin (a partition of a source that has several), every chunk of the write comes from it.
       // While the store fails, sources wait here (back-pressure): nothing more is read until it works.
       write: async (bytes, origin, position) => {
         await this.writer!.idle();
@@ -228,12 +228,6 @@ export class Daemon {
           // Whole-line writes position their last chunk; a file's offsets are counted here.
           await this.engine.push(ch, origin, this.filePosition(end) ?? (i === chunks.length - 1 ? position : undefined));
         }
-      },
-      // Broker sources write whole lines, so after write() nothing of theirs waits in the chunker.
-      // Positions are committed only once the verdicts are stored too, not merely evaluated.
-      evaluated: async () => {
-        await this.engine.settled();
-        await this.writer!.idle();
       },
       // Broker sources frame records straight into chunks the engine transfers as they are.
       chunkBytes: c.chunkBytes,
