@@ -3,7 +3,7 @@ import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type
 import type { Logger } from '../log/logger.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
 import type { ChunkOrigin, Source, SourceSink } from './source.ts';
-import { emptySkipCounts, type SkipReason } from './record-framer.ts';
+import { emptySkipCounts, type SkipReason } from './skip-counts.ts';
 import { ChunkFramer, type FramedChunk } from './chunk-framer.ts';
 import { SourceError } from './source-error.ts';
 import { kafkaLogCreator } from './kafka-log.ts';

@@ -8,7 +8,7 @@ import type { AwsCredentialIdentity } from '@smithy/types';
 import type { Logger } from '../log/logger.ts';
 import type { KinesisConfig } from '../config/kinesis-config.ts';
 import type { Source, SourceSink } from './source.ts';
-import { emptySkipCounts, type SkipReason } from './record-framer.ts';
+import { emptySkipCounts, type SkipReason } from './skip-counts.ts';
 import { ChunkFramer } from './chunk-framer.ts';
 import { KinesisPositions, type ShardPosition } from './kinesis-positions.ts';
 import { shardNode } from './shard-assignment.ts';
