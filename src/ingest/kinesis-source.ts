@@ -75,6 +75,10 @@ export class KinesisSource implements Source {
   private readonly active = new Set<string>();
   /** Children whose parents have not all ended yet, with those parents. */
   private readonly waiting = new Map<string, string[]>();
+  /** Shards the listing says are closed (resharded): they never count as caught up, only their end lets time pass. */
+  private readonly closed = new Set<string>();
+  /** Shards the listing shows a child of. */
+  private readonly withChildren = new Set<string>();
   /**
    * Shards with nothing more to read: every record accepted by the engine in this process (read to
    * the end of a closed shard), or finished by the positions file. Their children may be read.
@@ -188,6 +192,10 @@ export class KinesisSource implements Source {
       token = out.NextToken;
     } while (token);
     const byId = new Map(shards.map((s) => [s.ShardId!, s]));
+    for (const s of shards) {
+      if (s.SequenceNumberRange?.EndingSequenceNumber) this.closed.add(s.ShardId!);
+      for (const p of [s.ParentShardId, s.AdjacentParentShardId]) if (p) this.withChildren.add(p);
+    }
     const ours = new Set(shards.filter((s) => shardNode(s, byId, this.opts.config.nodeCount) === this.opts.config.nodeIndex).map((s) => s.ShardId!));
     for (const s of shards) {
       const id = s.ShardId!;
@@ -292,19 +300,26 @@ export class KinesisSource implements Source {
       }
       const recs = out.Records ?? [];
       lastBytes = 0;
+      // A closed shard is never caught up, not even at its end: that would let the other shards take
+      // event time past its children's first records before end() declares them (they would be late).
+      const caughtUp = !this.closed.has(shardId) && !!out.NextShardIterator && (out.MillisBehindLatest ?? 0) === 0;
       if (recs.length > 0) {
         for (const r of recs) lastBytes += r.Data?.length ?? 0;
         this.records += recs.length;
         // Caught up: nothing behind by Kinesis's word, and less than a full batch (kinesalite always says 0).
-        const live = (out.MillisBehindLatest ?? 0) === 0 && recs.length < this.opts.config.maxRecordsPerCall;
-        await this.write(shardId, recs, live);
+        await this.write(shardId, recs, caughtUp && recs.length < this.opts.config.maxRecordsPerCall);
         lastSeq = recs[recs.length - 1].SequenceNumber!;
-      } else if ((out.MillisBehindLatest ?? 0) === 0) {
+      } else if (caughtUp) {
         this.sink.streamCaughtUp?.(shardId);
       }
       iterator = out.NextShardIterator;
       if (!iterator) {
-        // Closed (resharded) and read to its end: its children may start.
+        // Closed (resharded) and read to its end: its children may start. When the last listing did
+        // not show them yet (it was split while read), list now, so they join the clock as it leaves.
+        this.closed.add(shardId);
+        if (!this.withChildren.has(shardId)) {
+          await this.discover().catch((err) => log.warn({ err: (err as Error).message }, 'shard discovery at the end of a shard failed; the next one finds its children'));
+        }
         await this.end(shardId, lastSeq);
         log.info({ lastSeq }, 'shard read to its end');
         break;
