@@ -412,6 +412,49 @@ test('resharding while running: split and merge children are found without a res
   for (const s of shards) assert.equal(p.shards[s.ShardId!].finished, !!s.SequenceNumberRange!.EndingSequenceNumber, s.ShardId);
 });
 
+test('a closed shard is finished only once its last sequence number is committable; its children do not wait for that', async () => {
+  const stream = await createStream(1);
+  const [parent] = await listShards(stream);
+  const p = lines('p', 30);
+  const seqP = await put(stream, '1', p);
+  await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: parent.ShardId!, NewStartingHashKey: (2n ** 127n).toString() }));
+  await waitActive(stream);
+  const lo = lines('lo', 10);
+  await put(stream, '1', lo);
+  /** An engine whose checkpoints lag: only what the test allows is committable. */
+  class LaggingSink extends CollectingSink {
+    readonly allowed = new Map<string, string>();
+    override committable(): ReadonlyMap<string, string> {
+      return this.allowed;
+    }
+  }
+  const sink = new LaggingSink();
+  const dataDir = join(dir, 'finished');
+  const rec = new Recorder();
+  const src = source(kinesisConfig(stream), dataDir, rec);
+  await run(src, sink, async () => {
+    // The children are read once the parent's records are all written, not once they are committable.
+    await readAll('every record read', sink, p.length + lo.length, rec, 4, 30_000);
+    assert.equal(pos(src).shards[parent.ShardId!], undefined, 'a position that is not committable');
+    sink.allowed.set(parent.ShardId!, seqP[19]);
+    await waitUntil('the committable position taken', () => pos(src).shards[parent.ShardId!]?.sequenceNumber === seqP[19]);
+    assert.equal(pos(src).shards[parent.ShardId!].finished, false, 'finished before its last record is committable');
+    sink.allowed.set(parent.ShardId!, seqP.at(-1)!);
+    await waitUntil('the parent finished', () => pos(src).shards[parent.ShardId!]?.finished === true);
+  });
+  assertExactlyOnce(sink.lines, [...p, ...lo]);
+  assert.deepEqual(savedPositions(dataDir)[parent.ShardId!], { sequenceNumber: seqP.at(-1), finished: true });
+  // A restart does not read a finished shard again; its children continue from the start (none of
+  // theirs was committable).
+  const rec2 = new Recorder();
+  const sink2 = new CollectingSink();
+  await run(source(kinesisConfig(stream), dataDir, rec2), sink2, async () => {
+    await readAll('the children read', sink2, lo.length, rec2, 4, 30_000);
+  });
+  assertExactlyOnce(sink2.lines, lo);
+  assert.equal(rec2.of('GetShardIterator', parent.ShardId).length, 0, 'the finished parent was read again');
+});
+
 test('two nodes (0 of 2, 1 of 2) while a shard of each splits: every shard read by exactly one node, every record exactly once', async () => {
   const stream = await createStream(4);
   const initial = await listShards(stream);
