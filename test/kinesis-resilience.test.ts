@@ -104,7 +104,8 @@ class Recorder {
   readonly calls: Call[] = [];
   private readonly iteratorShard = new Map<string, string>();
   private readonly counts = new Map<string, number>();
-  constructor(public fault: Fault = () => undefined) {}
+  /** `alter` may change what a call returns (kinesalite never says a shard is behind). */
+  constructor(public fault: Fault = () => undefined, private readonly alter: (call: Call, output: Record<string, unknown>) => void = () => undefined) {}
 
   attach(c: KinesisClient): void {
     c.middlewareStack.add((next, context) => async (args) => {
@@ -122,6 +123,7 @@ class Recorder {
         throw err;
       }
       const result = await next(args);
+      this.alter(call, result.output as unknown as Record<string, unknown>);
       const out = result.output as { ShardIterator?: string; NextShardIterator?: string; Records?: Array<{ Data?: Uint8Array }> };
       if (op === 'GetShardIterator' && out.ShardIterator) this.iteratorShard.set(out.ShardIterator, shardId!);
       if (op === 'GetRecords') {
@@ -410,6 +412,68 @@ test('resharding while running: split and merge children are found without a res
   assert.equal(shards.length, 4);
   assert.deepEqual(Object.keys(p.shards).sort(), shards.map((s) => s.ShardId!).sort());
   for (const s of shards) assert.equal(p.shards[s.ShardId!].finished, !!s.SequenceNumberRange!.EndingSequenceNumber, s.ShardId);
+});
+
+test('a shard with records still to deliver (Kinesis says it is behind, or a read brought records) is reported behind, also while throttled; one read to the end, caught up', async () => {
+  const stream = await createStream(2);
+  const [s0, s1] = await listShards(stream);
+  const a = lines('a', 30);
+  const b = lines('b', 30);
+  await put(stream, s0.HashKeyRange!.StartingHashKey!, a);
+  await put(stream, s1.HashKeyRange!.StartingHashKey!, b);
+  /** Throttles still to inject into shard 0's reads. */
+  let throttles = 0;
+  const rec = new Recorder(
+    (c) => {
+      if (c.op !== 'GetRecords' || c.shardId !== s0.ShardId || throttles === 0) return undefined;
+      throttles--;
+      return throttle(c.op);
+    },
+    // Shard 0: Kinesis says every read is a minute behind the tip (as when records arrive faster than read).
+    (c, out) => { if (c.op === 'GetRecords' && c.shardId === s0.ShardId) out.MillisBehindLatest = 60_000; },
+  );
+  /** What the source told the clock, in order, per shard: behind, caughtUp, or a chunk written. */
+  class ClockSink extends CollectingSink {
+    readonly events: Array<[string, string]> = [];
+    override async write(bytes: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void> {
+      this.events.push([origin!.stream, origin!.live ? 'chunk live' : 'chunk']);
+      await super.write(bytes, origin, position);
+    }
+    streamBehind(id: string): void { this.events.push([id, 'behind']); }
+    streamCaughtUp(id: string): void { this.events.push([id, 'caughtUp']); }
+    of(id: string): string[] { return this.events.filter(([s]) => s === id).map(([, e]) => e); }
+  }
+  const sink = new ClockSink();
+  const src = source(kinesisConfig(stream), join(dir, 'behind'), rec);
+  await run(src, sink, async () => {
+    await waitUntil('shard 0 read', () => sink.lines.filter((l) => l.includes('"a"')).length === a.length, 30_000);
+    // Then a backoff the backlog must outlast: 3 throttles in a row (400 + 800 + 1600 ms, ±25 %).
+    throttles = 3;
+    await readAll('every record read', sink, a.length + b.length, rec, 8, 30_000);
+    await waitUntil('the throttles of shard 0 waited out', () => {
+      const calls = rec.of('GetRecords', s0.ShardId);
+      const lastThrottled = calls.map((x) => x.error !== undefined).lastIndexOf(true);
+      return throttles === 0 && lastThrottled >= 0 && calls.length - lastThrottled > 2;
+    }, 30_000);
+  });
+  // Every chunk comes after a report that its shard is behind (the read brought records).
+  for (const id of [s0.ShardId!, s1.ShardId!]) {
+    const ev = sink.of(id);
+    ev.forEach((e, i) => { if (e.startsWith('chunk')) assert.equal(ev[i - 1], 'behind', `${id}: ${ev.join(', ')}`); });
+  }
+  // Shard 0 is never caught up; every call (throttled or not) but one cut by stop reports it behind.
+  const ev0 = sink.of(s0.ShardId!);
+  assert.ok(!ev0.includes('caughtUp'), ev0.join(', '));
+  const calls0 = rec.of('GetRecords', s0.ShardId).length;
+  const behind0 = ev0.filter((e) => e === 'behind').length;
+  const throttled0 = rec.of('GetRecords', s0.ShardId).filter((x) => x.error !== undefined).length;
+  assert.equal(throttled0, 3);
+  assert.ok(behind0 >= calls0 - 1 && behind0 <= calls0, `shard 0: ${behind0} reports behind, ${calls0} calls (${throttled0} throttled)`);
+  // Shard 1 was behind while it had records, and is caught up after its last one.
+  const ev1 = sink.of(s1.ShardId!);
+  const lastChunk = ev1.map((e) => e.startsWith('chunk')).lastIndexOf(true);
+  assert.ok(ev1.slice(lastChunk + 1).length > 0 && ev1.slice(lastChunk + 1).every((e) => e === 'caughtUp'), ev1.join(', '));
+  assertExactlyOnce(sink.lines, [...a, ...b]);
 });
 
 test('a closed shard is finished only once its last sequence number is committable; its children do not wait for that', async () => {

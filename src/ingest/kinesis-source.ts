@@ -257,6 +257,8 @@ export class KinesisSource implements Source {
     let backoffMs = 0;
     let throttles = 0;
     let failures = 0;
+    /** The last read showed records still to deliver (see below). */
+    let behind = false;
     log.info({ from: lastSeq ?? this.opts.config.startPosition, parents }, 'reading shard');
     while (iterator && !this.abort.signal.aborted) {
       // Too far ahead of evaluated event time (the kernel's rings could not hold more of it): wait.
@@ -283,6 +285,9 @@ export class KinesisSource implements Source {
       } catch (err) {
         if (this.abort.signal.aborted) break;
         const name = (err as Error).name;
+        // A backlog waiting out a throttle or a failure still holds event time back (a backoff may
+        // last longer than the idle timeout).
+        if (behind) this.sink.streamBehind?.(shardId);
         if (isThrottle(err)) {
           this.throttled.GetRecords++;
           backoffMs = throttleBackoffMs(++throttles);
@@ -303,6 +308,11 @@ export class KinesisSource implements Source {
       // A closed shard is never caught up, not even at its end: that would let the other shards take
       // event time past its children's first records before end() declares them (they would be late).
       const caughtUp = !this.closed.has(shardId) && !!out.NextShardIterator && (out.MillisBehindLatest ?? 0) === 0;
+      // Behind (a backlog the engine has not seen yet): Kinesis says so, or the read brought records
+      // (more may follow; the write may wait for room), or the shard is closed and not read to its end.
+      // Such a shard holds event time back however long its next chunk takes, never taken for idle.
+      behind = (out.MillisBehindLatest ?? 0) > 0 || recs.length > 0 || (this.closed.has(shardId) && !!out.NextShardIterator);
+      if (behind) this.sink.streamBehind?.(shardId);
       if (recs.length > 0) {
         for (const r of recs) lastBytes += r.Data?.length ?? 0;
         this.records += recs.length;
