@@ -186,8 +186,8 @@ async function readAll(what: string, sink: CollectingSink, count: number, rec: R
   await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + more);
 }
 
-async function run<T>(s: KinesisSource, sink: SourceSink, body: () => Promise<T>): Promise<T> {
-  await s.start(sink);
+async function run<T>(s: KinesisSource, sink: SourceSink, body: () => Promise<T>, resume?: ReadonlyMap<string, string>): Promise<T> {
+  await s.start(sink, resume);
   try {
     return await body();
   } finally {
@@ -474,6 +474,35 @@ test('a shard with records still to deliver (Kinesis says it is behind, or a rea
   const lastChunk = ev1.map((e) => e.startsWith('chunk')).lastIndexOf(true);
   assert.ok(ev1.slice(lastChunk + 1).length > 0 && ev1.slice(lastChunk + 1).every((e) => e === 'caughtUp'), ev1.join(', '));
   assertExactlyOnce(sink.lines, [...a, ...b]);
+});
+
+test('a restored checkpoint wins over a positions file ahead of it: a shard it names resumes at its position, one it does not from the start; without a checkpoint the file wins', async () => {
+  const stream = await createStream(2);
+  const [s0, s1] = await listShards(stream);
+  const key0 = s0.HashKeyRange!.StartingHashKey!;
+  const a = lines('a', 20);
+  const b = lines('b', 20);
+  const seqA = await put(stream, key0, a);
+  await put(stream, s1.HashKeyRange!.StartingHashKey!, b);
+  const dataDir = join(dir, 'older-checkpoint');
+  const rec = new Recorder();
+  const sink = new CollectingSink();
+  await run(source(kinesisConfig(stream), dataDir, rec), sink, () => readAll('every record read', sink, a.length + b.length, rec, 4, 30_000));
+  assertExactlyOnce(sink.lines, [...a, ...b]);
+  // An older checkpoint is restored (the newest was refused): it holds shard 0 up to its 10th record
+  // and nothing of shard 1, while the file has both read to their last record.
+  const rec2 = new Recorder();
+  const sink2 = new CollectingSink();
+  await run(source(kinesisConfig(stream), dataDir, rec2), sink2,
+    () => readAll('the records after the checkpoint read', sink2, a.length - 10 + b.length, rec2, 4, 30_000), new Map([[s0.ShardId!, seqA[9]]]));
+  assertExactlyOnce(sink2.lines, [...a.slice(10), ...b]);
+  // No checkpoint restored: the file says where each shard continues.
+  const a2 = lines('a', 5, 20);
+  await put(stream, key0, a2);
+  const rec3 = new Recorder();
+  const sink3 = new CollectingSink();
+  await run(source(kinesisConfig(stream), dataDir, rec3), sink3, () => readAll('the new records read', sink3, a2.length, rec3, 4, 30_000));
+  assertExactlyOnce(sink3.lines, a2);
 });
 
 test('a closed shard is finished only once its last sequence number is committable; its children do not wait for that', async () => {

@@ -135,12 +135,17 @@ export class KinesisSource implements Source {
     // A split record is found when its chunk is sealed: that is still inside the shard's write.
     this.framer = new ChunkFramer(sink.chunkBytes ?? 1 << 20, this.opts.maxRecordBytes, this.skipped, (r, v) => this.sampleSkip(r, v, this.framing));
     this.positions.load();
-    // A restored checkpoint's positions win for every shard they name: the state holds exactly the
-    // records up to them. (The file may be behind them, saved before that checkpoint; or ahead, when
-    // an older checkpoint was restored.) A shard the file says is finished stays so only at the same position.
-    for (const [id, seq] of resume ?? []) {
-      const saved = this.positions.get(id);
-      if (saved?.sequenceNumber !== seq) this.positions.set(id, { sequenceNumber: seq, finished: false });
+    // A restored checkpoint's positions win over the file: the state holds exactly the records up to
+    // them. (The file may be behind them, saved before that checkpoint; or ahead, when an older
+    // checkpoint was restored.) A shard the file says is finished stays so only at the same position;
+    // one with records that the checkpoint does not name (read after it) is read from the start again.
+    if (resume) {
+      for (const [id, p] of Object.entries(this.positions.snapshot())) {
+        if (p.sequenceNumber !== null && !resume.has(id)) this.positions.set(id, { sequenceNumber: null, finished: false });
+      }
+      for (const [id, seq] of resume) {
+        if (this.positions.get(id)?.sequenceNumber !== seq) this.positions.set(id, { sequenceNumber: seq, finished: false });
+      }
     }
     for (const [id, p] of Object.entries(this.positions.snapshot())) {
       if (p.finished) this.endedShards.add(id);

@@ -68,7 +68,8 @@ export interface Source {
   readonly name: string;
   /**
    * Starts delivering to the sink; resolves once started. `resume` holds the positions of a restored
-   * checkpoint (ChunkPosition): the source reads each of its streams from there, whatever it committed.
+   * checkpoint of this source (ChunkPosition): the source reads each of its streams from there, whatever
+   * it committed, and a stream it does not name from the start. Absent when no such checkpoint was restored.
    */
   start(sink: SourceSink, resume?: ReadonlyMap<string, string>): Promise<void>;
   /**
