@@ -69,7 +69,8 @@ export interface Source {
   /**
    * Starts delivering to the sink; resolves once started. `resume` holds the positions of a restored
    * checkpoint of this source (ChunkPosition): the source reads each of its streams from there, whatever
-   * it committed, and a stream it does not name from the start. Absent when no such checkpoint was restored.
+   * it committed; the state holds no record of a stream it does not name. Absent when no such checkpoint
+   * was restored (the source's own committed positions are all there is).
    */
   start(sink: SourceSink, resume?: ReadonlyMap<string, string>): Promise<void>;
   /**
