@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChunkFramer } from '../src/ingest/chunk-framer.ts';
-import { emptySkipCounts, frameRecords, type SkipReason } from '../src/ingest/record-framer.ts';
+import { emptySkipCounts, type SkipReason } from '../src/ingest/skip-counts.ts';
+import { frameRecords } from './support/frame-records.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

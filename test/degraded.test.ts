@@ -291,7 +291,7 @@ test('an audit file on a full disk: its lines wait, /readyz says so, and they ar
   assert.equal(readFileSync(audit, 'utf8'), replayed);
 });
 
-/** A source the test writes to by hand, as a broker source does: write, then evaluated() before committing a position. */
+/** A source the test writes to by hand, as a broker source does: writes with positions, commits what the sink says is committable. */
 class PushSource implements Source {
   readonly name = 'push';
   sink!: SourceSink;
@@ -301,30 +301,29 @@ class PushSource implements Source {
   position(): Record<string, unknown> { return {}; }
 }
 
-test('a broker source may commit a position only once its verdicts are stored: evaluated() waits while the store refuses them', async () => {
-  const data = join(dir, 'evaluated');
-  const config = loadConfig({ VIGIL_DATA_DIR: data, VIGIL_WORKERS: '1', VIGIL_HTTP: 'false', VIGIL_DB_BUSY_TIMEOUT_MS: '100', VIGIL_SOURCE: 'stdin' });
+test('without checkpoints, a broker source may commit a position only once its verdicts are stored: committable() stays behind while the store refuses them', async () => {
+  const data = join(dir, 'committable');
+  const config = loadConfig({ VIGIL_DATA_DIR: data, VIGIL_WORKERS: '1', VIGIL_HTTP: 'false', VIGIL_DB_BUSY_TIMEOUT_MS: '100', VIGIL_SOURCE: 'stdin', VIGIL_CHECKPOINTS: 'false' });
   const source = new PushSource();
   const daemon = new Daemon(config, silentLogger(), { source });
   await daemon.start();
+  const committed = () => source.sink.committable!().get('push');
   try {
-    await source.sink.write(Buffer.from(PARTS[0].join('\n') + '\n'));
-    await source.sink.evaluated!();
+    await source.sink.write(Buffer.from(PARTS[0].join('\n') + '\n'), undefined, { stream: 'push', next: '1' });
+    await waitUntil('the first part committable', () => committed() === '1', 30_000, 5);
     const release = lockDatabase(join(data, 'incidents.db'));
-    let stored = false;
     try {
       // The outage opens in this part: its verdicts cannot be stored while the lock is held.
-      await source.sink.write(Buffer.from(PARTS[1].join('\n') + '\n'));
-      const evaluated = source.sink.evaluated!().then(() => { stored = true; });
+      await source.sink.write(Buffer.from(PARTS[1].join('\n') + '\n'), undefined, { stream: 'push', next: '2' });
       await waitUntil('several failed attempts', () => daemon.health.failures.store >= 3, 30_000, 20);
-      assert.equal(stored, false, 'evaluated() resolved while the verdicts were not stored');
+      assert.equal(committed(), '1', 'a position became committable while its verdicts were not stored');
       release();
-      await evaluated;
     } catch (err) {
       release();
       throw err;
     }
-    assert.ok(daemon.manager.list({ propertyId: 'alpha' }).incidents.length > 0, 'the incident is stored once evaluated() resolves');
+    await waitUntil('the second part committable once stored', () => committed() === '2', 30_000, 5);
+    assert.ok(daemon.manager.list({ propertyId: 'alpha' }).incidents.length > 0, 'the incident is stored once its position is committable');
   } finally {
     await daemon.stop();
   }

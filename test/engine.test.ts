@@ -118,7 +118,7 @@ test('a declared partition that delivers nothing holds event time back only unti
   const line = (ts: number) => enc.encode(JSON.stringify({ property_id: 'a', ts }) + '\n');
   const t0 = 1795000000000;
   await engine.push(line(t0 + 60_000), { stream: 'p0', live: false });
-  await engine.settled();
+  await engine.drain();
   // p1 has delivered nothing: event time may not move at all yet; p0's records wait.
   assert.equal(engine.maxEventTs(), null);
   assert.equal(engine.kernelCounters().heldNow, 1);
@@ -126,7 +126,7 @@ test('a declared partition that delivers nothing holds event time back only unti
   // p1 is idle now: p0 alone moves event time, and a record older than its ticks is late.
   await engine.push(line(t0 + 10 * 60_000), { stream: 'p0', live: false });
   await engine.push(line(t0), { stream: 'p0', live: false });
-  await engine.settled();
+  await engine.drain();
   assert.equal(engine.kernelCounters().late, 1);
   await engine.stop();
 });

@@ -17,7 +17,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KinesisSource, throttleBackoffMs } from '../src/ingest/kinesis-source.ts';
 import type { KinesisConfig } from '../src/config/kinesis-config.ts';
 import { loadConfig } from '../src/config/config.ts';
-import type { SourceSink } from '../src/ingest/source.ts';
+import type { ChunkOrigin, ChunkPosition, SourceSink } from '../src/ingest/source.ts';
 import { shardNode } from '../src/ingest/shard-assignment.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
@@ -69,16 +69,19 @@ async function put(name: string, hashKey: string, values: string[]): Promise<str
 /** `n` distinct small JSON lines tagged `tag`. */
 const lines = (tag: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i: from + i }));
 
-/** Collects what the source writes, line by line; evaluated() resolves at once. */
+/** Collects what the source writes, line by line, as an engine that evaluates at once: every position written is committable. */
 class CollectingSink implements SourceSink {
   readonly lines: string[] = [];
-  async write(bytes: Uint8Array): Promise<void> {
+  readonly positions = new Map<string, string>();
+  async write(bytes: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void> {
     const text = Buffer.from(bytes).toString('utf8');
-    assert.ok(text.endsWith('\n'), 'a write holds whole lines');
-    this.lines.push(...text.slice(0, -1).split('\n'));
+    assert.ok(text.length === 0 || text.endsWith('\n'), 'a write holds whole lines');
+    assert.equal(origin?.stream, position?.stream, 'a chunk and its position are of one shard');
+    if (text.length > 0) this.lines.push(...text.slice(0, -1).split('\n'));
+    if (position) this.positions.set(position.stream, position.next);
   }
-  evaluated(): Promise<void> {
-    return Promise.resolve();
+  committable(): ReadonlyMap<string, string> {
+    return this.positions;
   }
 }
 
@@ -101,7 +104,8 @@ class Recorder {
   readonly calls: Call[] = [];
   private readonly iteratorShard = new Map<string, string>();
   private readonly counts = new Map<string, number>();
-  constructor(public fault: Fault = () => undefined) {}
+  /** `alter` may change what a call returns (kinesalite never says a shard is behind). */
+  constructor(public fault: Fault = () => undefined, private readonly alter: (call: Call, output: Record<string, unknown>) => void = () => undefined) {}
 
   attach(c: KinesisClient): void {
     c.middlewareStack.add((next, context) => async (args) => {
@@ -119,6 +123,7 @@ class Recorder {
         throw err;
       }
       const result = await next(args);
+      this.alter(call, result.output as unknown as Record<string, unknown>);
       const out = result.output as { ShardIterator?: string; NextShardIterator?: string; Records?: Array<{ Data?: Uint8Array }> };
       if (op === 'GetShardIterator' && out.ShardIterator) this.iteratorShard.set(out.ShardIterator, shardId!);
       if (op === 'GetRecords') {
@@ -181,8 +186,8 @@ async function readAll(what: string, sink: CollectingSink, count: number, rec: R
   await waitUntil('more polls', () => rec.of('GetRecords').length >= calls + more);
 }
 
-async function run<T>(s: KinesisSource, sink: SourceSink, body: () => Promise<T>): Promise<T> {
-  await s.start(sink);
+async function run<T>(s: KinesisSource, sink: SourceSink, body: () => Promise<T>, resume?: ReadonlyMap<string, string>): Promise<T> {
+  await s.start(sink, resume);
   try {
     return await body();
   } finally {
@@ -409,6 +414,140 @@ test('resharding while running: split and merge children are found without a res
   for (const s of shards) assert.equal(p.shards[s.ShardId!].finished, !!s.SequenceNumberRange!.EndingSequenceNumber, s.ShardId);
 });
 
+test('a shard with records still to deliver (Kinesis says it is behind, or a read brought records) is reported behind, also while throttled; one read to the end, caught up', async () => {
+  const stream = await createStream(2);
+  const [s0, s1] = await listShards(stream);
+  const a = lines('a', 30);
+  const b = lines('b', 30);
+  await put(stream, s0.HashKeyRange!.StartingHashKey!, a);
+  await put(stream, s1.HashKeyRange!.StartingHashKey!, b);
+  /** Throttles still to inject into shard 0's reads. */
+  let throttles = 0;
+  const rec = new Recorder(
+    (c) => {
+      if (c.op !== 'GetRecords' || c.shardId !== s0.ShardId || throttles === 0) return undefined;
+      throttles--;
+      return throttle(c.op);
+    },
+    // Shard 0: Kinesis says every read is a minute behind the tip (as when records arrive faster than read).
+    (c, out) => { if (c.op === 'GetRecords' && c.shardId === s0.ShardId) out.MillisBehindLatest = 60_000; },
+  );
+  /** What the source told the clock, in order, per shard: behind, caughtUp, or a chunk written. */
+  class ClockSink extends CollectingSink {
+    readonly events: Array<[string, string]> = [];
+    override async write(bytes: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void> {
+      this.events.push([origin!.stream, origin!.live ? 'chunk live' : 'chunk']);
+      await super.write(bytes, origin, position);
+    }
+    streamBehind(id: string): void { this.events.push([id, 'behind']); }
+    streamCaughtUp(id: string): void { this.events.push([id, 'caughtUp']); }
+    of(id: string): string[] { return this.events.filter(([s]) => s === id).map(([, e]) => e); }
+  }
+  const sink = new ClockSink();
+  const src = source(kinesisConfig(stream), join(dir, 'behind'), rec);
+  await run(src, sink, async () => {
+    await waitUntil('shard 0 read', () => sink.lines.filter((l) => l.includes('"a"')).length === a.length, 30_000);
+    // Then a backoff the backlog must outlast: 3 throttles in a row (400 + 800 + 1600 ms, ±25 %).
+    throttles = 3;
+    await readAll('every record read', sink, a.length + b.length, rec, 8, 30_000);
+    await waitUntil('the throttles of shard 0 waited out', () => {
+      const calls = rec.of('GetRecords', s0.ShardId);
+      const lastThrottled = calls.map((x) => x.error !== undefined).lastIndexOf(true);
+      return throttles === 0 && lastThrottled >= 0 && calls.length - lastThrottled > 2;
+    }, 30_000);
+  });
+  // Every chunk comes after a report that its shard is behind (the read brought records).
+  for (const id of [s0.ShardId!, s1.ShardId!]) {
+    const ev = sink.of(id);
+    ev.forEach((e, i) => { if (e.startsWith('chunk')) assert.equal(ev[i - 1], 'behind', `${id}: ${ev.join(', ')}`); });
+  }
+  // Shard 0 is never caught up; every call (throttled or not) but one cut by stop reports it behind.
+  const ev0 = sink.of(s0.ShardId!);
+  assert.ok(!ev0.includes('caughtUp'), ev0.join(', '));
+  const calls0 = rec.of('GetRecords', s0.ShardId).length;
+  const behind0 = ev0.filter((e) => e === 'behind').length;
+  const throttled0 = rec.of('GetRecords', s0.ShardId).filter((x) => x.error !== undefined).length;
+  assert.equal(throttled0, 3);
+  assert.ok(behind0 >= calls0 - 1 && behind0 <= calls0, `shard 0: ${behind0} reports behind, ${calls0} calls (${throttled0} throttled)`);
+  // Shard 1 was behind while it had records, and is caught up after its last one.
+  const ev1 = sink.of(s1.ShardId!);
+  const lastChunk = ev1.map((e) => e.startsWith('chunk')).lastIndexOf(true);
+  assert.ok(ev1.slice(lastChunk + 1).length > 0 && ev1.slice(lastChunk + 1).every((e) => e === 'caughtUp'), ev1.join(', '));
+  assertExactlyOnce(sink.lines, [...a, ...b]);
+});
+
+test('a restored checkpoint wins over a positions file ahead of it: a shard it names resumes at its position, one it does not from the start; without a checkpoint the file wins', async () => {
+  const stream = await createStream(2);
+  const [s0, s1] = await listShards(stream);
+  const key0 = s0.HashKeyRange!.StartingHashKey!;
+  const a = lines('a', 20);
+  const b = lines('b', 20);
+  const seqA = await put(stream, key0, a);
+  await put(stream, s1.HashKeyRange!.StartingHashKey!, b);
+  const dataDir = join(dir, 'older-checkpoint');
+  const rec = new Recorder();
+  const sink = new CollectingSink();
+  await run(source(kinesisConfig(stream), dataDir, rec), sink, () => readAll('every record read', sink, a.length + b.length, rec, 4, 30_000));
+  assertExactlyOnce(sink.lines, [...a, ...b]);
+  // An older checkpoint is restored (the newest was refused): it holds shard 0 up to its 10th record
+  // and nothing of shard 1, while the file has both read to their last record.
+  const rec2 = new Recorder();
+  const sink2 = new CollectingSink();
+  await run(source(kinesisConfig(stream), dataDir, rec2), sink2,
+    () => readAll('the records after the checkpoint read', sink2, a.length - 10 + b.length, rec2, 4, 30_000), new Map([[s0.ShardId!, seqA[9]]]));
+  assertExactlyOnce(sink2.lines, [...a.slice(10), ...b]);
+  // No checkpoint restored: the file says where each shard continues.
+  const a2 = lines('a', 5, 20);
+  await put(stream, key0, a2);
+  const rec3 = new Recorder();
+  const sink3 = new CollectingSink();
+  await run(source(kinesisConfig(stream), dataDir, rec3), sink3, () => readAll('the new records read', sink3, a2.length, rec3, 4, 30_000));
+  assertExactlyOnce(sink3.lines, a2);
+});
+
+test('a closed shard is finished only once its last sequence number is committable; its children do not wait for that', async () => {
+  const stream = await createStream(1);
+  const [parent] = await listShards(stream);
+  const p = lines('p', 30);
+  const seqP = await put(stream, '1', p);
+  await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: parent.ShardId!, NewStartingHashKey: (2n ** 127n).toString() }));
+  await waitActive(stream);
+  const lo = lines('lo', 10);
+  await put(stream, '1', lo);
+  /** An engine whose checkpoints lag: only what the test allows is committable. */
+  class LaggingSink extends CollectingSink {
+    readonly allowed = new Map<string, string>();
+    override committable(): ReadonlyMap<string, string> {
+      return this.allowed;
+    }
+  }
+  const sink = new LaggingSink();
+  const dataDir = join(dir, 'finished');
+  const rec = new Recorder();
+  const src = source(kinesisConfig(stream), dataDir, rec);
+  await run(src, sink, async () => {
+    // The children are read once the parent's records are all written, not once they are committable.
+    await readAll('every record read', sink, p.length + lo.length, rec, 4, 30_000);
+    assert.equal(pos(src).shards[parent.ShardId!], undefined, 'a position that is not committable');
+    sink.allowed.set(parent.ShardId!, seqP[19]);
+    await waitUntil('the committable position taken', () => pos(src).shards[parent.ShardId!]?.sequenceNumber === seqP[19]);
+    assert.equal(pos(src).shards[parent.ShardId!].finished, false, 'finished before its last record is committable');
+    sink.allowed.set(parent.ShardId!, seqP.at(-1)!);
+    await waitUntil('the parent finished', () => pos(src).shards[parent.ShardId!]?.finished === true);
+  });
+  assertExactlyOnce(sink.lines, [...p, ...lo]);
+  assert.deepEqual(savedPositions(dataDir)[parent.ShardId!], { sequenceNumber: seqP.at(-1), finished: true });
+  // A restart does not read a finished shard again; its children continue from the start (none of
+  // theirs was committable).
+  const rec2 = new Recorder();
+  const sink2 = new CollectingSink();
+  await run(source(kinesisConfig(stream), dataDir, rec2), sink2, async () => {
+    await readAll('the children read', sink2, lo.length, rec2, 4, 30_000);
+  });
+  assertExactlyOnce(sink2.lines, lo);
+  assert.equal(rec2.of('GetShardIterator', parent.ShardId).length, 0, 'the finished parent was read again');
+});
+
 test('two nodes (0 of 2, 1 of 2) while a shard of each splits: every shard read by exactly one node, every record exactly once', async () => {
   const stream = await createStream(4);
   const initial = await listShards(stream);
@@ -509,16 +648,16 @@ test('start positions: LATEST reads only what arrives after the start (and resum
   assert.equal(rec.of('GetShardIterator')[0].input.ShardIteratorType, 'AT_TIMESTAMP');
 });
 
-test('a shard reader that fails is started again by the next discovery, from the saved position', async () => {
+test('a shard reader that fails is started again by the next discovery, after the last record the sink took', async () => {
   const stream = await createStream(1);
   const a = lines('a', 50);
   await put(stream, '1', a);
   // The 3rd write fails once (as an engine failure would): that reader dies.
   class FailingSink extends CollectingSink {
     writes = 0;
-    override async write(bytes: Uint8Array): Promise<void> {
+    override async write(bytes: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void> {
       if (++this.writes === 3) throw new Error('engine unavailable');
-      return super.write(bytes);
+      return super.write(bytes, origin, position);
     }
   }
   const rec = new Recorder();
@@ -527,7 +666,7 @@ test('a shard reader that fails is started again by the next discovery, from the
   await run(src, sink, async () => {
     await readAll('every record read', sink, a.length, rec, 3, 30_000);
   });
-  // Records 21-30 were in the failed write; the new reader starts after the last evaluated one (20).
+  // Records 21-30 were in the failed write; the new reader starts after the last one the sink took (20).
   assertExactlyOnce(sink.lines, a);
   assert.deepEqual(rec.of('GetShardIterator').map((c) => c.input.ShardIteratorType), ['TRIM_HORIZON', 'AFTER_SEQUENCE_NUMBER']);
 });

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -146,4 +146,89 @@ test('resharding: a child shard is read only after its parent is finished; trans
   const replayed = spawnSync(process.execPath, [VIGIL, 'replay', whole], { encoding: 'utf8', env: { PATH: process.env.PATH } });
   assert.equal(replayed.status, 0, replayed.stderr);
   assert.equal(readFileSync(e.VIGIL_TRANSITIONS_FILE, 'utf8'), replayed.stdout);
+});
+
+const positionsFile = (e: Record<string, string>) => join(e.VIGIL_DATA_DIR, 'kinesis-positions.json');
+/** The sequence number per shard in the positions file ({} before it names any). */
+const savedSeqs = (e: Record<string, string>): Record<string, string | null> => {
+  if (!existsSync(positionsFile(e))) return {};
+  const shards = JSON.parse(readFileSync(positionsFile(e), 'utf8')).shards as Record<string, { sequenceNumber: string | null }>;
+  return Object.fromEntries(Object.entries(shards).map(([k, p]) => [k, p.sequenceNumber]));
+};
+const getRecordsCalls = (d: Daemon) => (d.status().position as { getRecordsCalls: number }).getRecordsCalls;
+
+test('the positions file follows the checkpoints, never the records read; a restored checkpoint wins over a file behind it', async () => {
+  const stream = `vigil-cp-${process.pid}-${Date.now()}`;
+  await createStream(stream, 2);
+  const shards = (await client.send(new ListShardsCommand({ StreamName: stream }))).Shards!;
+  const keyOf = (l: string) => shards[JSON.parse(l).property_id === 'alpha' ? 0 : 1].HashKeyRange!.StartingHashKey!;
+  const lines = buildTraffic({ startMs: START, minutes: 40, viewsPerSecond: 4, properties: ['alpha', 'beta'], outages: [] });
+  const half = Math.floor(lines.length / 2);
+  await put(stream, lines.slice(0, half), keyOf);
+  // No periodic checkpoint: only the one asked for, and the final one.
+  const e = env(stream, 'cp', { VIGIL_CHECKPOINT_INTERVAL_MS: '3600000', VIGIL_KINESIS_MAX_RECORDS: '500' });
+  const first = new Daemon(loadConfig(e), silentLogger());
+  await first.start();
+  let checkpointed: Record<string, string>;
+  try {
+    await waitUntil('the first half evaluated', () => events(first) === half, 120_000);
+    // Seconds of polls (the file is saved every second): every record is evaluated, none is checkpointed.
+    const calls = getRecordsCalls(first);
+    await waitUntil('more polls', () => getRecordsCalls(first) >= calls + 12, 30_000);
+    assert.deepEqual(savedSeqs(e), {}, 'positions saved that no checkpoint holds');
+    checkpointed = (await first.checkpointNow()).positions as Record<string, string>;
+    assert.deepEqual(Object.keys(checkpointed).sort(), shards.map((s) => s.ShardId!).sort());
+    await waitUntil('the file at the checkpoint', () => JSON.stringify(savedSeqs(e)) === JSON.stringify(checkpointed), 10_000);
+  } finally {
+    await first.stop();
+  }
+  // A crash after a checkpoint and before the file caught up: the file is behind the checkpoint. The
+  // restart reads from the checkpoint's positions, so nothing it holds is counted again.
+  const doc = JSON.parse(readFileSync(positionsFile(e), 'utf8'));
+  writeFileSync(positionsFile(e), JSON.stringify({ ...doc, shards: {} }));
+  await put(stream, lines.slice(half), keyOf);
+  const second = new Daemon(loadConfig(e), silentLogger());
+  await second.start();
+  let secondEvents = 0;
+  try {
+    await waitUntil('the second half evaluated', () => events(second) >= lines.length - half, 120_000);
+    const calls = getRecordsCalls(second);
+    await waitUntil('more polls', () => getRecordsCalls(second) >= calls + 12, 30_000);
+    secondEvents = events(second);
+  } finally {
+    await second.stop();
+  }
+  assert.equal(secondEvents, lines.length - half);
+  for (const [shard, seq] of Object.entries(savedSeqs(e))) assert.ok(BigInt(seq!) > BigInt(checkpointed[shard]), `${shard} moved on at the final checkpoint`);
+});
+
+test('without checkpoints the positions file takes the positions whose verdicts are stored, and a restart resumes there', async () => {
+  const stream = `vigil-nocp-${process.pid}-${Date.now()}`;
+  await createStream(stream, 1);
+  const lines = buildTraffic({ startMs: START, minutes: 30, viewsPerSecond: 4, properties: ['alpha'], outages: [] });
+  const half = Math.floor(lines.length / 2);
+  await put(stream, lines.slice(0, half), () => '1');
+  const e = env(stream, 'nocp', { VIGIL_CHECKPOINTS: 'false', VIGIL_KINESIS_MAX_RECORDS: '500' });
+  const first = new Daemon(loadConfig(e), silentLogger());
+  await first.start();
+  try {
+    await waitUntil('the first half evaluated', () => events(first) === half, 120_000);
+    const read = (first.status().position as { read: Record<string, string> }).read;
+    await waitUntil('the file at the records evaluated', () => JSON.stringify(savedSeqs(e)) === JSON.stringify(read), 10_000);
+  } finally {
+    await first.stop();
+  }
+  await put(stream, lines.slice(half), () => '1');
+  const second = new Daemon(loadConfig(e), silentLogger());
+  await second.start();
+  let secondEvents = 0;
+  try {
+    await waitUntil('the second half evaluated', () => events(second) >= lines.length - half, 120_000);
+    const calls = getRecordsCalls(second);
+    await waitUntil('more polls', () => getRecordsCalls(second) >= calls + 6, 30_000);
+    secondEvents = events(second);
+  } finally {
+    await second.stop();
+  }
+  assert.equal(secondEvents, lines.length - half);
 });

@@ -169,6 +169,7 @@ export class Daemon {
     const restore = c.checkpoints ? this.loadCheckpoint() : undefined;
     this.engine = new Engine({ ...this.engineOptions(), restore: restore?.engine });
     let checkpointMs = restore?.latestVerdictMs ?? null;
+    let restoredPositions = restore?.ofThisSource ?? false;
     try {
       await this.engine.start();
     } catch (err) {
@@ -180,11 +181,13 @@ export class Daemon {
       this.engine = new Engine({ ...this.engineOptions(), restore: undefined });
       await this.engine.start();
       checkpointMs = null;
+      restoredPositions = false;
     }
     // The source's tail after the restored state (all of it without one) is derived again: what the
     // store has from before the restart is recognised, not recorded or notified twice.
     this.manager.replayAfterRestore(checkpointMs, c.params.tickMs);
-    const resume = this.engine.evaluatedPositions();
+    // Only a checkpoint of this source says where its state ends (without one, sources keep their own positions).
+    const resume = restoredPositions ? this.engine.evaluatedPositions() : undefined;
 
     this.commands = new CommandHandler(this.log.child({ component: 'control' }));
     registerBuiltinCommands(this.commands, {
@@ -213,7 +216,7 @@ export class Daemon {
     this.chunker = new LineChunker(c.chunkBytes);
     this.source = this.deps.source ?? this.makeSource();
     await this.source.start({
-      // With an origin (a Kinesis shard's batch), every chunk of the write comes from that shard.
+      // With an origin (a partition of a source that has several), every chunk of the write comes from it.
       // While the store fails, sources wait here (back-pressure): nothing more is read until it works.
       write: async (bytes, origin, position) => {
         await this.writer!.idle();
@@ -228,12 +231,6 @@ export class Daemon {
           // Whole-line writes position their last chunk; a file's offsets are counted here.
           await this.engine.push(ch, origin, this.filePosition(end) ?? (i === chunks.length - 1 ? position : undefined));
         }
-      },
-      // Broker sources write whole lines, so after write() nothing of theirs waits in the chunker.
-      // Positions are committed only once the verdicts are stored too, not merely evaluated.
-      evaluated: async () => {
-        await this.engine.settled();
-        await this.writer!.idle();
       },
       // Broker sources frame records straight into chunks the engine transfers as they are.
       chunkBytes: c.chunkBytes,
@@ -334,7 +331,7 @@ export class Daemon {
    * The newest checkpoint that checks out (the reasons others were refused are logged); its source
    * positions when they are this source's. Null without one: the kernels start empty.
    */
-  private loadCheckpoint(): { engine: EngineRestore; latestVerdictMs: number | null } | undefined {
+  private loadCheckpoint(): { engine: EngineRestore; latestVerdictMs: number | null; ofThisSource: boolean } | undefined {
     const { checkpoint, refused } = this.checkpoints.load(this.config.keyGroups);
     for (const reason of refused) this.log.warn({ reason }, 'checkpoint refused');
     if (!checkpoint) {
@@ -350,7 +347,7 @@ export class Daemon {
     this.checkpointed = new Map(Object.entries(positions));
     this.fileBase = Number(positions[FILE_STREAM] ?? 0);
     this.log.info({ checkpoint: checkpoint.dir, seq: m.seq, writtenBy: m.workers, workers: this.config.workers, positions }, 'restoring checkpoint');
-    return { engine: { parts: checkpoint.parts, eventTime: m.eventTime, positions }, latestVerdictMs: m.latestVerdictMs };
+    return { engine: { parts: checkpoint.parts, eventTime: m.eventTime, positions }, latestVerdictMs: m.latestVerdictMs, ofThisSource: m.source === this.sourceIdentity() };
   }
 
   private startTimers(): void {

@@ -105,8 +105,6 @@ export class Engine {
   private idleTimer: NodeJS.Timeout | null = null;
   private waiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
-  // settled() callers, by the sequence number they wait for (chunks are emitted in order).
-  private settleWaiters: Array<{ seq: number; resolve: () => void; reject: (err: Error) => void }> = [];
   private failure: Error | null = null;
   private readonly workerCounters: KernelCounters[] = [];
   private readonly capLoggedAt: number[] = [];
@@ -268,17 +266,6 @@ export class Engine {
     if (this.failure) throw this.failure;
   }
 
-  /**
-   * Resolves once every chunk accepted before this call has been evaluated and its verdicts
-   * delivered; unlike drain(), later pushes never delay it. Sources commit positions on it.
-   */
-  settled(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    const seq = this.seq;
-    if (this.nextEmit >= seq) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => this.settleWaiters.push({ seq, resolve, reject }));
-  }
-
   private pump(): void {
     for (let stage = this.ready.get(this.nextIngest); stage; stage = this.ready.get(this.nextIngest)) {
       const seq = this.nextIngest++;
@@ -399,7 +386,6 @@ export class Engine {
       this.waiters.shift()?.();
     }
     if (this.nextEmit === this.seq) for (const w of this.drainWaiters.splice(0)) w();
-    while (this.settleWaiters.length && this.settleWaiters[0].seq <= this.nextEmit) this.settleWaiters.shift()!.resolve();
   }
 
   private fail(err: Error): void {
@@ -409,7 +395,6 @@ export class Engine {
     this.opts.onFailure?.(err);
     for (const w of this.waiters.splice(0)) w();
     for (const w of this.drainWaiters.splice(0)) w();
-    for (const w of this.settleWaiters.splice(0)) w.reject(err);
   }
 
   /** Event time the engine has reached (what its ticks are evaluated up to, plus the out-of-orderness), or null before any record. */

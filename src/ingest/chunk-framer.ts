@@ -1,4 +1,4 @@
-import type { SkipCounts, SkipReason } from './record-framer.ts';
+import type { SkipCounts, SkipReason } from './skip-counts.ts';
 
 const NL = 0x0a;
 
@@ -14,8 +14,8 @@ export interface FramedChunk {
  * worker): one copy per value, no joined intermediate buffer, no LineChunker pass. Values are packed
  * across batches and partitions, so chunks are full whatever the batch sizes.
  *
- * Skips and counts what `frameRecords` skips: no value or an empty one (`empty`, also a value that is
- * only a newline), one over `maxRecordBytes` or too long for a chunk (`too_large`), and one with a
+ * Skips and counts what cannot be one line: no value or an empty one (`empty`, also a value that
+ * is only a newline), one over `maxRecordBytes` or too long for a chunk (`too_large`), and one with a
  * newline before its last byte (`newline`: it would become two lines and shift every record after
  * it). The newline check is one scan per chunk, not one call per value: every newline of a sealed
  * chunk must be exactly a record's end; only a chunk where one is not is rebuilt without the

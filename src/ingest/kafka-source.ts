@@ -3,7 +3,7 @@ import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type
 import type { Logger } from '../log/logger.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
 import type { ChunkOrigin, Source, SourceSink } from './source.ts';
-import { emptySkipCounts, type SkipReason } from './record-framer.ts';
+import { emptySkipCounts, type SkipReason } from './skip-counts.ts';
 import { ChunkFramer, type FramedChunk } from './chunk-framer.ts';
 import { SourceError } from './source-error.ts';
 import { kafkaLogCreator } from './kafka-log.ts';
@@ -64,9 +64,10 @@ interface PartitionProgress {
 
 /**
  * Consumes a topic as a member of a consumer group and writes record values to the sink as NDJSON.
- * Offsets are committed only up to records the engine has evaluated (sink.evaluated()), on a
- * timer and at stop; a record re-delivered within this process's lifetime (after a broker restart
- * or a rejoin) is dropped because the kernel already counted it. Backpressure: the batch handler
+ * Offsets are committed only as far as the sink says they are committable (sink.committable(): the
+ * latest durable checkpoint's), on a timer and at stop (after the final checkpoint); a record
+ * re-delivered within this process's lifetime (after a broker restart or a rejoin) is dropped
+ * because the kernel already counted it. Backpressure: the batch handler
  * awaits the sink, and kafkajs does not fetch again from a broker until the handler returns.
  */
 export class KafkaSource implements Source {

@@ -2,7 +2,11 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { dirname } from 'node:path';
 import { SourceError } from './source-error.ts';
 
-/** Where a shard's reading stands: the last evaluated sequence number, and whether the shard is read to its end. */
+/**
+ * A shard's committable position: the sequence number of the last record the latest durable checkpoint
+ * holds (without checkpoints, the last whose verdicts are stored), and whether the shard is finished
+ * (closed, and its last record committable).
+ */
 export interface ShardPosition {
   sequenceNumber: string | null;
   finished: boolean;
@@ -17,7 +21,7 @@ const FORMAT = 1;
 export class KinesisPositions {
   private readonly shards = new Map<string, ShardPosition>();
   private dirty = false;
-  /** With VIGIL_KINESIS_START=LATEST: when reading first started (see startedAtMs). */
+  /** With VIGIL_KINESIS_START=LATEST: when reading first started (see latestFromMs). */
   private latestFrom: number | null = null;
 
   constructor(private readonly path: string, private readonly stream: string) {}
@@ -56,7 +60,7 @@ export class KinesisPositions {
     return this.shards.get(shardId);
   }
 
-  /** Records a shard's new position (evaluated records only); saved by the next save(). */
+  /** Records a shard's new position (committable records only); saved by the next save(). */
   set(shardId: string, position: ShardPosition): void {
     this.shards.set(shardId, position);
     this.dirty = true;

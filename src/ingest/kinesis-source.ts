@@ -8,8 +8,9 @@ import type { AwsCredentialIdentity } from '@smithy/types';
 import type { Logger } from '../log/logger.ts';
 import type { KinesisConfig } from '../config/kinesis-config.ts';
 import type { Source, SourceSink } from './source.ts';
-import { emptySkipCounts, frameRecords, type SkipReason } from './record-framer.ts';
-import { KinesisPositions } from './kinesis-positions.ts';
+import { emptySkipCounts, type SkipReason } from './skip-counts.ts';
+import { ChunkFramer } from './chunk-framer.ts';
+import { KinesisPositions, type ShardPosition } from './kinesis-positions.ts';
 import { shardNode } from './shard-assignment.ts';
 import { SourceError } from './source-error.ts';
 
@@ -50,10 +51,19 @@ interface ShardReader {
   done: Promise<void>;
 }
 
+/** A GetRecords record as the source uses it. */
+interface KinesisRecord {
+  Data?: Uint8Array;
+  SequenceNumber?: string;
+}
+
 /**
- * Reads every shard assigned to this node (one loop per shard, within the per-shard limits),
- * writes record data to the sink as NDJSON, and saves each shard's last evaluated sequence
- * number in the data directory. A child shard is read only after its parents are finished.
+ * Reads every shard assigned to this node (one loop per shard, within the per-shard limits) and
+ * frames each read into chunks of NDJSON for the engine, each with its shard (ChunkOrigin) and the
+ * sequence number of its last record (ChunkPosition). Saves in the data directory, per shard, the
+ * sequence number the sink says is committable (that of the latest durable checkpoint), so the file
+ * is never ahead of the state a restart restores; a restored checkpoint's positions win over it. A
+ * child shard is read only after its parents' records were all accepted by the engine, in order.
  */
 export class KinesisSource implements Source {
   readonly name = 'kinesis';
@@ -61,13 +71,34 @@ export class KinesisSource implements Source {
   private readonly streamName: string;
   private readonly positions: KinesisPositions;
   private readonly readers = new Map<string, ShardReader>();
-  /** Shards whose records are being read (parents finished). */
+  /** Shards whose records are being read (parents ended): declared to the engine's clock. */
   private readonly active = new Set<string>();
-  private readonly finishedShards = new Set<string>();
-  private readonly finishWaiters = new Map<string, Array<() => void>>();
+  /** Children whose parents have not all ended yet, with those parents. */
+  private readonly waiting = new Map<string, string[]>();
+  /** Shards the listing says are closed (resharded): they never count as caught up, only their end lets time pass. */
+  private readonly closed = new Set<string>();
+  /** Shards the listing shows a child of. */
+  private readonly withChildren = new Set<string>();
+  /**
+   * Shards with nothing more to read: every record accepted by the engine in this process (read to
+   * the end of a closed shard), or finished by the positions file. Their children may be read.
+   */
+  private readonly endedShards = new Set<string>();
+  /** Shards read to their end in this process, with their last sequence number (null: the shard never had a record for us). */
+  private readonly finalSeq = new Map<string, string | null>();
+  private readonly endWaiters = new Map<string, Array<() => void>>();
+  /**
+   * Per shard, the sequence number reading continues after: that of the last record in a chunk the
+   * engine accepted in this process, else the restored checkpoint's, else the positions file's. A
+   * reader started again (after a failure) continues from here, so nothing is counted twice.
+   */
+  private readonly next = new Map<string, string>();
   private readonly skipped = emptySkipCounts();
   private readonly abort = new AbortController();
   private sink!: SourceSink;
+  private framer!: ChunkFramer;
+  /** The shard whose records are being framed (for skip samples). */
+  private framing = '';
   private writeChain: Promise<void> = Promise.resolve();
   private discoverTimer: NodeJS.Timeout | null = null;
   private saveTimer: NodeJS.Timeout | null = null;
@@ -99,10 +130,27 @@ export class KinesisSource implements Source {
     this.positions = new KinesisPositions(join(opts.dataDir, 'kinesis-positions.json'), this.streamName);
   }
 
-  async start(sink: SourceSink): Promise<void> {
+  async start(sink: SourceSink, resume?: ReadonlyMap<string, string>): Promise<void> {
     this.sink = sink;
+    // A split record is found when its chunk is sealed: that is still inside the shard's write.
+    this.framer = new ChunkFramer(sink.chunkBytes ?? 1 << 20, this.opts.maxRecordBytes, this.skipped, (r, v) => this.sampleSkip(r, v, this.framing));
     this.positions.load();
-    for (const [id, p] of Object.entries(this.positions.snapshot())) if (p.finished) this.finishedShards.add(id);
+    // A restored checkpoint's positions win over the file: the state holds exactly the records up to
+    // them. (The file may be behind them, saved before that checkpoint; or ahead, when an older
+    // checkpoint was restored.) A shard the file says is finished stays so only at the same position;
+    // one with records that the checkpoint does not name (read after it) is read from the start again.
+    if (resume) {
+      for (const [id, p] of Object.entries(this.positions.snapshot())) {
+        if (p.sequenceNumber !== null && !resume.has(id)) this.positions.set(id, { sequenceNumber: null, finished: false });
+      }
+      for (const [id, seq] of resume) {
+        if (this.positions.get(id)?.sequenceNumber !== seq) this.positions.set(id, { sequenceNumber: seq, finished: false });
+      }
+    }
+    for (const [id, p] of Object.entries(this.positions.snapshot())) {
+      if (p.finished) this.endedShards.add(id);
+      if (p.sequenceNumber !== null) this.next.set(id, p.sequenceNumber);
+    }
     if (this.opts.config.startPosition === 'LATEST' && this.positions.latestFromMs === null) {
       // Taken before the first LATEST iterator: every record after those iterators arrives after it.
       this.positions.latestFromMs = Date.now();
@@ -149,13 +197,20 @@ export class KinesisSource implements Source {
       token = out.NextToken;
     } while (token);
     const byId = new Map(shards.map((s) => [s.ShardId!, s]));
+    for (const s of shards) {
+      if (s.SequenceNumberRange?.EndingSequenceNumber) this.closed.add(s.ShardId!);
+      for (const p of [s.ParentShardId, s.AdjacentParentShardId]) if (p) this.withChildren.add(p);
+    }
     const ours = new Set(shards.filter((s) => shardNode(s, byId, this.opts.config.nodeCount) === this.opts.config.nodeIndex).map((s) => s.ShardId!));
     for (const s of shards) {
       const id = s.ShardId!;
-      if (!ours.has(id) || this.readers.has(id) || this.finishedShards.has(id) || this.abort.signal.aborted) continue;
+      if (!ours.has(id) || this.readers.has(id) || this.endedShards.has(id) || this.abort.signal.aborted) continue;
       // Per-key order across a reshard: the parents' records go first. A parent that another node
       // reads (only the adjacent parent of a merge can be) or that has aged out is not waited for.
       const parents = [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => !!p && ours.has(p));
+      // Declared (below) before any of them reads, so that the first to deliver cannot run ahead of the others.
+      if (parents.every((p) => this.endedShards.has(p))) this.active.add(id);
+      else this.waiting.set(id, parents);
       const reader: ShardReader = { shardId: id, done: this.readShard(id, parents, this.latestAllowed && parents.length === 0) };
       reader.done.catch((err) => {
         // Forgotten, so that the next discovery starts the shard again from its last position.
@@ -163,34 +218,35 @@ export class KinesisSource implements Source {
         this.log.error({ err, shardId: id }, 'shard reader failed; the next discovery restarts it');
       });
       this.readers.set(id, reader);
-      // Declared before any of them reads, so that the first to deliver cannot run ahead of the others.
-      if (parents.every((p) => this.finishedShards.has(p))) this.active.add(id);
     }
     this.declareActive();
   }
 
-  private async waitFinished(shardId: string): Promise<void> {
-    if (this.finishedShards.has(shardId)) return;
+  private async waitEnded(shardId: string): Promise<void> {
+    if (this.endedShards.has(shardId)) return;
     await new Promise<void>((resolve) => {
-      const list = this.finishWaiters.get(shardId) ?? [];
+      const list = this.endWaiters.get(shardId) ?? [];
       list.push(resolve);
-      this.finishWaiters.set(shardId, list);
+      this.endWaiters.set(shardId, list);
       this.abort.signal.addEventListener('abort', () => resolve(), { once: true });
     });
   }
 
   private async readShard(shardId: string, parents: string[], latestAllowed: boolean): Promise<void> {
     const log = this.log.child({ shardId });
-    for (const p of parents) await this.waitFinished(p);
+    for (const p of parents) await this.waitEnded(p);
     if (this.abort.signal.aborted) return;
-    // Event time follows the slowest shard being read that is still catching up.
-    this.active.add(shardId);
-    this.declareActive();
+    // Event time follows the slowest shard being read that is still catching up (a child whose
+    // parents ended is declared in the same step as they leave: see end()).
+    if (!this.active.has(shardId)) {
+      this.active.add(shardId);
+      this.declareActive();
+    }
     try {
       await this.readShardRecords(shardId, parents, log, latestAllowed);
     } finally {
-      this.active.delete(shardId);
-      this.declareActive();
+      this.waiting.delete(shardId);
+      if (this.active.delete(shardId)) this.declareActive();
     }
   }
 
@@ -199,14 +255,15 @@ export class KinesisSource implements Source {
   }
 
   private async readShardRecords(shardId: string, parents: string[], log: Logger, latestAllowed: boolean): Promise<void> {
-    const saved = this.positions.get(shardId);
-    let lastSeq = saved?.sequenceNumber ?? null;
+    let lastSeq = this.next.get(shardId) ?? null;
     let iterator = await this.newIterator(shardId, lastSeq, latestAllowed);
     let lastCallAt = -Infinity;
     let lastBytes = 0;
     let backoffMs = 0;
     let throttles = 0;
     let failures = 0;
+    /** The last read showed records still to deliver (see below). */
+    let behind = false;
     log.info({ from: lastSeq ?? this.opts.config.startPosition, parents }, 'reading shard');
     while (iterator && !this.abort.signal.aborted) {
       // Too far ahead of evaluated event time (the kernel's rings could not hold more of it): wait.
@@ -233,6 +290,9 @@ export class KinesisSource implements Source {
       } catch (err) {
         if (this.abort.signal.aborted) break;
         const name = (err as Error).name;
+        // A backlog waiting out a throttle or a failure still holds event time back (a backoff may
+        // last longer than the idle timeout).
+        if (behind) this.sink.streamBehind?.(shardId);
         if (isThrottle(err)) {
           this.throttled.GetRecords++;
           backoffMs = throttleBackoffMs(++throttles);
@@ -250,24 +310,33 @@ export class KinesisSource implements Source {
       }
       const recs = out.Records ?? [];
       lastBytes = 0;
+      // A closed shard is never caught up, not even at its end: that would let the other shards take
+      // event time past its children's first records before end() declares them (they would be late).
+      const caughtUp = !this.closed.has(shardId) && !!out.NextShardIterator && (out.MillisBehindLatest ?? 0) === 0;
+      // Behind (a backlog the engine has not seen yet): Kinesis says so, or the read brought records
+      // (more may follow; the write may wait for room), or the shard is closed and not read to its end.
+      // Such a shard holds event time back however long its next chunk takes, never taken for idle.
+      behind = (out.MillisBehindLatest ?? 0) > 0 || recs.length > 0 || (this.closed.has(shardId) && !!out.NextShardIterator);
+      if (behind) this.sink.streamBehind?.(shardId);
       if (recs.length > 0) {
-        const values = recs.map((r) => r.Data);
-        for (const v of values) lastBytes += v?.length ?? 0;
-        const bytes = frameRecords(values, this.opts.maxRecordBytes, this.skipped, (r, v) => this.sampleSkip(r, v, shardId));
+        for (const r of recs) lastBytes += r.Data?.length ?? 0;
         this.records += recs.length;
-        const seq = recs[recs.length - 1].SequenceNumber!;
-        lastSeq = seq;
         // Caught up: nothing behind by Kinesis's word, and less than a full batch (kinesalite always says 0).
-        const live = (out.MillisBehindLatest ?? 0) === 0 && recs.length < this.opts.config.maxRecordsPerCall;
-        await this.write(bytes, shardId, seq, false, live);
-      } else if ((out.MillisBehindLatest ?? 0) === 0) {
+        await this.write(shardId, recs, caughtUp && recs.length < this.opts.config.maxRecordsPerCall);
+        lastSeq = recs[recs.length - 1].SequenceNumber!;
+      } else if (caughtUp) {
         this.sink.streamCaughtUp?.(shardId);
       }
       iterator = out.NextShardIterator;
       if (!iterator) {
-        // Closed (resharded) and read to its end: children may start once this is evaluated.
-        await this.write(new Uint8Array(0), shardId, lastSeq, true, true);
-        log.info('shard finished');
+        // Closed (resharded) and read to its end: its children may start. When the last listing did
+        // not show them yet (it was split while read), list now, so they join the clock as it leaves.
+        this.closed.add(shardId);
+        if (!this.withChildren.has(shardId)) {
+          await this.discover().catch((err) => log.warn({ err: (err as Error).message }, 'shard discovery at the end of a shard failed; the next one finds its children'));
+        }
+        await this.end(shardId, lastSeq);
+        log.info({ lastSeq }, 'shard read to its end');
         break;
       }
       // Caught up: poll slowly until records arrive.
@@ -275,24 +344,50 @@ export class KinesisSource implements Source {
     }
   }
 
-  /** Writes in order across shard loops and records the position once the engine has evaluated it. */
-  private async write(bytes: Uint8Array, shardId: string, seq: string | null, finished: boolean, live: boolean): Promise<void> {
+  /**
+   * Frames one read of a shard into chunks (each record's position is its sequence number) and
+   * hands them to the engine, in order across shard loops (one chain, so each read's chunks stay
+   * together). A record whose chunk the engine accepted is where this process continues the shard.
+   */
+  private write(shardId: string, recs: KinesisRecord[], live: boolean): Promise<void> {
     const run = this.writeChain.then(async () => {
-      if (bytes.length > 0) await this.sink.write(bytes, { stream: shardId, live });
-      const evaluated = this.sink.evaluated ? this.sink.evaluated() : Promise.resolve();
-      if (finished) {
-        await evaluated;
-        this.positions.set(shardId, { sequenceNumber: seq, finished: true });
-        this.finishedShards.add(shardId);
-        for (const w of this.finishWaiters.get(shardId) ?? []) w();
-        this.finishWaiters.delete(shardId);
-        this.savePositions();
-      } else {
-        evaluated.then(
-          () => { if (!this.positions.get(shardId)?.finished) this.positions.set(shardId, { sequenceNumber: seq, finished: false }); },
-          (err: Error) => this.log.error({ err, shardId }, 'records were not evaluated; their position stays unsaved'),
-        );
+      const sink = this.sink;
+      this.framing = shardId;
+      for (const r of recs) this.framer.add(r.Data, r.SequenceNumber);
+      const chunks = this.framer.takeAll();
+      for (let i = 0; i < chunks.length; i++) {
+        const { chunk, next } = chunks[i];
+        // Only the read's last chunk may say the shard is caught up.
+        const origin = { stream: shardId, live: live && i === chunks.length - 1 };
+        const position = { stream: shardId, next: next! };
+        await (sink.writeChunk ? sink.writeChunk(chunk, origin, position) : sink.write(chunk, origin, position));
+        this.next.set(shardId, next!);
       }
+    });
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * A closed shard read to its end, all its records accepted by the engine (in order: anything of
+   * its children comes after them). It leaves the clock and its children whose parents have all
+   * ended join in one declaration, so event time cannot run past the children's first records in
+   * between. Its `finished` flag is saved once its last sequence number is committable (savePositions).
+   */
+  private end(shardId: string, lastSeq: string | null): Promise<void> {
+    const run = this.writeChain.then(() => {
+      this.finalSeq.set(shardId, lastSeq);
+      this.endedShards.add(shardId);
+      this.active.delete(shardId);
+      for (const [child, parents] of this.waiting) {
+        if (!parents.every((p) => this.endedShards.has(p))) continue;
+        this.waiting.delete(child);
+        this.active.add(child);
+      }
+      this.declareActive();
+      for (const w of this.endWaiters.get(shardId) ?? []) w();
+      this.endWaiters.delete(shardId);
+      this.savePositions();
     });
     this.writeChain = run.catch(() => undefined);
     return run;
@@ -360,31 +455,48 @@ export class KinesisSource implements Source {
     }
   }
 
+  /**
+   * Takes the committable positions (those of the latest durable checkpoint; without checkpoints,
+   * of the records whose verdicts are stored) into the positions: never ahead of what a restart
+   * restores. A shard is finished once its last sequence number is the committable one. Shards the
+   * sink does not name keep their saved position.
+   */
+  private refreshPositions(): void {
+    const committable = this.sink?.committable?.();
+    for (const [id, seq] of committable ?? []) {
+      if (this.positions.get(id)?.sequenceNumber !== seq) this.positions.set(id, { sequenceNumber: seq, finished: false });
+    }
+    for (const [id, last] of this.finalSeq) {
+      const p = this.positions.get(id);
+      if (!p?.finished && (p?.sequenceNumber ?? null) === last) this.positions.set(id, { sequenceNumber: last, finished: true });
+    }
+  }
+
   private savePositions(): void {
     try {
+      this.refreshPositions();
       this.positions.save();
     } catch (err) {
       this.log.error({ err }, 'kinesis positions not saved; will retry');
     }
   }
 
-  stop(): Promise<void> {
-    this.stopping ??= this.doStop();
+  stop(beforeClose?: () => Promise<void>): Promise<void> {
+    this.stopping ??= this.doStop(beforeClose);
     return this.stopping;
   }
 
-  private async doStop(): Promise<void> {
+  private async doStop(beforeClose?: () => Promise<void>): Promise<void> {
     if (this.discoverTimer) clearInterval(this.discoverTimer);
     if (this.saveTimer) clearInterval(this.saveTimer);
     this.abort.abort();
     await Promise.all([...this.readers.values()].map((r) => r.done.catch(() => undefined)));
     await this.writeChain;
     try {
-      await this.sink?.evaluated?.();
-      // Let the evaluated() callbacks of the last writes record their positions first.
-      await new Promise((r) => setImmediate(r));
+      // The final checkpoint, then its positions: the file ends where the state does.
+      await beforeClose?.();
     } catch (err) {
-      this.log.error({ err }, 'last records not evaluated: their positions stay unsaved');
+      this.log.error({ err }, 'final checkpoint failed: the positions file stays at the previous one');
     }
     this.savePositions();
     this.client.destroy();
@@ -398,7 +510,13 @@ export class KinesisSource implements Source {
   position(): Record<string, unknown> {
     const t = this.throttled;
     return { stream: this.streamName, records: this.records, getRecordsCalls: this.getRecordsCalls, pausedPolls: this.pausedPolls,
-      throttled: t.ListShards + t.GetShardIterator + t.GetRecords, throttledBy: { ...t }, iteratorsRenewed: this.iteratorsRenewed, skipped: { ...this.skipped }, shards: this.positions.snapshot(),
-      reading: [...this.readers.keys()].filter((id) => !this.finishedShards.has(id)) };
+      throttled: t.ListShards + t.GetShardIterator + t.GetRecords, throttledBy: { ...t }, iteratorsRenewed: this.iteratorsRenewed, skipped: { ...this.skipped },
+      shards: this.positionsNow(), read: Object.fromEntries(this.next), reading: [...this.readers.keys()].filter((id) => !this.endedShards.has(id)) };
+  }
+
+  /** The positions as they would be saved now (the file catches up within a second). */
+  private positionsNow(): Record<string, ShardPosition> {
+    if (this.sink) this.refreshPositions();
+    return this.positions.snapshot();
   }
 }

@@ -29,11 +29,6 @@ export interface SourceSink {
    * are whole lines may give the position after them (a file source's offsets are the daemon's).
    */
   write(bytes: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void>;
-  /**
-   * Resolves once every whole line written before this call has been evaluated and its verdicts
-   * delivered: sources commit offsets/positions on it, never earlier. Absent: treat write() as evaluated.
-   */
-  evaluated?(): Promise<void>;
   /** The engine's chunk size: what a source that frames its own chunks (writeChunk) fills. */
   readonly chunkBytes?: number;
   /**
@@ -44,9 +39,9 @@ export interface SourceSink {
    */
   writeChunk?(chunk: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void>;
   /**
-   * Positions the source may commit (Kafka offsets, Kinesis positions file): those of the latest
-   * durable checkpoint, or without checkpoints those of the records evaluated. Never ahead of the
-   * state a restart would restore.
+   * Positions the source may commit (Kafka offsets, Kinesis positions file), by stream: those of the
+   * latest durable checkpoint, or without checkpoints those of the records whose verdicts are
+   * evaluated and stored. Never ahead of the state a restart would restore. Absent: nothing is.
    */
   committable?(): ReadonlyMap<string, string>;
   /**
@@ -73,7 +68,9 @@ export interface Source {
   readonly name: string;
   /**
    * Starts delivering to the sink; resolves once started. `resume` holds the positions of a restored
-   * checkpoint (ChunkPosition): the source reads each of its streams from there, whatever it committed.
+   * checkpoint of this source (ChunkPosition): the source reads each of its streams from there, whatever
+   * it committed; the state holds no record of a stream it does not name. Absent when no such checkpoint
+   * was restored (the source's own committed positions are all there is).
    */
   start(sink: SourceSink, resume?: ReadonlyMap<string, string>): Promise<void>;
   /**

@@ -1,20 +1,13 @@
-/** Why a broker record was skipped before it reached the engine. */
-export type SkipReason = 'empty' | 'too_large' | 'newline';
-
-/** Counters of skipped records, by reason. */
-export type SkipCounts = Record<SkipReason, number>;
-
-/** Fresh zeroed skip counters. */
-export function emptySkipCounts(): SkipCounts {
-  return { empty: 0, too_large: 0, newline: 0 };
-}
+// The straightforward framing of broker records (join the values with newlines, skipping those that
+// would not be one line) that ChunkFramer must agree with: the reference of test/chunk-framer.test.ts.
+import type { SkipCounts, SkipReason } from '../../src/ingest/skip-counts.ts';
 
 const NL = 0x0a;
 
 /**
- * Joins record values into NDJSON bytes (one line per record, each ending in '\n') for a sink.
- * A record with no value, over `maxRecordBytes`, or containing a newline (it would split into
- * two lines and misalign every record after it) is skipped and counted; `onSkip` sees a sample.
+ * Joins record values into NDJSON bytes (one line per record, each ending in '\n'). A record with no
+ * value, over `maxRecordBytes`, or containing a newline (it would split into two lines and misalign
+ * every record after it) is skipped and counted; `onSkip` sees each.
  */
 export function frameRecords(
   values: ReadonlyArray<Uint8Array | null | undefined>, maxRecordBytes: number, counts: SkipCounts,
