@@ -5,7 +5,7 @@ import { totalmem } from 'node:os';
 // count: a node with more memory tracks more titles. The caps bound the kernels' memory when they
 // bite (keys beyond them are counted as dropped: vigil_keys_dropped_total and a log line).
 
-/** Bytes a tracked key costs at most in a kernel (record 192, hash slot <= 21, name <= 64; assembly/store.ts, names.ts). */
+/** Bytes a tracked key costs in a kernel with a title of up to 60 bytes (record 192, hash slot <= 21, name <= 64; assembly/store.ts, names.ts). */
 export const BYTES_PER_KEY = 280;
 /** Bytes a cell costs at most (record 256, property-cell extension 40, error name 16-32). */
 export const BYTES_PER_CELL = 330;
