@@ -600,18 +600,26 @@ function keyHasOpenCell(k: usize): bool {
 /** Evicts keys idle for their scope's eviction time that have no open incident and no live titles. */
 export function sweep(t: i64): void {
   // Titles before properties, so whether a property goes in this sweep never
-  // depends on the order of key indices (which differs with the worker count).
-  sweepScope(t, SCOPE_TITLE);
-  sweepScope(t, SCOPE_PROPERTY);
+  // depends on the order of key indices (which differs with the worker count). The
+  // title pass notes whether any property is idle enough to go; only then is there a second pass
+  // (with millions of titles a pass over the keys is most of a sweep).
+  if (sweepScope(t, SCOPE_TITLE)) sweepScope(t, SCOPE_PROPERTY);
 }
 
-function sweepScope(t: i64, scope: i32): void {
+/** Evicts the idle keys of one scope; the title pass returns whether a property key is idle enough to go. */
+function sweepScope(t: i64, scope: i32): bool {
   const hwm = hdrI32(H_KEY_HWM);
+  let otherIdle = false;
   for (let i = 0; i < hwm; i++) {
     const k = keyPtr(i);
-    if (load<u64>(k + K_HASH) == 0 || <i32>load<u8>(k + K_SCOPE) != scope) continue;
-    if (load<u8>(k + K_DIRTY) != 0) continue;
-    if (t - load<i64>(k + K_LAST_TS) < <i64>profParam(keyParams(k), scope, S_IDLE_EVICT_MS)) continue;
+    if (load<u64>(k + K_HASH) == 0 || load<u8>(k + K_DIRTY) != 0) continue;
+    const keyScope = <i32>load<u8>(k + K_SCOPE);
+    const idle = t - load<i64>(k + K_LAST_TS) >= <i64>profParam(keyParams(k), keyScope, S_IDLE_EVICT_MS);
+    if (keyScope != scope) {
+      if (idle) otherIdle = true;
+      continue;
+    }
+    if (!idle) continue;
     if (load<i32>(k + K_CHILDREN) > 0 || keyHasOpenCell(k)) continue;
     const parent = load<i32>(k + K_PARENT);
     if (parent >= 0) {
@@ -621,5 +629,5 @@ function sweepScope(t: i64, scope: i32): void {
     deleteKey(i);
     bumpF64(H_EVICTED, 1);
   }
+  return otherIdle;
 }
-

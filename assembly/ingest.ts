@@ -34,11 +34,6 @@ export const R_HEADER: usize = 56;
   return R_HEADER + ((len + 7) & ~7);
 }
 
-@external("env", "newKey")
-declare function onNewKey(key: i32, scope: i32, propPtr: usize, propLen: i32, titlePtr: usize, titleLen: i32): void;
-@external("env", "newCell")
-declare function onNewCell(cell: i32, key: i32, errPtr: usize, errLen: i32): void;
-
 /** Evaluates every tick boundary up to the watermark implied by `maxTs`. */
 export function advanceTo(maxTs: i64): void {
   const tick = <i64>param(P_TICK_MS);
@@ -98,9 +93,8 @@ function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLe
   if (errHash == 0) return;
   let c = findCell(key, errHash);
   if (c < 0) {
-    c = createCell(key, errHash);
+    c = createCell(key, errHash, errPtr, errLen);
     if (c < 0) { bumpF64(H_CELLS_DROPPED, 1); return; }
-    onNewCell(c, key, errPtr, errLen);
   }
   const cp = cellPtr(c);
   store<u32>(cp + C_RING + off, load<u32>(cp + C_RING + off) + 1);
@@ -142,9 +136,8 @@ function ingestRecord(p: usize, eventTs: i64, counted: bool): void {
   const errHash = load<u64>(p + R_ERR_HASH);
   let pk = findKey(propHash);
   if (pk < 0) {
-    pk = createKey(propHash, SCOPE_PROPERTY, -1);
+    pk = createKey(propHash, SCOPE_PROPERTY, -1, propPtr, propLen);
     if (pk < 0) { bumpF64(H_KEYS_DROPPED, 1); return; }
-    onNewKey(pk, SCOPE_PROPERTY, propPtr, propLen, 0, -1);
   }
   touch(pk, SCOPE_PROPERTY, ts, errHash, errPtr, errLen);
   const titleHash = load<u64>(p + R_TITLE_HASH);
@@ -152,11 +145,10 @@ function ingestRecord(p: usize, eventTs: i64, counted: bool): void {
   const th = combineHash(propHash, titleHash);
   let tk = findKey(th);
   if (tk < 0) {
-    tk = createKey(th, SCOPE_TITLE, pk);
+    tk = createKey(th, SCOPE_TITLE, pk, titlePtr, titleLen);
     if (tk < 0) { bumpF64(H_KEYS_DROPPED, 1); return; }
     const ppk = keyPtr(pk);
     store<i32>(ppk + K_CHILDREN, load<i32>(ppk + K_CHILDREN) + 1);
-    onNewKey(tk, SCOPE_TITLE, propPtr, propLen, titlePtr, titleLen);
   }
   touch(tk, SCOPE_TITLE, ts, errHash, errPtr, errLen);
 }

@@ -9,8 +9,9 @@ import {
 import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT,
+  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME,
 } from './store';
+import { allocName, freeName, nameLen, nameBytes } from './names';
 import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
 import { heldCount, heldAt, holdRecord } from './held';
@@ -73,6 +74,8 @@ export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: 
         store<u32>(r + E_KEY_INDEX, <u32>i);
         store<u32>(r + E_EXT, <u32>ext);
         memory.copy(r + E_HEADER, k, KEY_SIZE);
+        // Names travel as text next to the records (they are addresses in this kernel).
+        store<u32>(r + E_HEADER + K_NAME, 0);
         let p = r + E_HEADER + KEY_SIZE;
         let q = p + <usize>cells * CELL_SIZE;
         let x = q + ((<usize>cells * 4 + 7) & ~7);
@@ -80,6 +83,7 @@ export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: 
         while (c >= 0) {
           const cp = cellPtr(c);
           memory.copy(p, cp, CELL_SIZE);
+          store<u32>(p + C_NAME, 0);
           store<u32>(q, <u32>c);
           // A property cell's extension (fast baseline, hot mark) goes with it.
           if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
@@ -130,11 +134,13 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
       parent = findKey(parentHash);
       if (parent < 0) return -2;
     }
-    const key = createKey(hash, scope, parent);
+    const key = createKey(hash, scope, parent, 0, -1);
     if (key < 0) return -3;
     const k = keyPtr(key);
-    // Everything but the links: the counts, slots, baselines and flags of the exporting kernel.
+    // Everything but the links: the counts, slots, baselines and flags of the exporting kernel. The
+    // name comes after, from the part's names (setKeyName).
     memory.copy(k, src, KEY_SIZE);
+    store<u32>(k + K_NAME, 0);
     store<i32>(k + K_PARENT, parent);
     store<i32>(k + K_FIRST_CELL, -1);
     store<i32>(k + K_CHILDREN, 0);
@@ -157,12 +163,13 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
     let cs = src + KEY_SIZE;
     let xs = cs + <usize>cells * CELL_SIZE + ((<usize>cells * 4 + 7) & ~7);
     for (let i: i32 = 0; i < cells; i++) {
-      const c = createCell(key, load<u64>(cs));
+      const c = createCell(key, load<u64>(cs), 0, -1);
       if (c < 0) return -3;
       const cp = cellPtr(c);
       const myExt = load<i32>(cp + C_EXT);
       memory.copy(cp, cs, CELL_SIZE);
       store<i32>(cp + C_EXT, myExt);
+      store<u32>(cp + C_NAME, 0);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
       store<i32>(cp + C_KEY, key);
       store<i32>(cp + C_NEXT, -1);
@@ -242,3 +249,36 @@ export function importHeld(ptr: usize, len: usize, groups: i32): i32 {
 export function addCounter(off: i32, v: f64): void {
   bumpF64(<usize>off, v);
 }
+
+/** Names key `key` (an import) by the `len` bytes at `ptr`; false when memory is exhausted. */
+export function setKeyName(key: i32, ptr: usize, len: i32): bool {
+  const k = keyPtr(key);
+  const name = allocName(ptr, len);
+  if (name == 0) return false;
+  freeName(<usize>load<u32>(k + K_NAME));
+  store<u32>(k + K_NAME, <u32>name);
+  return true;
+}
+
+/** Names cell `cell` (an import) by the `len` bytes at `ptr`; false when memory is exhausted. */
+export function setCellName(cell: i32, ptr: usize, len: i32): bool {
+  const c = cellPtr(cell);
+  const name = allocName(ptr, len);
+  if (name == 0) return false;
+  freeName(<usize>load<u32>(c + C_NAME));
+  store<u32>(c + C_NAME, <u32>name);
+  return true;
+}
+
+// Reading names from JS: the address and length of the bytes of a live key's or cell's name.
+/** The key's own name block (a title key's title; its property is keyParent's name). */
+export function keyName(key: i32): usize { return <usize>load<u32>(keyPtr(key) + K_NAME); }
+/** The property key of a title key, or the key itself for a property. */
+export function keyProperty(key: i32): i32 {
+  const parent = load<i32>(keyPtr(key) + K_PARENT);
+  return parent >= 0 ? parent : key;
+}
+export function keyScope(key: i32): i32 { return <i32>load<u8>(keyPtr(key) + K_SCOPE); }
+export function cellName(cell: i32): usize { return <usize>load<u32>(cellPtr(cell) + C_NAME); }
+export function nameLength(p: usize): i32 { return nameLen(p); }
+export function nameAddress(p: usize): usize { return nameBytes(p); }

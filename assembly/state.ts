@@ -21,7 +21,7 @@ export const H_KEY_HWM: usize = 32;       // i32 highest key index ever used + 1
 export const H_CELL_HWM: usize = 36;      // i32
 export const H_KEY_FREE: usize = 40;      // i32 head of the free list (-1 none)
 export const H_CELL_FREE: usize = 44;     // i32
-export const H_TABLE_PTR: usize = 48;     // usize hash table (u64 hash, i32 index, pad)
+export const H_TABLE_PTR: usize = 48;     // usize hash table (store.ts: u32 tag, u32 key index + 1)
 export const H_TABLE_MASK: usize = 52;    // i32 capacity - 1
 export const H_KEY_BLOCKS: usize = 56;    // usize table of key block pointers
 export const H_CELL_BLOCKS: usize = 60;   // usize table of cell block pointers
@@ -64,6 +64,10 @@ export const H_DEDUP_PTR: usize = 1320;   // usize the ring of the duplicate fil
 export const H_DEDUP_MASK: usize = 1324;  // i32 positions - 1
 export const H_DEDUP_SHIFT: usize = 1328; // i32 event-time ms per position = 2^shift
 export const H_DEDUP_HORIZON: usize = 1336;// i64 the horizon the ring was laid out for
+export const H_NAME_FREE: usize = 1344;   // u32[NAME_CLASSES] free lists of name blocks by size class (names.ts)
+export const H_NAME_SLAB: usize = 1400;   // usize next free byte of the current name slab (names.ts)
+export const H_NAME_SLAB_END: usize = 1404; // usize its end
+export const H_SPARE: usize = 1408;       // usize list of released regions (an old hash table) names are cut from
 
 const KEY_BLOCK_SHIFT: i32 = 12; // 4096 records a block
 export const BLOCK_SHIFT = KEY_BLOCK_SHIFT;
@@ -79,18 +83,27 @@ export const BLOCK_MASK: i32 = (1 << KEY_BLOCK_SHIFT) - 1;
 @inline export function setHdrPtr(off: usize, v: usize): void { store<usize>(HDR + off, v); }
 @inline export function bumpF64(off: usize, by: f64): void { store<f64>(HDR + off, load<f64>(HDR + off) + by); }
 
-/** Allocates zeroed bytes from the manual heap (never freed); grows memory as needed. Returns 0 when memory is exhausted. */
+/**
+ * Allocates zeroed bytes from the manual heap (never freed); grows memory as needed. Returns 0 when
+ * memory is exhausted. Memory above the heap top is never written (nothing but this allocator hands
+ * it out), so it is still zero as WASM gave it: no fill here, and a region sized for a cap (the dirty
+ * list, the open list) costs resident memory only for the pages that get used. Memory grows by at
+ * least an eighth of its size (a grow is a call into the engine, far dearer than the bytes).
+ */
 export function heapAlloc(bytes: usize): usize {
   let top = hdrPtr(H_HEAP_TOP);
   if (top == 0) top = (__heap_base + 15) & ~15;
   const ptr = (top + 15) & ~15;
   const end = ptr + bytes;
-  const have = (<usize>memory.size()) << 16;
+  if (end < ptr) return 0;
+  const pages = <i32>memory.size();
+  const have = (<usize>pages) << 16;
   if (end > have) {
-    const pages = <i32>((end - have + 0xffff) >> 16);
-    if (memory.grow(pages) < 0) return 0;
+    const need = <i32>((end - have + 0xffff) >> 16);
+    let more = pages >> 3;
+    if (more < need) more = need;
+    if (memory.grow(more) < 0 && (more == need || memory.grow(need) < 0)) return 0;
   }
-  memory.fill(ptr, 0, bytes);
   setHdrPtr(H_HEAP_TOP, end);
   return ptr;
 }

@@ -1,7 +1,7 @@
 // Keys (a property, or a property x title) and cells (a key x error type) in
 // fixed-size records allocated in blocks of 4096, plus an open-addressing hash
 // table from key hash to key index. Indices are stable while a key lives, so JS
-// can keep the names of key i in an array.
+// can ask for the name of key i (names.ts) while it lives.
 import {
   HDR, SLOTS, BLOCK_SHIFT, BLOCK_MASK, heapAlloc,
   hdrI32, setHdrI32, hdrPtr,
@@ -10,6 +10,7 @@ import {
   H_PX_BLOCKS, H_PX_HWM, H_PX_FREE,
 } from './state';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
+import { allocName, freeName, releaseRegion } from './names';
 
 // Key record (KEY_SIZE bytes).
 export const K_HASH: usize = 0;        // u64, 0 = free
@@ -24,6 +25,7 @@ export const K_BASE_VIEWS: usize = 40; // f64 decayed views folded into the base
 export const K_FIRST_CELL: usize = 48; // i32
 export const K_CHILDREN: usize = 52;   // i32 live title keys under a property
 export const K_NEXT_FREE: usize = 56;  // i32 free-list link
+export const K_NAME: usize = 60;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
 export const K_RING: usize = 64;       // u32[SLOTS] views per slot
 export const KEY_SIZE: usize = 64 + (<usize>SLOTS << 2);
 
@@ -47,6 +49,7 @@ export const C_PENDING: usize = 96;    // i32 failures since the latest evaluati
 export const C_NEXT_FREE: usize = 100; // i32
 export const C_OPEN_BASE: usize = 104; // f64 baseline at opening
 export const C_EXT: usize = 112;       // i32 property cell: its extension record (below); title cell: -1
+export const C_NAME: usize = 116;      // u32 name block of the error type (names.ts); 0 none
 export const C_RING: usize = 128;      // u32[SLOTS] failures per slot
 export const CELL_SIZE: usize = 128 + (<usize>SLOTS << 2);
 
@@ -73,13 +76,21 @@ const BLOCK: i32 = 1 << BLOCK_SHIFT;
   return load<usize>(hdrPtr(H_PX_BLOCKS) + (<usize>(i >> BLOCK_SHIFT) << 2)) + <usize>(i & BLOCK_MASK) * PX_SIZE;
 }
 
-/** Allocates the hash table and block tables; returns false when memory is exhausted. */
+// The hash table: open addressing with linear probing over 8-byte slots, a u32 tag (the key hash folded
+// to 32 bits: its low bits are the home slot) and the key index + 1 (0: empty). A tag match is
+// confirmed against the key record's full hash, which a lookup reads next anyway. The table starts
+// small and doubles when it is three quarters full, so its memory follows the live keys, not the
+// cap (8-21 bytes a key); an outgrown table's memory goes to the name slabs (names.ts).
+const TABLE_MIN: i32 = 4096;
+const SLOT: usize = 8;
+
+@inline function tagOf(hash: u64): u32 { return <u32>(hash ^ (hash >> 32)); }
+
+/** Allocates the first hash table and the block tables; returns false when memory is exhausted. */
 export function initStore(maxKeys: i32, maxCells: i32): bool {
   setHdrI32(H_MAX_KEYS, maxKeys);
   setHdrI32(H_MAX_CELLS, maxCells);
-  let cap: i32 = 16;
-  while (cap < maxKeys * 2) cap <<= 1;
-  const table = heapAlloc(<usize>cap * 16);
+  const table = heapAlloc(<usize>TABLE_MIN * SLOT);
   const kb = heapAlloc(<usize>((maxKeys + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
   const cb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
   // At most one extension per cell: the same block table size.
@@ -87,37 +98,74 @@ export function initStore(maxKeys: i32, maxCells: i32): bool {
   if (table == 0 || kb == 0 || cb == 0 || xb == 0) return false;
   store<usize>(HDR + H_PX_BLOCKS, xb);
   setHdrI32(H_PX_FREE, -1);
-  store<usize>(HDR_TABLE(), table);
-  setHdrI32(H_TABLE_MASK, cap - 1);
-  store<usize>(HDR_KB(), kb);
-  store<usize>(HDR_CB(), cb);
+  store<usize>(HDR + H_TABLE_PTR, table);
+  setHdrI32(H_TABLE_MASK, TABLE_MIN - 1);
+  store<usize>(HDR + H_KEY_BLOCKS, kb);
+  store<usize>(HDR + H_CELL_BLOCKS, cb);
   setHdrI32(H_KEY_FREE, -1);
   setHdrI32(H_CELL_FREE, -1);
   return true;
 }
-@inline function HDR_TABLE(): usize { return HDR + H_TABLE_PTR; }
-@inline function HDR_KB(): usize { return HDR + H_KEY_BLOCKS; }
-@inline function HDR_CB(): usize { return HDR + H_CELL_BLOCKS; }
 
 /** Index of the key with this hash, or -1. */
 export function findKey(hash: u64): i32 {
   const table = hdrPtr(H_TABLE_PTR);
   const mask = <u32>hdrI32(H_TABLE_MASK);
-  let pos = <u32>(hash ^ (hash >> 32)) & mask;
+  const tag = tagOf(hash);
+  let pos = tag & mask;
   while (true) {
-    const e = table + (<usize>pos << 4);
-    const h = load<u64>(e);
-    if (h == hash) return load<i32>(e, 8);
-    if (h == 0) return -1;
+    const e = table + <usize>pos * SLOT;
+    const v = load<u32>(e, 4);
+    if (v == 0) return -1;
+    if (load<u32>(e) == tag && load<u64>(keyPtr(<i32>v - 1) + K_HASH) == hash) return <i32>v - 1;
     pos = (pos + 1) & mask;
   }
   return -1;
 }
 
-/** Creates a key (caller checked it is absent); returns -1 when the key cap is reached. */
-export function createKey(hash: u64, scope: i32, parent: i32): i32 {
+/** Puts (tag, key) in the first free slot from the tag's home. */
+@inline function place(table: usize, mask: u32, tag: u32, idx: i32): void {
+  let pos = tag & mask;
+  while (load<u32>(table + <usize>pos * SLOT, 4) != 0) pos = (pos + 1) & mask;
+  const e = table + <usize>pos * SLOT;
+  store<u32>(e, tag);
+  store<u32>(e, <u32>(idx + 1), 4);
+}
+
+/** Doubles the hash table; false when memory is exhausted (the old one stays). */
+function growTable(): bool {
+  const old = hdrPtr(H_TABLE_PTR);
+  const oldCap = <u32>hdrI32(H_TABLE_MASK) + 1;
+  const cap = oldCap << 1;
+  const table = heapAlloc(<usize>cap * SLOT);
+  if (table == 0) return false;
+  const mask = cap - 1;
+  for (let i: u32 = 0; i < oldCap; i++) {
+    const e = old + <usize>i * SLOT;
+    const v = load<u32>(e, 4);
+    if (v != 0) place(table, mask, load<u32>(e), <i32>v - 1);
+  }
+  store<usize>(HDR + H_TABLE_PTR, table);
+  setHdrI32(H_TABLE_MASK, <i32>mask);
+  releaseRegion(old, <usize>oldCap * SLOT);
+  return true;
+}
+
+/**
+ * Creates a key (caller checked it is absent) named by the `nameLen` bytes at `namePtr` (no name when
+ * nameLen < 0: an import names it next); returns -1 when the key cap is reached or memory is exhausted.
+ */
+export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, nameLen: i32): i32 {
   const count = hdrI32(H_KEY_COUNT);
   if (count >= hdrI32(H_MAX_KEYS)) return -1;
+  // Three quarters full: double (with no memory for it, go on fuller while a slot is free).
+  const slots = hdrI32(H_TABLE_MASK) + 1;
+  if ((count + 1) * 4 > slots * 3 && !growTable() && count + 1 >= slots) return -1;
+  let name: usize = 0;
+  if (nameLen >= 0) {
+    name = allocName(namePtr, nameLen);
+    if (name == 0) return -1;
+  }
   let idx = hdrI32(H_KEY_FREE);
   let k: usize;
   if (idx >= 0) {
@@ -128,7 +176,7 @@ export function createKey(hash: u64, scope: i32, parent: i32): i32 {
     idx = hdrI32(H_KEY_HWM);
     if ((idx & BLOCK_MASK) == 0) {
       const blk = heapAlloc(<usize>BLOCK * KEY_SIZE);
-      if (blk == 0) return -1;
+      if (blk == 0) { freeName(name); return -1; }
       store<usize>(hdrPtr(H_KEY_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
     }
     setHdrI32(H_KEY_HWM, idx + 1);
@@ -140,15 +188,10 @@ export function createKey(hash: u64, scope: i32, parent: i32): i32 {
   store<i64>(k + K_HEAD_SLOT, -1);
   store<i64>(k + K_FOLDED_SLOT, -1);
   store<i32>(k + K_FIRST_CELL, -1);
+  store<u32>(k + K_NAME, <u32>name);
   if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
-  // insert into the table
-  const table = hdrPtr(H_TABLE_PTR);
-  const mask = <u32>hdrI32(H_TABLE_MASK);
-  let pos = <u32>(hash ^ (hash >> 32)) & mask;
-  while (load<u64>(table + (<usize>pos << 4)) != 0) pos = (pos + 1) & mask;
-  store<u64>(table + (<usize>pos << 4), hash);
-  store<i32>(table + (<usize>pos << 4), idx, 8);
+  place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), tagOf(hash), idx);
   return idx;
 }
 
@@ -158,28 +201,29 @@ export function deleteKey(idx: i32): void {
   const hash = load<u64>(k + K_HASH);
   const table = hdrPtr(H_TABLE_PTR);
   const mask = <u32>hdrI32(H_TABLE_MASK);
-  let pos = <u32>(hash ^ (hash >> 32)) & mask;
-  while (load<u64>(table + (<usize>pos << 4)) != hash) pos = (pos + 1) & mask;
+  let pos = tagOf(hash) & mask;
+  while (load<u32>(table + <usize>pos * SLOT, 4) != <u32>(idx + 1)) pos = (pos + 1) & mask;
   // backward shift
   let hole = pos;
   let next = (pos + 1) & mask;
   while (true) {
-    const e = table + (<usize>next << 4);
-    const h = load<u64>(e);
-    if (h == 0) break;
-    const home = <u32>(h ^ (h >> 32)) & mask;
+    const e = table + <usize>next * SLOT;
+    const v = load<u32>(e, 4);
+    if (v == 0) break;
+    const tag = load<u32>(e);
+    const home = tag & mask;
     // move e into the hole if its home is not cyclically in (hole, next]
     const dist = (next - home) & mask;
     const holeDist = (next - hole) & mask;
     if (dist >= holeDist) {
-      const dst = table + (<usize>hole << 4);
-      store<u64>(dst, h);
-      store<i32>(dst, load<i32>(e, 8), 8);
+      const dst = table + <usize>hole * SLOT;
+      store<u32>(dst, tag);
+      store<u32>(dst, v, 4);
       hole = next;
     }
     next = (next + 1) & mask;
   }
-  store<u64>(table + (<usize>hole << 4), 0);
+  store<u64>(table + <usize>hole * SLOT, 0);
   // free cells
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
@@ -188,6 +232,8 @@ export function deleteKey(idx: i32): void {
     freeCell(c);
     c = nx;
   }
+  freeName(<usize>load<u32>(k + K_NAME));
+  store<u32>(k + K_NAME, 0);
   store<u64>(k + K_HASH, 0);
   store<i32>(k + K_NEXT_FREE, hdrI32(H_KEY_FREE));
   setHdrI32(H_KEY_FREE, idx);
@@ -206,17 +252,23 @@ export function findCell(key: i32, errHash: u64): i32 {
 }
 
 /**
- * Creates a cell for (key, error); -1 at the cell cap. The new cell inherits the key's baseline views
+ * Creates a cell for (key, error) named by the `nameLen` bytes at `namePtr` (none when nameLen < 0);
+ * -1 at the cell cap or when memory is exhausted. The new cell inherits the key's baseline views
  * with no failures; a property cell gets its extension, whose fast baseline starts the same way.
  */
-export function createCell(key: i32, errHash: u64): i32 {
+export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32): i32 {
   const count = hdrI32(H_CELL_COUNT);
   if (count >= hdrI32(H_MAX_CELLS)) return -1;
   const k = keyPtr(key);
+  let name: usize = 0;
+  if (nameLen >= 0) {
+    name = allocName(namePtr, nameLen);
+    if (name == 0) return -1;
+  }
   let ext: i32 = -1;
   if (load<i32>(k + K_PARENT) < 0) {
     ext = createExt();
-    if (ext < 0) return -1;
+    if (ext < 0) { freeName(name); return -1; }
     const xp = extPtr(ext);
     store<f64>(xp + X_FAST_VIEWS, load<f64>(k + K_BASE_VIEWS) * profParam(keyParams(k), 0, S_FAST_SHARE));
     store<i64>(xp + X_HOT_LAST, -1);
@@ -233,6 +285,7 @@ export function createCell(key: i32, errHash: u64): i32 {
       const blk = heapAlloc(<usize>BLOCK * CELL_SIZE);
       if (blk == 0) {
         if (ext >= 0) freeExt(ext);
+        freeName(name);
         return -1;
       }
       store<usize>(hdrPtr(H_CELL_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
@@ -242,6 +295,7 @@ export function createCell(key: i32, errHash: u64): i32 {
   }
   store<u64>(c + C_ERR_HASH, errHash);
   store<i32>(c + C_EXT, ext);
+  store<u32>(c + C_NAME, <u32>name);
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
@@ -285,6 +339,8 @@ function freeCell(idx: i32): void {
     freeExt(ext);
     store<i32>(c + C_EXT, -1);
   }
+  freeName(<usize>load<u32>(c + C_NAME));
+  store<u32>(c + C_NAME, 0);
   store<u64>(c + C_ERR_HASH, 0);
   store<i32>(c + C_NEXT_FREE, hdrI32(H_CELL_FREE));
   setHdrI32(H_CELL_FREE, idx);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, ConfigError } from '../src/config/config.ts';
+import { memoryLimitBytes } from '../src/config/memory-caps.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 
 test('defaults: demo source, validated detection defaults', () => {
@@ -75,4 +76,30 @@ test('the README documents exactly the variables the readers know', async () => 
     return i > 1 && readme.includes(`\`_${parts.slice(i).join('_')}\``) && [...documented].some((d) => d.startsWith(`${head}_`));
   });
   assert.deepEqual([...known].filter((n) => !mentioned(n)), [], 'read but not documented');
+});
+
+test('key and cell caps: sized from the memory the process may use unless set, and refused beyond what a worker can hold', () => {
+  const GiB = 2 ** 30;
+  const small = loadConfig({ VIGIL_WORKERS: '2' }, 1 * GiB);
+  const big = loadConfig({ VIGIL_WORKERS: '2' }, 16 * GiB);
+  assert.ok(small.maxKeysPerWorker >= 200_000 && small.maxKeysPerWorker < 400_000, `${small.maxKeysPerWorker}`);
+  assert.equal(small.maxCellsPerWorker, 2 * small.maxKeysPerWorker);
+  // Eight times the memory: the caps grow with it until one worker's kernel (32-bit memory) is full.
+  assert.ok(big.maxKeysPerWorker > 3_000_000, `${big.maxKeysPerWorker}`);
+  const perWorker = (workers: number) => loadConfig({ VIGIL_WORKERS: String(workers) }, 4 * GiB).maxKeysPerWorker;
+  assert.ok(Math.abs(perWorker(4) * 2 - perWorker(2)) <= 1, 'workers share the memory');
+  assert.equal(loadConfig({ VIGIL_WORKERS: '1' }, 64 * GiB).maxKeysPerWorker, loadConfig({ VIGIL_WORKERS: '1' }, 32 * GiB).maxKeysPerWorker);
+  const set = loadConfig({ VIGIL_MAX_KEYS_PER_WORKER: '1234', VIGIL_MAX_CELLS_PER_WORKER: '5678' }, 16 * GiB);
+  assert.deepEqual([set.maxKeysPerWorker, set.maxCellsPerWorker], [1234, 5678]);
+  assert.throws(() => loadConfig({ VIGIL_MAX_KEYS_PER_WORKER: '20000000' }, 16 * GiB), /VIGIL_MAX_KEYS_PER_WORKER .*add workers/);
+});
+
+test('the memory limit is the cgroup\'s when it is below the machine\'s', () => {
+  const files = (m: Record<string, string>) => (p: string) => m[p] ?? null;
+  assert.equal(memoryLimitBytes(files({}), 8e9), 8e9);
+  assert.equal(memoryLimitBytes(files({ '/sys/fs/cgroup/memory.max': 'max\n' }), 8e9), 8e9);
+  assert.equal(memoryLimitBytes(files({ '/sys/fs/cgroup/memory.max': '2147483648\n' }), 8e9), 2147483648);
+  assert.equal(memoryLimitBytes(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '1073741824' }), 8e9), 1073741824);
+  // cgroup v1 writes a huge number for "no limit".
+  assert.equal(memoryLimitBytes(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712' }), 8e9), 8e9);
 });

@@ -7,6 +7,7 @@ import {
 } from '../kernel/detection-params.ts';
 import { DEFAULT_FIELD_NAMES, type FieldNames } from '../ingest/field-names.ts';
 import { EnvReader, unknownVariables, type UnknownVariable } from './env-reader.ts';
+import { defaultCaps, memoryLimitBytes, BYTES_PER_KEY, BYTES_PER_CELL, KERNEL_STATE_LIMIT } from './memory-caps.ts';
 import { readKafkaConfig, type KafkaConfig } from './kafka-config.ts';
 import { readKinesisConfig, type KinesisConfig } from './kinesis-config.ts';
 import { parseHttpConfig, type HttpConfig } from './http-config.ts';
@@ -84,8 +85,8 @@ export const CHUNK_BYTES_MAX = 64 << 20;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Reads and validates the VIGIL_* variables (the only place that reads the environment); throws ConfigError with every problem at once. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): VigilConfig {
-  const { config, problems } = readConfig(env);
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, memoryBytes = memoryLimitBytes()): VigilConfig {
+  const { config, problems } = readConfig(env, memoryBytes);
   if (problems.length) throw new ConfigError(problems);
   return config;
 }
@@ -100,7 +101,7 @@ export function unknownVariablesOf(env: NodeJS.ProcessEnv): UnknownVariable[] {
   return readConfig(env).config.unknownVariables;
 }
 
-function readConfig(env: NodeJS.ProcessEnv): { config: VigilConfig; problems: string[]; names: ReadonlySet<string> } {
+function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): { config: VigilConfig; problems: string[]; names: ReadonlySet<string> } {
   const problems: string[] = [];
   const reader = new EnvReader(env, problems);
   const int = (name: string, def: number, min: number, max: number): number => reader.int(name, def, min, max);
@@ -151,6 +152,15 @@ function readConfig(env: NodeJS.ProcessEnv): { config: VigilConfig; problems: st
   const http = parseHttpConfig(env, problems, reader);
   const control = parseControlEnv(env, problems, reader);
   const degradedExitMs = int('VIGIL_DEGRADED_EXIT_MS', 300_000, 0, 7 * 86_400_000);
+  // Unset caps are sized from the memory the process may use (memory-caps.ts).
+  const caps = defaultCaps(workers, memoryBytes);
+  const maxKeysPerWorker = int('VIGIL_MAX_KEYS_PER_WORKER', caps.maxKeys, 16, 50_000_000);
+  const maxCellsPerWorker = int('VIGIL_MAX_CELLS_PER_WORKER', caps.maxCells, 16, 50_000_000);
+  // A worker's kernel has 32-bit memory: caps it could never reach at full use are a mistake.
+  if (maxKeysPerWorker * BYTES_PER_KEY + maxCellsPerWorker * BYTES_PER_CELL > KERNEL_STATE_LIMIT) {
+    problems.push(`VIGIL_MAX_KEYS_PER_WORKER / VIGIL_MAX_CELLS_PER_WORKER: ${maxKeysPerWorker} keys and ${maxCellsPerWorker} cells need up to `
+      + `${Math.round((maxKeysPerWorker * BYTES_PER_KEY + maxCellsPerWorker * BYTES_PER_CELL) / 2 ** 20)} MiB in one worker, over the ${KERNEL_STATE_LIMIT / 2 ** 20} MiB a worker's kernel can hold; add workers`);
+  }
   if (degradedExitMs > 0 && degradedExitMs < 1000) problems.push(`VIGIL_DEGRADED_EXIT_MS: expected 0 (never) or at least 1000, got ${degradedExitMs}`);
   const config: VigilConfig = {
     dataDir: resolve(str('VIGIL_DATA_DIR') ?? '.data'),
@@ -159,8 +169,8 @@ function readConfig(env: NodeJS.ProcessEnv): { config: VigilConfig; problems: st
     workers,
     keyGroups,
     chunkBytes: int('VIGIL_CHUNK_BYTES', 1 << 20, CHUNK_BYTES_MIN, CHUNK_BYTES_MAX),
-    maxKeysPerWorker: int('VIGIL_MAX_KEYS_PER_WORKER', 250_000, 16, 50_000_000),
-    maxCellsPerWorker: int('VIGIL_MAX_CELLS_PER_WORKER', 500_000, 16, 50_000_000),
+    maxKeysPerWorker,
+    maxCellsPerWorker,
     maxLineBytes: int('VIGIL_MAX_LINE_BYTES', 65536, 256, 16 << 20),
     fieldNames,
     params,

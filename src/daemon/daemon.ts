@@ -251,7 +251,7 @@ export class Daemon {
       .catch((err) => this.log.error({ err }, 'flushing the end of the source failed'));
     this.health.start();
     this.startTimers();
-    this.log.info({ source: this.source.name, workers: c.workers, dataDir: c.dataDir }, 'vigil running');
+    this.log.info({ source: this.source.name, workers: c.workers, dataDir: c.dataDir, maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker }, 'vigil running');
   }
 
   /** A live daemon judges records against the wall clock too (a replay cannot). */

@@ -100,6 +100,10 @@ interface KernelExports {
   dedupGeometry(field: number): bigint;
   heldCount(): number;
   addCounter(off: number, v: number): void;
+  setKeyName(key: number, ptr: number, len: number): number;
+  setCellName(cell: number, ptr: number, len: number): number;
+  keyName(key: number): number; keyProperty(key: number): number; keyScope(key: number): number; cellName(cell: number): number;
+  nameLength(block: number): number; nameAddress(block: number): number;
   nextTick(): bigint;
 }
 
@@ -129,13 +133,14 @@ export function kernelModule(debug = false): WebAssembly.Module {
 const utf8 = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
 
-/** One instance of the WASM kernel and the names of its keys: decode chunks, ingest packed records, snapshot. */
+/**
+ * One instance of the WASM kernel: decode chunks, ingest packed records, export and import key groups.
+ * The names of keys and cells live in the kernel (assembly/names.ts); JS decodes one only to report it.
+ */
 export class WasmKernel {
   private readonly x: KernelExports;
   private verdicts: Verdict[] = [];
-  private keyProperty: string[] = [];
-  private keyTitle: (string | null)[] = [];
-  private cellError: string[] = [];
+  /** Error types as decoded once, so verdicts and dumps share one string per error type. */
   private readonly errorNames = new Map<string, string>();
   readonly init: KernelInit;
   private readonly fieldNames: FieldNames;
@@ -153,8 +158,6 @@ export class WasmKernel {
           throw new Error(`kernel assertion failed at ${line}:${col}`);
         },
         verdict: this.onVerdict.bind(this),
-        newKey: this.onNewKey.bind(this),
-        newCell: this.onNewCell.bind(this),
       },
     });
     this.x = instance.exports as unknown as KernelExports;
@@ -205,17 +208,41 @@ export class WasmKernel {
     this.writeParams(params);
   }
 
-  private onNewKey(key: number, scope: number, propPtr: number, propLen: number, titlePtr: number, titleLen: number): void {
-    const mem = new Uint8Array(this.x.memory.buffer);
-    this.keyProperty[key] = utf8.decode(mem.subarray(propPtr, propPtr + propLen));
-    this.keyTitle[key] = scope === 1 ? utf8.decode(mem.subarray(titlePtr, titlePtr + titleLen)) : null;
+  /** The text of a name block of the kernel (0: none, read as ''). */
+  private nameText(block: number): string {
+    if (block === 0) return '';
+    const x = this.x;
+    return utf8.decode(new Uint8Array(x.memory.buffer, x.nameAddress(block), x.nameLength(block)));
   }
 
-  private onNewCell(cell: number, _key: number, errPtr: number, errLen: number): void {
-    const s = utf8.decode(new Uint8Array(this.x.memory.buffer, errPtr, errLen));
+  /** Property id of a live key (a title key's is its property key's name). */
+  private keyProperty(key: number): string {
+    return this.nameText(this.x.keyName(this.x.keyProperty(key)));
+  }
+
+  /** Video title of a live title key; null for a property key. */
+  private keyTitle(key: number): string | null {
+    return this.x.keyScope(key) === 1 ? this.nameText(this.x.keyName(key)) : null;
+  }
+
+  /** Error type of a live cell. */
+  private cellError(cell: number): string {
+    return this.intern(this.nameText(this.x.cellName(cell)));
+  }
+
+  private intern(s: string): string {
     let interned = this.errorNames.get(s);
     if (interned === undefined) { interned = s; this.errorNames.set(s, s); }
-    this.cellError[cell] = interned;
+    return interned;
+  }
+
+  /** Writes `text` into the kernel's input area (free between calls) and names key or cell `index` by it. */
+  private writeName(text: string, index: number, cell: boolean): void {
+    const x = this.x;
+    const ptr = x.inputPtr();
+    const { written } = encoder.encodeInto(text, new Uint8Array(x.memory.buffer, ptr, x.inputCap()));
+    const ok = cell ? x.setCellName(index, ptr, written) : x.setKeyName(index, ptr, written);
+    if (!ok) throw new Error('kernel memory exhausted while restoring key names');
   }
 
   private onVerdict(
@@ -224,10 +251,11 @@ export class WasmKernel {
     impactedViews: number, openedAtMs: number,
   ): void {
     const s = SCOPES[scope];
+    const propertyId = this.keyProperty(key);
     this.verdicts.push({
-      kind: KINDS[kind], scope: s, propertyId: this.keyProperty[key], videoTitle: this.keyTitle[key],
-      errorType: this.cellError[cell], atMs, errorRatio, thresholdRatio, baselineRatio, windowViews, windowFailures,
-      windowSpanMs, minWindowViews: effectiveScopes(this.init.params, this.keyProperty[key])[s].minViews, viewsPerHour, impactedViews, openedAtMs,
+      kind: KINDS[kind], scope: s, propertyId, videoTitle: this.keyTitle(key),
+      errorType: this.cellError(cell), atMs, errorRatio, thresholdRatio, baselineRatio, windowViews, windowFailures,
+      windowSpanMs, minWindowViews: effectiveScopes(this.init.params, propertyId)[s].minViews, viewsPerHour, impactedViews, openedAtMs,
     });
   }
 
@@ -360,10 +388,11 @@ export class WasmKernel {
     for (let i = 0; i < n; i++) {
       const o = i * DUMP_RECORD_FIELDS;
       const key = f[o];
-      if (propertyId !== undefined && this.keyProperty[key] !== propertyId) continue;
+      const property = this.keyProperty(key);
+      if (propertyId !== undefined && property !== propertyId) continue;
       const open = f[o + 3] === 1;
       figures.push({
-        scope: SCOPES[f[o + 2]], property_id: this.keyProperty[key], video_title: this.keyTitle[key], error_type: this.cellError[f[o + 1]],
+        scope: SCOPES[f[o + 2]], property_id: property, video_title: this.keyTitle(key), error_type: this.cellError(f[o + 1]),
         at_ms: atMs, open, window_views: f[o + 4], window_failures: f[o + 5], error_ratio: f[o + 4] > 0 ? f[o + 5] / f[o + 4] : 0,
         window_span_ms: f[o + 6], recent_views: f[o + 7], recent_failures: f[o + 8], recent_error_ratio: f[o + 7] > 0 ? f[o + 8] / f[o + 7] : 0,
         baseline_ratio: f[o + 10], threshold_ratio: f[o + 11], recent_threshold_ratio: f[o + 12],
@@ -435,8 +464,8 @@ export class WasmKernel {
       const key = dv.getUint32(p + L.keyIndex, true);
       const idx = p + L.header + L.key + cells * L.cell;
       const errors: string[] = [];
-      for (let i = 0; i < cells; i++) errors.push(this.cellError[dv.getUint32(idx + i * 4, true)]);
-      names.push([this.keyProperty[key], this.keyTitle[key], errors]);
+      for (let i = 0; i < cells; i++) errors.push(this.cellError(dv.getUint32(idx + i * 4, true)));
+      names.push([this.keyProperty(key), this.keyTitle(key), errors]);
       p = idx + ((cells * 4 + 7) & ~7) + cells * dv.getUint32(p + L.ext, true);
     }
     // The duplicate filter's entries of these groups, and the geometry an importer must share.
@@ -500,18 +529,15 @@ export class WasmKernel {
         for (const r of page) { mem.set(r.bytes, p); p += r.bytes.length; }
         const n = x.importKeys(x.outputPtr(), pageBytes, groups, x.stagePtr());
         if (n < 0) throw new Error(`kernel state part holds ${IMPORT_ERRORS[n] ?? `an error ${n}`}`);
-        const idx = new Int32Array(x.memory.buffer, x.stagePtr(), pageBytes >> 2);
+        // A copy: naming keys allocates kernel memory, which may grow it (and detach a view).
+        const idx = new Int32Array(x.memory.buffer, x.stagePtr(), pageBytes >> 2).slice();
         let i = 0;
         for (const r of page) {
           const key = idx[i++];
           const [property, title, errors] = r.names;
-          k.keyProperty[key] = property;
-          k.keyTitle[key] = title;
-          for (const e of errors) {
-            let interned = k.errorNames.get(e);
-            if (interned === undefined) { interned = e; k.errorNames.set(e, e); }
-            k.cellError[idx[i++]] = interned;
-          }
+          // A title key's own name is its title (its property's is its parent's).
+          k.writeName(title ?? property, key, false);
+          for (const e of errors) k.writeName(e, idx[i++], true);
         }
         page = [];
         pageBytes = 0;

@@ -1,0 +1,86 @@
+// Names of keys and cells (property id, video title, error type), kept in the kernel next to the
+// records that use them: a key costs no JS object, so creating millions of keys makes no garbage and
+// the JS heap the collector walks does not grow with them. JS reads a name only when it reports one
+// (a verdict, a dump, a key-group export).
+//
+// A name is a block of a power-of-two size class (16 B up to 128 KiB): a u32 length, then the bytes.
+// Freed blocks go to their class's free list (the link in the block's first word), so a name of an
+// evicted key is reused by the next name of its class and memory follows the live keys, not their
+// history. A title key names its title only (its property's name is its parent's).
+import { HDR, heapAlloc, hdrPtr, setHdrPtr, H_NAME_FREE, H_NAME_SLAB, H_NAME_SLAB_END, H_SPARE } from './state';
+
+const MIN_SHIFT: i32 = 4;      // the smallest class: 16 bytes
+export const NAME_CLASSES: i32 = 14; // 16 B .. 128 KiB (a packed record's names are at most 64 KiB each)
+export const NAME_HEADER: usize = 4;
+
+/** Size class of a name of `len` bytes: the block holds the header and the bytes. */
+@inline function classOf(len: i32): i32 {
+  const need = <u32>len + <u32>NAME_HEADER;
+  // ceil(log2(need)) - MIN_SHIFT, at least 0
+  const c = 32 - <i32>clz<u32>((need - 1) | ((1 << MIN_SHIFT) - 1)) - MIN_SHIFT;
+  return c;
+}
+
+const SLAB: usize = 65536;     // names are cut from slabs of this size
+const SLAB_CLASSES: i32 = 6;  // classes up to 1 KiB come from slabs; larger names from the heap
+
+/** Copies `len` bytes at `src` into a new name block; returns its address, or 0 when memory is exhausted. */
+export function allocName(src: usize, len: i32): usize {
+  const c = classOf(len);
+  if (c >= NAME_CLASSES) return 0;
+  const head = HDR + H_NAME_FREE + (<usize>c << 2);
+  let p = <usize>load<u32>(head);
+  if (p != 0) {
+    store<u32>(head, load<u32>(p));
+  } else {
+    const size = <usize>1 << <usize>(c + MIN_SHIFT);
+    p = c < SLAB_CLASSES ? fromSlab(size) : heapAlloc(size);
+    if (p == 0) return 0;
+  }
+  store<u32>(p, <u32>len);
+  memory.copy(p + NAME_HEADER, src, <usize>len);
+  return p;
+}
+
+/** `size` bytes (a power of two, at most 1 KiB) of the current slab; a new slab when it is used up. */
+function fromSlab(size: usize): usize {
+  let p = hdrPtr(H_NAME_SLAB);
+  let end = hdrPtr(H_NAME_SLAB_END);
+  if (p + size > end) {
+    // The rest of the slab (under 1 KiB) is left; a released region is used before new memory.
+    const spare = hdrPtr(H_SPARE);
+    if (spare != 0) {
+      setHdrPtr(H_SPARE, load<usize>(spare));
+      end = spare + load<usize>(spare, 4);
+      p = spare;
+    } else {
+      p = heapAlloc(SLAB);
+      if (p == 0) return 0;
+      end = p + SLAB;
+    }
+    setHdrPtr(H_NAME_SLAB_END, end);
+  }
+  setHdrPtr(H_NAME_SLAB, p + size);
+  return p;
+}
+
+/**
+ * Gives a region no longer used (an outgrown hash table, 16-byte aligned, at least 16 bytes) to the
+ * name slabs: its bytes hold names next instead of lying idle.
+ */
+export function releaseRegion(p: usize, bytes: usize): void {
+  store<usize>(p, hdrPtr(H_SPARE));
+  store<usize>(p, bytes & ~15, 4);
+  setHdrPtr(H_SPARE, p);
+}
+
+/** Returns a name block to its class's free list (0: nothing). */
+export function freeName(p: usize): void {
+  if (p == 0) return;
+  const head = HDR + H_NAME_FREE + (<usize>classOf(<i32>load<u32>(p)) << 2);
+  store<u32>(p, load<u32>(head));
+  store<u32>(head, <u32>p);
+}
+
+@inline export function nameLen(p: usize): i32 { return p == 0 ? 0 : <i32>load<u32>(p); }
+@inline export function nameBytes(p: usize): usize { return p + NAME_HEADER; }

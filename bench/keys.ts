@@ -1,0 +1,168 @@
+// High-cardinality benchmark: what creating keys costs next to looking them up, in one process.
+//
+// Throughput (`vigil replay` in process, src/replay/replay.ts) of three streams of EVENTS events
+// over 50 properties, 1 and 2 workers, ROUNDS rounds alternating the streams:
+//   few:      titles from a catalogue of 1,000 (every key exists after the first second);
+//   distinct: every event a title never seen before (every event creates a title key);
+//   mix30:    30% of the events a new title, the others a title seen before (a catalogue launch).
+// Reports the median events/s of each and its ratio to `few` with the same worker count: key
+// creation at lookup speed is a ratio near 1.
+//
+// Memory (`BENCH_MODE=memory`, or after the throughput part): a fresh child process per size makes
+// one kernel (no workers) learn N title keys (one view each, one error type on every key) and
+// reports the growth of its RSS per key, against a Map-based peer holding the same keys' names and
+// counts (an object per key with a 32-slot view ring) in another child.
+//
+// Not a timed test: `npm run build && node --import tsx bench/keys.ts`
+// (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory).
+import { Readable, Writable } from 'node:stream';
+import { spawnSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { replay } from '../src/replay/replay.ts';
+import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
+import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
+import { EventClock, DEFAULT_CLOCK_OPTIONS } from '../src/engine/event-clock.ts';
+import { silentLogger } from '../src/log/logger.ts';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WORKERS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
+const MEMORY_KEYS = (process.env.BENCH_MEMORY_KEYS ?? '1000000').split(',').map(Number);
+const MODE = process.env.BENCH_MODE ?? 'all';
+const START = Date.UTC(2026, 11, 1);
+const HOUR = 3_600_000;
+const CHUNK = 1 << 20;
+const PROPERTIES = 50;
+
+type Stream = 'few' | 'distinct' | 'mix30';
+
+/** Title number of event i: few cycles through 1,000; distinct is i; mix30 is new for 30% of events, else one seen before. */
+function titleOf(stream: Stream, i: number, seen: { n: number }): number {
+  if (stream === 'few') return i % 1000;
+  if (stream === 'distinct') return i;
+  // 3 of every 10 events (spread, not in a block) bring a new title; the rest re-hit an earlier one
+  // picked by a multiplicative hash, so re-hits touch old and recent titles alike.
+  if ((i * 3) % 10 < 3 || seen.n === 0) return seen.n++;
+  return (Math.imul(i, 0x9e3779b1) >>> 0) % seen.n;
+}
+
+/** The stream as NDJSON in 1 MiB buffers, built before the clock starts. */
+function build(stream: Stream, events: number): Buffer[] {
+  const out: Buffer[] = [];
+  const seen = { n: 0 };
+  let text = '';
+  for (let i = 0; i < events; i++) {
+    const t = titleOf(stream, i, seen);
+    const err = i % 33 === 0 ? '"networkError"' : 'null';
+    const line = `{"view_id":"v${i}","property_id":"p${t % PROPERTIES}","video_title":"Title number ${t}","error_type":${err},"ts":${START + Math.floor((i * HOUR) / events)}}\n`;
+    if (text.length + line.length > CHUNK) { out.push(Buffer.from(text)); text = ''; }
+    text += line;
+  }
+  if (text) out.push(Buffer.from(text));
+  return out;
+}
+
+async function run(data: Buffer[], workers: number): Promise<{ eps: number; seconds: number; events: number; keysDropped: number }> {
+  const sink = new Writable({ write(_c, _e, cb) { cb(); } });
+  const keys = EVENTS + 1000;
+  const s = await replay({
+    input: Readable.from(data), output: sink, workers, groups: 128, chunkBytes: CHUNK, params: DEFAULT_DETECTION_PARAMS,
+    maxKeysPerWorker: keys, maxCellsPerWorker: Math.ceil(keys / 8), logger: silentLogger(),
+  });
+  return { eps: s.eventsPerSecond, seconds: s.seconds, events: s.events, keysDropped: 0 };
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const m = (x: number) => `${(x / 1e6).toFixed(2)}M`;
+
+async function throughput(): Promise<void> {
+  const streams: Stream[] = ['few', 'distinct', 'mix30'];
+  const data = Object.fromEntries(streams.map((s) => [s, build(s, EVENTS)])) as Record<Stream, Buffer[]>;
+  const results: Record<string, number[]> = {};
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const w of WORKERS) {
+      for (const s of streams) {
+        const res = await run(data[s], w);
+        if (res.events !== EVENTS) throw new Error(`${s}: ${res.events} events counted of ${EVENTS}`);
+        (results[`${s}/${w}`] ??= []).push(res.eps);
+        process.stderr.write(`round ${r + 1} ${s} workers=${w}: ${m(res.eps)} events/s\n`);
+      }
+    }
+  }
+  console.log(`\n${EVENTS} events, ${PROPERTIES} properties, median of ${ROUNDS} (${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${new Date().toISOString()})`);
+  console.log('| stream | workers | events/s (median) | runs | vs few |');
+  console.log('|---|---|---|---|---|');
+  for (const w of WORKERS) {
+    const few = median(results[`few/${w}`]);
+    for (const s of streams) {
+      const xs = results[`${s}/${w}`];
+      console.log(`| ${s} | ${w} | ${m(median(xs))} | ${xs.map(m).join(' ')} | ${(median(xs) / few).toFixed(2)}x |`);
+    }
+  }
+}
+
+/** Child: RSS growth per key of one kernel learning `n` title keys (one view and one failure each). */
+function memoryChild(n: number, impl: string): void {
+  globalThis.gc?.();
+  const before = process.memoryUsage().rss;
+  if (impl === 'kernel') {
+    const k = WasmKernel.create({
+      maxKeys: n + 1000, maxCells: n + 1000, chunkBytes: CHUNK, groupLo: 0, groupHi: 128, groups: 128, params: DEFAULT_DETECTION_PARAMS,
+    });
+    const clock = new EventClock(DEFAULT_CLOCK_OPTIONS);
+    let text = '';
+    const flush = () => {
+      const d = k.decodeChunk(Buffer.from(text), 1, 128);
+      const plan = clock.plan(d.times, d.props);
+      k.ingest(d.parts[0], plan.plan, plan.endTarget);
+      text = '';
+    };
+    for (let i = 0; i < n; i++) {
+      const line = `{"property_id":"p${i % PROPERTIES}","video_title":"Title number ${i}","error_type":"networkError","ts":${START + Math.floor((i * HOUR) / n)}}\n`;
+      if (text.length + line.length > CHUNK) flush();
+      text += line;
+    }
+    flush();
+    const c = k.counters();
+    if (c.keys < n) throw new Error(`only ${c.keys} keys of ${n}`);
+  } else {
+    // The peer: a Map from "property\ntitle" to a record with the names, a 32-slot view ring and a cell
+    // with a 32-slot failure ring, the least an engine with the same detection keeps per key.
+    const map = new Map<string, { property: string; title: string; views: Uint32Array; error: string; fails: Uint32Array; last: number }>();
+    for (let i = 0; i < n; i++) {
+      const property = `p${i % PROPERTIES}`;
+      const title = `Title number ${i}`;
+      map.set(`${property}\n${title}`, { property, title, views: new Uint32Array(32), error: 'networkError', fails: new Uint32Array(32), last: i });
+    }
+    if (map.size !== n) throw new Error('map lost keys');
+  }
+  globalThis.gc?.();
+  const after = process.memoryUsage().rss;
+  process.stdout.write(JSON.stringify({ n, impl, bytesPerKey: (after - before) / n, rssMb: after / 2 ** 20 }) + '\n');
+}
+
+function memory(): void {
+  console.log(`\nRSS growth per title key (one error type each), one kernel, fresh process each (total memory ${Math.round(totalmem() / 2 ** 30)} GiB)`);
+  console.log('| title keys | Vigil kernel B/key | peak RSS | Map peer B/key |');
+  console.log('|---|---|---|---|');
+  for (const n of MEMORY_KEYS) {
+    const row: Record<string, { bytesPerKey: number; rssMb: number }> = {};
+    for (const impl of ['kernel', 'map']) {
+      const r = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', fileURLToPath(import.meta.url)], {
+        env: { ...process.env, BENCH_CHILD: `${n}:${impl}` }, encoding: 'utf8', maxBuffer: 1 << 20,
+      });
+      if (r.status !== 0) throw new Error(`memory child ${impl} ${n} failed: ${r.stderr}`);
+      row[impl] = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    }
+    console.log(`| ${n.toLocaleString('en')} | ${row.kernel.bytesPerKey.toFixed(0)} | ${row.kernel.rssMb.toFixed(0)} MB | ${row.map.bytesPerKey.toFixed(0)} |`);
+  }
+}
+
+if (process.env.BENCH_CHILD) {
+  const [n, impl] = process.env.BENCH_CHILD.split(':');
+  memoryChild(Number(n), impl);
+} else {
+  if (MODE !== 'memory') await throughput();
+  if (MODE !== 'throughput') memory();
+}
