@@ -18,8 +18,8 @@ export { setFieldName, setMaxLineBytes } from './decode';
 export { hashBytes } from './hash';
 export { dumpCells, dumpNextCursor, dumpAtMs, dumpFields } from './dump';
 export {
-  exportKeys, exportNextCursor, importKeys, setEventTime, addCounter, exportHeld, exportHeldNextCursor, importHeld,
-  setKeyName, setCellName, keyName, keyProperty, keyScope, cellName, nameLength, nameAddress,
-  E_GROUP, E_CELLS, E_KEY_INDEX, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES,
+  exportKeys, exportNextCursor, exportBytes, exportedKeys, importKeys, setEventTime, addCounter, exportHeld, exportHeldNextCursor, importHeld,
+  keyName, keyProperty, keyScope, cellName, nameLength, nameAddress,
+  E_GROUP, E_CELLS, E_NAMES, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES,
 } from './key-groups';
 export { exportDedup, exportDedupNextCursor, importDedup, dedupGeometry } from './dedup';

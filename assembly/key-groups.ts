@@ -11,20 +11,22 @@ import {
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
   C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME,
 } from './store';
-import { allocName, freeName, nameLen, nameBytes } from './names';
+import { allocName, nameLen, nameBytes } from './names';
 import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
 import { heldCount, heldAt, holdRecord } from './held';
 import { recordSize, R_PROP_HASH, R_TS } from './ingest';
 
-// An exported key: a 24-byte header, the key record, its cell records, each cell's index in the
-// exporting kernel (u32, padded to 8 bytes), then for a property each cell's extension data (store.ts
-// PX_DATA bytes). JS reads the layout from these exported constants.
+// An exported key: a 24-byte header, the key record, its cell records, for a property each cell's
+// extension data (store.ts PX_DATA bytes), then the names: the key's own name (a title key's title,
+// a property's id) and each cell's error type, each a u32 length and its UTF-8 bytes, the whole
+// padded to 8 bytes. Names go as bytes straight from the name store, so exporting decodes no text.
+// JS reads the layout from these exported constants.
 export const E_GROUP: usize = 0;       // u32 key group (of the property)
 export const E_CELLS: usize = 4;       // u32 cells that follow
 export const E_PARENT_HASH: usize = 8; // u64 the property's hash for a title key, 0 for a property
-export const E_KEY_INDEX: usize = 16;  // u32 index in the exporting kernel (JS keeps names by index)
-export const E_EXT: usize = 20;        // u32 extension bytes per cell after the indices (PX_DATA for a property, 0 for a title)
+export const E_NAMES: usize = 16;      // u32 bytes of the names at the record's end (a multiple of 8)
+export const E_EXT: usize = 20;        // u32 extension bytes per cell after the cells (PX_DATA for a property, 0 for a title)
 export const E_HEADER: usize = 24;
 export const E_KEY_BYTES: usize = KEY_SIZE;
 export const E_CELL_BYTES: usize = CELL_SIZE;
@@ -34,9 +36,29 @@ let exportCursor: i32 = -1;
 /** Where the next export page starts (after exportKeys); -1 when the pass is complete. */
 export function exportNextCursor(): i32 { return exportCursor; }
 
-/** Bytes of one exported key with `cells` cells and `ext` extension bytes per cell. */
-@inline function exportedSize(cells: i32, ext: usize): usize {
-  return E_HEADER + KEY_SIZE + <usize>cells * CELL_SIZE + ((<usize>cells * 4 + 7) & ~7) + <usize>cells * ext;
+/** Bytes of one exported key with `cells` cells, `ext` extension bytes per cell and `names` bytes of names. */
+@inline function exportedSize(cells: i32, ext: usize, names: usize): usize {
+  return E_HEADER + KEY_SIZE + <usize>cells * CELL_SIZE + <usize>cells * ext + names;
+}
+
+/** Bytes of the names of key `k` (its own, then each cell's: a u32 length and the bytes each), padded to 8. */
+function namesSize(k: usize): usize {
+  let n: usize = 4 + <usize>nameLen(<usize>load<u32>(k + K_NAME));
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    n += 4 + <usize>nameLen(<usize>load<u32>(cp + C_NAME));
+    c = load<i32>(cp + C_NEXT);
+  }
+  return (n + 7) & ~7;
+}
+
+/** Writes name block `name` (0: none, an empty name) at `w` as a u32 length and its bytes; returns the next position. */
+@inline function writeName(w: usize, name: usize): usize {
+  const len = <usize>nameLen(name);
+  store<u32>(w, <u32>len);
+  if (len != 0) memory.copy(w + 4, nameBytes(name), len);
+  return w + 4 + len;
 }
 
 function cellCount(k: usize): i32 {
@@ -44,6 +66,33 @@ function cellCount(k: usize): i32 {
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) { n++; c = load<i32>(cellPtr(c) + C_NEXT); }
   return n;
+}
+
+let sizedKeys: i32 = 0;
+
+/** How many keys the last exportBytes counted. */
+export function exportedKeys(): i32 { return sizedKeys; }
+
+/**
+ * Bytes the keys of key groups [lo, hi) take exported (both scopes, every page): the exporter sizes
+ * its part once and copies each page straight into it. exportedKeys() says how many keys.
+ */
+export function exportBytes(lo: i32, hi: i32, groups: i32): usize {
+  const hwm = hdrI32(H_KEY_HWM);
+  let bytes: usize = 0;
+  let n: i32 = 0;
+  for (let i: i32 = 0; i < hwm; i++) {
+    const k = keyPtr(i);
+    const hash = load<u64>(k + K_HASH);
+    if (hash == 0) continue;
+    const parent = load<i32>(k + K_PARENT);
+    const group = groupOf(parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : hash, groups);
+    if (group < lo || group >= hi) continue;
+    bytes += exportedSize(cellCount(k), parent >= 0 ? 0 : PX_DATA, namesSize(k));
+    n++;
+  }
+  sizedKeys = n;
+  return bytes;
 }
 
 /**
@@ -65,33 +114,34 @@ export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: 
       if (group >= lo && group < hi) {
         const cells = cellCount(k);
         const ext: usize = parent >= 0 ? 0 : PX_DATA;
-        const size = exportedSize(cells, ext);
+        const names = namesSize(k);
+        const size = exportedSize(cells, ext, names);
         if (w + size > cap) break;
         const r = out + w;
         store<u32>(r + E_GROUP, <u32>group);
         store<u32>(r + E_CELLS, <u32>cells);
         store<u64>(r + E_PARENT_HASH, parent >= 0 ? propHash : 0);
-        store<u32>(r + E_KEY_INDEX, <u32>i);
+        store<u32>(r + E_NAMES, <u32>names);
         store<u32>(r + E_EXT, <u32>ext);
         memory.copy(r + E_HEADER, k, KEY_SIZE);
-        // Names travel as text next to the records (they are addresses in this kernel).
+        // Name blocks are addresses in this kernel: the names travel as bytes at the record's end.
         store<u32>(r + E_HEADER + K_NAME, 0);
         let p = r + E_HEADER + KEY_SIZE;
-        let q = p + <usize>cells * CELL_SIZE;
-        let x = q + ((<usize>cells * 4 + 7) & ~7);
+        let x = p + <usize>cells * CELL_SIZE;
+        const namesAt = r + size - names;
+        let nw = writeName(namesAt, <usize>load<u32>(k + K_NAME));
         let c = load<i32>(k + K_FIRST_CELL);
         while (c >= 0) {
           const cp = cellPtr(c);
           memory.copy(p, cp, CELL_SIZE);
           store<u32>(p + C_NAME, 0);
-          store<u32>(q, <u32>c);
+          nw = writeName(nw, <usize>load<u32>(cp + C_NAME));
           // A property cell's extension (fast baseline, hot mark) goes with it.
           if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
           p += CELL_SIZE;
-          q += 4;
           c = load<i32>(cp + C_NEXT);
         }
-        if ((cells & 1) != 0) store<u32>(q, 0);
+        memory.fill(nw, 0, namesAt + names - nw);
         w += size;
       }
     }
@@ -102,25 +152,30 @@ export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: 
 }
 
 /**
- * Imports exported keys from [ptr, ptr+len): every link, list and table entry is rebuilt here.
- * For each key it writes its new index, then each of its cells' new index, as i32 to `idxOut` (JS
- * names them). Returns the number of keys imported, or a negative code: -1 a key of a group this
- * kernel does not own, -2 a title whose property is missing, -3 the key or cell cap, -4 a key that
- * exists already, -5 a record that overruns the input.
+ * Imports exported keys from [ptr, ptr+len): every link, list and table entry is rebuilt here, and
+ * every name copied into this kernel's name store. Returns the number of keys imported, or a
+ * negative code: -1 a key of a group this kernel does not own, -2 a title whose property is
+ * missing, -3 the key or cell cap (or memory for the names), -4 a key that exists already, -5 a
+ * record (or a name in it) that overruns the input.
  */
-export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): i32 {
+export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
   const lo = hdrI32(H_GROUP_LO);
   const hi = hdrI32(H_GROUP_HI);
   const end = ptr + len;
   let p = ptr;
-  let o = idxOut;
   let n: i32 = 0;
   while (p < end) {
     if (p + E_HEADER + KEY_SIZE > end) return -5;
     const cells = <i32>load<u32>(p + E_CELLS);
     const ext = <usize>load<u32>(p + E_EXT);
-    const size = exportedSize(cells, ext);
-    if (p + size > end) return -5;
+    const names = <usize>load<u32>(p + E_NAMES);
+    // In u64: a damaged count must not wrap the size into a small one.
+    const size64 = <u64>E_HEADER + <u64>KEY_SIZE + <u64>cells * (<u64>CELL_SIZE + <u64>ext) + <u64>names;
+    if (size64 > <u64>(end - p)) return -5;
+    const size = <usize>size64;
+    const namesEnd = p + size;
+    let np = namesEnd - names;
+    if (!nameFits(np, namesEnd)) return -5;
     const src = p + E_HEADER;
     const hash = load<u64>(src + K_HASH);
     const parentHash = load<u64>(p + E_PARENT_HASH);
@@ -137,10 +192,13 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
     const key = createKey(hash, scope, parent, 0, -1);
     if (key < 0) return -3;
     const k = keyPtr(key);
-    // Everything but the links: the counts, slots, baselines and flags of the exporting kernel. The
-    // name comes after, from the part's names (setKeyName).
+    // Everything but the links: the counts, slots, baselines and flags of the exporting kernel; the
+    // name from the record's names.
     memory.copy(k, src, KEY_SIZE);
-    store<u32>(k + K_NAME, 0);
+    const keyName = allocName(np + 4, <i32>load<u32>(np));
+    if (keyName == 0) return -3;
+    store<u32>(k + K_NAME, <u32>keyName);
+    np += 4 + <usize>load<u32>(np);
     store<i32>(k + K_PARENT, parent);
     store<i32>(k + K_FIRST_CELL, -1);
     store<i32>(k + K_CHILDREN, 0);
@@ -155,21 +213,23 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
       store<i32>(hdrPtr(H_DIRTY_PTR) + (<usize>dl << 2), key);
       setHdrI32(H_DIRTY_LEN, dl + 1);
     }
-    store<i32>(o, key);
-    o += 4;
     // Cells in their exported order, linked in the same order.
     let first: i32 = -1;
     let last: i32 = -1;
     let cs = src + KEY_SIZE;
-    let xs = cs + <usize>cells * CELL_SIZE + ((<usize>cells * 4 + 7) & ~7);
+    let xs = cs + <usize>cells * CELL_SIZE;
     for (let i: i32 = 0; i < cells; i++) {
+      if (!nameFits(np, namesEnd)) return -5;
       const c = createCell(key, load<u64>(cs), 0, -1);
       if (c < 0) return -3;
       const cp = cellPtr(c);
       const myExt = load<i32>(cp + C_EXT);
       memory.copy(cp, cs, CELL_SIZE);
       store<i32>(cp + C_EXT, myExt);
-      store<u32>(cp + C_NAME, 0);
+      const cellName = allocName(np + 4, <i32>load<u32>(np));
+      if (cellName == 0) return -3;
+      store<u32>(cp + C_NAME, <u32>cellName);
+      np += 4 + <usize>load<u32>(np);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
       store<i32>(cp + C_KEY, key);
       store<i32>(cp + C_NEXT, -1);
@@ -184,8 +244,6 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
         store<i32>(cp + C_OPEN_POS, ol);
         setHdrI32(H_OPEN_LEN, ol + 1);
       }
-      store<i32>(o, c);
-      o += 4;
       cs += CELL_SIZE;
     }
     store<i32>(k + K_FIRST_CELL, first);
@@ -193,6 +251,11 @@ export function importKeys(ptr: usize, len: usize, groups: i32, idxOut: usize): 
     n++;
   }
   return n;
+}
+
+/** Whether a name (a u32 length and its bytes) at `np` ends by `end`. */
+@inline function nameFits(np: usize, end: usize): bool {
+  return np + 4 <= end && <u64>load<u32>(np) <= <u64>(end - np - 4);
 }
 
 /** Sets the event-time state of a kernel being restored: the next tick to evaluate and the highest target reached. */
@@ -248,26 +311,6 @@ export function importHeld(ptr: usize, len: usize, groups: i32): i32 {
 /** Adds to one of the f64 counters of the state header (a restored kernel's history). */
 export function addCounter(off: i32, v: f64): void {
   bumpF64(<usize>off, v);
-}
-
-/** Names key `key` (an import) by the `len` bytes at `ptr`; false when memory is exhausted. */
-export function setKeyName(key: i32, ptr: usize, len: i32): bool {
-  const k = keyPtr(key);
-  const name = allocName(ptr, len);
-  if (name == 0) return false;
-  freeName(<usize>load<u32>(k + K_NAME));
-  store<u32>(k + K_NAME, <u32>name);
-  return true;
-}
-
-/** Names cell `cell` (an import) by the `len` bytes at `ptr`; false when memory is exhausted. */
-export function setCellName(cell: i32, ptr: usize, len: i32): bool {
-  const c = cellPtr(cell);
-  const name = allocName(ptr, len);
-  if (name == 0) return false;
-  freeName(<usize>load<u32>(c + C_NAME));
-  store<u32>(c + C_NAME, <u32>name);
-  return true;
 }
 
 // Reading names from JS: the address and length of the bytes of a live key's or cell's name.

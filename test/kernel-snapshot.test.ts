@@ -13,6 +13,13 @@ import {
   FAST_PARAMS, assertSameVerdicts, cutSteps, feedKernel, feedModel, forkRunState, generateLines, newRunState, sorted, tally, type RunState,
 } from './support/detection-streams.ts';
 import type { Step } from './support/detection-streams.ts';
+import { readFileSync } from 'node:fs';
+
+/**
+ * A part of format 2 (names as a JSON section beside the records), written by the previous version
+ * from the first 60 steps of formatTwoSteps(): still read, its records converted on restore.
+ */
+const FORMAT_2 = new Uint8Array(readFileSync(new URL('./support/fixtures/kernel-state-format-2.bin', import.meta.url)));
 
 const CHUNK_BYTES = 256 * 1024;
 // Non-default names: a restored kernel decodes with the configuration's names (its init), as the original did.
@@ -30,6 +37,12 @@ function newKernel(debug: boolean, fieldNames?: FieldNames): WasmKernel {
 
 function restore(part: Uint8Array, debug: boolean): WasmKernel {
   return WasmKernel.fromStates(INIT, [decodeKernelState(part)], 128, debug);
+}
+
+/** The stream FORMAT_2 was taken from (60 steps in): the default field names' values under FIELD_NAMES. */
+function formatTwoSteps(): Step[] {
+  const lines = generateLines({ seed: 77, events: 30_000, properties: 3, titlesPerProperty: 4, ratePerSec: 60, startMs: Date.UTC(2026, 6, 3, 20) });
+  return cutSteps(lines, 77, 800).map((s) => ('lines' in s ? { lines: s.lines.map(renameFields) } : s));
 }
 
 interface Stream {
@@ -129,6 +142,21 @@ describe('kernel state parts: export and restore', () => {
       finishRun(direct, renamed.slice(mid), directState), 'second leg');
   });
 
+  test('a part of format 2 (the previous version) restores to the same state as today\'s part of the same stream', () => {
+    const steps = formatTwoSteps();
+    const old = decodeKernelState(FORMAT_2);
+    assert.equal(old.header.format, 2);
+    assert.ok(old.header.keys > 0 && old.held.length > 0);
+    const fed = newKernel(false, FIELD_NAMES);
+    const state = newRunState();
+    feedKernel(fed, steps.slice(0, 60), state);
+    const fromOld = WasmKernel.fromStates(INIT, [old], 128);
+    const fromNew = restore(fed.exportPart(), false);
+    assert.ok(fromOld.counters().open > 0, 'the fixture has an incident open');
+    assert.deepEqual(fromOld.exportPart(), fromNew.exportPart());
+    assertSameVerdicts(finishRun(fromOld, steps.slice(60), state), finishRun(fed, steps.slice(60), state), 'after a format-2 restore');
+  });
+
   describe('refusals', () => {
     const { snap } = snapshotFixture(true);
     const part = decodeKernelState(snap);
@@ -157,11 +185,29 @@ describe('kernel state parts: export and restore', () => {
       assertRefused(encodeKernelState({ ...part, header: { ...part.header, groups: 64 } }), '64 groups', /64 key groups/);
     });
 
-    test('a damaged header or names section, names that do not match the keys', () => {
+    test('a damaged header, a name that overruns its key', () => {
       const bytes = snap.slice();
       bytes[12] = 0x7b ^ 0xff; // the header JSON's first byte
       assertRefused(bytes, 'damaged header', /damaged/);
-      assertRefused(encodeKernelState({ ...part, names: part.names.slice(1) }), 'one name missing', /names/);
+      // The last name of the last key (a u32 length, then its bytes), said to be 65535 bytes long: it
+      // overruns the part with no further name or key after it to notice.
+      const records = part.records.slice();
+      const dv = new DataView(records.buffer);
+      const names = decodeKernelState(FORMAT_2).names2!.flatMap(([property, title, errors]) => [property, title ?? '', ...errors].filter((n) => n !== ''));
+      const encoded = [...new Set(names)].map((n) => new TextEncoder().encode(n));
+      let at = -1;
+      for (let p = records.length - 5; p >= 0 && at < 0; p--) {
+        const len = dv.getUint32(p, true);
+        if (encoded.some((id) => id.length === len && p + 4 + len <= records.length && records.length - (p + 4 + len) < 8 && id.every((x, i) => records[p + 4 + i] === x))) at = p;
+      }
+      assert.ok(at >= 0, 'no name found at the end of the records');
+      dv.setUint32(at, 0xffff, true);
+      assertRefused(encodeKernelState({ ...part, records }), 'a name of 65535 bytes', /overruns/);
+    });
+
+    test('a format-2 part whose names do not match its keys', () => {
+      const old = decodeKernelState(FORMAT_2);
+      assertRefused(encodeKernelState({ ...old, names2: old.names2!.slice(1) }), 'one name missing', /names/);
     });
 
     test('records that overrun their section', () => {

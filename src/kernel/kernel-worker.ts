@@ -2,7 +2,7 @@
 // pool, so the key groups it owns are only ever touched by this thread.
 import { transferring } from './transfer.ts';
 import { WasmKernel } from './wasm-kernel.ts';
-import { decodeKernelState, encodeKernelState } from './kernel-state.ts';
+import { decodeKernelState } from './kernel-state.ts';
 import type { WorkerTask, DecodeReply, VerdictReply, LaneMessage } from './worker-messages.ts';
 
 let kernel: WasmKernel | null = null;
@@ -60,9 +60,8 @@ function handleRest(task: WorkerTask): unknown {
     case 'export-state': {
       // How long this worker stops ingesting for a checkpoint (its pause).
       const started = performance.now();
-      const state = k.exportState();
-      const bytes = encodeKernelState(state);
-      return transferring({ bytes, groupLo: state.header.groupLo, groupHi: state.header.groupHi, pauseMs: performance.now() - started }, [bytes.buffer]);
+      const bytes = k.exportPart();
+      return transferring({ bytes, groupLo: k.init.groupLo, groupHi: k.init.groupHi, pauseMs: performance.now() - started }, [bytes.buffer]);
     }
     default:
       throw new Error(`unknown task ${(task as { op: string }).op}`);

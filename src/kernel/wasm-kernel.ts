@@ -8,7 +8,10 @@ import { DECODE_OK } from '../ingest/reject-reason.ts';
 import type { FieldNames } from '../ingest/field-names.ts';
 import { DUMP_RECORD_FIELDS, type CellFigures, type CellFiguresPage } from './cell-figures.ts';
 import { DEFAULT_FIELD_NAMES } from '../ingest/field-names.ts';
-import { KERNEL_STATE_FORMAT, type KernelGroupState, type KeyNames } from './kernel-state.ts';
+import {
+  KERNEL_STATE_FORMAT, KERNEL_STATE_FORMAT_2, decodeKernelState, encodeKernelStateHeader, kernelStatePartBytes, writeKernelStateFrame,
+  type KernelGroupState, type KeyNames,
+} from './kernel-state.ts';
 
 const KINDS: VerdictKind[] = ['open', 'update', 'resolve', 'expire'];
 const SCOPES: Scope[] = ['property', 'title'];
@@ -16,8 +19,8 @@ const FIELD_ORDER: (keyof FieldNames)[] = ['viewId', 'propertyId', 'videoTitle',
 const I64_MIN = -(2n ** 63n);
 const IMPORT_ERRORS: Record<number, string> = {
   [-1]: 'a key of a key group this worker does not own', [-2]: 'a title whose property is missing',
-  [-3]: 'more keys or cells than VIGIL_MAX_KEYS_PER_WORKER / VIGIL_MAX_CELLS_PER_WORKER allow',
-  [-4]: 'a key twice', [-5]: 'a record that overruns its part',
+  [-3]: 'more keys or cells than VIGIL_MAX_KEYS_PER_WORKER / VIGIL_MAX_CELLS_PER_WORKER allow (or names than memory holds)',
+  [-4]: 'a key twice', [-5]: 'a record (or a name in it) that overruns its part',
 };
 
 /** The kernel's f64 counters, by the name of the state-header offset it exports for each (assembly/index.ts). */
@@ -88,8 +91,8 @@ interface KernelExports {
   counter(off: number): number; stateVersion(): number; stateMagic(): number; supportedStateVersion(): number;
   dumpCells(cursor: number, maxRecords: number, out: number): number; dumpNextCursor(): number; dumpAtMs(): bigint; dumpFields(): number;
   exportKeys(scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
-  exportNextCursor(): number;
-  importKeys(ptr: number, len: number, groups: number, idxOut: number): number;
+  exportNextCursor(): number; exportBytes(lo: number, hi: number, groups: number): number; exportedKeys(): number;
+  importKeys(ptr: number, len: number, groups: number): number;
   setEventTime(nextTick: bigint, maxTs: bigint): void;
   exportHeld(cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
   exportHeldNextCursor(): number;
@@ -100,8 +103,6 @@ interface KernelExports {
   dedupGeometry(field: number): bigint;
   heldCount(): number;
   addCounter(off: number, v: number): void;
-  setKeyName(key: number, ptr: number, len: number): number;
-  setCellName(cell: number, ptr: number, len: number): number;
   keyName(key: number): number; keyProperty(key: number): number; keyScope(key: number): number; cellName(cell: number): number;
   nameLength(block: number): number; nameAddress(block: number): number;
   nextTick(): bigint;
@@ -109,7 +110,7 @@ interface KernelExports {
 
 /** The layout of exported keys, from the kernel's own constants (assembly/key-groups.ts). */
 interface ExportLayout {
-  group: number; cells: number; keyIndex: number; header: number; key: number; cell: number;
+  group: number; cells: number; names: number; header: number; key: number; cell: number;
   /** Where a key's header says how many extension bytes per cell follow its cell indices (property cells). */
   ext: number;
   /** Packed records: header bytes, and the offset of the three u16 lengths. */
@@ -234,15 +235,6 @@ export class WasmKernel {
     let interned = this.errorNames.get(s);
     if (interned === undefined) { interned = s; this.errorNames.set(s, s); }
     return interned;
-  }
-
-  /** Writes `text` into the kernel's input area (free between calls) and names key or cell `index` by it. */
-  private writeName(text: string, index: number, cell: boolean): void {
-    const x = this.x;
-    const ptr = x.inputPtr();
-    const { written } = encoder.encodeInto(text, new Uint8Array(x.memory.buffer, ptr, x.inputCap()));
-    const ok = cell ? x.setCellName(index, ptr, written) : x.setKeyName(index, ptr, written);
-    if (!ok) throw new Error('kernel memory exhausted while restoring key names');
   }
 
   private onVerdict(
@@ -426,7 +418,7 @@ export class WasmKernel {
   private layout(): ExportLayout {
     const g = (name: string) => (this.x as unknown as Record<string, WebAssembly.Global>)[name].value as number;
     return {
-      group: g('E_GROUP'), cells: g('E_CELLS'), keyIndex: g('E_KEY_INDEX'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
+      group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
       recordHeader: g('R_HEADER'), recordLengths: g('R_PROP_LEN'),
     };
   }
@@ -436,45 +428,23 @@ export class WasmKernel {
    * kernel owning those groups can import (fromStates), whatever the worker count. Read-only.
    */
   exportState(lo = this.init.groupLo, hi = this.init.groupHi): KernelGroupState {
+    return decodeKernelState(this.exportPart(lo, hi));
+  }
+
+  /**
+   * exportState as the bytes of a part (kernel-state.ts), built with one copy of the kernel's keys:
+   * the kernel sizes the export, and each page it writes (names included, as bytes) goes straight
+   * into the part. This is what a worker does while it stops ingesting for a checkpoint.
+   */
+  exportPart(lo = this.init.groupLo, hi = this.init.groupHi): Uint8Array {
     const x = this.x;
-    const L = this.layout();
     const groups = this.groups();
     const cap = x.inputCap() * 4;
-    const pages: Uint8Array[] = [];
-    for (const scope of [0, 1]) {
-      for (let cursor = 0; cursor >= 0;) {
-        const n = x.exportKeys(scope, cursor, x.outputPtr(), cap, lo, hi, groups);
-        const next = x.exportNextCursor();
-        if (n === 0 && next >= 0) throw new Error(`key ${next} has more cells than an export page of ${cap} bytes holds`);
-        pages.push(new Uint8Array(x.memory.buffer.slice(x.outputPtr(), x.outputPtr() + n)));
-        cursor = next;
-      }
-    }
-    const records = concat(pages);
-    const heldPages: Uint8Array[] = [];
-    for (let cursor = 0; cursor >= 0;) {
-      const n = x.exportHeld(cursor, x.outputPtr(), cap, lo, hi, groups);
-      heldPages.push(new Uint8Array(x.memory.buffer.slice(x.outputPtr(), x.outputPtr() + n)));
-      cursor = x.exportHeldNextCursor();
-    }
-    const names: KeyNames[] = [];
-    const dv = new DataView(records.buffer);
-    for (let p = 0; p < records.length;) {
-      const cells = dv.getUint32(p + L.cells, true);
-      const key = dv.getUint32(p + L.keyIndex, true);
-      const idx = p + L.header + L.key + cells * L.cell;
-      const errors: string[] = [];
-      for (let i = 0; i < cells; i++) errors.push(this.cellError(dv.getUint32(idx + i * 4, true)));
-      names.push([this.keyProperty(key), this.keyTitle(key), errors]);
-      p = idx + ((cells * 4 + 7) & ~7) + cells * dv.getUint32(p + L.ext, true);
-    }
-    // The duplicate filter's entries of these groups, and the geometry an importer must share.
-    const dedupPages: Uint8Array[] = [];
-    for (let cursor = 0; cursor >= 0;) {
-      const n = x.exportDedup(cursor, x.outputPtr(), cap, lo, hi);
-      dedupPages.push(new Uint8Array(x.memory.buffer.slice(x.outputPtr(), x.outputPtr() + n)));
-      cursor = x.exportDedupNextCursor();
-    }
+    const keyBytes = x.exportBytes(lo, hi, groups);
+    const keys = x.exportedKeys();
+    // Held records and dedup entries are few (bounded rings): pages copied out, then into the part.
+    const held = concat(pagesOf((cursor) => x.exportHeld(cursor, x.outputPtr(), cap, lo, hi, groups), () => x.exportHeldNextCursor(), x));
+    const dedupEntries = concat(pagesOf((cursor) => x.exportDedup(cursor, x.outputPtr(), cap, lo, hi), () => x.exportDedupNextCursor(), x));
     const mask = Number(x.dedupGeometry(0));
     const dedup = mask < 0 ? null : {
       mask, shift: Number(x.dedupGeometry(1)), horizon: String(x.dedupGeometry(2)), swept: String(x.dedupGeometry(3)),
@@ -483,14 +453,30 @@ export class WasmKernel {
     const counters = Object.fromEntries(Object.keys(COUNTER_EXPORTS).map((k) => [k, c[k as keyof typeof COUNTER_EXPORTS]]));
     const nextTick = x.nextTick();
     const maxTs = x.maxTs();
-    return {
-      header: {
-        format: KERNEL_STATE_FORMAT, stateVersion: x.stateVersion(), groups, groupLo: lo, groupHi: hi,
-        nextTick: nextTick === I64_MIN ? null : String(nextTick), maxTs: maxTs === I64_MIN ? null : String(maxTs),
-        counters, keys: names.length, dedup,
-      },
-      records, names, held: concat(heldPages), dedup: concat(dedupPages),
-    };
+    const header = encodeKernelStateHeader({
+      format: KERNEL_STATE_FORMAT, stateVersion: x.stateVersion(), groups, groupLo: lo, groupHi: hi,
+      nextTick: nextTick === I64_MIN ? null : String(nextTick), maxTs: maxTs === I64_MIN ? null : String(maxTs),
+      counters, keys, dedup,
+    });
+    const lengths = [keyBytes, held.length, dedupEntries.length];
+    const out = new Uint8Array(kernelStatePartBytes(header, ...lengths));
+    const [recordsAt, heldAt, dedupAt] = writeKernelStateFrame(out, header, lengths);
+    let w = recordsAt;
+    for (const scope of [0, 1]) {
+      for (let cursor = 0; cursor >= 0;) {
+        const n = x.exportKeys(scope, cursor, x.outputPtr(), cap, lo, hi, groups);
+        const next = x.exportNextCursor();
+        if (n === 0 && next >= 0) throw new Error(`key ${next} has more cells than an export page of ${cap} bytes holds`);
+        if (w + n > recordsAt + keyBytes) throw new Error('kernel export overran the size it was given (a kernel bug)');
+        out.set(new Uint8Array(x.memory.buffer, x.outputPtr(), n), w);
+        w += n;
+        cursor = next;
+      }
+    }
+    if (w !== recordsAt + keyBytes) throw new Error(`kernel export wrote ${w - recordsAt} bytes of keys, sized ${keyBytes} (a kernel bug)`);
+    out.set(held, heldAt);
+    out.set(dedupEntries, dedupAt);
+    return out;
   }
 
   /**
@@ -519,40 +505,29 @@ export class WasmKernel {
           if (off && v) x.addCounter((x as unknown as Record<string, WebAssembly.Global>)[off].value as number, v);
         }
       }
-      const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
-      let page: Array<{ bytes: Uint8Array; names: KeyNames }> = [];
+      const records = s.header.format === KERNEL_STATE_FORMAT_2 ? upgradeRecords(s.records, s.names2 ?? [], L) : s.records;
+      const dv = new DataView(records.buffer, records.byteOffset, records.byteLength);
+      let page: Uint8Array[] = [];
       let pageBytes = 0;
       const flush = () => {
         if (page.length === 0) return;
         const mem = new Uint8Array(x.memory.buffer);
         let p = x.outputPtr();
-        for (const r of page) { mem.set(r.bytes, p); p += r.bytes.length; }
-        const n = x.importKeys(x.outputPtr(), pageBytes, groups, x.stagePtr());
+        for (const r of page) { mem.set(r, p); p += r.length; }
+        const n = x.importKeys(x.outputPtr(), pageBytes, groups);
         if (n < 0) throw new Error(`kernel state part holds ${IMPORT_ERRORS[n] ?? `an error ${n}`}`);
-        // A copy: naming keys allocates kernel memory, which may grow it (and detach a view).
-        const idx = new Int32Array(x.memory.buffer, x.stagePtr(), pageBytes >> 2).slice();
-        let i = 0;
-        for (const r of page) {
-          const key = idx[i++];
-          const [property, title, errors] = r.names;
-          // A title key's own name is its title (its property's is its parent's).
-          k.writeName(title ?? property, key, false);
-          for (const e of errors) k.writeName(e, idx[i++], true);
-        }
         page = [];
         pageBytes = 0;
       };
-      let r = 0;
-      for (let p = 0; p < s.records.length; r++) {
-        if (p + L.header > s.records.length) throw new Error('kernel state part is truncated inside a key');
-        const cells = dv.getUint32(p + L.cells, true);
-        const size = L.header + L.key + cells * L.cell + ((cells * 4 + 7) & ~7) + cells * dv.getUint32(p + L.ext, true);
-        if (p + size > s.records.length) throw new Error('kernel state part is truncated inside a key');
+      for (let p = 0; p < records.length;) {
+        if (p + L.header > records.length) throw new Error('kernel state part is truncated inside a key');
+        const size = exportedSize(dv, p, L);
+        if (p + size > records.length) throw new Error('kernel state part is truncated inside a key');
         const group = dv.getUint32(p + L.group, true);
         if (group >= init.groupLo && group < init.groupHi) {
           if (size > cap) throw new Error(`a key of ${size} bytes is larger than an import page of ${cap} bytes`);
           if (pageBytes + size > cap) flush();
-          page.push({ bytes: s.records.subarray(p, p + size), names: s.names[r] });
+          page.push(records.subarray(p, p + size));
           pageBytes += size;
         }
         p += size;
@@ -620,6 +595,59 @@ export class WasmKernel {
 }
 
 const EMPTY_PART = new Uint8Array(0);
+
+/** The export pages of one pass (held records, dedup entries), each copied out of the output region. */
+function pagesOf(write: (cursor: number) => number, next: () => number, x: KernelExports): Uint8Array[] {
+  const pages: Uint8Array[] = [];
+  for (let cursor = 0; cursor >= 0;) {
+    const n = write(cursor);
+    pages.push(new Uint8Array(x.memory.buffer, x.outputPtr(), n).slice());
+    cursor = next();
+  }
+  return pages;
+}
+
+/** Bytes of the exported key at `p` (assembly/key-groups.ts: header, key, cells, extensions, names). */
+function exportedSize(dv: DataView, p: number, L: ExportLayout): number {
+  const cells = dv.getUint32(p + L.cells, true);
+  return L.header + L.key + cells * (L.cell + dv.getUint32(p + L.ext, true)) + dv.getUint32(p + L.names, true);
+}
+
+const utf8Encoder = new TextEncoder();
+
+/**
+ * The records of a format-2 part in today's layout: format 2 had, after the cells, each cell's index
+ * in the exporting kernel (u32, padded to 8) and the key's index in the header where E_NAMES is now,
+ * and the names beside the records as text. The key's own name is its title, or its property's id.
+ */
+function upgradeRecords(old: Uint8Array, names: KeyNames[], L: ExportLayout): Uint8Array {
+  const dv = new DataView(old.buffer, old.byteOffset, old.byteLength);
+  const out: Uint8Array[] = [];
+  let r = 0;
+  for (let p = 0; p < old.length; r++) {
+    if (p + L.header > old.length || r >= names.length) throw new Error('kernel state part is truncated inside a key');
+    const cells = dv.getUint32(p + L.cells, true);
+    const ext = dv.getUint32(p + L.ext, true);
+    const body = L.header + L.key + cells * L.cell;
+    const size = body + ((cells * 4 + 7) & ~7) + cells * ext;
+    if (p + size > old.length) throw new Error('kernel state part is truncated inside a key');
+    const [property, title, errors] = names[r];
+    if (errors.length !== cells) throw new Error(`kernel state part names ${errors.length} error types for a key of ${cells} cells`);
+    const texts = [title ?? property, ...errors].map((t) => utf8Encoder.encode(t));
+    const namesBytes = (texts.reduce((a, t) => a + 4 + t.length, 0) + 7) & ~7;
+    const rec = new Uint8Array(body + cells * ext + namesBytes);
+    const rv = new DataView(rec.buffer);
+    rec.set(old.subarray(p, p + body), 0);
+    rec.set(old.subarray(p + size - cells * ext, p + size), body);
+    rv.setUint32(L.names, namesBytes, true);
+    let w = body + cells * ext;
+    for (const t of texts) { rv.setUint32(w, t.length, true); rec.set(t, w + 4); w += 4 + t.length; }
+    out.push(rec);
+    p += size;
+  }
+  if (r !== names.length) throw new Error(`kernel state part names ${names.length} keys, its records ${r}`);
+  return concat(out);
+}
 
 function concat(pages: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(pages.reduce((a, p) => a + p.length, 0));
