@@ -146,6 +146,9 @@ export class KafkaSource implements Source {
     const consumer = kafka.consumer({
       groupId: c.groupId,
       ...kafkaFetchOptions(c),
+      // Heartbeats a third of the session apart (kafkajs's 3 s would not fit a 6 s session).
+      sessionTimeout: c.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(c.sessionTimeoutMs / 3)),
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 30, restartOnFailure: async (err) => {
         this.log.warn({ err }, 'kafka consumer failed; restarting it');
         return !this.closing;
