@@ -8,6 +8,13 @@ export interface EventClockOptions {
   futurePolicy: 'clamp' | 'drop';
   /** A declared partition that delivers nothing for this long stops holding event time back. */
   streamIdleMs: number;
+  /**
+   * A caught-up partition that has delivered records still holds event time at its mark this long
+   * after its latest chunk, waiting for more (Kafka Streams' max.task.idle.ms). 0: a caught-up
+   * partition never holds time back, so records it gets later than other partitions get newer ones
+   * (a producer's batches, a history produced faster than real time) may be late.
+   */
+  caughtUpWaitMs: number;
   /** A partition whose high-water mark is further ahead of the evaluated event time than this should be paused. */
   maxAheadMs: number;
   /** The wall clock: idle partitions, and (with wallClockFuture) records stamped after it. */
@@ -18,7 +25,7 @@ export interface EventClockOptions {
 
 /** The clock's defaults: a replay's (no wall clock). The daemon turns wallClockFuture on. */
 export const DEFAULT_CLOCK_OPTIONS: EventClockOptions = {
-  futureToleranceMs: 30_000, futurePolicy: 'clamp', streamIdleMs: 10_000, maxAheadMs: 5 * 60_000,
+  futureToleranceMs: 30_000, futurePolicy: 'clamp', streamIdleMs: 10_000, caughtUpWaitMs: 0, maxAheadMs: 5 * 60_000,
   now: Date.now, wallClockFuture: false,
 };
 
@@ -105,10 +112,14 @@ export class EventClock {
     }
   }
 
-  /** A declared partition has nothing to deliver now: it no longer holds event time back. */
+  /**
+   * A declared partition has nothing to deliver now: it no longer holds event time back (after
+   * caughtUpWaitMs from its latest chunk). Said again and again while it stays caught up, so the wait
+   * counts from its chunks, not from this.
+   */
   caughtUp(id: string): void {
     const st = this.streams.get(id);
-    if (st) { st.live = true; st.lastChunkAt = this.opts.now(); }
+    if (st) st.live = true;
   }
 
   /**
@@ -243,7 +254,10 @@ export class EventClock {
   }
 
   private holding(st: StreamClock, now: number): boolean {
-    return st.declared && !st.live && now - st.lastChunkAt < this.opts.streamIdleMs;
+    if (!st.declared) return false;
+    // Caught up: an empty partition never holds time back; one with a mark waits a little for more.
+    if (st.live) return st.high !== -Infinity && now - st.lastChunkAt < this.opts.caughtUpWaitMs;
+    return now - st.lastChunkAt < this.opts.streamIdleMs;
   }
 
   /** The least mark of the declared partitions other than `self` still catching up (Infinity: none). */
