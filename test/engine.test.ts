@@ -6,6 +6,7 @@ import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { ownerOfGroup } from '../src/kernel/key-groups.ts';
 import { Engine } from '../src/engine/engine.ts';
+import { DEFAULT_CLOCK_OPTIONS, EventClock } from '../src/engine/event-clock.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { waitUntil } from './support/services-env.ts';
 
@@ -164,4 +165,20 @@ test('a caught-up partition with a mark holds event time for caughtUpWaitMs afte
     return waiting.engine.maxEventTs() === t0 + 60_000;
   }, 5000, 50);
   await waiting.engine.stop();
+});
+
+test('a restored clock does not advance before its source says which partitions it reads: not to the highest restored mark', () => {
+  const t0 = 1795000000000;
+  const clock = new EventClock({ ...DEFAULT_CLOCK_OPTIONS, now: () => 0 });
+  // Checkpointed while p1 was behind p0 (its records up to t0 + 60 s waited for p1).
+  clock.restore({ reached: t0, streams: [
+    { id: 'p0', high: t0 + 60_000, a: null, b: null, run: null },
+    { id: 'p1', high: t0, a: null, b: null, run: null },
+  ] });
+  // A Kafka source joins its group seconds later (the session of a killed member times out first).
+  assert.equal(clock.advanceTarget(), null, 'nothing moves event time before the source declares its partitions');
+  clock.declare(['p0', 'p1']);
+  assert.equal(clock.advanceTarget(), null, 'p1, catching up again from the checkpoint, holds event time at its mark');
+  clock.caughtUp('p1');
+  assert.equal(clock.advanceTarget(), t0 + 60_000, 'once p1 has nothing more to deliver, event time follows p0');
 });

@@ -97,12 +97,20 @@ export class EventClock {
   private readonly streams = new Map<string, StreamClock>();
   /** The highest target planned: event time the kernels have been told to reach. */
   private reachedTs = -Infinity;
+  /**
+   * Restored from a checkpoint, and the source has neither declared its partitions nor delivered a
+   * chunk: the restored partitions hold nothing back yet (none is declared), so an advance would take
+   * event time to the highest restored mark, past the tail of every slower partition that is about to
+   * be read again (its records late, incidents opened late or twice). No advance until then.
+   */
+  private awaitingSource = false;
   readonly stats: EventClockStats = { future: 0, futureDropped: 0, cappedChunks: 0 };
 
   constructor(private readonly opts: EventClockOptions) {}
 
   /** The partitions a source is about to deliver, replacing the previous set (a partition no longer in it is forgotten). */
   declare(ids: string[]): void {
+    this.awaitingSource = false;
     const keep = new Set(ids);
     for (const id of [...this.streams.keys()]) if (id !== SINGLE && !keep.has(id)) this.streams.delete(id);
     const now = this.opts.now();
@@ -133,6 +141,7 @@ export class EventClock {
 
   /** Plans a chunk's records (event times and property hashes in chunk order) from one partition, or from the single stream. */
   plan(times: Float64Array, props: Uint32Array, origin?: ChunkOrigin): ChunkPlan {
+    this.awaitingSource = false;
     const st = this.stream(origin?.stream ?? SINGLE);
     const now = this.opts.now();
     if (origin) st.lastChunkAt = now;
@@ -168,6 +177,7 @@ export class EventClock {
    * clock, when higher). Null when that is not beyond what was reached already.
    */
   advanceTarget(wallTs?: number): number | null {
+    if (this.awaitingSource) return null;
     const now = this.opts.now();
     let minHolding = Infinity;
     let maxAll = -Infinity;
@@ -234,6 +244,7 @@ export class EventClock {
 
   /** Resumes from a checkpoint's state (before any chunk; partitions are declared again by their source). */
   restore(s: EventClockState): void {
+    this.awaitingSource = true;
     this.reachedTs = s.reached ?? -Infinity;
     for (const { id, high, a, b, run } of s.streams) {
       const st = this.stream(id);
