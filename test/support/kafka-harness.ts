@@ -109,18 +109,29 @@ export class KafkaHarness {
 }
 
 /**
- * Restarts the shared test broker: SIGTERM to the PID in VIGIL_TEST_KAFKA_PID_FILE, then the services
- * script that owns that file starts it again (`up` waits until it answers). Every test run on this
- * machine shares the broker, so a test does this once or twice at most. Asynchronous on purpose: the
- * daemons a test runs meanwhile write to pipes it must keep reading.
+ * Stops the shared test broker: SIGTERM to the PID in VIGIL_TEST_KAFKA_PID_FILE, resolved once it
+ * has exited. Every test run on this machine shares the broker, so a test does this once or twice at
+ * most, and starts it again at once (startBroker). Asynchronous on purpose: the daemons a test runs
+ * meanwhile write to pipes it must keep reading.
  */
-export async function restartBroker(): Promise<void> {
+export async function stopBroker(): Promise<void> {
   const pidFile = serviceEnv('VIGIL_TEST_KAFKA_PID_FILE');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
   process.kill(pid, 'SIGTERM');
   await waitUntil(`the broker (pid ${pid}) to stop`, () => !alive(), 60_000, 200);
-  // <services root>/.services/kafka.pid: the script of the checkout that started the broker.
-  const root = dirname(dirname(pidFile));
+}
+
+/** Starts the shared test broker with the services script that owns its PID file (`up` waits until it answers). */
+export async function startBroker(): Promise<void> {
+  // <services root>/.services/kafka.pid: the script of the checkout that started the broker, not
+  // this worktree's (whose .services has no broker).
+  const root = dirname(dirname(serviceEnv('VIGIL_TEST_KAFKA_PID_FILE')));
   await promisify(execFile)('bash', [`${root}/scripts/services.sh`, 'up', 'kafka'], { timeout: 240_000 });
+}
+
+/** Restarts the shared test broker (stopBroker, then startBroker). */
+export async function restartBroker(): Promise<void> {
+  await stopBroker();
+  await startBroker();
 }
