@@ -93,6 +93,8 @@ export class KafkaSource implements Source {
   private stopping: Promise<void> | null = null;
   private closing = false;
   private disconnected = false;
+  /** Stopping a consumer that kafkajs restarted after the stop. */
+  private lateStop: Promise<void> | null = null;
   private busy: Promise<void> = Promise.resolve();
   private framer!: ChunkFramer;
   /** Where a restart resumes each partition (a checkpoint's offsets): sought to at the first join. */
@@ -158,6 +160,7 @@ export class KafkaSource implements Source {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      if (this.disconnected) return;
       const mine = new Set<string>();
       for (const [topic, parts] of Object.entries(e.payload.memberAssignment)) for (const p of parts) mine.add(`${topic}:${p}`);
       const revoked = [...this.assigned].filter((k) => !mine.has(k));
@@ -171,6 +174,14 @@ export class KafkaSource implements Source {
       this.log.info({ partitions: [...mine].sort(), revoked }, 'kafka group joined');
       // Empty partitions, and those already read to their end, deliver no batch at all: say so now.
       void this.watch();
+    });
+    // kafkajs 2.2.4 restarts a crashed consumer (a broker outage) from a timer, as a new runner that
+    // connects and joins; a disconnect that comes while that runner is still connecting finds nothing
+    // running to stop, and the runner joins and fetches afterwards, forever (vigil run never exited
+    // after SIGTERM, refetching the same batch in a loop). Once this source is disconnected, a fetch
+    // means that happened: disconnect again, now that it runs.
+    consumer.on(consumer.events.FETCH_START, () => {
+      if (this.disconnected) this.stopLateConsumer(consumer);
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
@@ -462,6 +473,16 @@ export class KafkaSource implements Source {
     const leaked = this.sockets.destroyAll();
     if (leaked > 0) this.log.debug({ sockets: leaked }, 'closed broker connections kafkajs left open');
     this.log.info(this.position(), 'kafka source stopped');
+  }
+
+  /** Stops a consumer kafkajs restarted after this source was stopped (see the FETCH_START handler). */
+  private stopLateConsumer(consumer: Consumer): void {
+    if (this.lateStop) return;
+    this.log.warn('kafka consumer restarted by kafkajs after the stop: stopping it again');
+    this.lateStop = consumer.disconnect().catch(() => undefined).then(() => {
+      this.sockets.destroyAll();
+      this.lateStop = null;
+    });
   }
 
   finished(): Promise<void> {
