@@ -240,7 +240,8 @@ class CommitSampler {
     const cps = this.members().map((m) => newestCheckpoint(m.data));
     committed.forEach((c, p) => {
       if (c < 0) return;
-      const bound = Math.max(-1, ...cps.map((cp) => Number(cp?.positions[`${this.topic}:${p}`] ?? -1)));
+      // Offset 0 (read from the start) is ahead of nothing, also for a partition no checkpoint has read.
+      const bound = Math.max(0, ...cps.map((cp) => Number(cp?.positions[`${this.topic}:${p}`] ?? 0)));
       if (c > bound) this.violations.push(`partition ${p}: committed ${c}, newest checkpoint ${bound}`);
     });
     this.samples++;
@@ -357,14 +358,23 @@ function assertSameIncidents(c: IncidentComparison, what: string): void {
   assert.ok(c.matched >= 5, `${what}: too few incidents to compare: ${describeComparison(c)}`);
 }
 
-/** Applies one fault to a running member; resolves once it runs again. */
-async function applyFault(m: Member, fault: Fault): Promise<void> {
+/**
+ * Applies one fault to a running member; resolves once it runs again. With `moveCommits`, the
+ * group's commits are moved back to the start of every partition while it is down (an operator's
+ * offset reset): the restart must read from its checkpoint's offsets, not from the group's (else
+ * the whole topic is read again into a state that has counted it: every record late).
+ */
+async function applyFault(m: Member, fault: Fault, moveCommits?: { topic: string; group: string }): Promise<void> {
   if (fault === 'broker') {
     await kafka.reset();
     await restartBroker();
     return;
   }
   await m.stop(fault === 'kill' ? 'SIGKILL' : 'SIGTERM');
+  if (moveCommits) {
+    const highs = await kafka.highWatermarks(moveCommits.topic);
+    await kafka.setCommitted(moveCommits.group, moveCommits.topic, highs.map(() => 0));
+  }
   await m.start();
 }
 
@@ -373,7 +383,7 @@ async function applyFault(m: Member, fault: Fault): Promise<void> {
  * (records committed for a backlog, records produced while live), then run to the end and checked.
  */
 async function crashScenario(t: { diagnostic: (s: string) => void }, name: string, topic: string, faults: Fault[], rng: TestRng,
-  progress: () => Promise<number>, total: number, live?: Promise<void>): Promise<void> {
+  progress: () => Promise<number>, total: number, live?: Promise<void>, opts: { moveCommits?: boolean } = {}): Promise<void> {
   const group = `g-${topic}`;
   const receiver = await startReceiver('ok');
   const m = new Member(name, topic, group, receiver, live ? LIVE_ENV : {});
@@ -389,8 +399,10 @@ async function crashScenario(t: { diagnostic: (s: string) => void }, name: strin
       await waitUntil(`progress ${target} of ${total}`, async () => (await progress()) >= target, 180_000, 50);
       await delay(rng.int(0, 1500));
       const at = Date.now();
-      await applyFault(m, faults[i]);
-      took.push(`${faults[i]} at ${target} (${((Date.now() - at) / 1000).toFixed(1)} s)`);
+      // The first SIGKILL of a scenario that asks for it: the group's commits moved meanwhile.
+      const move = opts.moveCommits === true && faults[i] === 'kill' && faults.indexOf('kill') === i;
+      await applyFault(m, faults[i], move ? { topic, group } : undefined);
+      took.push(`${faults[i]}${move ? ' (commits moved to the start)' : ''} at ${target} (${((Date.now() - at) / 1000).toFixed(1)} s)`);
     }
     await live;
     await runToEnd(m, topic, group);
@@ -421,13 +433,13 @@ async function crashScenario(t: { diagnostic: (s: string) => void }, name: strin
   }
 }
 
-test(`(a) keyed by property with an empty partition, backlog: ${PER_SCENARIO} faults (SIGKILL, SIGTERM)`, async (t) => {
+test(`(a) keyed by property with an empty partition, backlog: ${PER_SCENARIO} faults (SIGKILL with the group's commits moved, SIGTERM)`, async (t) => {
   const topic = await kafka.topic('vigil-crash-keyed', 4);
   await kafka.produce(topic, lines);
   const counts = await kafka.partitionCounts(topic);
   assert.ok(counts.some((n) => n === 0), `one partition must be empty (records per partition: ${counts.join(', ')})`);
   const rng = new TestRng(SEED * 101 + POINTS);
-  await crashScenario(t, 'keyed', topic, faultPlan(rng, PER_SCENARIO, 0), rng, () => committedTotal(`g-${topic}`, topic), lines.length);
+  await crashScenario(t, 'keyed', topic, faultPlan(rng, PER_SCENARIO, 0), rng, () => committedTotal(`g-${topic}`, topic), lines.length, undefined, { moveCommits: true });
 });
 
 test(`(b) one partition per property, all busy, backlog: ${PER_SCENARIO} faults (SIGKILL, SIGTERM, a broker restart)`, async (t) => {

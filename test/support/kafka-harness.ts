@@ -94,6 +94,16 @@ export class KafkaHarness {
     return t.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0);
   }
 
+  /**
+   * Sets the group's committed offsets (by partition number), as an operator's offset reset would;
+   * waits until the group has no members (a killed one leaves when its session times out).
+   */
+  async setCommitted(group: string, topic: string, offsets: number[]): Promise<void> {
+    const admin = await this.getAdmin();
+    await waitUntil(`group ${group} to be empty`, async () => (await admin.describeGroups([group])).groups[0].state === 'Empty', 60_000, 200);
+    await admin.setOffsets({ groupId: group, topic, partitions: offsets.map((o, partition) => ({ partition, offset: String(o) })) });
+  }
+
   /** Forgets connections (after the broker restarted). */
   async reset(): Promise<void> {
     await this.close();
