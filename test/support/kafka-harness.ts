@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -128,6 +129,7 @@ export async function stopBroker(): Promise<void> {
   const pidFile = serviceEnv('VIGIL_TEST_KAFKA_PID_FILE');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  assert.ok(alive(), `the broker of ${pidFile} (pid ${pid}) is not running: is the broker on the port another checkout's?`);
   process.kill(pid, 'SIGTERM');
   await waitUntil(`the broker (pid ${pid}) to stop`, () => !alive(), 60_000, 200);
 }
