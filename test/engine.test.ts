@@ -147,7 +147,7 @@ test('a caught-up partition with a mark holds event time for caughtUpWaitMs afte
     await engine.push(line(t0), { stream: 'p1', live: true });
     await engine.push(line(t0 + 60_000), { stream: 'p0', live: true });
     await engine.push(line(t0 + 30_000), { stream: 'p1', live: true });
-    await engine.settled();
+    await engine.drain();
     const late = engine.kernelCounters().late;
     const reached = engine.maxEventTs();
     return { engine, late, reached };
