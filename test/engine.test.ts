@@ -6,7 +6,9 @@ import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { ownerOfGroup } from '../src/kernel/key-groups.ts';
 import { Engine } from '../src/engine/engine.ts';
+import { DEFAULT_CLOCK_OPTIONS, EventClock } from '../src/engine/event-clock.ts';
 import { silentLogger } from '../src/log/logger.ts';
+import { waitUntil } from './support/services-env.ts';
 
 const enc = new TextEncoder();
 const init = { maxKeys: 1000, maxCells: 1000, chunkBytes: 1 << 16, groupLo: 0, groupHi: 128, params: DEFAULT_DETECTION_PARAMS };
@@ -129,4 +131,54 @@ test('a declared partition that delivers nothing holds event time back only unti
   await engine.drain();
   assert.equal(engine.kernelCounters().late, 1);
   await engine.stop();
+});
+
+test('a caught-up partition with a mark holds event time for caughtUpWaitMs after its latest chunk: records it gets after another partition\'s newer ones are not late', async () => {
+  const line = (ts: number) => enc.encode(JSON.stringify({ property_id: 'a', ts }) + '\n');
+  const t0 = 1795000000000;
+  const run = async (caughtUpWaitMs: number) => {
+    const engine = new Engine({
+      workers: 1, groups: 8, chunkBytes: 1 << 20, params: DEFAULT_DETECTION_PARAMS, maxKeysPerWorker: 100, maxCellsPerWorker: 100,
+      logger: silentLogger(), onVerdicts: () => {}, clock: { caughtUpWaitMs },
+    });
+    await engine.start();
+    engine.declareStreams(['p0', 'p1']);
+    // Both caught up after their chunks (a live topic); p0's next records come first and are newer.
+    await engine.push(line(t0), { stream: 'p1', live: true });
+    await engine.push(line(t0 + 60_000), { stream: 'p0', live: true });
+    await engine.push(line(t0 + 30_000), { stream: 'p1', live: true });
+    await engine.drain();
+    const late = engine.kernelCounters().late;
+    const reached = engine.maxEventTs();
+    return { engine, late, reached };
+  };
+  const eager = await run(0);
+  assert.equal(eager.late, 1, 'without the wait, p0 moved event time past the record p1 got later');
+  await eager.engine.stop();
+  const waiting = await run(800);
+  assert.equal(waiting.late, 0, 'p1 held event time at its mark: p0\'s record waited instead');
+  assert.equal(waiting.reached, t0 + 30_000);
+  // Once p1 has been quiet for the wait, it holds nothing back: event time moves on to p0's record,
+  // although its source keeps saying it is caught up (as Kafka's watch does every 2 s).
+  await waitUntil('event time to move on', () => {
+    waiting.engine.streamCaughtUp('p1');
+    return waiting.engine.maxEventTs() === t0 + 60_000;
+  }, 5000, 50);
+  await waiting.engine.stop();
+});
+
+test('a restored clock does not advance before its source says which partitions it reads: not to the highest restored mark', () => {
+  const t0 = 1795000000000;
+  const clock = new EventClock({ ...DEFAULT_CLOCK_OPTIONS, now: () => 0 });
+  // Checkpointed while p1 was behind p0 (its records up to t0 + 60 s waited for p1).
+  clock.restore({ reached: t0, streams: [
+    { id: 'p0', high: t0 + 60_000, a: null, b: null, run: null },
+    { id: 'p1', high: t0, a: null, b: null, run: null },
+  ] });
+  // A Kafka source joins its group seconds later (the session of a killed member times out first).
+  assert.equal(clock.advanceTarget(), null, 'nothing moves event time before the source declares its partitions');
+  clock.declare(['p0', 'p1']);
+  assert.equal(clock.advanceTarget(), null, 'p1, catching up again from the checkpoint, holds event time at its mark');
+  clock.caughtUp('p1');
+  assert.equal(clock.advanceTarget(), t0 + 60_000, 'once p1 has nothing more to deliver, event time follows p0');
 });

@@ -56,7 +56,7 @@ class Member {
 function config(topic: string, group: string, commitIntervalMs: number): KafkaConfig {
   return {
     brokers: kafka!.brokers.split(','), topic, groupId: group, clientId: `vigil-rebalance-${group}`, startFrom: 'earliest',
-    tls: false, tlsCaFile: null, sasl: null, commitIntervalMs, maxFetchBytes: 64 * 1024,
+    tls: false, tlsCaFile: null, sasl: null, commitIntervalMs, maxFetchBytes: 64 * 1024, sessionTimeoutMs: 30_000,
   };
 }
 

@@ -66,6 +66,7 @@ export interface EventTimeConfig {
   futureToleranceMs: number;
   futurePolicy: 'clamp' | 'drop';
   streamIdleMs: number;
+  caughtUpWaitMs: number;
   maxAheadMs: number;
 }
 
@@ -184,6 +185,7 @@ function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): {
       futureToleranceMs: int('VIGIL_FUTURE_TOLERANCE_MS', 30_000, 1000, 24 * 3_600_000),
       futurePolicy: reader.oneOf('VIGIL_FUTURE_POLICY', ['clamp', 'drop'] as const, 'clamp'),
       streamIdleMs: int('VIGIL_PARTITION_IDLE_MS', 10_000, 100, 3_600_000),
+      caughtUpWaitMs: int('VIGIL_PARTITION_CAUGHT_UP_WAIT_MS', 0, 0, 3_600_000),
       maxAheadMs: int('VIGIL_PARTITION_MAX_AHEAD_MS', 5 * 60_000, 10_000, 30 * 60_000),
     },
     dbBusyTimeoutMs: int('VIGIL_DB_BUSY_TIMEOUT_MS', 5000, 0, 600_000),

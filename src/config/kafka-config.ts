@@ -19,6 +19,12 @@ export interface KafkaConfig {
   commitIntervalMs: number;
   /** Upper bound of one fetch response, all partitions (bounds memory together with the engine's in-flight chunks). */
   maxFetchBytes: number;
+  /**
+   * How long the group waits for a member that stopped heartbeating (a crashed one) before its
+   * partitions move; a restarted member waits that long too. Within the broker's
+   * group.min/max.session.timeout.ms (6 s to 30 min by default).
+   */
+  sessionTimeoutMs: number;
 }
 
 /**
@@ -52,6 +58,7 @@ export function readKafkaConfig(reader: EnvReader, needed: boolean): KafkaConfig
     sasl,
     commitIntervalMs: r.int('VIGIL_KAFKA_COMMIT_INTERVAL_MS', 1000, 50, 600_000),
     maxFetchBytes: r.int('VIGIL_KAFKA_MAX_FETCH_BYTES', 10 << 20, 1 << 16, 1 << 30),
+    sessionTimeoutMs: r.int('VIGIL_KAFKA_SESSION_TIMEOUT_MS', 30_000, 1000, 1_800_000),
   };
   return needed ? config : null;
 }

@@ -8,6 +8,13 @@ export interface EventClockOptions {
   futurePolicy: 'clamp' | 'drop';
   /** A declared partition that delivers nothing for this long stops holding event time back. */
   streamIdleMs: number;
+  /**
+   * A caught-up partition that has delivered records still holds event time at its mark this long
+   * after its latest chunk, waiting for more (Kafka Streams' max.task.idle.ms). 0: a caught-up
+   * partition never holds time back, so records it gets later than other partitions get newer ones
+   * (a producer's batches, a history produced faster than real time) may be late.
+   */
+  caughtUpWaitMs: number;
   /** A partition whose high-water mark is further ahead of the evaluated event time than this should be paused. */
   maxAheadMs: number;
   /** The wall clock: idle partitions, and (with wallClockFuture) records stamped after it. */
@@ -18,7 +25,7 @@ export interface EventClockOptions {
 
 /** The clock's defaults: a replay's (no wall clock). The daemon turns wallClockFuture on. */
 export const DEFAULT_CLOCK_OPTIONS: EventClockOptions = {
-  futureToleranceMs: 30_000, futurePolicy: 'clamp', streamIdleMs: 10_000, maxAheadMs: 5 * 60_000,
+  futureToleranceMs: 30_000, futurePolicy: 'clamp', streamIdleMs: 10_000, caughtUpWaitMs: 0, maxAheadMs: 5 * 60_000,
   now: Date.now, wallClockFuture: false,
 };
 
@@ -90,12 +97,20 @@ export class EventClock {
   private readonly streams = new Map<string, StreamClock>();
   /** The highest target planned: event time the kernels have been told to reach. */
   private reachedTs = -Infinity;
+  /**
+   * Restored from a checkpoint, and the source has neither declared its partitions nor delivered a
+   * chunk: the restored partitions hold nothing back yet (none is declared), so an advance would take
+   * event time to the highest restored mark, past the tail of every slower partition that is about to
+   * be read again (its records late, incidents opened late or twice). No advance until then.
+   */
+  private awaitingSource = false;
   readonly stats: EventClockStats = { future: 0, futureDropped: 0, cappedChunks: 0 };
 
   constructor(private readonly opts: EventClockOptions) {}
 
   /** The partitions a source is about to deliver, replacing the previous set (a partition no longer in it is forgotten). */
   declare(ids: string[]): void {
+    this.awaitingSource = false;
     const keep = new Set(ids);
     for (const id of [...this.streams.keys()]) if (id !== SINGLE && !keep.has(id)) this.streams.delete(id);
     const now = this.opts.now();
@@ -105,10 +120,14 @@ export class EventClock {
     }
   }
 
-  /** A declared partition has nothing to deliver now: it no longer holds event time back. */
+  /**
+   * A declared partition has nothing to deliver now: it no longer holds event time back (after
+   * caughtUpWaitMs from its latest chunk). Said again and again while it stays caught up, so the wait
+   * counts from its chunks, not from this.
+   */
   caughtUp(id: string): void {
     const st = this.streams.get(id);
-    if (st) { st.live = true; st.lastChunkAt = this.opts.now(); }
+    if (st) st.live = true;
   }
 
   /**
@@ -122,6 +141,7 @@ export class EventClock {
 
   /** Plans a chunk's records (event times and property hashes in chunk order) from one partition, or from the single stream. */
   plan(times: Float64Array, props: Uint32Array, origin?: ChunkOrigin): ChunkPlan {
+    this.awaitingSource = false;
     const st = this.stream(origin?.stream ?? SINGLE);
     const now = this.opts.now();
     if (origin) st.lastChunkAt = now;
@@ -157,6 +177,7 @@ export class EventClock {
    * clock, when higher). Null when that is not beyond what was reached already.
    */
   advanceTarget(wallTs?: number): number | null {
+    if (this.awaitingSource) return null;
     const now = this.opts.now();
     let minHolding = Infinity;
     let maxAll = -Infinity;
@@ -223,6 +244,7 @@ export class EventClock {
 
   /** Resumes from a checkpoint's state (before any chunk; partitions are declared again by their source). */
   restore(s: EventClockState): void {
+    this.awaitingSource = true;
     this.reachedTs = s.reached ?? -Infinity;
     for (const { id, high, a, b, run } of s.streams) {
       const st = this.stream(id);
@@ -243,7 +265,10 @@ export class EventClock {
   }
 
   private holding(st: StreamClock, now: number): boolean {
-    return st.declared && !st.live && now - st.lastChunkAt < this.opts.streamIdleMs;
+    if (!st.declared) return false;
+    // Caught up: an empty partition never holds time back; one with a mark waits a little for more.
+    if (st.live) return st.high !== -Infinity && now - st.lastChunkAt < this.opts.caughtUpWaitMs;
+    return now - st.lastChunkAt < this.opts.streamIdleMs;
   }
 
   /** The least mark of the declared partitions other than `self` still catching up (Infinity: none). */

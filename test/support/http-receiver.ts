@@ -13,6 +13,8 @@ export interface ReceivedRequest {
   json: any;
   /** What the receiver answered with (0: held, never answered). */
   answered: number;
+  /** When the request arrived (wall clock). */
+  atMs: number;
 }
 
 export interface TestReceiver {
@@ -44,7 +46,7 @@ export async function startReceiver(mode: ReceiverMode = 'ok'): Promise<TestRece
       const body = Buffer.concat(chunks).toString('utf8');
       let json: unknown = null;
       try { json = JSON.parse(body); } catch { /* recorded as text */ }
-      const rec: ReceivedRequest = { path: req.url ?? '', headers: req.headers, body, json, answered: 0 };
+      const rec: ReceivedRequest = { path: req.url ?? '', headers: req.headers, body, json, answered: 0, atMs: Date.now() };
       r.requests.push(rec);
       const answer = (status: number, text: string, headers: Record<string, string> = {}) => { rec.answered = status; res.writeHead(status, headers).end(text); };
       switch (r.mode) {

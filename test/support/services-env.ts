@@ -8,11 +8,18 @@ export function serviceEnv(name: string): string {
   return v;
 }
 
-/** Polls `cond` until it holds, at most `timeoutMs` (never a fixed sleep in place of a condition). */
+/**
+ * Polls `cond` until it holds, at most `timeoutMs` (never a fixed sleep in place of a condition),
+ * including a `cond` that never settles (a client call hanging on a broker that went away).
+ */
 export async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000, stepMs = 100): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timed out'>((r) => { timer = setTimeout(() => r('timed out'), Math.max(0, end - Date.now()) + stepMs); });
+    const held = await Promise.race([Promise.resolve(cond()), timedOut]).finally(() => clearTimeout(timer));
+    if (held === true) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${held === 'timed out' ? ' (the last check never answered)' : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
