@@ -296,6 +296,32 @@ describe('timeline bounds', () => {
 });
 
 describe('durable store', () => {
+  test('after a restore, a re-derived tail is recognised: an earlier incident of a key that is open again is not merged into the open one', () => {
+    // Before the crash: incident 1 of the key opened and resolved, incident 2 of the same key opened
+    // and still open. The checkpoint restored is older than all of it, so the tail derives it again.
+    const { store, manager, seen } = memoryManager();
+    manager.applyBatch([verdict('open', T0), verdict('update', T0 + MIN)]);
+    manager.applyBatch([verdict('resolve', T0 + 9 * MIN)]);
+    manager.applyBatch([verdict('open', T0 + 35 * MIN), verdict('update', T0 + 36 * MIN)]);
+    const before = seen.length;
+    const restarted = new IncidentManager({ store, logger: captureLogger().logger });
+    const again: IncidentTransition[] = [];
+    restarted.subscribe((t) => again.push(t));
+    restarted.replayAfterRestore(T0 - MIN, 10 * SEC);
+    restarted.applyBatch([verdict('open', T0), verdict('update', T0 + MIN)]);
+    restarted.applyBatch([verdict('resolve', T0 + 9 * MIN)]);
+    restarted.applyBatch([verdict('open', T0 + 35 * MIN), verdict('update', T0 + 36 * MIN)]);
+    assert.deepEqual(summary(again), [], 'nothing stored or published twice');
+    assert.equal(restarted.get(1)?.status, 'resolved');
+    assert.equal(restarted.get(1)?.closedAtMs, T0 + 9 * MIN);
+    assert.equal(restarted.get(2)?.status, 'open', 'the open incident is not closed by the earlier one\'s resolution');
+    assert.equal(restarted.get(2)?.openedAtMs, T0 + 35 * MIN);
+    // Past the store's progress, verdicts apply again, to the open incident.
+    restarted.applyBatch([verdict('resolve', T0 + 45 * MIN)]);
+    assert.deepEqual(summary(again), ['resolved#2@2700s']);
+    assert.equal(seen.length, before);
+  });
+
   test('ids are monotonic across restarts, open incidents continue, nothing is lost', () => {
     const path = tempStorePath();
     const { logger, lines } = captureLogger();

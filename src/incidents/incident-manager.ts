@@ -260,8 +260,11 @@ export class IncidentManager {
   /** During a replay after a restore: whether this verdict's transition is in the store already. */
   private storedAlready(key: string, verdict: Verdict, open: OpenIncident | undefined): boolean {
     if (verdict.kind === 'open') {
-      const prior = open?.incident ?? this.store.openedNear(key, verdict.atMs, this.replayToleranceMs);
-      if (prior === null || Math.abs(prior.openedAtMs - verdict.atMs) > this.replayToleranceMs) return false;
+      // The key's open incident when this is its opening; otherwise an earlier one of the key, closed
+      // since (the tail re-derives it before the one open now).
+      let prior: Incident | null = open?.incident ?? null;
+      if (prior === null || Math.abs(prior.openedAtMs - verdict.atMs) > this.replayToleranceMs) prior = this.store.openedNear(key, verdict.atMs, this.replayToleranceMs);
+      if (prior === null) return false;
       if (prior.status !== 'open') this.replayClosed.add(key);
       return true;
     }
