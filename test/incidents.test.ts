@@ -320,6 +320,21 @@ describe('durable store', () => {
     restarted.applyBatch([verdict('resolve', T0 + 45 * MIN)]);
     assert.deepEqual(summary(again), ['resolved#2@2700s']);
     assert.equal(seen.length, before);
+
+    // A checkpoint taken while incident 1 was open: its opening is in the restored state, only the
+    // rest of its life is derived again, and must not land on the open incident 3 of the key.
+    const { store: store2, manager: first } = memoryManager();
+    first.applyBatch([verdict('open', T0), verdict('update', T0 + MIN)]);
+    first.applyBatch([verdict('resolve', T0 + 9 * MIN)]);
+    first.applyBatch([verdict('open', T0 + 35 * MIN), verdict('update', T0 + 36 * MIN)]);
+    const second = new IncidentManager({ store: store2, logger: captureLogger().logger });
+    const again2: IncidentTransition[] = [];
+    second.subscribe((t) => again2.push(t));
+    second.replayAfterRestore(T0 + 30 * SEC, 10 * SEC);
+    second.applyBatch([verdict('update', T0 + MIN), verdict('resolve', T0 + 9 * MIN)]);
+    second.applyBatch([verdict('open', T0 + 35 * MIN), verdict('update', T0 + 36 * MIN)]);
+    assert.deepEqual(summary(again2), []);
+    assert.equal(second.get(2)?.status, 'open');
   });
 
   test('ids are monotonic across restarts, open incidents continue, nothing is lost', () => {

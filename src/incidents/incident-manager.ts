@@ -272,6 +272,9 @@ export class IncidentManager {
       if (verdict.kind !== 'update') this.replayClosed.delete(key);
       return true;
     }
+    // From before the key's open incident opened: an earlier incident's, whose opening was in the
+    // restored state (not re-derived) and whose life the store has already.
+    if (open !== undefined && verdict.atMs < open.incident.openedAtMs) return true;
     // Figures of an open incident up to its latest stored update are there already.
     return verdict.kind === 'update' && open !== undefined && verdict.atMs <= open.incident.updatedAtMs;
   }
