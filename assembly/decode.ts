@@ -1,4 +1,4 @@
-// Hot-path NDJSON field extractor (DESIGN.md "Decoding").
+// Hot-path NDJSON field extractor (ARCHITECTURE.md, "Decoding scales with workers").
 //
 // One pass over the line validates it as JSON (RFC 8259 as JSON.parse reads it)
 // and UTF-8, records where the five configured top-level fields' values are,
