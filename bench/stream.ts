@@ -2,7 +2,7 @@
 // (2.8M records, 5 properties) produced to the real test broker twice, keyed by property into 4
 // partitions (some partitions empty) and one partition per property, each read by `vigil run` as a
 // backlog; the incidents are compared with `vigil replay` of the same records (openings and closings
-// within one 10 s tick). Not a timed test: run it by hand with the services up
+// within one 10 s tick, and at exactly the same ticks). Not a timed test: run it by hand with the services up
 // (`npm run build && bash scripts/services.sh up kafka && eval "$(bash scripts/services.sh env)" &&
 // node --import tsx bench/stream.ts [--hours 24] [--seed 3]`).
 import { spawnSync } from 'node:child_process';

@@ -6,15 +6,15 @@
 // (`npm run test:faults` runs 24).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import Database from 'better-sqlite3';
-import { VIGIL, startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
+import { assertDatabaseAgrees } from './support/incident-compare.ts';
+import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 import { waitUntil } from './support/services-env.ts';
 import { TestRng } from './support/detection-streams.ts';
+import { generateAndReplay } from './support/demo-run.ts';
 
 const POINTS = Number(process.env.VIGIL_FAULT_POINTS ?? 5);
 let dir: string;
@@ -23,13 +23,7 @@ let replayed: string;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-crash-file-'));
-  const file = join(dir, 'demo.ndjson');
-  const gen = spawnSync(process.execPath, [VIGIL, 'generate', '--profile', 'demo', '--hours', '2', '--seed', '5', '--out', file, '--labels', join(dir, 'labels.ndjson')], { encoding: 'utf8' });
-  assert.equal(gen.status, 0, gen.stderr);
-  lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
-  const rep = spawnSync(process.execPath, [VIGIL, 'replay', file], { encoding: 'utf8', env: { PATH: process.env.PATH } });
-  assert.equal(rep.status, 0, rep.stderr);
-  replayed = rep.stdout;
+  ({ lines, replayed } = generateAndReplay(dir, 2, 5));
 });
 
 after(killLeftoverDaemons);
@@ -82,24 +76,7 @@ test(`a growing file, vigil run killed with SIGKILL at ${POINTS} random points: 
   assert.ok(got.split('\n').filter(Boolean).length >= 40, 'the run had transitions to compare');
 
   // The database holds the same incidents, opened and closed at the same times, with the same ids.
-  const db = new Database(join(data, 'incidents.db'), { readonly: true });
-  try {
-    const rows = db.prepare('SELECT id, status, opened_at_ms AS openedAtMs, closed_at_ms AS closedAtMs FROM incidents ORDER BY id').all() as Array<{ id: number; status: string; openedAtMs: number; closedAtMs: number | null }>;
-    const fromAudit = new Map<number, { opened: number; closed: number | null; status: string }>();
-    for (const l of got.split('\n').filter(Boolean)) {
-      const t = JSON.parse(l) as { type: string; incident_id: number; at: string; opened_at: string };
-      const e = fromAudit.get(t.incident_id) ?? { opened: Date.parse(t.opened_at), closed: null, status: 'open' };
-      if (t.type !== 'opened') { e.closed = Date.parse(t.at); e.status = t.type; }
-      fromAudit.set(t.incident_id, e);
-    }
-    assert.deepEqual(rows.map((r) => r.id), [...fromAudit.keys()], 'the same incidents, no id skipped or repeated');
-    for (const r of rows) {
-      const a = fromAudit.get(r.id)!;
-      assert.deepEqual({ opened: r.openedAtMs, closed: r.closedAtMs, status: r.status }, a, `incident ${r.id}`);
-    }
-  } finally {
-    db.close();
-  }
+  assertDatabaseAgrees(data, got);
 });
 
 function firstDifference(a: string, b: string): string {

@@ -11,20 +11,20 @@
 // (`npm run test:faults` runs 24).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { VIGIL, startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
+import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 import { waitUntil } from './support/services-env.ts';
 import { TestRng } from './support/detection-streams.ts';
 import { KafkaHarness, restartBroker } from './support/kafka-harness.ts';
 import { startReceiver, type TestReceiver } from './support/http-receiver.ts';
-import { compareIncidents, describeComparison, incidentSpans, type IncidentComparison } from './support/incident-compare.ts';
+import { assertDatabaseAgrees, compareIncidents, describeComparison, incidentSpans, type IncidentComparison } from './support/incident-compare.ts';
 import { CheckpointStore, type CheckpointManifest } from '../src/engine/checkpoint-store.ts';
 import { decodeKernelState } from '../src/kernel/kernel-state.ts';
+import { generateAndReplay } from './support/demo-run.ts';
 
 const POINTS = Number(process.env.VIGIL_FAULT_POINTS ?? 5);
 /** Faults per backlog/live scenario (a broker restart counts as one). */
@@ -48,27 +48,7 @@ const totals = { faults: 0, compared: 0, duplicates: 0 };
 before(() => {
   kafka = new KafkaHarness();
   dir = mkdtempSync(join(tmpdir(), 'vigil-crash-kafka-'));
-  const file = join(dir, 'demo.ndjson');
-  const gen = spawnSync(process.execPath, [VIGIL, 'generate', '--profile', 'demo', '--hours', '1', '--seed', String(SEED), '--out', file, '--labels', join(dir, 'labels.ndjson')], { encoding: 'utf8' });
-  assert.equal(gen.status, 0, gen.stderr);
-  lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
-  const rep = spawnSync(process.execPath, [VIGIL, 'replay', file], { encoding: 'utf8', env: { PATH: process.env.PATH } });
-  assert.equal(rep.status, 0, rep.stderr);
-  replayed = rep.stdout;
-  const summary = JSON.parse(rep.stderr.trim().split('\n').pop()!) as { events: number; late_events: number };
-  valid = summary.events;
-  replayLate = summary.late_events;
-  maxTs = 0;
-  const seen = new Set<string>();
-  for (const l of lines) {
-    try {
-      const r = JSON.parse(l) as { ts: unknown; property_id: unknown };
-      maxTs = Math.max(maxTs, Number(r.ts) || 0);
-      seen.add(String(r.property_id));
-    } catch { /* a malformed line */ }
-  }
-  props = [...seen].sort();
-  assert.ok(incidentSpans(replayed).length >= 10, 'the replay must have incidents to compare');
+  ({ lines, replayed, valid, late: replayLate, maxTs, properties: props } = generateAndReplay(dir, 1, SEED));
 });
 
 after(async () => {
@@ -288,22 +268,6 @@ function assertAuditWellFormed(audit: string, what: string): void {
   }
 }
 
-/** The incident database holds exactly the audit file's incidents, with the same ids, statuses, opening and closing times. */
-function assertDatabaseAgrees(m: Member): void {
-  const audit = readFileSync(m.audit, 'utf8');
-  const fromAudit = new Map<number, { opened: number; closed: number | null; status: string }>();
-  for (const l of audit.split('\n').filter(Boolean)) {
-    const t = JSON.parse(l) as { type: string; incident_id: number; at: string; opened_at: string };
-    const e = fromAudit.get(t.incident_id) ?? { opened: Date.parse(t.opened_at), closed: null, status: 'open' };
-    if (t.type !== 'opened') { e.closed = Date.parse(t.at); e.status = t.type; }
-    fromAudit.set(t.incident_id, e);
-  }
-  const rows = readDb(m.data, (db) => db.prepare('SELECT id, status, opened_at_ms AS openedAtMs, closed_at_ms AS closedAtMs FROM incidents ORDER BY id').all() as
-    Array<{ id: number; status: string; openedAtMs: number; closedAtMs: number | null }>, []);
-  assert.deepEqual(rows.map((r) => r.id), [...fromAudit.keys()], `${m.name}: the same incidents in the database and the audit file, no id skipped or repeated`);
-  for (const r of rows) assert.deepEqual({ opened: r.openedAtMs, closed: r.closedAtMs, status: r.status }, fromAudit.get(r.id), `${m.name}: incident ${r.id}`);
-}
-
 /**
  * Every opened/resolved/expired transition of the members' audit files reached the receiver under its
  * idempotency key and nothing else did; a key received more than once belongs to the request in flight
@@ -416,7 +380,7 @@ async function crashScenario(t: { diagnostic: (s: string) => void }, name: strin
     assert.equal(counted.events, valid, 'records counted in the final state');
     assert.ok(counted.late <= replayLate, `records late in the final state: ${counted.late}, the replay: ${replayLate}`);
     assertAuditWellFormed(audit, name);
-    assertDatabaseAgrees(m);
+    assertDatabaseAgrees(m.data, audit, `${m.name}: `);
     const duplicates = assertDeliveries(receiver, [m]);
     assert.deepEqual(sampler.violations, [], 'commits ahead of the newest checkpoint');
     assert.ok(sampler.samples >= 5, `commits sampled ${sampler.samples} times`);
@@ -544,8 +508,9 @@ test(`(d) live, a second consumer joins the group and leaves ${JOIN_CYCLES} time
     const c = compareWithReplay(audit, stayed);
     assertSameIncidents(c, `properties whose partition stayed with the first member (${props.filter((p) => !movedProps.has(p)).join(', ')})`);
     for (const m of members) {
-      assertAuditWellFormed(readFileSync(m.audit, 'utf8'), m.name);
-      assertDatabaseAgrees(m);
+      const memberAudit = readFileSync(m.audit, 'utf8');
+      assertAuditWellFormed(memberAudit, m.name);
+      assertDatabaseAgrees(m.data, memberAudit, `${m.name}: `);
     }
     const duplicates = assertDeliveries(receiver, members);
     assert.deepEqual(sampler.violations, [], 'commits ahead of the newest checkpoint of every member');

@@ -8,20 +8,19 @@
 // kills (`npm run test:faults` runs 24).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import Database from 'better-sqlite3';
 import {
   KinesisClient, CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { VIGIL, startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
+import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { TestRng } from './support/detection-streams.ts';
-import { compareIncidents, describeComparison, incidentSpans } from './support/incident-compare.ts';
+import { assertDatabaseAgrees, compareIncidents, describeComparison, incidentSpans } from './support/incident-compare.ts';
+import { generateAndReplay } from './support/demo-run.ts';
 
 const POINTS = Number(process.env.VIGIL_FAULT_POINTS ?? 4);
 const TICK_MS = 10_000;
@@ -37,19 +36,7 @@ before(() => {
   endpoint = serviceEnv('VIGIL_TEST_KINESIS_ENDPOINT');
   client = new KinesisClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, requestHandler: new NodeHttpHandler() });
   dir = mkdtempSync(join(tmpdir(), 'vigil-crash-kinesis-'));
-  const file = join(dir, 'demo.ndjson');
-  const gen = spawnSync(process.execPath, [VIGIL, 'generate', '--profile', 'demo', '--hours', '1', '--seed', '7', '--out', file, '--labels', join(dir, 'labels.ndjson')], { encoding: 'utf8' });
-  assert.equal(gen.status, 0, gen.stderr);
-  lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
-  const rep = spawnSync(process.execPath, [VIGIL, 'replay', file], { encoding: 'utf8', env: { PATH: process.env.PATH } });
-  assert.equal(rep.status, 0, rep.stderr);
-  replayed = rep.stdout;
-  valid = (JSON.parse(rep.stderr.trim().split('\n').pop()!) as { events: number }).events;
-  maxTs = 0;
-  for (const l of lines) {
-    try { maxTs = Math.max(maxTs, Number(JSON.parse(l).ts) || 0); } catch { /* a malformed line */ }
-  }
-  assert.ok(incidentSpans(replayed).length >= 10, 'the replay must have incidents to compare');
+  ({ lines, replayed, valid, maxTs } = generateAndReplay(dir, 1, 7));
 });
 
 // kinesalite is shared and caps the shards of its account: this file deletes its stream.
@@ -245,19 +232,5 @@ test(`a 2-shard stream, one shard split mid-run, vigil run killed with SIGKILL a
   assert.ok(c.matched >= 10, describeComparison(c));
 
   // The database holds the same incidents as the audit file, opened and closed at the same times, with the same ids.
-  const db = new Database(join(data, 'incidents.db'), { readonly: true });
-  try {
-    const rows = db.prepare('SELECT id, status, opened_at_ms AS openedAtMs, closed_at_ms AS closedAtMs FROM incidents ORDER BY id').all() as Array<{ id: number; status: string; openedAtMs: number; closedAtMs: number | null }>;
-    const fromAudit = new Map<number, { opened: number; closed: number | null; status: string }>();
-    for (const l of got.split('\n').filter(Boolean)) {
-      const t = JSON.parse(l) as { type: string; incident_id: number; at: string; opened_at: string };
-      const e = fromAudit.get(t.incident_id) ?? { opened: Date.parse(t.opened_at), closed: null, status: 'open' };
-      if (t.type !== 'opened') { e.closed = Date.parse(t.at); e.status = t.type; }
-      fromAudit.set(t.incident_id, e);
-    }
-    assert.deepEqual(rows.map((r) => r.id), [...fromAudit.keys()], 'the same incidents, no id skipped or repeated');
-    for (const r of rows) assert.deepEqual({ opened: r.openedAtMs, closed: r.closedAtMs, status: r.status }, fromAudit.get(r.id), `incident ${r.id}`);
-  } finally {
-    db.close();
-  }
+  assertDatabaseAgrees(data, got);
 });

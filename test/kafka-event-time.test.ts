@@ -3,7 +3,6 @@
 // closings within one evaluation tick), whether a partition is empty or every one is busy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +11,8 @@ import { Daemon } from '../src/daemon/daemon.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { waitUntil } from './support/services-env.ts';
-import { VIGIL } from './support/daemon-process.ts';
 import { compareIncidents, describeComparison, incidentSpans } from './support/incident-compare.ts';
+import { generateAndReplay } from './support/demo-run.ts';
 
 let dir: string;
 let kafka: KafkaHarness;
@@ -26,22 +25,8 @@ let replayLate: number;
 before(() => {
   kafka = new KafkaHarness();
   dir = mkdtempSync(join(tmpdir(), 'vigil-evt-'));
-  const file = join(dir, 'demo.ndjson');
   // The demo profile: five properties of very different sizes, labelled incidents, a few malformed lines.
-  const gen = spawnSync(process.execPath, [VIGIL, 'generate', '--profile', 'demo', '--hours', '2', '--seed', '3', '--out', file, '--labels', join(dir, 'labels.ndjson')], { encoding: 'utf8' });
-  assert.equal(gen.status, 0, gen.stderr);
-  lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
-  const rep = spawnSync(process.execPath, [VIGIL, 'replay', file], { encoding: 'utf8', env: { PATH: process.env.PATH } });
-  assert.equal(rep.status, 0, rep.stderr);
-  replayed = rep.stdout;
-  const summary = JSON.parse(rep.stderr.trim().split('\n').pop()!) as { events: number; late_events: number };
-  valid = summary.events;
-  replayLate = summary.late_events;
-  maxTs = 0;
-  for (const l of lines) {
-    try { maxTs = Math.max(maxTs, Number(JSON.parse(l).ts) || 0); } catch { /* a malformed line */ }
-  }
-  assert.ok(incidentSpans(replayed).length >= 10, 'the replay must have incidents to compare');
+  ({ lines, replayed, valid, late: replayLate, maxTs } = generateAndReplay(dir, 2, 3));
 });
 
 after(async () => {

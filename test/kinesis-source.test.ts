@@ -157,6 +157,23 @@ const savedSeqs = (e: Record<string, string>): Record<string, string | null> => 
 };
 const getRecordsCalls = (d: Daemon) => (d.status().position as { getRecordsCalls: number }).getRecordsCalls;
 
+/**
+ * Starts a daemon on `e` until it has evaluated `expected` records, lets it poll `polls` more times
+ * (records read twice would show up meanwhile), stops it and returns what it counted.
+ */
+async function eventsOfARestart(e: Record<string, string>, expected: number, polls: number): Promise<number> {
+  const d = new Daemon(loadConfig(e), silentLogger());
+  await d.start();
+  try {
+    await waitUntil('the second half evaluated', () => events(d) >= expected, 120_000);
+    const calls = getRecordsCalls(d);
+    await waitUntil('more polls', () => getRecordsCalls(d) >= calls + polls, 30_000);
+    return events(d);
+  } finally {
+    await d.stop();
+  }
+}
+
 test('the positions file follows the checkpoints, never the records read; a restored checkpoint wins over a file behind it', async () => {
   const stream = `vigil-cp-${process.pid}-${Date.now()}`;
   await createStream(stream, 2);
@@ -187,18 +204,7 @@ test('the positions file follows the checkpoints, never the records read; a rest
   const doc = JSON.parse(readFileSync(positionsFile(e), 'utf8'));
   writeFileSync(positionsFile(e), JSON.stringify({ ...doc, shards: {} }));
   await put(stream, lines.slice(half), keyOf);
-  const second = new Daemon(loadConfig(e), silentLogger());
-  await second.start();
-  let secondEvents = 0;
-  try {
-    await waitUntil('the second half evaluated', () => events(second) >= lines.length - half, 120_000);
-    const calls = getRecordsCalls(second);
-    await waitUntil('more polls', () => getRecordsCalls(second) >= calls + 12, 30_000);
-    secondEvents = events(second);
-  } finally {
-    await second.stop();
-  }
-  assert.equal(secondEvents, lines.length - half);
+  assert.equal(await eventsOfARestart(e, lines.length - half, 12), lines.length - half);
   for (const [shard, seq] of Object.entries(savedSeqs(e))) assert.ok(BigInt(seq!) > BigInt(checkpointed[shard]), `${shard} moved on at the final checkpoint`);
 });
 
@@ -219,16 +225,5 @@ test('without checkpoints the positions file takes the positions whose verdicts 
     await first.stop();
   }
   await put(stream, lines.slice(half), () => '1');
-  const second = new Daemon(loadConfig(e), silentLogger());
-  await second.start();
-  let secondEvents = 0;
-  try {
-    await waitUntil('the second half evaluated', () => events(second) >= lines.length - half, 120_000);
-    const calls = getRecordsCalls(second);
-    await waitUntil('more polls', () => getRecordsCalls(second) >= calls + 6, 30_000);
-    secondEvents = events(second);
-  } finally {
-    await second.stop();
-  }
-  assert.equal(secondEvents, lines.length - half);
+  assert.equal(await eventsOfARestart(e, lines.length - half, 6), lines.length - half);
 });

@@ -1,3 +1,7 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
 // Compares the incidents of two transition streams in the replay format (vigil replay's output, a
 // daemon's VIGIL_TRANSITIONS_FILE): what the stream of a live source must give against the replay.
 
@@ -79,4 +83,27 @@ export function describeComparison(c: IncidentComparison): string {
     + (c.missing.length ? `; first missing: ${fmt(c.missing[0])}` : '')
     + (c.extra.length ? `; first extra: ${fmt(c.extra[0])}` : '')
     + (c.closeDiffers.length ? `; first close differs: ${fmt(c.closeDiffers[0].expected)} vs ${fmt(c.closeDiffers[0].actual)}` : '');
+}
+
+/**
+ * The incident database of `dataDir` holds exactly the audit file's incidents (`audit`, the replay
+ * format): the same ids, none skipped or repeated, with the same statuses, opening and closing times.
+ */
+export function assertDatabaseAgrees(dataDir: string, audit: string, what = ''): void {
+  const fromAudit = new Map<number, { opened: number; closed: number | null; status: string }>();
+  for (const l of audit.split('\n').filter(Boolean)) {
+    const t = JSON.parse(l) as { type: string; incident_id: number; at: string; opened_at: string };
+    const e = fromAudit.get(t.incident_id) ?? { opened: Date.parse(t.opened_at), closed: null, status: 'open' };
+    if (t.type !== 'opened') { e.closed = Date.parse(t.at); e.status = t.type; }
+    fromAudit.set(t.incident_id, e);
+  }
+  const db = new Database(join(dataDir, 'incidents.db'), { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare('SELECT id, status, opened_at_ms AS openedAtMs, closed_at_ms AS closedAtMs FROM incidents ORDER BY id').all() as
+      Array<{ id: number; status: string; openedAtMs: number; closedAtMs: number | null }>;
+    assert.deepEqual(rows.map((r) => r.id), [...fromAudit.keys()], `${what}the same incidents in the database and the audit file, no id skipped or repeated`);
+    for (const r of rows) assert.deepEqual({ opened: r.openedAtMs, closed: r.closedAtMs, status: r.status }, fromAudit.get(r.id), `${what}incident ${r.id}`);
+  } finally {
+    db.close();
+  }
 }
