@@ -187,12 +187,28 @@ export class Engine {
     // transferred as they are. Anything else (e.g. a slice of a pooled Buffer) is copied first.
     const owned = chunk.byteOffset === 0 && (chunk.buffer.byteLength === this.opts.chunkBytes || chunk.buffer.byteLength === chunk.byteLength);
     const own = owned ? chunk : chunk.slice();
-    const pool = this.pools[seq % this.pools.length];
+    const pool = this.decoder(seq);
     const task: WorkerTask = { op: 'decode', bytes: own, owners: this.pools.length, groups: this.opts.groups };
     pool.run<DecodeReply>(task, [own.buffer as ArrayBuffer]).then(
       (decoded: DecodeReply) => { this.ready.set(seq, { kind: 'chunk', decoded, origin, position }); this.pump(); },
       (err: Error) => this.fail(err),
     );
+  }
+
+  /**
+   * The worker that decodes a chunk: the one with the fewest unfinished tasks (ties round robin).
+   * Decoding is the same work on any worker, but counting is not: a worker whose key groups hold
+   * the busiest properties has more to do per chunk, and a fixed round robin left the other idle
+   * while it fell behind. The decoded result does not depend on which worker made it.
+   */
+  private decoder(seq: number): WorkerLane {
+    const n = this.pools.length;
+    let best = this.pools[seq % n];
+    for (let i = 1; i < n; i++) {
+      const lane = this.pools[(seq + i) % n];
+      if (lane.backlog < best.backlog) best = lane;
+    }
+    return best;
   }
 
   /**

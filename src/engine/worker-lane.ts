@@ -29,6 +29,11 @@ export class WorkerLane {
     this.pool = new Piscina({ filename, minThreads: 1, maxThreads: 1, idleTimeout: Infinity, concurrentTasksPerWorker: depth });
   }
 
+  /** Tasks submitted and not yet finished (queued here or running in the thread). */
+  get backlog(): number {
+    return this.queue.length + this.inFlight;
+  }
+
   /** Runs a task after every task submitted before it. */
   run<R>(task: WorkerTask, transferList?: ArrayBuffer[]): Promise<R> {
     return new Promise<R>((resolve, reject) => {
