@@ -41,7 +41,11 @@ before(async () => {
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 });
 
+/** The commit sampler runs while this is true (a failed assertion's after() ends it too). */
+let sampling = false;
+
 after(async () => {
+  sampling = false;
   killLeftoverDaemons();
   await kafka?.close();
   s3?.destroy();
@@ -171,6 +175,27 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
   for (const l of demo.lines) {
     try { maxTsOf[partitionOf(l)] = Math.max(maxTsOf[partitionOf(l)], Number((JSON.parse(l) as { ts: unknown }).ts) || 0); } catch { /* malformed */ }
   }
+  // While it runs: the group's commits are never ahead of the newest checkpoint of their task.
+  const violations: string[] = [];
+  let samples = 0;
+  sampling = true;
+  const sampler = (async () => {
+    const client = new KafkaHarness(1);
+    while (sampling) {
+      try {
+        const committed = await client.committedByPartition(group, topic);
+        for (let p = 0; p < PARTITIONS; p++) {
+          if ((committed[p] ?? -1) <= 0) continue;
+          const cp = await newestTaskCheckpoint(topic, group, p);
+          const bound = Number(cp?.positions[`${topic}:${p}`] ?? 0);
+          if (committed[p] > bound) violations.push(`partition ${p}: committed ${committed[p]}, newest checkpoint ${bound}`);
+        }
+        samples++;
+      } catch { await client.reset(); }
+      await delay(300);
+    }
+    await client.close();
+  })();
   const nodes = ['n1', 'n2', 'n3'].map((n) => new Node(n, topic, group));
   for (const n of nodes) await n.start();
   await waitUntil('every partition assigned', () => new Set(nodes.flatMap((n) => n.owned())).size === PARTITIONS, 60_000, 200);
@@ -234,6 +259,10 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
     return highs.every((h, p) => h === 0 || c[p] === h);
   }, 60_000, 200);
   for (const n of nodes) if (n.running) await n.stop('SIGTERM');
+  sampling = false;
+  await sampler;
+  assert.deepEqual(violations, [], 'commits ahead of their task\'s newest checkpoint');
+  assert.ok(samples >= 20, `commits sampled ${samples} times`);
 
   const { spans, conflicts } = unionByIdentity(nodes);
   const c = compareIncidents(incidentSpans(demo.replayed), spans, TICK_MS, demo.maxTs - 5 * 60_000);
@@ -251,5 +280,5 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
 
   const perNode = nodes.map((n) => `${n.name} ${n.spans().length}`).join(', ');
   t.diagnostic(`${events.join('; ')}; ${describeComparison(c)}; incidents per node: ${perNode}; ${moved.length} task restores from another node's checkpoint; ` +
-    `kill -9 to the killed tasks ready on their new owners: ${takeover.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}; ${Math.round((Date.now() - started) / 1000)} s`);
+    `${samples} commit samples; kill -9 to the killed tasks ready on their new owners: ${takeover.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}; ${Math.round((Date.now() - started) / 1000)} s`);
 });
