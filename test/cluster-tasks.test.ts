@@ -270,7 +270,8 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
   assert.ok(c.missing.length === 0 && c.extra.length === 0 && c.closeDiffers.length === 0, `the union of the nodes' incidents: ${describeComparison(c)}`);
   assert.ok(c.matched >= 10, `too few incidents to compare: ${describeComparison(c)}`);
   // State moved: tasks were restored from checkpoints another node wrote.
-  const ready = nodes.flatMap((n) => n.logs('cluster task ready').map((l) => ({ node: n.name, ...l }) as { node: string; atMs: number; task: string; checkpoint: string | null; writtenBy: string | null }));
+  const ready = nodes.flatMap((n) => n.logs('cluster task ready').map((l) => ({ node: n.name, ...l }) as { node: string; atMs: number; task: string; checkpoint: string | null; writtenBy: string | null }))
+    .sort((a, b) => a.atMs - b.atMs);
   const moved = ready.filter((r) => r.checkpoint !== null && r.writtenBy !== r.node);
   assert.ok(moved.length >= 3, `tasks restored from another node's checkpoint: ${moved.length}`);
   // From the kill to the killed node's tasks evaluating again on their new owners.
