@@ -264,6 +264,12 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
   assert.deepEqual(violations, [], 'commits ahead of their task\'s newest checkpoint');
   assert.ok(samples >= 20, `commits sampled ${samples} times`);
 
+  // A node records an incident once: the tails it derives again are recognised in its own store.
+  for (const n of nodes) {
+    const own = n.spans();
+    const twice = own.filter((x, i) => own.some((y, j) => j < i && y.key === x.key && Math.abs(y.openedAtMs - x.openedAtMs) <= TICK_MS));
+    assert.deepEqual(twice.map((x) => `${x.key} ${new Date(x.openedAtMs).toISOString()}`), [], `${n.name} recorded an incident twice`);
+  }
   const { spans, conflicts } = unionByIdentity(nodes);
   const c = compareIncidents(incidentSpans(demo.replayed), spans, TICK_MS, demo.maxTs - 5 * 60_000);
   assert.deepEqual(conflicts, [], 'nodes that disagree on how an incident closed');
