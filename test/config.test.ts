@@ -126,6 +126,8 @@ test('cluster: off by default; on, it needs the Kafka source, S3 and checkpoints
   assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CHECKPOINTS: 'false' }).join('\n'), /VIGIL_CLUSTER: .*VIGIL_CHECKPOINTS=false/);
   assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: 'a/b' }).join('\n'), /VIGIL_CLUSTER_NODE_ID: expected/);
   assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_WORKERS_PER_TASK: '0' }).join('\n'), /VIGIL_CLUSTER_WORKERS_PER_TASK/);
+  assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_WORKERS_PER_TASK: '8', VIGIL_KEY_GROUPS: '4', VIGIL_WORKERS: '2' }).join('\n'),
+    /VIGIL_CLUSTER_WORKERS_PER_TASK \(8\) must not exceed VIGIL_KEY_GROUPS \(4\)/);
   // Off, its variables are known (no typo warning) and not checked.
   assert.deepEqual(loadConfig({ VIGIL_CLUSTER_NODE_ID: 'a/b' }).unknownVariables, []);
 });

@@ -205,6 +205,9 @@ function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): {
   config.cluster = readClusterConfig(reader, {
     source, kafkaGroupId: config.kafka?.groupId ?? null, s3Configured: config.s3 !== null, checkpoints: config.checkpoints,
   });
+  if (config.cluster && config.cluster.workersPerTask > keyGroups) {
+    problems.push(`VIGIL_CLUSTER_WORKERS_PER_TASK (${config.cluster.workersPerTask}) must not exceed VIGIL_KEY_GROUPS (${keyGroups})`);
+  }
   if (config.maxLineBytes > config.chunkBytes) problems.push(`VIGIL_MAX_LINE_BYTES (${config.maxLineBytes}) must not exceed VIGIL_CHUNK_BYTES (${config.chunkBytes})`);
   // Only now has every reader asked for its variables; whatever else is set is unknown.
   config.unknownVariables = unknownVariables(env, reader.names);
