@@ -284,8 +284,14 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
   const takeover = killedTasks.map((k) => ready.find((r) => r.task === k && r.atMs > killedAtMs && r.node !== 'n2'))
     .filter((r) => r !== undefined).map((r) => r.atMs - killedAtMs);
   assert.equal(takeover.length, killedTasks.length, 'every task of the killed node restored on another node');
+  // ... and to their first records evaluated there (the partition read again from the checkpoint).
+  const evaluating = nodes.flatMap((n) => n.logs('cluster task evaluating').map((l) => ({ node: n.name, ...l }) as { node: string; atMs: number; task: string }))
+    .sort((a, b) => a.atMs - b.atMs);
+  const flowing = killedTasks.map((k) => evaluating.find((r) => r.task === k && r.atMs > killedAtMs && r.node !== 'n2'))
+    .filter((r) => r !== undefined).map((r) => r.atMs - killedAtMs);
 
   const perNode = nodes.map((n) => `${n.name} ${n.spans().length}`).join(', ');
   t.diagnostic(`${events.join('; ')}; ${describeComparison(c)}; incidents per node: ${perNode}; ${moved.length} task restores from another node's checkpoint; ` +
-    `${samples} commit samples; kill -9 to the killed tasks ready on their new owners: ${takeover.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}; ${Math.round((Date.now() - started) / 1000)} s`);
+    `${samples} commit samples; kill -9 to the killed tasks ready on their new owners: ${takeover.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}, ` +
+    `to their first records evaluated there: ${flowing.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}; ${Math.round((Date.now() - started) / 1000)} s`);
 });

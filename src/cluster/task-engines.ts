@@ -223,10 +223,19 @@ export class ClusterTasks implements SourceSink {
   }
 
   private newEngine(t: Task, restore: EngineOptions['restore']): Engine {
+    const base = this.o.engineBase();
+    let evaluated = false;
     return new Engine({
-      ...this.o.engineBase(),
+      ...base,
       workers: this.o.config.cluster!.workersPerTask,
       restore,
+      // The first chunk of the task evaluated here: how long a move took, from the assignment (logged once per task).
+      onChunkDone: (seconds: number) => {
+        base.onChunkDone?.(seconds);
+        if (evaluated || t.dropped) return;
+        evaluated = true;
+        this.log.info({ task: t.key, sinceAssignedMs: this.o.now() - t.gainedAtMs }, 'cluster task evaluating');
+      },
       onVerdicts: (v: Verdict[]) => {
         if (t.dropped) return;
         for (const x of v) t.properties.add(x.propertyId);
