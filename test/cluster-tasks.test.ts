@@ -275,6 +275,11 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
   assert.deepEqual(conflicts, [], 'nodes that disagree on how an incident closed');
   assert.ok(c.missing.length === 0 && c.extra.length === 0 && c.closeDiffers.length === 0, `the union of the nodes' incidents: ${describeComparison(c)}`);
   assert.ok(c.matched >= 10, `too few incidents to compare: ${describeComparison(c)}`);
+  // Checkpoints are fenced by the group generation: every join reports it, rising.
+  for (const n of nodes) {
+    const gens = n.logs('cluster tasks assigned').map((l) => l.generation as number);
+    assert.ok(gens.length > 0 && gens.every((g, i) => g > 0 && (i === 0 || g > gens[i - 1])), `${n.name}'s generations: ${gens.join(', ')}`);
+  }
   // State moved: tasks were restored from checkpoints another node wrote.
   const ready = nodes.flatMap((n) => n.logs('cluster task ready').map((l) => ({ node: n.name, ...l }) as { node: string; atMs: number; task: string; checkpoint: string | null; writtenBy: string | null }))
     .sort((a, b) => a.atMs - b.atMs);
