@@ -103,3 +103,31 @@ test('the memory limit is the cgroup\'s when it is below the machine\'s', () => 
   // cgroup v1 writes a huge number for "no limit".
   assert.equal(memoryLimitBytes(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712' }), 8e9), 8e9);
 });
+
+test('cluster: off by default; on, it needs the Kafka source, S3 and checkpoints, each problem naming its variable', () => {
+  assert.equal(loadConfig({}).cluster, null);
+  const kafka = { VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_KAFKA_TOPIC: 'views', VIGIL_KAFKA_GROUP: 'prod-vigil' };
+  const s3 = { VIGIL_S3_BUCKET: 'vigil-state' };
+  const on = loadConfig({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: 'node-1' }).cluster;
+  assert.deepEqual(on, { name: 'prod-vigil', nodeId: 'node-1', workersPerTask: 1 });
+  assert.equal(loadConfig({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NAME: 'eu', VIGIL_CLUSTER_WORKERS_PER_TASK: '2' }).cluster?.name, 'eu');
+  const problems = (env: Record<string, string>): string[] => {
+    try {
+      loadConfig(env);
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      return e.problems;
+    }
+    return [];
+  };
+  assert.deepEqual(problems({ VIGIL_SOURCE: 'demo', ...s3, VIGIL_CLUSTER: 'true' }).filter((p) => p.startsWith('VIGIL_CLUSTER:')).length, 1);
+  assert.match(problems({ VIGIL_SOURCE: 'demo', ...s3, VIGIL_CLUSTER: 'true' }).join('\n'), /VIGIL_CLUSTER: a cluster needs VIGIL_SOURCE=kafka/);
+  assert.match(problems({ ...kafka, VIGIL_CLUSTER: 'true' }).join('\n'), /VIGIL_CLUSTER: .*VIGIL_S3_BUCKET/);
+  assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CHECKPOINTS: 'false' }).join('\n'), /VIGIL_CLUSTER: .*VIGIL_CHECKPOINTS=false/);
+  assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: 'a/b' }).join('\n'), /VIGIL_CLUSTER_NODE_ID: expected/);
+  assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_WORKERS_PER_TASK: '0' }).join('\n'), /VIGIL_CLUSTER_WORKERS_PER_TASK/);
+  assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_WORKERS_PER_TASK: '8', VIGIL_KEY_GROUPS: '4', VIGIL_WORKERS: '2' }).join('\n'),
+    /VIGIL_CLUSTER_WORKERS_PER_TASK \(8\) must not exceed VIGIL_KEY_GROUPS \(4\)/);
+  // Off, its variables are known (no typo warning) and not checked.
+  assert.deepEqual(loadConfig({ VIGIL_CLUSTER_NODE_ID: 'a/b' }).unknownVariables, []);
+});

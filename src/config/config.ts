@@ -13,6 +13,7 @@ import { readKinesisConfig, type KinesisConfig } from './kinesis-config.ts';
 import { parseHttpConfig, type HttpConfig } from './http-config.ts';
 import { parseNotifyConfig, type NotifyConfig } from './notify-config.ts';
 import { parseControlEnv, type AmqpConfig, type S3DumpConfig } from './control-env.ts';
+import { readClusterConfig, type ClusterConfig } from './cluster-config.ts';
 
 /** Where the daemon reads view outcomes from. */
 export type SourceKind = 'demo' | 'file' | 'stdin' | 'kafka' | 'kinesis';
@@ -59,6 +60,8 @@ export interface VigilConfig {
   amqp: AmqpConfig | null;
   /** S3 dumps (VIGIL_S3_*; null: off). */
   s3: S3DumpConfig | null;
+  /** Several nodes in one Kafka group acting as one (VIGIL_CLUSTER_*; null: a single node; see cluster-config.ts). */
+  cluster: ClusterConfig | null;
 }
 
 /** VIGIL_FUTURE_* and the partition timing of the engine's event-time clock. */
@@ -197,7 +200,14 @@ function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): {
     notify: parseNotifyConfig(reader, http.publicUrl ?? `http://${http.host}:${http.port}`),
     amqp: control.amqp,
     s3: control.s3,
+    cluster: null,
   };
+  config.cluster = readClusterConfig(reader, {
+    source, kafkaGroupId: config.kafka?.groupId ?? null, s3Configured: config.s3 !== null, checkpoints: config.checkpoints,
+  });
+  if (config.cluster && config.cluster.workersPerTask > keyGroups) {
+    problems.push(`VIGIL_CLUSTER_WORKERS_PER_TASK (${config.cluster.workersPerTask}) must not exceed VIGIL_KEY_GROUPS (${keyGroups})`);
+  }
   if (config.maxLineBytes > config.chunkBytes) problems.push(`VIGIL_MAX_LINE_BYTES (${config.maxLineBytes}) must not exceed VIGIL_CHUNK_BYTES (${config.chunkBytes})`);
   // Only now has every reader asked for its variables; whatever else is set is unknown.
   config.unknownVariables = unknownVariables(env, reader.names);

@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import type { VigilConfig } from '../config/config.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { EngineView } from '../engine/engine.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { DetectionParams } from '../kernel/detection-params.ts';
 import type { CommandHandler } from './command-handler.ts';
@@ -15,7 +15,7 @@ export interface ControlPlaneOptions {
   config: VigilConfig;
   logger: Logger;
   commands: CommandHandler;
-  engine: () => Engine;
+  engine: () => EngineView;
   manager: IncidentManager;
   now: () => number;
   /** The set-thresholds overrides loaded at start (loadParamOverrides). */

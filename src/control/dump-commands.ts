@@ -1,6 +1,6 @@
 import type { CommandHandler } from './command-handler.ts';
 import { CommandFailure } from './command-handler.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { EngineView } from '../engine/engine.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { S3DumpConfig } from '../config/control-env.ts';
 import type { ObjectPutter } from '../dump/s3-object-store.ts';
@@ -8,7 +8,7 @@ import { DumpWriter } from '../dump/dump-writer.ts';
 
 /** What the dump commands need from the running daemon. */
 export interface DumpDeps {
-  engine: () => Engine;
+  engine: () => EngineView;
   manager: IncidentManager;
   /** Null when VIGIL_S3_BUCKET is not set: the commands answer DUMP_NOT_CONFIGURED. */
   s3: { config: S3DumpConfig; store: ObjectPutter } | null;

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { VigilConfig } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
-import { Engine, type EngineRestore } from '../engine/engine.ts';
+import { Engine, type EngineRestore, type EngineView } from '../engine/engine.ts';
+import { ClusterTasks } from '../cluster/task-engines.ts';
 import { CheckpointError, CheckpointStore } from '../engine/checkpoint-store.ts';
 import { LineChunker } from '../ingest/line-chunker.ts';
 import type { ChunkPosition, Source } from '../ingest/source.ts';
@@ -50,6 +51,8 @@ export interface DaemonDeps {
  */
 export class Daemon {
   private engine!: Engine;
+  /** In a cluster (VIGIL_CLUSTER=true): one engine per task (input partition) this node owns, instead of `engine`. */
+  private cluster: ClusterTasks | null = null;
   private store!: IncidentStore;
   manager!: IncidentManager;
   /** The one command handler every control channel (RabbitMQ, HTTP admin) goes through. */
@@ -112,7 +115,8 @@ export class Daemon {
     this.checkpointRetry = new RetryTimer(delay, () => this.checkpointOnce('retry').then(() => true, () => false));
     this.auditRetry = new RetryTimer(delay, () => this.flushAudit());
     registerDaemonMetrics(this.metrics, {
-      engineStats: () => this.engine?.stats, kernelCounters: () => this.engine?.kernelCounters(), clockStats: () => this.engine?.clock.stats, maxEventTs: () => this.engine?.maxEventTs() ?? null,
+      engineStats: () => this.cluster?.stats ?? this.engine?.stats, kernelCounters: () => this.cluster?.kernelCounters() ?? this.engine?.kernelCounters(),
+      clockStats: () => this.engine?.clock.stats, maxEventTs: () => this.engineEventTime(),
       manager: () => this.manager, commands: () => this.commands, now: this.now,
       health: () => this.health, storeWriter: () => this.writer ?? undefined, auditPendingLines: () => this.audit?.pendingLines ?? 0,
     });
@@ -166,28 +170,14 @@ export class Daemon {
       `incident #${t.incident.id} ${t.type}: ${formatIncidentSummary(t.incident)}`);
     });
 
-    const restore = c.checkpoints ? this.loadCheckpoint() : undefined;
-    this.engine = new Engine({ ...this.engineOptions(), restore: restore?.engine });
-    let checkpointMs = restore?.latestVerdictMs ?? null;
-    let restoredPositions = restore?.ofThisSource ?? false;
-    try {
-      await this.engine.start();
-    } catch (err) {
-      if (!restore) throw err;
-      this.log.warn({ err }, 'checkpoint could not be restored; starting with empty kernel state');
-      await this.engine.stop();
-      this.checkpointed.clear();
-      this.fileBase = 0;
-      this.engine = new Engine({ ...this.engineOptions(), restore: undefined });
-      await this.engine.start();
-      checkpointMs = null;
-      restoredPositions = false;
+    let resume: ReadonlyMap<string, string> | undefined;
+    if (c.cluster) {
+      // State follows partitions: each task's engine is restored from S3 when the group assigns it.
+      this.cluster = new ClusterTasks({ config: c, logger: this.log, manager: this.manager, writer: this.writer, health: this.health, now: this.now,
+        engineBase: () => this.engineOptions() });
+    } else {
+      resume = await this.startEngine();
     }
-    // The source's tail after the restored state (all of it without one) is derived again: what the
-    // store has from before the restart is recognised, not recorded or notified twice.
-    this.manager.replayAfterRestore(checkpointMs, c.params.tickMs);
-    // Only a checkpoint of this source says where its state ends (without one, sources keep their own positions).
-    const resume = restoredPositions ? this.engine.evaluatedPositions() : undefined;
 
     this.commands = new CommandHandler(this.log.child({ component: 'control' }));
     registerBuiltinCommands(this.commands, {
@@ -197,13 +187,13 @@ export class Daemon {
     });
     registerNotifyCommands(this.commands, this.notify, this.now);
     this.control = new ControlPlane({
-      config: c, logger: this.log, commands: this.commands, engine: () => this.engine, manager: this.manager, now: this.now,
+      config: c, logger: this.log, commands: this.commands, engine: () => this.engineView(), manager: this.manager, now: this.now,
       overrides: this.paramOverrides,
     });
     await this.control.start();
     if (c.http.enabled) {
       this.http = createDaemonHttp({
-        config: c.http, logger: this.log, engine: () => this.engine, manager: this.manager, commands: this.commands,
+        config: c.http, logger: this.log, engine: () => this.engineView(), manager: this.manager, commands: this.commands,
         metrics: this.metrics, version: VERSION, ready: () => this.readiness(),
         deliveries: (id) => this.notify.notificationState(id).map((r) => ({
           receiver: r.receiver, kind: r.kind, state: r.state, attempts: r.attempts, last_status: r.lastStatus, last_error: r.lastError,
@@ -215,7 +205,8 @@ export class Daemon {
 
     this.chunker = new LineChunker(c.chunkBytes);
     this.source = this.deps.source ?? this.makeSource();
-    await this.source.start({
+    this.cluster?.start();
+    await this.source.start(this.cluster ?? {
       // With an origin (a partition of a source that has several), every chunk of the write comes from it.
       // While the store fails, sources wait here (back-pressure): nothing more is read until it works.
       write: async (bytes, origin, position) => {
@@ -252,6 +243,38 @@ export class Daemon {
     this.health.start();
     this.startTimers();
     this.log.info({ source: this.source.name, workers: c.workers, dataDir: c.dataDir, maxKeysPerWorker: c.maxKeysPerWorker, maxCellsPerWorker: c.maxCellsPerWorker }, 'vigil running');
+  }
+
+  /** The node's one engine, restored from the newest local checkpoint; returns where the source resumes (a checkpoint of this source's positions). */
+  private async startEngine(): Promise<ReadonlyMap<string, string> | undefined> {
+    const c = this.config;
+    const restore = c.checkpoints ? this.loadCheckpoint() : undefined;
+    this.engine = new Engine({ ...this.engineOptions(), restore: restore?.engine });
+    let checkpointMs = restore?.latestVerdictMs ?? null;
+    let restoredPositions = restore?.ofThisSource ?? false;
+    try {
+      await this.engine.start();
+    } catch (err) {
+      if (!restore) throw err;
+      this.log.warn({ err }, 'checkpoint could not be restored; starting with empty kernel state');
+      await this.engine.stop();
+      this.checkpointed.clear();
+      this.fileBase = 0;
+      this.engine = new Engine({ ...this.engineOptions(), restore: undefined });
+      await this.engine.start();
+      checkpointMs = null;
+      restoredPositions = false;
+    }
+    // The source's tail after the restored state (all of it without one) is derived again: what the
+    // store has from before the restart is recognised, not recorded or notified twice.
+    this.manager.replayAfterRestore(checkpointMs, c.params.tickMs);
+    // Only a checkpoint of this source says where its state ends (without one, sources keep their own positions).
+    return restoredPositions ? this.engine.evaluatedPositions() : undefined;
+  }
+
+  /** What the control plane and the HTTP API ask of the engine: the node's one engine, or its cluster tasks'. */
+  private engineView(): EngineView {
+    return this.cluster ?? this.engine;
   }
 
   /** A live daemon judges records against the wall clock too (a replay cannot). */
@@ -299,7 +322,7 @@ export class Daemon {
   }
 
   private async flushChunker(): Promise<void> {
-    if (!this.chunker) return; // start() failed before the source was set up
+    if (!this.chunker || !this.engine) return; // start() failed before the source was set up, or a cluster node (no chunker writes)
     const chunks: Array<[Uint8Array, number]> = [];
     this.chunker.end((ch, end) => chunks.push([ch, end]));
     this.engine.countOversized(this.chunker.takeOversized());
@@ -352,6 +375,8 @@ export class Daemon {
 
   private startTimers(): void {
     const c = this.config;
+    // A cluster node's tasks checkpoint and sweep on their own timers (ClusterTasks.start).
+    if (this.cluster) return;
     if (c.idleAdvance) {
       // A live source whose event time is the wall clock: when it falls quiet, time still passes,
       // so open incidents can resolve or expire.
@@ -378,7 +403,7 @@ export class Daemon {
 
   /** Event time the engine has evaluated up to (plus its out-of-orderness), or null before any record. */
   engineEventTime(): number | null {
-    return this.engine?.maxEventTs() ?? null;
+    return (this.cluster ?? this.engine)?.maxEventTs() ?? null;
   }
 
   /** Counters for status and metrics. */
@@ -386,7 +411,8 @@ export class Daemon {
     return {
       version: VERSION, installation_id: this.store?.installationId, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
       source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats, clock: this.engine?.clock.stats, partitions: this.engine?.clock.describe() },
-      kernel: this.engine?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
+      kernel: (this.cluster ?? this.engine)?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
+      cluster: this.cluster?.status(),
       control: this.control?.status(),
       detection: { property: this.config.params.property, title: this.config.params.title, perProperty: this.config.params.perProperty ?? {},
         overrides: this.paramOverrides?.current() ?? {} },
@@ -400,7 +426,7 @@ export class Daemon {
   readiness(): Readiness {
     const connected = (this.source as { connected?: () => boolean } | undefined)?.connected?.();
     const checks: Record<string, boolean | string> = {
-      workers: this.engine !== undefined, source: this.sourceStarted && connected !== false, stopping: this.stopping !== null,
+      workers: this.engine !== undefined || this.cluster !== null, source: this.sourceStarted && connected !== false, stopping: this.stopping !== null,
       store: true, checkpoint: true, audit: true, engine: true,
     };
     const now = this.now();
@@ -429,6 +455,7 @@ export class Daemon {
 
   private checkpointOnce(trigger: 'command' | 'interval' | 'retry' | 'shutdown'): Promise<Record<string, unknown>> {
     if (!this.config.checkpoints) return Promise.reject(new CommandFailure('CHECKPOINTS_DISABLED', 'checkpoints are disabled (VIGIL_CHECKPOINTS=false)'));
+    if (this.cluster) return this.cluster.checkpointAll(trigger === 'retry' ? 'interval' : trigger);
     this.checkpointing ??= (async () => {
       this.refuseWhileStoreFails();
       const done = this.histograms.checkpoint.startTimer({ trigger });
@@ -480,9 +507,10 @@ export class Daemon {
     const finalCheckpoint = (): Promise<void> => (closing ??= this.drainAndCheckpoint());
     await this.source?.stop(finalCheckpoint).catch((err) => this.log.error({ err }, 'source stop failed'));
     this.http?.stop();
-    if (this.engine) {
+    if (this.engine || this.cluster) {
       await finalCheckpoint();
-      await this.engine.stop();
+      await this.engine?.stop();
+      await this.cluster?.stop();
     }
     if (this.audit !== null && !this.audit.flush()) {
       this.fail('audit', `${this.audit.pendingLines} transition(s) not written to VIGIL_TRANSITIONS_FILE ${this.audit.path}: ${describeError(this.audit.failure)}`);
@@ -502,10 +530,10 @@ export class Daemon {
 
   /** The end of a stop: in-flight chunks evaluated and stored, then the final checkpoint (the source commits its positions after it). */
   private async drainAndCheckpoint(): Promise<void> {
-    if (!this.engine) return;
+    if (!this.engine && !this.cluster) return;
     try {
       await this.flushChunker();
-      await this.engine.drain();
+      await this.engine?.drain();
     } catch (err) {
       this.fail('drain', `in-flight chunks not evaluated: ${describeError(err)}`, err);
     }
@@ -518,7 +546,7 @@ export class Daemon {
     } else if (this.config.checkpoints && this.sourceStarted) {
       // Only after something was read: a daemon that failed to start has nothing new to save.
       try {
-        const cp = await this.checkpointOnce('shutdown');
+        const cp = this.cluster ? await this.cluster.drainAndCheckpoint().then(() => ({ cluster: 'every task checkpointed' })) : await this.checkpointOnce('shutdown');
         this.log.info(cp, 'checkpoint written');
       } catch (err) {
         this.fail('checkpoint', `final checkpoint not written: ${describeError(err)}`, err);

@@ -82,8 +82,7 @@ export class CheckpointStore {
         files.push({ file, groupLo, groupHi, bytes: data.length, sha256: await sha256(data) });
         bytes += data.length;
       }
-      const body = { format: CHECKPOINT_FORMAT, seq, createdAtMs: nowMs, groups, workers: parts.length, parts: files, ...meta };
-      const manifest = { ...body, sha256: sha256Sync(JSON.stringify(body)) };
+      const manifest = buildManifest(files, meta, seq, groups, nowMs);
       await writeDurably(join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest)));
       await syncDir(tmp);
       await rename(tmp, join(this.dir, name));
@@ -176,9 +175,32 @@ function pidAlive(pid: number): boolean {
 }
 
 function readCheckpoint(dir: string, groups: number): LoadedCheckpoint {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, MANIFEST), 'utf8');
+  } catch (err) {
+    throw new Error(`manifest unreadable (${(err as Error).message})`);
+  }
+  const { manifest, parts } = verifyCheckpoint(text, groups, (file) => {
+    try {
+      return readFileSync(join(dir, file));
+    } catch (err) {
+      throw new Error(`${file} unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  });
+  return { manifest, parts, dir };
+}
+
+/**
+ * A manifest (its JSON text) and the parts it lists, checked: manifest checksum, format, group
+ * count, every part's size and checksum, parts covering every group exactly once. `readPart` returns
+ * a part's bytes by file name (or throws with the reason). Throws with the reason a check failed.
+ * The one check of a checkpoint, wherever it is stored (a data directory, S3).
+ */
+export function verifyCheckpoint(manifestText: string, groups: number, readPart: (file: string) => Uint8Array): { manifest: CheckpointManifest; parts: Uint8Array[] } {
   let manifest: CheckpointManifest;
   try {
-    manifest = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as CheckpointManifest;
+    manifest = JSON.parse(manifestText) as CheckpointManifest;
   } catch (err) {
     throw new Error(`manifest unreadable (${(err as Error).message})`);
   }
@@ -191,13 +213,7 @@ function readCheckpoint(dir: string, groups: number): LoadedCheckpoint {
   const covered = new Array<number>(groups).fill(0);
   const parts: Uint8Array[] = [];
   for (const p of manifest.parts) {
-    const path = join(dir, p.file);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch (err) {
-      throw new Error(`${p.file} unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
+    const bytes = readPart(p.file);
     if (bytes.length !== p.bytes) throw new Error(`${p.file} is ${bytes.length} bytes, the manifest says ${p.bytes}: truncated or replaced`);
     if (sha256Sync(bytes) !== p.sha256) throw new Error(`${p.file} checksum does not match the manifest`);
     const part = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -210,7 +226,16 @@ function readCheckpoint(dir: string, groups: number): LoadedCheckpoint {
   }
   const wrong = covered.findIndex((n) => n !== 1);
   if (wrong >= 0) throw new Error(`key group ${wrong} is in ${covered[wrong]} parts (each must be in exactly one)`);
-  return { manifest, parts, dir };
+  return { manifest, parts };
+}
+
+/**
+ * The manifest of a checkpoint of these parts (each already checksummed): what every store writes
+ * last, so that a checkpoint without it is incomplete. `extra` fields are covered by the checksum.
+ */
+export function buildManifest(files: CheckpointManifest['parts'], meta: CheckpointMeta, seq: number, groups: number, nowMs: number, extra: Record<string, unknown> = {}): CheckpointManifest {
+  const body = { format: CHECKPOINT_FORMAT, seq, createdAtMs: nowMs, groups, workers: files.length, parts: files, ...meta, ...extra };
+  return { ...body, sha256: sha256Sync(JSON.stringify(body)) };
 }
 
 async function writeDurably(path: string, data: Uint8Array): Promise<void> {
@@ -233,7 +258,7 @@ function sha256Sync(data: string | Uint8Array): string {
 }
 
 /** SHA-256 off the main thread (WebCrypto runs it on the thread pool). */
-async function sha256(data: Uint8Array): Promise<string> {
+export async function sha256(data: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>);
   return Buffer.from(digest).toString('hex');
 }

@@ -59,6 +59,9 @@ export interface EngineRestore {
   positions: Record<string, string>;
 }
 
+/** What the control plane and the HTTP API use of an engine (a cluster node's tasks offer it too). */
+export type EngineView = Pick<Engine, 'maxEventTs' | 'dumpFigures' | 'setParams'>;
+
 /** A stage waiting for its workers' replies, then emitted in order. */
 interface Pending {
   remaining: number;

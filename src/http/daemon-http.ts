@@ -1,6 +1,6 @@
 import type { HttpConfig } from '../config/http-config.ts';
 import type { Logger } from '../log/logger.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { EngineView } from '../engine/engine.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { CommandHandler } from '../control/command-handler.ts';
 import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
@@ -12,7 +12,7 @@ import type { NotificationSettingsSource } from './api-routes.ts';
 export interface DaemonHttpParts {
   config: HttpConfig;
   logger: Logger;
-  engine: () => Engine;
+  engine: () => EngineView;
   manager: IncidentManager;
   commands: CommandHandler;
   metrics: MetricsRegistry;

@@ -24,6 +24,23 @@ interface OpenIncident {
 const LATEST_VERDICT_MS = 'latest_verdict_ms';
 
 /**
+ * After a restore, the verdicts of the tail up to `untilMs` (the store's progress before) may be
+ * stored already: they are recognised by identity. `closed`: keys whose replayed incident was closed
+ * already, whose re-derived verdicts are dropped until it closes again.
+ */
+interface ReplayWindow {
+  untilMs: number;
+  toleranceMs: number;
+  closed: Set<string>;
+}
+
+/** An open incident as a cluster's task checkpoint carries it (to the task's next owner). */
+export interface OpenIncidentState {
+  incident: Incident;
+  tracking: IncidentTracking;
+}
+
+/**
  * Applies the detector's verdicts to durable incidents and publishes the resulting transitions in order.
  * At most one incident per key is open; a manager built on an existing store continues its open incidents.
  */
@@ -47,13 +64,16 @@ export class IncidentManager {
   private listeners: readonly { listener: TransitionListener }[] = [];
   private latestEventMs = -Infinity;
   /**
-   * After a restore from a checkpoint, the verdicts of the source's tail are derived again: up to this
-   * event time (the store's progress before the restart) they may be stored already. Null: no replay.
+   * After a restore from a checkpoint, the verdicts of the source's tail are derived again: up to the
+   * store's progress before the restart they may be stored already. By scope: '' is the node's one
+   * engine; a cluster's tasks each have theirs (their engines are restored one by one, each with its
+   * own event time).
    */
-  private replayUntilMs: number | null = null;
-  private replayToleranceMs = 0;
-  /** Keys whose replayed incident was closed already: their re-derived verdicts are dropped until it closes again. */
-  private readonly replayClosed = new Set<string>();
+  private replays = new Map<string, ReplayWindow>();
+  /** Progress (latest verdict's event time) of each scope other than '', persisted as meta `latest_verdict_ms:<scope>`. */
+  private scopeProgress = new Map<string, number>();
+  /** Whether release() left open incidents in the store that memory does not hold (see supersede()). */
+  private released = false;
 
   /** Validates the options (INCIDENT_OPTION_INVALID) and loads the store's open incidents. */
   constructor(options: IncidentManagerOptions) {
@@ -85,11 +105,11 @@ export class IncidentManager {
    * listeners and returns them. If the store fails, nothing of the batch is kept, in the store or in
    * memory, and the error is thrown: the same batch may be applied again later (the daemon retries).
    */
-  applyBatch(verdicts: readonly Verdict[]): IncidentTransition[] {
+  applyBatch(verdicts: readonly Verdict[], scope = ''): IncidentTransition[] {
     const transitions = this.write(() => {
       const out: IncidentTransition[] = [];
       for (const verdict of verdicts) {
-        const transition = this.apply(verdict);
+        const transition = this.apply(verdict, scope);
         if (transition !== null) out.push(transition);
       }
       return out;
@@ -102,10 +122,10 @@ export class IncidentManager {
    * Expires the open incidents whose latest verdict is at least maxSilenceMs of event time before nowMs
    * (the detector forgot them, e.g. after a restart without its state), closing them at nowMs.
    */
-  expireStale(nowMs: number, maxSilenceMs: number): IncidentTransition[] {
+  expireStale(nowMs: number, maxSilenceMs: number, owns: (incident: Incident) => boolean = () => true): IncidentTransition[] {
     this.latestEventMs = Math.max(this.latestEventMs, nowMs);
     const stale = [...this.openByKey.entries()]
-      .filter(([, open]) => nowMs - open.incident.updatedAtMs >= maxSilenceMs)
+      .filter(([, open]) => nowMs - open.incident.updatedAtMs >= maxSilenceMs && owns(open.incident))
       .sort(([, a], [, b]) => a.incident.id - b.incident.id);
     const transitions = this.write(() =>
       stale.map(([key, open]) => {
@@ -119,9 +139,19 @@ export class IncidentManager {
     return transitions;
   }
 
-  /** Event time of the latest verdict applied (persisted with the incidents), or null before any. */
-  latestVerdictMs(): number | null {
+  /** Event time of the latest verdict applied (persisted with the incidents), or null before any; of one scope's verdicts when given. */
+  latestVerdictMs(scope = ''): number | null {
+    if (scope !== '') return this.progressOf(scope);
     return this.latestEventMs === -Infinity ? null : this.latestEventMs;
+  }
+
+  private progressOf(scope: string): number | null {
+    if (!this.scopeProgress.has(scope)) {
+      const stored = this.store.getMeta(`${LATEST_VERDICT_MS}:${scope}`);
+      if (stored === null) return null;
+      this.scopeProgress.set(scope, Number(stored));
+    }
+    return this.scopeProgress.get(scope)!;
   }
 
   /**
@@ -130,12 +160,89 @@ export class IncidentManager {
    * recognised by their incident's identity (key and opening time within `toleranceMs`) and neither
    * stored nor published again, so no incident is recorded or notified twice.
    */
-  replayAfterRestore(checkpointMs: number | null, toleranceMs: number): void {
-    const stored = this.latestVerdictMs();
+  replayAfterRestore(checkpointMs: number | null, toleranceMs: number, scope = ''): void {
+    const stored = this.latestVerdictMs(scope);
     if (stored === null || (checkpointMs !== null && stored <= checkpointMs)) return;
-    this.replayUntilMs = stored;
-    this.replayToleranceMs = toleranceMs;
-    this.logger.info({ from: checkpointMs, until: stored }, 'verdicts up to the store\'s progress are recognised, not repeated');
+    this.replays.set(scope, { untilMs: stored, toleranceMs, closed: new Set() });
+    this.logger.info({ from: checkpointMs, until: stored, scope: scope || undefined }, 'verdicts up to the store\'s progress are recognised, not repeated');
+  }
+
+  /**
+   * The open incidents `owns` selects (a cluster task's), as its checkpoint carries them: copies of
+   * what is in memory, which after the verdicts of every chunk before a barrier is the store's state.
+   */
+  openIncidentsOf(owns: (incident: Incident) => boolean): OpenIncidentState[] {
+    return [...this.openByKey.values()].filter((o) => owns(o.incident)).map((o) => ({ incident: { ...o.incident }, tracking: { ...o.tracking } }));
+  }
+
+  /**
+   * Forgets the open incidents `owns` selects, without a transition (a cluster task moved to another
+   * node, which continues them): they stay open in the store, and neither expire here nor take the
+   * verdicts of a later owner of the task on this node, which starts from its checkpoint's (adopt()).
+   */
+  release(owns: (incident: Incident) => boolean): number {
+    let n = 0;
+    for (const [key, open] of [...this.openByKey]) {
+      if (!owns(open.incident)) continue;
+      this.openByKey.delete(key);
+      n++;
+    }
+    this.released ||= n > 0;
+    return n;
+  }
+
+  /**
+   * Before a key's incident opens (or is adopted) here: an incident of the key that release() left
+   * open in the store is over (its task moved, and the task's state has no such incident open now:
+   * another node closed it, in its own store). The store has room for one open incident per key, so
+   * it is closed here as expired at its last update seen here, without a transition (nothing is
+   * published or notified: the node that closed it did). Until the cluster shares one incident view,
+   * the true close is in that node's store.
+   */
+  private supersede(key: string, keep: number | null = null): void {
+    if (!this.released) return;
+    for (const stale of this.store.openIncidents()) {
+      if (incidentKey(stale) !== key || stale.id === keep || this.openByKey.get(key)?.incident.id === stale.id) continue;
+      const tracking = this.store.tracking(stale.id) as IncidentTracking;
+      this.store.updateIncident({ ...stale, status: 'expired', closedAtMs: stale.updatedAtMs }, tracking);
+      this.logger.info({ incidentId: stale.id, key }, 'an incident of a task that moved is closed here (its owner closed it)');
+    }
+  }
+
+  /**
+   * A cluster task gained (`owns`: its incidents) from its checkpoint: its open incidents in memory
+   * become those the checkpoint carries, as they are in this store: one the store has (same key, same
+   * opening) is taken from it, and left out when the store has it closed already (this node closed it
+   * after the checkpoint: its re-derived close is an orphan); one it does not have is stored as open
+   * here, with no transition (it opened on another node, whose notification went out). Incidents the
+   * store opened after the checkpoint come back with their re-derived openings (replayAfterRestore,
+   * called first). The scope's progress becomes the checkpoint's when that is ahead. Returns the
+   * number stored anew.
+   */
+  adopt(scope: string, progressMs: number | null, open: readonly OpenIncidentState[], owns: (incident: Incident) => boolean): number {
+    let adopted = 0;
+    this.release(owns);
+    this.write(() => {
+      for (const o of open) {
+        const key = incidentKey(o.incident);
+        this.touch(key);
+        const stored = this.store.openedNear(key, o.incident.openedAtMs, 0);
+        this.supersede(key, stored?.id ?? null);
+        if (stored !== null) {
+          if (stored.status === 'open') {
+            this.openByKey.set(key, { incident: stored, tracking: this.store.tracking(stored.id) as IncidentTracking, ...this.store.timelineExtent(stored.id) });
+          }
+          continue;
+        }
+        const { id: _id, ...draft } = o.incident;
+        const incident = this.store.insertIncident(draft, { ...o.tracking });
+        this.openByKey.set(key, { incident, tracking: { ...o.tracking }, sampleCount: 0, lastSampleAtMs: null });
+        adopted++;
+      }
+      if (progressMs !== null && progressMs > (this.progressOf(scope) ?? -Infinity)) this.scopeProgress.set(scope, progressMs);
+      return [];
+    });
+    return adopted;
   }
 
   /** Silences an incident's notifications; returns it, or null for an unknown id. */
@@ -185,7 +292,8 @@ export class IncidentManager {
   private write(fn: () => IncidentTransition[]): IncidentTransition[] {
     const stats = { ...this.stats };
     const latestEventMs = this.latestEventMs;
-    const replay = { until: this.replayUntilMs, closed: new Set(this.replayClosed) };
+    const replays = new Map([...this.replays].map(([k, w]) => [k, { ...w, closed: new Set(w.closed) }]));
+    const scopeProgress = new Map(this.scopeProgress);
     this.journal = new Map();
     let planned = false;
     try {
@@ -197,6 +305,7 @@ export class IncidentManager {
         }
         // The progress a restore compares its checkpoint with, in the same transaction as the incidents.
         if (this.latestEventMs !== latestEventMs) this.store.setMeta(LATEST_VERDICT_MS, String(this.latestEventMs));
+        for (const [scope, ms] of this.scopeProgress) if (scopeProgress.get(scope) !== ms) this.store.setMeta(`${LATEST_VERDICT_MS}:${scope}`, String(ms));
         return transitions;
       });
     } catch (error) {
@@ -207,9 +316,8 @@ export class IncidentManager {
       }
       Object.assign(this.stats, stats);
       this.latestEventMs = latestEventMs;
-      this.replayUntilMs = replay.until;
-      this.replayClosed.clear();
-      for (const k of replay.closed) this.replayClosed.add(k);
+      this.replays = replays;
+      this.scopeProgress = scopeProgress;
       if (planned) this.afterRollback?.();
       throw error;
     } finally {
@@ -224,21 +332,23 @@ export class IncidentManager {
     this.journal.set(key, open === undefined ? null : { ...open, incident: { ...open.incident }, tracking: { ...open.tracking } });
   }
 
-  private apply(verdict: Verdict): IncidentTransition | null {
+  private apply(verdict: Verdict, scope: string): IncidentTransition | null {
     this.stats.verdicts++;
     const key = incidentKey(verdict);
     this.touch(key);
-    const open = this.openByKey.get(key);
-    if (this.replayUntilMs !== null) {
-      if (verdict.atMs > this.replayUntilMs) {
-        this.replayUntilMs = null;
-        this.replayClosed.clear();
-      } else if (this.storedAlready(key, verdict, open)) {
+    let open = this.openByKey.get(key);
+    const replay = this.replays.get(scope);
+    if (replay !== undefined) {
+      if (verdict.atMs > replay.untilMs) {
+        this.replays.delete(scope);
+      } else if (this.storedAlready(key, verdict, open, replay)) {
         this.stats.replayed++;
         return null;
       }
+      open = this.openByKey.get(key);
     }
     this.latestEventMs = Math.max(this.latestEventMs, verdict.atMs);
+    if (scope !== '') this.scopeProgress.set(scope, Math.max(this.progressOf(scope) ?? -Infinity, verdict.atMs));
     if (verdict.kind === 'open') return open === undefined ? this.openIncident(key, verdict) : this.continueIncident(open, verdict);
     if (open === undefined) {
       if (verdict.kind === 'update') this.stats.orphanUpdates++;
@@ -258,18 +368,21 @@ export class IncidentManager {
   }
 
   /** During a replay after a restore: whether this verdict's transition is in the store already. */
-  private storedAlready(key: string, verdict: Verdict, open: OpenIncident | undefined): boolean {
+  private storedAlready(key: string, verdict: Verdict, open: OpenIncident | undefined, replay: ReplayWindow): boolean {
     if (verdict.kind === 'open') {
       // The key's open incident when this is its opening; otherwise an earlier one of the key, closed
       // since (the tail re-derives it before the one open now).
       let prior: Incident | null = open?.incident ?? null;
-      if (prior === null || Math.abs(prior.openedAtMs - verdict.atMs) > this.replayToleranceMs) prior = this.store.openedNear(key, verdict.atMs, this.replayToleranceMs);
+      if (prior === null || Math.abs(prior.openedAtMs - verdict.atMs) > replay.toleranceMs) prior = this.store.openedNear(key, verdict.atMs, replay.toleranceMs);
       if (prior === null) return false;
-      if (prior.status !== 'open') this.replayClosed.add(key);
+      if (prior.status !== 'open') replay.closed.add(key);
+      // Open in the store but not in memory (a cluster task's incident released when the task left
+      // this node): its re-derived updates and close continue it.
+      else if (open === undefined) this.openByKey.set(key, { incident: prior, tracking: this.store.tracking(prior.id) as IncidentTracking, ...this.store.timelineExtent(prior.id) });
       return true;
     }
-    if (this.replayClosed.has(key)) {
-      if (verdict.kind !== 'update') this.replayClosed.delete(key);
+    if (replay.closed.has(key)) {
+      if (verdict.kind !== 'update') replay.closed.delete(key);
       return true;
     }
     // From before the key's open incident opened: an earlier incident's, whose opening was in the
@@ -281,6 +394,7 @@ export class IncidentManager {
 
   private openIncident(key: string, verdict: Verdict): IncidentTransition {
     this.stats.opened++;
+    this.supersede(key);
     const tracking: IncidentTracking = { impactedBaseViews: 0, timelineStepMs: this.timelineSampleMs };
     const incident = this.store.insertIncident(
       {

@@ -77,6 +77,8 @@ export class KafkaSource implements Source {
   private admin: Admin | null = null;
   /** Partitions paused because they are too far ahead of evaluated event time. */
   private readonly paused = new Set<string>();
+  /** Gained partitions paused while the sink loads their state (sink.partitionsChanged), with that load. */
+  private readonly loading = new Map<string, Promise<string | null>>();
   private watchTimer: NodeJS.Timeout | null = null;
   private watching: Promise<void> | null = null;
   /** When the watch round in flight started (a round that outlasts WATCH_INTERVAL_MS cannot reach the broker). */
@@ -164,9 +166,12 @@ export class KafkaSource implements Source {
       const mine = new Set<string>();
       for (const [topic, parts] of Object.entries(e.payload.memberAssignment)) for (const p of parts) mine.add(`${topic}:${p}`);
       const revoked = [...this.assigned].filter((k) => !mine.has(k));
+      const gained = [...mine].filter((k) => !this.assigned.has(k));
       // Never commit for a partition this member gave up: it would overwrite its new owner's commits.
       for (const k of revoked) this.progress.delete(k);
+      for (const k of revoked) this.loading.delete(k);
       this.assigned = mine;
+      this.loadPartitions(gained, revoked, (e.payload as { generationId?: number }).generationId ?? null);
       // Event time follows the slowest assigned partition that is still catching up.
       this.sink.declareStreams?.([...mine].sort());
       for (const k of revoked) this.paused.delete(k);
@@ -226,8 +231,9 @@ export class KafkaSource implements Source {
       await prev;
       const key = `${batch.topic}:${batch.partition}`;
       // A batch of a partition this member no longer owns (none are expected: kafkajs stops fetching
-      // before it rejoins) belongs to the new owner; counting it here would only duplicate it.
-      if (!this.assigned.has(key)) return;
+      // before it rejoins) belongs to the new owner; counting it here would only duplicate it. One
+      // whose state is still loading is not resolved: it is fetched again from where the load says.
+      if (!this.assigned.has(key) || this.loading.has(key)) return;
       const msgs = batch.messages;
       let p = this.progress.get(key);
       if (!p) {
@@ -306,6 +312,38 @@ export class KafkaSource implements Source {
   }
 
   /**
+   * Gained partitions whose state the sink loads (a cluster's tasks) are paused until it is loaded,
+   * then read from the position it says (a task checkpoint's offset; null: the group's commit). A
+   * load that resolves after its partition was lost (or lost and gained again) is ignored.
+   */
+  private loadPartitions(gained: string[], lost: string[], generation: number | null): void {
+    const loads = this.sink.partitionsChanged?.({ gained, lost, generation });
+    if (!loads) return;
+    for (const [key, load] of loads) this.loading.set(key, load);
+    // Also those still loading from before: a consumer kafkajs restarted has forgotten its pauses.
+    if (this.loading.size) this.consumer!.pause(topicPartitions([...this.loading.keys()]));
+    for (const [key, load] of loads) {
+      load.then((next) => {
+        if (this.loading.get(key) !== load || this.closing) return;
+        this.loading.delete(key);
+        const i = key.lastIndexOf(':');
+        const topic = key.slice(0, i);
+        const partition = Number(key.slice(i + 1));
+        if (next !== null) {
+          this.progress.set(key, { topic, partition, deliveredNext: Number(next), committedNext: 0 });
+          this.consumer!.seek({ topic, partition, offset: next });
+        }
+        if (!this.paused.has(key)) this.consumer!.resume([{ topic, partitions: [partition] }]);
+        this.log.info({ partition: key, offset: next }, 'kafka partition state loaded: reading');
+        void this.watch();
+      }, (err: Error) => {
+        // The sink retries its loads; one that fails for good leaves the partition paused (its state must not start cold).
+        this.log.error({ err, partition: key }, 'kafka partition state could not be loaded: the partition stays paused');
+      });
+    }
+  }
+
+  /**
    * A restored checkpoint's partitions are read from its offsets, not from the group's commit (which
    * may be behind it, after a crash between a checkpoint and its commit, or ahead of it, when an older
    * checkpoint had to be taken): seek there, and drop anything below (kafkajs may have fetched already).
@@ -335,6 +373,7 @@ export class KafkaSource implements Source {
     const pause: string[] = [];
     const resume: string[] = [];
     for (const key of this.assigned) {
+      if (this.loading.has(key)) continue;
       const isAhead = ahead(key);
       if (isAhead && !this.paused.has(key)) pause.push(key);
       else if (!isAhead && this.paused.has(key)) resume.push(key);

@@ -1,5 +1,6 @@
-// kafkajs 2.2.4 is unmaintained; this module carries the one fix Vigil depends on.
+// kafkajs 2.2.4 is unmaintained; this module carries the fixes and the one addition Vigil depends on.
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
+import ConsumerGroup from 'kafkajs/src/consumer/consumerGroup.js';
 
 interface PatchableQueue {
   pending: unknown[];
@@ -15,12 +16,49 @@ interface PatchableQueue {
  * queues a request before it schedules a check, so skipping an empty check loses nothing.
  */
 export function patchKafkajs(): void {
+  patchGroupJoinGeneration();
   const proto = (RequestQueue as unknown as { prototype: PatchableQueue }).prototype;
   if (proto.__vigilPatched) return;
   const original = proto.scheduleCheckPendingRequests;
   proto.scheduleCheckPendingRequests = function (this: PatchableQueue) {
     if (this.pending.length === 0) return;
     original.call(this);
+  };
+  proto.__vigilPatched = true;
+}
+
+interface PatchableGroup {
+  generationId: number | null;
+  instrumentationEmitter: { emit(name: string, payload?: unknown): unknown; __vigilGroup?: PatchableGroup };
+  joinAndSync(): Promise<void>;
+  __vigilPatched?: boolean;
+}
+
+/** The event name kafkajs gives GROUP_JOIN (`consumer.events.GROUP_JOIN`). */
+const GROUP_JOIN = 'consumer.group_join';
+
+/**
+ * Adds the group generation to kafkajs's GROUP_JOIN payload (`generationId`), which it leaves out:
+ * the cluster's task checkpoints are ordered and fenced by it (a member that lost a task writes at
+ * an older generation than the new owner). The consumer's emitter outlives the ConsumerGroup (kafkajs
+ * makes a new one when it restarts the consumer), so the emitter asks the group that joins last.
+ */
+function patchGroupJoinGeneration(): void {
+  const proto = (ConsumerGroup as unknown as { prototype: PatchableGroup }).prototype;
+  if (proto.__vigilPatched) return;
+  const original = proto.joinAndSync;
+  proto.joinAndSync = function (this: PatchableGroup) {
+    const emitter = this.instrumentationEmitter;
+    if (emitter.__vigilGroup === undefined) {
+      const emit = emitter.emit;
+      emitter.emit = function (this: unknown, name: string, payload?: unknown) {
+        const group = emitter.__vigilGroup;
+        if (name === GROUP_JOIN && payload !== null && typeof payload === 'object' && group) payload = { ...payload, generationId: group.generationId };
+        return emit.call(this, name, payload);
+      };
+    }
+    emitter.__vigilGroup = this;
+    return original.call(this);
   };
   proto.__vigilPatched = true;
 }

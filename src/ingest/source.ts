@@ -22,6 +22,14 @@ export interface ChunkPosition {
   next: string;
 }
 
+/** A consumer group's rebalance as a member sees it: the partitions it gained and lost, at which generation. */
+export interface PartitionChange {
+  gained: string[];
+  lost: string[];
+  /** The group generation of the new assignment (null when the client does not tell). */
+  generation: number | null;
+}
+
 /** Where a source delivers bytes: whole or partial NDJSON lines, in order. */
 export interface SourceSink {
   /**
@@ -61,6 +69,13 @@ export interface SourceSink {
    * source should stop reading it (Kafka pause, Kinesis: no GetRecords) until this turns false.
    */
   streamAhead?(id: string): boolean;
+  /**
+   * The source's assignment changed (Kafka: a group join). Given, the sink owns per-partition state
+   * (a cluster's tasks): for each gained partition it returns a promise of where to read it from once
+   * its state is loaded (a checkpoint's position; null: where the group's commit says). The source
+   * reads nothing of a gained partition until its promise resolves (Kafka: paused), and forgets a lost one.
+   */
+  partitionsChanged?(change: PartitionChange): Map<string, Promise<string | null>>;
 }
 
 /** A stream of view outcomes (demo generator, file, stdin; Kafka and Kinesis plug in here). */

@@ -1,0 +1,407 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { VigilConfig } from '../config/config.ts';
+import type { Logger } from '../log/logger.ts';
+import { Engine, type EngineOptions } from '../engine/engine.ts';
+import { EngineStats } from '../engine/engine-stats.ts';
+import { CheckpointError } from '../engine/checkpoint-store.ts';
+import type { ChunkOrigin, ChunkPosition, PartitionChange, SourceSink } from '../ingest/source.ts';
+import type { IncidentManager } from '../incidents/incident-manager.ts';
+import type { Incident } from '../incidents/incident.ts';
+import type { Verdict } from '../kernel/verdict.ts';
+import type { DetectionParams } from '../kernel/detection-params.ts';
+import type { CellFigures } from '../kernel/cell-figures.ts';
+import { KERNEL_COUNTER_NAMES, type KernelCounters } from '../kernel/wasm-kernel.ts';
+import type { StoreWriter } from '../daemon/store-writer.ts';
+import type { Health } from '../daemon/health.ts';
+import { describeError } from '../daemon/health.ts';
+import { createS3Client } from '../dump/s3-object-store.ts';
+import { TaskCheckpointStore, type LoadedTaskCheckpoint } from './task-checkpoint-store.ts';
+
+/** Engine options every task's engine shares (the daemon's), without what is the task's own. */
+export type TaskEngineBase = Omit<EngineOptions, 'workers' | 'restore' | 'onVerdicts' | 'onFailure'>;
+
+/** What the cluster's tasks need from the daemon. */
+export interface ClusterTasksOptions {
+  config: VigilConfig;
+  logger: Logger;
+  manager: IncidentManager;
+  writer: StoreWriter;
+  health: Health;
+  now: () => number;
+  /** The daemon's engine options, asked at each task's start (so parameters changed at run time apply). */
+  engineBase: () => TaskEngineBase;
+  /** Tests inject a client (else one is built from VIGIL_S3_*). */
+  s3Client?: Pick<S3Client, 'send'>;
+}
+
+/** One partition of the input topic this node owns: its own engine, event clock and checkpoints. */
+interface Task {
+  key: string;
+  /** The group generation this node owns the task in (its checkpoints are written at it). */
+  generation: number;
+  /** Null while its state loads. */
+  engine: Engine | null;
+  /** Lost (revoked) or the node stops: no more writes, verdicts or checkpoints. */
+  dropped: boolean;
+  /** Properties its verdicts named (its incidents are those of these properties). */
+  properties: Set<string>;
+  /** The partition offset of its latest durable checkpoint (what the group may commit). */
+  checkpointed: string | null;
+  checkpointing: Promise<Record<string, unknown> | null> | null;
+  gainedAtMs: number;
+  readyAtMs: number | null;
+  restoredFrom: string | null;
+}
+
+const LOAD_RETRY_MIN_MS = 500;
+const LOAD_RETRY_MAX_MS = 10_000;
+
+/**
+ * A cluster node's tasks: one per input partition the consumer group assigned it (state follows
+ * partitions). Each task has its own Engine (VIGIL_CLUSTER_WORKERS_PER_TASK workers, its own event
+ * clock), restored from the task's newest checkpoint in S3 before its partition is read, and
+ * checkpointed there every VIGIL_CHECKPOINT_INTERVAL_MS with its partition's offset and its
+ * incidents. A lost task's engine is stopped and dropped, never checkpointed again. The verdicts of
+ * every task go to the node's one IncidentManager, each under its task's scope (its own progress and
+ * replay window). This is the SourceSink the Kafka source writes to.
+ */
+export class ClusterTasks implements SourceSink {
+  private readonly tasks = new Map<string, Task>();
+  private readonly store: TaskCheckpointStore;
+  private readonly log: Logger;
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  readonly chunkBytes: number;
+  /** Counters of tasks this node dropped, for status. */
+  private readonly counts = { gained: 0, lost: 0, restored: 0, checkpoints: 0, checkpointFailures: 0, adopted: 0 };
+  private lastWriteAt = 0;
+
+  constructor(private readonly o: ClusterTasksOptions) {
+    const c = o.config;
+    this.log = o.logger.child({ component: 'cluster', node: c.cluster!.nodeId });
+    this.chunkBytes = c.chunkBytes;
+    this.store = new TaskCheckpointStore(o.s3Client ?? createS3Client(c.s3!), c.s3!, c.cluster!.name, c.cluster!.nodeId, this.log);
+  }
+
+  /** Starts the periodic task checkpoints and the stale sweep. */
+  start(): void {
+    const c = this.o.config;
+    // The store's open incidents are those of the tasks this node owned before it stopped: each task
+    // gained takes its own back (from the store or its checkpoint), the others are their owners'.
+    this.o.manager.release(() => true);
+    this.timers.push(setInterval(() => { void this.checkpointAll('interval').catch(() => undefined); }, c.checkpointIntervalMs));
+    // Open incidents the task's kernel no longer knows expire; each task by its own event time, and
+    // only the incidents of tasks this node owns (another node continues the others).
+    this.timers.push(setInterval(() => this.expireStale(), 60_000));
+    for (const t of this.timers) t.unref();
+  }
+
+  // --- SourceSink ---------------------------------------------------------------------------------
+
+  write(): Promise<void> {
+    return Promise.reject(new Error('a cluster node takes framed chunks of one partition (writeChunk)'));
+  }
+
+  writeChunk = async (chunk: Uint8Array, origin?: ChunkOrigin, position?: ChunkPosition): Promise<void> => {
+    const t = origin ? this.tasks.get(origin.stream) : undefined;
+    // A partition lost (or still loading) while its chunk was framed: its records are the new owner's.
+    if (!t || !t.engine || t.dropped) return;
+    await this.o.writer.idle();
+    this.lastWriteAt = this.o.now();
+    try {
+      await t.engine.push(chunk, origin, position);
+    } catch (err) {
+      if (!t.dropped) throw err;
+    }
+  };
+
+  // Arrow functions: the source calls these detached from the sink.
+  committable = (): ReadonlyMap<string, string> => {
+    const out = new Map<string, string>();
+    for (const t of this.tasks.values()) if (!t.dropped && t.checkpointed !== null) out.set(t.key, t.checkpointed);
+    return out;
+  };
+
+  /** Each task's engine declares its own partition when it starts. */
+  declareStreams = (): void => {};
+
+  streamCaughtUp = (id: string): void => {
+    this.tasks.get(id)?.engine?.streamCaughtUp(id);
+  };
+
+  streamBehind = (id: string): void => {
+    this.tasks.get(id)?.engine?.streamBehind(id);
+  };
+
+  streamAhead = (id: string): boolean => this.tasks.get(id)?.engine?.streamAhead(id) ?? false;
+
+  partitionsChanged = (change: PartitionChange): Map<string, Promise<string | null>> => {
+    const generation = change.generation ?? 0;
+    for (const key of change.lost) this.drop(key, 'revoked');
+    for (const t of this.tasks.values()) t.generation = generation;
+    const loads = new Map<string, Promise<string | null>>();
+    for (const key of change.gained) {
+      const t: Task = { key, generation, engine: null, dropped: false, properties: new Set(), checkpointed: null, checkpointing: null,
+        gainedAtMs: this.o.now(), readyAtMs: null, restoredFrom: null };
+      this.tasks.set(key, t);
+      this.counts.gained++;
+      loads.set(key, this.gain(t));
+    }
+    this.log.info({ generation, gained: change.gained, lost: change.lost, owned: [...this.tasks.keys()].sort() }, 'cluster tasks assigned');
+    return loads;
+  };
+
+  // --- gaining and losing a task --------------------------------------------------------------------
+
+  /** Loads the task's newest checkpoint (retrying while S3 fails), settles its incidents, starts its engine; resolves with where to read from. */
+  private async gain(t: Task): Promise<string | null> {
+    const groups = this.o.config.keyGroups;
+    let loaded: LoadedTaskCheckpoint | null = null;
+    for (let attempt = 0; ; attempt++) {
+      if (t.dropped) return null;
+      try {
+        const { checkpoint, refused } = await this.store.load(t.key, groups);
+        for (const reason of refused) this.log.warn({ task: t.key, reason }, 'task checkpoint refused');
+        loaded = checkpoint;
+        break;
+      } catch (err) {
+        // A task must not start cold because S3 is away: its partition stays paused until this works.
+        this.o.health.fail('checkpoint', err);
+        const delay = Math.min(LOAD_RETRY_MAX_MS, LOAD_RETRY_MIN_MS * 2 ** attempt);
+        this.log.warn({ task: t.key, err: describeError(err), retryInMs: delay }, 'task checkpoint not readable; retrying');
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+    if (t.dropped) return null;
+    const m = loaded?.manifest;
+    for (const p of m?.incidents.properties ?? []) t.properties.add(p);
+    this.settleIncidents(t, loaded);
+    const position = m?.positions[t.key] ?? null;
+    let engine = this.newEngine(t, loaded ? { parts: loaded.parts, eventTime: m!.eventTime, positions: position === null ? {} : { [t.key]: position } } : undefined);
+    try {
+      await engine.start();
+    } catch (err) {
+      if (!loaded) throw err;
+      this.log.warn({ task: t.key, err: describeError(err), checkpoint: loaded.name }, 'task checkpoint could not be restored; the task starts with empty state');
+      await engine.stop();
+      engine = this.newEngine(t, undefined);
+      await engine.start();
+      loaded = null;
+    }
+    if (t.dropped) {
+      await engine.stop();
+      return null;
+    }
+    engine.declareStreams([t.key]);
+    t.engine = engine;
+    t.checkpointed = loaded ? position : null;
+    t.restoredFrom = loaded?.name ?? null;
+    t.readyAtMs = this.o.now();
+    if (loaded) this.counts.restored++;
+    this.log.info({ task: t.key, generation: t.generation, checkpoint: loaded?.name ?? null, writtenBy: m?.nodeId ?? null, offset: loaded ? position : null,
+      eventTime: m?.eventTime.reached ?? null, openIncidents: m?.incidents.open.length ?? 0, loadMs: t.readyAtMs - t.gainedAtMs }, 'cluster task ready');
+    return loaded ? position : null;
+  }
+
+  /**
+   * Where the task's incidents stand on this node before its first verdicts: those the checkpoint
+   * holds open (IncidentManager.adopt: as this store has them, or stored here). When this store is
+   * ahead of the checkpoint (this node had the task past it: a restart, or the task back before
+   * another node checkpointed it), the re-derived tail up to the store's progress is recognised by
+   * identity, not stored or notified again. In order with the verdicts, through the store writer.
+   */
+  private settleIncidents(t: Task, cp: LoadedTaskCheckpoint | null): void {
+    const owns = (i: Incident): boolean => t.properties.has(i.propertyId);
+    const cpMs = cp?.manifest.latestVerdictMs ?? null;
+    const tick = this.o.config.params.tickMs;
+    this.o.writer.submit('task incidents', () => {
+      this.o.manager.replayAfterRestore(cpMs, tick, t.key);
+      const n = this.o.manager.adopt(t.key, cpMs, cp?.manifest.incidents.open ?? [], owns);
+      this.counts.adopted += n;
+      if (n) this.log.info({ task: t.key, adopted: n }, 'open incidents of the task taken over from its checkpoint');
+    });
+  }
+
+  private newEngine(t: Task, restore: EngineOptions['restore']): Engine {
+    const base = this.o.engineBase();
+    let evaluated = false;
+    return new Engine({
+      ...base,
+      workers: this.o.config.cluster!.workersPerTask,
+      restore,
+      // The first chunk of the task evaluated here: how long a move took, from the assignment (logged once per task).
+      onChunkDone: (seconds: number) => {
+        base.onChunkDone?.(seconds);
+        if (evaluated || t.dropped) return;
+        evaluated = true;
+        this.log.info({ task: t.key, sinceAssignedMs: this.o.now() - t.gainedAtMs }, 'cluster task evaluating');
+      },
+      onVerdicts: (v: Verdict[]) => {
+        if (t.dropped) return;
+        for (const x of v) t.properties.add(x.propertyId);
+        this.o.writer.submit('verdicts', () => { this.o.manager.applyBatch(v, t.key); });
+      },
+      // A dropped task's engine fails its in-flight work when it stops: that is no failure of the node.
+      onFailure: (err: Error) => { if (!t.dropped) this.o.health.fail('engine', err); },
+    });
+  }
+
+  /** Stops and forgets a task (no checkpoint: its new owner restores the latest durable one). */
+  private drop(key: string, why: string): void {
+    const t = this.tasks.get(key);
+    if (!t) return;
+    t.dropped = true;
+    this.tasks.delete(key);
+    this.counts.lost++;
+    const owns = (i: Incident): boolean => t.properties.has(i.propertyId);
+    // After the task's verdicts already on their way to the store.
+    this.o.writer.submit('task released', () => { this.o.manager.release(owns); });
+    void t.engine?.stop().catch((err) => this.log.warn({ err, task: key }, 'task engine stop failed'));
+    this.log.info({ task: key, why }, 'cluster task dropped');
+  }
+
+  // --- checkpoints ----------------------------------------------------------------------------------
+
+  /** Checkpoints every task that is ready; rejects with the first failure after trying all. */
+  async checkpointAll(trigger: 'interval' | 'command' | 'shutdown'): Promise<Record<string, unknown>> {
+    const results: Record<string, unknown> = {};
+    let failure: unknown = null;
+    for (const t of [...this.tasks.values()]) {
+      try {
+        results[t.key] = await this.checkpointTask(t);
+      } catch (err) {
+        failure ??= err;
+        results[t.key] = { error: describeError(err) };
+      }
+    }
+    if (failure !== null) {
+      this.counts.checkpointFailures++;
+      this.o.health.fail('checkpoint', failure);
+      if (trigger !== 'interval') throw failure;
+      this.log.warn({ err: describeError(failure) }, 'periodic task checkpoint not written');
+    } else {
+      this.o.health.ok('checkpoint');
+    }
+    return { tasks: results };
+  }
+
+  private checkpointTask(t: Task): Promise<Record<string, unknown> | null> {
+    if (!t.engine || t.dropped) return Promise.resolve(null);
+    const engine = t.engine;
+    t.checkpointing ??= (async () => {
+      this.refuseWhileStoreFails();
+      const owns = (i: Incident): boolean => t.properties.has(i.propertyId);
+      // Taken where the barrier is emitted: after the verdicts of every chunk before it.
+      const state = await engine.checkpoint(() => ({
+        latestVerdictMs: this.o.manager.latestVerdictMs(t.key), open: this.o.manager.openIncidentsOf(owns), properties: [...t.properties].sort(),
+        waiting: this.o.writer.pending(),
+      }));
+      if (state.barrier.waiting > 0) this.refuseWhileStoreFails();
+      if (t.dropped) return null;
+      const c = this.o.config;
+      const saved = await this.store.save(t.key, t.generation, state.parts, {
+        eventTime: state.eventTime, positions: state.positions, source: `kafka:${c.kafka!.topic}`, latestVerdictMs: state.barrier.latestVerdictMs,
+        incidents: { open: state.barrier.open, properties: state.barrier.properties },
+      }, c.keyGroups, this.o.now(), () => !t.dropped);
+      if (saved === null || t.dropped) return null;
+      this.counts.checkpoints++;
+      t.checkpointed = state.positions[t.key] ?? t.checkpointed;
+      return { name: saved.name, bytes: saved.bytes, offset: t.checkpointed, event_time: state.eventTime.reached };
+    })().finally(() => { t.checkpointing = null; });
+    return t.checkpointing;
+  }
+
+  private refuseWhileStoreFails(): void {
+    const waiting = this.o.writer.pending();
+    if (waiting === 0) return;
+    throw new CheckpointError(`task checkpoint refused: ${waiting} write(s) wait for the incident store; a checkpoint now would hold incidents that are not stored`,
+      { code: 'CHECKPOINT_REFUSED' });
+  }
+
+  /** At shutdown: every task's in-flight chunks evaluated, then its final checkpoint (the source commits their offsets after). */
+  async drainAndCheckpoint(): Promise<void> {
+    for (const t of this.tasks.values()) await t.engine?.drain();
+    await this.checkpointAll('shutdown');
+  }
+
+  private expireStale(): void {
+    const c = this.o.config;
+    const maxSilence = 2 * Math.max(c.params.property.expireMs, c.params.title.expireMs);
+    for (const t of this.tasks.values()) {
+      const ts = t.engine?.maxEventTs() ?? null;
+      if (ts === null || t.dropped) continue;
+      const owns = (i: Incident): boolean => t.properties.has(i.propertyId);
+      this.o.writer.submit('expire stale', () => { this.o.manager.expireStale(ts, maxSilence, owns); });
+    }
+  }
+
+  /** Stops every task's engine (after drainAndCheckpoint at shutdown); idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    const engines = [...this.tasks.values()].map((t) => { t.dropped = true; return t.engine; });
+    this.tasks.clear();
+    await Promise.all(engines.map((e) => e?.stop()));
+  }
+
+  // --- what the rest of the daemon asks of "the engine" ---------------------------------------------
+
+  /** The furthest event time any task has reached (null before any). */
+  maxEventTs(): number | null {
+    let max: number | null = null;
+    for (const t of this.tasks.values()) {
+      const ts = t.engine?.maxEventTs() ?? null;
+      if (ts !== null && (max === null || ts > max)) max = ts;
+    }
+    return max;
+  }
+
+  /** Every task's cell figures, task after task. */
+  async dumpFigures(onPage: (figures: CellFigures[]) => Promise<void> | void, opts: { pageRecords?: number; propertyId?: string } = {}): Promise<void> {
+    for (const t of [...this.tasks.values()]) await t.engine?.dumpFigures(onPage, opts);
+  }
+
+  /** New detection parameters for every task (tasks gained later start with the daemon's current ones). */
+  async setParams(params: DetectionParams): Promise<void> {
+    await Promise.all([...this.tasks.values()].map((t) => t.engine?.setParams(params)));
+  }
+
+  /** Kernel counters summed over the tasks this node owns now. */
+  kernelCounters(): KernelCounters {
+    const sum = Object.fromEntries(KERNEL_COUNTER_NAMES.map((k) => [k, 0])) as KernelCounters;
+    for (const t of this.tasks.values()) {
+      const c = t.engine?.kernelCounters();
+      if (c) for (const k of KERNEL_COUNTER_NAMES) sum[k] += c[k];
+    }
+    return sum;
+  }
+
+  /** Engine counters summed over the tasks this node owns now. */
+  get stats(): EngineStats {
+    const sum = new EngineStats();
+    for (const t of this.tasks.values()) {
+      const s = t.engine?.stats;
+      if (!s) continue;
+      sum.chunks += s.chunks; sum.bytes += s.bytes; sum.events += s.events; sum.verdicts += s.verdicts;
+      for (const [r, n] of Object.entries(s.rejected)) sum.reject(r, n);
+    }
+    return sum;
+  }
+
+  /** When the source last wrote (for the daemon's idle advance). */
+  lastWrite(): number {
+    return this.lastWriteAt;
+  }
+
+  status(): Record<string, unknown> {
+    const now = this.o.now();
+    return {
+      node: this.o.config.cluster!.nodeId, name: this.o.config.cluster!.name, ...this.counts,
+      tasks: [...this.tasks.values()].sort((a, b) => a.key.localeCompare(b.key)).map((t) => ({
+        task: t.key, generation: t.generation, ready: t.engine !== null, restored_from: t.restoredFrom, checkpointed_offset: t.checkpointed,
+        event_time: t.engine?.maxEventTs() ?? null, owned_s: Math.round((now - t.gainedAtMs) / 1000), properties: t.properties.size,
+      })),
+    };
+  }
+}

@@ -1,0 +1,49 @@
+// The VIGIL_CLUSTER_* variables: several `vigil run` nodes in one Kafka consumer group acting as one
+// Vigil (see ARCHITECTURE.md, "Cluster"). Called by loadConfig with its reader, so config.ts stays the
+// only reader of process.env.
+
+import { hostname } from 'node:os';
+import type { EnvReader } from './env-reader.ts';
+
+/** How this node takes part in a cluster. */
+export interface ClusterConfig {
+  /** Prefix of the cluster's internal topics and object paths (default: the Kafka group id). */
+  name: string;
+  /** This node's name in object names and logs (default: host name and pid). */
+  nodeId: string;
+  /**
+   * Worker threads of each task's engine. A node runs one engine per task (input partition) it owns,
+   * so its threads are tasks owned x workers per task.
+   */
+  workersPerTask: number;
+}
+
+/** What the cluster section depends on in the rest of the configuration. */
+export interface ClusterDeps {
+  source: string;
+  kafkaGroupId: string | null;
+  s3Configured: boolean;
+  checkpoints: boolean;
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+/**
+ * Reads VIGIL_CLUSTER (default false) and, when it is on, the other VIGIL_CLUSTER_* variables;
+ * problems (each naming its variable) go to the reader. Off, they are read all the same with a
+ * scratch reader, so the reader knows them, and null is returned.
+ */
+export function readClusterConfig(reader: EnvReader, deps: ClusterDeps): ClusterConfig | null {
+  const on = reader.bool('VIGIL_CLUSTER', false);
+  const r = on ? reader : reader.scratch();
+  const problems = r.problems;
+  if (deps.source !== 'kafka') problems.push(`VIGIL_CLUSTER: a cluster needs VIGIL_SOURCE=kafka (its group assigns the tasks), got VIGIL_SOURCE=${deps.source}`);
+  if (!deps.s3Configured) problems.push('VIGIL_CLUSTER: a cluster keeps its task checkpoints in S3: set VIGIL_S3_BUCKET (and VIGIL_S3_ENDPOINT etc. for an S3-compatible store)');
+  if (!deps.checkpoints) problems.push('VIGIL_CLUSTER: a cluster moves state by its checkpoints: VIGIL_CHECKPOINTS=false is not possible with it');
+  const name = r.str('VIGIL_CLUSTER_NAME') ?? deps.kafkaGroupId ?? 'vigil';
+  if (!NAME.test(name)) problems.push(`VIGIL_CLUSTER_NAME: expected 1-100 letters, digits or ._-, got ${JSON.stringify(name)}`);
+  const nodeId = r.str('VIGIL_CLUSTER_NODE_ID') ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+  if (!NAME.test(nodeId)) problems.push(`VIGIL_CLUSTER_NODE_ID: expected 1-100 letters, digits or ._-, got ${JSON.stringify(nodeId)}`);
+  const workersPerTask = r.int('VIGIL_CLUSTER_WORKERS_PER_TASK', 1, 1, 64);
+  return on ? { name, nodeId, workersPerTask } : null;
+}
