@@ -1,0 +1,188 @@
+// Incremental kernel exports: a full part followed by parts holding only the keys that changed (and
+// the keys deleted) since the export before. A chain restores to exactly the state a full export at
+// its end restores to, in any worker count, and a chain with a missing link is refused.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
+import { decodeKernelState, encodeKernelState, REMOVED_ENTRY_BYTES, type KernelGroupState } from '../src/kernel/kernel-state.ts';
+import { groupRange } from '../src/kernel/key-groups.ts';
+import type { Verdict } from '../src/kernel/verdict.ts';
+import {
+  FAST_PARAMS, assertSameVerdicts, cutSteps, forkRunState, generateLines, newRunState, sorted, type RunState, type Step,
+} from './support/detection-streams.ts';
+
+const GROUPS = 32;
+const encoder = new TextEncoder();
+
+function init(w: number, workers: number) {
+  const r = groupRange(w, workers, GROUPS);
+  return { maxKeys: 4096, maxCells: 16384, chunkBytes: 1 << 20, groupLo: r.lo, groupHi: r.hi, groups: GROUPS, params: FAST_PARAMS };
+}
+
+function kernels(workers: number): WasmKernel[] {
+  return Array.from({ length: workers }, (_, w) => WasmKernel.create(init(w, workers), true));
+}
+
+function feed(ks: WasmKernel[], steps: Step[], state: RunState): Verdict[] {
+  const out: Verdict[] = [];
+  for (const step of steps) {
+    if ('declare' in step) { state.clock.declare(step.declare); continue; }
+    if ('advanceTo' in step) {
+      const t = state.clock.advanceTarget(step.advanceTo);
+      if (t === null) continue;
+      state.clock.advanced(t);
+      for (const k of ks) out.push(...k.advance(t));
+      continue;
+    }
+    const d = ks[0].decodeChunk(encoder.encode(step.lines.join('\n') + '\n'), ks.length, GROUPS);
+    const { plan, endTarget } = state.clock.plan(d.times, d.props, step.origin);
+    ks.forEach((k, w) => out.push(...k.ingest(d.parts[w], plan, endTarget)));
+  }
+  return out;
+}
+
+function finish(ks: WasmKernel[], state: RunState): Verdict[] {
+  const target = state.clock.finalTarget();
+  return ks.flatMap((k) => [...k.advance(target), ...k.finish()]);
+}
+
+/** Every kernel's part (full, or with `delta` the changes since its previous export), through bytes. */
+function exportAll(ks: WasmKernel[], delta: boolean): KernelGroupState[] {
+  return ks.map((k) => decodeKernelState(encodeKernelState(k.exportState(undefined, undefined, delta))));
+}
+
+function restoreInto(states: KernelGroupState[], workers: number): WasmKernel[] {
+  return Array.from({ length: workers }, (_, w) => WasmKernel.fromStates(init(w, workers), states, GROUPS, true));
+}
+
+/**
+ * The state of a set of kernels, canonical: every exported key's bytes by key hash (key indices, and
+ * so the order of an export, depend on the order keys were created or imported), the held records,
+ * dedup entries, clock and counters of each kernel.
+ */
+function canonical(ks: WasmKernel[]): { keys: Map<string, string>; rest: unknown[] } {
+  const keys = new Map<string, string>();
+  const rest: unknown[] = [];
+  for (const k of ks) {
+    const s = k.exportState();
+    const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
+    for (let p = 0; p < s.records.length;) {
+      const cells = dv.getUint32(p + 4, true);
+      const size = 24 + 192 + cells * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
+      keys.set(dv.getBigUint64(p + 24, true).toString(16), Buffer.from(s.records.subarray(p, p + size)).toString('hex'));
+      p += size;
+    }
+    const { nextTick, maxTs, counters, dedup, groupLo, groupHi } = s.header;
+    rest.push({ nextTick, maxTs, counters, dedup, groupLo, groupHi, held: Buffer.from(s.held).toString('hex'), dedupEntries: Buffer.from(s.dedup).toString('hex') });
+  }
+  return { keys, rest };
+}
+
+/**
+ * A stream in which keys come and go: titles (and a property) seen only in its first quarter, idle
+ * long enough to be evicted between checkpoints, next to the generator's steady properties.
+ */
+function stream(): Step[] {
+  const lines = generateLines({ seed: 91, events: 40_000, properties: 8, titlesPerProperty: 4, ratePerSec: 60, startMs: Date.UTC(2026, 6, 3, 20) });
+  const quarter = lines.length >> 2;
+  const churned = lines.map((l, i) => {
+    if (i >= quarter || (i % 11 !== 0 && i % 7 !== 0)) return l;
+    const e = JSON.parse(l) as Record<string, unknown>;
+    if (i % 11 === 0) e.property_id = 'gone-prop';
+    else e.video_title = `gone-${i % 23}`;
+    return JSON.stringify(e);
+  });
+  return cutSteps(churned, 91, 900);
+}
+
+const keysOf = (ks: WasmKernel[]) => ks.reduce((a, k) => a + k.counters().keys, 0);
+
+describe('incremental kernel exports', () => {
+  const steps = stream();
+  const cuts = [0.2, 0.35, 0.5, 0.65].map((f) => Math.floor(steps.length * f));
+
+  /** Runs 2 kernels to each cut, exporting full at the first and deltas after; then a full export at the last. */
+  function chainRun() {
+    const state = newRunState();
+    const original = kernels(2);
+    const chain: KernelGroupState[][] = [];
+    let from = 0;
+    cuts.forEach((at, i) => {
+      feed(original, steps.slice(from, at), state);
+      from = at;
+      chain.push(exportAll(original, i > 0));
+    });
+    return { state, original, chain };
+  }
+
+  test('quiet keys do not change: a delta holds the keys that saw events or were evaluated, and the keys evicted since', () => {
+    const { state, original, chain } = chainRun();
+    assert.ok(chain[0].every((p) => p.header.kind === 'full'), 'the first export is full');
+    for (const parts of chain.slice(1)) assert.ok(parts.every((p) => p.header.kind === 'delta'), 'later exports are deltas');
+    const removed = chain.slice(1).map((parts) => parts.reduce((a, p) => a + p.removed.length / REMOVED_ENTRY_BYTES, 0));
+    assert.ok(removed.some((n) => n > 0), `keys were evicted between exports: ${removed}`);
+    // Right after an export nothing has changed: the next delta is empty.
+    const empty = exportAll(original, true);
+    assert.deepEqual(empty.map((p) => [p.header.kind, p.header.keys, p.removed.length]), [['delta', 0, 0], ['delta', 0, 0]]);
+    // Events of one property only: once the keys counted before the last export are evaluated (their
+    // tick comes after it), a delta holds that property's keys and those with an incident open
+    // (evaluated every tick), no others.
+    const lines = steps.slice(cuts[3], cuts[3] + 3).flatMap((st) => ('lines' in st ? st.lines : []));
+    const propertyOf = (l: string) => (JSON.parse(l) as { property_id: string }).property_id;
+    const property = propertyOf(lines[0]);
+    const own = lines.filter((l) => propertyOf(l) === property);
+    feed(original, [{ lines: own.slice(0, own.length >> 1) }], state);
+    exportAll(original, true);
+    feed(original, [{ lines: own.slice(own.length >> 1) }], state);
+    const open = original.reduce((a, k) => a + k.counters().open, 0);
+    const n = exportAll(original, true).reduce((a, p) => a + p.header.keys, 0);
+    const ownKeys = 1 + new Set(own.map((l) => (JSON.parse(l) as { video_title?: string }).video_title)).size;
+    assert.ok(n > 0 && n <= ownKeys + open && n < keysOf(original), `${n} keys in the delta, of ${keysOf(original)} (the property's: ${ownKeys}, open cells: ${open})`);
+  });
+
+  for (const to of [2, 1, 3]) {
+    test(`full + deltas restore into ${to} worker(s) to the state a full export restores to, byte for byte, and continue alike`, () => {
+      const { state, original, chain } = chainRun();
+      const evictedBefore = original.reduce((a, k) => a + k.counters().evicted, 0);
+      assert.ok(evictedBefore > 0, 'keys were evicted during the chain');
+      // The chain as a checkpoint's restore gets it: per range, the full part, then its deltas in order.
+      const flat = chain.flat();
+      const fromChain = restoreInto(flat, to);
+      const full = exportAll(original, false);
+      const fromFull = restoreInto(full, to);
+      assert.equal(keysOf(fromChain), keysOf(original));
+      const a = canonical(fromChain);
+      const b = canonical(fromFull);
+      assert.equal(a.keys.size, b.keys.size);
+      for (const [hash, bytes] of b.keys) assert.equal(a.keys.get(hash), bytes, `key ${hash}`);
+      assert.deepEqual(a.rest, b.rest);
+      const rest = steps.slice(cuts[cuts.length - 1]);
+      const sa = forkRunState(state);
+      const sb = forkRunState(state);
+      const so = forkRunState(state);
+      const va = sorted([...feed(fromChain, rest, sa), ...finish(fromChain, sa)]);
+      const vb = sorted([...feed(fromFull, rest, sb), ...finish(fromFull, sb)]);
+      const vo = sorted([...feed(original, rest, so), ...finish(original, so)]);
+      assert.ok(vo.length > 0);
+      assertSameVerdicts(va, vb, 'chain vs full');
+      assertSameVerdicts(va, vo, 'chain vs uninterrupted');
+    });
+  }
+
+  test('a delta without its base, or after a missing link, is refused with the reason', () => {
+    const { chain } = chainRun();
+    assert.throws(() => restoreInto(chain[1], 2), /without its base/);
+    assert.throws(() => restoreInto([...chain[0], ...chain[2], ...chain[3]], 2), /applies on export .* its chain ends with/);
+    // Deltas in the wrong order.
+    assert.throws(() => restoreInto([...chain[0], ...chain[2], ...chain[1]], 2), /applies on export/);
+  });
+
+  test('an export that was not kept breaks the chain: the next delta names an export its chain does not end with', () => {
+    const { state, original, chain } = chainRun();
+    feed(original, steps.slice(cuts[3], cuts[3] + 20), state);
+    exportAll(original, true); // taken, then lost (a checkpoint that failed to write)
+    feed(original, steps.slice(cuts[3] + 20, cuts[3] + 40), state);
+    const next = exportAll(original, true);
+    assert.throws(() => restoreInto([...chain.flat(), ...next], 2), /applies on export/);
+  });
+});
