@@ -629,7 +629,6 @@ function sweepScope(t: i64, scope: i32): bool {
     if (parent >= 0) {
       const pk = keyPtr(parent);
       store<i32>(pk + K_CHILDREN, load<i32>(pk + K_CHILDREN) - 1);
-      markChanged(parent, pk);
     }
     deleteKey(i);
     bumpF64(H_EVICTED, 1);
