@@ -56,6 +56,18 @@ export function restoreInto(states: KernelGroupState[], workers: number): WasmKe
  * so the order of an export, depend on the order keys were created or imported), the held records,
  * dedup entries, clock and counters of each kernel.
  */
+/** The key hashes of a part's records, in order. */
+export function canonicalHashes(s: KernelGroupState): string[] {
+  const out: string[] = [];
+  const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
+  for (let p = 0; p < s.records.length;) {
+    const cells = dv.getUint32(p + 4, true);
+    out.push(dv.getBigUint64(p + 24, true).toString(16));
+    p += 24 + 192 + cells * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
+  }
+  return out;
+}
+
 export function canonical(ks: WasmKernel[]): { keys: Map<string, string>; rest: unknown[] } {
   const keys = new Map<string, string>();
   const rest: unknown[] = [];
@@ -76,16 +88,23 @@ export function canonical(ks: WasmKernel[]): { keys: Map<string, string>; rest: 
 
 /**
  * A stream in which keys come and go: titles (and a property) seen only in its first quarter, idle
- * long enough to be evicted between checkpoints, next to the generator's steady properties.
+ * long enough to be evicted between checkpoints; titles first seen in its second half (created where
+ * evicted keys were); a property that fails hard in [0.25, 0.345) of the stream and then goes silent
+ * with its incident open (evaluated every tick, with no events, until it expires); next to the
+ * generator's steady properties.
  */
 export function stream(): Step[] {
   const lines = generateLines({ seed: 91, events: 40_000, properties: 8, titlesPerProperty: 4, ratePerSec: 60, startMs: Date.UTC(2026, 6, 3, 20) });
-  const quarter = lines.length >> 2;
+  const n = lines.length;
   const churned = lines.map((l, i) => {
-    if (i >= quarter || (i % 11 !== 0 && i % 7 !== 0)) return l;
     const e = JSON.parse(l) as Record<string, unknown>;
-    if (i % 11 === 0) e.property_id = 'gone-prop';
-    else e.video_title = `gone-${i % 23}`;
+    if (i < n >> 2 && i % 11 === 0) e.property_id = 'gone-prop';
+    else if (i < n >> 2 && i % 7 === 0) e.video_title = `gone-${i % 23}`;
+    else if (i >= n * 0.25 && i < n * 0.345 && i % 3 === 0) {
+      e.property_id = 'lapse';
+      e.error_type = i % 2 === 0 ? 'TIMEOUT' : null;
+    } else if (i >= n >> 1 && i % 9 === 0) e.video_title = `late-${i % 13}`;
+    else return l;
     return JSON.stringify(e);
   });
   return cutSteps(churned, 91, 900);
