@@ -9,7 +9,10 @@ import { canonical, canonicalHashes, exportAll, feed, finish, kernels, keysOf, r
 
 describe('incremental kernel exports', () => {
   const steps = stream();
-  const cuts = [0.2, 0.35, 0.5, 0.65].map((f) => Math.floor(steps.length * f));
+  // Between the cuts at 0.2 and 0.35 the stream's 'lapse' property has an incident open and no events
+  // (evaluated every tick until it expires, evicted only later): the delta at 0.35 must hold it.
+  const cuts = [0.2, 0.35, 0.41, 0.5, 0.65].map((f) => Math.floor(steps.length * f));
+  const end = cuts[cuts.length - 1];
 
   /** Runs 2 kernels to each cut, exporting full at the first and deltas after; then a full export at the last. */
   function chainRun() {
@@ -37,7 +40,7 @@ describe('incremental kernel exports', () => {
     // Events of one property only: once the keys counted before the last export are evaluated (their
     // tick comes after it), a delta holds that property's keys and those with an incident open
     // (evaluated every tick), no others.
-    const lines = steps.slice(cuts[3], cuts[3] + 3).flatMap((st) => ('lines' in st ? st.lines : []));
+    const lines = steps.slice(end, end + 3).flatMap((st) => ('lines' in st ? st.lines : []));
     const propertyOf = (l: string) => (JSON.parse(l) as { property_id: string }).property_id;
     const property = propertyOf(lines[0]);
     const own = lines.filter((l) => propertyOf(l) === property);
@@ -66,7 +69,7 @@ describe('incremental kernel exports', () => {
       assert.equal(a.keys.size, b.keys.size);
       for (const [hash, bytes] of b.keys) assert.equal(a.keys.get(hash), bytes, `key ${hash}`);
       assert.deepEqual(a.rest, b.rest);
-      const rest = steps.slice(cuts[cuts.length - 1]);
+      const rest = steps.slice(end);
       const sa = forkRunState(state);
       const sb = forkRunState(state);
       const so = forkRunState(state);
@@ -82,6 +85,27 @@ describe('incremental kernel exports', () => {
     });
   }
 
+  test('at every cut the chain so far restores to what a full export at that cut restores to', () => {
+    // Twins fed alike: one exports the chain, the other a full part at each cut (a full export restarts
+    // the change tracking, so one kernel cannot do both).
+    const state = newRunState();
+    const twinState = newRunState();
+    const chained = kernels(2);
+    const twin = kernels(2);
+    const chain: KernelGroupState[] = [];
+    let from = 0;
+    cuts.forEach((at, i) => {
+      feed(chained, steps.slice(from, at), state);
+      feed(twin, steps.slice(from, at), twinState);
+      from = at;
+      chain.push(...exportAll(chained, i > 0));
+      const a = canonical(restoreInto(chain, 2));
+      const b = canonical(restoreInto(exportAll(twin, false), 2));
+      assert.deepEqual([...a.keys.entries()].sort(), [...b.keys.entries()].sort(), `keys at cut ${i}`);
+      assert.deepEqual(a.rest, b.rest, `clock, counters, held records, dedup entries at cut ${i}`);
+    });
+  });
+
   test('a delta without its base, or after a missing link, is refused with the reason', () => {
     const { chain } = chainRun();
     assert.throws(() => restoreInto(chain[1], 2), /without its base/);
@@ -92,9 +116,9 @@ describe('incremental kernel exports', () => {
 
   test('an export that was not kept breaks the chain: the next delta names an export its chain does not end with', () => {
     const { state, original, chain } = chainRun();
-    feed(original, steps.slice(cuts[3], cuts[3] + 20), state);
+    feed(original, steps.slice(end, end + 20), state);
     exportAll(original, true); // taken, then lost (a checkpoint that failed to write)
-    feed(original, steps.slice(cuts[3] + 20, cuts[3] + 40), state);
+    feed(original, steps.slice(end + 20, end + 40), state);
     const next = exportAll(original, true);
     assert.throws(() => restoreInto([...chain.flat(), ...next], 2), /applies on export/);
   });
@@ -103,7 +127,7 @@ describe('incremental kernel exports', () => {
     const { state, original, chain } = chainRun();
     // Late views (of the stream's first minute): counted at the current tick, the watermark does not
     // move, no tick is evaluated.
-    const last = steps.slice(0, cuts[3]).flatMap((st) => ('lines' in st ? st.lines : []))[100];
+    const last = steps.slice(0, end).flatMap((st) => ('lines' in st ? st.lines : []))[100];
     const views = (tag: string) => Array.from({ length: 40 }, (_, i) => {
       const e = JSON.parse(last) as Record<string, unknown>;
       e.error_type = i % 4 === 0 ? 'TIMEOUT' : null;

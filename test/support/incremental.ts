@@ -89,7 +89,7 @@ export function canonical(ks: WasmKernel[]): { keys: Map<string, string>; rest: 
 /**
  * A stream in which keys come and go: titles (and a property) seen only in its first quarter, idle
  * long enough to be evicted between checkpoints; titles first seen in its second half (created where
- * evicted keys were); a property that fails hard in [0.25, 0.345) of the stream and then goes silent
+ * evicted keys were); a property that fails hard in [0.15, 0.19) of the stream (after a healthy stretch) and then goes silent
  * with its incident open (evaluated every tick, with no events, until it expires); next to the
  * generator's steady properties.
  */
@@ -100,9 +100,9 @@ export function stream(): Step[] {
     const e = JSON.parse(l) as Record<string, unknown>;
     if (i < n >> 2 && i % 11 === 0) e.property_id = 'gone-prop';
     else if (i < n >> 2 && i % 7 === 0) e.video_title = `gone-${i % 23}`;
-    else if (i >= n * 0.25 && i < n * 0.345 && i % 3 === 0) {
+    else if (i >= n * 0.08 && i < n * 0.19 && i % 3 === 0) {
       e.property_id = 'lapse';
-      e.error_type = i % 2 === 0 ? 'TIMEOUT' : null;
+      e.error_type = i >= n * 0.15 && i % 2 === 0 ? 'TIMEOUT' : null;
     } else if (i >= n >> 1 && i % 9 === 0) e.video_title = `late-${i % 13}`;
     else return l;
     return JSON.stringify(e);
