@@ -225,6 +225,10 @@ export function exportChanged(scope: i32, cursor: i32, out: usize, cap: usize, l
   return w;
 }
 
+/** The changed list (i32 key indices), for JS to sort in place before an incremental export (index order reads the key blocks in address order). */
+export function changedPtr(): usize { return hdrPtr(H_CHANGED_PTR); }
+export function changedCount(): i32 { return hdrI32(H_CHANGED_LEN); }
+
 /** Keys deleted since the last export (entries of 16 bytes: u64 hash, u32 key group, u32 0). */
 export function removedCount(): i32 { return hdrI32(H_REMOVED_LEN); }
 export function removedPtr(): usize { return hdrPtr(H_REMOVED_PTR); }

@@ -18,7 +18,8 @@
 // one checkpoint per 15 s of wall time), each worker's pause per checkpoint (the time it stops
 // ingesting to export: p50, p99, max; for the chain, of incremental and of full parts apart), bytes
 // per checkpoint and write time. Not a timed test: run it by hand
-// (`npm run build && node --import tsx bench/checkpoint.ts`; BENCH_KEYS, BENCH_EVENTS, BENCH_RATE, BENCH_INTERVAL_MS).
+// (`npm run build && node --import tsx bench/checkpoint.ts`; BENCH_KEYS, BENCH_EVENTS, BENCH_RATE, BENCH_INTERVAL_MS,
+// BENCH_RUNS=none,full,chain).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,8 @@ const PROPERTIES = 200;
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 6_000_000);
 const RATE = Number(process.env.BENCH_RATE ?? 20_000);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 15_000);
+/** Which runs (comma-separated: none, full, chain); all by default. */
+const ONLY = process.env.BENCH_RUNS?.split(',');
 const CHUNK = 1 << 20;
 const START = Date.UTC(2026, 11, 1);
 const encoder = new TextEncoder();
@@ -172,6 +175,7 @@ console.log(JSON.stringify({ keys: KEYS, properties: PROPERTIES, events: EVENTS,
 const runs: Record<string, Array<Record<string, unknown>>> = { none: [], full: [], chain: [] };
 for (let round = 0; round < 2; round++) {
   for (const [name, policy] of [['none', null], ['full', { maxDeltas: 0, maxDeltaShare: 0 }], ['chain', DEFAULT_CHAIN_POLICY]] as const) {
+    if (ONLY && !ONLY.includes(name)) continue;
     const r = await run(policy);
     runs[name].push(r);
     console.log(JSON.stringify({ round, ...r }));
@@ -180,8 +184,9 @@ for (let round = 0; round < 2; round++) {
 // The cost against the peer of the same round; scaled to one checkpoint per 15 s of wall time.
 for (const name of ['full', 'chain'] as const) {
   for (let round = 0; round < 2; round++) {
-    const peer = runs.none[round].eventsPerSecond as number;
+    const peer = runs.none[round]?.eventsPerSecond as number;
     const r = runs[name][round];
+    if (!peer || !r) continue;
     const cost = 1 - (r.eventsPerSecond as number) / peer;
     const wallPerCheckpoint = (r.seconds as number) / Math.max(1, r.checkpoints as number);
     console.log(JSON.stringify({ round, policy: name, cost: +cost.toFixed(3), wallSecondsPerCheckpoint: +wallPerCheckpoint.toFixed(2), costAt15sWall: +(cost * wallPerCheckpoint / 15).toFixed(4) }));
