@@ -7,7 +7,7 @@ import {
   H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_KEY_HWM, H_EVICTED,
 } from './state';
 import {
-  keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams,
+  keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams, markChanged,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   K_FIRST_CELL, K_CHILDREN, K_RING,
   C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_OPEN_POS, C_BASE_VIEWS, C_BASE_FAILS,
@@ -175,6 +175,8 @@ export function rotateTo(key: i32, slot: i64): i64 {
 
 /** Appends a key to the dirty list once per tick. */
 @inline export function markDirty(key: i32, k: usize): void {
+  // Changed since the last export even when already dirty (an export may have come in between).
+  markChanged(key, k);
   if (load<u8>(k + K_DIRTY) != 0) return;
   store<u8>(k + K_DIRTY, 1);
   const len = hdrI32(H_DIRTY_LEN);
@@ -539,6 +541,7 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
 
 function evalKey(key: i32, t: i64): void {
   const k = keyPtr(key);
+  markChanged(key, k);
   const scope = <i32>load<u8>(k + K_SCOPE);
   foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
   let c = load<i32>(k + K_FIRST_CELL);
@@ -582,6 +585,7 @@ function evalOpen(t: i64, scope: i32): void {
     const key = load<i32>(cp + C_KEY);
     const k = keyPtr(key);
     if (<i32>load<u8>(k + K_SCOPE) != scope) continue;
+    markChanged(key, k);
     foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
     evalCell(c, t);
   }

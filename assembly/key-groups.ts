@@ -5,11 +5,12 @@
 import {
   hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64,
   H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_NEXT_TICK, H_MAX_TS,
+  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST,
 } from './state';
 import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME,
+  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME, K_CHANGED,
 } from './store';
 import { allocName, nameLen, nameBytes } from './names';
 import { groupOf } from './chunk';
@@ -83,16 +84,72 @@ export function exportBytes(lo: i32, hi: i32, groups: i32): usize {
   let n: i32 = 0;
   for (let i: i32 = 0; i < hwm; i++) {
     const k = keyPtr(i);
-    const hash = load<u64>(k + K_HASH);
-    if (hash == 0) continue;
-    const parent = load<i32>(k + K_PARENT);
-    const group = groupOf(parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : hash, groups);
+    if (load<u64>(k + K_HASH) == 0) continue;
+    const group = keyGroup(k, groups);
     if (group < lo || group >= hi) continue;
-    bytes += exportedSize(cellCount(k), parent >= 0 ? 0 : PX_DATA, namesSize(k));
+    bytes += keyExportSize(k);
     n++;
   }
   sizedKeys = n;
   return bytes;
+}
+
+/** The key group of key `k` (its property's). */
+@inline function keyGroup(k: usize, groups: i32): i32 {
+  const parent = load<i32>(k + K_PARENT);
+  return groupOf(parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : load<u64>(k + K_HASH), groups);
+}
+
+/** Bytes key `k` takes exported. */
+@inline function keyExportSize(k: usize): usize {
+  return exportedSize(cellCount(k), load<i32>(k + K_PARENT) >= 0 ? 0 : PX_DATA, namesSize(k));
+}
+
+/** Writes key `k` of key group `group` exported at `r` (keyExportSize(k) bytes). */
+function writeExported(k: usize, group: i32, r: usize): void {
+  const parent = load<i32>(k + K_PARENT);
+  const cells = cellCount(k);
+  const ext: usize = parent >= 0 ? 0 : PX_DATA;
+  const names = namesSize(k);
+  const size = exportedSize(cells, ext, names);
+  store<u32>(r + E_GROUP, <u32>group);
+  store<u32>(r + E_CELLS, <u32>cells);
+  store<u64>(r + E_PARENT_HASH, parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : 0);
+  store<u32>(r + E_NAMES, <u32>names);
+  store<u32>(r + E_EXT, <u32>ext);
+  memory.copy(r + E_HEADER, k, KEY_SIZE);
+  // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. Whether
+  // the key is in the changed list is this kernel's bookkeeping, not state.
+  // Links (indices) are local to this kernel too: an importer rebuilds them, so they go as 0 and a
+  // key's exported bytes depend on its state only (not on the order keys were created or imported).
+  const ke = r + E_HEADER;
+  store<u32>(ke + K_NAME, 0);
+  store<u8>(ke + K_CHANGED, 0);
+  store<i32>(ke + K_PARENT, 0);
+  store<i32>(ke + K_FIRST_CELL, 0);
+  store<i32>(ke + K_CHILDREN, 0);
+  store<i32>(ke + K_NEXT_FREE, 0);
+  let p = r + E_HEADER + KEY_SIZE;
+  let x = p + <usize>cells * CELL_SIZE;
+  const namesAt = r + size - names;
+  let nw = writeName(namesAt, <usize>load<u32>(k + K_NAME));
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    memory.copy(p, cp, CELL_SIZE);
+    store<u32>(p + C_NAME, 0);
+    store<i32>(p + C_KEY, 0);
+    store<i32>(p + C_NEXT, 0);
+    store<i32>(p + C_OPEN_POS, 0);
+    store<i32>(p + C_NEXT_FREE, 0);
+    store<i32>(p + C_EXT, 0);
+    nw = writeName(nw, <usize>load<u32>(cp + C_NAME));
+    // A property cell's extension (fast baseline, hot mark) goes with it.
+    if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
+    p += CELL_SIZE;
+    c = load<i32>(cp + C_NEXT);
+  }
+  memory.fill(nw, 0, namesAt + names - nw);
 }
 
 /**
@@ -106,42 +163,12 @@ export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: 
   let i = cursor;
   while (i < hwm) {
     const k = keyPtr(i);
-    const hash = load<u64>(k + K_HASH);
-    if (hash != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
-      const parent = load<i32>(k + K_PARENT);
-      const propHash = parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : hash;
-      const group = groupOf(propHash, groups);
+    if (load<u64>(k + K_HASH) != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
+      const group = keyGroup(k, groups);
       if (group >= lo && group < hi) {
-        const cells = cellCount(k);
-        const ext: usize = parent >= 0 ? 0 : PX_DATA;
-        const names = namesSize(k);
-        const size = exportedSize(cells, ext, names);
+        const size = keyExportSize(k);
         if (w + size > cap) break;
-        const r = out + w;
-        store<u32>(r + E_GROUP, <u32>group);
-        store<u32>(r + E_CELLS, <u32>cells);
-        store<u64>(r + E_PARENT_HASH, parent >= 0 ? propHash : 0);
-        store<u32>(r + E_NAMES, <u32>names);
-        store<u32>(r + E_EXT, <u32>ext);
-        memory.copy(r + E_HEADER, k, KEY_SIZE);
-        // Name blocks are addresses in this kernel: the names travel as bytes at the record's end.
-        store<u32>(r + E_HEADER + K_NAME, 0);
-        let p = r + E_HEADER + KEY_SIZE;
-        let x = p + <usize>cells * CELL_SIZE;
-        const namesAt = r + size - names;
-        let nw = writeName(namesAt, <usize>load<u32>(k + K_NAME));
-        let c = load<i32>(k + K_FIRST_CELL);
-        while (c >= 0) {
-          const cp = cellPtr(c);
-          memory.copy(p, cp, CELL_SIZE);
-          store<u32>(p + C_NAME, 0);
-          nw = writeName(nw, <usize>load<u32>(cp + C_NAME));
-          // A property cell's extension (fast baseline, hot mark) goes with it.
-          if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
-          p += CELL_SIZE;
-          c = load<i32>(cp + C_NEXT);
-        }
-        memory.fill(nw, 0, namesAt + names - nw);
+        writeExported(k, group, out + w);
         w += size;
       }
     }
@@ -150,6 +177,61 @@ export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: 
   exportCursor = i < hwm ? i : -1;
   return w;
 }
+
+// Incremental export: the keys in the changed list (store.ts markChanged) and the keys deleted since
+// the last export, in time proportional to what changed. resetChanges() (store.ts) after every export.
+
+/** Whether what changed since the last export is known (false after the removed list overflowed: export all). */
+export function changesKnown(): bool { return hdrI32(H_CHANGES_LOST) == 0; }
+
+/** Bytes the changed keys of key groups [lo, hi) take exported; exportedKeys() says how many. */
+export function exportChangedBytes(lo: i32, hi: i32, groups: i32): usize {
+  const list = hdrPtr(H_CHANGED_PTR);
+  const len = hdrI32(H_CHANGED_LEN);
+  let bytes: usize = 0;
+  let n: i32 = 0;
+  for (let i: i32 = 0; i < len; i++) {
+    const k = keyPtr(load<i32>(list + (<usize>i << 2)));
+    if (load<u64>(k + K_HASH) == 0) continue; // freed since it changed
+    const group = keyGroup(k, groups);
+    if (group < lo || group >= hi) continue;
+    bytes += keyExportSize(k);
+    n++;
+  }
+  sizedKeys = n;
+  return bytes;
+}
+
+/** exportKeys over the changed list: `cursor` is a position in that list. */
+export function exportChanged(scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
+  const list = hdrPtr(H_CHANGED_PTR);
+  const len = hdrI32(H_CHANGED_LEN);
+  let w: usize = 0;
+  let i = cursor;
+  while (i < len) {
+    const k = keyPtr(load<i32>(list + (<usize>i << 2)));
+    if (load<u64>(k + K_HASH) != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
+      const group = keyGroup(k, groups);
+      if (group >= lo && group < hi) {
+        const size = keyExportSize(k);
+        if (w + size > cap) break;
+        writeExported(k, group, out + w);
+        w += size;
+      }
+    }
+    i++;
+  }
+  exportCursor = i < len ? i : -1;
+  return w;
+}
+
+/** The changed list (i32 key indices), for JS to sort in place before an incremental export (index order reads the key blocks in address order). */
+export function changedPtr(): usize { return hdrPtr(H_CHANGED_PTR); }
+export function changedCount(): i32 { return hdrI32(H_CHANGED_LEN); }
+
+/** Keys deleted since the last export (entries of 16 bytes: u64 hash, u32 key group, u32 0). */
+export function removedCount(): i32 { return hdrI32(H_REMOVED_LEN); }
+export function removedPtr(): usize { return hdrPtr(H_REMOVED_PTR); }
 
 /**
  * Imports exported keys from [ptr, ptr+len): every link, list and table entry is rebuilt here, and
@@ -193,8 +275,10 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     if (key < 0) return -3;
     const k = keyPtr(key);
     // Everything but the links: the counts, slots, baselines and flags of the exporting kernel; the
-    // name from the record's names.
+    // name from the record's names. An imported key is a change of this kernel (createKey listed it).
+    const listed = load<u8>(k + K_CHANGED);
     memory.copy(k, src, KEY_SIZE);
+    store<u8>(k + K_CHANGED, listed);
     const keyName = allocName(np + 4, <i32>load<u32>(np));
     if (keyName == 0) return -3;
     store<u32>(k + K_NAME, <u32>keyName);

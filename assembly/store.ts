@@ -7,10 +7,12 @@ import {
   hdrI32, setHdrI32, hdrPtr,
   H_KEY_BLOCKS, H_CELL_BLOCKS, H_TABLE_PTR, H_TABLE_MASK, H_KEY_COUNT, H_CELL_COUNT,
   H_KEY_HWM, H_CELL_HWM, H_KEY_FREE, H_CELL_FREE, H_MAX_KEYS, H_MAX_CELLS,
-  H_PX_BLOCKS, H_PX_HWM, H_PX_FREE,
+  H_PX_BLOCKS, H_PX_HWM, H_PX_FREE, H_KEY_GROUPS,
+  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST,
 } from './state';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
 import { allocName, freeName, releaseRegion } from './names';
+import { groupOf } from './chunk';
 
 // Key record (KEY_SIZE bytes).
 export const K_HASH: usize = 0;        // u64, 0 = free
@@ -18,6 +20,7 @@ export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 fo
 export const K_SCOPE: usize = 12;      // u8
 export const K_DIRTY: usize = 13;      // u8 1 while in the dirty list
 export const K_PROFILE: usize = 14;    // u8 parameter profile of a property key (params.ts); titles use their property's
+export const K_CHANGED: usize = 15;    // u8 1 while this key index is in the changed list (kept across a free and reuse of the index)
 export const K_HEAD_SLOT: usize = 16;  // i64 newest slot index with counts (-1 none)
 export const K_FOLDED_SLOT: usize = 24;// i64 slots <= this are folded into the baselines
 export const K_LAST_TS: usize = 32;    // i64 latest event time
@@ -95,7 +98,13 @@ export function initStore(maxKeys: i32, maxCells: i32): bool {
   const cb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
   // At most one extension per cell: the same block table size.
   const xb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
-  if (table == 0 || kb == 0 || cb == 0 || xb == 0) return false;
+  // Change tracking: every key index at most once; removals until the list is full (then the next export is full).
+  const changed = heapAlloc(<usize>maxKeys * 4 + 16);
+  const removed = heapAlloc(<usize>maxKeys * 16 + 16);
+  if (table == 0 || kb == 0 || cb == 0 || xb == 0 || changed == 0 || removed == 0) return false;
+  store<usize>(HDR + H_CHANGED_PTR, changed);
+  store<usize>(HDR + H_REMOVED_PTR, removed);
+  setHdrI32(H_REMOVED_CAP, maxKeys);
   store<usize>(HDR + H_PX_BLOCKS, xb);
   setHdrI32(H_PX_FREE, -1);
   store<usize>(HDR + H_TABLE_PTR, table);
@@ -171,7 +180,10 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   if (idx >= 0) {
     k = keyPtr(idx);
     setHdrI32(H_KEY_FREE, load<i32>(k + K_NEXT_FREE));
+    // The index may be in the changed list already (its previous key changed since the last export).
+    const listed = load<u8>(k + K_CHANGED);
     memory.fill(k, 0, KEY_SIZE);
+    store<u8>(k + K_CHANGED, listed);
   } else {
     idx = hdrI32(H_KEY_HWM);
     if ((idx & BLOCK_MASK) == 0) {
@@ -192,7 +204,45 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
   place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), tagOf(hash), idx);
+  markChanged(idx, k);
   return idx;
+}
+
+/**
+ * Notes that key `idx` (record at `k`) changed since the last export: every write to a key or its
+ * cells calls this (or runs on a key that was marked in the same call), so that an incremental
+ * export (key-groups.ts exportChanged) can write only these keys. Quiet keys are never touched by a
+ * tick (rings rotate and baselines fold lazily, when a key is counted or evaluated), so the list holds
+ * the keys that saw events or have an open incident since the last export.
+ */
+@inline export function markChanged(idx: i32, k: usize): void {
+  if (load<u8>(k + K_CHANGED) != 0) return;
+  store<u8>(k + K_CHANGED, 1);
+  const len = hdrI32(H_CHANGED_LEN);
+  store<i32>(hdrPtr(H_CHANGED_PTR) + (<usize>len << 2), idx);
+  setHdrI32(H_CHANGED_LEN, len + 1);
+}
+
+/** Notes a deleted key (its hash and key group) for the next incremental export. */
+function noteRemoved(hash: u64, propHash: u64): void {
+  const len = hdrI32(H_REMOVED_LEN);
+  if (len >= hdrI32(H_REMOVED_CAP)) { setHdrI32(H_CHANGES_LOST, 1); return; }
+  const e = hdrPtr(H_REMOVED_PTR) + (<usize>len << 4);
+  store<u64>(e, hash);
+  const groups = hdrI32(H_KEY_GROUPS);
+  store<u32>(e + 8, groups > 0 ? <u32>groupOf(propHash, groups) : 0);
+  store<u32>(e + 12, 0);
+  setHdrI32(H_REMOVED_LEN, len + 1);
+}
+
+/** Forgets what changed (after an export, full or incremental, has written it). */
+export function resetChanges(): void {
+  const list = hdrPtr(H_CHANGED_PTR);
+  const len = hdrI32(H_CHANGED_LEN);
+  for (let i: i32 = 0; i < len; i++) store<u8>(keyPtr(load<i32>(list + (<usize>i << 2))) + K_CHANGED, 0);
+  setHdrI32(H_CHANGED_LEN, 0);
+  setHdrI32(H_REMOVED_LEN, 0);
+  setHdrI32(H_CHANGES_LOST, 0);
 }
 
 /** Removes a key from the table (backward-shift deletion keeps probes short) and frees it and its cells. */
@@ -203,6 +253,8 @@ export function deleteKey(idx: i32): void {
   const mask = <u32>hdrI32(H_TABLE_MASK);
   let pos = tagOf(hash) & mask;
   while (load<u32>(table + <usize>pos * SLOT, 4) != <u32>(idx + 1)) pos = (pos + 1) & mask;
+  const parent = load<i32>(k + K_PARENT);
+  noteRemoved(hash, parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : hash);
   // backward shift
   let hole = pos;
   let next = (pos + 1) & mask;
@@ -299,6 +351,7 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
+  markChanged(key, k);
   store<i32>(c + C_OPEN_POS, -1);
   store<i64>(c + C_CALM_SINCE, -1);
   store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
@@ -361,6 +414,9 @@ export function rebindProfiles(): void {
     const k = keyPtr(i);
     const h = load<u64>(k + K_HASH);
     if (h == 0 || load<i32>(k + K_PARENT) >= 0) continue;
-    store<u8>(k + K_PROFILE, <u8>profileOfHash(h));
+    const profile = <u8>profileOfHash(h);
+    if (load<u8>(k + K_PROFILE) == profile) continue;
+    store<u8>(k + K_PROFILE, profile);
+    markChanged(i, k);
   }
 }

@@ -1,45 +1,101 @@
-// Checkpoint cost at a large number of tracked keys: the engine (2 workers) first learns KEYS title
-// keys (one view each, over 50 properties), then ingests a steady stream that revisits them, twice in
-// the same process: without checkpoints (the peer) and with a checkpoint every INTERVAL_MS, written to
-// disk as the daemon writes it. Reports events/s of both (the throughput cost), each worker's pause per
-// checkpoint (the time it stops ingesting to export its key groups: p50, p99, max), the bytes and the
-// time a checkpoint takes to be written. Not a timed test: run it by hand
-// (`npm run build && node --import tsx bench/checkpoint.ts`; BENCH_KEYS, BENCH_EVENTS, BENCH_INTERVAL_MS).
+// Checkpoint cost and pause at a large number of tracked keys, full against incremental checkpoints.
+//
+// The engine (2 workers) first learns KEYS title keys (one view each, over PROPERTIES properties),
+// then ingests a day-like stream: views of titles drawn by popularity (Zipf, exponent 1: a few titles
+// take most views, most titles are seen now and then), 1% of them failures, at RATE views a second of
+// event time. A checkpoint is taken every INTERVAL_MS of *event time* (15 s: the daemon's default
+// interval), so each checkpoint sees the share of keys a live deployment at RATE sees change in an
+// interval, however fast the benchmark runs. At 20,000 views/s, 300,000 views fall in an interval and
+// reach ~10% of 1M titles (the popular ones every time, the long tail now and then): that is the
+// realistic share, measured and reported per run (`changedShare`).
+//
+// Three runs in one process, in turn, twice: no checkpoints (the peer), every checkpoint full
+// (VIGIL_CHECKPOINT_MAX_DELTAS=0, the behaviour before incremental checkpoints), and the default
+// chain policy. Each writes its checkpoints to disk as the daemon does (barrier, then the write off
+// the hot path; the next barrier waits for the previous write). Reported: events/s of each (the cost
+// is the loss against the peer, at checkpoints every INTERVAL_MS of event time, which at benchmark
+// speed is far more often than every INTERVAL_MS of wall time: `costAt15sWall` scales the loss to
+// one checkpoint per 15 s of wall time), each worker's pause per checkpoint (the time it stops
+// ingesting to export: p50, p99, max; for the chain, of incremental and of full parts apart), bytes
+// per checkpoint and write time. Not a timed test: run it by hand
+// (`npm run build && node --import tsx bench/checkpoint.ts`; BENCH_KEYS, BENCH_EVENTS, BENCH_RATE, BENCH_INTERVAL_MS,
+// BENCH_RUNS=none,full,chain).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine, type EngineState } from '../src/engine/engine.ts';
-import { CheckpointStore } from '../src/engine/checkpoint-store.ts';
+import { CheckpointStore, DEFAULT_CHAIN_POLICY, type ChainPolicy } from '../src/engine/checkpoint-store.ts';
+import { decodeKernelState } from '../src/kernel/kernel-state.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { silentLogger } from '../src/log/logger.ts';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 4_000_000);
+const PROPERTIES = 200;
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 6_000_000);
+const RATE = Number(process.env.BENCH_RATE ?? 20_000);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 15_000);
+/** Which runs (comma-separated: none, full, chain); all by default. */
+const ONLY = process.env.BENCH_RUNS?.split(',');
 const CHUNK = 1 << 20;
 const START = Date.UTC(2026, 11, 1);
 const encoder = new TextEncoder();
 
-/** Chunks of NDJSON: record i is title i mod KEYS of property (i mod KEYS) mod 50, 20 views a second of event time per ... */
-function* chunks(from: number, count: number, perSecond: number): Generator<Uint8Array> {
+/** Cumulative Zipf(1) weights of title ranks 1..KEYS, for sampling by binary search. */
+const cumulative = (() => {
+  const c = new Float64Array(KEYS);
+  let s = 0;
+  for (let r = 0; r < KEYS; r++) c[r] = s += 1 / (r + 1);
+  for (let r = 0; r < KEYS; r++) c[r] /= s;
+  return c;
+})();
+
+/** sfc32-like small seeded generator: the same stream in every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0, b = 0x9e3779b9, c = 0x85ebca6b, d = 1;
+  return () => {
+    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    const t = (a + b | 0) + d | 0;
+    d = d + 1 | 0;
+    a = b ^ b >>> 9;
+    b = c + (c << 3) | 0;
+    c = (c << 21 | c >>> 11) + t | 0;
+    return (t >>> 0) / 4294967296;
+  };
+}
+
+function zipfTitle(u: number): number {
+  let lo = 0, hi = KEYS - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cumulative[mid] < u) lo = mid + 1; else hi = mid;
+  }
+  // Ranks spread over titles (and so over properties and workers) by a fixed permutation.
+  return (lo * 7919 + 13) % KEYS;
+}
+
+/** Chunks of NDJSON: record i at START + i / RATE s; the learning pass names every title once, the stream draws them by popularity. */
+function* chunks(from: number, count: number, learn: boolean): Generator<{ bytes: Uint8Array; events: number }> {
+  const next = rng(7);
   let text = '';
+  let first = from;
   for (let i = from; i < from + count; i++) {
-    const t = i % KEYS;
-    const err = i % 97 === 0 ? '"networkError"' : 'null';
-    const line = `{"property_id":"p${t % 50}","video_title":"title-${t}","error_type":${err},"ts":${START + Math.floor((i * 1000) / perSecond)}}\n`;
+    const t = learn ? i : zipfTitle(next());
+    const err = !learn && next() < 0.01 ? '"networkError"' : 'null';
+    const line = `{"property_id":"p${t % PROPERTIES}","video_title":"title-${t}","error_type":${err},"ts":${START + Math.floor((i * 1000) / RATE)}}\n`;
     if (text.length + line.length > CHUNK - 1024) {
-      yield encoder.encode(text);
+      yield { bytes: encoder.encode(text), events: i - first };
       text = '';
+      first = i;
     }
     text += line;
   }
-  if (text) yield encoder.encode(text);
+  if (text) yield { bytes: encoder.encode(text), events: from + count - first };
 }
 
 async function engine(): Promise<Engine> {
   const e = new Engine({
     workers: 2, groups: 128, chunkBytes: CHUNK, params: DEFAULT_DETECTION_PARAMS,
-    maxKeysPerWorker: Math.ceil(KEYS * 0.75) + 1000, maxCellsPerWorker: Math.ceil(KEYS * 0.1) + 1000,
+    maxKeysPerWorker: Math.ceil(KEYS * 0.75) + 1000, maxCellsPerWorker: Math.ceil(KEYS * 0.3) + 1000,
     logger: silentLogger(), onVerdicts: () => {},
   });
   await e.start();
@@ -51,33 +107,49 @@ function pct(xs: number[], p: number): number {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : 0;
 }
 
-async function run(checkpoints: boolean): Promise<Record<string, unknown>> {
+const stats = (xs: number[]) => (xs.length ? { n: xs.length, p50: +pct(xs, 50).toFixed(1), p99: +pct(xs, 99).toFixed(1), max: +Math.max(...xs).toFixed(1) } : null);
+
+async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>> {
   const e = await engine();
   // Learn the keys (not timed): one view of every title.
-  for (const c of chunks(0, KEYS, 2000)) await e.push(c);
+  for (const c of chunks(0, KEYS, true)) await e.push(c.bytes);
   await e.drain();
   const learned = e.kernelCounters().keys;
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-cp-'));
-  const store = new CheckpointStore(dir);
-  const pauses: number[] = [];
+  const store = new CheckpointStore(dir, policy ?? DEFAULT_CHAIN_POLICY);
+  const pauses = { full: [] as number[], delta: [] as number[] };
   const writes: number[] = [];
-  let bytes = 0;
+  const bytes = { full: [] as number[], delta: [] as number[] };
+  const changed: number[] = [];
   let pending: Promise<void> | null = null;
-  let lastCheckpoint = performance.now();
+  const perInterval = Math.round((RATE * INTERVAL_MS) / 1000);
+  let nextAt = perInterval;
+  let events = 0;
   const started = performance.now();
-  for (const c of chunks(KEYS, EVENTS, 2000)) {
-    await e.push(c);
-    if (checkpoints && pending === null && performance.now() - lastCheckpoint >= INTERVAL_MS) {
-      lastCheckpoint = performance.now();
+  for (const c of chunks(KEYS, EVENTS, false)) {
+    await e.push(c.bytes);
+    events += c.events;
+    // A barrier every interval of event time.
+    if (policy && events >= nextAt) {
+      nextAt += perInterval;
+      await pending;
       // As the daemon does: a barrier, then the write off the hot path while chunks keep flowing.
       pending = (async () => {
-        const state: EngineState = await e.checkpoint(() => null);
-        for (const p of state.parts) pauses.push(p.pauseMs);
+        const state: EngineState = await e.checkpoint(() => null, store.plan(2));
+        let delta = false;
+        let keys = 0;
+        for (const p of state.parts) {
+          const h = decodeKernelState(p.bytes).header;
+          delta = h.kind === 'delta';
+          keys += h.keys;
+          (delta ? pauses.delta : pauses.full).push(p.pauseMs);
+        }
+        if (delta) changed.push(keys);
         const t = performance.now();
         const saved = await store.save(state.parts, { eventTime: state.eventTime, positions: state.positions, source: null, latestVerdictMs: null }, 128, Date.now());
         writes.push(performance.now() - t);
-        bytes = saved.bytes;
-      })().finally(() => { pending = null; });
+        (delta ? bytes.delta : bytes.full).push(saved.bytes);
+      })();
     }
   }
   await e.drain();
@@ -86,17 +158,37 @@ async function run(checkpoints: boolean): Promise<Record<string, unknown>> {
   const keys = e.kernelCounters().keys;
   await e.stop();
   rmSync(dir, { recursive: true, force: true });
+  const all = [...pauses.full, ...pauses.delta];
+  const mean = (xs: number[]) => (xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : null);
   return {
-    checkpoints: checkpoints ? pauses.length / 2 : 0, keys, learned, eventsPerSecond: Math.round(EVENTS / seconds),
-    pauseMs: checkpoints ? { p50: +pct(pauses, 50).toFixed(1), p99: +pct(pauses, 99).toFixed(1), max: +Math.max(...pauses).toFixed(1) } : null,
-    writeMs: checkpoints ? { p50: Math.round(pct(writes, 50)), max: Math.round(Math.max(...writes)) } : null,
-    checkpointBytes: bytes,
+    policy: policy === null ? 'none' : policy.maxDeltas === 0 ? 'full' : `chain (maxDeltas ${policy.maxDeltas}, maxDeltaShare ${policy.maxDeltaShare})`,
+    checkpoints: writes.length, keys, learned, seconds: +seconds.toFixed(1), eventsPerSecond: Math.round(EVENTS / seconds),
+    changedShare: changed.length ? +(changed.reduce((a, b) => a + b, 0) / changed.length / keys).toFixed(3) : null,
+    pauseMs: policy ? { all: stats(all), full: stats(pauses.full), delta: stats(pauses.delta) } : null,
+    writeMs: policy ? { p50: Math.round(pct(writes, 50)), max: Math.round(Math.max(...writes)) } : null,
+    bytes: policy ? { full: mean(bytes.full), delta: mean(bytes.delta) } : null,
   };
 }
 
-console.log(JSON.stringify({ keys: KEYS, events: EVENTS, intervalMs: INTERVAL_MS, date: new Date().toISOString() }));
-// Alternate the two, so that the machine's other load falls on both alike.
+console.log(JSON.stringify({ keys: KEYS, properties: PROPERTIES, events: EVENTS, rate: RATE, intervalMs: INTERVAL_MS, date: new Date().toISOString(), node: process.version }));
+// In turn, so that the machine's other load falls on all alike.
+const runs: Record<string, Array<Record<string, unknown>>> = { none: [], full: [], chain: [] };
 for (let round = 0; round < 2; round++) {
-  console.log(JSON.stringify({ round, peer: await run(false) }));
-  console.log(JSON.stringify({ round, withCheckpoints: await run(true) }));
+  for (const [name, policy] of [['none', null], ['full', { maxDeltas: 0, maxDeltaShare: 0 }], ['chain', DEFAULT_CHAIN_POLICY]] as const) {
+    if (ONLY && !ONLY.includes(name)) continue;
+    const r = await run(policy);
+    runs[name].push(r);
+    console.log(JSON.stringify({ round, ...r }));
+  }
+}
+// The cost against the peer of the same round; scaled to one checkpoint per 15 s of wall time.
+for (const name of ['full', 'chain'] as const) {
+  for (let round = 0; round < 2; round++) {
+    const peer = runs.none[round]?.eventsPerSecond as number;
+    const r = runs[name][round];
+    if (!peer || !r) continue;
+    const cost = 1 - (r.eventsPerSecond as number) / peer;
+    const wallPerCheckpoint = (r.seconds as number) / Math.max(1, r.checkpoints as number);
+    console.log(JSON.stringify({ round, policy: name, cost: +cost.toFixed(3), wallSecondsPerCheckpoint: +wallPerCheckpoint.toFixed(2), costAt15sWall: +(cost * wallPerCheckpoint / 15).toFixed(4) }));
+  }
 }

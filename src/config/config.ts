@@ -40,6 +40,8 @@ export interface VigilConfig {
   checkpoints: boolean;
   /** How often a checkpoint is written while running. */
   checkpointIntervalMs: number;
+  /** Incremental checkpoints between two full ones (0: every checkpoint full). */
+  checkpointMaxDeltas: number;
   /** How event time is judged across partitions and against device clocks (see src/engine/event-clock.ts). */
   eventTime: EventTimeConfig;
   /** How long a write to the incident database waits for a lock held by another connection (SQLite busy_timeout). */
@@ -184,6 +186,7 @@ function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): {
     idleAdvance: bool('VIGIL_IDLE_ADVANCE', source === 'demo'),
     checkpoints: bool('VIGIL_CHECKPOINTS', true),
     checkpointIntervalMs: int('VIGIL_CHECKPOINT_INTERVAL_MS', 15_000, 1000, 3_600_000),
+    checkpointMaxDeltas: int('VIGIL_CHECKPOINT_MAX_DELTAS', 20, 0, 1000),
     eventTime: {
       futureToleranceMs: int('VIGIL_FUTURE_TOLERANCE_MS', 30_000, 1000, 24 * 3_600_000),
       futurePolicy: reader.oneOf('VIGIL_FUTURE_POLICY', ['clamp', 'drop'] as const, 'clamp'),

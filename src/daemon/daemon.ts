@@ -3,7 +3,7 @@ import type { VigilConfig } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { Engine, type EngineRestore, type EngineView } from '../engine/engine.ts';
 import { ClusterTasks } from '../cluster/task-engines.ts';
-import { CheckpointError, CheckpointStore } from '../engine/checkpoint-store.ts';
+import { CheckpointError, CheckpointStore, DEFAULT_CHAIN_POLICY } from '../engine/checkpoint-store.ts';
 import { LineChunker } from '../ingest/line-chunker.ts';
 import type { ChunkPosition, Source } from '../ingest/source.ts';
 import { DemoSource } from '../ingest/demo-source.ts';
@@ -121,7 +121,7 @@ export class Daemon {
       health: () => this.health, storeWriter: () => this.writer ?? undefined, auditPendingLines: () => this.audit?.pendingLines ?? 0,
     });
     this.histograms = registerDaemonHistograms(this.metrics);
-    this.checkpoints = new CheckpointStore(config.dataDir);
+    this.checkpoints = new CheckpointStore(config.dataDir, { ...DEFAULT_CHAIN_POLICY, maxDeltas: config.checkpointMaxDeltas });
   }
 
   /**
@@ -460,8 +460,13 @@ export class Daemon {
       this.refuseWhileStoreFails();
       const done = this.histograms.checkpoint.startTimer({ trigger });
       // Taken where the barrier is emitted: after the verdicts of every chunk before it.
-      const state = await this.engine.checkpoint(() => ({ latestVerdictMs: this.manager.latestVerdictMs(), waiting: this.writer?.pending() ?? 0 }));
-      if (state.barrier.waiting > 0) this.refuseWhileStoreFails();
+      const state = await this.engine.checkpoint(() => ({ latestVerdictMs: this.manager.latestVerdictMs(), waiting: this.writer?.pending() ?? 0 }),
+        this.checkpoints.plan(this.config.workers));
+      if (state.barrier.waiting > 0) {
+        // The kernels exported (and restarted their change tracking) for a checkpoint that is not written.
+        this.checkpoints.resetChain();
+        this.refuseWhileStoreFails();
+      }
       let saved;
       try {
         saved = await this.checkpoints.save(state.parts, {
@@ -475,7 +480,7 @@ export class Daemon {
       done();
       this.checkpointRetry.reset();
       this.health.ok('checkpoint');
-      return { seq: saved.seq, bytes: saved.bytes, workers: state.parts.length, event_time: state.eventTime.reached, positions: state.positions };
+      return { seq: saved.seq, bytes: saved.bytes, incremental_parts: saved.deltas, workers: state.parts.length, event_time: state.eventTime.reached, positions: state.positions };
     })().finally(() => { this.checkpointing = null; });
     return this.checkpointing;
   }

@@ -1,15 +1,37 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { decodeKernelState } from '../kernel/kernel-state.ts';
+import { dirname, join } from 'node:path';
+import { decodeKernelState, type ExportId } from '../kernel/kernel-state.ts';
 import type { EventClockState } from './event-clock.ts';
 
-/** The checkpoint format this version writes and reads (1 was one memory image per worker). */
-export const CHECKPOINT_FORMAT = 2;
+/** The checkpoint format this version writes (3: parts may be incremental, naming the parts they apply on). */
+export const CHECKPOINT_FORMAT = 3;
+/** The previous format (every part full), still read. */
+export const CHECKPOINT_FORMAT_2 = 2;
 const DIR = 'checkpoints';
 const MANIFEST = 'manifest.json';
 const KEEP = 2;
+
+/** When a worker's part is full rather than incremental. */
+export interface ChainPolicy {
+  /** Incremental parts after a full one before the next full one (0: every part full). */
+  maxDeltas: number;
+  /** A full part once the incremental parts since the last full one add up to this share of its bytes (a restore reads at most base x (1 + this)). */
+  maxDeltaShare: number;
+}
+export const DEFAULT_CHAIN_POLICY: ChainPolicy = { maxDeltas: 20, maxDeltaShare: 1 };
+
+/** A part file of another checkpoint that a part applies on. */
+export interface ChainLink { checkpoint: string; file: string; bytes: number; sha256: string }
+
+/** A part of a checkpoint, as its manifest lists it. */
+export interface ManifestPart {
+  file: string; groupLo: number; groupHi: number; bytes: number; sha256: string;
+  /** Format 3: 'delta' parts apply, in order, on the parts of `chain` (a full one first). Absent (format 2): full. */
+  kind?: 'full' | 'delta';
+  chain?: ChainLink[];
+}
 
 /** What a checkpoint holds besides the kernel parts: everything that must match the state exactly. */
 export interface CheckpointMeta {
@@ -32,12 +54,12 @@ export interface CheckpointManifest extends CheckpointMeta {
   groups: number;
   /** Workers that wrote it (any count may restore it). */
   workers: number;
-  parts: Array<{ file: string; groupLo: number; groupHi: number; bytes: number; sha256: string }>;
+  parts: ManifestPart[];
   /** SHA-256 of this manifest's JSON without this field. */
   sha256: string;
 }
 
-/** A checkpoint read back and checked: its manifest and parts (encoded, and decoded for the checks). */
+/** A checkpoint read back and checked: its manifest and parts (encoded; per range a full part, then the incremental parts on it, in order). */
 export interface LoadedCheckpoint {
   manifest: CheckpointManifest;
   parts: Uint8Array[];
@@ -49,6 +71,14 @@ export interface SavedCheckpoint {
   seq: number;
   dir: string;
   bytes: number;
+  /** How many of its parts are incremental. */
+  deltas: number;
+}
+
+/** The newest checkpoint this process wrote: what the next incremental parts apply on. */
+interface Tip {
+  name: string;
+  parts: Array<ManifestPart & { exportId: ExportId | undefined; baseBytes: number; deltaBytes: number; deltas: number }>;
 }
 
 /**
@@ -60,36 +90,87 @@ export interface SavedCheckpoint {
 export class CheckpointStore {
   readonly dir: string;
   private seq: number;
+  private tip: Tip | null = null;
 
-  constructor(private readonly dataDir: string) {
+  constructor(private readonly dataDir: string, private readonly policy: ChainPolicy = DEFAULT_CHAIN_POLICY) {
     this.dir = join(dataDir, DIR);
     this.seq = Math.max(0, ...this.list().map((d) => d.seq));
   }
 
-  /** Writes a checkpoint (parts as encoded by encodeKernelState, one per writing worker); resolves once durable. */
+  /**
+   * Which of `workers` workers' next parts may be incremental (on this process's newest checkpoint):
+   * none before this process wrote one (a kernel's first export is full anyway), none after a failed
+   * write, and a full part once a part's chain has `maxDeltas` incremental parts or they outgrow
+   * `maxDeltaShare` of its full part.
+   */
+  plan(workers: number): boolean[] {
+    const tip = this.tip;
+    return Array.from({ length: workers }, (_, i) => {
+      const p = tip?.parts.length === workers ? tip.parts[i] : undefined;
+      return p !== undefined && p.deltas < this.policy.maxDeltas && p.deltaBytes < this.policy.maxDeltaShare * p.baseBytes;
+    });
+  }
+
+  /** Forgets the newest checkpoint as a base (the kernels exported parts that were not saved): the next parts are full. */
+  resetChain(): void {
+    this.tip = null;
+  }
+
+  /**
+   * Writes a checkpoint (parts as encoded by encodeKernelState, one per writing worker); resolves once
+   * durable. An incremental part must apply on the same worker's part of this process's newest
+   * checkpoint (its `since` is that part's export), or the save is refused: its base would be missing.
+   */
   async save(parts: Array<{ bytes: Uint8Array; groupLo: number; groupHi: number }>, meta: CheckpointMeta, groups: number, nowMs: number): Promise<SavedCheckpoint> {
     const seq = ++this.seq;
     const name = `cp-${String(seq).padStart(10, '0')}`;
     const tmp = join(this.dir, `.tmp-${name}-${process.pid}`);
+    const tip = this.tip;
+    // Until this one is durable there is no base for incremental parts (the kernels' tracking restarted with these exports).
+    this.tip = null;
     try {
+      const next: Tip = { name, parts: [] };
+      for (let i = 0; i < parts.length; i++) {
+        const { bytes: data, groupLo, groupHi } = parts[i];
+        const h = decodeKernelState(data).header;
+        const file = `part-${i}.bin`;
+        const entry = { file, groupLo, groupHi, bytes: data.length, sha256: '', exportId: h.exportId };
+        if (h.kind !== 'delta') {
+          next.parts.push({ ...entry, kind: 'full', baseBytes: data.length, deltaBytes: 0, deltas: 0 });
+          continue;
+        }
+        const base = tip?.parts[i];
+        if (!base || tip?.parts.length !== parts.length || base.groupLo !== groupLo || base.groupHi !== groupHi
+          || base.exportId?.kernel !== h.since?.kernel || base.exportId?.seq !== h.since?.seq) {
+          throw new Error(`part ${i} is incremental on export ${JSON.stringify(h.since ?? null)}, which is not the newest checkpoint's part ${i} (${tip ? JSON.stringify(base?.exportId ?? null) : 'none'})`);
+        }
+        const link: ChainLink = { checkpoint: tip.name, file: base.file, bytes: base.bytes, sha256: base.sha256 };
+        next.parts.push({
+          ...entry, kind: 'delta', chain: [...(base.chain ?? []), link],
+          baseBytes: base.baseBytes, deltaBytes: base.deltaBytes + data.length, deltas: base.deltas + 1,
+        });
+      }
       await mkdir(tmp, { recursive: true });
-      const files: CheckpointManifest['parts'] = [];
       let bytes = 0;
       for (let i = 0; i < parts.length; i++) {
-        const file = `part-${i}.bin`;
-        const { bytes: data, groupLo, groupHi } = parts[i];
-        await writeDurably(join(tmp, file), data);
-        files.push({ file, groupLo, groupHi, bytes: data.length, sha256: await sha256(data) });
+        const data = parts[i].bytes;
+        await writeDurably(join(tmp, next.parts[i].file), data);
+        next.parts[i].sha256 = await sha256(data);
         bytes += data.length;
       }
+      const files: ManifestPart[] = next.parts.map(({ file, groupLo, groupHi, bytes: b, sha256: sum, kind, chain }) => ({
+        file, groupLo, groupHi, bytes: b, sha256: sum, kind, ...(chain ? { chain } : {}),
+      }));
       const manifest = buildManifest(files, meta, seq, groups, nowMs);
       await writeDurably(join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest)));
       await syncDir(tmp);
       await rename(tmp, join(this.dir, name));
       await syncDir(this.dir);
+      this.tip = next;
       await this.prune();
-      return { seq, dir: join(this.dir, name), bytes };
+      return { seq, dir: join(this.dir, name), bytes, deltas: next.parts.filter((p) => p.kind === 'delta').length };
     } catch (err) {
+      this.tip = null;
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       this.seq--;
       throw new CheckpointError(`cannot write the checkpoint in ${this.dir} (${(err as Error).message}); the previous one is kept`, { cause: err });
@@ -98,8 +179,9 @@ export class CheckpointStore {
 
   /**
    * The newest checkpoint that checks out for `groups` key groups: manifest checksum, format, group
-   * count, every part's size and checksum, parts covering every group exactly once. Returns the
-   * reasons the newer ones were refused, and null when none checks out.
+   * count, every part's size and checksum (and those of every part an incremental one applies on),
+   * parts covering every group exactly once. Returns the reasons the newer ones were refused, and null
+   * when none checks out.
    */
   load(groups: number): { checkpoint: LoadedCheckpoint | null; refused: string[] } {
     const refused: string[] = [];
@@ -125,11 +207,44 @@ export class CheckpointStore {
     });
   }
 
-  /** Keeps the newest KEEP checkpoints; removes older ones and temporary directories of other processes. */
+  /**
+   * Keeps the newest KEEP checkpoints whose manifest checks out and whose files (their own and those
+   * of the parts they apply on) are all there at their sizes, and every checkpoint those depend on;
+   * removes the others and temporary directories of other processes. (Checksums are checked when a
+   * checkpoint is restored, not here: that would read every part again at every checkpoint.)
+   */
   private async prune(): Promise<void> {
-    const all = this.list().sort((a, b) => b.seq - a.seq);
-    for (const { dir } of all.slice(KEEP)) await rm(dir, { recursive: true, force: true });
+    const keep = new Set<string>();
+    let kept = 0;
+    for (const { dir } of this.list().sort((a, b) => b.seq - a.seq)) {
+      if (kept === KEEP) break;
+      const deps = this.dependencies(dir);
+      if (deps === null) continue;
+      keep.add(dir);
+      for (const d of deps) keep.add(d);
+      kept++;
+    }
+    for (const { dir } of this.list()) if (!keep.has(dir)) await rm(dir, { recursive: true, force: true });
     this.cleanStale();
+  }
+
+  /** The checkpoint directories `dir` applies parts on, or null when its manifest or a file it needs is not there as listed. */
+  private dependencies(dir: string): string[] | null {
+    try {
+      const manifest = readManifest(dir);
+      const deps = new Set<string>();
+      for (const p of manifest.parts) {
+        if (statSync(join(dir, p.file)).size !== p.bytes) return null;
+        for (const link of p.chain ?? []) {
+          const d = join(this.dir, link.checkpoint);
+          if (statSync(join(d, link.file)).size !== link.bytes) return null;
+          deps.add(d);
+        }
+      }
+      return [...deps];
+    } catch {
+      return null;
+    }
   }
 
   /** Removes the temporary directories a process that died while writing left behind (not those of a live one); returns their names. */
@@ -174,30 +289,8 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-function readCheckpoint(dir: string, groups: number): LoadedCheckpoint {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, MANIFEST), 'utf8');
-  } catch (err) {
-    throw new Error(`manifest unreadable (${(err as Error).message})`);
-  }
-  const { manifest, parts } = verifyCheckpoint(text, groups, (file) => {
-    try {
-      return readFileSync(join(dir, file));
-    } catch (err) {
-      throw new Error(`${file} unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
-  });
-  return { manifest, parts, dir };
-}
-
-/**
- * A manifest (its JSON text) and the parts it lists, checked: manifest checksum, format, group
- * count, every part's size and checksum, parts covering every group exactly once. `readPart` returns
- * a part's bytes by file name (or throws with the reason). Throws with the reason a check failed.
- * The one check of a checkpoint, wherever it is stored (a data directory, S3).
- */
-export function verifyCheckpoint(manifestText: string, groups: number, readPart: (file: string) => Uint8Array): { manifest: CheckpointManifest; parts: Uint8Array[] } {
+/** A checkpoint's manifest (its JSON text), its checksum and format checked. */
+function parseManifest(manifestText: string): CheckpointManifest {
   let manifest: CheckpointManifest;
   try {
     manifest = JSON.parse(manifestText) as CheckpointManifest;
@@ -206,18 +299,86 @@ export function verifyCheckpoint(manifestText: string, groups: number, readPart:
   }
   const { sha256: claimed, ...body } = manifest;
   if (typeof claimed !== 'string' || sha256Sync(JSON.stringify(body)) !== claimed) throw new Error('manifest checksum does not match its content');
-  if (manifest.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint format ${manifest.format} is not ${CHECKPOINT_FORMAT}`);
+  if (manifest.format !== CHECKPOINT_FORMAT && manifest.format !== CHECKPOINT_FORMAT_2) {
+    throw new Error(`checkpoint format ${manifest.format} is not ${CHECKPOINT_FORMAT} (nor ${CHECKPOINT_FORMAT_2}, which this version still reads)`);
+  }
+  return manifest;
+}
+
+/** The manifest of the checkpoint in `dir`, checked (checksum, format). */
+function readManifest(dir: string): CheckpointManifest {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, MANIFEST), 'utf8');
+  } catch (err) {
+    throw new Error(`manifest unreadable (${(err as Error).message})`);
+  }
+  return parseManifest(text);
+}
+
+/** The bytes of a part file, checked against the size and checksum a manifest lists for it. */
+function checkedPart(bytes: Uint8Array, what: string, size: number, sum: string): Uint8Array {
+  if (bytes.length !== size) throw new Error(`${what} is ${bytes.length} bytes, the manifest says ${size}: truncated or replaced`);
+  if (sha256Sync(bytes) !== sum) throw new Error(`${what} checksum does not match the manifest`);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function readCheckpoint(dir: string, groups: number): LoadedCheckpoint {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, MANIFEST), 'utf8');
+  } catch (err) {
+    throw new Error(`manifest unreadable (${(err as Error).message})`);
+  }
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`${what} unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  };
+  const { manifest, parts } = verifyCheckpoint(text, groups, (file) => read(join(dir, file), file),
+    (checkpoint, file, what) => read(join(dirname(dir), checkpoint, file), what));
+  return { manifest, parts, dir };
+}
+
+/**
+ * A manifest (its JSON text) and the parts it lists, checked: manifest checksum, format, group
+ * count, every part's size and checksum (and those of every part an incremental one applies on,
+ * read by `readLink(checkpoint, file, what)`), parts covering every group exactly once. `readPart`
+ * returns a part's bytes by file name (or throws with the reason). Throws with the reason a check
+ * failed. The parts come per range as a full part, then the incremental parts on it, in order. The
+ * one check of a checkpoint, wherever it is stored (a data directory, S3: whose checkpoints are all full).
+ */
+export function verifyCheckpoint(manifestText: string, groups: number, readPart: (file: string) => Uint8Array,
+  readLink: (checkpoint: string, file: string, what: string) => Uint8Array = (checkpoint, file, what) => {
+    throw new Error(`${what} cannot be read here (an incremental part outside a data directory)`);
+  }): { manifest: CheckpointManifest; parts: Uint8Array[] } {
+  const manifest = parseManifest(manifestText);
   if (manifest.groups !== groups) {
     throw new Error(`written for ${manifest.groups} key groups, the configuration has ${groups} (VIGIL_KEY_GROUPS): key groups are what state moves by, their number cannot change`);
   }
   const covered = new Array<number>(groups).fill(0);
   const parts: Uint8Array[] = [];
   for (const p of manifest.parts) {
-    const bytes = readPart(p.file);
-    if (bytes.length !== p.bytes) throw new Error(`${p.file} is ${bytes.length} bytes, the manifest says ${p.bytes}: truncated or replaced`);
-    if (sha256Sync(bytes) !== p.sha256) throw new Error(`${p.file} checksum does not match the manifest`);
-    const part = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // The parts an incremental part applies on, each checked as its own manifest listed it, before it.
+    const chain = p.chain ?? [];
+    if ((p.kind === 'delta') !== (chain.length > 0)) throw new Error(`${p.file} is ${p.kind ?? 'full'} with ${chain.length} parts to apply on`);
+    for (const link of chain) {
+      const what = `${link.checkpoint}/${link.file} (which ${p.file} applies on)`;
+      const dep = checkedPart(readLink(link.checkpoint, link.file, what), what, link.bytes, link.sha256);
+      let h;
+      try {
+        h = decodeKernelState(dep).header;
+      } catch (err) {
+        throw new Error(`${what} cannot be read: ${(err as Error).message}`);
+      }
+      if (h.groupLo !== p.groupLo || h.groupHi !== p.groupHi) throw new Error(`${what} holds other key groups`);
+      parts.push(dep);
+    }
+    const part = checkedPart(readPart(p.file), p.file, p.bytes, p.sha256);
     const h = decodeKernelState(part).header;
+    if ((h.kind === 'delta') !== (p.kind === 'delta')) throw new Error(`${p.file} is ${h.kind}, the manifest says ${p.kind ?? 'full'}`);
     if (h.groupLo !== p.groupLo || h.groupHi !== p.groupHi || h.groups !== groups) {
       throw new Error(`${p.file} holds key groups ${h.groupLo}..${h.groupHi - 1} of ${h.groups}, the manifest says ${p.groupLo}..${p.groupHi - 1} of ${groups}`);
     }

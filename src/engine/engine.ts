@@ -76,7 +76,7 @@ interface Pending {
 type Stage =
   | { kind: 'chunk'; decoded: DecodeReply; origin?: ChunkOrigin; position?: ChunkPosition }
   | { kind: 'advance'; wallTs?: number }
-  | { kind: 'barrier'; done: (state: EngineState) => void }
+  | { kind: 'barrier'; done: (state: EngineState) => void; deltas?: boolean[] }
   | { kind: 'finish' };
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -341,7 +341,7 @@ export class Engine {
         return { task: { op: 'ingest', part: d.parts[w], plan: own, endTarget }, transfer: [d.parts[w].buffer as ArrayBuffer, own.buffer as ArrayBuffer] };
       };
     }
-    if (stage.kind === 'barrier') return () => ({ task: { op: 'export-state' } });
+    if (stage.kind === 'barrier') return (w) => ({ task: { op: 'export-state', delta: stage.deltas?.[w] ?? false } });
     if (stage.kind === 'advance') {
       if (stage.wallTs === undefined) this.advanceQueued = false;
       const target = this.clock.advanceTarget(stage.wallTs) ?? -Infinity;
@@ -442,12 +442,13 @@ export class Engine {
    * flowing). Each worker exports the state of its key groups when it reaches the barrier; the
    * clock's state and the source positions are those of exactly the chunks before it. `atBarrier`
    * runs synchronously when the barrier is emitted, after the verdicts of every chunk before it and
-   * before those of any after it (the incident store's progress is taken there).
+   * before those of any after it (the incident store's progress is taken there). `deltas[w]`: worker
+   * w exports only what changed since its previous export (CheckpointStore.plan decides).
    */
-  checkpoint<T>(atBarrier: () => T): Promise<EngineState & { barrier: T }> {
+  checkpoint<T>(atBarrier: () => T, deltas?: boolean[]): Promise<EngineState & { barrier: T }> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve) => {
-      this.enqueue({ kind: 'barrier', done: (state) => resolve({ ...state, barrier: atBarrier() }) });
+      this.enqueue({ kind: 'barrier', done: (state) => resolve({ ...state, barrier: atBarrier() }), deltas });
     });
   }
 

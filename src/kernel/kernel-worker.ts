@@ -60,7 +60,7 @@ function handleRest(task: WorkerTask): unknown {
     case 'export-state': {
       // How long this worker stops ingesting for a checkpoint (its pause).
       const started = performance.now();
-      const bytes = k.exportPart();
+      const bytes = k.exportPart(undefined, undefined, task.delta ?? false);
       return transferring({ bytes, groupLo: k.init.groupLo, groupHi: k.init.groupHi, pauseMs: performance.now() - started }, [bytes.buffer]);
     }
     default:

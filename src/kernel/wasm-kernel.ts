@@ -10,8 +10,9 @@ import { DUMP_RECORD_FIELDS, type CellFigures, type CellFiguresPage } from './ce
 import { DEFAULT_FIELD_NAMES } from '../ingest/field-names.ts';
 import {
   KERNEL_STATE_FORMAT, KERNEL_STATE_FORMAT_2, decodeKernelState, encodeKernelStateHeader, kernelStatePartBytes, writeKernelStateFrame,
-  type KernelGroupState, type KeyNames,
+  applyDeltas, exportedKeySize, REMOVED_ENTRY_BYTES, type ExportId, type ExportedKeyLayout, type KernelGroupState, type KeyNames,
 } from './kernel-state.ts';
+import { randomUUID } from 'node:crypto';
 
 const KINDS: VerdictKind[] = ['open', 'update', 'resolve', 'expire'];
 const SCOPES: Scope[] = ['property', 'title'];
@@ -93,6 +94,9 @@ interface KernelExports {
   exportKeys(scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
   exportNextCursor(): number; exportBytes(lo: number, hi: number, groups: number): number; exportedKeys(): number;
   importKeys(ptr: number, len: number, groups: number): number;
+  changesKnown(): number; exportChangedBytes(lo: number, hi: number, groups: number): number;
+  exportChanged(scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
+  removedCount(): number; removedPtr(): number; resetChanges(): void; changedPtr(): number; changedCount(): number;
   setEventTime(nextTick: bigint, maxTs: bigint): void;
   exportHeld(cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
   exportHeldNextCursor(): number;
@@ -109,10 +113,7 @@ interface KernelExports {
 }
 
 /** The layout of exported keys, from the kernel's own constants (assembly/key-groups.ts). */
-interface ExportLayout {
-  group: number; cells: number; names: number; header: number; key: number; cell: number;
-  /** Where a key's header says how many extension bytes per cell follow its cell indices (property cells). */
-  ext: number;
+interface ExportLayout extends ExportedKeyLayout {
   /** Packed records: header bytes, and the offset of the three u16 lengths. */
   recordHeader: number; recordLengths: number;
 }
@@ -140,6 +141,9 @@ const encoder = new TextEncoder();
  */
 export class WasmKernel {
   private readonly x: KernelExports;
+  /** Names this kernel instance in the parts it exports (an incremental part names the export it follows). */
+  private readonly instanceId = randomUUID();
+  private lastExport: ExportId | null = null;
   private verdicts: Verdict[] = [];
   /** Error types as decoded once, so verdicts and dumps share one string per error type. */
   private readonly errorNames = new Map<string, string>();
@@ -419,32 +423,46 @@ export class WasmKernel {
     const g = (name: string) => (this.x as unknown as Record<string, WebAssembly.Global>)[name].value as number;
     return {
       group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
+      keyHash: g('K_HASH'), keyScope: g('K_SCOPE'),
       recordHeader: g('R_HEADER'), recordLengths: g('R_PROP_LEN'),
     };
   }
 
   /**
    * The state of this kernel's keys in key groups [lo, hi) (all it owns by default) as a part any
-   * kernel owning those groups can import (fromStates), whatever the worker count. Read-only.
+   * kernel owning those groups can import (fromStates), whatever the worker count. Read-only but
+   * for the change tracking (see exportPart).
    */
-  exportState(lo = this.init.groupLo, hi = this.init.groupHi): KernelGroupState {
-    return decodeKernelState(this.exportPart(lo, hi));
+  exportState(lo = this.init.groupLo, hi = this.init.groupHi, delta = false): KernelGroupState {
+    return decodeKernelState(this.exportPart(lo, hi, delta));
   }
 
   /**
    * exportState as the bytes of a part (kernel-state.ts), built with one copy of the kernel's keys:
    * the kernel sizes the export, and each page it writes (names included, as bytes) goes straight
    * into the part. This is what a worker does while it stops ingesting for a checkpoint.
+   *
+   * With `delta`, only the keys that changed since this kernel's previous export (and the hashes of
+   * those deleted since) go in: an incremental part, in time proportional to what changed, that
+   * applies on the previous export's part (header `since`). It is a full part after all when the
+   * kernel lost track (too many deletions) or has not exported before. Every export, full or
+   * incremental, starts the tracking afresh: an export that is not kept (a checkpoint that failed)
+   * leaves the next delta without its base, which the checkpoint store refuses (`since` differs).
    */
-  exportPart(lo = this.init.groupLo, hi = this.init.groupHi): Uint8Array {
+  exportPart(lo = this.init.groupLo, hi = this.init.groupHi, delta = false): Uint8Array {
     const x = this.x;
     const groups = this.groups();
     const cap = x.inputCap() * 4;
-    const keyBytes = x.exportBytes(lo, hi, groups);
+    const since = this.lastExport;
+    const incremental = delta && since !== null && x.changesKnown() === 1;
+    // In index order, the kernel reads its key blocks in address order rather than at random.
+    if (incremental) new Int32Array(x.memory.buffer, x.changedPtr(), x.changedCount()).sort();
+    const keyBytes = incremental ? x.exportChangedBytes(lo, hi, groups) : x.exportBytes(lo, hi, groups);
     const keys = x.exportedKeys();
     // Held records and dedup entries are few (bounded rings): pages copied out, then into the part.
     const held = concat(pagesOf((cursor) => x.exportHeld(cursor, x.outputPtr(), cap, lo, hi, groups), () => x.exportHeldNextCursor(), x));
     const dedupEntries = concat(pagesOf((cursor) => x.exportDedup(cursor, x.outputPtr(), cap, lo, hi), () => x.exportDedupNextCursor(), x));
+    const removed = incremental ? this.removedEntries(lo, hi) : EMPTY_PART;
     const mask = Number(x.dedupGeometry(0));
     const dedup = mask < 0 ? null : {
       mask, shift: Number(x.dedupGeometry(1)), horizon: String(x.dedupGeometry(2)), swept: String(x.dedupGeometry(3)),
@@ -453,18 +471,21 @@ export class WasmKernel {
     const counters = Object.fromEntries(Object.keys(COUNTER_EXPORTS).map((k) => [k, c[k as keyof typeof COUNTER_EXPORTS]]));
     const nextTick = x.nextTick();
     const maxTs = x.maxTs();
+    const exportId: ExportId = { kernel: this.instanceId, seq: (since?.seq ?? 0) + 1 };
     const header = encodeKernelStateHeader({
       format: KERNEL_STATE_FORMAT, stateVersion: x.stateVersion(), groups, groupLo: lo, groupHi: hi,
       nextTick: nextTick === I64_MIN ? null : String(nextTick), maxTs: maxTs === I64_MIN ? null : String(maxTs),
-      counters, keys, dedup,
+      counters, keys, dedup, kind: incremental ? 'delta' : 'full', exportId, ...(incremental ? { since: since! } : {}),
     });
-    const lengths = [keyBytes, held.length, dedupEntries.length];
+    const lengths = [keyBytes, held.length, dedupEntries.length, removed.length];
     const out = new Uint8Array(kernelStatePartBytes(header, ...lengths));
-    const [recordsAt, heldAt, dedupAt] = writeKernelStateFrame(out, header, lengths);
+    const [recordsAt, heldAt, dedupAt, removedAt] = writeKernelStateFrame(out, header, lengths);
     let w = recordsAt;
     for (const scope of [0, 1]) {
       for (let cursor = 0; cursor >= 0;) {
-        const n = x.exportKeys(scope, cursor, x.outputPtr(), cap, lo, hi, groups);
+        const n = incremental
+          ? x.exportChanged(scope, cursor, x.outputPtr(), cap, lo, hi, groups)
+          : x.exportKeys(scope, cursor, x.outputPtr(), cap, lo, hi, groups);
         const next = x.exportNextCursor();
         if (n === 0 && next >= 0) throw new Error(`key ${next} has more cells than an export page of ${cap} bytes holds`);
         if (w + n > recordsAt + keyBytes) throw new Error('kernel export overran the size it was given (a kernel bug)');
@@ -476,7 +497,24 @@ export class WasmKernel {
     if (w !== recordsAt + keyBytes) throw new Error(`kernel export wrote ${w - recordsAt} bytes of keys, sized ${keyBytes} (a kernel bug)`);
     out.set(held, heldAt);
     out.set(dedupEntries, dedupAt);
+    out.set(removed, removedAt);
+    x.resetChanges();
+    this.lastExport = exportId;
     return out;
+  }
+
+  /** The kernel's removed-key entries of key groups [lo, hi) (copied out of its list). */
+  private removedEntries(lo: number, hi: number): Uint8Array {
+    const x = this.x;
+    const all = new Uint8Array(x.memory.buffer, x.removedPtr(), x.removedCount() * REMOVED_ENTRY_BYTES);
+    const dv = new DataView(all.buffer, all.byteOffset, all.byteLength);
+    const out = new Uint8Array(all.length);
+    let w = 0;
+    for (let p = 0; p < all.length; p += REMOVED_ENTRY_BYTES) {
+      const g = dv.getUint32(p + 8, true);
+      if (g >= lo && g < hi) { out.set(all.subarray(p, p + REMOVED_ENTRY_BYTES), w); w += REMOVED_ENTRY_BYTES; }
+    }
+    return out.slice(0, w);
   }
 
   /**
@@ -485,10 +523,11 @@ export class WasmKernel {
    * the kernel owning the part's first group, so their sum over workers stays. Throws with the
    * reason when a part is of another state version, group count, or does not fit the caps.
    */
-  static fromStates(init: KernelInit, states: KernelGroupState[], groups: number, debug = false): WasmKernel {
+  static fromStates(init: KernelInit, parts: KernelGroupState[], groups: number, debug = false): WasmKernel {
     const k = WasmKernel.create(init, debug);
     const x = k.x;
     const L = k.layout();
+    const states = applyDeltas(parts, L, init.groupLo, init.groupHi);
     const supported = x.supportedStateVersion();
     const cap = x.inputCap() * 4;
     let nextTick = I64_MIN;
@@ -521,7 +560,7 @@ export class WasmKernel {
       };
       for (let p = 0; p < records.length;) {
         if (p + L.header > records.length) throw new Error('kernel state part is truncated inside a key');
-        const size = exportedSize(dv, p, L);
+        const size = exportedKeySize(dv, p, L);
         if (p + size > records.length) throw new Error('kernel state part is truncated inside a key');
         const group = dv.getUint32(p + L.group, true);
         if (group >= init.groupLo && group < init.groupHi) {
@@ -605,12 +644,6 @@ function pagesOf(write: (cursor: number) => number, next: () => number, x: Kerne
     cursor = next();
   }
   return pages;
-}
-
-/** Bytes of the exported key at `p` (assembly/key-groups.ts: header, key, cells, extensions, names). */
-function exportedSize(dv: DataView, p: number, L: ExportLayout): number {
-  const cells = dv.getUint32(p + L.cells, true);
-  return L.header + L.key + cells * (L.cell + dv.getUint32(p + L.ext, true)) + dv.getUint32(p + L.names, true);
 }
 
 const utf8Encoder = new TextEncoder();

@@ -12,7 +12,8 @@ export type WorkerTask =
   | { op: 'finish'; target: number }
   | { op: 'set-params'; params: DetectionParams }
   | { op: 'counters' }
-  | { op: 'export-state' }
+  /** `delta`: only what changed since this kernel's previous export (WasmKernel.exportPart). */
+  | { op: 'export-state'; delta?: boolean }
   | { op: 'dump'; cursor: number; maxRecords: number; propertyId?: string };
 
 /** What a WorkerLane posts: a task and its sequence number on the lane (the worker checks the order). */
