@@ -99,9 +99,15 @@ function newestCheckpoint(data: string): CheckpointManifest | null {
 function stateCounters(data: string): { events: number; late: number } {
   const { checkpoint } = new CheckpointStore(data).load(128);
   assert.ok(checkpoint, `no checkpoint in ${data}`);
-  const out = { events: 0, late: 0 };
+  // Per key-group range a full part, then the incremental parts on it: the counters are the last one's
+  // (an incremental part carries the kernel's counters whole, replacing its base's).
+  const byRange = new Map<string, { events?: number; late?: number }>();
   for (const p of checkpoint.parts) {
-    const c = decodeKernelState(p).header.counters;
+    const h = decodeKernelState(p).header;
+    byRange.set(`${h.groupLo}-${h.groupHi}`, h.counters);
+  }
+  const out = { events: 0, late: 0 };
+  for (const c of byRange.values()) {
     out.events += c.events ?? 0;
     out.late += c.late ?? 0;
   }
