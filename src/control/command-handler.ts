@@ -59,6 +59,13 @@ export class CommandHandler {
     this.commands.set(name, def);
   }
 
+  /** Replaces a registered command's definition with `wrap` of it (a cluster shares some commands through a topic); throws when unknown. */
+  wrap(name: string, wrap: (def: CommandDefinition) => CommandDefinition): void {
+    const def = this.commands.get(name);
+    if (!def) throw new Error(`command ${name} is not registered`);
+    this.commands.set(name, wrap(def));
+  }
+
   /** A registered command's definition (for commands that delegate to another). */
   definition(name: string): CommandDefinition | undefined {
     return this.commands.get(name);

@@ -21,6 +21,7 @@ import { ControlPlane, loadParamOverrides } from '../control/control-plane.ts';
 import type { ParamOverrides } from '../control/param-overrides.ts';
 import type { DetectionParams } from '../kernel/detection-params.ts';
 import { NotificationPipeline } from '../notify/notification-pipeline.ts';
+import { ClusterNode } from '../cluster/cluster-node.ts';
 import { registerNotifyCommands } from '../notify/notify-commands.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { registerDaemonHistograms, registerDaemonMetrics, type DaemonHistograms } from '../metrics/daemon-metrics.ts';
@@ -68,6 +69,8 @@ export class Daemon {
   private audit: AuditFile | null = null;
   /** Notification log, silences and receiver queues (src/notify/). */
   notify!: NotificationPipeline;
+  /** This node's part of a cluster's incident view (VIGIL_CLUSTER=true; src/cluster/cluster-node.ts), else null. */
+  view: ClusterNode | null = null;
   private source!: Source;
   private chunker!: LineChunker;
   private timers: NodeJS.Timeout[] = [];
@@ -149,21 +152,26 @@ export class Daemon {
     this.paramOverrides = loaded.overrides;
     this.store = openDataDirStore(c.dataDir, c.dbBusyTimeoutMs);
     this.writer = new StoreWriter({ health: this.health, logger: this.log.child({ component: 'store' }), retry: RETRY });
-    this.notify = new NotificationPipeline({ config: c.notify, store: this.store, logger: this.log, now: this.now, metrics: this.metrics });
+    // In a cluster the transitions go to the cluster's topic, and the notifying node plans notifications from there.
+    if (c.cluster) this.view = new ClusterNode(c.cluster, c.kafka!, this.store, this.log, this.metrics);
+    this.notify = new NotificationPipeline({ config: c.notify, store: this.store, logger: this.log, now: this.now, metrics: this.metrics, cluster: c.cluster !== null });
     this.manager = new IncidentManager({
-      store: this.store, logger: this.log.child({ component: 'incidents' }),
-      isSilenced: this.notify.isSilenced, beforeCommit: this.notify.beforeCommit, afterRollback: this.notify.afterRollback,
+      store: this.store, logger: this.log.child({ component: 'incidents' }), isSilenced: this.notify.isSilenced,
+      ...(this.view
+        ? { beforeCommit: this.view.outbox.beforeCommit, sharedStore: { toleranceMs: c.params.tickMs } }
+        : { beforeCommit: this.notify.beforeCommit, afterRollback: this.notify.afterRollback }),
     });
     this.notify.start(this.manager);
+    await this.view?.start(this.manager, this.notify);
     const open = this.manager.openIncidents();
     if (open.length) this.log.info({ open: open.length }, 'continuing open incidents from the store');
     if (c.transitionsFile) {
       this.audit = openAuditFile(c.transitionsFile);
-      this.manager.subscribe((t) => this.writeAudit(t));
+      this.manager.subscribe((t) => { if (t.mirroredFrom === undefined) this.writeAudit(t); });
     }
     const tlog = this.log.child({ component: 'transitions' });
     this.manager.subscribe((t) => {
-      if (t.type === 'updated') return;
+      if (t.type === 'updated' || t.mirroredFrom !== undefined) return;
       if (t.type === 'opened') this.histograms.eventToIncident.observe(Math.max(0, this.now() - t.atMs) / 1000);
       tlog.info({ incidentId: t.incident.id, type: t.type, scope: t.incident.scope, propertyId: t.incident.propertyId,
         videoTitle: t.incident.videoTitle, errorType: t.incident.errorType, at: new Date(t.atMs).toISOString() },
@@ -191,6 +199,8 @@ export class Daemon {
       overrides: this.paramOverrides,
     });
     await this.control.start();
+    // In a cluster, set-thresholds goes through the cluster's control topic; its commands run here before any input.
+    await this.view?.startControl(this.commands);
     if (c.http.enabled) {
       this.http = createDaemonHttp({
         config: c.http, logger: this.log, engine: () => this.engineView(), manager: this.manager, commands: this.commands,
@@ -412,7 +422,7 @@ export class Daemon {
       version: VERSION, installation_id: this.store?.installationId, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
       source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats, clock: this.engine?.clock.stats, partitions: this.engine?.clock.describe() },
       kernel: (this.cluster ?? this.engine)?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
-      cluster: this.cluster?.status(),
+      cluster: this.cluster ? { ...this.cluster.status(), view: this.view?.status() } : undefined,
       control: this.control?.status(),
       detection: { property: this.config.params.property, title: this.config.params.title, perProperty: this.config.params.perProperty ?? {},
         overrides: this.paramOverrides?.current() ?? {} },
@@ -527,6 +537,7 @@ export class Daemon {
       final = { status: `unavailable: ${describeError(err)}` };
     }
     this.audit?.close();
+    await this.view?.stop();
     await this.notify?.stop();
     this.store?.close();
     if (this.stopFailures.length) this.log.error({ ...final, failures: this.stopFailures }, 'vigil stopped with failures');

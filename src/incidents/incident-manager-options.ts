@@ -25,6 +25,13 @@ export interface IncidentManagerOptions {
    * full): whatever beforeCommit changed in memory must be undone, since the batch will be applied again.
    */
   afterRollback?: () => void;
+  /**
+   * The store is a cluster's shared incident view (src/cluster/transitions-mirror.ts): it holds other
+   * nodes' incidents. A verdict of an incident the store has (same key, opening within `toleranceMs`;
+   * or a key whose incident is open there) continues it instead of opening another: no second incident,
+   * no second notification, whichever node derived it first.
+   */
+  sharedStore?: { toleranceMs: number };
   /** Minimum event time between two stored timeline samples; default 60 000. */
   timelineSampleMs?: number;
   /** Most timeline samples kept per incident (at least 2); default 1440. */
@@ -49,6 +56,8 @@ export interface IncidentManagerStats {
   listenerErrors: number;
   /** Verdicts re-derived after a restore whose transitions were stored already, dropped. */
   replayed: number;
+  /** Cluster: transitions of other nodes applied to the store (src/cluster/transitions-mirror.ts). */
+  mirrored: number;
 }
 
 function invalidOption(message: string): IncidentError {

@@ -47,13 +47,16 @@ export interface OpenIncidentState {
 export class IncidentManager {
   readonly stats: IncidentManagerStats = {
     verdicts: 0, opened: 0, continued: 0, updated: 0, resolved: 0, expired: 0,
-    staleExpired: 0, orphanUpdates: 0, orphanCloses: 0, listenerErrors: 0, replayed: 0,
+    staleExpired: 0, orphanUpdates: 0, orphanCloses: 0, listenerErrors: 0, replayed: 0, mirrored: 0,
   };
   private readonly store: IncidentStore;
   private readonly logger: IncidentLogger;
   private readonly isSilenced: ((incident: Incident) => boolean) | undefined;
   private readonly beforeCommit: ((transitions: readonly IncidentTransition[]) => void) | undefined;
   private readonly afterRollback: (() => void) | undefined;
+  private readonly sharedStore: { toleranceMs: number } | undefined;
+  /** Shared store: keys whose re-derived incident the store has closed already, with the close's time. */
+  private closedInStore = new Map<string, number>();
   // While a write runs: the state before it of every key it touched (null: no open incident), so a
   // rollback restores memory without reading the store, which may be the very thing that failed.
   private journal: Map<string, OpenIncident | null> | null = null;
@@ -83,6 +86,7 @@ export class IncidentManager {
     this.isSilenced = options.isSilenced;
     this.beforeCommit = options.beforeCommit;
     this.afterRollback = options.afterRollback;
+    this.sharedStore = options.sharedStore;
     this.timelineSampleMs = options.timelineSampleMs ?? 60_000;
     this.maxTimelineSamples = options.maxTimelineSamples ?? 1440;
     this.loadOpen();
@@ -245,6 +249,26 @@ export class IncidentManager {
     return adopted;
   }
 
+  /**
+   * Cluster: other nodes' transitions were applied to the store (src/cluster/transitions-mirror.ts).
+   * An incident this manager holds open takes the stored state (closed: let go, e.g. a task that moved
+   * away was closed by its new owner), and the transitions go to the listeners, marked as mirrored.
+   */
+  mirrored(transitions: readonly IncidentTransition[]): void {
+    for (const t of transitions) {
+      this.stats.mirrored++;
+      // The store now has open incidents memory does not hold: an opening here supersedes them (supersede()).
+      if (t.incident.status === 'open') this.released = true;
+      const key = incidentKey(t.incident);
+      const open = this.openByKey.get(key);
+      if (open === undefined) continue;
+      const stored = this.store.get(open.incident.id);
+      if (stored === null || stored.status !== 'open') this.openByKey.delete(key);
+      else open.incident = stored;
+    }
+    this.publish(transitions);
+  }
+
   /** Silences an incident's notifications; returns it, or null for an unknown id. */
   silence(id: number): Incident | null {
     return this.setNotifications(id, 'silenced');
@@ -294,6 +318,7 @@ export class IncidentManager {
     const latestEventMs = this.latestEventMs;
     const replays = new Map([...this.replays].map(([k, w]) => [k, { ...w, closed: new Set(w.closed) }]));
     const scopeProgress = new Map(this.scopeProgress);
+    const closedInStore = new Map(this.closedInStore);
     this.journal = new Map();
     let planned = false;
     try {
@@ -318,6 +343,7 @@ export class IncidentManager {
       this.latestEventMs = latestEventMs;
       this.replays = replays;
       this.scopeProgress = scopeProgress;
+      this.closedInStore = closedInStore;
       if (planned) this.afterRollback?.();
       throw error;
     } finally {
@@ -347,6 +373,11 @@ export class IncidentManager {
       }
       open = this.openByKey.get(key);
     }
+    if (this.sharedStore !== undefined && this.inSharedStore(key, verdict, open)) {
+      this.stats.replayed++;
+      return null;
+    }
+    open = this.openByKey.get(key);
     this.latestEventMs = Math.max(this.latestEventMs, verdict.atMs);
     if (scope !== '') this.scopeProgress.set(scope, Math.max(this.progressOf(scope) ?? -Infinity, verdict.atMs));
     if (verdict.kind === 'open') return open === undefined ? this.openIncident(key, verdict) : this.continueIncident(open, verdict);
@@ -365,6 +396,38 @@ export class IncidentManager {
     this.stats[type]++;
     this.takeFigures(open, verdict, true);
     return this.close(key, open, type, verdict.atMs);
+  }
+
+  /**
+   * Shared store (a cluster): whether this verdict's transition is there already, derived by another
+   * node (a task's tail re-derived here after it moved). An incident of the store this manager does not
+   * hold is taken into memory when its opening is derived again, or when an update or close of its key
+   * comes, so that it continues here; an opening of one closed since makes the key's verdicts up to
+   * that close known.
+   */
+  private inSharedStore(key: string, verdict: Verdict, open: OpenIncident | undefined): boolean {
+    const closedAtMs = this.closedInStore.get(key);
+    if (closedAtMs !== undefined) {
+      if (verdict.atMs <= closedAtMs) return true;
+      this.closedInStore.delete(key);
+    }
+    if (open !== undefined) return verdict.kind !== 'resolve' && verdict.kind !== 'expire' && verdict.atMs <= open.incident.updatedAtMs;
+    let found: Incident | null;
+    if (verdict.kind === 'open') {
+      found = this.store.openedNear(key, verdict.atMs, this.sharedStore!.toleranceMs);
+      if (found !== null && found.status !== 'open') {
+        this.closedInStore.set(key, found.closedAtMs ?? found.updatedAtMs);
+        return true;
+      }
+    } else {
+      found = this.store.openOfKey(key);
+      if (found !== null && verdict.atMs < found.openedAtMs) return true;
+    }
+    if (found === null) return false;
+    this.openByKey.set(key, { incident: found, tracking: this.store.tracking(found.id) as IncidentTracking, ...this.store.timelineExtent(found.id) });
+    this.logger.info({ incidentId: found.id, node: this.store.nodeOf(found.id) }, 'continuing an incident the cluster\'s store has');
+    // Its opening, or figures the store has already; a close or newer figures continue it.
+    return verdict.kind === 'open' || (verdict.kind === 'update' && verdict.atMs <= found.updatedAtMs);
   }
 
   /** During a replay after a restore: whether this verdict's transition is in the store already. */

@@ -102,6 +102,27 @@ const migrations: readonly Migration[] = [
     // this id, so two installations, or a data directory made afresh, never collide.
     db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(INSTALLATION_ID_KEY, randomUUID());
   },
+  (db) => {
+    // Version 4, the cluster (src/cluster/): which node derived an incident (null: this one, or a
+    // single node); the outbox of transitions not yet published to the cluster's transitions topic,
+    // written in the transaction of the transitions; and the position of each topic partition this
+    // store has applied, written in the transaction of what was applied (an exactly-once mirror).
+    // Unused by a single node.
+    db.exec(`
+      ALTER TABLE incidents ADD COLUMN node TEXT;
+      CREATE TABLE cluster_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_key TEXT NOT NULL,
+        record TEXT NOT NULL
+      );
+      CREATE TABLE cluster_positions (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)
+      ) WITHOUT ROWID;
+    `);
+  },
 ];
 
 /** The meta key of the installation id. */

@@ -89,6 +89,8 @@ export class IncidentStore {
   private readonly db: Database;
   private readonly listStatements = new Map<string, Statement>();
   private installation: string | null = null;
+  private deriveId: ((draft: Omit<Incident, 'id'>) => number) | null = null;
+  private ownNode: string | null = null;
   private readonly stmt;
 
   /** Wraps an open database, migrating its schema first; prefer openIncidentStore, which also sets the pragmas. */
@@ -97,11 +99,11 @@ export class IncidentStore {
     this.path = db.name;
     migrateIncidentSchema(db);
     this.stmt = {
-      insert: db.prepare(`INSERT INTO incidents (key, scope, property_id, video_title, error_type, status,
+      insert: db.prepare(`INSERT INTO incidents (id, node, key, scope, property_id, video_title, error_type, status,
           opened_at_ms, closed_at_ms, initial_error_ratio, initial_views_per_hour, threshold_ratio, baseline_ratio,
           min_window_views, current_error_ratio, current_views_per_hour, current_window_views, updated_at_ms,
           impacted_views, notifications, impacted_base_views, timeline_step_ms)
-        VALUES (@key, @scope, @propertyId, @videoTitle, @errorType, @status, @openedAtMs, @closedAtMs,
+        VALUES (@id, @node, @key, @scope, @propertyId, @videoTitle, @errorType, @status, @openedAtMs, @closedAtMs,
           @initialErrorRatio, @initialViewsPerHour, @thresholdRatio, @baselineRatio, @minWindowViews,
           @currentErrorRatio, @currentViewsPerHour, @currentWindowViews, @updatedAtMs, @impactedViews,
           @notifications, @impactedBaseViews, @timelineStepMs)`),
@@ -134,15 +136,66 @@ export class IncidentStore {
           ) WHERE rank % 2 = 0)`),
       openedNear: db.prepare(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE key = ? AND opened_at_ms BETWEEN ? AND ?
         ORDER BY abs(opened_at_ms - ?), id LIMIT 1`),
+      openOfKey: db.prepare(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE key = ? AND status = 'open'`),
+      exists: db.prepare('SELECT 1 FROM incidents WHERE id = ?').pluck(),
+      node: db.prepare('SELECT node FROM incidents WHERE id = ?').pluck(),
+      setNode: db.prepare('UPDATE incidents SET node = ? WHERE id = ?'),
+      openOfNode: db.prepare(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE status = 'open' AND (node IS NULL OR node = ?) ORDER BY id`),
+      sampleAt: db.prepare(`SELECT at_ms AS atMs, error_ratio AS errorRatio, threshold_ratio AS thresholdRatio,
+          window_views AS windowViews FROM timeline_samples WHERE incident_id = ? AND at_ms = ?`),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
   }
 
-  /** Stores a new incident under the next id (1 for the first, never reused) and returns it with that id. */
-  insertIncident(draft: Omit<Incident, 'id'>, tracking: IncidentTracking): Incident {
-    const result = this.stmt.insert.run({ ...draft, ...tracking, key: incidentKey(draft) });
+  /**
+   * Stores a new incident and returns it with its id: the next id (1 for the first, never reused), or
+   * in a cluster the id derived from its identity (deriveIdsWith), the next free one after it on a
+   * collision. `node`: the node that derived it, when that is not this store's own.
+   */
+  insertIncident(draft: Omit<Incident, 'id'>, tracking: IncidentTracking, node: string | null = this.ownNode, id: number | null = null): Incident {
+    let wanted = id ?? (this.deriveId === null ? null : this.deriveId(draft));
+    while (wanted !== null && this.stmt.exists.get(wanted) !== undefined) wanted++;
+    const result = this.stmt.insert.run({ ...draft, ...tracking, id: wanted, node, key: incidentKey(draft) });
     return { id: Number(result.lastInsertRowid), ...draft };
+  }
+
+  /**
+   * Cluster mode: ids derived from an incident's identity (the same on every node, whatever the order
+   * in which they learn of it) instead of the next number, the installation id replaced by the
+   * cluster's (so that notification keys are the same whichever node sends), and the node that
+   * writes this store's own incidents.
+   */
+  useClusterIdentity(deriveId: (draft: Omit<Incident, 'id'>) => number, installationId: string, node: string): void {
+    this.deriveId = deriveId;
+    this.installation = installationId;
+    this.ownNode = node;
+  }
+
+  /** The node that derived an incident (null: unknown or a single node), or undefined for an unknown id. */
+  nodeOf(id: number): string | null | undefined {
+    return this.stmt.node.get(id) as string | null | undefined;
+  }
+
+  /** Records which node derived an incident. */
+  setNode(id: number, node: string | null): void {
+    this.stmt.setNode.run(node, id);
+  }
+
+  /** The open incident of a key, or null. */
+  openOfKey(key: string): Incident | null {
+    const row = this.stmt.openOfKey.get(key) as IncidentRow | undefined;
+    return row ? toIncident(row) : null;
+  }
+
+  /** Open incidents derived by `node` (or by no node named), oldest id first. */
+  openIncidentsOf(node: string): Incident[] {
+    return (this.stmt.openOfNode.all(node) as IncidentRow[]).map(toIncident);
+  }
+
+  /** The incident's timeline sample at exactly `atMs`, or null. */
+  timelineSampleAt(incidentId: number, atMs: number): TimelineSample | null {
+    return (this.stmt.sampleAt.get(incidentId, atMs) as TimelineSample | undefined) ?? null;
   }
 
   /** Writes the lifecycle, current figures, notification state and tracking of an existing incident. */

@@ -44,6 +44,11 @@ export interface IncidentTransition {
   incident: Incident;
   /** Event time of the change. */
   atMs: number;
+  /**
+   * Set on a transition another node of the cluster derived, applied to this node's store from the
+   * transitions topic (the feed shows it; the audit file and notifications of this node do not take it).
+   */
+  mirroredFrom?: string;
 }
 
 /** Subscribers receive every transition in order; a subscriber that throws is logged and does not stop the others. */

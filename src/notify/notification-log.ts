@@ -67,6 +67,8 @@ export class NotificationLog {
       nextSeq: db.prepare('SELECT coalesce(max(seq), 0) + 1 FROM notification_log WHERE incident_id = ? AND receiver = ? AND kind = ?').pluck(),
       lastOpen: db.prepare(`SELECT * FROM notification_log WHERE incident_id = ? AND receiver = ? AND kind IN ${openKinds} AND state <> 'held' ORDER BY id DESC LIMIT 1`),
       deliveredOpen: db.prepare(`SELECT DISTINCT incident_id FROM notification_log WHERE receiver = ? AND kind IN ${openKinds} AND state = 'delivered'`).pluck(),
+      dropPending: db.prepare(`DELETE FROM notification_log WHERE state = 'pending'`),
+      anyRow: db.prepare('SELECT 1 FROM notification_log WHERE incident_id = ? AND receiver = ? LIMIT 1').pluck(),
       forIncident: db.prepare('SELECT * FROM notification_log WHERE incident_id = ? ORDER BY id'),
       counts: db.prepare('SELECT receiver, state, count(*) AS n FROM notification_log GROUP BY receiver, state'),
     };
@@ -111,6 +113,20 @@ export class NotificationLog {
   /** True when the receiver was sent (or is being sent) an open-kind notification of the incident. */
   sentOpen(incidentId: number, receiver: string): boolean {
     return this.stmt.sentOpen.get(incidentId, receiver) !== undefined;
+  }
+
+  /**
+   * Deletes every pending row; returns how many. A cluster node that is not (or no longer) the
+   * notifying node hands them over: the notifying node plans them again from the transitions topic,
+   * whose committed offset never passed a record with a notification not done.
+   */
+  dropPending(): number {
+    return this.stmt.dropPending.run().changes;
+  }
+
+  /** True when the log has any row of the incident for the receiver. */
+  anyRow(incidentId: number, receiver: string): boolean {
+    return this.stmt.anyRow.get(incidentId, receiver) !== undefined;
   }
 
   /** The next seq for a repeated kind (repeat, unsilenced) of this incident and receiver. */

@@ -31,6 +31,11 @@ export interface NotificationPipelineOptions {
   metrics?: MetricsRegistry;
   /** How often silences expire, repeats are planned and Alertmanager refreshes are checked; default 1000. */
   tickMs?: number;
+  /**
+   * A cluster node: notifications are planned from the cluster's transitions topic by the notifying
+   * node (src/cluster/notify-leader.ts, through `planning`), not from this node's own transitions.
+   */
+  cluster?: boolean;
 }
 
 /**
@@ -51,14 +56,17 @@ export class NotificationPipeline {
   private timer: NodeJS.Timeout | null = null;
   private lastRefreshAt = -Infinity;
   private stopping: Promise<void> | null = null;
+  /** Cluster: whether this node is the notifying node (only then are repeats planned and Alertmanager refreshed). */
+  private leading: boolean;
 
   constructor(private readonly o: NotificationPipelineOptions) {
     this.now = o.now ?? Date.now;
+    this.leading = o.cluster !== true;
     this.logger = o.logger.child({ component: 'notify' });
     const db = o.store.database;
     this.log = new NotificationLog(db);
     this.silences = new SilenceRegistry(db);
-    this.planner = new NotificationPlanner(o.config.receivers, this.log, this.now);
+    this.planner = new NotificationPlanner(o.config.receivers, this.log, this.now, o.cluster === true);
     const ctx: RenderContext = { publicUrl: o.config.publicUrl, installationId: o.store.installationId, now: this.now };
     const policy = { baseMs: o.config.retryBaseMs, maxMs: o.config.retryMaxMs, giveUpAfterMs: o.config.giveUpAfterMs };
     for (const receiver of o.config.receivers) {
@@ -88,6 +96,24 @@ export class NotificationPipeline {
     this.planner.plan(transitions);
   };
 
+  /** Planning from the cluster's transitions topic (the notifying node), in the caller's transactions. */
+  readonly planning = {
+    plan: (transitions: readonly IncidentTransition[]): void => this.planner.plan(transitions),
+    seed: (open: readonly Incident[]): void => this.planner.seed(open),
+    rollback: (): void => this.planner.rollback(),
+    wake: (): void => this.wakeAll(),
+    /** This node starts or stops being the cluster's notifying node; stopping hands its pending rows over. */
+    lead: (leading: boolean): void => {
+      this.leading = leading;
+      if (!leading) this.handOver();
+    },
+  };
+
+  private handOver(): void {
+    const dropped = this.log.dropPending();
+    if (dropped > 0) this.logger.info({ dropped }, 'pending notifications handed over to the notifying node');
+  }
+
   /** For IncidentManagerOptions.afterRollback: forgets what the rolled-back beforeCommit planned. */
   readonly afterRollback = (): void => {
     this.planner.rollback();
@@ -97,6 +123,8 @@ export class NotificationPipeline {
   start(manager: IncidentManager): void {
     this.manager = manager;
     this.planner.seed(manager.openIncidents());
+    // A cluster node starts as one that does not notify: what it had pending is the notifying node's now.
+    if (!this.leading) this.handOver();
     // Rows are committed before subscribers run, so a woken queue finds them.
     this.unsubscribe = manager.subscribe((t) => { if (t.type !== 'updated' || t.incident.status === 'open') this.wakeAll(); });
     for (const q of this.queues.values()) q.start();
@@ -111,6 +139,7 @@ export class NotificationPipeline {
     if (manager === null || this.stopping !== null) return;
     try {
       for (const s of this.silences.expireDue(this.now())) this.releaseSilence(s);
+      if (!this.leading) return;
       const open = manager.openIncidents();
       if (this.planner.planRepeats(open) > 0) this.wakeAll();
       if (this.now() - this.lastRefreshAt >= this.o.config.alertmanagerRefreshMs) {

@@ -17,7 +17,13 @@ export class NotificationPlanner {
   // What the latest plan() changed in `seen` (undefined: absent before), to undo it when its transaction rolls back.
   private undo = new Map<number, NotificationState | undefined>();
 
-  constructor(private readonly receivers: readonly ReceiverConfig[], private readonly log: NotificationLog, private readonly now: () => number) {}
+  /**
+   * `closesUnknown` (a cluster's notifying node): a close of an incident whose opening another node
+   * planned (this log has no row of it for the receiver) goes to every routed receiver while the
+   * incident notifies, since the previous notifying node sent it the opening.
+   */
+  constructor(private readonly receivers: readonly ReceiverConfig[], private readonly log: NotificationLog, private readonly now: () => number,
+    private readonly closesUnknown = false) {}
 
   /** Learns the notification state of the incidents open at start. */
   seed(open: readonly Incident[]): void {
@@ -37,7 +43,7 @@ export class NotificationPlanner {
       } else if (t.type === 'resolved' || t.type === 'expired') {
         this.seen.delete(i.id);
         for (const r of this.receivers) {
-          if (this.log.sentOpen(i.id, r.name)) this.log.insert({ incident: i, receiver: r.name, kind: t.type, seq: 1, state: 'pending', atMs: t.atMs, createdAtMs: this.now() });
+          if (this.log.sentOpen(i.id, r.name) || (this.closesUnknown && i.notifications === 'on' && routeMatches(r.match, i) && !this.log.anyRow(i.id, r.name))) this.log.insert({ incident: i, receiver: r.name, kind: t.type, seq: 1, state: 'pending', atMs: t.atMs, createdAtMs: this.now() });
         }
       } else if (i.status === 'open') {
         const before = this.seen.get(i.id);
