@@ -538,6 +538,8 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
   // The span's slot with the most failures (its failures and views): trend evidence must hold without it.
   let mx: f64 = 0;
   let mn: f64 = 0;
+  let failSlots: i32 = 0;
+  const minFailSlots = <i32>profParam(prm, SCOPE_PROPERTY, S_MIN_FAIL_SLOTS);
   let best: f64 = h;
   let found = false;
   for (let s = last; s >= lo; s--) {
@@ -550,6 +552,7 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
     xa += sx * age;
     age += 1;
     if (sx > mx) { mx = sx; mn = sn; }
+    if (sx > 0) failSlots++;
     if (x < minFailures) continue;
     const gLo = x * logLo - n * costLo;
     const gHi = x * logHi - n * costHi;
@@ -561,13 +564,14 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
       eFails = x;
       eOldest = s;
     }
-    // A rate rising through the bar: the span's failures exceed the threshold at zr, the span without
-    // its slot of most failures is still above the threshold (a burst of retries lands in one slot),
-    // and the failure ratio rises over the span (weighted least-squares slope against age, negative
-    // when rising) at zs.
-    if (!found && zr > 0) {
+    // A rate rising through the bar: the span's failures exceed the threshold at zr, they fall in at
+    // least minFailingSlots slots and the span without its slot of most failures is still above the
+    // threshold (a burst of retries lands in one slot), and the failure ratio rises over the span
+    // (weighted least-squares slope against age, negative when rising) at zs.
+    if (!found && zr > 0 && failSlots >= minFailSlots) {
       const e = x - n * thr;
-      if (e > 0 && e * e > zr2 * n * v && x - mx > (n - mn) * thr) {
+      const e1 = (x - mx) - (n - mn) * thr;
+      if (e > 0 && e * e > zr2 * n * v && e1 > 0 && e1 * e1 > zs2 * (n - mn) * v) {
         const sxx = na2 - na * na / n;
         const sxy = xa - na * x / n;
         if (sxx > 0 && sxy < 0 && sxy * sxy > zs2 * v * sxx) {

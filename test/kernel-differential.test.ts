@@ -127,7 +127,7 @@ describe('kernel vs reference model', () => {
     { name: 'fast params', params: FAST_PARAMS, seeds: [1, 2, 3, 4, 5, 6], events: 40_000, maxLines: 2_000, paths: 'new-no-evidence' },
     { name: 'fast params, windows need 2000 views', params: mergeDetectionParams(FAST_PARAMS, { property: { minViews: 2_000 } }), seeds: [7, 8, 9], events: 40_000, maxLines: 2_000, paths: 'new' },
     // Trend evidence alone (the CUSUM off): rising stretches open on it before the windows fill.
-    { name: 'fast params, windows need 2000 views, trend evidence only', params: mergeDetectionParams(FAST_PARAMS, { property: { minViews: 2_000, cusumThreshold: 0 } }), seeds: [7, 8, 9], events: 40_000, maxLines: 2_000, paths: 'trend' },
+    { name: 'fast params, windows need 2000 views, trend evidence only', params: mergeDetectionParams(FAST_PARAMS, { property: { minViews: 2_000, cusumThreshold: 0, minFailingSlots: 2 } }), seeds: [7, 8, 9], events: 40_000, maxLines: 2_000, paths: 'trend' },
     { name: 'tight params', params: TIGHT_PARAMS, seeds: [11, 12], events: 40_000, maxLines: 300, paths: 'any' },
     // An out-of-orderness longer than the property ring: at a tick no complete slot is left in the ring,
     // so the evidence test has nothing to read.

@@ -151,7 +151,7 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
     spanGuard: 0,
     rampZ: 2.5,
     rampSlopeZ: 1.5,
-    zHot: 1,
+    zHot: 0.5,
   },
   title: {
     slotMs: 10 * MINUTE,

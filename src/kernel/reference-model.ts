@@ -705,6 +705,7 @@ function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFai
   // The span's slot with the most failures (kernel: evidenceScan).
   let mx = 0;
   let mn = 0;
+  let failSlots = 0;
   let best = h;
   let found: { views: number; fails: number; oldest: number; trend: boolean } | null = null;
   for (let s = last; s >= lo; s--) {
@@ -721,6 +722,7 @@ function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFai
       mx = sx;
       mn = sn;
     }
+    if (sx > 0) failSlots++;
     if (x < minFailures) continue;
     const gLo = x * logLo - n * costLo;
     const gHi = x * logHi - n * costHi;
@@ -729,11 +731,12 @@ function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFai
       best = g;
       found = { views: n, fails: x, oldest: s, trend: false };
     }
-    // Trend evidence (kernel: evidenceScan): excess over the threshold at zr, still above it without the
-    // slot of most failures, and a rising ratio at zs.
-    if (found === null && zr > 0) {
+    // Trend evidence (kernel: evidenceScan): excess over the threshold at zr, failures in minFailingSlots
+    // slots, still above the threshold without the slot of most failures, and a rising ratio at zs.
+    if (found === null && zr > 0 && failSlots >= sp.minFailingSlots) {
       const e = x - n * thr;
-      if (e > 0 && e * e > zr2 * n * v && x - mx > (n - mn) * thr) {
+      const e1 = (x - mx) - (n - mn) * thr;
+      if (e > 0 && e * e > zr2 * n * v && e1 > 0 && e1 * e1 > zs2 * (n - mn) * v) {
         const sxx = na2 - na * na / n;
         const sxy = xa - na * x / n;
         if (sxx > 0 && sxy < 0 && sxy * sxy > zs2 * v * sxx) found = { views: n, fails: x, oldest: s, trend: true };
