@@ -20,7 +20,7 @@ import {
   S_MIN_EFFECT_RATIO, S_RESOLVE_MS, S_Z_RESOLVE, S_EXPIRE_MS, S_IDLE_EVICT_MS,
   S_BASELINE_DECAY, S_WARMUP_VIEWS, S_PRIOR_VIEWS, S_RESOLVE_VIEWS,
   S_BASELINE_Z, S_FAST_DECAY, S_CUSUM_LOG_LO, S_CUSUM_STEP_LO, S_CUSUM_LOG_HI, S_CUSUM_STEP_HI,
-  S_CUSUM_H, S_SPAN_GUARD, S_FAST_RISE, S_MIN_FAIL_SLOTS,
+  S_CUSUM_H, S_SPAN_GUARD, S_FAST_RISE, S_MIN_FAIL_SLOTS, S_RAMP_Z, S_RAMP_SLOPE_Z, S_Z_HOT,
 } from './params';
 import { wilsonLower, wilsonUpper, powi, floorDiv } from './stats';
 
@@ -413,7 +413,11 @@ export function evalCell(c: i32, t: i64): void {
     // Hot cells keep their slots out of the baseline: the onset of an incident must not
     // raise the bar it has to clear. Not before warm-up ends, or a cold baseline would
     // freeze at its first failures.
-    const hot = warm && (suspect || recentSuspect);
+    // A lower z than opening's (zHot): a tiny property's first failures are thin evidence, and folded
+    // into its thin history they lifted the bar past what its whole ring could ever prove.
+    const zHot = profParam(prm, scope, S_Z_HOT);
+    const hot = warm && (suspect || recentSuspect
+      || (zHot < zOpen && (wilsonLower(x, n, zHot) > thr || wilsonLower(rx, rn, zHot) > recentThr)));
     store<u8>(cp + C_HOT, hot ? 1 : 0);
     if (hot) noteHot(k, cp);
     if (!warm) return;
@@ -505,12 +509,19 @@ export let eOldest: i64 = 0;
  * how records arrived (a replay, or partitions read as a backlog), so neither does this test.
  */
 function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f64, t: i64): bool {
-  const h = profParam(prm, SCOPE_PROPERTY, S_CUSUM_H);
-  if (h <= 0 || thr >= 1) return false;
+  let h = profParam(prm, SCOPE_PROPERTY, S_CUSUM_H);
+  const zr = profParam(prm, SCOPE_PROPERTY, S_RAMP_Z);
+  if ((h <= 0 && zr <= 0) || thr >= 1) return false;
+  if (h <= 0) h = f64.MAX_VALUE;
   const logLo = profParam(prm, SCOPE_PROPERTY, S_CUSUM_LOG_LO);
   const costLo = thr * profParam(prm, SCOPE_PROPERTY, S_CUSUM_STEP_LO);
   const logHi = profParam(prm, SCOPE_PROPERTY, S_CUSUM_LOG_HI);
   const costHi = thr * profParam(prm, SCOPE_PROPERTY, S_CUSUM_STEP_HI);
+  // Trend evidence: squared z's, and the binomial variance per view at the threshold.
+  const zr2 = zr * zr;
+  const zs = profParam(prm, SCOPE_PROPERTY, S_RAMP_SLOPE_Z);
+  const zs2 = zs * zs;
+  const v = thr * (1 - thr);
   const head = load<i64>(k + K_HEAD_SLOT);
   const evidence = load<i64>(cp + C_EVIDENCE);
   let lo = head - <i64>SLOTS + 1;
@@ -519,11 +530,29 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
   if (last > head) last = head;
   let n: f64 = 0;
   let x: f64 = 0;
+  // Sums over the span by age a (slots before the newest complete one): views x a, views x a^2, failures x a.
+  let na: f64 = 0;
+  let na2: f64 = 0;
+  let xa: f64 = 0;
+  let age: f64 = 0;
+  // The span's slot with the most failures (its failures and views): trend evidence must hold without it.
+  let mx: f64 = 0;
+  let mn: f64 = 0;
+  let failSlots: i32 = 0;
+  const minFailSlots = <i32>profParam(prm, SCOPE_PROPERTY, S_MIN_FAIL_SLOTS);
   let best: f64 = h;
   let found = false;
   for (let s = last; s >= lo; s--) {
-    n += <f64>load<u32>(k + K_RING + ringOff(s));
-    x += <f64>load<u32>(cp + C_RING + ringOff(s));
+    const sn = <f64>load<u32>(k + K_RING + ringOff(s));
+    const sx = <f64>load<u32>(cp + C_RING + ringOff(s));
+    n += sn;
+    x += sx;
+    na += sn * age;
+    na2 += sn * age * age;
+    xa += sx * age;
+    age += 1;
+    if (sx > mx) { mx = sx; mn = sn; }
+    if (sx > 0) failSlots++;
     if (x < minFailures) continue;
     const gLo = x * logLo - n * costLo;
     const gHi = x * logHi - n * costHi;
@@ -534,6 +563,24 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
       eViews = n;
       eFails = x;
       eOldest = s;
+    }
+    // A rate rising through the bar: the span's failures exceed the threshold at zr, they fall in at
+    // least minFailingSlots slots and the span without its slot of most failures is still above the
+    // threshold (a burst of retries lands in one slot), and the failure ratio rises over the span
+    // (weighted least-squares slope against age, negative when rising) at zs.
+    if (!found && zr > 0 && failSlots >= minFailSlots) {
+      const e = x - n * thr;
+      const e1 = (x - mx) - (n - mn) * thr;
+      if (e > 0 && e * e > zr2 * n * v && e1 > 0 && e1 * e1 > zs2 * (n - mn) * v) {
+        const sxx = na2 - na * na / n;
+        const sxy = xa - na * x / n;
+        if (sxx > 0 && sxy < 0 && sxy * sxy > zs2 * v * sxx) {
+          found = true;
+          eViews = n;
+          eFails = x;
+          eOldest = s;
+        }
+      }
     }
   }
   return found;

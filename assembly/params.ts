@@ -38,6 +38,9 @@ export const S_CUSUM_H: i32 = 22;         // evidence (nats) that opens
 export const S_SPAN_GUARD: i32 = 23;      // title: windows stay where the property's figures reach after it was hot
 export const S_FAST_RISE: i32 = 24;       // how far the fast level may rise per slot (fastRisePerHour x slot / hour)
 export const S_MIN_FAIL_SLOTS: i32 = 25;  // failures in this many distinct slots count as minFailures (0: off)
+export const S_RAMP_Z: i32 = 26;          // trend evidence: z of the span's excess over the threshold (0: off)
+export const S_RAMP_SLOPE_Z: i32 = 27;    // trend evidence: z of the span's rising slope
+export const S_Z_HOT: i32 = 28;           // z of the lower bound that makes a cell hot (its slots stay out of its baseline)
 
 export const SCOPE_PROPERTY: i32 = 0;
 export const SCOPE_TITLE: i32 = 1;

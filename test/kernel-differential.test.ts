@@ -54,20 +54,25 @@ function assertRunAgrees(run: Run, what: string): void {
 
 /**
  * The ways of deciding a run must have taken: with the mechanisms of issue 13 on, openings on
- * accumulated evidence, references lifted by the fast level, title windows cut by the span guard and
- * incidents calm only because the bar moved; with them off (the previous detector), none of these.
+ * accumulated evidence, cells kept out of their baseline on evidence below zOpen (zHot), references
+ * lifted by the fast level, title windows cut by the span guard and incidents calm only because the
+ * bar moved; openings on trend evidence where the CUSUM is off; with them off (the previous
+ * detector), none of these.
  */
-type PathsExpected = 'new' | 'new-no-evidence' | 'previous' | 'any';
+type PathsExpected = 'new' | 'new-no-evidence' | 'trend' | 'previous' | 'any';
 
 function assertPaths(run: Run, what: string, expected: PathsExpected): void {
   const p = run.paths;
   assert.ok(p.openWindow > 0, `${what}: no opening by window (${JSON.stringify(p)})`);
   if (expected === 'new' || expected === 'new-no-evidence') {
-    const ks = expected === 'new' ? ['openEvidence', 'fastLifted', 'spanGuarded'] as const : ['fastLifted', 'spanGuarded'] as const;
+    const ks = expected === 'new' ? ['openEvidence', 'fastLifted', 'spanGuarded', 'hotBelowOpen'] as const : ['fastLifted', 'spanGuarded', 'hotBelowOpen'] as const;
     for (const k of ks) assert.ok(p[k] > 0, `${what}: no ${k} (${JSON.stringify(p)})`);
     assert.ok(run.kernelCounters.duplicates > 0, `${what}: no duplicate dropped`);
+  } else if (expected === 'trend') {
+    assert.ok(p.openTrend > 0, `${what}: no opening on trend evidence (${JSON.stringify(p)})`);
+    assert.equal(p.openEvidence, 0, `${what}: an opening on the CUSUM, which is off`);
   } else if (expected === 'previous') {
-    for (const k of ['openEvidence', 'fastLifted', 'spanGuarded', 'calmOnMovedBar'] as const) assert.equal(p[k], 0, `${what}: ${k} with the previous detector`);
+    for (const k of ['openEvidence', 'openTrend', 'hotBelowOpen', 'fastLifted', 'spanGuarded', 'calmOnMovedBar'] as const) assert.equal(p[k], 0, `${what}: ${k} with the previous detector`);
     assert.equal(run.kernelCounters.duplicates, 0);
   }
 }
@@ -121,6 +126,8 @@ describe('kernel vs reference model', () => {
     // steps the windows open first, so the case below makes them need more views.
     { name: 'fast params', params: FAST_PARAMS, seeds: [1, 2, 3, 4, 5, 6], events: 40_000, maxLines: 2_000, paths: 'new-no-evidence' },
     { name: 'fast params, windows need 2000 views', params: mergeDetectionParams(FAST_PARAMS, { property: { minViews: 2_000 } }), seeds: [7, 8, 9], events: 40_000, maxLines: 2_000, paths: 'new' },
+    // Trend evidence alone (the CUSUM off): rising stretches open on it before the windows fill.
+    { name: 'fast params, windows need 2000 views, trend evidence only', params: mergeDetectionParams(FAST_PARAMS, { property: { minViews: 2_000, cusumThreshold: 0, minFailingSlots: 2 } }), seeds: [7, 8, 9], events: 40_000, maxLines: 2_000, paths: 'trend' },
     { name: 'tight params', params: TIGHT_PARAMS, seeds: [11, 12], events: 40_000, maxLines: 300, paths: 'any' },
     // An out-of-orderness longer than the property ring: at a tick no complete slot is left in the ring,
     // so the evidence test has nothing to read.

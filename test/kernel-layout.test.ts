@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { SCOPE_PARAM_FIELDS, paramSlots, DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
+import { SCOPE_PARAM_FIELDS, paramSlots, scopeSlotValues, DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 
 /** `export const NAME: type = <number>` constants of an assembly/ source file. */
 function constants(file: string): Map<string, number> {
@@ -25,4 +25,8 @@ test('parameter blocks: fields per scope and the global slots fit assembly/param
   // Every scope field the kernel reads is written: slot 16 + scope * fields + field for both scopes.
   const written = new Set(paramSlots(DEFAULT_DETECTION_PARAMS).map(([i]) => i));
   for (const f of scopeFields) for (const scope of [0, 1]) assert.ok(written.has(16 + scope * SCOPE_PARAM_FIELDS + f), `scope ${scope} field ${f} is never written`);
+  // Each value JS writes sits at the slot of the kernel constant it is named after, and every constant has one.
+  const names = scopeSlotValues(DEFAULT_DETECTION_PARAMS.property).map(([name]) => name);
+  names.forEach((name, slot) => assert.equal(p.get(name), slot, `${name}: JS writes it at slot ${slot}, the kernel reads slot ${p.get(name)}`));
+  assert.deepEqual([...p.keys()].filter((k) => k.startsWith('S_')).sort(), [...names].sort());
 });

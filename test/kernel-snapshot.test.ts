@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import type { FieldNames } from '../src/ingest/field-names.ts';
 import { WasmKernel, type KernelInit } from '../src/kernel/wasm-kernel.ts';
 import { ReferenceModel } from '../src/kernel/reference-model.ts';
+import { mergeDetectionParams } from '../src/kernel/detection-params.ts';
 import { decodeKernelState, encodeKernelState, type KernelGroupState } from '../src/kernel/kernel-state.ts';
 import type { Verdict } from '../src/kernel/verdict.ts';
 import {
@@ -47,9 +48,15 @@ function stateOf(k: WasmKernel): Omit<KernelGroupState, 'header'> & { header: Om
   return { header, ...rest };
 }
 
-function restore(part: Uint8Array, debug: boolean): WasmKernel {
-  return WasmKernel.fromStates(INIT, [decodeKernelState(part)], 128, debug);
+function restore(part: Uint8Array, debug: boolean, init: KernelInit = INIT): WasmKernel {
+  return WasmKernel.fromStates(init, [decodeKernelState(part)], 128, debug);
 }
+
+/**
+ * The detector FORMAT_2 and FORMAT_3 were written by: FAST_PARAMS without trend evidence and with hot
+ * at zOpen (both came later), so feeding their stream today reaches the state they hold.
+ */
+const FIXTURE_INIT: KernelInit = { ...INIT, params: mergeDetectionParams(FAST_PARAMS, { property: { rampZ: 0, zHot: FAST_PARAMS.property.zOpen } }) };
 
 /** The stream FORMAT_2 was taken from (60 steps in): the default field names' values under FIELD_NAMES. */
 function formatTwoSteps(): Step[] {
@@ -159,11 +166,11 @@ describe('kernel state parts: export and restore', () => {
     const old = decodeKernelState(FORMAT_2);
     assert.equal(old.header.format, 2);
     assert.ok(old.header.keys > 0 && old.held.length > 0);
-    const fed = newKernel(false, FIELD_NAMES);
+    const fed = WasmKernel.create(FIXTURE_INIT, false);
     const state = newRunState();
     feedKernel(fed, steps.slice(0, 60), state);
-    const fromOld = WasmKernel.fromStates(INIT, [old], 128);
-    const fromNew = restore(fed.exportPart(), false);
+    const fromOld = WasmKernel.fromStates(FIXTURE_INIT, [old], 128);
+    const fromNew = restore(fed.exportPart(), false, FIXTURE_INIT);
     assert.ok(fromOld.counters().open > 0, 'the fixture has an incident open');
     assert.deepEqual(stateOf(fromOld), stateOf(fromNew));
     assertSameVerdicts(finishRun(fromOld, steps.slice(60), state), finishRun(fed, steps.slice(60), state), 'after a format-2 restore');
@@ -175,11 +182,11 @@ describe('kernel state parts: export and restore', () => {
     assert.equal(old.header.format, 3);
     assert.equal(old.header.kind, 'full');
     assert.ok(old.header.keys > 0 && old.held.length > 0 && old.removed.length === 0);
-    const fed = newKernel(false, FIELD_NAMES);
+    const fed = WasmKernel.create(FIXTURE_INIT, false);
     const state = newRunState();
     feedKernel(fed, steps.slice(0, 60), state);
-    const fromOld = WasmKernel.fromStates(INIT, [old], 128);
-    const fromNew = restore(fed.exportPart(), false);
+    const fromOld = WasmKernel.fromStates(FIXTURE_INIT, [old], 128);
+    const fromNew = restore(fed.exportPart(), false, FIXTURE_INIT);
     assert.ok(fromOld.counters().open > 0, 'the fixture has an incident open');
     assert.deepEqual(stateOf(fromOld), stateOf(fromNew));
     assertSameVerdicts(finishRun(fromOld, steps.slice(60), state), finishRun(fed, steps.slice(60), state), 'after a format-3 restore');

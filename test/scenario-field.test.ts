@@ -5,7 +5,7 @@
 // Each run is 24 h of 100 properties of heavy-tailed sizes, replayed by the CLI.
 //
 // With the previous detector every test here fails; to see it, run this file with
-//   SCENARIO_DETECTION='{"dedupHorizonMs":0,"property":{"warmupViews":500,"minFailures":20,"minFailingSlots":0,"baselineZ":0,"fastHalfLifeMs":0,"cusumThreshold":0},"title":{"spanGuard":0}}'
+//   SCENARIO_DETECTION='{"dedupHorizonMs":0,"property":{"warmupViews":500,"minFailures":20,"minFailingSlots":0,"baselineZ":0,"fastHalfLifeMs":0,"cusumThreshold":0,"rampZ":0,"zHot":3},"title":{"spanGuard":0}}'
 // (PREVIOUS_DETECTION_PARAMS in src/kernel/detection-params.ts), which the replays get as VIGIL_DETECTION.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

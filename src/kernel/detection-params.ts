@@ -55,6 +55,19 @@ export interface ScopeParams {
   cusumThreshold: number;
   /** Title scope, 1 or 0: title windows stay out of stretches where the property was hot and that its ring no longer holds. */
   spanGuard: number;
+  /**
+   * Property scope: trend evidence opens on a span whose failures exceed the threshold at this z while
+   * its failure ratio rises significantly (rampSlopeZ): a ramp, sooner than the CUSUM proves it (0: off).
+   */
+  rampZ: number;
+  /** Property scope: z of the rising slope (weighted least squares of the failure ratio over the span's slots) that trend evidence needs. */
+  rampSlopeZ: number;
+  /**
+   * z of the Wilson lower bound (window or recent window) above the threshold that makes a cell hot, so
+   * that its slots stay out of its slow baseline; below zOpen, a baseline is kept from an incident before
+   * it can be proven (a tiny property's thin history); at or above zOpen, hot = suspect at zOpen.
+   */
+  zHot: number;
 }
 
 /** All detection parameters. */
@@ -95,6 +108,7 @@ export const RUNTIME_SCOPE_FIELDS = [
   'minViews', 'minFailures', 'minFailingSlots', 'zOpen', 'zStrong', 'minEffectAbs', 'minEffectRatio', 'resolveMs', 'resolveMinViews',
   'zResolve', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs', 'warmupViews', 'priorViews',
   'baselineZ', 'fastHalfLifeMs', 'fastRisePerHour', 'cusumRatioLow', 'cusumRatioHigh', 'cusumThreshold', 'spanGuard',
+  'rampZ', 'rampSlopeZ', 'zHot',
 ] as const;
 
 /** How many properties can have parameters of their own (kernel profiles 1..255; profile 0 is the global one). */
@@ -135,6 +149,9 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
     cusumRatioHigh: 3,
     cusumThreshold: 7,
     spanGuard: 0,
+    rampZ: 2.5,
+    rampSlopeZ: 1.5,
+    zHot: 0.5,
   },
   title: {
     slotMs: 10 * MINUTE,
@@ -160,6 +177,9 @@ export const DEFAULT_DETECTION_PARAMS: DetectionParams = {
     cusumRatioHigh: 3,
     cusumThreshold: 0,
     spanGuard: 1,
+    rampZ: 0,
+    rampSlopeZ: 0,
+    zHot: 3,
   },
 };
 
@@ -167,6 +187,7 @@ const SCOPE_FIELDS: (keyof ScopeParams)[] = [
   'slotMs', 'minViews', 'minFailures', 'minFailingSlots', 'zOpen', 'zStrong', 'minEffectAbs', 'minEffectRatio',
   'resolveMs', 'resolveMinViews', 'zResolve', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs', 'warmupViews', 'priorViews',
   'baselineZ', 'fastHalfLifeMs', 'fastRisePerHour', 'cusumRatioLow', 'cusumRatioHigh', 'cusumThreshold', 'spanGuard',
+  'rampZ', 'rampSlopeZ', 'zHot',
 ];
 
 /** Returns every problem with a parameter set (empty when valid), each naming the parameter. */
@@ -218,13 +239,13 @@ function scopeProblems(p: DetectionParams, eff: Pick<DetectionParams, 'property'
     }
     for (const f of ['slotMs', 'resolveMs', 'expireMs', 'idleEvictMs', 'baselineHalfLifeMs'] as const) positiveInt(`${scope}.${f}`, s[f]);
     if (Number.isSafeInteger(s.slotMs) && s.slotMs % p.tickMs !== 0) problems.push(`${prefix}${scope}.slotMs (${s.slotMs}) must be a multiple of tickMs (${p.tickMs})`);
-    for (const f of ['minViews', 'minFailures', 'warmupViews', 'priorViews', 'minEffectAbs', 'resolveMinViews', 'baselineZ', 'cusumThreshold', 'fastRisePerHour', 'minFailingSlots'] as const) {
+    for (const f of ['minViews', 'minFailures', 'warmupViews', 'priorViews', 'minEffectAbs', 'resolveMinViews', 'baselineZ', 'cusumThreshold', 'fastRisePerHour', 'minFailingSlots', 'rampZ', 'rampSlopeZ'] as const) {
       if (s[f] < 0) problems.push(`${prefix}${scope}.${f} must be >= 0, got ${s[f]}`);
     }
     if (!Number.isSafeInteger(s.fastHalfLifeMs) || s.fastHalfLifeMs < 0) problems.push(`${prefix}${scope}.fastHalfLifeMs must be an integer >= 0 (0: off), got ${s.fastHalfLifeMs}`);
     for (const f of ['cusumRatioLow', 'cusumRatioHigh'] as const) if (!(s[f] > 1)) problems.push(`${prefix}${scope}.${f} must be > 1, got ${s[f]}`);
     if (s.spanGuard !== 0 && s.spanGuard !== 1) problems.push(`${prefix}${scope}.spanGuard must be 0 or 1, got ${s.spanGuard}`);
-    for (const f of ['zOpen', 'zStrong', 'zResolve'] as const) if (!(s[f] > 0)) problems.push(`${prefix}${scope}.${f} must be > 0, got ${s[f]}`);
+    for (const f of ['zOpen', 'zStrong', 'zResolve', 'zHot'] as const) if (!(s[f] > 0)) problems.push(`${prefix}${scope}.${f} must be > 0, got ${s[f]}`);
     if (s.minEffectRatio < 1) problems.push(`${prefix}${scope}.minEffectRatio must be >= 1, got ${s.minEffectRatio}`);
     if (s.minEffectAbs >= 1) problems.push(`${prefix}${scope}.minEffectAbs must be < 1, got ${s.minEffectAbs}`);
   }
@@ -272,19 +293,30 @@ export function paramSlots(p: DetectionParams): Array<[number, number]> {
 /** Fields per scope in a kernel parameter block (assembly/params.ts SCOPE_FIELDS; WasmKernel checks they agree). */
 export const SCOPE_PARAM_FIELDS = 32;
 
+/**
+ * The values of one scope's parameter block, each under the name of the kernel's slot constant
+ * (assembly/params.ts `S_*`), in slot order: test/kernel-layout.test.ts checks every name against the
+ * constant's slot, so a field moved on one side only fails there.
+ */
+export function scopeSlotValues(s: ScopeParams): Array<[string, number]> {
+  return [
+    ['S_SLOT_MS', s.slotMs], ['S_MIN_VIEWS', s.minViews], ['S_MIN_FAILURES', s.minFailures], ['S_Z_OPEN', s.zOpen],
+    ['S_Z_STRONG', s.zStrong], ['S_MIN_EFFECT_ABS', s.minEffectAbs], ['S_MIN_EFFECT_RATIO', s.minEffectRatio],
+    ['S_RESOLVE_MS', s.resolveMs], ['S_Z_RESOLVE', s.zResolve], ['S_EXPIRE_MS', s.expireMs], ['S_IDLE_EVICT_MS', s.idleEvictMs],
+    ['S_BASELINE_DECAY', baselineDecay(s)], ['S_WARMUP_VIEWS', s.warmupViews], ['S_PRIOR_VIEWS', s.priorViews],
+    ['S_RESOLVE_VIEWS', s.resolveMinViews], ['S_BASELINE_Z', s.baselineZ], ['S_FAST_DECAY', fastDecay(s)], ['S_FAST_SHARE', fastShare(s)],
+    ['S_CUSUM_LOG_LO', Math.log(s.cusumRatioLow)], ['S_CUSUM_STEP_LO', s.cusumRatioLow - 1],
+    ['S_CUSUM_LOG_HI', Math.log(s.cusumRatioHigh)], ['S_CUSUM_STEP_HI', s.cusumRatioHigh - 1], ['S_CUSUM_H', s.cusumThreshold],
+    ['S_SPAN_GUARD', s.spanGuard], ['S_FAST_RISE', fastRisePerSlot(s)], ['S_MIN_FAIL_SLOTS', s.minFailingSlots],
+    ['S_RAMP_Z', s.rampZ], ['S_RAMP_SLOPE_Z', s.rampSlopeZ], ['S_Z_HOT', s.zHot],
+  ];
+}
+
 /** The slots of one parameter profile (both scopes; slot = scope x SCOPE_PARAM_FIELDS + field of assembly/params.ts). */
 export function profileSlots(eff: Pick<DetectionParams, 'property' | 'title'>): Array<[number, number]> {
   const slots: Array<[number, number]> = [];
   (['property', 'title'] as Scope[]).forEach((scope, i) => {
-    const s = eff[scope];
-    const values = [
-      s.slotMs, s.minViews, s.minFailures, s.zOpen, s.zStrong, s.minEffectAbs, s.minEffectRatio,
-      s.resolveMs, s.zResolve, s.expireMs, s.idleEvictMs, baselineDecay(s), s.warmupViews, s.priorViews,
-      s.resolveMinViews, s.baselineZ, fastDecay(s), fastShare(s), Math.log(s.cusumRatioLow), s.cusumRatioLow - 1,
-      Math.log(s.cusumRatioHigh), s.cusumRatioHigh - 1, s.cusumThreshold, s.spanGuard, fastRisePerSlot(s),
-      s.minFailingSlots,
-    ];
-    values.forEach((v, f) => slots.push([i * SCOPE_PARAM_FIELDS + f, v]));
+    scopeSlotValues(eff[scope]).forEach(([, v], f) => slots.push([i * SCOPE_PARAM_FIELDS + f, v]));
   });
   return slots;
 }
@@ -332,6 +364,6 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartia
  */
 export const PREVIOUS_DETECTION_PARAMS: DetectionParams = mergeDetectionParams(DEFAULT_DETECTION_PARAMS, {
   dedupHorizonMs: 0,
-  property: { warmupViews: 500, minFailures: 20, minFailingSlots: 0, baselineZ: 0, fastHalfLifeMs: 0, cusumThreshold: 0 },
+  property: { warmupViews: 500, minFailures: 20, minFailingSlots: 0, baselineZ: 0, fastHalfLifeMs: 0, cusumThreshold: 0, rampZ: 0, zHot: 3 },
   title: { spanGuard: 0 },
 });

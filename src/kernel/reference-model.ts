@@ -126,7 +126,7 @@ export class ReferenceModel {
    * property evaluations whose reference was the fast level; title evaluations whose window the span
    * guard cut; evaluations of open incidents that were calm only because the bar had moved.
    */
-  readonly paths = { openWindow: 0, openRecent: 0, openEvidence: 0, fastLifted: 0, spanGuarded: 0, calmOnMovedBar: 0 };
+  readonly paths = { openWindow: 0, openRecent: 0, openEvidence: 0, openTrend: 0, hotBelowOpen: 0, fastLifted: 0, spanGuarded: 0, calmOnMovedBar: 0 };
 
   constructor(params: DetectionParams, options: ReferenceModelOptions = {}) {
     this.p = params;
@@ -502,7 +502,10 @@ export class ReferenceModel {
       c.pending = 0;
       const suspect = wilsonLower(x, n, sp.zOpen) > thr;
       const recentSuspect = wilsonLower(rx, rn, sp.zOpen) > recentThr;
-      c.hot = warm && (suspect || recentSuspect);
+      // zHot below zOpen: thin first failures keep out of a thin baseline (kernel: evalCell).
+      c.hot = warm && (suspect || recentSuspect
+        || (sp.zHot < sp.zOpen && (wilsonLower(x, n, sp.zHot) > thr || wilsonLower(rx, rn, sp.zHot) > recentThr)));
+      if (c.hot && !suspect && !recentSuspect) this.paths.hotBelowOpen++;
       if (c.hot && scope === 'property') c.hotLast = k.head;
       if (!warm) return;
       const enough = (fails: number, failSlots: number): boolean => fails >= sp.minFailures || (sp.minFailingSlots > 0 && failSlots >= sp.minFailingSlots);
@@ -520,6 +523,7 @@ export class ReferenceModel {
       this.open.add(c);
       if (byWindow) this.paths.openWindow++;
       else if (byRecent) this.paths.openRecent++;
+      else if (ev!.trend) this.paths.openTrend++;
       else this.paths.openEvidence++;
       if (byWindow) {
         c.impacted = x;
@@ -671,15 +675,21 @@ function propertyReference(pp: RefProfile, c: RefCell): number {
   return fast > slow ? fast : slow;
 }
 
-/** Sequential evidence over the ring (kernel: evidenceScan in assembly/detector.ts); the span that proves it, or null. */
-function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFailures: number, t: number): { views: number; fails: number; oldest: number } | null {
+/** Sequential and trend evidence over the ring (kernel: evidenceScan in assembly/detector.ts); the span that proves it, or null. */
+function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFailures: number, t: number): { views: number; fails: number; oldest: number; trend: boolean } | null {
   const sp = pp.property;
-  const h = sp.cusumThreshold;
-  if (h <= 0 || thr >= 1) return null;
+  let h = sp.cusumThreshold;
+  const zr = sp.rampZ;
+  if ((h <= 0 && zr <= 0) || thr >= 1) return null;
+  if (h <= 0) h = Number.MAX_VALUE;
   const logLo = pp.logLow;
   const costLo = thr * (sp.cusumRatioLow - 1);
   const logHi = pp.logHigh;
   const costHi = thr * (sp.cusumRatioHigh - 1);
+  const zr2 = zr * zr;
+  const zs = sp.rampSlopeZ;
+  const zs2 = zs * zs;
+  const v = thr * (1 - thr);
   const head = k.head;
   let lo = head - SLOTS + 1;
   if (lo <= c.evidence) lo = c.evidence + 1;
@@ -688,19 +698,49 @@ function evidenceScan(k: RefKey, c: RefCell, pp: RefProfile, thr: number, minFai
   if (last > head) last = head;
   let n = 0;
   let x = 0;
+  let na = 0;
+  let na2 = 0;
+  let xa = 0;
+  let age = 0;
+  // The span's slot with the most failures (kernel: evidenceScan).
+  let mx = 0;
+  let mn = 0;
+  let failSlots = 0;
   let best = h;
-  let found: { views: number; fails: number; oldest: number } | null = null;
+  let found: { views: number; fails: number; oldest: number; trend: boolean } | null = null;
   for (let s = last; s >= lo; s--) {
     const i = ringIndex(s);
-    n += k.ring[i];
-    x += c.ring[i];
+    const sn = k.ring[i];
+    const sx = c.ring[i];
+    n += sn;
+    x += sx;
+    na += sn * age;
+    na2 += sn * age * age;
+    xa += sx * age;
+    age += 1;
+    if (sx > mx) {
+      mx = sx;
+      mn = sn;
+    }
+    if (sx > 0) failSlots++;
     if (x < minFailures) continue;
     const gLo = x * logLo - n * costLo;
     const gHi = x * logHi - n * costHi;
     const g = gLo > gHi ? gLo : gHi;
     if (g > best) {
       best = g;
-      found = { views: n, fails: x, oldest: s };
+      found = { views: n, fails: x, oldest: s, trend: false };
+    }
+    // Trend evidence (kernel: evidenceScan): excess over the threshold at zr, failures in minFailingSlots
+    // slots, still above the threshold without the slot of most failures, and a rising ratio at zs.
+    if (found === null && zr > 0 && failSlots >= sp.minFailingSlots) {
+      const e = x - n * thr;
+      const e1 = (x - mx) - (n - mn) * thr;
+      if (e > 0 && e * e > zr2 * n * v && e1 > 0 && e1 * e1 > zs2 * (n - mn) * v) {
+        const sxx = na2 - na * na / n;
+        const sxy = xa - na * x / n;
+        if (sxx > 0 && sxy < 0 && sxy * sxy > zs2 * v * sxx) found = { views: n, fails: x, oldest: s, trend: true };
+      }
     }
   }
   return found;

@@ -39,7 +39,7 @@ export const FAST_PARAMS: DetectionParams = mergeDetectionParams(DEFAULT_DETECTI
 /** FAST_PARAMS with every mechanism of issue 13 off: the detector before it (PREVIOUS_DETECTION_PARAMS), scaled the same way. */
 export const FAST_PREVIOUS_PARAMS: DetectionParams = mergeDetectionParams(FAST_PARAMS, {
   dedupHorizonMs: 0,
-  property: { warmupViews: 300, minFailures: 10, minFailingSlots: 0, baselineZ: 0, fastHalfLifeMs: 0, cusumThreshold: 0 },
+  property: { warmupViews: 300, minFailures: 10, minFailingSlots: 0, baselineZ: 0, fastHalfLifeMs: 0, cusumThreshold: 0, rampZ: 0, zHot: 3 },
   title: { spanGuard: 0 },
 });
 
