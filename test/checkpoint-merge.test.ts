@@ -151,6 +151,31 @@ describe('checkpoint chain merges', () => {
     assert.deepEqual(readdirSync(dir).filter((n) => n.includes('merged')), []);
   });
 
+  test('a stop during a merge terminates it: the checkpoint keeps its chain and restores as before; no merge starts after', async () => {
+    const data = tempDir();
+    const steps = stream();
+    const outcomes: MergeOutcome[] = [];
+    const store = new CheckpointStore(data, MERGE, (m) => outcomes.push(m));
+    const ks = kernels(2);
+    const state = newRunState();
+    const per = Math.floor(steps.length / 6);
+    for (let i = 0; i < 4; i++) {
+      feed(ks, steps.slice(i * per, (i + 1) * per), state);
+      await store.save(partsOf(ks, store.plan(2)), META, GROUPS, 1000 + i);
+    }
+    // cp-4 is due: its merge started with the save; stopped at once.
+    await store.stop();
+    assert.deepEqual(outcomes.map((o) => [o.ok, o.checkpoint]), [[false, 'cp-0000000004']]);
+    assert.deepEqual(manifest(cpDir(data, 4)).parts.map((p) => [p.file, p.kind]), [['part-0.bin', 'delta'], ['part-1.bin', 'delta']]);
+    const { checkpoint, refused } = new CheckpointStore(data).load(GROUPS);
+    assert.deepEqual(refused, []);
+    assert.equal(checkpoint?.manifest.seq, 4);
+    feed(ks, steps.slice(4 * per, 5 * per), state);
+    await store.save(partsOf(ks, store.plan(2)), META, GROUPS, 2000);
+    await store.settled();
+    assert.equal(outcomes.length, 1, 'no merge after stop');
+  });
+
   test('while merges fail the chain goes on to twice its limits, then the kernels export a full part', async () => {
     const data = tempDir();
     const steps = stream();
