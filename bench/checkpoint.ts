@@ -20,7 +20,7 @@
 // ingesting to export: p50, p99, max; for the chain, of incremental and of full parts apart), bytes
 // per checkpoint and write time. Not a timed test: run it by hand
 // (`npm run build && node --import tsx bench/checkpoint.ts`; BENCH_KEYS, BENCH_EVENTS, BENCH_RATE, BENCH_INTERVAL_MS,
-// BENCH_RUNS=none,full,chain,merge). After the chain run, its newest chain is merged once more in a
+// BENCH_RUNS=none,full,chain,merge, BENCH_ROUNDS, BENCH_PACE_MS). After the chain run, its newest chain is merged once more in a
 // worker thread while the main thread does nothing but measure its event loop's delay (the gaps of a
 // 5 ms interval timer beyond 5 ms), against the same merge run on the main thread and against the
 // idle main thread for as long (the machine's own noise).
@@ -39,6 +39,14 @@ const PROPERTIES = 200;
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 6_000_000);
 const RATE = Number(process.env.BENCH_RATE ?? 20_000);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 15_000);
+/**
+ * Wall milliseconds per interval at least (0: as fast as it goes). At benchmark speed a checkpoint
+ * comes every 2-3 s of wall time, so a merge of several seconds spans many checkpoints, where at the
+ * daemon's 15 s it spans one or two: pacing shows the merge policy with a merge's time as it is
+ * against the interval (the throughput of a paced run is not a cost: it sleeps).
+ */
+const PACE_MS = Number(process.env.BENCH_PACE_MS ?? 0);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 /** Which runs (comma-separated: none, full, chain, merge); all by default. */
 const ONLY = process.env.BENCH_RUNS?.split(',');
 const CHUNK = 1 << 20;
@@ -132,12 +140,16 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
   let nextAt = perInterval;
   let events = 0;
   const started = performance.now();
+  let intervalStarted = started;
   for (const c of chunks(KEYS, EVENTS, false)) {
     await e.push(c.bytes);
     events += c.events;
     // A barrier every interval of event time.
     if (policy && events >= nextAt) {
       nextAt += perInterval;
+      const idle = intervalStarted + PACE_MS - performance.now();
+      if (idle > 0) await new Promise((res) => setTimeout(res, idle));
+      intervalStarted = performance.now();
       await pending;
       // As the daemon does: a barrier, then the write off the hot path while chunks keep flowing.
       pending = (async () => {
@@ -222,10 +234,10 @@ async function probeMerge(dir: string): Promise<Record<string, unknown> | null> 
   return out;
 }
 
-console.log(JSON.stringify({ keys: KEYS, properties: PROPERTIES, events: EVENTS, rate: RATE, intervalMs: INTERVAL_MS, date: new Date().toISOString(), node: process.version }));
+console.log(JSON.stringify({ keys: KEYS, properties: PROPERTIES, events: EVENTS, rate: RATE, intervalMs: INTERVAL_MS, paceMs: PACE_MS, date: new Date().toISOString(), node: process.version }));
 // In turn, so that the machine's other load falls on all alike.
 const runs: Record<string, Array<Record<string, unknown>>> = { none: [], full: [], chain: [], merge: [] };
-for (let round = 0; round < 2; round++) {
+for (let round = 0; round < ROUNDS; round++) {
   for (const [name, policy] of [['none', null], ['full', { maxDeltas: 0, maxDeltaShare: 0 }], ['chain', { ...DEFAULT_CHAIN_POLICY, merge: false }], ['merge', DEFAULT_CHAIN_POLICY]] as const) {
     if (ONLY && !ONLY.includes(name)) continue;
     const r = await run(policy);
@@ -235,7 +247,7 @@ for (let round = 0; round < 2; round++) {
 }
 // The cost against the peer of the same round; scaled to one checkpoint per 15 s of wall time.
 for (const name of ['full', 'chain', 'merge'] as const) {
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     const peer = runs.none[round]?.eventsPerSecond as number;
     const r = runs[name][round];
     if (!peer || !r) continue;
