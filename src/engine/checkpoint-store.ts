@@ -118,8 +118,9 @@ export class CheckpointStore {
   /**
    * Which of `workers` workers' next parts may be incremental (on this process's newest checkpoint):
    * none before this process wrote one (a kernel's first export is full anyway), none after a failed
-   * write, and a full part once a part's chain has `maxDeltas` incremental parts or they outgrow
-   * `maxDeltaShare` of its full part.
+   * write, and a full part once a part's chain (from its merged base, if one is merged) has
+   * `maxDeltas` incremental parts or they outgrow `maxDeltaShare` of its full part; with merges, twice
+   * those (the chain was due for a merge, which has failed or not ended yet).
    */
   plan(workers: number): boolean[] {
     const tip = this.tip;
