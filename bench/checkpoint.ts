@@ -9,9 +9,10 @@
 // reach ~10% of 1M titles (the popular ones every time, the long tail now and then): that is the
 // realistic share, measured and reported per run (`changedShare`).
 //
-// Three runs in one process, in turn, twice: no checkpoints (the peer), every checkpoint full
-// (VIGIL_CHECKPOINT_MAX_DELTAS=0, the behaviour before incremental checkpoints), and the default
-// chain policy. Each writes its checkpoints to disk as the daemon does (barrier, then the write off
+// Four runs in one process, in turn, twice: no checkpoints (the peer), every checkpoint full
+// (VIGIL_CHECKPOINT_MAX_DELTAS=0, the behaviour before incremental checkpoints), chains whose new
+// base is a full export (the limits of the default policy, merges off), and the default policy
+// (chains merged into a new base in a worker thread: the kernels export a full part only first). Each writes its checkpoints to disk as the daemon does (barrier, then the write off
 // the hot path; the next barrier waits for the previous write). Reported: events/s of each (the cost
 // is the loss against the peer, at checkpoints every INTERVAL_MS of event time, which at benchmark
 // speed is far more often than every INTERVAL_MS of wall time: `costAt15sWall` scales the loss to
@@ -19,12 +20,16 @@
 // ingesting to export: p50, p99, max; for the chain, of incremental and of full parts apart), bytes
 // per checkpoint and write time. Not a timed test: run it by hand
 // (`npm run build && node --import tsx bench/checkpoint.ts`; BENCH_KEYS, BENCH_EVENTS, BENCH_RATE, BENCH_INTERVAL_MS,
-// BENCH_RUNS=none,full,chain).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// BENCH_RUNS=none,full,chain,merge, BENCH_ROUNDS, BENCH_PACE_MS). After the chain run, its newest chain is merged once more in a
+// worker thread while the main thread does nothing but measure its event loop's delay (the gaps of a
+// 5 ms interval timer beyond 5 ms), against the same merge run on the main thread and against the
+// idle main thread for as long (the machine's own noise).
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mergeCheckpoint, mergeInWorker } from '../src/engine/chain-merge.ts';
 import { Engine, type EngineState } from '../src/engine/engine.ts';
-import { CheckpointStore, DEFAULT_CHAIN_POLICY, type ChainPolicy } from '../src/engine/checkpoint-store.ts';
+import { CheckpointStore, DEFAULT_CHAIN_POLICY, type ChainPolicy, type CheckpointManifest, type MergeOutcome } from '../src/engine/checkpoint-store.ts';
 import { decodeKernelState } from '../src/kernel/kernel-state.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { silentLogger } from '../src/log/logger.ts';
@@ -34,7 +39,15 @@ const PROPERTIES = 200;
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 6_000_000);
 const RATE = Number(process.env.BENCH_RATE ?? 20_000);
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 15_000);
-/** Which runs (comma-separated: none, full, chain); all by default. */
+/**
+ * Wall milliseconds per interval at least (0: as fast as it goes). At benchmark speed a checkpoint
+ * comes every 2-3 s of wall time, so a merge of several seconds spans many checkpoints, where at the
+ * daemon's 15 s it spans one or two: pacing shows the merge policy with a merge's time as it is
+ * against the interval (the throughput of a paced run is not a cost: it sleeps).
+ */
+const PACE_MS = Number(process.env.BENCH_PACE_MS ?? 0);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/** Which runs (comma-separated: none, full, chain, merge); all by default. */
 const ONLY = process.env.BENCH_RUNS?.split(',');
 const CHUNK = 1 << 20;
 const START = Date.UTC(2026, 11, 1);
@@ -116,7 +129,8 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
   await e.drain();
   const learned = e.kernelCounters().keys;
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-cp-'));
-  const store = new CheckpointStore(dir, policy ?? DEFAULT_CHAIN_POLICY);
+  const merges: MergeOutcome[] = [];
+  const store = new CheckpointStore(dir, policy ?? DEFAULT_CHAIN_POLICY, (m) => merges.push(m));
   const pauses = { full: [] as number[], delta: [] as number[] };
   const writes: number[] = [];
   const bytes = { full: [] as number[], delta: [] as number[] };
@@ -126,12 +140,16 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
   let nextAt = perInterval;
   let events = 0;
   const started = performance.now();
+  let intervalStarted = started;
   for (const c of chunks(KEYS, EVENTS, false)) {
     await e.push(c.bytes);
     events += c.events;
     // A barrier every interval of event time.
     if (policy && events >= nextAt) {
       nextAt += perInterval;
+      const idle = intervalStarted + PACE_MS - performance.now();
+      if (idle > 0) await new Promise((res) => setTimeout(res, idle));
+      intervalStarted = performance.now();
       await pending;
       // As the daemon does: a barrier, then the write off the hot path while chunks keep flowing.
       pending = (async () => {
@@ -155,26 +173,72 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
   await e.drain();
   const seconds = (performance.now() - started) / 1000;
   await pending;
+  await store.settled();
   const keys = e.kernelCounters().keys;
   await e.stop();
+  const mergeProbe = policy && policy.maxDeltas > 0 && !policy.merge ? await probeMerge(dir) : null;
   rmSync(dir, { recursive: true, force: true });
   const all = [...pauses.full, ...pauses.delta];
   const mean = (xs: number[]) => (xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : null);
   return {
-    policy: policy === null ? 'none' : policy.maxDeltas === 0 ? 'full' : `chain (maxDeltas ${policy.maxDeltas}, maxDeltaShare ${policy.maxDeltaShare})`,
+    policy: policy === null ? 'none' : policy.maxDeltas === 0 ? 'full' : `${policy.merge ? 'merge' : 'chain'} (maxDeltas ${policy.maxDeltas}, maxDeltaShare ${policy.maxDeltaShare})`,
+    loadavg: loadavg().map((x) => +x.toFixed(1)),
     checkpoints: writes.length, keys, learned, seconds: +seconds.toFixed(1), eventsPerSecond: Math.round(EVENTS / seconds),
     changedShare: changed.length ? +(changed.reduce((a, b) => a + b, 0) / changed.length / keys).toFixed(3) : null,
     pauseMs: policy ? { all: stats(all), full: stats(pauses.full), delta: stats(pauses.delta) } : null,
     writeMs: policy ? { p50: Math.round(pct(writes, 50)), max: Math.round(Math.max(...writes)) } : null,
     bytes: policy ? { full: mean(bytes.full), delta: mean(bytes.delta) } : null,
+    merges: merges.length ? { ok: merges.filter((m) => m.ok).length, failed: merges.filter((m) => !m.ok).map((m) => (m.ok ? '' : m.error.message)), ms: stats(merges.map((m) => m.ms)) } : null,
+    mergeProbe,
   };
 }
 
-console.log(JSON.stringify({ keys: KEYS, properties: PROPERTIES, events: EVENTS, rate: RATE, intervalMs: INTERVAL_MS, date: new Date().toISOString(), node: process.version }));
+/**
+ * The newest checkpoint with a chain in `dir`, merged (a copy: twice, in a worker thread then on the
+ * main thread) while the main thread's event loop delay is measured: what a merge costs the main
+ * thread where it runs in a worker, against where it would run inline.
+ */
+async function probeMerge(dir: string): Promise<Record<string, unknown> | null> {
+  const cps = join(dir, 'checkpoints');
+  const newest = readdirSync(cps).filter((n) => n.startsWith('cp-')).sort().reverse()
+    .find((n) => (JSON.parse(readFileSync(join(cps, n, 'manifest.json'), 'utf8')) as CheckpointManifest).parts.some((p) => p.kind === 'delta'));
+  if (!newest) return null;
+  const manifest = JSON.parse(readFileSync(join(cps, newest, 'manifest.json'), 'utf8')) as CheckpointManifest;
+  const chainBytes = manifest.parts.reduce((a, p) => a + p.bytes + (p.chain ?? []).reduce((b, l) => b + l.bytes, 0), 0);
+  const out: Record<string, unknown> = { checkpoint: newest, deltas: manifest.parts[0].chain?.length ?? 0, chainMB: Math.round(chainBytes / 1e6) };
+  const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  let workerMs = 1000;
+  for (const where of ['worker', 'main', 'idle'] as const) {
+    const copy = join(cps, `${newest}`);
+    const backup = join(dir, `probe-${where}`);
+    cpSync(copy, backup, { recursive: true });
+    const gaps: number[] = [];
+    let last = performance.now();
+    const timer = setInterval(() => { const now = performance.now(); gaps.push(now - last - 5); last = now; }, 5);
+    await sleep(50);
+    const t = performance.now();
+    const r = where === 'worker' ? await mergeInWorker(copy, 128) : where === 'main' ? mergeCheckpoint(copy, 128) : await sleep(workerMs).then(() => null);
+    const ms = performance.now() - t;
+    if (where === 'worker') workerMs = ms;
+    await sleep(50);
+    clearInterval(timer);
+    out[where] = {
+      ms: Math.round(ms), mergedMB: r ? Math.round(r.parts.reduce((a, p) => a + p.merged.bytes, 0) / 1e6) : null,
+      loopDelayMs: { p50: +pct(gaps, 50).toFixed(1), p99: +pct(gaps, 99).toFixed(1), max: +Math.max(...gaps).toFixed(1) },
+    };
+    // Back to the chain for the next probe.
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(backup, copy, { recursive: true });
+    rmSync(backup, { recursive: true, force: true });
+  }
+  return out;
+}
+
+console.log(JSON.stringify({ keys: KEYS, properties: PROPERTIES, events: EVENTS, rate: RATE, intervalMs: INTERVAL_MS, paceMs: PACE_MS, date: new Date().toISOString(), node: process.version }));
 // In turn, so that the machine's other load falls on all alike.
-const runs: Record<string, Array<Record<string, unknown>>> = { none: [], full: [], chain: [] };
-for (let round = 0; round < 2; round++) {
-  for (const [name, policy] of [['none', null], ['full', { maxDeltas: 0, maxDeltaShare: 0 }], ['chain', DEFAULT_CHAIN_POLICY]] as const) {
+const runs: Record<string, Array<Record<string, unknown>>> = { none: [], full: [], chain: [], merge: [] };
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, policy] of [['none', null], ['full', { maxDeltas: 0, maxDeltaShare: 0 }], ['chain', { ...DEFAULT_CHAIN_POLICY, merge: false }], ['merge', DEFAULT_CHAIN_POLICY]] as const) {
     if (ONLY && !ONLY.includes(name)) continue;
     const r = await run(policy);
     runs[name].push(r);
@@ -182,8 +246,8 @@ for (let round = 0; round < 2; round++) {
   }
 }
 // The cost against the peer of the same round; scaled to one checkpoint per 15 s of wall time.
-for (const name of ['full', 'chain'] as const) {
-  for (let round = 0; round < 2; round++) {
+for (const name of ['full', 'chain', 'merge'] as const) {
+  for (let round = 0; round < ROUNDS; round++) {
     const peer = runs.none[round]?.eventsPerSecond as number;
     const r = runs[name][round];
     if (!peer || !r) continue;

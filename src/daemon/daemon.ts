@@ -124,7 +124,11 @@ export class Daemon {
       health: () => this.health, storeWriter: () => this.writer ?? undefined, auditPendingLines: () => this.audit?.pendingLines ?? 0,
     });
     this.histograms = registerDaemonHistograms(this.metrics);
-    this.checkpoints = new CheckpointStore(config.dataDir, { ...DEFAULT_CHAIN_POLICY, maxDeltas: config.checkpointMaxDeltas });
+    const cpLog = log.child({ component: 'checkpoint' });
+    this.checkpoints = new CheckpointStore(config.dataDir, { ...DEFAULT_CHAIN_POLICY, maxDeltas: config.checkpointMaxDeltas }, (m) => {
+      if (m.ok) cpLog.info({ checkpoint: m.checkpoint, parts: m.parts, ms: Math.round(m.ms) }, 'checkpoint chain merged into a new full base');
+      else cpLog.warn({ checkpoint: m.checkpoint, ms: Math.round(m.ms), err: m.error }, 'checkpoint chain merge failed: the chain goes on (a full export past twice its limits)');
+    });
   }
 
   /**
@@ -524,6 +528,8 @@ export class Daemon {
     this.http?.stop();
     if (this.engine || this.cluster) {
       await finalCheckpoint();
+      // A merge under way is cut (the checkpoint it merges stays as it was).
+      await this.checkpoints.stop();
       await this.engine?.stop();
       await this.cluster?.stop();
     }

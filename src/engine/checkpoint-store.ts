@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { decodeKernelState, type ExportId } from '../kernel/kernel-state.ts';
+import { mergeInWorker, type MergeResult } from './chain-merge.ts';
 import type { EventClockState } from './event-clock.ts';
 
 /** The checkpoint format this version writes (3: parts may be incremental, naming the parts they apply on). */
@@ -19,8 +21,17 @@ export interface ChainPolicy {
   maxDeltas: number;
   /** A full part once the incremental parts since the last full one add up to this share of its bytes (a restore reads at most base x (1 + this)). */
   maxDeltaShare: number;
+  /**
+   * When a chain is due (either limit above), merge it into a new full base in a worker thread instead
+   * of asking the kernels for a full export: the kernels keep exporting incremental parts (up to twice
+   * either limit while merges fail or lag; then a full export).
+   */
+  merge?: boolean;
 }
-export const DEFAULT_CHAIN_POLICY: ChainPolicy = { maxDeltas: 20, maxDeltaShare: 1 };
+export const DEFAULT_CHAIN_POLICY: ChainPolicy = { maxDeltas: 20, maxDeltaShare: 1, merge: true };
+
+/** How a background merge ended (for the owner's log). */
+export type MergeOutcome = { ok: true; checkpoint: string; ms: number; parts: number } | { ok: false; checkpoint: string; ms: number; error: Error };
 
 /** A part file of another checkpoint that a part applies on. */
 export interface ChainLink { checkpoint: string; file: string; bytes: number; sha256: string }
@@ -78,8 +89,10 @@ export interface SavedCheckpoint {
 /** The newest checkpoint this process wrote: what the next incremental parts apply on. */
 interface Tip {
   name: string;
-  parts: Array<ManifestPart & { exportId: ExportId | undefined; baseBytes: number; deltaBytes: number; deltas: number }>;
+  parts: Array<ManifestPart & { exportId: ExportId | undefined }>;
 }
+
+const linkKey = (l: ChainLink) => `${l.checkpoint}/${l.file}`;
 
 /**
  * Checkpoints in `<dataDir>/checkpoints/cp-<seq>/`: one part file per writing worker (its key groups'
@@ -91,8 +104,13 @@ export class CheckpointStore {
   readonly dir: string;
   private seq: number;
   private tip: Tip | null = null;
+  /** Merged full parts by the incremental part they equal (`cp-…/part-i.bin`): a chain through it starts there instead. */
+  private readonly merged = new Map<string, ChainLink>();
+  private merging: { dir: string; done: Promise<void>; worker?: Worker } | null = null;
+  private stopped = false;
 
-  constructor(private readonly dataDir: string, private readonly policy: ChainPolicy = DEFAULT_CHAIN_POLICY) {
+  constructor(private readonly dataDir: string, private readonly policy: ChainPolicy = DEFAULT_CHAIN_POLICY,
+    private readonly onMerge: (outcome: MergeOutcome) => void = () => {}) {
     this.dir = join(dataDir, DIR);
     this.seq = Math.max(0, ...this.list().map((d) => d.seq));
   }
@@ -100,15 +118,45 @@ export class CheckpointStore {
   /**
    * Which of `workers` workers' next parts may be incremental (on this process's newest checkpoint):
    * none before this process wrote one (a kernel's first export is full anyway), none after a failed
-   * write, and a full part once a part's chain has `maxDeltas` incremental parts or they outgrow
-   * `maxDeltaShare` of its full part.
+   * write, and a full part once a part's chain (from its merged base, if one is merged) has
+   * `maxDeltas` incremental parts or they outgrow `maxDeltaShare` of its full part; with merges, twice
+   * those (the chain was due for a merge, which has failed or not ended yet).
    */
   plan(workers: number): boolean[] {
     const tip = this.tip;
+    // With merges, a chain due for a new base goes on while the merge runs, up to twice the limits.
+    const slack = this.merges() ? 2 : 1;
     return Array.from({ length: workers }, (_, i) => {
       const p = tip?.parts.length === workers ? tip.parts[i] : undefined;
-      return p !== undefined && p.deltas < this.policy.maxDeltas && p.deltaBytes < this.policy.maxDeltaShare * p.baseBytes;
+      if (p === undefined) return false;
+      const c = this.chainSize(tip!.name, p);
+      return c.deltas < slack * this.policy.maxDeltas && c.deltaBytes < slack * this.policy.maxDeltaShare * c.baseBytes;
     });
+  }
+
+  private merges(): boolean {
+    return this.policy.merge === true && this.policy.maxDeltas > 0;
+  }
+
+  /** Whether a part's chain has reached a limit (a new base is due). */
+  private due(name: string, p: ManifestPart): boolean {
+    const c = this.chainSize(name, p);
+    return c.deltas >= this.policy.maxDeltas || c.deltaBytes >= this.policy.maxDeltaShare * c.baseBytes;
+  }
+
+  /** Part `p` of checkpoint `name` in numbers: its (shortest) chain's full part's bytes, and the incremental parts after it, its own included. */
+  private chainSize(name: string, p: ManifestPart): { baseBytes: number; deltaBytes: number; deltas: number } {
+    const links = this.shorten([...(p.chain ?? []), { checkpoint: name, file: p.file, bytes: p.bytes, sha256: p.sha256 }]);
+    return { baseBytes: links[0].bytes, deltaBytes: links.slice(1).reduce((a, l) => a + l.bytes, 0), deltas: links.length - 1 };
+  }
+
+  /** A chain with its longest merged prefix replaced by the merged full part. */
+  private shorten(chain: ChainLink[]): ChainLink[] {
+    for (let j = chain.length - 1; j >= 0; j--) {
+      const m = this.merged.get(linkKey(chain[j]));
+      if (m) return [m, ...chain.slice(j + 1)];
+    }
+    return chain;
   }
 
   /** Forgets the newest checkpoint as a base (the kernels exported parts that were not saved): the next parts are full. */
@@ -136,7 +184,7 @@ export class CheckpointStore {
         const file = `part-${i}.bin`;
         const entry = { file, groupLo, groupHi, bytes: data.length, sha256: '', exportId: h.exportId };
         if (h.kind !== 'delta') {
-          next.parts.push({ ...entry, kind: 'full', baseBytes: data.length, deltaBytes: 0, deltas: 0 });
+          next.parts.push({ ...entry, kind: 'full' });
           continue;
         }
         const base = tip?.parts[i];
@@ -145,10 +193,7 @@ export class CheckpointStore {
           throw new Error(`part ${i} is incremental on export ${JSON.stringify(h.since ?? null)}, which is not the newest checkpoint's part ${i} (${tip ? JSON.stringify(base?.exportId ?? null) : 'none'})`);
         }
         const link: ChainLink = { checkpoint: tip.name, file: base.file, bytes: base.bytes, sha256: base.sha256 };
-        next.parts.push({
-          ...entry, kind: 'delta', chain: [...(base.chain ?? []), link],
-          baseBytes: base.baseBytes, deltaBytes: base.deltaBytes + data.length, deltas: base.deltas + 1,
-        });
+        next.parts.push({ ...entry, kind: 'delta', chain: this.shorten([...(base.chain ?? []), link]) });
       }
       await mkdir(tmp, { recursive: true });
       let bytes = 0;
@@ -168,6 +213,9 @@ export class CheckpointStore {
       await syncDir(this.dir);
       this.tip = next;
       await this.prune();
+      if (this.merges() && this.merging === null && !this.stopped && next.parts.some((p) => p.kind === 'delta' && this.due(name, p))) {
+        this.startMerge(join(this.dir, name), groups);
+      }
       return { seq, dir: join(this.dir, name), bytes, deltas: next.parts.filter((p) => p.kind === 'delta').length };
     } catch (err) {
       this.tip = null;
@@ -175,6 +223,38 @@ export class CheckpointStore {
       this.seq--;
       throw new CheckpointError(`cannot write the checkpoint in ${this.dir} (${(err as Error).message}); the previous one is kept`, { cause: err });
     }
+  }
+
+  /**
+   * Merges checkpoint `dir`'s chains into full parts in a worker thread (chain-merge.ts), then lets
+   * the next incremental parts chain on those instead. One at a time; a failure is reported and
+   * changes nothing (the chain goes on, and past twice the limits the kernels export a full part).
+   */
+  private startMerge(dir: string, groups: number): void {
+    const started = performance.now();
+    const checkpoint = dir.slice(this.dir.length + 1);
+    const m: NonNullable<CheckpointStore['merging']> = { dir, done: Promise.resolve() };
+    this.merging = m;
+    m.done = mergeInWorker(dir, groups, (w) => { m.worker = w; }).then((r: MergeResult) => {
+      for (const { from, merged } of r.parts) this.merged.set(linkKey(from), merged);
+      this.onMerge({ ok: true, checkpoint, ms: performance.now() - started, parts: r.parts.length });
+    }, (error: Error) => {
+      this.onMerge({ ok: false, checkpoint, ms: performance.now() - started, error });
+    }).finally(() => { this.merging = null; });
+  }
+
+  /** Resolves when the merge under way (if any) has ended (tests, benchmarks). */
+  async settled(): Promise<void> {
+    await this.merging?.done;
+  }
+
+  /** Stops a merge under way (its thread is terminated: the checkpoint stays as it was) and starts no more; idempotent. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const m = this.merging;
+    if (!m) return;
+    await m.worker?.terminate();
+    await m.done;
   }
 
   /**
@@ -224,7 +304,10 @@ export class CheckpointStore {
       for (const d of deps) keep.add(d);
       kept++;
     }
+    // A checkpoint being merged stays until its merge ends (its merged parts are what later chains will name).
+    if (this.merging) keep.add(this.merging.dir);
     for (const { dir } of this.list()) if (!keep.has(dir)) await rm(dir, { recursive: true, force: true });
+    for (const [k, link] of this.merged) if (!keep.has(join(this.dir, link.checkpoint))) this.merged.delete(k);
     this.cleanStale();
   }
 

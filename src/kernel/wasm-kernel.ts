@@ -132,6 +132,19 @@ export function kernelModule(debug = false): WebAssembly.Module {
   return m;
 }
 
+/**
+ * The layout of exported keys, read from the kernel module's constants without a kernel (no init, no
+ * key memory): what applyDeltas needs where no kernel runs (a chain merge's thread).
+ */
+export function exportedKeyLayout(): ExportedKeyLayout {
+  const x = new WebAssembly.Instance(kernelModule(false), { env: { abort: () => { throw new Error('kernel assertion failed'); }, verdict: () => {} } }).exports;
+  const g = (name: string) => (x[name] as WebAssembly.Global).value as number;
+  return {
+    group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
+    keyHash: g('K_HASH'), keyScope: g('K_SCOPE'),
+  };
+}
+
 const utf8 = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
 
