@@ -89,8 +89,11 @@ export function heldMinTs(): i64 { return load<i64>(entry(0)); }
 /** Whether entry `a` is due before entry `b`. */
 @inline function entryBefore(a: usize, b: usize): bool { return before(a, load<i64>(b), load<u64>(b + E_SEQ)); }
 
-/** Copies a packed record (counted at `ts`) into the held set; false when there is no room. */
-export function holdRecord(p: usize, ts: i64): bool {
+/**
+ * Copies a packed record (counted at `ts`) into the held set; false when there is no room. `fresh`:
+ * a record arriving (counted in `held`), not one a restore holds again (counted by its exporter).
+ */
+export function holdRecord(p: usize, ts: i64, fresh: bool = true): bool {
   const size = recordSize(p);
   if (!room(size)) return false;
   const len = hdrI32(H_HOLD_LEN);
@@ -117,7 +120,7 @@ export function holdRecord(p: usize, ts: i64): bool {
   store<u64>(e + E_SEQ, seq);
   store<u32>(e + E_OFF, <u32>used);
   setHdrI32(H_HOLD_LEN, len + 1);
-  bumpF64(H_HELD, 1);
+  if (fresh) bumpF64(H_HELD, 1);
   return true;
 }
 

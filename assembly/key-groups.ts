@@ -388,7 +388,8 @@ export function importHeld(ptr: usize, len: usize, groups: i32): i32 {
   while (p < ptr + len) {
     const group = groupOf(load<u64>(p + R_PROP_HASH), groups);
     if (group < lo || group >= hi) return -1;
-    if (!holdRecord(p, load<i64>(p + R_TS))) return -3;
+    // Counted as held by the exporter already (its counters come with the part).
+    if (!holdRecord(p, load<i64>(p + R_TS), false)) return -3;
     p += recordSize(p);
     n++;
   }
