@@ -33,7 +33,7 @@
 import {
   hdrI32, setHdrI32, hdrI64, setHdrI64, hdrPtr, setHdrPtr, bumpF64, heapAlloc,
   H_NEXT_TICK, H_DUPLICATES, H_DEDUP_FULL, H_DEDUP_SWEPT, H_DEDUP_PTR, H_DEDUP_MASK,
-  H_DEDUP_SHIFT, H_KEY_GROUPS, H_DEDUP_HORIZON, H_GROUP_LO, H_GROUP_HI,
+  H_DEDUP_SHIFT, H_KEY_GROUPS, H_DEDUP_HORIZON,
 } from './state';
 import { param, P_DEDUP_MS, P_DEDUP_VIEWS, P_OOO_MS } from './params';
 
@@ -78,6 +78,17 @@ function sweep(from: i64, to: i64, base: usize, mask: i64): void {
   setHdrI64(H_DEDUP_SWEPT, to);
 }
 
+/** Empties the positions of times more than the horizon (and the margin) behind the watermark, up to where the last call stopped. */
+function sweepBehind(): void {
+  const wm = hdrI64(H_NEXT_TICK);
+  const base = hdrPtr(H_DEDUP_PTR);
+  if (wm == i64.MIN_VALUE || base == 0) return;
+  const shift = hdrI32(H_DEDUP_SHIFT);
+  const to = (wm - hdrI64(H_DEDUP_HORIZON) - (MARGIN << shift)) >> shift; // first position (unwrapped) to keep
+  const swept = hdrI64(H_DEDUP_SWEPT);
+  if (to > swept) sweep(swept, to, base, <i64>hdrI32(H_DEDUP_MASK));
+}
+
 /** (propHash >> 32) mod groups by a multiplication: exact, since both are below 2^32 and the f64 quotient is off by at most one. */
 @inline function groupOf(propHash: u64, groups: i32): u64 {
   const hi = <i64>(propHash >> 32);
@@ -106,13 +117,8 @@ export function isDuplicate(propHash: u64, viewHash: u64, ts: i64): bool {
   const mask = <i64>hdrI32(H_DEDUP_MASK);
   const shift = hdrI32(H_DEDUP_SHIFT);
   const wm = hdrI64(H_NEXT_TICK);
-  if (wm != i64.MIN_VALUE) {
-    const liveFrom = wm - horizon;
-    if (ts < liveFrom) return false;
-    const to = (liveFrom - (MARGIN << shift)) >> shift; // first position (unwrapped) to keep
-    const swept = hdrI64(H_DEDUP_SWEPT);
-    if (to > swept) sweep(swept, to, base, mask);
-  }
+  if (wm != i64.MIN_VALUE && ts < wm - horizon) return false;
+  sweepBehind();
   const groups = hdrI32(H_KEY_GROUPS);
   const group = groups > 0 ? groupOf(propHash, groups) : 0;
   // Property and view id are hashed already: one multiply-rotate mixes them with the time.
@@ -140,6 +146,13 @@ export function isDuplicate(propHash: u64, viewHash: u64, ts: i64): bool {
 // A group's entries leave as (ring position, word) pairs; an importer with the same ring geometry
 // (the same horizon and dedupMaxViews: the same parameters) puts each back at its position, so
 // copies of records seen before a checkpoint are still recognized after it, in whichever worker.
+// An entry sits at the first free position from its home, past entries of any group: a lookup finds
+// it only if no position between is empty. So an importer puts back the entries of every part it
+// reads, its groups' and the others' (those never match its lookups, which carry their own group,
+// and the sweep clears them within a horizon): imported alone, an entry that had been pushed past
+// another worker's entries sat behind a gap, and a copy of its record after a restore into another
+// worker count counted again. An export first sweeps what the next lookup would sweep, so it
+// carries the live entries only (the same whichever worker held them).
 
 let dedupCursor: i32 = -1;
 
@@ -157,6 +170,7 @@ export function dedupGeometry(field: i32): i64 {
 
 /** Writes the entries of key groups [lo, hi) from ring position `cursor` on into [out, out+cap) as 16-byte (u32 position, pad, u64 word) records; returns the bytes. */
 export function exportDedup(cursor: i32, out: usize, cap: usize, lo: i32, hi: i32): usize {
+  if (cursor == 0) sweepBehind();
   const base = hdrPtr(H_DEDUP_PTR);
   if (base == 0) { dedupCursor = -1; return 0; }
   const mask = <i64>hdrI32(H_DEDUP_MASK);
@@ -178,9 +192,9 @@ export function exportDedup(cursor: i32, out: usize, cap: usize, lo: i32, hi: i3
 }
 
 /**
- * Puts exported entries of this kernel's groups back (others are skipped); returns how many, or -1
- * when the ring they come from has another geometry (then nothing is imported: copies of records
- * seen before may count). `swept` is the exporter's sweep mark.
+ * Puts exported entries back, of every group (see above: they keep the probe chains of this kernel's
+ * entries unbroken); returns how many, or -1 when the ring they come from has another geometry (then
+ * nothing is imported: copies of records seen before may count). `swept` is the exporter's sweep mark.
  */
 export function importDedup(ptr: usize, len: usize, mask: i32, shift: i32, horizon: i64, swept: i64): i32 {
   if (<i64>param(P_DEDUP_MS) != horizon || horizon <= 0) return -1;
@@ -190,13 +204,9 @@ export function importDedup(ptr: usize, len: usize, mask: i32, shift: i32, horiz
   if (hdrI32(H_DEDUP_MASK) != mask || hdrI32(H_DEDUP_SHIFT) != shift) return -1;
   const base = hdrPtr(H_DEDUP_PTR);
   const m = <i64>mask;
-  const lo = hdrI32(H_GROUP_LO);
-  const hi = hdrI32(H_GROUP_HI);
   let n: i32 = 0;
   for (let p = ptr; p + 16 <= ptr + len; p += 16) {
     const word = load<u64>(p + 8);
-    const group = <i32>(word & 0xffff);
-    if (group < lo || group >= hi) continue;
     let pos = <i64>load<u32>(p);
     for (let i = 0; i < MAX_PROBE; i++) {
       const e = at(base, pos, m);

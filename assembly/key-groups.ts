@@ -15,7 +15,7 @@ import {
 import { allocName, nameLen, nameBytes } from './names';
 import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
-import { heldCount, heldAt, holdRecord } from './held';
+import { heldCount, heldAt, holdRecord, sortHeld } from './held';
 import { recordSize, R_PROP_HASH, R_TS } from './ingest';
 
 // An exported key: a 24-byte header, the key record, its cell records, for a property each cell's
@@ -356,8 +356,11 @@ export function exportHeldNextCursor(): i32 { return heldCursor; }
 /**
  * Writes the held records (held.ts) of properties in key groups [lo, hi), from heap position
  * `cursor` on, into [out, out+cap) as packed records (R_TS their event time); returns the bytes.
+ * In the order they are due (the first page sorts the heap so): an importer holds them in that order,
+ * so records of one time keep the order they arrived in (held.ts).
  */
 export function exportHeld(cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
+  if (cursor == 0) sortHeld();
   const n = heldCount();
   let w: usize = 0;
   let i = cursor;
@@ -385,7 +388,8 @@ export function importHeld(ptr: usize, len: usize, groups: i32): i32 {
   while (p < ptr + len) {
     const group = groupOf(load<u64>(p + R_PROP_HASH), groups);
     if (group < lo || group >= hi) return -1;
-    if (!holdRecord(p, load<i64>(p + R_TS))) return -3;
+    // Counted as held by the exporter already (its counters come with the part).
+    if (!holdRecord(p, load<i64>(p + R_TS), false)) return -3;
     p += recordSize(p);
     n++;
   }

@@ -593,8 +593,8 @@ export class WasmKernel {
   }
 
   /**
-   * Puts back the duplicate filter's entries of this kernel's groups (the kernel skips the others).
-   * A ring of another geometry (other dedup parameters) is not imported: copies of records seen
+   * Puts back the duplicate filter's entries, of every group in the part: the others' keep the probe
+   * chains of this kernel's entries unbroken (assembly/dedup.ts) and are swept within a horizon. A ring of another geometry (other dedup parameters) is not imported: copies of records seen
    * before the checkpoint may then count once more.
    */
   private importDedupEntries(s: KernelGroupState): void {

@@ -110,5 +110,41 @@ export function stream(): Step[] {
   return cutSteps(churned, 91, 900);
 }
 
+/**
+ * The state a set of kernels exports, in a form that does not depend on how its key groups are spread
+ * over kernels: every key's bytes by hash, the held records and the duplicate filter's entries (ring
+ * positions left out: entries of groups sharing a ring push each other along), sorted, the counters
+ * summed, and the clock and sweep mark of the duplicate filter each kernel has.
+ */
+export function layoutFree(ks: WasmKernel[]) {
+  const keys = new Map<string, string>();
+  const held: string[] = [];
+  const dedup: string[] = [];
+  const counters: Record<string, number> = {};
+  const clock = new Set<string>();
+  const swept = new Set<string>();
+  for (const k of ks) {
+    const s = k.exportState();
+    const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
+    for (let p = 0; p < s.records.length;) {
+      const size = 24 + 192 + dv.getUint32(p + 4, true) * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
+      keys.set(dv.getBigUint64(p + 24, true).toString(16), Buffer.from(s.records.subarray(p, p + size)).toString('hex'));
+      p += size;
+    }
+    const hv = new DataView(s.held.buffer, s.held.byteOffset, s.held.byteLength);
+    for (let p = 0; p < s.held.length;) {
+      const size = 56 + ((hv.getUint16(p + 40, true) + hv.getUint16(p + 42, true) + hv.getUint16(p + 44, true) + 7) & ~7);
+      held.push(Buffer.from(s.held.subarray(p, p + size)).toString('hex'));
+      p += size;
+    }
+    const ev = new DataView(s.dedup.buffer, s.dedup.byteOffset, s.dedup.byteLength);
+    for (let p = 0; p < s.dedup.length; p += 16) dedup.push(ev.getBigUint64(p + 8, true).toString(16));
+    for (const [n, v] of Object.entries(s.header.counters)) counters[n] = (counters[n] ?? 0) + (v ?? 0);
+    clock.add(`${s.header.nextTick} ${s.header.maxTs}`);
+    if (s.header.dedup) swept.add(s.header.dedup.swept);
+  }
+  return { keys: [...keys.entries()].sort(), held: held.sort(), dedup: dedup.sort(), counters, clock: [...clock], swept: [...swept] };
+}
+
 export const keysOf = (ks: WasmKernel[]) => ks.reduce((a, k) => a + k.counters().keys, 0);
 
