@@ -17,12 +17,15 @@ export interface MergeResult {
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const WORKER_URL = new URL(`./chain-merge-worker${ext}`, import.meta.url);
-// The thread's entry is a script loading the merge module: the built JavaScript by import(); the
-// TypeScript sources (tests, benchmarks, run under tsx) through tsx's require hook, registered in the
-// thread first (tsx's --import, which the thread inherits, does not reach a worker's loader in Node 20).
-const BOOT = ext === '.ts'
-  ? `const r = require('node:module').createRequire(${JSON.stringify(fileURLToPath(import.meta.url))}); r('tsx/cjs'); r(${JSON.stringify(fileURLToPath(WORKER_URL))});`
-  : `import(${JSON.stringify(WORKER_URL.href)}).catch((err) => { process.nextTick(() => { throw err; }); });`;
+// The thread's entry: the built JavaScript is the worker module itself (an ES module file, as the
+// kernel workers are). The TypeScript sources (tests, benchmarks, run under tsx) need tsx's require
+// hook registered in the thread first (tsx's --import, which the thread inherits, does not reach a
+// worker's loader in Node 20), so there the entry is a script that registers it and loads the module.
+// (The built code used that script too, with import(): one merge in a few dozen ended with the thread
+// exiting, code 0, before the module had run.)
+const ENTRY: { url: URL | string; eval: boolean } = ext === '.ts'
+  ? { url: `const r = require('node:module').createRequire(${JSON.stringify(fileURLToPath(import.meta.url))}); r('tsx/cjs'); r(${JSON.stringify(fileURLToPath(WORKER_URL))});`, eval: true }
+  : { url: WORKER_URL, eval: false };
 
 /**
  * Merges the chains of checkpoint `dir` into full parts in a worker thread (the reads, checksums,
@@ -32,7 +35,7 @@ const BOOT = ext === '.ts'
  */
 export function mergeInWorker(dir: string, groups: number, worker?: (w: Worker) => void): Promise<MergeResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(BOOT, { eval: true, workerData: { dir, groups } });
+    const w = new Worker(ENTRY.url, { eval: ENTRY.eval, workerData: { dir, groups } });
     worker?.(w);
     let settled = false;
     w.once('message', (m: { ok: true; result: MergeResult } | { ok: false; error: string }) => {
