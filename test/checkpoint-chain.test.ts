@@ -8,11 +8,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CheckpointStore, type CheckpointManifest, type CheckpointMeta } from '../src/engine/checkpoint-store.ts';
+import { CheckpointStore, type CheckpointManifest } from '../src/engine/checkpoint-store.ts';
 import { decodeKernelState } from '../src/kernel/kernel-state.ts';
-import type { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { newRunState } from './support/detection-streams.ts';
-import { GROUPS, canonical, exportAll, feed, kernels, restoreInto, stream } from './support/incremental.ts';
+import { GROUPS, NO_SOURCE_META as META, canonical, exportAll, feed, kernels, partsOf, restoreInto, stream } from './support/incremental.ts';
 
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -21,17 +20,6 @@ function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'vigil-chain-'));
   dirs.push(d);
   return d;
-}
-
-const META: CheckpointMeta = { eventTime: { reached: null, streams: [] } as unknown as CheckpointMeta['eventTime'], positions: {}, source: null, latestVerdictMs: null };
-
-/** Each worker's part as the store plans it (incremental where it may be), encoded as a worker sends it. */
-function partsOf(ks: WasmKernel[], plan: boolean[]) {
-  return ks.map((k, w) => {
-    const bytes = k.exportPart(undefined, undefined, plan[w]);
-    const h = decodeKernelState(bytes).header;
-    return { bytes, groupLo: h.groupLo, groupHi: h.groupHi };
-  });
 }
 
 function manifest(dir: string): CheckpointManifest {

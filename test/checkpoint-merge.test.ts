@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { mergeCheckpoint, mergeInWorker } from '../src/engine/chain-merge.ts';
-import { CheckpointStore, type ChainPolicy, type CheckpointManifest, type CheckpointMeta, type MergeOutcome } from '../src/engine/checkpoint-store.ts';
+import { CheckpointStore, type ChainPolicy, type CheckpointManifest, type MergeOutcome } from '../src/engine/checkpoint-store.ts';
 import { decodeKernelState } from '../src/kernel/kernel-state.ts';
 import type { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { newRunState } from './support/detection-streams.ts';
-import { GROUPS, canonical, exportAll, feed, kernels, restoreInto, stream } from './support/incremental.ts';
+import { GROUPS, NO_SOURCE_META as META, canonical, exportAll, feed, kernels, partsOf, restoreInto, stream } from './support/incremental.ts';
 
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -21,16 +21,6 @@ function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'vigil-merge-'));
   dirs.push(d);
   return d;
-}
-
-const META: CheckpointMeta = { eventTime: { reached: null, streams: [] } as unknown as CheckpointMeta['eventTime'], positions: {}, source: null, latestVerdictMs: null };
-
-function partsOf(ks: WasmKernel[], plan: boolean[]) {
-  return ks.map((k, w) => {
-    const bytes = k.exportPart(undefined, undefined, plan[w]);
-    const h = decodeKernelState(bytes).header;
-    return { bytes, groupLo: h.groupLo, groupHi: h.groupHi };
-  });
 }
 
 const cpDir = (data: string, n: number) => join(data, 'checkpoints', `cp-${String(n).padStart(10, '0')}`);

@@ -5,6 +5,7 @@ import { WasmKernel } from '../../src/kernel/wasm-kernel.ts';
 import { decodeKernelState, encodeKernelState, type KernelGroupState } from '../../src/kernel/kernel-state.ts';
 import { groupRange } from '../../src/kernel/key-groups.ts';
 import type { Verdict } from '../../src/kernel/verdict.ts';
+import type { CheckpointMeta } from '../../src/engine/checkpoint-store.ts';
 import { FAST_PARAMS, cutSteps, generateLines, type RunState, type Step } from './detection-streams.ts';
 
 export const GROUPS = 32;
@@ -148,3 +149,15 @@ export function layoutFree(ks: WasmKernel[]) {
 
 export const keysOf = (ks: WasmKernel[]) => ks.reduce((a, k) => a + k.counters().keys, 0);
 
+
+/** Checkpoint metadata of no source, for tests of the store's parts alone. */
+export const NO_SOURCE_META: CheckpointMeta = { eventTime: { reached: null, streams: [] } as unknown as CheckpointMeta['eventTime'], positions: {}, source: null, latestVerdictMs: null };
+
+/** Each worker's part as the store plans it (incremental where it may be), encoded as a worker sends it. */
+export function partsOf(ks: WasmKernel[], plan: boolean[]) {
+  return ks.map((k, w) => {
+    const bytes = k.exportPart(undefined, undefined, plan[w]);
+    const h = decodeKernelState(bytes).header;
+    return { bytes, groupLo: h.groupLo, groupHi: h.groupHi };
+  });
+}
