@@ -21,8 +21,6 @@ const WORKER_URL = new URL(`./chain-merge-worker${ext}`, import.meta.url);
 // kernel workers are). The TypeScript sources (tests, benchmarks, run under tsx) need tsx's require
 // hook registered in the thread first (tsx's --import, which the thread inherits, does not reach a
 // worker's loader in Node 20), so there the entry is a script that registers it and loads the module.
-// (The built code used that script too, with import(): one merge in a few dozen ended with the thread
-// exiting, code 0, before the module had run.)
 const ENTRY: { url: URL | string; eval: boolean } = ext === '.ts'
   ? { url: `const r = require('node:module').createRequire(${JSON.stringify(fileURLToPath(import.meta.url))}); r('tsx/cjs'); r(${JSON.stringify(fileURLToPath(WORKER_URL))});`, eval: true }
   : { url: WORKER_URL, eval: false };
