@@ -8,12 +8,12 @@
 // extra. The group's commits end at the high watermarks and every node's SIGTERM exits 0.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { S3Client, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
+import { DaemonRuns, killLeftoverDaemons } from './support/daemon-process.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { compareIncidents, describeComparison, incidentSpans, type IncidentSpan } from './support/incident-compare.ts';
@@ -61,63 +61,19 @@ function partitionOf(value: string): number {
 }
 
 /** One node of the cluster: `vigil run` with its own data directory and audit file, started again after a kill. */
-class Node {
-  readonly data: string;
-  readonly audit: string;
-  readonly env: Record<string, string>;
-  private current: ReturnType<typeof startDaemon> | null = null;
-  readonly runs: Array<() => string> = [];
-
-  constructor(readonly name: string, topic: string, group: string) {
-    this.data = join(dir, `${name}-data`);
-    this.audit = join(dir, `${name}-audit.ndjson`);
-    this.env = {
+class Node extends DaemonRuns {
+  constructor(name: string, topic: string, group: string) {
+    super(name, dir, (data, audit) => ({
       VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group,
       VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: name,
       VIGIL_S3_BUCKET: BUCKET, VIGIL_S3_PREFIX: 'vigil/', VIGIL_S3_ENDPOINT: endpoint, VIGIL_S3_ACCESS_KEY_ID: 'S3RVER', VIGIL_S3_SECRET_ACCESS_KEY: 'S3RVER',
-      VIGIL_DATA_DIR: this.data, VIGIL_TRANSITIONS_FILE: this.audit, VIGIL_HTTP: 'false',
+      VIGIL_DATA_DIR: data, VIGIL_TRANSITIONS_FILE: audit, VIGIL_HTTP: 'false',
       VIGIL_CHECKPOINT_INTERVAL_MS: '1000', VIGIL_KAFKA_COMMIT_INTERVAL_MS: '200', VIGIL_KAFKA_MAX_FETCH_BYTES: '262144',
       // A killed member holds its partitions until its session times out.
       VIGIL_KAFKA_SESSION_TIMEOUT_MS: '6000',
       // Records produced live cover two hours in about 40 s (see crash-kafka.test.ts): a caught-up partition waits a little for more.
       VIGIL_PARTITION_CAUGHT_UP_WAIT_MS: '5000',
-    };
-  }
-
-  async start(): Promise<void> {
-    const d = startDaemon(this.env);
-    this.current = d;
-    this.runs.push(d.stderr);
-    const log = join(dir, `${this.name}-run-${this.runs.length}.log`);
-    d.child.stderr!.on('data', (chunk: Buffer) => appendFileSync(log, chunk));
-    await waitUntil(`${this.name} to run`, () => /vigil running/.test(d.stderr()) || d.child.exitCode !== null, 120_000);
-    assert.equal(d.child.exitCode, null, `${this.name} exited at start: ${d.stderr().slice(-3000)}`);
-  }
-
-  async stop(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-    const d = this.current!;
-    this.current = null;
-    d.child.kill(signal);
-    const code = await Promise.race([d.exit, delay(120_000, 'hung' as const, { ref: false })]);
-    if (code === 'hung') {
-      d.child.kill('SIGKILL');
-      assert.fail(`${this.name} did not exit within 120 s of ${signal}: ${d.stderr().slice(-3000)}`);
-    }
-    if (signal === 'SIGTERM') assert.equal(code, 0, `${this.name} did not stop cleanly: ${d.stderr().slice(-3000)}`);
-  }
-
-  get running(): boolean {
-    return this.current !== null;
-  }
-
-  stderr(): string {
-    return this.runs.map((r) => r()).join('');
-  }
-
-  /** The JSON log lines of every run with this message. */
-  logs(msg: string): Array<Record<string, unknown> & { atMs: number }> {
-    return this.stderr().split('\n').filter((l) => l.includes(`"msg":"${msg}"`))
-      .map((l) => { const o = JSON.parse(l) as Record<string, unknown>; return { ...o, atMs: Date.parse(String(o.time)) }; });
+    }));
   }
 
   /** The tasks the node's latest assignment gave it. */

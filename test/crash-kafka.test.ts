@@ -11,12 +11,12 @@
 // (`npm run test:faults` runs 24).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
+import { DaemonRuns, killLeftoverDaemons } from './support/daemon-process.ts';
 import { waitUntil } from './support/services-env.ts';
 import { TestRng } from './support/detection-streams.ts';
 import { KafkaHarness, restartBroker } from './support/kafka-harness.ts';
@@ -133,22 +133,11 @@ function logRows(data: string): LogRow[] {
 }
 
 /** One consumer of the group: `vigil run` with its own data directory, started and stopped again and again. */
-class Member {
-  readonly data: string;
-  readonly audit: string;
-  readonly env: Record<string, string>;
-  private current: ReturnType<typeof startDaemon> | null = null;
-  /** Every start's stderr, in order. */
-  readonly runs: Array<() => string> = [];
-  /** When the daemon was signalled to stop, and how. */
-  readonly stops: Array<{ atMs: number; signal: 'SIGKILL' | 'SIGTERM' }> = [];
-
-  constructor(readonly name: string, topic: string, group: string, receiver: TestReceiver, extra: Record<string, string> = {}) {
-    this.data = join(dir, `${name}-data`);
-    this.audit = join(dir, `${name}-audit.ndjson`);
-    this.env = {
+class Member extends DaemonRuns {
+  constructor(name: string, topic: string, group: string, receiver: TestReceiver, extra: Record<string, string> = {}) {
+    super(name, dir, (data, audit) => ({
       VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group,
-      VIGIL_DATA_DIR: this.data, VIGIL_TRANSITIONS_FILE: this.audit, VIGIL_WORKERS: '2', VIGIL_HTTP: 'false',
+      VIGIL_DATA_DIR: data, VIGIL_TRANSITIONS_FILE: audit, VIGIL_WORKERS: '2', VIGIL_HTTP: 'false',
       VIGIL_CHECKPOINT_INTERVAL_MS: '1000', VIGIL_KAFKA_COMMIT_INTERVAL_MS: '200',
       // Small fetches: a backlog takes long enough to be killed in the middle of it.
       VIGIL_KAFKA_MAX_FETCH_BYTES: '262144',
@@ -156,35 +145,7 @@ class Member {
       VIGIL_KAFKA_SESSION_TIMEOUT_MS: '6000',
       VIGIL_WEBHOOK_URL: `${receiver.url}/${name}`, VIGIL_NOTIFY_RETRY_BASE_MS: '50',
       ...extra,
-    };
-  }
-
-  async start(): Promise<void> {
-    const d = startDaemon(this.env);
-    this.current = d;
-    this.runs.push(d.stderr);
-    // Kept next to the data directory as it is written, for whoever reads a failure (or a hang).
-    const log = join(dir, `${this.name}-run-${this.runs.length}.log`);
-    d.child.stderr!.on('data', (chunk: Buffer) => appendFileSync(log, chunk));
-    await waitUntil(`${this.name} to run`, () => /vigil running/.test(d.stderr()) || d.child.exitCode !== null, 120_000);
-    assert.equal(d.child.exitCode, null, `${this.name} exited at start: ${d.stderr().slice(-3000)}`);
-  }
-
-  async stop(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-    const d = this.current!;
-    this.current = null;
-    this.stops.push({ atMs: Date.now(), signal });
-    d.child.kill(signal);
-    const code = await Promise.race([d.exit, delay(120_000, 'hung' as const, { ref: false })]);
-    if (code === 'hung') {
-      d.child.kill('SIGKILL');
-      assert.fail(`${this.name} did not exit within 120 s of ${signal}: ${d.stderr().slice(-3000)}`);
-    }
-    if (signal === 'SIGTERM') assert.equal(code, 0, `${this.name} did not stop cleanly: ${d.stderr().slice(-3000)}`);
-  }
-
-  stderr(): string {
-    return this.runs.map((r) => r()).join('');
+    }));
   }
 
   /** Starts after the first that restored a checkpoint. */
