@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { S3Client, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { killLeftoverDaemons, loggedHttpPort, startDaemon } from './support/daemon-process.ts';
@@ -49,7 +49,7 @@ interface Node {
   port: () => number;
 }
 
-function startNode(n: number, topic: string, cluster: string, receiver: TestReceiver): Node {
+function startNode(n: number, topic: string, cluster: string, receiver: TestReceiver, env: Record<string, string> = {}): Node {
   const name = `node${n}`;
   const daemon = startDaemon({
     VIGIL_DATA_DIR: join(dir, `${cluster}-${name}`), VIGIL_LOG_LEVEL: 'info',
@@ -57,7 +57,7 @@ function startNode(n: number, topic: string, cluster: string, receiver: TestRece
     VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: `${cluster}-input`,
     VIGIL_KAFKA_SESSION_TIMEOUT_MS: '6000', VIGIL_CHECKPOINT_INTERVAL_MS: '2000', VIGIL_PARTITION_CAUGHT_UP_WAIT_MS: '5000',
     VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NAME: cluster, VIGIL_CLUSTER_NODE_ID: name,
-    VIGIL_WEBHOOK_URL: `${receiver.url}/hook`, VIGIL_NOTIFY_RETRY_BASE_MS: '50',
+    VIGIL_WEBHOOK_URL: `${receiver.url}/hook`, VIGIL_NOTIFY_RETRY_BASE_MS: '50', ...env,
   });
   return { name, daemon, port: () => loggedHttpPort(daemon.stderr()) ?? 0 };
 }
@@ -175,6 +175,125 @@ test('silences by matcher given to one node hold on a node that joins later; per
     for (const n of nodes) assert.deepEqual((await view(n)).filter((r) => r.status === 'open' && r.notifications !== 'on'), [], `${n.name}: no open incident still silenced`);
     t.diagnostic(`incidents ${v1.length} (node1 ${derived[0]}, node2 ${derived[1]}), open at the end ${open.length}; partitions node1 ${assigned(node1, topic).join(',')} node2 ${assigned(node2, topic).join(',')}`);
   } finally {
+    await stopAll(nodes);
+    await receiver.close();
+  }
+});
+
+async function getObject(key: string): Promise<string> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return out.Body!.transformToString();
+}
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) out.push(o.Key!);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+interface DumpManifest {
+  records: number;
+  parts: Array<{ key: string; records: number; task?: number }>;
+  tasks?: Array<{ partition: number; node: string; records: number }>;
+  complete: boolean;
+}
+
+/** The figures' keys of a dump (scope, property, title, error type), in the order of its parts. */
+async function dumpKeys(manifestKey: string): Promise<{ manifest: DumpManifest; keys: string[] }> {
+  const manifest = JSON.parse(await getObject(manifestKey)) as DumpManifest;
+  const keys: string[] = [];
+  for (const p of manifest.parts) {
+    const lines = (await getObject(p.key)).split('\n').filter((l) => l.length > 0);
+    assert.equal(lines.length, p.records, `${p.key}: as many records as the manifest says`);
+    for (const l of lines) {
+      const r = JSON.parse(l) as { scope: string; property_id: string; video_title: string | null; error_type: string };
+      keys.push(JSON.stringify([r.scope, r.property_id, r.video_title, r.error_type]));
+    }
+  }
+  assert.equal(keys.length, manifest.records);
+  return { manifest, keys };
+}
+
+test('a dump of the cluster has a share of every task and one manifest; a task missing fails it, without a manifest', async (t) => {
+  const cluster = `h14ops-dump-${process.pid}-${Date.now()}`;
+  const topic = await kafka.topic('h14ops-dump-in', PARTITIONS);
+  const receiver = await startReceiver('ok');
+  // A long session: a killed node's tasks stay unowned well past the short dump's wait below.
+  const session = { VIGIL_KAFKA_SESSION_TIMEOUT_MS: '30000' };
+  const nodes = [startNode(1, topic, cluster, receiver, session), startNode(2, topic, cluster, receiver, session)];
+  const [node1, node2] = nodes;
+  let single: ReturnType<typeof startDaemon> | null = null;
+  try {
+    await waitUntil('both nodes listening', () => nodes.every((n) => n.port() > 0), 90_000, 200);
+    await waitUntil('the input split over both nodes', () => {
+      const a = nodes.map((n) => assigned(n, topic));
+      return a.every((p) => p.length > 0) && new Set(a.flat()).size === PARTITIONS && a.flat().length === PARTITIONS;
+    }, 90_000, 200);
+    await kafka.produce(topic, demo.lines);
+    await waitUntil('the input read and committed', async () => (await kafka.committed(`${cluster}-input`, topic)) === demo.lines.length, 180_000, 500);
+
+    const d = await command(node2, { id: `dump-${cluster}`, command: 'dump-error-rates' });
+    assert.equal(d.ok, true, JSON.stringify(d));
+    const { manifest, keys } = await dumpKeys(d.result.manifest_key as string);
+    assert.equal(manifest.complete, true);
+    assert.deepEqual(manifest.tasks!.map((x) => x.partition), Array.from({ length: PARTITIONS }, (_, p) => p), 'one share of every partition');
+    const owner = (p: number) => (assigned(node1, topic).includes(String(p)) ? 'node1' : 'node2');
+    assert.deepEqual(manifest.tasks!.map((x) => x.node), manifest.tasks!.map((x) => owner(x.partition)), 'each share written by the task\'s owner');
+    assert.equal(new Set(keys).size, keys.length, 'no key twice');
+
+    // The same records on one node (no cluster): the same keys.
+    const singleGroup = `${cluster}-single`;
+    single = startDaemon({
+      VIGIL_DATA_DIR: join(dir, `${cluster}-single`), VIGIL_LOG_LEVEL: 'info',
+      VIGIL_S3_BUCKET: BUCKET, VIGIL_S3_PREFIX: 'vigil-single/', VIGIL_S3_ENDPOINT: endpoint, VIGIL_S3_ACCESS_KEY_ID: 'S3RVER', VIGIL_S3_SECRET_ACCESS_KEY: 'S3RVER',
+      VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: singleGroup,
+    });
+    const sPort = () => loggedHttpPort(single!.stderr()) ?? 0;
+    await waitUntil('the single node listening', () => sPort() > 0, 90_000, 200);
+    const singleNode: Node = { name: 'single', daemon: single, port: sPort };
+    // Its commits follow its checkpoints: the dump is taken once every record is counted.
+    await waitUntil('the single node counted every record', async () => {
+      const st = await command(singleNode, { id: `st-${Date.now()}`, command: 'status' });
+      return (st.result.engine as { events?: number }).events === demo.valid;
+    }, 120_000, 500);
+    const sd = await command(singleNode, { id: `dump-single-${cluster}`, command: 'dump-error-rates' });
+    assert.equal(sd.ok, true, JSON.stringify(sd));
+    const singleKeys = (await dumpKeys(sd.result.manifest_key as string)).keys;
+    assert.deepEqual([...keys].sort(), [...singleKeys].sort(), 'the cluster\'s dump has the keys of the single node\'s, each once');
+
+    // node2 dies: until the group moves its tasks (30 s session timeout) nobody has them; node1's shares take a few seconds.
+    const lost = assigned(node2, topic);
+    node2.daemon.child.kill('SIGKILL');
+    await node2.daemon.exit;
+    // Two dumps through node1 at once: one waits 10 s (fails: node2's tasks have no owner yet), one waits
+    // long enough for node1 to gain them (it writes their shares when it has restored them).
+    const [bad, again] = await Promise.all([
+      command(node1, { id: `dump-short-${cluster}`, command: 'dump-error-rates', args: { wait_ms: 10_000 } }),
+      command(node1, { id: `dump-again-${cluster}`, command: 'dump-error-rates', args: { wait_ms: 120_000 } }),
+    ]) as unknown as [{ error: { code: string; message: string }; command: { ok: boolean } }, { ok: boolean; result: Record<string, unknown> }];
+    // The HTTP admin API answers a failed command with its error (and the reply as `command`).
+    assert.equal(bad.command?.ok, false, JSON.stringify(bad));
+    assert.equal(bad.error.code, 'DUMP_INCOMPLETE', JSON.stringify(bad));
+    assert.match(bad.error.message, new RegExp(`partition\\(s\\) ${lost.join(', ')} `));
+    const written = await keysUnder('vigil/error-rates/');
+    const shortDump = written.filter((k) => k.includes(`dump-short-${cluster}`));
+    assert.ok(shortDump.length > 0, 'node1 wrote its shares');
+    assert.deepEqual(shortDump.filter((k) => k.endsWith(`dump-short-${cluster}/manifest.json`)), [], 'no manifest of an incomplete dump');
+
+    assert.equal(again.ok, true, JSON.stringify(again));
+    assert.equal(assigned(node1, topic).length, PARTITIONS, 'node1 took over every task');
+    const after = await dumpKeys(again.result.manifest_key as string);
+    assert.deepEqual(after.manifest.tasks!.map((x) => `${x.partition}:${x.node}`), Array.from({ length: PARTITIONS }, (_, p) => `${p}:node1`));
+    assert.deepEqual([...after.keys].sort(), [...singleKeys].sort(), 'restored tasks dump the same keys');
+    t.diagnostic(`dump: ${keys.length} records in ${manifest.parts.length} parts of ${manifest.tasks!.length} tasks`);
+  } finally {
+    single?.child.kill('SIGTERM');
+    await single?.exit;
     await stopAll(nodes);
     await receiver.close();
   }

@@ -117,6 +117,7 @@ export class ClusterTasks implements SourceSink {
     };
     const L = ['partition'];
     m.collect('vigil_cluster_tasks_owned', 'Tasks (input partitions) this node owns now.', 'gauge', () => [...this.tasks.values()].filter((t) => !t.dropped).length);
+    m.collect('vigil_cluster_tasks_max', 'Tasks this node\'s key and cell caps are sized for (VIGIL_CLUSTER_MAX_TASKS).', 'gauge', () => this.o.config.cluster!.maxTasks);
     m.collect('vigil_cluster_task_events_total', 'Valid records the task\'s engine decoded since this node gained the task.', 'counter', per((t) => t.engine?.stats.events ?? 0), L);
     m.collect('vigil_cluster_task_rejected_total', 'Lines of the task\'s partition rejected since this node gained the task.', 'counter', per((t) => t.engine?.stats.rejectedTotal() ?? 0), L);
     m.collect('vigil_cluster_task_verdicts_total', 'Verdicts of the task\'s engine since this node gained the task.', 'counter', per((t) => t.engine?.stats.verdicts ?? 0), L);
@@ -202,6 +203,12 @@ export class ClusterTasks implements SourceSink {
       loads.set(key, this.gain(t));
     }
     this.log.info({ generation, gained: change.gained, lost: change.lost, owned: [...this.tasks.keys()].sort() }, 'cluster tasks assigned');
+    const c = this.o.config;
+    if (this.tasks.size > c.cluster!.maxTasks) {
+      // The caps are per kernel: every task's kernels may fill theirs, so memory at full caps grows with the tasks owned.
+      this.log.warn({ owned: this.tasks.size, maxTasks: c.cluster!.maxTasks, kernels: this.tasks.size * c.cluster!.workersPerTask, maxKeysPerWorker: c.maxKeysPerWorker,
+        maxCellsPerWorker: c.maxCellsPerWorker }, 'this node owns more tasks than VIGIL_CLUSTER_MAX_TASKS: at full key and cell caps its kernels may take more than the memory share they were sized for');
+    }
     return loads;
   };
 
@@ -491,7 +498,7 @@ export class ClusterTasks implements SourceSink {
   status(): Record<string, unknown> {
     const now = this.o.now();
     return {
-      node: this.o.config.cluster!.nodeId, name: this.o.config.cluster!.name, ...this.counts,
+      node: this.o.config.cluster!.nodeId, name: this.o.config.cluster!.name, ...this.counts, max_tasks: this.o.config.cluster!.maxTasks,
       tasks: [...this.tasks.values()].sort((a, b) => a.key.localeCompare(b.key)).map((t) => ({
         task: t.key, generation: t.generation, ready: t.engine !== null, restored_from: t.restoredFrom, checkpointed_offset: t.checkpointed,
         event_time: t.engine?.maxEventTs() ?? null, owned_s: Math.round((now - t.gainedAtMs) / 1000), properties: t.properties.size,
