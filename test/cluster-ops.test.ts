@@ -146,6 +146,12 @@ test('silences by matcher given to one node hold on a node that joins later; per
     assert.deepEqual(e1.map(([p]) => p).sort(), assigned(node1, topic));
     assert.deepEqual(e2.map(([p]) => p).sort(), assigned(node2, topic));
     assert.equal([...e1, ...e2].reduce((a, [, n]) => a + n, 0), demo.valid, 'every valid record counted once, by its task');
+    // Every task is checkpointed (every 2 s here): its latest checkpoint's age and bytes are on its owner.
+    for (const n of nodes) {
+      await waitUntil(`${n.name}'s checkpoint series`, async () => JSON.stringify(await taskSeries(n, 'vigil_cluster_task_checkpoint_bytes')) === JSON.stringify(assigned(n, topic)), 30_000, 500);
+      assert.deepEqual(await taskSeries(n, 'vigil_cluster_task_checkpoint_age_seconds'), assigned(n, topic));
+      assert.deepEqual(await taskSeries(n, 'vigil_cluster_task_restores_total'), assigned(n, topic));
+    }
     const lag = await taskSeries(node2, 'vigil_cluster_task_lag_records');
     assert.deepEqual(lag, assigned(node2, topic).filter((p) => e2.some(([q, n]) => q === p && n > 0)), 'a lag of every task that read records');
 
