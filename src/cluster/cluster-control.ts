@@ -1,11 +1,15 @@
 import type { Admin, Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import type { Statement } from 'better-sqlite3';
-import { CommandFailure, type CommandDefinition, type CommandHandler } from '../control/command-handler.ts';
+import { CommandFailure, type CommandContext, type CommandDefinition, type CommandHandler } from '../control/command-handler.ts';
 import type { IncidentStore } from '../incidents/incident-store.ts';
 import type { Logger } from '../log/logger.ts';
 
-/** Commands every node runs, in the order of the control topic. */
-export const SHARED_COMMANDS = ['set-thresholds'] as const;
+/**
+ * Commands every node runs, in the order of the control topic: what every node's detection and
+ * notifications depend on (README "Cluster": which commands are per node and why). `silence` and
+ * `unsilence` with a matcher instead of an incident id run these (through the handler's definition).
+ */
+export const SHARED_COMMANDS = ['set-thresholds', 'silence-matching', 'unsilence-matching'] as const;
 
 /** How long a node waits for its own copy of a command to come back from the topic. */
 const SUBMIT_TIMEOUT_MS = 30_000;
@@ -23,7 +27,7 @@ interface ControlRecord {
 }
 
 /**
- * Commands the whole cluster runs (set-thresholds): the node that receives one validates it and
+ * Commands the whole cluster runs (SHARED_COMMANDS): the node that receives one validates it and
  * publishes it to `<cluster>.control`; every node (the receiving one too) runs it when it reads it, in
  * the topic's order, and the receiving node answers with its own run's result. So every node's
  * detection parameters are the same sequence of changes, also for a node that joins later (the topic
@@ -55,9 +59,33 @@ export class ClusterControl {
     for (const name of SHARED_COMMANDS) {
       commands.wrap(name, (def) => {
         this.originals.set(name, def);
-        return { validate: (args) => def.validate(args), run: (args, ctx) => this.submit(ctx.command, ctx.id, args) };
+        // Published under its own name: `silence` with a matcher runs silence-matching's definition.
+        return { validate: (args) => def.validate(args), run: (args, ctx) => this.submit(name, ctx.id, def.share?.(args, ctx) ?? args) };
       });
     }
+  }
+
+  /**
+   * A command every node runs when it reads it from the topic (`everyNode`), answered by the receiving
+   * node with `finish` once its own run is done: a cluster dump (every node writes the parts of its
+   * tasks, the receiving node gathers them). `share` fixes the arguments every node gets. Before start().
+   */
+  gather(commands: CommandHandler, name: string, parts: {
+    share: (args: Record<string, unknown>, ctx: CommandContext) => Record<string, unknown>;
+    everyNode: CommandDefinition['run'];
+    finish: (args: Record<string, unknown>, ctx: CommandContext) => Promise<unknown>;
+  }): void {
+    commands.wrap(name, (def) => {
+      this.originals.set(name, { validate: def.validate, run: parts.everyNode });
+      return {
+        validate: (args) => def.validate(args),
+        run: async (args, ctx) => {
+          const shared = parts.share(args, ctx);
+          await this.submit(name, ctx.id, shared);
+          return parts.finish(shared, ctx);
+        },
+      };
+    });
   }
 
   /** Runs the commands on the topic and waits (bounded) until those published before the start have run here. */
@@ -116,7 +144,7 @@ export class ClusterControl {
       } else {
         // Every node runs it; the node that received it answers with its own run.
         try {
-          const result = await def.run(r.args ?? {}, { id: r.id, command: r.command });
+          const result = await def.run(r.args ?? {}, { id: r.id, command: r.command, sequence: offset });
           this.stats.run++;
           if (r.node === this.node) this.settle(r.id, { ok: result });
         } catch (err) {

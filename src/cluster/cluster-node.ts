@@ -135,16 +135,17 @@ export class ClusterNode {
   }
 
   /**
-   * Makes set-thresholds a command of the whole cluster (see ClusterControl) and runs the commands the
+   * Makes the shared commands (set-thresholds, silences by matcher) commands of the whole cluster (see ClusterControl) and runs the commands the
    * control topic has already; after the control plane registered its commands, before the source starts.
    */
-  async startControl(commands: CommandHandler): Promise<void> {
+  async startControl(commands: CommandHandler, more?: (control: ClusterControl) => void): Promise<void> {
     if (this.client === null || this.producer === null || this.admin === null) throw new Error('cluster node not started');
     const topic = this.names.control;
     if (await ensureTopic(this.admin, { topic, numPartitions: 1, configEntries: CONTROL_TOPIC_CONFIG })) this.log.info({ topic }, 'control topic created');
     const control = new ClusterControl(this.store, this.config.nodeId, topic, this.log);
     this.control = control;
     control.share(commands);
+    more?.(control);
     const consumer = this.client.kafka.consumer({
       groupId: this.names.controlGroup, sessionTimeout: this.kafka.sessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(this.kafka.sessionTimeoutMs / 3)),
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 30, restartOnFailure: async () => !this.closed }, maxWaitTimeInMs: 500,
@@ -152,6 +153,13 @@ export class ClusterNode {
     this.controlConsumer = consumer;
     await consumer.connect();
     await control.start(consumer, this.producer, this.admin);
+  }
+
+  /** How many partitions a topic has now (a cluster dump waits for a share of each). */
+  async partitionsOf(topic: string): Promise<number> {
+    if (this.admin === null) throw new Error('cluster node not started');
+    const meta = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    return meta.topics[0]?.partitions.length ?? 0;
   }
 
   /** Status for the status command. */

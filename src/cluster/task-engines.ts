@@ -15,6 +15,7 @@ import type { StoreWriter } from '../daemon/store-writer.ts';
 import type { Health } from '../daemon/health.ts';
 import { describeError } from '../daemon/health.ts';
 import { createS3Client } from '../dump/s3-object-store.ts';
+import type { MetricsRegistry, Sample } from '../metrics/metrics-registry.ts';
 import { TaskCheckpointStore, type LoadedTaskCheckpoint } from './task-checkpoint-store.ts';
 
 /** Engine options every task's engine shares (the daemon's), without what is the task's own. */
@@ -32,6 +33,10 @@ export interface ClusterTasksOptions {
   engineBase: () => TaskEngineBase;
   /** Tests inject a client (else one is built from VIGIL_S3_*). */
   s3Client?: Pick<S3Client, 'send'>;
+  /** The per-task metrics go here (vigil_cluster_task_*). */
+  metrics?: MetricsRegistry;
+  /** The newest high watermark the source saw of a task's partition (its lag), or null when unknown. */
+  highWatermark?: (task: string) => number | null;
 }
 
 /** One partition of the input topic this node owns: its own engine, event clock and checkpoints. */
@@ -51,7 +56,16 @@ interface Task {
   gainedAtMs: number;
   readyAtMs: number | null;
   restoredFrom: string | null;
+  /** The offset after the last record given to its engine (null before any). */
+  pushedNext: number | null;
+  /** Its latest durable checkpoint: when it was written (here, or by the node it was restored from), how long the write took here, and its bytes. */
+  checkpointAtMs: number | null;
+  checkpointSeconds: number | null;
+  checkpointBytes: number | null;
 }
+
+/** The partition of a task's key (`<topic>:<partition>`), the label of its metrics. */
+const partitionOf = (key: string): string => key.slice(key.lastIndexOf(':') + 1);
 
 const LOAD_RETRY_MIN_MS = 500;
 const LOAD_RETRY_MAX_MS = 10_000;
@@ -75,12 +89,52 @@ export class ClusterTasks implements SourceSink {
   /** Counters of tasks this node dropped, for status. */
   private readonly counts = { gained: 0, lost: 0, restored: 0, checkpoints: 0, checkpointFailures: 0, adopted: 0 };
   private lastWriteAt = 0;
+  /** Restores from a checkpoint per task on this node since start (kept when the task leaves, shown while it is here). */
+  private readonly restores = new Map<string, number>();
+  private readonly readyListeners: Array<(task: string) => void> = [];
 
   constructor(private readonly o: ClusterTasksOptions) {
     const c = o.config;
     this.log = o.logger.child({ component: 'cluster', node: c.cluster!.nodeId });
     this.chunkBytes = c.chunkBytes;
     this.store = new TaskCheckpointStore(o.s3Client ?? createS3Client(c.s3!), c.s3!, c.cluster!.name, c.cluster!.nodeId, this.log);
+    if (o.metrics) this.registerMetrics(o.metrics);
+  }
+
+  /**
+   * Per-task metrics, labelled by partition, for the tasks this node owns now: computed at each scrape
+   * from the tasks held, so a task's series go when the task leaves (its new owner shows them).
+   */
+  private registerMetrics(m: MetricsRegistry): void {
+    const per = (fn: (t: Task) => number | null) => (): Sample[] => {
+      const out: Sample[] = [];
+      for (const t of this.tasks.values()) {
+        if (t.dropped) continue;
+        const value = fn(t);
+        if (value !== null) out.push({ labels: { partition: partitionOf(t.key) }, value });
+      }
+      return out;
+    };
+    const L = ['partition'];
+    m.collect('vigil_cluster_tasks_owned', 'Tasks (input partitions) this node owns now.', 'gauge', () => [...this.tasks.values()].filter((t) => !t.dropped).length);
+    m.collect('vigil_cluster_tasks_max', 'Tasks this node\'s key and cell caps are sized for (VIGIL_CLUSTER_MAX_TASKS).', 'gauge', () => this.o.config.cluster!.maxTasks);
+    m.collect('vigil_cluster_task_events_total', 'Valid records the task\'s engine decoded since this node gained the task.', 'counter', per((t) => t.engine?.stats.events ?? 0), L);
+    m.collect('vigil_cluster_task_rejected_total', 'Lines of the task\'s partition rejected since this node gained the task.', 'counter', per((t) => t.engine?.stats.rejectedTotal() ?? 0), L);
+    m.collect('vigil_cluster_task_verdicts_total', 'Verdicts of the task\'s engine since this node gained the task.', 'counter', per((t) => t.engine?.stats.verdicts ?? 0), L);
+    m.collect('vigil_cluster_task_lag_records', 'Records of the task\'s partition not yet given to its engine (high watermark at the latest fetch minus the next offset); absent before the first fetch.', 'gauge',
+      per((t) => {
+        const hw = this.o.highWatermark?.(t.key) ?? null;
+        return hw === null || t.pushedNext === null ? null : Math.max(0, hw - t.pushedNext);
+      }), L);
+    m.collect('vigil_cluster_task_event_time_lag_seconds', 'Wall clock minus the newest event time of the task (how far it is behind a live source); absent before its first record.', 'gauge',
+      per((t) => { const ts = t.engine?.maxEventTs() ?? null; return ts === null ? null : Math.max(0, this.o.now() - ts) / 1000; }), L);
+    m.collect('vigil_cluster_task_checkpoint_age_seconds', 'Since the task\'s latest durable checkpoint was written (here, or the one it was restored from); absent while it has none.', 'gauge',
+      per((t) => (t.checkpointAtMs === null ? null : Math.max(0, this.o.now() - t.checkpointAtMs) / 1000)), L);
+    m.collect('vigil_cluster_task_checkpoint_duration_seconds', 'How long the task\'s latest checkpoint written by this node took (barrier to manifest in S3).', 'gauge', per((t) => t.checkpointSeconds), L);
+    m.collect('vigil_cluster_task_checkpoint_bytes', 'Bytes of the task\'s latest checkpoint written by this node (its parts).', 'gauge', per((t) => t.checkpointBytes), L);
+    m.collect('vigil_cluster_task_restores_total', 'Times this node restored the task from a checkpoint since it started.', 'counter', per((t) => this.restores.get(t.key) ?? 0), L);
+    m.collect('vigil_cluster_task_restore_seconds', 'From the assignment of the task to its engine ready (checkpoint read from S3 and restored, or started empty) this time it came here; absent while it loads.', 'gauge',
+      per((t) => (t.readyAtMs === null ? null : (t.readyAtMs - t.gainedAtMs) / 1000)), L);
   }
 
   /** Starts the periodic task checkpoints and the stale sweep. */
@@ -110,6 +164,7 @@ export class ClusterTasks implements SourceSink {
     this.lastWriteAt = this.o.now();
     try {
       await t.engine.push(chunk, origin, position);
+      if (position !== undefined) t.pushedNext = Number(position.next);
     } catch (err) {
       if (!t.dropped) throw err;
     }
@@ -142,12 +197,18 @@ export class ClusterTasks implements SourceSink {
     const loads = new Map<string, Promise<string | null>>();
     for (const key of change.gained) {
       const t: Task = { key, generation, engine: null, dropped: false, properties: new Set(), checkpointed: null, checkpointing: null,
-        gainedAtMs: this.o.now(), readyAtMs: null, restoredFrom: null };
+        gainedAtMs: this.o.now(), readyAtMs: null, restoredFrom: null, pushedNext: null, checkpointAtMs: null, checkpointSeconds: null, checkpointBytes: null };
       this.tasks.set(key, t);
       this.counts.gained++;
       loads.set(key, this.gain(t));
     }
     this.log.info({ generation, gained: change.gained, lost: change.lost, owned: [...this.tasks.keys()].sort() }, 'cluster tasks assigned');
+    const c = this.o.config;
+    if (this.tasks.size > c.cluster!.maxTasks) {
+      // The caps are per kernel: every task's kernels may fill theirs, so memory at full caps grows with the tasks owned.
+      this.log.warn({ owned: this.tasks.size, maxTasks: c.cluster!.maxTasks, kernels: this.tasks.size * c.cluster!.workersPerTask, maxKeysPerWorker: c.maxKeysPerWorker,
+        maxCellsPerWorker: c.maxCellsPerWorker }, 'this node owns more tasks than VIGIL_CLUSTER_MAX_TASKS: at full key and cell caps its kernels may take more than the memory share they were sized for');
+    }
     return loads;
   };
 
@@ -194,10 +255,17 @@ export class ClusterTasks implements SourceSink {
     }
     engine.declareStreams([t.key]);
     t.engine = engine;
+    for (const l of this.readyListeners) {
+      try { l(t.key); } catch (err) { this.log.error({ err, task: t.key }, 'task ready listener failed'); }
+    }
     t.checkpointed = loaded ? position : null;
     t.restoredFrom = loaded?.name ?? null;
     t.readyAtMs = this.o.now();
-    if (loaded) this.counts.restored++;
+    if (loaded) {
+      this.counts.restored++;
+      this.restores.set(t.key, (this.restores.get(t.key) ?? 0) + 1);
+      t.checkpointAtMs = m!.createdAtMs;
+    }
     this.log.info({ task: t.key, generation: t.generation, checkpoint: loaded?.name ?? null, writtenBy: m?.nodeId ?? null, offset: loaded ? position : null,
       eventTime: m?.eventTime.reached ?? null, openIncidents: m?.incidents.open.length ?? 0, loadMs: t.readyAtMs - t.gainedAtMs }, 'cluster task ready');
     return loaded ? position : null;
@@ -289,6 +357,7 @@ export class ClusterTasks implements SourceSink {
     if (!t.engine || t.dropped) return Promise.resolve(null);
     const engine = t.engine;
     t.checkpointing ??= (async () => {
+      const startedAtMs = this.o.now();
       this.refuseWhileStoreFails();
       const owns = (i: Incident): boolean => t.properties.has(i.propertyId);
       // Taken where the barrier is emitted: after the verdicts of every chunk before it.
@@ -306,6 +375,9 @@ export class ClusterTasks implements SourceSink {
       if (saved === null || t.dropped) return null;
       this.counts.checkpoints++;
       t.checkpointed = state.positions[t.key] ?? t.checkpointed;
+      t.checkpointAtMs = this.o.now();
+      t.checkpointSeconds = (t.checkpointAtMs - startedAtMs) / 1000;
+      t.checkpointBytes = saved.bytes;
       return { name: saved.name, bytes: saved.bytes, offset: t.checkpointed, event_time: state.eventTime.reached };
     })().finally(() => { t.checkpointing = null; });
     return t.checkpointing;
@@ -357,6 +429,35 @@ export class ClusterTasks implements SourceSink {
     return max;
   }
 
+  /** Calls `listener` with a task's key each time a task gained here is ready (its engine started). */
+  onTaskReady(listener: (task: string) => void): void {
+    this.readyListeners.push(listener);
+  }
+
+  /** The tasks whose engines run here now, with the generation this node owns each in and a handle of this ownership (for stillOwned). */
+  readyTasks(): Array<{ task: string; generation: number; ownership: object }> {
+    return [...this.tasks.values()].filter((t) => t.engine !== null && !t.dropped).map((t) => ({ task: t.key, generation: t.generation, ownership: t }));
+  }
+
+  /** Whether this node still owns the task as it did when readyTasks() gave `ownership` (not revoked since, even if gained again). */
+  stillOwned(task: string, ownership: object): boolean {
+    const t = this.tasks.get(task);
+    return t === ownership && !t.dropped;
+  }
+
+  /** One task's cell figures (a cluster dump's share of it); false when the task is not ready here. */
+  async dumpTask(task: string, onPage: (figures: CellFigures[]) => Promise<void> | void, opts: { pageRecords?: number; propertyId?: string } = {}): Promise<boolean> {
+    const t = this.tasks.get(task);
+    if (!t?.engine || t.dropped) return false;
+    await t.engine.dumpFigures(onPage, opts);
+    return true;
+  }
+
+  /** The newest event time of a task here, or null. */
+  taskEventTime(task: string): number | null {
+    return this.tasks.get(task)?.engine?.maxEventTs() ?? null;
+  }
+
   /** Every task's cell figures, task after task. */
   async dumpFigures(onPage: (figures: CellFigures[]) => Promise<void> | void, opts: { pageRecords?: number; propertyId?: string } = {}): Promise<void> {
     for (const t of [...this.tasks.values()]) await t.engine?.dumpFigures(onPage, opts);
@@ -397,10 +498,12 @@ export class ClusterTasks implements SourceSink {
   status(): Record<string, unknown> {
     const now = this.o.now();
     return {
-      node: this.o.config.cluster!.nodeId, name: this.o.config.cluster!.name, ...this.counts,
+      node: this.o.config.cluster!.nodeId, name: this.o.config.cluster!.name, ...this.counts, max_tasks: this.o.config.cluster!.maxTasks,
       tasks: [...this.tasks.values()].sort((a, b) => a.key.localeCompare(b.key)).map((t) => ({
         task: t.key, generation: t.generation, ready: t.engine !== null, restored_from: t.restoredFrom, checkpointed_offset: t.checkpointed,
         event_time: t.engine?.maxEventTs() ?? null, owned_s: Math.round((now - t.gainedAtMs) / 1000), properties: t.properties.size,
+        events: t.engine?.stats.events ?? 0, restore_ms: t.readyAtMs === null ? null : t.readyAtMs - t.gainedAtMs,
+        checkpoint_age_s: t.checkpointAtMs === null ? null : Math.round((now - t.checkpointAtMs) / 1000), checkpoint_bytes: t.checkpointBytes,
       })),
     };
   }

@@ -16,6 +16,12 @@ export interface ClusterConfig {
    * so its threads are tasks owned x workers per task.
    */
   workersPerTask: number;
+  /**
+   * Tasks a node is sized for (VIGIL_CLUSTER_MAX_TASKS, default VIGIL_WORKERS / workers per task): the
+   * default key and cell caps give each of its maxTasks x workersPerTask kernels an equal share of the
+   * memory. A node may own more (the group assigns them); it warns then.
+   */
+  maxTasks: number;
 }
 
 /** What the cluster section depends on in the rest of the configuration. */
@@ -24,6 +30,8 @@ export interface ClusterDeps {
   kafkaGroupId: string | null;
   s3Configured: boolean;
   checkpoints: boolean;
+  /** VIGIL_WORKERS: the node's thread budget, which VIGIL_CLUSTER_MAX_TASKS defaults from. */
+  workers: number;
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,100}$/;
@@ -45,5 +53,6 @@ export function readClusterConfig(reader: EnvReader, deps: ClusterDeps): Cluster
   const nodeId = r.str('VIGIL_CLUSTER_NODE_ID') ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
   if (!NAME.test(nodeId)) problems.push(`VIGIL_CLUSTER_NODE_ID: expected 1-100 letters, digits or ._-, got ${JSON.stringify(nodeId)}`);
   const workersPerTask = r.int('VIGIL_CLUSTER_WORKERS_PER_TASK', 1, 1, 64);
-  return on ? { name, nodeId, workersPerTask } : null;
+  const maxTasks = r.int('VIGIL_CLUSTER_MAX_TASKS', Math.max(1, Math.floor(deps.workers / workersPerTask)), 1, 4096);
+  return on ? { name, nodeId, workersPerTask, maxTasks } : null;
 }

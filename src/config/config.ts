@@ -158,8 +158,12 @@ function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): {
   const http = parseHttpConfig(env, problems, reader);
   const control = parseControlEnv(env, problems, reader);
   const degradedExitMs = int('VIGIL_DEGRADED_EXIT_MS', 300_000, 0, 7 * 86_400_000);
+  // A cluster node runs a kernel per worker of every task it owns: sized for the tasks it is meant to
+  // own (VIGIL_CLUSTER_MAX_TASKS); read here with a scratch reader, the cluster section reads it for real below.
+  const clusterSizing = readClusterConfig(reader.scratch(), { source, kafkaGroupId: null, s3Configured: true, checkpoints: true, workers });
+  const kernels = clusterSizing === null ? workers : clusterSizing.maxTasks * clusterSizing.workersPerTask;
   // Unset caps are sized from the memory the process may use (memory-caps.ts).
-  const caps = defaultCaps(workers, memoryBytes);
+  const caps = defaultCaps(kernels, memoryBytes);
   const maxKeysPerWorker = int('VIGIL_MAX_KEYS_PER_WORKER', caps.maxKeys, 16, 50_000_000);
   const maxCellsPerWorker = int('VIGIL_MAX_CELLS_PER_WORKER', caps.maxCells, 16, 50_000_000);
   // A worker's kernel has 32-bit memory: caps it could never reach at full use are a mistake.
@@ -206,7 +210,7 @@ function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): {
     cluster: null,
   };
   config.cluster = readClusterConfig(reader, {
-    source, kafkaGroupId: config.kafka?.groupId ?? null, s3Configured: config.s3 !== null, checkpoints: config.checkpoints,
+    source, kafkaGroupId: config.kafka?.groupId ?? null, s3Configured: config.s3 !== null, checkpoints: config.checkpoints, workers,
   });
   if (config.cluster && config.cluster.workersPerTask > keyGroups) {
     problems.push(`VIGIL_CLUSTER_WORKERS_PER_TASK (${config.cluster.workersPerTask}) must not exceed VIGIL_KEY_GROUPS (${keyGroups})`);

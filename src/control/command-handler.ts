@@ -30,6 +30,12 @@ export class CommandFailure extends Error {
 export interface CommandContext {
   id: string;
   command: string;
+  /**
+   * A cluster command run from the cluster's control topic: its offset there, the same on every node
+   * (so what the command creates can be numbered alike everywhere). Undefined for a command run where
+   * it was received.
+   */
+  sequence?: number;
 }
 
 /** One command: validates its arguments (returning problems) and runs. */
@@ -37,6 +43,11 @@ export interface CommandDefinition {
   /** Returns every problem with the arguments; empty when valid. */
   validate(args: Record<string, unknown>): string[];
   run(args: Record<string, unknown>, ctx: CommandContext): Promise<unknown> | unknown;
+  /**
+   * A cluster command: the arguments every node runs it with, fixed by the node that received it
+   * (times relative to its clock made absolute, so that every node's run means the same).
+   */
+  share?(args: Record<string, unknown>, ctx: CommandContext): Record<string, unknown>;
 }
 
 const ID_PATTERN = /^[\w.:@/-]{1,128}$/;

@@ -18,7 +18,8 @@ export interface DumpDeps {
 }
 
 const ALLOWED = {
-  'dump-error-rates': ['property_id', 'page_records'],
+  // wait_ms: a cluster's dump (src/cluster/cluster-dump.ts) waits that long for every task's share.
+  'dump-error-rates': ['property_id', 'page_records', 'wait_ms'],
   'dump-incidents': [],
 } as const;
 
@@ -51,6 +52,7 @@ export function registerDumpCommands(h: CommandHandler, deps: DumpDeps): void {
     validate: (args) => {
       const p = unknownArgs(args, ALLOWED['dump-error-rates']);
       if (args.property_id !== undefined && (typeof args.property_id !== 'string' || args.property_id.length === 0)) p.push('args.property_id must be a non-empty string');
+      if (args.wait_ms !== undefined && !(Number.isInteger(args.wait_ms) && (args.wait_ms as number) >= 1000 && (args.wait_ms as number) <= 600_000)) p.push('args.wait_ms must be an integer from 1000 to 600000');
       if (args.page_records !== undefined && !(Number.isInteger(args.page_records) && (args.page_records as number) >= 1 && (args.page_records as number) <= 65536)) p.push('args.page_records must be an integer from 1 to 65536');
       return p;
     },

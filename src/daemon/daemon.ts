@@ -22,6 +22,8 @@ import type { ParamOverrides } from '../control/param-overrides.ts';
 import type { DetectionParams } from '../kernel/detection-params.ts';
 import { NotificationPipeline } from '../notify/notification-pipeline.ts';
 import { ClusterNode } from '../cluster/cluster-node.ts';
+import { ClusterDump } from '../cluster/cluster-dump.ts';
+import { createS3Client } from '../dump/s3-object-store.ts';
 import { registerNotifyCommands } from '../notify/notify-commands.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { registerDaemonHistograms, registerDaemonMetrics, type DaemonHistograms } from '../metrics/daemon-metrics.ts';
@@ -186,7 +188,8 @@ export class Daemon {
     if (c.cluster) {
       // State follows partitions: each task's engine is restored from S3 when the group assigns it.
       this.cluster = new ClusterTasks({ config: c, logger: this.log, manager: this.manager, writer: this.writer, health: this.health, now: this.now,
-        engineBase: () => this.engineOptions() });
+        engineBase: () => this.engineOptions(), metrics: this.metrics,
+        highWatermark: (task) => (this.source instanceof KafkaSource ? this.source.highWatermark(task) : null) });
     } else {
       resume = await this.startEngine();
     }
@@ -204,7 +207,15 @@ export class Daemon {
     });
     await this.control.start();
     // In a cluster, set-thresholds goes through the cluster's control topic; its commands run here before any input.
-    await this.view?.startControl(this.commands);
+    await this.view?.startControl(this.commands, (control) => {
+      // The kernel figures are split over the tasks: a dump gathers a share of every task (cluster-dump.ts).
+      const cluster = this.cluster!;
+      const view = this.view!;
+      new ClusterDump({
+        tasks: cluster, s3: { config: c.s3!, store: this.control!.s3!, client: createS3Client(c.s3!) }, node: c.cluster!.nodeId, cluster: c.cluster!.name,
+        partitions: () => view.partitionsOf(c.kafka!.topic), now: this.now, log: this.log.child({ component: 'cluster-dump' }), stats: this.control!.dumpStats,
+      }).share(control, this.commands);
+    });
     if (c.http.enabled) {
       this.http = createDaemonHttp({
         config: c.http, logger: this.log, engine: () => this.engineView(), manager: this.manager, commands: this.commands,

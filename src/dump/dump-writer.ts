@@ -14,6 +14,12 @@ export interface DumpResult {
   bytes: number;
 }
 
+/** The key prefix of a dump: `<prefix><kind>/<time>-<command id>/`. */
+export function dumpBase(prefix: string, kind: 'error-rates' | 'incidents', createdAtMs: number, commandId: string): string {
+  const stamp = new Date(createdAtMs).toISOString().replace(/[:.]/g, '-');
+  return `${prefix}${kind}/${stamp}-${commandId.replace(/[^\w.-]/g, '_')}/`;
+}
+
 /**
  * Writes one dump as NDJSON parts of at most partRecords records, then a manifest that lists them:
  * a reader that starts from the manifest never sees half a dump, and memory is bounded by one part.
@@ -34,9 +40,10 @@ export class DumpWriter {
     private readonly partRecords: number,
     createdAtMs: number,
     commandId: string,
+    /** Where the parts and manifest go instead (a cluster task's share of a dump); else dumpBase(). */
+    base?: string,
   ) {
-    const stamp = new Date(createdAtMs).toISOString().replace(/[:.]/g, '-');
-    this.base = `${prefix}${kind}/${stamp}-${commandId.replace(/[^\w.-]/g, '_')}/`;
+    this.base = base ?? dumpBase(prefix, kind, createdAtMs, commandId);
   }
 
   /** Adds records; uploads a part (and waits for it) whenever one is full. */

@@ -237,7 +237,7 @@ export function apiRoutes(deps: ApiDeps): RouteDef[] {
         413: err('body over VIGIL_HTTP_MAX_BODY_BYTES'),
         500: err('the command failed'),
         502: err('a dump could not be written to S3 (DUMP_FAILED, retriable)'),
-        503: err('a dump command without S3 configured (DUMP_NOT_CONFIGURED: set VIGIL_S3_BUCKET), or a failure that may pass (the store locked, a disk full: CHECKPOINT_REFUSED, CHECKPOINT_WRITE_FAILED, ...)'),
+        503: err('a dump command without S3 configured (DUMP_NOT_CONFIGURED: set VIGIL_S3_BUCKET), or a failure that may pass (the store locked, a disk full: CHECKPOINT_REFUSED, CHECKPOINT_WRITE_FAILED; a cluster dump missing a task\'s share: DUMP_INCOMPLETE, ...)'),
       },
       handler: async (req) => {
         const body = jsonBody(req);

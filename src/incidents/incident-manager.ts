@@ -246,6 +246,12 @@ export class IncidentManager {
       if (progressMs !== null && progressMs > (this.progressOf(scope) ?? -Infinity)) this.scopeProgress.set(scope, progressMs);
       return [];
     });
+    // A silence by matcher holds the incidents of the tasks this node owns: those it brings in too (the
+    // node that had the task may not have silenced one that opened while the silence was on its way).
+    for (const o of open) {
+      const held = this.openByKey.get(incidentKey(o.incident));
+      if (held !== undefined && this.startsSilenced(held.incident) && held.incident.notifications === 'on') this.silence(held.incident.id);
+    }
     return adopted;
   }
 
@@ -287,6 +293,15 @@ export class IncidentManager {
   /** One page of incidents matching the filter, newest first (see IncidentStore.list). */
   list(filter: IncidentFilter = {}): IncidentPage {
     return this.store.list(filter);
+  }
+
+  /**
+   * Whether this manager holds the incident open (derives its transitions): every open incident on a
+   * single node; in a cluster, those of the tasks this node owns (the others' owners hold theirs).
+   */
+  holds(id: number): boolean {
+    for (const o of this.openByKey.values()) if (o.incident.id === id) return true;
+    return false;
   }
 
   /** Every open incident, oldest id first. */

@@ -85,6 +85,8 @@ export class KafkaSource implements Source {
   private watchStartedAt = 0;
   private sink!: SourceSink;
   private readonly progress = new Map<string, PartitionProgress>();
+  /** Each partition's high watermark at its latest fetch (a cluster task's lag). */
+  private readonly highWater = new Map<string, number>();
   private assigned = new Set<string>();
   private readonly skipped = emptySkipCounts();
   private records = 0;
@@ -235,6 +237,7 @@ export class KafkaSource implements Source {
       // whose state is still loading is not resolved: it is fetched again from where the load says.
       if (!this.assigned.has(key) || this.loading.has(key)) return;
       const msgs = batch.messages;
+      this.highWater.set(key, Number(batch.highWatermark));
       let p = this.progress.get(key);
       if (!p) {
         const first = Number(msgs[0].offset);
@@ -526,6 +529,11 @@ export class KafkaSource implements Source {
 
   finished(): Promise<void> {
     return this.done;
+  }
+
+  /** A partition's (`<topic>:<partition>`) high watermark at its latest fetch, or null before any. */
+  highWatermark(key: string): number | null {
+    return this.highWater.get(key) ?? null;
   }
 
   position(): Record<string, unknown> {

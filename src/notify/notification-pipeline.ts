@@ -5,7 +5,7 @@ import type { IncidentManager } from '../incidents/incident-manager.ts';
 import type { IncidentStore } from '../incidents/incident-store.ts';
 import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { SilenceRegistry } from '../silence/silence-registry.ts';
-import type { Silence, SilenceMatcher } from '../silence/silence.ts';
+import { sameSilence, type Silence, type SilenceMatcher } from '../silence/silence.ts';
 import { alertmanagerIntegration } from './alertmanager-notifier.ts';
 import { MuteStage, RecordStage, RenderStage, SendStage } from './delivery-stages.ts';
 import { DeliveryStats } from './delivery-stats.ts';
@@ -151,15 +151,34 @@ export class NotificationPipeline {
     }
   }
 
-  /** Creates a silence by matcher and silences the open incidents it matches; returns it and their ids. */
-  silenceMatching(matcher: SilenceMatcher, expiresAtMs: number, comment: string): { silence: Silence; silenced: number[] } {
+  /**
+   * Creates a silence by matcher and silences the open incidents it matches; returns it and their ids.
+   * `id`: a cluster's silence (every node runs it from the control topic under this id); run again under
+   * an id that holds the same silence (a restart before the topic position was written) it only
+   * silences again what is not yet.
+   */
+  silenceMatching(matcher: SilenceMatcher, expiresAtMs: number, comment: string, id: number | null = null): { silence: Silence; silenced: number[] } {
     const manager = this.requireManager();
-    const silence = this.silences.add(matcher, expiresAtMs, comment, this.now());
+    const prior = id === null ? null : this.silences.get(id);
+    let silence: Silence;
+    if (prior !== null && sameSilence(prior, { ...matcher, expiresAtMs, comment })) {
+      silence = prior;
+    } else {
+      if (prior !== null) {
+        // A silence this node created before it was a cluster node: it keeps holding, under another id.
+        const moved = this.silences.renumber(prior.id);
+        this.logger.warn({ silenceId: prior.id, movedTo: moved }, 'a silence from before this node joined the cluster moved to another id (its id is a cluster silence\'s)');
+      }
+      silence = this.silences.add(matcher, expiresAtMs, comment, this.now(), id);
+    }
     const silenced: number[] = [];
     for (const i of manager.openIncidents()) {
       if (i.notifications !== 'on' || this.silences.match(i, this.now())?.id !== silence.id) continue;
       this.silences.recordSilenced(silence.id, i.id);
-      manager.silence(i.id);
+      // The node that holds an incident (in a cluster: owns its task) silences it: its copy is the current
+      // one and its later transitions carry the change. Every node records it, so whichever holds it when
+      // the silence ends switches it back on.
+      if (manager.holds(i.id)) manager.silence(i.id);
       silenced.push(i.id);
     }
     this.logger.info({ silenceId: silence.id, matcher, expiresAt: new Date(expiresAtMs).toISOString(), silenced }, 'silence created');
@@ -198,7 +217,7 @@ export class NotificationPipeline {
     const released: number[] = [];
     for (const id of silence.silencedIncidents) {
       const i = manager.get(id);
-      if (i === null || i.status !== 'open' || i.notifications !== 'silenced' || this.silences.match(i, this.now()) !== null) continue;
+      if (i === null || i.status !== 'open' || i.notifications !== 'silenced' || this.silences.match(i, this.now()) !== null || !manager.holds(id)) continue;
       manager.unsilence(id);
       released.push(id);
     }

@@ -42,16 +42,29 @@ function matcherProblems(args: Record<string, unknown>): string[] {
  * silence/unsilence stay the built-in 'silence'/'unsilence' commands.
  */
 export function registerNotifyCommands(h: CommandHandler, pipeline: NotificationPipeline, now: () => number = Date.now): void {
+  const expiry = (args: Record<string, unknown>): number => {
+    const expiresAtMs = args.duration_ms !== undefined ? now() + (args.duration_ms as number) : Date.parse(args.expires_at as string);
+    if (expiresAtMs <= now()) throw new CommandFailure('INVALID_ARGS', 'args.expires_at is in the past');
+    return expiresAtMs;
+  };
   h.register('silence-matching', {
     validate: matcherProblems,
-    run: (args) => {
+    // A cluster's silence ends at one time on every node: the receiving node's clock fixes it.
+    share: (args) => {
+      const { duration_ms: _relative, ...rest } = args;
+      return { ...rest, expires_at: new Date(expiry(args)).toISOString() };
+    },
+    run: (args, ctx) => {
       const matcher = {
         propertyId: (args.property_id as string | undefined) ?? null, videoTitle: (args.video_title as string | undefined) ?? null,
         errorType: (args.error_type as string | undefined) ?? null, scope: (args.scope as 'property' | 'title' | undefined) ?? null,
       };
-      const expiresAtMs = args.duration_ms !== undefined ? now() + (args.duration_ms as number) : Date.parse(args.expires_at as string);
-      if (expiresAtMs <= now()) throw new CommandFailure('INVALID_ARGS', 'args.expires_at is in the past');
-      const { silence, silenced } = pipeline.silenceMatching(matcher, expiresAtMs, (args.comment as string | undefined) ?? '');
+      // From the cluster's control topic (checked where it was received): a node that reads it after its
+      // expiry (one that joined later) creates it as it was, and it ends at once.
+      const expiresAtMs = ctx.sequence === undefined ? expiry(args) : Date.parse(args.expires_at as string);
+      // The cluster's silences are numbered by their place in the control topic: the same id on every node.
+      const id = ctx.sequence === undefined ? null : ctx.sequence + 1;
+      const { silence, silenced } = pipeline.silenceMatching(matcher, expiresAtMs, (args.comment as string | undefined) ?? '', id);
       return { ...silenceView(silence), silenced_now: silenced };
     },
   });

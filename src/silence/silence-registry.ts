@@ -37,6 +37,9 @@ export class SilenceRegistry {
     this.stmt = {
       insert: db.prepare(`INSERT INTO silences (property_id, video_title, error_type, scope, comment, created_at_ms, expires_at_ms)
         VALUES (@propertyId, @videoTitle, @errorType, @scope, @comment, @createdAtMs, @expiresAtMs)`),
+      insertWithId: db.prepare(`INSERT INTO silences (id, property_id, video_title, error_type, scope, comment, created_at_ms, expires_at_ms)
+        VALUES (@id, @propertyId, @videoTitle, @errorType, @scope, @comment, @createdAtMs, @expiresAtMs)`),
+      renumber: db.prepare('UPDATE silences SET id = (SELECT max(id) + 1 FROM silences) WHERE id = ? RETURNING id').pluck(),
       get: db.prepare('SELECT * FROM silences WHERE id = ?'),
       active: db.prepare('SELECT * FROM silences WHERE ended_at_ms IS NULL ORDER BY id'),
       end: db.prepare('UPDATE silences SET ended_at_ms = ? WHERE id = ? AND ended_at_ms IS NULL'),
@@ -45,11 +48,19 @@ export class SilenceRegistry {
     this.reload();
   }
 
-  /** Creates a silence and returns it. */
-  add(matcher: SilenceMatcher, expiresAtMs: number, comment: string, nowMs: number): Silence {
-    const id = Number(this.stmt.insert.run({ ...matcher, comment, createdAtMs: nowMs, expiresAtMs }).lastInsertRowid);
+  /** Creates a silence and returns it; under `id` when given (a cluster's silence: the same id on every node; the id must be free). */
+  add(matcher: SilenceMatcher, expiresAtMs: number, comment: string, nowMs: number, id: number | null = null): Silence {
+    const row = { ...matcher, comment, createdAtMs: nowMs, expiresAtMs };
+    const created = id === null ? Number(this.stmt.insert.run(row).lastInsertRowid) : (this.stmt.insertWithId.run({ ...row, id }), id);
     this.reload();
-    return this.get(id)!;
+    return this.get(created)!;
+  }
+
+  /** Moves a silence to a new id (above every other) and returns that id: frees `id` for a cluster's silence. */
+  renumber(id: number): number {
+    const moved = this.stmt.renumber.get(id) as number;
+    this.reload();
+    return moved;
   }
 
   /** The silence with this id (ended or not), or null. */

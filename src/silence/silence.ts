@@ -28,3 +28,9 @@ export function silenceMatches(m: SilenceMatcher, incident: Incident): boolean {
     && (m.errorType === null || m.errorType === incident.errorType)
     && (m.scope === null || m.scope === incident.scope);
 }
+
+/** True when two silences hold the same incidents until the same time with the same comment (the same silence). */
+export function sameSilence(a: SilenceMatcher & { expiresAtMs: number; comment: string }, b: SilenceMatcher & { expiresAtMs: number; comment: string }): boolean {
+  return a.propertyId === b.propertyId && a.videoTitle === b.videoTitle && a.errorType === b.errorType && a.scope === b.scope
+    && a.expiresAtMs === b.expiresAtMs && a.comment === b.comment;
+}
