@@ -22,6 +22,14 @@ export interface ClusterConfig {
    * memory. A node may own more (the group assigns them); it warns then.
    */
   maxTasks: number;
+  /**
+   * Whether the input topic is keyed by property (a property's views in one partition). When it is
+   * not, every node also runs a forwarder (the repartition stage) into `<name>.repartition`, whose
+   * partitions are the tasks (ARCHITECTURE.md "Cluster: input not keyed by property").
+   */
+  inputKeyedByProperty: boolean;
+  /** Partitions of `<name>.repartition` when a node creates it; null: as many as the input topic has. */
+  repartitionPartitions: number | null;
 }
 
 /** What the cluster section depends on in the rest of the configuration. */
@@ -54,5 +62,8 @@ export function readClusterConfig(reader: EnvReader, deps: ClusterDeps): Cluster
   if (!NAME.test(nodeId)) problems.push(`VIGIL_CLUSTER_NODE_ID: expected 1-100 letters, digits or ._-, got ${JSON.stringify(nodeId)}`);
   const workersPerTask = r.int('VIGIL_CLUSTER_WORKERS_PER_TASK', 1, 1, 64);
   const maxTasks = r.int('VIGIL_CLUSTER_MAX_TASKS', Math.max(1, Math.floor(deps.workers / workersPerTask)), 1, 4096);
-  return on ? { name, nodeId, workersPerTask, maxTasks } : null;
+  const inputKeyedByProperty = r.bool('VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY', true);
+  // 0 (the default): as many partitions as the input topic has, read from the broker at start.
+  const partitions = r.int('VIGIL_CLUSTER_REPARTITION_PARTITIONS', 0, 0, 10_000);
+  return on ? { name, nodeId, workersPerTask, maxTasks, inputKeyedByProperty, repartitionPartitions: partitions === 0 ? null : partitions } : null;
 }
