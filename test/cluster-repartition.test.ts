@@ -20,6 +20,7 @@ import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { compareIncidents, describeComparison, incidentSpans, type IncidentSpan } from './support/incident-compare.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
+import { UPSTREAM_HEADER } from '../src/cluster/repartition-record.ts';
 
 const TICK_MS = 10_000;
 const INPUT_PARTITIONS = 4;
@@ -179,6 +180,18 @@ test('three nodes, produced live keyed at random, one killed with SIGKILL mid-st
   }));
   for (const n of nodes) await n.start();
   await waitUntil('every input partition forwarded', () => new Set(nodes.flatMap((n) => n.forwarding())).size === INPUT_PARTITIONS, 60_000, 200);
+  // Exactly once across the stage: a reader of committed records counts every view of the internal
+  // topic by the input partition it came from (it keeps up with the stream, ahead of the purge).
+  const forwarded = new Array<number>(INPUT_PARTITIONS).fill(0);
+  const counter = kafka.kafka.consumer({ groupId: `count-${topic}`, maxWaitTimeInMs: 200 });
+  await counter.connect();
+  await counter.subscribe({ topics: [`${group}.repartition`], fromBeginning: true });
+  await counter.run({ eachBatch: async ({ batch }) => {
+    for (const m of batch.messages) {
+      const up = m.headers?.[UPSTREAM_HEADER];
+      if (up !== undefined) forwarded[Number(String(up))]++;
+    }
+  } });
   const records = randomPartitions(9);
   const producer = new KafkaHarness();
   let produced = 0;
@@ -216,6 +229,10 @@ test('three nodes, produced live keyed at random, one killed with SIGKILL mid-st
   const compare = () => compareIncidents(replay, unionByIdentity(nodes).spans, TICK_MS, demo.maxTs - 5 * 60_000);
   await waitUntil('the replay\'s incidents', () => { const c = compare(); return c.missing.length === 0 && c.closeDiffers.length === 0; }, 90_000, 1000).catch(() => undefined);
   for (const n of nodes) if (n.running) await n.stop('SIGTERM');
+  const inputCounts = await kafka.partitionCounts(topic);
+  await waitUntil('the counter at the end', () => forwarded.every((n, p) => n >= inputCounts[p]), 30_000, 200).catch(() => undefined);
+  await counter.disconnect();
+  assert.deepEqual(forwarded, inputCounts, 'views in the internal topic per input partition (committed records) against the input\'s');
 
   for (const n of nodes) {
     const own = n.spans();
