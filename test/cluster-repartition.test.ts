@@ -79,6 +79,7 @@ test('one node, a backlog keyed at random: the replay\'s incidents at the same t
   await daemon.start();
   let late = 0;
   let partitions = 0;
+  let reachedEnd = false;
   try {
     type Status = { kernel: { late: number }; cluster: { tasks: Array<{ task: string; event_time: number | null; events: number }>; repartition: { partitions: unknown[]; forwarded: number } } };
     const status = () => daemon.status() as unknown as Status;
@@ -88,7 +89,9 @@ test('one node, a backlog keyed at random: the replay\'s incidents at the same t
       assert.fail(`${(err as Error).message}: ${JSON.stringify(status().cluster)} (log: ${logFile})`);
     }
     // Every input partition caught up: every task's event time reaches the newest record without more input.
-    await waitUntil('event time at the end of the data', () => status().cluster.tasks.every((x) => (x.event_time ?? 0) >= demo.maxTs), 60_000, 200);
+    const atEnd = () => status().cluster.tasks.every((x) => (x.event_time ?? 0) >= demo.maxTs);
+    await waitUntil('event time at the end of the data', atEnd, 60_000, 200).catch(() => undefined);
+    reachedEnd = atEnd();
     late = status().kernel.late;
     partitions = status().cluster.tasks.length;
     assert.equal(status().cluster.repartition.forwarded, demo.lines.length, 'every input record forwarded once');
@@ -100,6 +103,7 @@ test('one node, a backlog keyed at random: the replay\'s incidents at the same t
   assert.ok(c.missing.length === 0 && c.extra.length === 0 && c.closeDiffers.length === 0, `repartitioned backlog: ${describeComparison(c)}`);
   assert.ok(c.matched >= 10, describeComparison(c));
   assert.equal(late, demo.late, `late records: stream ${late}, replay ${demo.late}`);
+  assert.ok(reachedEnd, 'every task\'s event time at the newest record (every input partition caught up)');
   t.diagnostic(`${describeComparison(c)}; late ${late} (replay ${demo.late}); ${partitions} tasks`);
 });
 
@@ -249,4 +253,51 @@ test('three nodes, produced live keyed at random, one killed with SIGKILL mid-st
   assert.ok(taken > INPUT_PARTITIONS, `input partitions taken over: ${taken}`);
   t.diagnostic(`${events.join('; ')}; ${describeComparison(c)}; incidents per node: ${nodes.map((n) => `${n.name} ${n.spans().length}`).join(', ')}; ` +
     `${taken} take-overs of input partitions; ${Math.round((Date.now() - started) / 1000)} s`);
+});
+
+/** Counts the committed views of the internal topic by the input partition they came from. */
+async function countForwarded(internalTopic: string, groupId: string): Promise<{ counts: number[]; stop: () => Promise<void> }> {
+  const counts = new Array<number>(INPUT_PARTITIONS).fill(0);
+  const consumer = kafka.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [internalTopic], fromBeginning: true });
+  await consumer.run({ eachBatch: async ({ batch }) => {
+    for (const m of batch.messages) {
+      const up = m.headers?.[UPSTREAM_HEADER];
+      if (up !== undefined) counts[Number(String(up))]++;
+    }
+  } });
+  return { counts, stop: () => consumer.disconnect() };
+}
+
+test('a node killed with SIGKILL while it forwards a backlog, then restarted: every view is in the internal topic once', async (t) => {
+  const topic = await kafka.topic('vigil-repart-kill', INPUT_PARTITIONS);
+  const group = `g-${topic}`;
+  await kafka.produceTo(topic, randomPartitions(13));
+  const inputCounts = await kafka.partitionCounts(topic);
+  // Small fetches: many batches, so the kill lands between a batch's views and its offset.
+  const node = new Node('k1', { ...clusterEnv('k1', topic, group), VIGIL_KAFKA_MAX_FETCH_BYTES: '65536' });
+  await node.start();
+  const counter = await countForwarded(`${group}.repartition`, `count-${topic}`);
+  const total = (): number => counter.counts.reduce((a, b) => a + b, 0);
+  try {
+    await waitUntil('a quarter of the backlog forwarded', () => total() >= demo.lines.length / 4, 180_000, 20);
+    const atKill = total();
+    await node.stop('SIGKILL');
+    await node.start();
+    await waitUntil('the whole backlog forwarded', () => total() >= demo.lines.length, 180_000, 200).catch(() => undefined);
+    // Anything doubled would show up now.
+    await delay(3000);
+    assert.deepEqual(counter.counts, inputCounts, 'committed views per input partition against the input\'s');
+    // The incidents too: the node's tasks continue from their checkpoints.
+    const replay = incidentSpans(demo.replayed);
+    const compare = () => compareIncidents(replay, node.spans(), TICK_MS, demo.maxTs - 5 * 60_000);
+    await waitUntil('the replay\'s incidents', () => { const c = compare(); return c.missing.length === 0 && c.closeDiffers.length === 0; }, 120_000, 1000).catch(() => undefined);
+    const c = compare();
+    assert.ok(c.missing.length === 0 && c.extra.length === 0 && c.closeDiffers.length === 0, `incidents: ${describeComparison(c)}`);
+    t.diagnostic(`killed at ${atKill} of ${demo.lines.length} views forwarded; ${describeComparison(c)}`);
+  } finally {
+    await counter.stop();
+    if (node.running) await node.stop('SIGTERM');
+  }
 });

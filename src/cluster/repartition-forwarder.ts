@@ -179,15 +179,43 @@ export class RepartitionForwarder {
     const gained = partitions.filter((p) => !this.owned.has(p));
     this.clock.declare(partitions.map((p) => upstreamStream(this.o.kafka.topic, p)));
     if (gained.length) this.consumer!.pause([{ topic: this.o.kafka.topic, partitions: gained }]);
-    for (const p of gained) {
-      const o: Owned = { partition: p, producer: this.newProducer(p), ready: false, next: 0, mark: null, caughtUp: false, lost: false, chain: Promise.resolve(), lastSentAt: 0 };
-      this.owned.set(p, o);
-      this.stats.gained++;
-      o.chain = this.take(o).catch((err) => {
-        this.log.error({ err, partition: p }, 'input partition not taken over: it stays paused until the next rebalance');
-      });
-    }
+    for (const p of gained) this.own(p);
     this.log.info({ partitions: [...mine].sort((a, b) => a - b), gained }, 'repartition forwarder assigned');
+  }
+
+  /** Takes over an input partition the group gave this node (paused until take() has sought it). */
+  private own(partition: number): void {
+    const o: Owned = { partition, producer: this.newProducer(partition), ready: false, next: 0, mark: null, caughtUp: false, lost: false, chain: Promise.resolve(), lastSentAt: 0 };
+    this.owned.set(partition, o);
+    this.stats.gained++;
+    o.chain = (async () => {
+      for (let attempt = 0; !o.lost && !this.closed; attempt++) {
+        try {
+          await this.take(o);
+          return;
+        } catch (err) {
+          // A broker away, a coordinator moving: try again (the partition stays paused meanwhile).
+          this.log.warn({ err: (err as Error).message, partition, attempt }, 'input partition not taken over yet; retrying');
+          await o.producer.disconnect().catch(() => undefined);
+          o.producer = this.newProducer(partition);
+          await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)).unref());
+        }
+      }
+    })();
+  }
+
+  /**
+   * The partition's producer was fenced (another producer of its transactional id started: a new
+   * owner, or the broker expired a transaction that outlasted its timeout, as during a broker restart)
+   * while the group still gives it to this node: take it over again, from the committed offset. If
+   * another node owns it now, the rebalance that says so takes it from this node in a moment.
+   */
+  private retake(o: Owned): void {
+    if (this.closed || this.owned.get(o.partition) !== o) return;
+    o.lost = true;
+    void o.producer.disconnect().catch(() => undefined);
+    this.consumer!.pause([{ topic: this.o.kafka.topic, partitions: [o.partition] }]);
+    this.own(o.partition);
   }
 
   /**
@@ -211,6 +239,7 @@ export class RepartitionForwarder {
     this.consumer!.seek({ topic: k.topic, partition: o.partition, offset: String(next) });
     // Before any view: whether this partition has a backlog (a task's clock holds for it until told).
     await this.sendProgress(o, []);
+    if (o.lost || this.closed) return;
     o.ready = true;
     this.consumer!.resume([{ topic: k.topic, partitions: [o.partition] }]);
     this.log.info({ partition: o.partition, offset: next, caughtUp: o.caughtUp }, 'input partition taken over: forwarding');
@@ -273,12 +302,12 @@ export class RepartitionForwarder {
     } catch (err) {
       await txn.abort().catch(() => undefined);
       this.stats.aborted++;
-      if (isFenced(err) || o.lost) {
-        // Another node owns the partition now: its records are its own; this node drops it.
+      if (o.lost) return;
+      if (isFenced(err)) {
+        // Nothing of this transaction is read by anyone; the partition is read again from its committed offset.
         this.stats.fenced++;
-        o.lost = true;
-        if (this.owned.get(o.partition) === o) this.owned.delete(o.partition);
-        this.log.warn({ partition: o.partition, err: (err as Error).message }, 'input partition fenced by another forwarder: dropped');
+        this.log.warn({ partition: o.partition, err: (err as Error).message }, 'input partition\'s producer fenced: taking it over again');
+        this.retake(o);
         return;
       }
       // Another failure: a fresh producer for the retry (kafkajs fetches the batch again from the last commit).
