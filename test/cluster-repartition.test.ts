@@ -15,7 +15,7 @@ import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
 import { loadConfig } from '../src/config/config.ts';
 import { Daemon } from '../src/daemon/daemon.ts';
 import { createLogger } from '../src/log/logger.ts';
-import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
+import { DaemonRuns, killLeftoverDaemons } from './support/daemon-process.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { compareIncidents, describeComparison, incidentSpans, type IncidentSpan } from './support/incident-compare.ts';
@@ -107,44 +107,10 @@ test('one node, a backlog keyed at random: the replay\'s incidents at the same t
   t.diagnostic(`${describeComparison(c)}; late ${late} (replay ${demo.late}); ${partitions} tasks`);
 });
 
-/** One node: `vigil run` with its own data directory and audit file, started again after a kill. */
-class Node {
-  readonly audit: string;
-  private current: ReturnType<typeof startDaemon> | null = null;
-  readonly runs: Array<() => string> = [];
-
-  constructor(readonly name: string, private readonly env: Record<string, string>) {
-    this.audit = env.VIGIL_TRANSITIONS_FILE;
-  }
-
-  async start(): Promise<void> {
-    const d = startDaemon(this.env);
-    this.current = d;
-    this.runs.push(d.stderr);
-    const log = join(dir, `${this.name}-run-${this.runs.length}.log`);
-    d.child.stderr!.on('data', (chunk: Buffer) => appendFileSync(log, chunk));
-    await waitUntil(`${this.name} to run`, () => /vigil running/.test(d.stderr()) || d.child.exitCode !== null, 120_000);
-    assert.equal(d.child.exitCode, null, `${this.name} exited at start: ${d.stderr().slice(-3000)}`);
-  }
-
-  async stop(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-    const d = this.current!;
-    this.current = null;
-    d.child.kill(signal);
-    const code = await Promise.race([d.exit, delay(120_000, 'hung' as const, { ref: false })]);
-    if (code === 'hung') {
-      d.child.kill('SIGKILL');
-      assert.fail(`${this.name} did not exit within 120 s of ${signal}: ${d.stderr().slice(-3000)}`);
-    }
-    if (signal === 'SIGTERM') assert.equal(code, 0, `${this.name} did not stop cleanly: ${d.stderr().slice(-3000)}`);
-  }
-
-  get running(): boolean {
-    return this.current !== null;
-  }
-
-  logs(msg: string): Array<Record<string, unknown>> {
-    return this.runs.map((r) => r()).join('').split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+/** One node: a restartable `vigil run` with its own data directory and audit file. */
+class Node extends DaemonRuns {
+  constructor(name: string, env: Record<string, string>) {
+    super(name, dir, () => env);
   }
 
   /** The input partitions this node's forwarder was given last. */
