@@ -68,7 +68,7 @@ await kafka.produceTo(random, lines.map((value) => {
 async function measure(name: string, topic: string, repartition: boolean, round: number): Promise<{ eventsPerS: number; cpuSPerM: number }> {
   const group = `g-${topic}-${round}`;
   const env = {
-    VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group, VIGIL_KAFKA_START_FROM: 'earliest',
+    VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group, VIGIL_KAFKA_START: 'earliest',
     VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: `bench-${name}-${round}`, VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY: String(!repartition),
     VIGIL_S3_BUCKET: bucket, VIGIL_S3_PREFIX: 'bench/', VIGIL_S3_ENDPOINT: endpoint, VIGIL_S3_ACCESS_KEY_ID: 'S3RVER', VIGIL_S3_SECRET_ACCESS_KEY: 'S3RVER',
     VIGIL_DATA_DIR: join(dir, `${name}-${round}-data`), VIGIL_TRANSITIONS_FILE: join(dir, `${name}-${round}-audit.ndjson`), VIGIL_HTTP: 'false',

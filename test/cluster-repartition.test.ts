@@ -59,7 +59,7 @@ function randomPartitions(seed: number): Array<{ partition: number; value: strin
 
 function clusterEnv(name: string, topic: string, group: string) {
   return {
-    VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group, VIGIL_KAFKA_START_FROM: 'earliest',
+    VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group, VIGIL_KAFKA_START: 'earliest',
     VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: name, VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY: 'false',
     VIGIL_S3_BUCKET: BUCKET, VIGIL_S3_PREFIX: 'vigil/', VIGIL_S3_ENDPOINT: endpoint, VIGIL_S3_ACCESS_KEY_ID: 'S3RVER', VIGIL_S3_SECRET_ACCESS_KEY: 'S3RVER',
     VIGIL_DATA_DIR: join(dir, `${name}-data`), VIGIL_TRANSITIONS_FILE: join(dir, `${name}-audit.ndjson`), VIGIL_HTTP: 'false',
