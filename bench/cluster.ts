@@ -17,8 +17,10 @@
 // VIGIL_HTTP_PORT=0; its /metrics (vigil_events_total + vigil_events_rejected_total) and its CPU
 // time (/proc/<pid>/stat utime + stime: every thread of the process, its worker threads included,
 // exited ones too) are sampled every 200 ms from the commit until the nodes together have counted
-// every record. Per node: events, events/s from the commit to its last record, CPU seconds per
-// million events; overall: events/s. Ratios are against the 1-node cluster of the same round (and
+// every record. Per node: events, events/s from the commit to its last record, CPU microseconds per
+// event over the run, and both again between its 25% and 90% of records ("steady": without a
+// process's warm-up, which a node with a third of the records pays three times per event); the CPU
+// a node burns with nothing to read (idleCpuCores, over 2 s before the commit); overall: events/s. Ratios are against the 1-node cluster of the same round (and
 // the single non-cluster node against it). On a machine with fewer cores than the nodes' threads,
 // the nodes share the cores: per-node events/s then falls with the node count whatever the cluster
 // costs, and CPU per event is the figure that says what a node costs per event (on separate
@@ -127,6 +129,16 @@ async function newTopic(prefix: string): Promise<string> {
     }
   }, 60_000, 200);
   return topic;
+}
+
+/**
+ * High watermarks by partition, through this file's admin (whose deleteTopics forgets the topic: an
+ * admin that had read a deleted topic keeps asking for its metadata and fails).
+ */
+async function highWatermarks(topic: string): Promise<number[]> {
+  const highs: number[] = [];
+  for (const o of await admin.fetchTopicOffsets(topic)) highs[o.partition] = Number(o.high);
+  return highs;
 }
 
 const machine = { date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
@@ -250,7 +262,22 @@ async function produceUncommitted(topic: string, ls: string[], partOf: (i: numbe
   return { seconds: (Date.now() - started) / 1000, commit: async () => { await txn.commit(); await producer.disconnect(); } };
 }
 
-interface NodeResult { node: string; events: number; seconds: number; eventsPerSecond: number; cpuSeconds: number; cpuUsPerEvent: number; idleCpuCores: number; tasks: number[] }
+interface NodeResult {
+  node: string; events: number; seconds: number; eventsPerSecond: number; cpuSeconds: number; cpuUsPerEvent: number;
+  steadyEventsPerSecond: number; steadyCpuUsPerEvent: number; idleCpuCores: number; tasks: number[];
+}
+
+/**
+ * Rate and CPU per event between a node's 25% and 90% of its records: a process's first seconds
+ * (JIT compilation, heap growth) are a fixed cost that a node with a third of the records pays per
+ * event three times over, and a node running for days does not pay at all.
+ */
+function steady(s: Array<{ n: number; atMs: number; cpu: number }>, total: number): { steadyEventsPerSecond: number; steadyCpuUsPerEvent: number } {
+  const a = s.find((x) => x.n >= 0.25 * total);
+  const b = s.filter((x) => x.n <= 0.9 * total).at(-1);
+  if (!a || !b || b.n <= a.n) return { steadyEventsPerSecond: NaN, steadyCpuUsPerEvent: NaN };
+  return { steadyEventsPerSecond: Math.round((b.n - a.n) / ((b.atMs - a.atMs) / 1000)), steadyCpuUsPerEvent: +(1e6 * (b.cpu - a.cpu) / (b.n - a.n)).toFixed(2) };
+}
 
 async function throughput(config: string, round: number): Promise<{ config: string; overall: number; nodes: NodeResult[] }> {
   const cluster = config !== 'single';
@@ -269,6 +296,7 @@ async function throughput(config: string, round: number): Promise<{ config: stri
   const t0 = Date.now();
   await fill.commit();
   const last = nodes.map(() => ({ n: 0, atMs: t0, cpu: 0 }));
+  const samples = nodes.map((): Array<{ n: number; atMs: number; cpu: number }> => []);
   const end = Date.now() + 1_800_000;
   let stalled = Date.now();
   let total = 0;
@@ -276,7 +304,9 @@ async function throughput(config: string, round: number): Promise<{ config: stri
     await delay(200);
     const counts = await Promise.all(nodes.map((n) => n.counted()));
     const now = Date.now();
-    counts.forEach((c, i) => { if (c > last[i].n) { last[i] = { n: c, atMs: now, cpu: nodes[i].cpu() }; stalled = now; } });
+    counts.forEach((c, i) => {
+      if (c > last[i].n) { last[i] = { n: c, atMs: now, cpu: nodes[i].cpu() }; stalled = now; samples[i].push(last[i]); }
+    });
     total = counts.reduce((a, b) => a + b, 0);
     if (now > end || now - stalled > 120_000) throw new Error(`${config}: ${total} of ${lines.length} records counted, stalled`);
   }
@@ -286,7 +316,8 @@ async function throughput(config: string, round: number): Promise<{ config: stri
     const seconds = (last[i].atMs - t0) / 1000;
     const cpuSeconds = last[i].cpu - cpu0[i];
     return { node: n.name, events: last[i].n, seconds, eventsPerSecond: Math.round(last[i].n / seconds), cpuSeconds: +cpuSeconds.toFixed(2),
-      cpuUsPerEvent: +(1e6 * cpuSeconds / last[i].n).toFixed(2), idleCpuCores: idleCpuCores[i], tasks: cluster ? n.owned().map(partitionOfTask) : [] };
+      cpuUsPerEvent: +(1e6 * cpuSeconds / last[i].n).toFixed(2), ...steady(samples[i], last[i].n), idleCpuCores: idleCpuCores[i],
+      tasks: cluster ? n.owned().map(partitionOfTask) : [] };
   });
   await stopNodes(nodes);
   await deleteTopic(topic);
@@ -343,7 +374,7 @@ async function failover(session: string, round: number): Promise<void> {
     const killAtMs = Date.now();
     victim.d.child.kill('SIGKILL');
     const checkpointsAtKill = await newestCheckpoints(group, topic);
-    const highs = await kafka.highWatermarks(topic);
+    const highs = await highWatermarks(topic);
     const evaluating = (task: string) => survivors.flatMap((n) => n.logs('cluster task evaluating').filter((l) => l.task === task && l.atMs > killAtMs)
       .map((l) => ({ node: n, line: l }))).sort((a, b) => a.line.atMs - b.line.atMs)[0];
     await waitUntil('the killed node\'s tasks evaluating on the survivors', () => victimTasks.every((t) => evaluating(t) !== undefined), 600_000, 200);
@@ -353,7 +384,7 @@ async function failover(session: string, round: number): Promise<void> {
     const stoppedAtMs = Date.now();
     producing = false;
     await production;
-    const highsAtStop = await kafka.highWatermarks(topic);
+    const highsAtStop = await highWatermarks(topic);
     let lastChangeAtMs = Date.now();
     let prev = '';
     while (Date.now() - lastChangeAtMs < 6000) {
@@ -413,9 +444,11 @@ try {
     for (const [config, r] of results) {
       const perNode = mean(r.nodes.map((n) => n.eventsPerSecond));
       const cpu = mean(r.nodes.map((n) => n.cpuUsPerEvent));
-      summary[config] = { eventsPerSecond: r.overall, perNodeEventsPerSecond: Math.round(perNode), cpuUsPerEvent: +cpu.toFixed(2),
+      const steadyCpu = mean(r.nodes.map((n) => n.steadyCpuUsPerEvent));
+      summary[config] = { eventsPerSecond: r.overall, perNodeEventsPerSecond: Math.round(perNode), cpuUsPerEvent: +cpu.toFixed(2), steadyCpuUsPerEvent: +steadyCpu.toFixed(2),
         ...(peer ? { perNodeVsOneNode: +(perNode / mean(peer.nodes.map((n) => n.eventsPerSecond))).toFixed(3),
-          cpuPerEventVsOneNode: +(cpu / mean(peer.nodes.map((n) => n.cpuUsPerEvent))).toFixed(3) } : {}) };
+          cpuPerEventVsOneNode: +(cpu / mean(peer.nodes.map((n) => n.cpuUsPerEvent))).toFixed(3),
+          steadyCpuPerEventVsOneNode: +(steadyCpu / mean(peer.nodes.map((n) => n.steadyCpuUsPerEvent))).toFixed(3) } : {}) };
     }
     console.log(JSON.stringify({ measure: 'throughput-summary', round, load: loadavg().map((x) => +x.toFixed(2)), ...summary }));
   }
