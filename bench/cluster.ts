@@ -46,7 +46,7 @@
 //   eval "$(bash scripts/services.sh env)" && nice -n 10 node --import tsx bench/cluster.ts
 // BENCH_ROUNDS (default 2), BENCH_NODES (default "single,1,2,3"), BENCH_RECORDS, BENCH_PARTITIONS.
 // Prints one JSON line per measurement and a summary line per round.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -67,6 +67,8 @@ const KILL_AFTER_MS = Number(env.BENCH_KILL_AFTER_MS ?? 5000);
 const SESSIONS = (env.BENCH_FAILOVER_SESSIONS ?? 'default,10000').split(',');
 const TICKS_PER_S = 100; // /proc clock ticks (getconf CLK_TCK on Linux)
 const RUN_ID = `${process.pid}-${Date.now()}`;
+/** The nodes' data directories (removed at the end). */
+const dataRoot = mkdtempSync(join(tmpdir(), 'vigil-bench-cluster-'));
 
 const outDir = join(import.meta.dirname, 'out');
 mkdirSync(outDir, { recursive: true });
@@ -214,7 +216,7 @@ class NodeProc {
 }
 
 function nodeVars(topic: string, group: string, cluster: boolean, name: string, extra: Record<string, string> = {}): Record<string, string> {
-  const dataDir = join(tmpdir(), `h14bench-${RUN_ID}-${group}-${name}`);
+  const dataDir = join(dataRoot, `${group}-${name}`);
   const vars: Record<string, string> = { VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: kafka.brokers, VIGIL_KAFKA_TOPIC: topic, VIGIL_KAFKA_GROUP: group,
     VIGIL_DATA_DIR: dataDir, VIGIL_TRANSITIONS_FILE: join(dataDir, 'transitions.ndjson'), ...extra };
   if (cluster) {
@@ -459,4 +461,5 @@ try {
   await admin.disconnect();
   await kafka.close();
   s3.destroy();
+  rmSync(dataRoot, { recursive: true, force: true });
 }
