@@ -32,19 +32,20 @@
 // have passed, one node is killed with SIGKILL. Production goes on until the killed node's tasks
 // evaluate on their new owners, then stops, so that "caught up" is visible: the survivors' event
 // counts stop moving once the new owners have read the tails since the checkpoints and what was
-// produced during the outage. From the nodes' JSON logs: when each survivor learned of the rebalance (kafkajs: "The group is rebalancing,
-// re-joining", for the input group), was assigned the killed node's tasks ("cluster tasks
-// assigned"), had each restored from S3 with its engine started ("cluster task ready", loadMs), and
-// evaluated its first chunk ("cluster task evaluating"); then when every task is read to the end. BENCH_FAILOVER_SESSIONS (default
-// "default,10000") lists the session timeouts to run: "default" leaves VIGIL_KAFKA_SESSION_TIMEOUT_MS
-// unset.
+// produced during the outage. From the nodes' JSON logs: when each survivor learned of the rebalance
+// (kafkajs: "The group is rebalancing, re-joining", for the input group), was assigned the killed
+// node's tasks ("cluster tasks assigned"), had each restored from S3 with its engine started
+// ("cluster task ready", loadMs), and evaluated its first chunk ("cluster task evaluating"); then
+// when every task is read to the end. BENCH_FAILOVER_SESSIONS (default "default,20000,10000") lists
+// the session timeouts to run: "default" leaves VIGIL_KAFKA_SESSION_TIMEOUT_MS unset.
 //
 // The repartition stage (input not keyed by property) does not exist yet: when it does, its cost per
 // event is the same throughput measurement with the topic keyed at random; see repartitionCost below.
 //
 // Not a test: run by hand, after `npm run build`, with the broker and s3rver up:
 //   eval "$(bash scripts/services.sh env)" && nice -n 10 node --import tsx bench/cluster.ts
-// BENCH_ROUNDS (default 2), BENCH_NODES (default "single,1,2,3"), BENCH_RECORDS, BENCH_PARTITIONS.
+// BENCH_ROUNDS (default 2), BENCH_NODES (default "single,1,2,3"; "none": failover only), BENCH_RECORDS,
+// BENCH_PARTITIONS.
 // Prints one JSON line per measurement and a summary line per round.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -64,7 +65,7 @@ const CONFIGS = (env.BENCH_NODES ?? 'single,1,2,3').split(',').filter((c) => c !
 const FAILOVER = env.BENCH_FAILOVER !== '0';
 const FAILOVER_RATE = Number(env.BENCH_FAILOVER_RATE ?? 4000);
 const KILL_AFTER_MS = Number(env.BENCH_KILL_AFTER_MS ?? 5000);
-const SESSIONS = (env.BENCH_FAILOVER_SESSIONS ?? 'default,10000').split(',');
+const SESSIONS = (env.BENCH_FAILOVER_SESSIONS ?? 'default,20000,10000').split(',');
 const TICKS_PER_S = 100; // /proc clock ticks (getconf CLK_TCK on Linux)
 const RUN_ID = `${process.pid}-${Date.now()}`;
 /** The nodes' data directories (removed at the end). */
