@@ -36,7 +36,7 @@
 // (kafkajs: "The group is rebalancing, re-joining", for the input group), was assigned the killed
 // node's tasks ("cluster tasks assigned"), had each restored from S3 with its engine started
 // ("cluster task ready", loadMs), and evaluated its first chunk ("cluster task evaluating"); then
-// when every task is read to the end. BENCH_FAILOVER_SESSIONS (default "default,20000,10000") lists
+// when every task is read to the end. BENCH_FAILOVER_SESSIONS (default "default,30000,10000") lists
 // the session timeouts to run: "default" leaves VIGIL_KAFKA_SESSION_TIMEOUT_MS unset.
 //
 // The repartition stage (input not keyed by property) does not exist yet: when it does, its cost per
@@ -65,7 +65,7 @@ const CONFIGS = (env.BENCH_NODES ?? 'single,1,2,3').split(',').filter((c) => c !
 const FAILOVER = env.BENCH_FAILOVER !== '0';
 const FAILOVER_RATE = Number(env.BENCH_FAILOVER_RATE ?? 4000);
 const KILL_AFTER_MS = Number(env.BENCH_KILL_AFTER_MS ?? 5000);
-const SESSIONS = (env.BENCH_FAILOVER_SESSIONS ?? 'default,20000,10000').split(',');
+const SESSIONS = (env.BENCH_FAILOVER_SESSIONS ?? 'default,30000,10000').split(',');
 const TICKS_PER_S = 100; // /proc clock ticks (getconf CLK_TCK on Linux)
 const RUN_ID = `${process.pid}-${Date.now()}`;
 /** The nodes' data directories (removed at the end). */
@@ -410,7 +410,7 @@ async function failover(session: string, round: number): Promise<void> {
     });
     // Every task that moved in the rebalance (eager: survivors' tasks may move between them too).
     const moved = survivors.flatMap((n) => n.logs('cluster task evaluating').filter((l) => l.atMs > killAtMs).map((l) => l.task as string));
-    console.log(JSON.stringify({ measure: 'failover', round, sessionTimeoutMs: session === 'default' ? 'default (30000)' : Number(session), checkpointIntervalMs: 'default (15000)',
+    console.log(JSON.stringify({ measure: 'failover', round, sessionTimeoutMs: session === 'default' ? 'default (20000)' : Number(session), checkpointIntervalMs: 'default (15000)',
       topic, rate: FAILOVER_RATE, killed: victim.name, killedTasks: victimTasks.map(partitionOfTask), firstEvaluatedMs: Math.max(...tasks.map((t) => t.firstEvaluatedMs ?? Infinity)),
       productionStoppedMs: stoppedAtMs - killAtMs, caughtUpMs: lastChangeAtMs - killAtMs, tasksMoved: moved.length, load: [+load0.toFixed(2), +loadavg()[0].toFixed(2)], tasks }));
   } finally {

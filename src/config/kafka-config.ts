@@ -58,7 +58,7 @@ export function readKafkaConfig(reader: EnvReader, needed: boolean): KafkaConfig
     sasl,
     commitIntervalMs: r.int('VIGIL_KAFKA_COMMIT_INTERVAL_MS', 1000, 50, 600_000),
     maxFetchBytes: r.int('VIGIL_KAFKA_MAX_FETCH_BYTES', 10 << 20, 1 << 16, 1 << 30),
-    sessionTimeoutMs: r.int('VIGIL_KAFKA_SESSION_TIMEOUT_MS', 30_000, 1000, 1_800_000),
+    sessionTimeoutMs: r.int('VIGIL_KAFKA_SESSION_TIMEOUT_MS', 20_000, 1000, 1_800_000),
   };
   return needed ? config : null;
 }
