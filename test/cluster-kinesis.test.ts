@@ -2,10 +2,12 @@
 // VIGIL_CLUSTER=true and VIGIL_SOURCE=kinesis share a 4-shard stream keyed by property while records
 // are put into it. The shards are tasks (partitions of the coordination topic `<name>.kinesis`,
 // assigned by the Kafka group `<name>.kinesis`); each task's state and sequence numbers are
-// checkpointed to S3. Three nodes start; the one owning the most tasks is killed with SIGKILL
-// mid-stream (its tasks go to the others once its session times out, restored from their
-// checkpoints) and started again. At the end every task's checkpoint holds every record put into its
-// shards; the records counted into the tasks' states are exactly the replay's (none lost, none counted
+// checkpointed to S3. Three nodes start; a shard is split (its children stay in its task, read after
+// it); the node owning that task is killed with SIGKILL mid-stream (its tasks go to the others once
+// its session times out, restored from their checkpoints: the split shard's and its children's
+// sequence numbers) and started again; later another node leaves with SIGTERM (it checkpoints its tasks, then leaves the group,
+// and the others restore them from those checkpoints). At the end every task's checkpoint holds every
+// record put into its shards; the records counted into the tasks' states are exactly the replay's (none lost, none counted
 // twice); the union of the nodes' incidents is `vigil replay`'s of the same records (opened within one
 // tick, with their resolution, nothing extra). It reports the failover time: from the kill to the
 // first record evaluated on the new owner.
@@ -15,7 +17,9 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { KinesisClient, CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import {
+  KinesisClient, CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
+} from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { S3Client, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
@@ -171,18 +175,24 @@ function unionByIdentity(nodes: Node[]): { spans: IncidentSpan[]; conflicts: str
   return { spans: out.sort((a, b) => a.openedAtMs - b.openedAtMs), conflicts };
 }
 
-test('a 4-shard stream read by three cluster nodes, one killed with SIGKILL mid-stream and restarted: every record counted once, the union of incidents is the replay\'s', async (t) => {
+test('a 4-shard stream read by three cluster nodes, one killed with SIGKILL mid-stream and restarted, one removed: every record counted once, the union of incidents is the replay\'s', async (t) => {
   const started = Date.now();
   const stream = `h14kin-cluster-${process.pid}-${Date.now()}`;
   const cluster = `c-${stream}`;
   created.push(stream);
   await kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: SHARDS }));
-  await waitUntil(`stream ${stream} ACTIVE`, async () =>
+  const active = () => waitUntil(`stream ${stream} ACTIVE`, async () =>
     (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE');
-  assert.equal((await kinesis.send(new ListShardsCommand({ StreamName: stream }))).Shards!.length, SHARDS);
+  await active();
+  const shards = (await kinesis.send(new ListShardsCommand({ StreamName: stream }))).Shards!;
+  assert.equal(shards.length, SHARDS);
   // Keyed by property: one hash key per property, spread over the key space (5 properties: every shard gets one, one gets two).
   const props = demo.properties;
   const keyOf = new Map(props.map((p, i) => [p, (2n ** 128n * BigInt(2 * i + 1)) / BigInt(2 * props.length)]));
+  // The shard of the third and fourth properties is split between them mid-stream: its children stay in its task.
+  const splitKey = (2n ** 128n * 3n) / 5n;
+  const splitShard = shards.find((x) => BigInt(x.HashKeyRange!.StartingHashKey!) <= splitKey && splitKey <= BigInt(x.HashKeyRange!.EndingHashKey!))!;
+  assert.ok(keyOf.get(props[2])! >= BigInt(splitShard.HashKeyRange!.StartingHashKey!) && keyOf.get(props[3])! <= BigInt(splitShard.HashKeyRange!.EndingHashKey!));
   const hashKey = (line: string) => {
     let p: string | undefined;
     try { p = String((JSON.parse(line) as { property_id: unknown }).property_id); } catch { p = undefined; }
@@ -221,10 +231,19 @@ test('a 4-shard stream read by three cluster nodes, one killed with SIGKILL mid-
   let killedAtMs = 0;
   let killed: Node | null = null;
   let killedTasks: string[] = [];
+  let leaver: Node | null = null;
+  let leaverTasks: string[] = [];
+  let leftAtMs = 0;
   try {
-    // Mid-stream, the node with the most tasks dies: they move once its session times out.
-    await at(0.3);
-    killed = [...nodes].sort((a, b) => b.owned().length - a.owned().length)[0];
+    // A shard is split while records are put: the parent's records so far stay in it, the next go to its children.
+    await at(0.2);
+    await kinesis.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: splitShard.ShardId!, NewStartingHashKey: splitKey.toString() }));
+    await active();
+    events.push(`${splitShard.ShardId} split`);
+    // Mid-stream, the node reading the split shard's task dies: its tasks move once its session times out.
+    await at(0.35);
+    const splitTaskKey = `kinesis/${stream}:${Number(/\d+$/.exec(splitShard.ShardId!)![0]) % SHARDS}`;
+    killed = nodes.find((n) => n.owned().includes(splitTaskKey))!;
     killedTasks = killed.owned();
     assert.ok(killedTasks.length > 0);
     killedAtMs = Date.now();
@@ -236,6 +255,13 @@ test('a 4-shard stream read by three cluster nodes, one killed with SIGKILL mid-
     await at(0.6);
     await killed.start();
     events.push(`${killed.name} restarted`);
+    // A node leaves gracefully: it checkpoints its tasks, then leaves the group.
+    await at(0.8);
+    leaver = nodes.find((n) => n !== killed && n.owned().length > 0)!;
+    leaverTasks = leaver.owned();
+    leftAtMs = Date.now();
+    await leaver.stop('SIGTERM');
+    events.push(`${leaver.name} removed (SIGTERM, owned ${leaverTasks.join(', ')})`);
     await production;
   } finally {
     await production.catch(() => undefined);
@@ -254,6 +280,10 @@ test('a 4-shard stream read by three cluster nodes, one killed with SIGKILL mid-
     }
     return [...lastPut].every(([shard, seq]) => covered.get(shard) === seq);
   }, 180_000, 500);
+  assert.equal(lastPut.size, SHARDS + 2, 'records went to the split shard\'s children');
+  const splitTask = [...finals.values()].filter(({ manifest }) => Object.keys(manifest.positions).includes(splitShard.ShardId!));
+  assert.equal(splitTask.length, 1);
+  assert.equal(Object.keys(splitTask[0].manifest.positions).length, 3, 'the split shard and its children are one task');
   // Every record counted into the tasks' states exactly once (the kernels' counters travel in the checkpoints).
   let counted = 0;
   let held = 0;
@@ -287,6 +317,9 @@ test('a 4-shard stream read by three cluster nodes, one killed with SIGKILL mid-
   const takeover = killedTasks.map((k) => ready.find((r) => r.task === k && r.atMs > killedAtMs && r.node !== killed!.name));
   assert.ok(takeover.every((r) => r !== undefined), 'every task of the killed node restored on another node');
   assert.ok(takeover.every((r) => r!.checkpoint !== null && r!.writtenBy === killed!.name), `the killed node's tasks restored from its checkpoints: ${JSON.stringify(takeover)}`);
+  // The leaver's tasks were restored on the others from the checkpoints it wrote at its stop.
+  const handedOver = leaverTasks.map((k) => ready.find((r) => r.task === k && r.node !== leaver!.name && r.atMs > leftAtMs));
+  assert.ok(handedOver.every((r) => r !== undefined && r.writtenBy === leaver!.name), `the leaver's tasks restored from its checkpoints: ${JSON.stringify(handedOver)}`);
   // Kill -9 to the first records evaluated on the new owners (the shards read again from the checkpoints).
   const evaluating = nodes.flatMap((n) => n.logs('cluster task evaluating').map((l) => ({ node: n.name, ...l }) as { node: string; atMs: number; task: string }))
     .sort((a, b) => a.atMs - b.atMs);
