@@ -22,6 +22,12 @@ export interface ClusterConfig {
    * memory. A node may own more (the group assigns them); it warns then.
    */
   maxTasks: number;
+  /**
+   * With Kinesis input: the number of tasks (partitions of the coordination topic `<name>.kinesis`)
+   * when this node creates that topic; null: the stream's shard lineages at that time. An existing
+   * topic's partition count is what counts.
+   */
+  kinesisTasks: number | null;
 }
 
 /** What the cluster section depends on in the rest of the configuration. */
@@ -32,6 +38,8 @@ export interface ClusterDeps {
   checkpoints: boolean;
   /** VIGIL_WORKERS: the node's thread budget, which VIGIL_CLUSTER_MAX_TASKS defaults from. */
   workers: number;
+  /** VIGIL_KINESIS_NODE_COUNT above 1 (the static split, which a cluster replaces). */
+  kinesisStaticSplit?: boolean;
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,100}$/;
@@ -45,7 +53,12 @@ export function readClusterConfig(reader: EnvReader, deps: ClusterDeps): Cluster
   const on = reader.bool('VIGIL_CLUSTER', false);
   const r = on ? reader : reader.scratch();
   const problems = r.problems;
-  if (deps.source !== 'kafka') problems.push(`VIGIL_CLUSTER: a cluster needs VIGIL_SOURCE=kafka (its group assigns the tasks), got VIGIL_SOURCE=${deps.source}`);
+  if (deps.source !== 'kafka' && deps.source !== 'kinesis') {
+    problems.push(`VIGIL_CLUSTER: a cluster needs VIGIL_SOURCE=kafka or kinesis (a Kafka group assigns the tasks), got VIGIL_SOURCE=${deps.source}`);
+  }
+  if (deps.source === 'kinesis' && deps.kinesisStaticSplit) {
+    problems.push('VIGIL_KINESIS_NODE_COUNT: a cluster assigns the shards to its nodes itself (and moves them when a node dies): leave VIGIL_KINESIS_NODE_INDEX/_COUNT unset');
+  }
   if (!deps.s3Configured) problems.push('VIGIL_CLUSTER: a cluster keeps its task checkpoints in S3: set VIGIL_S3_BUCKET (and VIGIL_S3_ENDPOINT etc. for an S3-compatible store)');
   if (!deps.checkpoints) problems.push('VIGIL_CLUSTER: a cluster moves state by its checkpoints: VIGIL_CHECKPOINTS=false is not possible with it');
   const name = r.str('VIGIL_CLUSTER_NAME') ?? deps.kafkaGroupId ?? 'vigil';
@@ -54,5 +67,6 @@ export function readClusterConfig(reader: EnvReader, deps: ClusterDeps): Cluster
   if (!NAME.test(nodeId)) problems.push(`VIGIL_CLUSTER_NODE_ID: expected 1-100 letters, digits or ._-, got ${JSON.stringify(nodeId)}`);
   const workersPerTask = r.int('VIGIL_CLUSTER_WORKERS_PER_TASK', 1, 1, 64);
   const maxTasks = r.int('VIGIL_CLUSTER_MAX_TASKS', Math.max(1, Math.floor(deps.workers / workersPerTask)), 1, 4096);
-  return on ? { name, nodeId, workersPerTask, maxTasks } : null;
+  const tasks = r.str('VIGIL_CLUSTER_KINESIS_TASKS') === null ? null : r.int('VIGIL_CLUSTER_KINESIS_TASKS', 1, 1, 1024);
+  return on ? { name, nodeId, workersPerTask, maxTasks, kinesisTasks: tasks } : null;
 }

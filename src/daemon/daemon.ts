@@ -24,6 +24,7 @@ import { NotificationPipeline } from '../notify/notification-pipeline.ts';
 import { ClusterNode } from '../cluster/cluster-node.ts';
 import { ClusterDump } from '../cluster/cluster-dump.ts';
 import { createS3Client } from '../dump/s3-object-store.ts';
+import { KinesisTasksSource } from '../cluster/kinesis-tasks.ts';
 import { registerNotifyCommands } from '../notify/notify-commands.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { registerDaemonHistograms, registerDaemonMetrics, type DaemonHistograms } from '../metrics/daemon-metrics.ts';
@@ -342,6 +343,10 @@ export class Daemon {
     const c = this.config;
     if (c.source === 'demo') return new DemoSource({ seed: c.demoSeed, logger: this.log.child({ component: 'demo' }), now: this.now, dataDir: c.dataDir });
     if (c.source === 'kafka') return new KafkaSource({ config: c.kafka!, maxRecordBytes: c.maxLineBytes, logger: this.log });
+    // A cluster's Kinesis shards are tasks that Kafka assigns (src/cluster/kinesis-tasks.ts).
+    if (c.source === 'kinesis' && this.cluster) {
+      return new KinesisTasksSource({ cluster: c.cluster!, kafka: c.kafka!, kinesis: c.kinesis!, maxRecordBytes: c.maxLineBytes, tasks: this.cluster, logger: this.log });
+    }
     if (c.source === 'kinesis') return new KinesisSource({ config: c.kinesis!, maxRecordBytes: c.maxLineBytes, dataDir: c.dataDir, logger: this.log });
     return new StreamSource(c.source === 'file' ? c.sourceFile : null, c.chunkBytes);
   }
