@@ -61,6 +61,8 @@ function handleRest(task: WorkerTask): unknown {
       // How long this worker stops ingesting for a checkpoint (its pause).
       const started = performance.now();
       const bytes = k.exportPart(undefined, undefined, task.delta ?? false);
+      // The next part's buffer is made ready once this reply is on its way: outside the pause.
+      setImmediate(() => k.preparePartBuffer());
       return transferring({ bytes, groupLo: k.init.groupLo, groupHi: k.init.groupHi, pauseMs: performance.now() - started }, [bytes.buffer]);
     }
     default:
