@@ -196,7 +196,7 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
     pauseWaitMs: policy ? { full: stats(wait.full), delta: stats(wait.delta) } : null,
     writeMs: policy ? { p50: Math.round(pct(writes, 50)), max: Math.round(Math.max(...writes)) } : null,
     bytes: policy ? { full: mean(bytes.full), delta: mean(bytes.delta) } : null,
-    merges: merges.length ? { ok: merges.filter((m) => m.ok).length, failed: merges.filter((m) => !m.ok).map((m) => (m.ok ? '' : m.error.message)), ms: stats(merges.map((m) => m.ms)) } : null,
+    merges: merges.length ? { ok: merges.filter((m) => m.outcome === 'merged').length, failed: merges.map((m) => (m.outcome === 'failed' ? m.error.message : '')).filter((e) => e), ms: stats(merges.map((m) => m.ms)) } : null,
     mergeProbe,
   };
 }
