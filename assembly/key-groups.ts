@@ -201,8 +201,10 @@ export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap
 // an incremental export that is most of its time). JS copies the properties area, then the titles
 // area, into the part. The areas grow (doubling) as a pass needs, up to the bytes the caller allows,
 // and are kept for the next export (written again, not faulted in again); an outgrown area's memory
-// goes to the name slabs. Area a at REGION + a * 12: u32 address, u32 capacity, u32 bytes written.
-const REGION = memory.data(24);
+// goes to the name slabs. Area a at REGION + a * 12: u32 address, u32 capacity, u32 bytes written;
+// then the address of the bits sortChanged uses (in memory, as all state that outlives a call).
+const REGION = memory.data(28);
+const CHANGED_BITS: usize = 24;
 export const AREA_PROPS: i32 = 0;
 export const AREA_TITLES: i32 = 1;
 const AREA_MIN: usize = 64 << 10;
@@ -227,6 +229,7 @@ function areaReserve(a: i32, need: usize, limit: usize): usize {
   if (exportAreaLen(AREA_PROPS) + exportAreaLen(AREA_TITLES) + need > limit) return 0;
   let grown = cap < AREA_MIN ? AREA_MIN : cap << 1;
   while (grown < len + need) grown <<= 1;
+  if (grown > limit) grown = limit; // at least len + need (checked above)
   const q = heapAlloc(grown);
   if (q == 0) return 0;
   if (len != 0) memory.copy(q, p, len);
@@ -276,8 +279,6 @@ export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: 
 /** Whether what changed since the last export is known (false after the removed list overflowed: export all). */
 export function changesKnown(): bool { return hdrI32(H_CHANGES_LOST) == 0; }
 
-let changedBits: usize = 0;
-
 /**
  * Sorts the changed list by key index (an incremental export then reads the key blocks in address
  * order rather than at random): a bit per key index set, then read back in order, in time linear in
@@ -288,10 +289,13 @@ export function sortChanged(): bool {
   const list = hdrPtr(H_CHANGED_PTR);
   const len = hdrI32(H_CHANGED_LEN);
   if (len < 2) return true;
+  let changedBits = <usize>load<u32>(REGION + CHANGED_BITS);
   if (changedBits == 0) {
-    changedBits = heapAlloc(((<usize>hdrI32(H_MAX_KEYS) + 63) >> 6) << 3);
+    const bytes = ((<usize>hdrI32(H_MAX_KEYS) + 63) >> 6) << 3;
+    changedBits = heapAlloc(bytes);
     if (changedBits == 0) return false;
-    memory.fill(changedBits, 0, ((<usize>hdrI32(H_MAX_KEYS) + 63) >> 6) << 3);
+    memory.fill(changedBits, 0, bytes);
+    store<u32>(REGION + CHANGED_BITS, <u32>changedBits);
   }
   for (let i: i32 = 0; i < len; i++) {
     const idx = <usize>load<i32>(list + (<usize>i << 2));
