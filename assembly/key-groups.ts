@@ -3,16 +3,16 @@
 // the key groups it owns, as Flink moves key groups on rescale). Indices are local to a kernel:
 // a record carries hashes, never indices, and import rebuilds every link, list and table.
 import {
-  hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64,
+  hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64, heapAlloc,
   H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_NEXT_TICK, H_MAX_TS,
-  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST,
+  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT, H_MAX_KEYS,
 } from './state';
 import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
   C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME, K_CHANGED,
 } from './store';
-import { allocName, nameLen, nameBytes } from './names';
+import { allocName, nameLen, nameBytes, releaseRegion } from './names';
 import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
 import { heldCount, heldAt, holdRecord, sortHeld } from './held';
@@ -69,22 +69,38 @@ function cellCount(k: usize): i32 {
   return n;
 }
 
+// Which keys an export walks: every key by index (a full export), or the changed list (store.ts
+// markChanged: an incremental export, in time proportional to what changed). One loop of each kind
+// serves both.
+export const SOURCE_ALL: i32 = 0;
+export const SOURCE_CHANGED: i32 = 1;
+
+/** Positions of `source`: the key high-water mark, or the length of the changed list. */
+@inline function sourceLen(source: i32): i32 {
+  return source == SOURCE_CHANGED ? hdrI32(H_CHANGED_LEN) : hdrI32(H_KEY_HWM);
+}
+
+/** The key index at position `i` of `source`. */
+@inline function sourceKey(source: i32, i: i32): i32 {
+  return source == SOURCE_CHANGED ? load<i32>(hdrPtr(H_CHANGED_PTR) + (<usize>i << 2)) : i;
+}
+
 let sizedKeys: i32 = 0;
 
-/** How many keys the last exportBytes counted. */
+/** How many keys the last exportBytes or exportRegion took. */
 export function exportedKeys(): i32 { return sizedKeys; }
 
 /**
- * Bytes the keys of key groups [lo, hi) take exported (both scopes, every page): the exporter sizes
- * its part once and copies each page straight into it. exportedKeys() says how many keys.
+ * Bytes the keys of `source` in key groups [lo, hi) take exported (both scopes): the page-by-page
+ * exporter (exportKeys) sizes its part with it first. exportedKeys() says how many keys.
  */
-export function exportBytes(lo: i32, hi: i32, groups: i32): usize {
-  const hwm = hdrI32(H_KEY_HWM);
+export function exportBytes(source: i32, lo: i32, hi: i32, groups: i32): usize {
+  const len = sourceLen(source);
   let bytes: usize = 0;
   let n: i32 = 0;
-  for (let i: i32 = 0; i < hwm; i++) {
-    const k = keyPtr(i);
-    if (load<u64>(k + K_HASH) == 0) continue;
+  for (let i: i32 = 0; i < len; i++) {
+    const k = keyPtr(sourceKey(source, i));
+    if (load<u64>(k + K_HASH) == 0) continue; // free (or freed since it changed)
     const group = keyGroup(k, groups);
     if (group < lo || group >= hi) continue;
     bytes += keyExportSize(k);
@@ -153,63 +169,17 @@ function writeExported(k: usize, group: i32, r: usize): void {
 }
 
 /**
- * Writes the keys of one scope (properties pass first, then titles, so an importer always has a
- * title's property) whose key group is in [lo, hi), from key index `cursor` on, into [out, out+cap);
- * returns the bytes written, and exportNextCursor() says where the next page starts.
+ * Writes the keys of `source` of one scope (properties pass first, then titles, so an importer always
+ * has a title's property) whose key group is in [lo, hi), from position `cursor` of the source on,
+ * into [out, out+cap); returns the bytes written, and exportNextCursor() says where the next page
+ * starts. The export of a part too large for the export region (exportRegion), page by page.
  */
-export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
-  const hwm = hdrI32(H_KEY_HWM);
-  let w: usize = 0;
-  let i = cursor;
-  while (i < hwm) {
-    const k = keyPtr(i);
-    if (load<u64>(k + K_HASH) != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
-      const group = keyGroup(k, groups);
-      if (group >= lo && group < hi) {
-        const size = keyExportSize(k);
-        if (w + size > cap) break;
-        writeExported(k, group, out + w);
-        w += size;
-      }
-    }
-    i++;
-  }
-  exportCursor = i < hwm ? i : -1;
-  return w;
-}
-
-// Incremental export: the keys in the changed list (store.ts markChanged) and the keys deleted since
-// the last export, in time proportional to what changed. resetChanges() (store.ts) after every export.
-
-/** Whether what changed since the last export is known (false after the removed list overflowed: export all). */
-export function changesKnown(): bool { return hdrI32(H_CHANGES_LOST) == 0; }
-
-/** Bytes the changed keys of key groups [lo, hi) take exported; exportedKeys() says how many. */
-export function exportChangedBytes(lo: i32, hi: i32, groups: i32): usize {
-  const list = hdrPtr(H_CHANGED_PTR);
-  const len = hdrI32(H_CHANGED_LEN);
-  let bytes: usize = 0;
-  let n: i32 = 0;
-  for (let i: i32 = 0; i < len; i++) {
-    const k = keyPtr(load<i32>(list + (<usize>i << 2)));
-    if (load<u64>(k + K_HASH) == 0) continue; // freed since it changed
-    const group = keyGroup(k, groups);
-    if (group < lo || group >= hi) continue;
-    bytes += keyExportSize(k);
-    n++;
-  }
-  sizedKeys = n;
-  return bytes;
-}
-
-/** exportKeys over the changed list: `cursor` is a position in that list. */
-export function exportChanged(scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
-  const list = hdrPtr(H_CHANGED_PTR);
-  const len = hdrI32(H_CHANGED_LEN);
+export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
+  const len = sourceLen(source);
   let w: usize = 0;
   let i = cursor;
   while (i < len) {
-    const k = keyPtr(load<i32>(list + (<usize>i << 2)));
+    const k = keyPtr(sourceKey(source, i));
     if (load<u64>(k + K_HASH) != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
       const group = keyGroup(k, groups);
       if (group >= lo && group < hi) {
@@ -225,9 +195,128 @@ export function exportChanged(scope: i32, cursor: i32, out: usize, cap: usize, l
   return w;
 }
 
-/** The changed list (i32 key indices), for JS to sort in place before an incremental export (index order reads the key blocks in address order). */
-export function changedPtr(): usize { return hdrPtr(H_CHANGED_PTR); }
-export function changedCount(): i32 { return hdrI32(H_CHANGED_LEN); }
+// The export region: two areas (properties, titles) the kernel writes a part's keys into in one pass
+// over its source, each key read once (a sizing pass and a page-by-page pass read every key's
+// record, cells and names twice, or three times counting a pass per scope; at random addresses for
+// an incremental export that is most of its time). JS copies the properties area, then the titles
+// area, into the part. The areas grow (doubling) as a pass needs, up to the bytes the caller allows,
+// and are kept for the next export (written again, not faulted in again); an outgrown area's memory
+// goes to the name slabs. Area a at REGION + a * 12: u32 address, u32 capacity, u32 bytes written;
+// then the address of the bits sortChanged uses (in memory, as all state that outlives a call).
+const REGION = memory.data(28);
+const CHANGED_BITS: usize = 24;
+export const AREA_PROPS: i32 = 0;
+export const AREA_TITLES: i32 = 1;
+const AREA_MIN: usize = 64 << 10;
+
+@inline function areaAt(a: i32): usize { return REGION + <usize>a * 12; }
+
+/** The address of area `a` (0 properties, 1 titles) after exportRegion. */
+export function exportAreaPtr(a: i32): usize { return <usize>load<u32>(areaAt(a)); }
+/** The bytes written into area `a` by the last exportRegion. */
+export function exportAreaLen(a: i32): usize { return <usize>load<u32>(areaAt(a), 8); }
+
+/**
+ * Room for `need` more bytes in area `a`, the two areas' written bytes staying within `limit`;
+ * returns the address to write at, or 0 (over the limit, or no memory).
+ */
+function areaReserve(a: i32, need: usize, limit: usize): usize {
+  const at = areaAt(a);
+  const p = <usize>load<u32>(at);
+  const cap = <usize>load<u32>(at, 4);
+  const len = <usize>load<u32>(at, 8);
+  if (len + need <= cap) return p + len;
+  if (exportAreaLen(AREA_PROPS) + exportAreaLen(AREA_TITLES) + need > limit) return 0;
+  let grown = cap < AREA_MIN ? AREA_MIN : cap << 1;
+  while (grown < len + need) grown <<= 1;
+  if (grown > limit) grown = limit; // at least len + need (checked above)
+  const q = heapAlloc(grown);
+  if (q == 0) return 0;
+  if (len != 0) memory.copy(q, p, len);
+  if (cap != 0) releaseRegion(p, cap);
+  store<u32>(at, <u32>q);
+  store<u32>(at, <u32>grown, 4);
+  return q + len;
+}
+
+/**
+ * Writes the keys of `source` in key groups [lo, hi) into the export region in one pass, properties
+ * and titles apart (exportAreaPtr/Len); returns the bytes written (exportedKeys() says how many
+ * keys), or -1 when they would take more than `limit` bytes or memory runs out: the caller then
+ * exports page by page (exportBytes, exportKeys), and nothing here was changed but the region.
+ */
+export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: usize): i32 {
+  store<u32>(areaAt(AREA_PROPS), 0, 8);
+  store<u32>(areaAt(AREA_TITLES), 0, 8);
+  const len = sourceLen(source);
+  // Every key takes its header and record at least: a source that cannot fit is not tried.
+  const live = source == SOURCE_CHANGED ? len : hdrI32(H_KEY_COUNT);
+  if (<u64>live * <u64>(E_HEADER + KEY_SIZE) > <u64>limit) return -1;
+  // Titles are most of it: room for that least size up front, so that the pass does not grow the
+  // area (copying what it wrote) key by key from a small start.
+  if (live > 0 && areaReserve(AREA_TITLES, <usize>live * (E_HEADER + KEY_SIZE), limit) == 0) return -1;
+  let n: i32 = 0;
+  for (let i: i32 = 0; i < len; i++) {
+    const k = keyPtr(sourceKey(source, i));
+    if (load<u64>(k + K_HASH) == 0) continue;
+    const group = keyGroup(k, groups);
+    if (group < lo || group >= hi) continue;
+    const a = <i32>load<u8>(k + K_SCOPE) == SCOPE_PROPERTY ? AREA_PROPS : AREA_TITLES;
+    const size = keyExportSize(k);
+    const w = areaReserve(a, size, limit);
+    if (w == 0) return -1;
+    writeExported(k, group, w);
+    store<u32>(areaAt(a), load<u32>(areaAt(a), 8) + <u32>size, 8);
+    n++;
+  }
+  sizedKeys = n;
+  return <i32>(exportAreaLen(AREA_PROPS) + exportAreaLen(AREA_TITLES));
+}
+
+// Incremental export: the keys in the changed list (store.ts markChanged) and the keys deleted since
+// the last export. resetChanges() (store.ts) after every export.
+
+/** Whether what changed since the last export is known (false after the removed list overflowed: export all). */
+export function changesKnown(): bool { return hdrI32(H_CHANGES_LOST) == 0; }
+
+/**
+ * Sorts the changed list by key index (an incremental export then reads the key blocks in address
+ * order rather than at random): a bit per key index set, then read back in order, in time linear in
+ * the list and the key high-water mark / 32. Returns false when memory for the bits cannot be had
+ * (the list stays as it is, which exports the same keys).
+ */
+export function sortChanged(): bool {
+  const list = hdrPtr(H_CHANGED_PTR);
+  const len = hdrI32(H_CHANGED_LEN);
+  if (len < 2) return true;
+  let changedBits = <usize>load<u32>(REGION + CHANGED_BITS);
+  if (changedBits == 0) {
+    const bytes = ((<usize>hdrI32(H_MAX_KEYS) + 63) >> 6) << 3;
+    changedBits = heapAlloc(bytes);
+    if (changedBits == 0) return false;
+    memory.fill(changedBits, 0, bytes);
+    store<u32>(REGION + CHANGED_BITS, <u32>changedBits);
+  }
+  for (let i: i32 = 0; i < len; i++) {
+    const idx = <usize>load<i32>(list + (<usize>i << 2));
+    const w = changedBits + ((idx >> 6) << 3);
+    store<u64>(w, load<u64>(w) | (<u64>1 << <u64>(idx & 63)));
+  }
+  const words = (<usize>hdrI32(H_KEY_HWM) + 63) >> 6;
+  let j: usize = 0;
+  for (let wi: usize = 0; wi < words; wi++) {
+    const w = changedBits + (wi << 3);
+    let v = load<u64>(w);
+    if (v == 0) continue;
+    store<u64>(w, 0);
+    while (v != 0) {
+      store<i32>(list + (j << 2), <i32>((wi << 6) + <usize>ctz(v)));
+      j++;
+      v &= v - 1;
+    }
+  }
+  return true;
+}
 
 /** Keys deleted since the last export (entries of 16 bytes: u64 hash, u32 key group, u32 0). */
 export function removedCount(): i32 { return hdrI32(H_REMOVED_LEN); }

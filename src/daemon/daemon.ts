@@ -129,8 +129,15 @@ export class Daemon {
     this.histograms = registerDaemonHistograms(this.metrics);
     const cpLog = log.child({ component: 'checkpoint' });
     this.checkpoints = new CheckpointStore(config.dataDir, { ...DEFAULT_CHAIN_POLICY, maxDeltas: config.checkpointMaxDeltas }, (m) => {
-      if (m.ok) cpLog.info({ checkpoint: m.checkpoint, parts: m.parts, ms: Math.round(m.ms) }, 'checkpoint chain merged into a new full base');
-      else cpLog.warn({ checkpoint: m.checkpoint, ms: Math.round(m.ms), err: m.error }, 'checkpoint chain merge failed: the chain goes on (a full export past twice its limits)');
+      this.histograms.merges.inc({ outcome: m.outcome });
+      if (m.outcome === 'merged') {
+        this.histograms.merge.observe(m.ms / 1000);
+        cpLog.info({ checkpoint: m.checkpoint, parts: m.parts, ms: Math.round(m.ms) }, 'checkpoint chain merged into a new full base');
+      } else if (m.outcome === 'stopped') {
+        cpLog.info({ checkpoint: m.checkpoint, ms: Math.round(m.ms) }, 'checkpoint chain merge ended by the stop: the checkpoint keeps its chain');
+      } else {
+        cpLog.warn({ checkpoint: m.checkpoint, ms: Math.round(m.ms), err: m.error }, 'checkpoint chain merge failed: the chain goes on (a full export past twice its limits)');
+      }
     });
   }
 
