@@ -23,6 +23,7 @@ import {
   S_CUSUM_H, S_SPAN_GUARD, S_FAST_RISE, S_MIN_FAIL_SLOTS, S_RAMP_Z, S_RAMP_SLOPE_Z, S_Z_HOT,
 } from './params';
 import { wilsonLower, wilsonUpper, powi, floorDiv } from './stats';
+import { rget, ringGet, ringZero, ringSettle, ringBase, ringCode } from './rings';
 
 export const V_OPEN: i32 = 0;
 export const V_UPDATE: i32 = 1;
@@ -37,9 +38,6 @@ declare function emitVerdict(
   baseline: f64, windowViews: f64, windowFailures: f64, spanMs: f64, viewsPerHour: f64,
   impacted: f64, openedAt: f64,
 ): void;
-
-const RING_MASK: i64 = <i64>SLOTS - 1;
-@inline function ringOff(slot: i64): usize { return <usize>(slot & RING_MASK) << 2; }
 
 @inline export function slotMsOf(scope: i32): i64 { return <i64>scopeParam(scope, S_SLOT_MS); }
 
@@ -89,12 +87,12 @@ function decayKey(k: usize, m: f64, fm: f64): void {
  * than the rise allows while it is being detected.
  */
 function foldSlot(k: usize, slot: i64, d: f64, fd: f64, prm: usize): void {
-  const views = <f64>load<u32>(k + K_RING + ringOff(slot));
+  const views = <f64>ringGet(load<u32>(k + K_RING), slot);
   store<f64>(k + K_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS) * d + views);
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    const fails = <f64>load<u32>(cp + C_RING + ringOff(slot));
+    const fails = <f64>ringGet(load<u32>(cp + C_RING), slot);
     let clipped: f64 = 0;
     if (fd > 0) {
       let clip = propertyReference(prm, cp) + profParam(prm, SCOPE_PROPERTY, S_MIN_EFFECT_ABS);
@@ -157,20 +155,36 @@ export function rotateTo(key: i32, slot: i64): i64 {
   if (slot > head) {
     foldTo(key, slot - <i64>SLOTS);
     const from = slot - head > <i64>SLOTS ? slot - <i64>SLOTS + 1 : head + 1;
+    const ring = load<u32>(k + K_RING);
     for (let s = from; s <= slot; s++) {
-      store<u32>(k + K_RING + ringOff(s), 0);
+      ringZero(ring, s);
       let c = load<i32>(k + K_FIRST_CELL);
       while (c >= 0) {
         const cp = cellPtr(c);
-        store<u32>(cp + C_RING + ringOff(s), 0);
+        ringZero(load<u32>(cp + C_RING), s);
         c = load<i32>(cp + C_NEXT);
       }
     }
     store<i64>(k + K_HEAD_SLOT, slot);
+    // Rings widened by a busy stretch narrow to what their counts need once it has left them. A
+    // wide ring belongs to a key busy enough to count hundreds per slot: 32 reads when it moves to
+    // a new slot are nothing next to that; a u8 ring costs a test.
+    settleRings(k);
     return slot;
   }
   const oldest = head - <i64>SLOTS + 1;
   return slot < oldest ? oldest : slot;
+}
+
+/** Narrows the rings of a key and its cells to the width their counts need (rings.ts). */
+function settleRings(k: usize): void {
+  ringSettle(k + K_RING);
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    ringSettle(cp + C_RING);
+    c = load<i32>(cp + C_NEXT);
+  }
 }
 
 /** Appends a key to the dirty list once per tick. */
@@ -206,9 +220,15 @@ export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64, fro
   let failSlots: i32 = 0;
   let s = head;
   let oldest = head;
+  const kr = load<u32>(k + K_RING);
+  const kb = ringBase(kr);
+  const kc = ringCode(kr);
+  const cr = load<u32>(cp + C_RING);
+  const cb = ringBase(cr);
+  const cc = ringCode(cr);
   while (s >= lo) {
-    n += <f64>load<u32>(k + K_RING + ringOff(s));
-    const f = load<u32>(cp + C_RING + ringOff(s));
+    n += <f64>rget(kb, kc, s);
+    const f = rget(cb, cc, s);
     x += <f64>f;
     if (f != 0) failSlots++;
     oldest = s;
@@ -228,9 +248,15 @@ export function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
   if (lo < fromSlot) lo = fromSlot;
   let n: f64 = 0;
   let x: f64 = 0;
+  const kr = load<u32>(k + K_RING);
+  const kb = ringBase(kr);
+  const kc = ringCode(kr);
+  const cr = load<u32>(cp + C_RING);
+  const cb = ringBase(cr);
+  const cc = ringCode(cr);
   for (let s = head; s >= lo; s--) {
-    n += <f64>load<u32>(k + K_RING + ringOff(s));
-    x += <f64>load<u32>(cp + C_RING + ringOff(s));
+    n += <f64>rget(kb, kc, s);
+    x += <f64>rget(cb, cc, s);
   }
   return n > 0 ? x / n : 0;
 }
@@ -542,9 +568,15 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
   const minFailSlots = <i32>profParam(prm, SCOPE_PROPERTY, S_MIN_FAIL_SLOTS);
   let best: f64 = h;
   let found = false;
+  const kr = load<u32>(k + K_RING);
+  const kb = ringBase(kr);
+  const kc = ringCode(kr);
+  const cr = load<u32>(cp + C_RING);
+  const cb = ringBase(cr);
+  const cc = ringCode(cr);
   for (let s = last; s >= lo; s--) {
-    const sn = <f64>load<u32>(k + K_RING + ringOff(s));
-    const sx = <f64>load<u32>(cp + C_RING + ringOff(s));
+    const sn = <f64>rget(kb, kc, s);
+    const sx = <f64>rget(cb, cc, s);
     n += sn;
     x += sx;
     na += sn * age;

@@ -10,18 +10,21 @@ import {
 import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME, K_CHANGED,
+  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME, K_CHANGED, K_RING, C_RING,
 } from './store';
+import { RING_WIDE_BYTES, ringExport, ringImport, ringFree } from './rings';
 import { allocName, nameLen, nameBytes, releaseRegion } from './names';
 import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
 import { heldCount, heldAt, holdRecord, sortHeld } from './held';
 import { recordSize, R_PROP_HASH, R_TS } from './ingest';
 
-// An exported key: a 24-byte header, the key record, its cell records, for a property each cell's
-// extension data (store.ts PX_DATA bytes), then the names: the key's own name (a title key's title,
+// An exported key: a 24-byte header, the key record and its ring, its cell records each with its
+// ring, for a property each cell's extension data (store.ts PX_DATA bytes), then the names: the key's own name (a title key's title,
 // a property's id) and each cell's error type, each a u32 length and its UTF-8 bytes, the whole
 // padded to 8 bytes. Names go as bytes straight from the name store, so exporting decodes no text.
+// A ring goes as u32[SLOTS] after its record whatever its width in this kernel (rings.ts), so the
+// exported form does not depend on how narrow a kernel keeps its rings.
 // JS reads the layout from these exported constants.
 export const E_GROUP: usize = 0;       // u32 key group (of the property)
 export const E_CELLS: usize = 4;       // u32 cells that follow
@@ -29,8 +32,8 @@ export const E_PARENT_HASH: usize = 8; // u64 the property's hash for a title ke
 export const E_NAMES: usize = 16;      // u32 bytes of the names at the record's end (a multiple of 8)
 export const E_EXT: usize = 20;        // u32 extension bytes per cell after the cells (PX_DATA for a property, 0 for a title)
 export const E_HEADER: usize = 24;
-export const E_KEY_BYTES: usize = KEY_SIZE;
-export const E_CELL_BYTES: usize = CELL_SIZE;
+export const E_KEY_BYTES: usize = KEY_SIZE + RING_WIDE_BYTES;
+export const E_CELL_BYTES: usize = CELL_SIZE + RING_WIDE_BYTES;
 
 let exportCursor: i32 = -1;
 
@@ -39,7 +42,7 @@ export function exportNextCursor(): i32 { return exportCursor; }
 
 /** Bytes of one exported key with `cells` cells, `ext` extension bytes per cell and `names` bytes of names. */
 @inline function exportedSize(cells: i32, ext: usize, names: usize): usize {
-  return E_HEADER + KEY_SIZE + <usize>cells * CELL_SIZE + <usize>cells * ext + names;
+  return E_HEADER + E_KEY_BYTES + <usize>cells * E_CELL_BYTES + <usize>cells * ext + names;
 }
 
 /** Bytes of the names of key `k` (its own, then each cell's: a u32 length and the bytes each), padded to 8. */
@@ -134,6 +137,7 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<u32>(r + E_NAMES, <u32>names);
   store<u32>(r + E_EXT, <u32>ext);
   memory.copy(r + E_HEADER, k, KEY_SIZE);
+  ringExport(load<u32>(k + K_RING), r + E_HEADER + KEY_SIZE);
   // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. Whether
   // the key is in the changed list is this kernel's bookkeeping, not state.
   // Links (indices) are local to this kernel too: an importer rebuilds them, so they go as 0 and a
@@ -145,14 +149,17 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<i32>(ke + K_FIRST_CELL, 0);
   store<i32>(ke + K_CHILDREN, 0);
   store<i32>(ke + K_NEXT_FREE, 0);
-  let p = r + E_HEADER + KEY_SIZE;
-  let x = p + <usize>cells * CELL_SIZE;
+  store<u32>(ke + K_RING, 0);
+  let p = r + E_HEADER + E_KEY_BYTES;
+  let x = p + <usize>cells * E_CELL_BYTES;
   const namesAt = r + size - names;
   let nw = writeName(namesAt, <usize>load<u32>(k + K_NAME));
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
     memory.copy(p, cp, CELL_SIZE);
+    ringExport(load<u32>(cp + C_RING), p + CELL_SIZE);
+    store<u32>(p + C_RING, 0);
     store<u32>(p + C_NAME, 0);
     store<i32>(p + C_KEY, 0);
     store<i32>(p + C_NEXT, 0);
@@ -162,7 +169,7 @@ function writeExported(k: usize, group: i32, r: usize): void {
     nw = writeName(nw, <usize>load<u32>(cp + C_NAME));
     // A property cell's extension (fast baseline, hot mark) goes with it.
     if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
-    p += CELL_SIZE;
+    p += E_CELL_BYTES;
     c = load<i32>(cp + C_NEXT);
   }
   memory.fill(nw, 0, namesAt + names - nw);
@@ -251,10 +258,10 @@ export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: 
   const len = sourceLen(source);
   // Every key takes its header and record at least: a source that cannot fit is not tried.
   const live = source == SOURCE_CHANGED ? len : hdrI32(H_KEY_COUNT);
-  if (<u64>live * <u64>(E_HEADER + KEY_SIZE) > <u64>limit) return -1;
+  if (<u64>live * <u64>(E_HEADER + E_KEY_BYTES) > <u64>limit) return -1;
   // Titles are most of it: room for that least size up front, so that the pass does not grow the
   // area (copying what it wrote) key by key from a small start.
-  if (live > 0 && areaReserve(AREA_TITLES, <usize>live * (E_HEADER + KEY_SIZE), limit) == 0) return -1;
+  if (live > 0 && areaReserve(AREA_TITLES, <usize>live * (E_HEADER + E_KEY_BYTES), limit) == 0) return -1;
   let n: i32 = 0;
   for (let i: i32 = 0; i < len; i++) {
     const k = keyPtr(sourceKey(source, i));
@@ -336,12 +343,12 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
   let p = ptr;
   let n: i32 = 0;
   while (p < end) {
-    if (p + E_HEADER + KEY_SIZE > end) return -5;
+    if (p + E_HEADER + E_KEY_BYTES > end) return -5;
     const cells = <i32>load<u32>(p + E_CELLS);
     const ext = <usize>load<u32>(p + E_EXT);
     const names = <usize>load<u32>(p + E_NAMES);
     // In u64: a damaged count must not wrap the size into a small one.
-    const size64 = <u64>E_HEADER + <u64>KEY_SIZE + <u64>cells * (<u64>CELL_SIZE + <u64>ext) + <u64>names;
+    const size64 = <u64>E_HEADER + <u64>E_KEY_BYTES + <u64>cells * (<u64>E_CELL_BYTES + <u64>ext) + <u64>names;
     if (size64 > <u64>(end - p)) return -5;
     const size = <usize>size64;
     const namesEnd = p + size;
@@ -365,9 +372,14 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     const k = keyPtr(key);
     // Everything but the links: the counts, slots, baselines and flags of the exporting kernel; the
     // name from the record's names. An imported key is a change of this kernel (createKey listed it).
+    // The ring comes as u32[SLOTS] and is kept as narrow as its counts allow (rings.ts).
     const listed = load<u8>(k + K_CHANGED);
+    const ring = ringImport(src + KEY_SIZE);
+    if (ring == 0) return -3;
+    ringFree(load<u32>(k + K_RING));
     memory.copy(k, src, KEY_SIZE);
     store<u8>(k + K_CHANGED, listed);
+    store<u32>(k + K_RING, ring);
     const keyName = allocName(np + 4, <i32>load<u32>(np));
     if (keyName == 0) return -3;
     store<u32>(k + K_NAME, <u32>keyName);
@@ -375,7 +387,6 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     store<i32>(k + K_PARENT, parent);
     store<i32>(k + K_FIRST_CELL, -1);
     store<i32>(k + K_CHILDREN, 0);
-    store<i32>(k + K_NEXT_FREE, 0);
     store<u8>(k + K_PROFILE, parent < 0 ? <u8>profileOfHash(hash) : 0);
     if (parent >= 0) {
       const pk = keyPtr(parent);
@@ -389,16 +400,20 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     // Cells in their exported order, linked in the same order.
     let first: i32 = -1;
     let last: i32 = -1;
-    let cs = src + KEY_SIZE;
-    let xs = cs + <usize>cells * CELL_SIZE;
+    let cs = src + E_KEY_BYTES;
+    let xs = cs + <usize>cells * E_CELL_BYTES;
     for (let i: i32 = 0; i < cells; i++) {
       if (!nameFits(np, namesEnd)) return -5;
       const c = createCell(key, load<u64>(cs), 0, -1);
       if (c < 0) return -3;
       const cp = cellPtr(c);
       const myExt = load<i32>(cp + C_EXT);
+      const cellRing = ringImport(cs + CELL_SIZE);
+      if (cellRing == 0) return -3;
+      ringFree(load<u32>(cp + C_RING));
       memory.copy(cp, cs, CELL_SIZE);
       store<i32>(cp + C_EXT, myExt);
+      store<u32>(cp + C_RING, cellRing);
       const cellName = allocName(np + 4, <i32>load<u32>(np));
       if (cellName == 0) return -3;
       store<u32>(cp + C_NAME, <u32>cellName);
@@ -417,7 +432,7 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
         store<i32>(cp + C_OPEN_POS, ol);
         setHdrI32(H_OPEN_LEN, ol + 1);
       }
-      cs += CELL_SIZE;
+      cs += E_CELL_BYTES;
     }
     store<i32>(k + K_FIRST_CELL, first);
     p += size;

@@ -12,9 +12,11 @@ import {
 } from './state';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
 import { allocName, freeName, releaseRegion } from './names';
+import { ringNew, ringFree } from './rings';
 import { groupOf } from './chunk';
 
-// Key record (KEY_SIZE bytes).
+// Key record (KEY_SIZE bytes). Its ring of view counts is a block of its own (rings.ts), as narrow as
+// its counts allow; an exported key is this record followed by the ring as u32[SLOTS] (key-groups.ts).
 export const K_HASH: usize = 0;        // u64, 0 = free
 export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 for a property
 export const K_SCOPE: usize = 12;      // u8
@@ -26,13 +28,13 @@ export const K_FOLDED_SLOT: usize = 24;// i64 slots <= this are folded into the 
 export const K_LAST_TS: usize = 32;    // i64 latest event time
 export const K_BASE_VIEWS: usize = 40; // f64 decayed views folded into the baseline (never frozen)
 export const K_FIRST_CELL: usize = 48; // i32
+export const K_NEXT_FREE: usize = 48;  // i32 free-list link (a free key has no cells)
 export const K_CHILDREN: usize = 52;   // i32 live title keys under a property
-export const K_NEXT_FREE: usize = 56;  // i32 free-list link
+export const K_RING: usize = 56;       // u32 ring of views per slot (rings.ts reference)
 export const K_NAME: usize = 60;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
-export const K_RING: usize = 64;       // u32[SLOTS] views per slot
-export const KEY_SIZE: usize = 64 + (<usize>SLOTS << 2);
+export const KEY_SIZE: usize = 64;
 
-// Cell record (CELL_SIZE bytes).
+// Cell record (CELL_SIZE bytes). Its ring of failure counts is a block of its own (rings.ts).
 export const C_ERR_HASH: usize = 0;    // u64
 export const C_KEY: usize = 8;         // i32
 export const C_NEXT: usize = 12;       // i32 next cell of the same key, -1 end
@@ -53,8 +55,9 @@ export const C_NEXT_FREE: usize = 100; // i32
 export const C_OPEN_BASE: usize = 104; // f64 baseline at opening
 export const C_EXT: usize = 112;       // i32 property cell: its extension record (below); title cell: -1
 export const C_NAME: usize = 116;      // u32 name block of the error type (names.ts); 0 none
-export const C_RING: usize = 128;      // u32[SLOTS] failures per slot
-export const CELL_SIZE: usize = 128 + (<usize>SLOTS << 2);
+export const C_RING: usize = 120;      // u32 ring of failures per slot (rings.ts reference)
+export const CELL_SIZE: usize = 128;
+
 
 // Property-cell extension (PX_SIZE bytes): state only property cells need, kept out of the cell
 // record that titles share, so title memory does not grow. Allocated with the cell, freed with it.
@@ -175,6 +178,8 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
     name = allocName(namePtr, nameLen);
     if (name == 0) return -1;
   }
+  const ring = ringNew();
+  if (ring == 0) { freeName(name); return -1; }
   let idx = hdrI32(H_KEY_FREE);
   let k: usize;
   if (idx >= 0) {
@@ -188,7 +193,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
     idx = hdrI32(H_KEY_HWM);
     if ((idx & BLOCK_MASK) == 0) {
       const blk = heapAlloc(<usize>BLOCK * KEY_SIZE);
-      if (blk == 0) { freeName(name); return -1; }
+      if (blk == 0) { ringFree(ring); freeName(name); return -1; }
       store<usize>(hdrPtr(H_KEY_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
     }
     setHdrI32(H_KEY_HWM, idx + 1);
@@ -201,6 +206,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   store<i64>(k + K_FOLDED_SLOT, -1);
   store<i32>(k + K_FIRST_CELL, -1);
   store<u32>(k + K_NAME, <u32>name);
+  store<u32>(k + K_RING, ring);
   if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
   place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), tagOf(hash), idx);
@@ -286,6 +292,8 @@ export function deleteKey(idx: i32): void {
   }
   freeName(<usize>load<u32>(k + K_NAME));
   store<u32>(k + K_NAME, 0);
+  ringFree(load<u32>(k + K_RING));
+  store<u32>(k + K_RING, 0);
   store<u64>(k + K_HASH, 0);
   store<i32>(k + K_NEXT_FREE, hdrI32(H_KEY_FREE));
   setHdrI32(H_KEY_FREE, idx);
@@ -317,10 +325,12 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
     name = allocName(namePtr, nameLen);
     if (name == 0) return -1;
   }
+  const ring = ringNew();
+  if (ring == 0) { freeName(name); return -1; }
   let ext: i32 = -1;
   if (load<i32>(k + K_PARENT) < 0) {
     ext = createExt();
-    if (ext < 0) { freeName(name); return -1; }
+    if (ext < 0) { ringFree(ring); freeName(name); return -1; }
     const xp = extPtr(ext);
     store<f64>(xp + X_FAST_VIEWS, load<f64>(k + K_BASE_VIEWS) * profParam(keyParams(k), 0, S_FAST_SHARE));
     store<i64>(xp + X_HOT_LAST, -1);
@@ -337,6 +347,7 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
       const blk = heapAlloc(<usize>BLOCK * CELL_SIZE);
       if (blk == 0) {
         if (ext >= 0) freeExt(ext);
+        ringFree(ring);
         freeName(name);
         return -1;
       }
@@ -348,6 +359,7 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<u64>(c + C_ERR_HASH, errHash);
   store<i32>(c + C_EXT, ext);
   store<u32>(c + C_NAME, <u32>name);
+  store<u32>(c + C_RING, ring);
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
@@ -394,6 +406,8 @@ function freeCell(idx: i32): void {
   }
   freeName(<usize>load<u32>(c + C_NAME));
   store<u32>(c + C_NAME, 0);
+  ringFree(load<u32>(c + C_RING));
+  store<u32>(c + C_RING, 0);
   store<u64>(c + C_ERR_HASH, 0);
   store<i32>(c + C_NEXT_FREE, hdrI32(H_CELL_FREE));
   setHdrI32(H_CELL_FREE, idx);
