@@ -11,6 +11,7 @@ import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
   C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME, K_CHANGED, K_RING, C_RING,
+  cellNameBlock, shareCellName,
 } from './store';
 import { RING_WIDE_BYTES, ringExport, ringImport, ringFree } from './rings';
 import { allocName, nameLen, nameBytes, releaseRegion } from './names';
@@ -51,7 +52,7 @@ function namesSize(k: usize): usize {
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    n += 4 + <usize>nameLen(<usize>load<u32>(cp + C_NAME));
+    n += 4 + <usize>nameLen(cellNameBlock(cp));
     c = load<i32>(cp + C_NEXT);
   }
   return (n + 7) & ~7;
@@ -166,7 +167,7 @@ function writeExported(k: usize, group: i32, r: usize): void {
     store<i32>(p + C_OPEN_POS, 0);
     store<i32>(p + C_NEXT_FREE, 0);
     store<i32>(p + C_EXT, 0);
-    nw = writeName(nw, <usize>load<u32>(cp + C_NAME));
+    nw = writeName(nw, cellNameBlock(cp));
     // A property cell's extension (fast baseline, hot mark) goes with it.
     if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
     p += E_CELL_BYTES;
@@ -414,9 +415,12 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
       memory.copy(cp, cs, CELL_SIZE);
       store<i32>(cp + C_EXT, myExt);
       store<u32>(cp + C_RING, cellRing);
-      const cellName = allocName(np + 4, <i32>load<u32>(np));
-      if (cellName == 0) return -3;
-      store<u32>(cp + C_NAME, <u32>cellName);
+      // A title cell shares its property cell's name (store.ts); the property came first.
+      if (!shareCellName(k, cp, load<u64>(cs))) {
+        const cellName = allocName(np + 4, <i32>load<u32>(np));
+        if (cellName == 0) return -3;
+        store<u32>(cp + C_NAME, <u32>cellName);
+      }
       np += 4 + <usize>load<u32>(np);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
       store<i32>(cp + C_KEY, key);
@@ -514,6 +518,6 @@ export function keyProperty(key: i32): i32 {
   return parent >= 0 ? parent : key;
 }
 export function keyScope(key: i32): i32 { return <i32>load<u8>(keyPtr(key) + K_SCOPE); }
-export function cellName(cell: i32): usize { return <usize>load<u32>(cellPtr(cell) + C_NAME); }
+export function cellName(cell: i32): usize { return cellNameBlock(cellPtr(cell)); }
 export function nameLength(p: usize): i32 { return nameLen(p); }
 export function nameAddress(p: usize): usize { return nameBytes(p); }

@@ -54,10 +54,33 @@ export const C_PENDING: usize = 96;    // i32 failures since the latest evaluati
 export const C_NEXT_FREE: usize = 100; // i32
 export const C_OPEN_BASE: usize = 104; // f64 baseline at opening
 export const C_EXT: usize = 112;       // i32 property cell: its extension record (below); title cell: -1
-export const C_NAME: usize = 116;      // u32 name block of the error type (names.ts); 0 none
+export const C_NAME: usize = 116;      // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
 export const C_RING: usize = 120;      // u32 ring of failures per slot (rings.ts reference)
 export const CELL_SIZE: usize = 128;
 
+// A title cell names its error type with its property cell's name block when the property has a cell
+// of that error type (it nearly always has: a view counts for the property first): one block per
+// property and error type instead of one per title cell. The low bit of C_NAME (blocks are 16-byte
+// aligned) marks a borrowed block, which the title cell never frees. The property cell outlives it: a
+// property key is evicted only once no title key is left under it, and its cells go only with it.
+const NAME_SHARED: u32 = 1;
+/** The name block of cell record `cp` (its own or its property cell's). */
+@inline export function cellNameBlock(cp: usize): usize { return <usize>(load<u32>(cp + C_NAME) & ~NAME_SHARED); }
+
+/**
+ * Names cell record `cp` of key record `k` with the error type its property's cell of `errHash` has;
+ * false (nothing set) when `k` is a property or its property has no such cell.
+ */
+export function shareCellName(k: usize, cp: usize, errHash: u64): bool {
+  const parent = load<i32>(k + K_PARENT);
+  if (parent < 0) return false;
+  const pc = findCell(parent, errHash);
+  if (pc < 0) return false;
+  const block = cellNameBlock(cellPtr(pc));
+  if (block == 0) return false;
+  store<u32>(cp + C_NAME, <u32>block | NAME_SHARED);
+  return true;
+}
 
 // Property-cell extension (PX_SIZE bytes): state only property cells need, kept out of the cell
 // record that titles share, so title memory does not grow. Allocated with the cell, freed with it.
@@ -320,8 +343,11 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   const count = hdrI32(H_CELL_COUNT);
   if (count >= hdrI32(H_MAX_CELLS)) return -1;
   const k = keyPtr(key);
+  // A title cell shares its property cell's name when there is one (named below, once the record is had).
+  const parent = load<i32>(k + K_PARENT);
+  const pc = parent >= 0 && nameLen >= 0 ? findCell(parent, errHash) : -1;
   let name: usize = 0;
-  if (nameLen >= 0) {
+  if (nameLen >= 0 && pc < 0) {
     name = allocName(namePtr, nameLen);
     if (name == 0) return -1;
   }
@@ -358,7 +384,7 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   }
   store<u64>(c + C_ERR_HASH, errHash);
   store<i32>(c + C_EXT, ext);
-  store<u32>(c + C_NAME, <u32>name);
+  store<u32>(c + C_NAME, pc >= 0 ? <u32>cellNameBlock(cellPtr(pc)) | NAME_SHARED : <u32>name);
   store<u32>(c + C_RING, ring);
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
@@ -404,7 +430,7 @@ function freeCell(idx: i32): void {
     freeExt(ext);
     store<i32>(c + C_EXT, -1);
   }
-  freeName(<usize>load<u32>(c + C_NAME));
+  if ((load<u32>(c + C_NAME) & NAME_SHARED) == 0) freeName(<usize>load<u32>(c + C_NAME));
   store<u32>(c + C_NAME, 0);
   ringFree(load<u32>(c + C_RING));
   store<u32>(c + C_RING, 0);
