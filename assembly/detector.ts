@@ -4,15 +4,16 @@
 // step for step, and the differential tests hold them to identical verdicts.
 import {
   SLOTS, hdrI32, setHdrI32, hdrPtr, hdrI64, bumpF64,
-  H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_KEY_HWM, H_EVICTED,
+  H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_KEY_HWM, H_EVICTED, H_CELLS_DROPPED,
 } from './state';
 import {
   keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams, markChanged,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   K_FIRST_CELL, K_CHILDREN, K_RING,
-  C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_OPEN_POS, C_BASE_VIEWS, C_BASE_FAILS,
-  C_OPENED_AT, C_CALM_SINCE, C_OPEN_THR, C_IMPACTED, C_LAST_RATIO, C_EVIDENCE, C_PENDING,
-  C_LAST_EVAL, C_OPEN_BASE, C_EXT, C_RING, X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
+  C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_BASE_VIEWS, C_BASE_FAILS,
+  C_LAST_RATIO, C_EVIDENCE, C_PENDING, C_LAST_EVAL, C_EXT, C_RING, C_OPEN,
+  O_OPEN_POS, O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
+  X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
 } from './store';
 import {
   scopeParam, profParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
@@ -261,21 +262,22 @@ export function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
   return n > 0 ? x / n : 0;
 }
 
-function addOpen(c: i32, cp: usize): void {
+/** Appends cell `c` (its incident record `op`) to the open list. */
+export function addOpen(c: i32, op: usize): void {
   const len = hdrI32(H_OPEN_LEN);
   store<i32>(hdrPtr(H_OPEN_PTR) + (<usize>len << 2), c);
-  store<i32>(cp + C_OPEN_POS, len);
+  store<i32>(op + O_OPEN_POS, len);
   setHdrI32(H_OPEN_LEN, len + 1);
 }
 
-function removeOpen(cp: usize): void {
-  const pos = load<i32>(cp + C_OPEN_POS);
+function removeOpen(op: usize): void {
+  const pos = load<i32>(op + O_OPEN_POS);
   const len = hdrI32(H_OPEN_LEN) - 1;
   const arr = hdrPtr(H_OPEN_PTR);
   const last = load<i32>(arr + (<usize>len << 2));
   store<i32>(arr + (<usize>pos << 2), last);
-  store<i32>(cellPtr(last) + C_OPEN_POS, pos);
-  store<i32>(cp + C_OPEN_POS, -1);
+  store<i32>(<usize>load<u32>(cellPtr(last) + C_OPEN) + O_OPEN_POS, pos);
+  store<i32>(op + O_OPEN_POS, -1);
   setHdrI32(H_OPEN_LEN, len);
 }
 
@@ -456,36 +458,45 @@ export function evalCell(c: i32, t: i64): void {
     // Evidence accumulated over time (property cells): a moderate rise that no single window proves.
     const byEvidence = !byWindow && !byRecent && scope == SCOPE_PROPERTY && evidenceScan(k, cp, prm, thr, minFailures, t);
     if (!byWindow && !byRecent && !byEvidence) return;
+    let op = <usize>load<u32>(cp + C_OPEN);
+    if (op == 0) {
+      // No memory for the incident's record (never within the caps, which are sized for cells with
+      // one): the cell stays closed and counts as a cell the kernel could not track.
+      op = openRecordNew();
+      if (op == 0) { bumpF64(H_CELLS_DROPPED, 1); return; }
+      store<u32>(cp + C_OPEN, <u32>op);
+    }
     store<u8>(cp + C_HOT, 1);
     noteHot(k, cp);
     store<u8>(cp + C_STATUS, 1);
-    store<i64>(cp + C_OPENED_AT, t);
-    store<f64>(cp + C_OPEN_THR, byRecent && !byWindow ? recentThr : thr);
-    store<f64>(cp + C_OPEN_BASE, base);
-    store<i64>(cp + C_CALM_SINCE, -1);
-    addOpen(c, cp);
+    store<i64>(op + O_OPENED_AT, t);
+    store<f64>(op + O_OPEN_THR, byRecent && !byWindow ? recentThr : thr);
+    store<f64>(op + O_OPEN_BASE, base);
+    store<i64>(op + O_CALM_SINCE, -1);
+    addOpen(c, op);
     if (byWindow) {
-      store<f64>(cp + C_IMPACTED, x);
+      store<f64>(op + O_IMPACTED, x);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, ratio, thr, base, n, x, spanMs, viewsPerHour, x, <f64>t);
     } else if (byRecent) {
-      store<f64>(cp + C_IMPACTED, rx);
+      store<f64>(op + O_IMPACTED, rx);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, rRatio, recentThr, base, rn, rx, rSpanMs, rViewsPerHour, rx, <f64>t);
     } else {
       let eSpanMs = <f64>(t - eOldest * slotMsOf(scope));
       if (eSpanMs < 1) eSpanMs = 1;
-      store<f64>(cp + C_IMPACTED, eFails);
+      store<f64>(op + O_IMPACTED, eFails);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, eFails / eViews, thr, base, eViews, eFails, eSpanMs, eViews * 3600000 / eSpanMs, eFails, <f64>t);
     }
     return;
   }
 
   // Open: accumulate impact, then expire, resolve or report current (recent) figures.
-  const impacted = load<f64>(cp + C_IMPACTED) + <f64>load<i32>(cp + C_PENDING);
-  store<f64>(cp + C_IMPACTED, impacted);
+  const op = <usize>load<u32>(cp + C_OPEN);
+  const impacted = load<f64>(op + O_IMPACTED) + <f64>load<i32>(cp + C_PENDING);
+  store<f64>(op + O_IMPACTED, impacted);
   store<i32>(cp + C_PENDING, 0);
-  const openThr = load<f64>(cp + C_OPEN_THR);
-  const openBase = load<f64>(cp + C_OPEN_BASE);
-  const openedAt = <f64>load<i64>(cp + C_OPENED_AT);
+  const openThr = load<f64>(op + O_OPEN_THR);
+  const openBase = load<f64>(op + O_OPEN_BASE);
+  const openedAt = <f64>load<i64>(op + O_OPENED_AT);
   if (scope == SCOPE_PROPERTY) noteHot(k, cp);
   let kind = V_UPDATE;
   if (t - load<i64>(k + K_LAST_TS) >= <i64>profParam(prm, scope, S_EXPIRE_MS)) {
@@ -497,18 +508,18 @@ export function evalCell(c: i32, t: i64): void {
     if (scope == SCOPE_PROPERTY && profParam(prm, SCOPE_PROPERTY, S_FAST_DECAY) > 0 && recentThr > calmThr) calmThr = recentThr;
     const calm = rn > 0 && wilsonUpper(rx, rn, profParam(prm, scope, S_Z_RESOLVE)) < calmThr;
     if (calm) {
-      let since = load<i64>(cp + C_CALM_SINCE);
-      if (since < 0) { since = t; store<i64>(cp + C_CALM_SINCE, t); }
+      let since = load<i64>(op + O_CALM_SINCE);
+      if (since < 0) { since = t; store<i64>(op + O_CALM_SINCE, t); }
       if (t - since >= resolveMs) kind = V_RESOLVE;
     } else {
-      store<i64>(cp + C_CALM_SINCE, -1);
+      store<i64>(op + O_CALM_SINCE, -1);
     }
   }
   if (kind != V_UPDATE) {
     store<u8>(cp + C_STATUS, 0);
     store<u8>(cp + C_HOT, 0);
     store<i64>(cp + C_EVIDENCE, load<i64>(k + K_HEAD_SLOT));
-    removeOpen(cp);
+    removeOpen(op);
   }
   emitVerdict(kind, scope, key, c, <f64>t, rRatio, openThr, openBase, rn, rx, rSpanMs, rViewsPerHour, impacted, openedAt);
 }

@@ -4,13 +4,15 @@
 // a record carries hashes, never indices, and import rebuilds every link, list and table.
 import {
   hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64, heapAlloc,
-  H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_NEXT_TICK, H_MAX_TS,
+  H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_NEXT_TICK, H_MAX_TS,
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT, H_MAX_KEYS,
 } from './state';
 import {
-  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
+  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME, K_CHANGED, K_RING, C_RING,
+  C_NEXT, C_STATUS, C_EXT, K_NAME, K_CHANGED, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
+  C_BASE_VIEWS, C_BASE_FAILS, C_LAST_RATIO, C_EVIDENCE, C_LAST_EVAL, C_PENDING, C_NAME,
+  O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   cellNameBlock, shareCellName,
 } from './store';
 import { RING_WIDE_BYTES, ringExport, ringImport, ringFree } from './rings';
@@ -19,6 +21,7 @@ import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
 import { heldCount, heldAt, holdRecord, sortHeld } from './held';
 import { recordSize, R_PROP_HASH, R_TS } from './ingest';
+import { addOpen } from './detector';
 
 // An exported key: a 24-byte header, the key record and its ring, its cell records each with its
 // ring, for a property each cell's extension data (store.ts PX_DATA bytes), then the names: the key's own name (a title key's title,
@@ -34,7 +37,88 @@ export const E_NAMES: usize = 16;      // u32 bytes of the names at the record's
 export const E_EXT: usize = 20;        // u32 extension bytes per cell after the cells (PX_DATA for a property, 0 for a title)
 export const E_HEADER: usize = 24;
 export const E_KEY_BYTES: usize = KEY_SIZE + RING_WIDE_BYTES;
-export const E_CELL_BYTES: usize = CELL_SIZE + RING_WIDE_BYTES;
+
+// An exported cell (EC_SIZE bytes, then its ring): every field at its own place, whether this kernel
+// keeps it in the cell record or in its incident record (store.ts); links and this kernel's
+// addresses (its key, next cell, position in the open list, extension, name, ring) go as 0.
+const EC_ERR_HASH: usize = 0;    // u64
+const EC_STATUS: usize = 16;     // u8
+const EC_HOT: usize = 17;        // u8
+const EC_BASE_VIEWS: usize = 24; // f64
+const EC_BASE_FAILS: usize = 32; // f64
+const EC_OPENED_AT: usize = 40;  // i64 (0 for a cell that never opened)
+const EC_CALM_SINCE: usize = 48; // i64 (-1)
+const EC_OPEN_THR: usize = 56;   // f64 (0)
+const EC_IMPACTED: usize = 64;   // f64 (0)
+const EC_LAST_RATIO: usize = 72; // f64
+const EC_EVIDENCE: usize = 80;   // i64
+const EC_LAST_EVAL: usize = 88;  // i64
+const EC_PENDING: usize = 96;    // i32
+const EC_OPEN_BASE: usize = 104; // f64 (0)
+const EC_SIZE: usize = 128;
+export const E_CELL_BYTES: usize = EC_SIZE + RING_WIDE_BYTES;
+
+/** Writes cell record `cp` exported at `p` (EC_SIZE bytes and the ring). */
+function exportCell(cp: usize, p: usize): void {
+  memory.fill(p, 0, EC_SIZE);
+  store<u64>(p + EC_ERR_HASH, load<u64>(cp + C_ERR_HASH));
+  store<u8>(p + EC_STATUS, load<u8>(cp + C_STATUS));
+  store<u8>(p + EC_HOT, load<u8>(cp + C_HOT));
+  store<u64>(p + EC_BASE_VIEWS, load<u64>(cp + C_BASE_VIEWS));
+  store<u64>(p + EC_BASE_FAILS, load<u64>(cp + C_BASE_FAILS));
+  store<u64>(p + EC_LAST_RATIO, load<u64>(cp + C_LAST_RATIO));
+  store<u64>(p + EC_EVIDENCE, load<u64>(cp + C_EVIDENCE));
+  store<u64>(p + EC_LAST_EVAL, load<u64>(cp + C_LAST_EVAL));
+  store<u32>(p + EC_PENDING, load<u32>(cp + C_PENDING));
+  const op = <usize>load<u32>(cp + C_OPEN);
+  if (op != 0) {
+    store<u64>(p + EC_OPENED_AT, load<u64>(op + O_OPENED_AT));
+    store<u64>(p + EC_CALM_SINCE, load<u64>(op + O_CALM_SINCE));
+    store<u64>(p + EC_OPEN_THR, load<u64>(op + O_OPEN_THR));
+    store<u64>(p + EC_IMPACTED, load<u64>(op + O_IMPACTED));
+    store<u64>(p + EC_OPEN_BASE, load<u64>(op + O_OPEN_BASE));
+  } else {
+    store<i64>(p + EC_CALM_SINCE, -1);
+  }
+  ringExport(load<u32>(cp + C_RING), p + EC_SIZE);
+}
+
+/**
+ * Reads the exported cell at `s` into cell record `cp` (its links, extension and name left as they
+ * are); false when memory is exhausted. A cell that ever opened (incident fields not those of a cell
+ * that never did, or open now) gets its incident record.
+ */
+function importCell(s: usize, cp: usize): bool {
+  const ring = ringImport(s + EC_SIZE);
+  if (ring == 0) return false;
+  const openedAt = load<u64>(s + EC_OPENED_AT);
+  const calmSince = load<i64>(s + EC_CALM_SINCE);
+  const thr = load<u64>(s + EC_OPEN_THR);
+  const impacted = load<u64>(s + EC_IMPACTED);
+  const base = load<u64>(s + EC_OPEN_BASE);
+  const status = load<u8>(s + EC_STATUS);
+  if (status != 0 || openedAt != 0 || calmSince != -1 || thr != 0 || impacted != 0 || base != 0) {
+    const op = openRecordNew();
+    if (op == 0) { ringFree(ring); return false; }
+    store<u64>(op + O_OPENED_AT, openedAt);
+    store<i64>(op + O_CALM_SINCE, calmSince);
+    store<u64>(op + O_OPEN_THR, thr);
+    store<u64>(op + O_IMPACTED, impacted);
+    store<u64>(op + O_OPEN_BASE, base);
+    store<u32>(cp + C_OPEN, <u32>op);
+  }
+  ringFree(load<u32>(cp + C_RING));
+  store<u32>(cp + C_RING, ring);
+  store<u8>(cp + C_STATUS, status);
+  store<u8>(cp + C_HOT, load<u8>(s + EC_HOT));
+  store<u64>(cp + C_BASE_VIEWS, load<u64>(s + EC_BASE_VIEWS));
+  store<u64>(cp + C_BASE_FAILS, load<u64>(s + EC_BASE_FAILS));
+  store<u64>(cp + C_LAST_RATIO, load<u64>(s + EC_LAST_RATIO));
+  store<u64>(cp + C_EVIDENCE, load<u64>(s + EC_EVIDENCE));
+  store<u64>(cp + C_LAST_EVAL, load<u64>(s + EC_LAST_EVAL));
+  store<u32>(cp + C_PENDING, load<u32>(s + EC_PENDING));
+  return true;
+}
 
 let exportCursor: i32 = -1;
 
@@ -158,15 +242,7 @@ function writeExported(k: usize, group: i32, r: usize): void {
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    memory.copy(p, cp, CELL_SIZE);
-    ringExport(load<u32>(cp + C_RING), p + CELL_SIZE);
-    store<u32>(p + C_RING, 0);
-    store<u32>(p + C_NAME, 0);
-    store<i32>(p + C_KEY, 0);
-    store<i32>(p + C_NEXT, 0);
-    store<i32>(p + C_OPEN_POS, 0);
-    store<i32>(p + C_NEXT_FREE, 0);
-    store<i32>(p + C_EXT, 0);
+    exportCell(cp, p);
     nw = writeName(nw, cellNameBlock(cp));
     // A property cell's extension (fast baseline, hot mark) goes with it.
     if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
@@ -409,12 +485,7 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
       if (c < 0) return -3;
       const cp = cellPtr(c);
       const myExt = load<i32>(cp + C_EXT);
-      const cellRing = ringImport(cs + CELL_SIZE);
-      if (cellRing == 0) return -3;
-      ringFree(load<u32>(cp + C_RING));
-      memory.copy(cp, cs, CELL_SIZE);
-      store<i32>(cp + C_EXT, myExt);
-      store<u32>(cp + C_RING, cellRing);
+      if (!importCell(cs, cp)) return -3;
       // A title cell shares its property cell's name (store.ts); the property came first.
       if (!shareCellName(k, cp, load<u64>(cs))) {
         const cellName = allocName(np + 4, <i32>load<u32>(np));
@@ -423,19 +494,11 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
       }
       np += 4 + <usize>load<u32>(np);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
-      store<i32>(cp + C_KEY, key);
       store<i32>(cp + C_NEXT, -1);
-      store<i32>(cp + C_NEXT_FREE, 0);
-      store<i32>(cp + C_OPEN_POS, -1);
       if (last < 0) first = c;
       else store<i32>(cellPtr(last) + C_NEXT, c);
       last = c;
-      if (load<u8>(cp + C_STATUS) != 0) {
-        const ol = hdrI32(H_OPEN_LEN);
-        store<i32>(hdrPtr(H_OPEN_PTR) + (<usize>ol << 2), c);
-        store<i32>(cp + C_OPEN_POS, ol);
-        setHdrI32(H_OPEN_LEN, ol + 1);
-      }
+      if (load<u8>(cp + C_STATUS) != 0) addOpen(c, <usize>load<u32>(cp + C_OPEN));
       cs += E_CELL_BYTES;
     }
     store<i32>(k + K_FIRST_CELL, first);

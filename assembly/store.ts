@@ -11,7 +11,7 @@ import {
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST,
 } from './state';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
-import { allocName, freeName, releaseRegion } from './names';
+import { allocName, freeName, releaseRegion, allocBlock, freeBlock } from './names';
 import { ringNew, ringFree } from './rings';
 import { groupOf } from './chunk';
 
@@ -34,29 +34,48 @@ export const K_RING: usize = 56;       // u32 ring of views per slot (rings.ts r
 export const K_NAME: usize = 60;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
 export const KEY_SIZE: usize = 64;
 
-// Cell record (CELL_SIZE bytes). Its ring of failure counts is a block of its own (rings.ts).
+// Cell record (CELL_SIZE bytes). Its ring of failure counts is a block of its own (rings.ts), and
+// the state of an incident (below) a record of its own from the cell's first opening on: most cells
+// never open. An exported cell has every field at its own place (key-groups.ts EC_*).
 export const C_ERR_HASH: usize = 0;    // u64
 export const C_KEY: usize = 8;         // i32
 export const C_NEXT: usize = 12;       // i32 next cell of the same key, -1 end
+export const C_NEXT_FREE: usize = 12;  // i32 free-list link (a free cell is in no key's list)
 export const C_STATUS: usize = 16;     // u8 0 idle, 1 open
 export const C_HOT: usize = 17;        // u8 1 while the baseline is frozen
-export const C_OPEN_POS: usize = 20;   // i32 position in the open list
+export const C_PENDING: usize = 20;    // i32 failures since the latest evaluation
 export const C_BASE_VIEWS: usize = 24; // f64
 export const C_BASE_FAILS: usize = 32; // f64
-export const C_OPENED_AT: usize = 40;  // i64
-export const C_CALM_SINCE: usize = 48; // i64 -1 when not calm
-export const C_OPEN_THR: usize = 56;   // f64 threshold crossed at opening
-export const C_IMPACTED: usize = 64;   // f64 failures since opening
-export const C_LAST_RATIO: usize = 72; // f64 window ratio at the latest evaluation
-export const C_EVIDENCE: usize = 80;   // i64 slots <= this are not evidence (after a resolve)
-export const C_LAST_EVAL: usize = 88;  // i64
-export const C_PENDING: usize = 96;    // i32 failures since the latest evaluation
-export const C_NEXT_FREE: usize = 100; // i32
-export const C_OPEN_BASE: usize = 104; // f64 baseline at opening
-export const C_EXT: usize = 112;       // i32 property cell: its extension record (below); title cell: -1
-export const C_NAME: usize = 116;      // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
-export const C_RING: usize = 120;      // u32 ring of failures per slot (rings.ts reference)
-export const CELL_SIZE: usize = 128;
+export const C_LAST_RATIO: usize = 40; // f64 window ratio at the latest evaluation
+export const C_EVIDENCE: usize = 48;   // i64 slots <= this are not evidence (after a resolve)
+export const C_LAST_EVAL: usize = 56;  // i64
+export const C_EXT: usize = 64;        // i32 property cell: its extension record (below); title cell: -1
+export const C_NAME: usize = 68;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
+export const C_RING: usize = 72;       // u32 ring of failures per slot (rings.ts reference)
+export const C_OPEN: usize = 76;       // u32 incident record (below) since the cell first opened; 0 never opened
+export const CELL_SIZE: usize = 80;
+
+// Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
+// from its first opening on, kept after it closes (the values stay part of the cell's state, as
+// exported). A cell that never opened reads as opened at 0, never calm, thresholds and impact 0.
+export const O_OPEN_POS: usize = 0;    // i32 position in the open list (-1 not open)
+export const O_OPENED_AT: usize = 8;   // i64
+export const O_CALM_SINCE: usize = 16; // i64 -1 when not calm
+export const O_OPEN_THR: usize = 24;   // f64 threshold crossed at opening
+export const O_IMPACTED: usize = 32;   // f64 failures since opening
+export const O_OPEN_BASE: usize = 40;  // f64 baseline at opening
+const OPEN_CLASS: i32 = 2;             // 64 bytes
+const OPEN_BYTES: usize = 64;
+
+/** A new incident record as a cell that never opened has it; 0 when memory is exhausted. */
+export function openRecordNew(): usize {
+  const o = allocBlock(OPEN_CLASS);
+  if (o == 0) return 0;
+  memory.fill(o, 0, OPEN_BYTES);
+  store<i32>(o + O_OPEN_POS, -1);
+  store<i64>(o + O_CALM_SINCE, -1);
+  return o;
+}
 
 // A title cell names its error type with its property cell's name block when the property has a cell
 // of that error type (it nearly always has: a view counts for the property first): one block per
@@ -390,8 +409,6 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
   markChanged(key, k);
-  store<i32>(c + C_OPEN_POS, -1);
-  store<i64>(c + C_CALM_SINCE, -1);
   store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
   store<i64>(c + C_EVIDENCE, -1);
   store<i64>(c + C_LAST_EVAL, -1);
@@ -434,6 +451,9 @@ function freeCell(idx: i32): void {
   store<u32>(c + C_NAME, 0);
   ringFree(load<u32>(c + C_RING));
   store<u32>(c + C_RING, 0);
+  const o = <usize>load<u32>(c + C_OPEN);
+  if (o != 0) freeBlock(o, OPEN_CLASS);
+  store<u32>(c + C_OPEN, 0);
   store<u64>(c + C_ERR_HASH, 0);
   store<i32>(c + C_NEXT_FREE, hdrI32(H_CELL_FREE));
   setHdrI32(H_CELL_FREE, idx);
