@@ -19,13 +19,18 @@
 // tree's throughput in child processes one after the other (its own bench/keys.ts, one round each),
 // and the memory table gets a column for the baseline's kernel.
 //
+// The kernel alone (`BENCH_MODE=kernel`): one thread decodes and ingests each stream into a fresh
+// kernel, this build's and (with BENCH_BASELINE) the baseline's alternating in one process, and reports
+// the CPU time (user + system) per event, which a machine loaded by other work disturbs far less than
+// events/s by wall clock.
+//
 // Not a timed test: `npm run build && node --import tsx bench/keys.ts`
-// (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory,
+// (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory|kernel,
 // BENCH_BASELINE).
 import { Readable, Writable } from 'node:stream';
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { replay } from '../src/replay/replay.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
@@ -151,6 +156,45 @@ async function throughput(): Promise<void> {
   }
 }
 
+/** CPU ns per event of decoding and ingesting each stream in one thread, this build's kernel against the baseline's in one process. */
+async function kernelOnly(): Promise<void> {
+  type Kernel = typeof WasmKernel;
+  const impls: Array<[string, Kernel]> = [['this', WasmKernel]];
+  if (BASELINE) impls.unshift(['baseline', (await import(pathToFileURL(`${BASELINE}/src/kernel/wasm-kernel.ts`).href)).WasmKernel as Kernel]);
+  const streams: Stream[] = ['few', 'distinct', 'mix30'];
+  const data = Object.fromEntries(streams.map((s) => [s, build(s, EVENTS)])) as Record<Stream, Buffer[]>;
+  const results: Record<string, number[]> = {};
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const s of streams) {
+      for (const [who, K] of impls) {
+        const k = K.create({
+          maxKeys: EVENTS + 1000, maxCells: EVENTS + 1000, chunkBytes: CHUNK, groupLo: 0, groupHi: 128, groups: 128, params: DEFAULT_DETECTION_PARAMS,
+        });
+        const clock = new EventClock(DEFAULT_CLOCK_OPTIONS);
+        const t0 = process.cpuUsage();
+        for (const buf of data[s]) {
+          const d = k.decodeChunk(buf, 1, 128);
+          const plan = clock.plan(d.times, d.props);
+          k.ingest(d.parts[0], plan.plan, plan.endTarget);
+        }
+        k.finish();
+        const used = process.cpuUsage(t0);
+        if (k.counters().events !== EVENTS) throw new Error(`${who} ${s}: ${k.counters().events} events of ${EVENTS}`);
+        const ns = ((used.user + used.system) * 1000) / EVENTS;
+        (results[`${who}/${s}`] ??= []).push(ns);
+        process.stderr.write(`round ${r + 1} ${s} ${who}: ${ns.toFixed(0)} ns/event\n`);
+      }
+    }
+  }
+  console.log(`\nKernel alone, one thread, decode + ingest, CPU ns per event, median of ${ROUNDS} (${EVENTS} events; ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${new Date().toISOString()})`);
+  console.log(`| stream |${impls.map(([w]) => ` ${w} |`).join('')}${BASELINE ? ' this / baseline |' : ''}`);
+  console.log(`|---|${impls.map(() => '---|').join('')}${BASELINE ? '---|' : ''}`);
+  for (const s of streams) {
+    const cols = impls.map(([w]) => median(results[`${w}/${s}`]));
+    console.log(`| ${s} |${cols.map((c) => ` ${c.toFixed(0)} |`).join('')}${BASELINE ? ` ${(cols[1] / cols[0]).toFixed(2)}x |` : ''}`);
+  }
+}
+
 /** Child: RSS growth per key of one kernel learning `n` title keys (one view and one failure each). */
 function memoryChild(n: number, impl: string): void {
   globalThis.gc?.();
@@ -215,9 +259,13 @@ if (process.env.BENCH_CHILD) {
   const [n, impl] = process.env.BENCH_CHILD.split(':');
   memoryChild(Number(n), impl);
 } else {
-  if (MODE !== 'memory') {
-    if (BASELINE) throughputAgainstBaseline(BASELINE);
-    else await throughput();
+  if (MODE === 'kernel') {
+    await kernelOnly();
+  } else {
+    if (MODE !== 'memory') {
+      if (BASELINE) throughputAgainstBaseline(BASELINE);
+      else await throughput();
+    }
+    if (MODE !== 'throughput') memory();
   }
-  if (MODE !== 'throughput') memory();
 }
