@@ -8,7 +8,7 @@ import {
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT, H_MAX_KEYS,
 } from './state';
 import {
-  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, PX_DATA,
+  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_FIELDS, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
   C_NEXT, C_STATUS, C_EXT, K_NAME, K_CHANGED, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
   C_BASE_VIEWS, C_BASE_FAILS, C_LAST_RATIO, C_EVIDENCE, C_LAST_EVAL, C_PENDING, C_NAME,
@@ -36,7 +36,7 @@ export const E_PARENT_HASH: usize = 8; // u64 the property's hash for a title ke
 export const E_NAMES: usize = 16;      // u32 bytes of the names at the record's end (a multiple of 8)
 export const E_EXT: usize = 20;        // u32 extension bytes per cell after the cells (PX_DATA for a property, 0 for a title)
 export const E_HEADER: usize = 24;
-export const E_KEY_BYTES: usize = KEY_SIZE + RING_WIDE_BYTES;
+export const E_KEY_BYTES: usize = KEY_FIELDS + RING_WIDE_BYTES;
 
 // An exported cell (EC_SIZE bytes, then its ring): every field at its own place, whether this kernel
 // keeps it in the cell record or in its incident record (store.ts); links and this kernel's
@@ -89,8 +89,8 @@ function exportCell(cp: usize, p: usize): void {
  * that never did, or open now) gets its incident record.
  */
 function importCell(s: usize, cp: usize): bool {
-  const ring = ringImport(s + EC_SIZE);
-  if (ring == 0) return false;
+  ringFree(load<u32>(cp + C_RING));
+  if (!ringImport(cp + C_RING, s + EC_SIZE)) return false;
   const openedAt = load<u64>(s + EC_OPENED_AT);
   const calmSince = load<i64>(s + EC_CALM_SINCE);
   const thr = load<u64>(s + EC_OPEN_THR);
@@ -99,7 +99,7 @@ function importCell(s: usize, cp: usize): bool {
   const status = load<u8>(s + EC_STATUS);
   if (status != 0 || openedAt != 0 || calmSince != -1 || thr != 0 || impacted != 0 || base != 0) {
     const op = openRecordNew();
-    if (op == 0) { ringFree(ring); return false; }
+    if (op == 0) return false;
     store<u64>(op + O_OPENED_AT, openedAt);
     store<i64>(op + O_CALM_SINCE, calmSince);
     store<u64>(op + O_OPEN_THR, thr);
@@ -107,8 +107,6 @@ function importCell(s: usize, cp: usize): bool {
     store<u64>(op + O_OPEN_BASE, base);
     store<u32>(cp + C_OPEN, <u32>op);
   }
-  ringFree(load<u32>(cp + C_RING));
-  store<u32>(cp + C_RING, ring);
   store<u8>(cp + C_STATUS, status);
   store<u8>(cp + C_HOT, load<u8>(s + EC_HOT));
   store<u64>(cp + C_BASE_VIEWS, load<u64>(s + EC_BASE_VIEWS));
@@ -221,8 +219,8 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<u64>(r + E_PARENT_HASH, parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : 0);
   store<u32>(r + E_NAMES, <u32>names);
   store<u32>(r + E_EXT, <u32>ext);
-  memory.copy(r + E_HEADER, k, KEY_SIZE);
-  ringExport(load<u32>(k + K_RING), r + E_HEADER + KEY_SIZE);
+  memory.copy(r + E_HEADER, k, KEY_FIELDS);
+  ringExport(load<u32>(k + K_RING), r + E_HEADER + KEY_FIELDS);
   // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. Whether
   // the key is in the changed list is this kernel's bookkeeping, not state.
   // Links (indices) are local to this kernel too: an importer rebuilds them, so they go as 0 and a
@@ -451,12 +449,10 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     // name from the record's names. An imported key is a change of this kernel (createKey listed it).
     // The ring comes as u32[SLOTS] and is kept as narrow as its counts allow (rings.ts).
     const listed = load<u8>(k + K_CHANGED);
-    const ring = ringImport(src + KEY_SIZE);
-    if (ring == 0) return -3;
     ringFree(load<u32>(k + K_RING));
-    memory.copy(k, src, KEY_SIZE);
+    memory.copy(k, src, KEY_FIELDS);
     store<u8>(k + K_CHANGED, listed);
-    store<u32>(k + K_RING, ring);
+    if (!ringImport(k + K_RING, src + KEY_FIELDS)) return -3;
     const keyName = allocName(np + 4, <i32>load<u32>(np));
     if (keyName == 0) return -3;
     store<u32>(k + K_NAME, <u32>keyName);

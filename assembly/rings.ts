@@ -1,20 +1,29 @@
-// The ring of SLOTS counts (views of a key, failures of a cell) kept outside the key and cell records,
-// in the narrowest width its counts fit: u8 (32 bytes), u16 (64) or u32 (128). Most titles of a
-// catalogue see a few views an hour, so their rings stay u8 and a title with one error type keeps 64
-// bytes of rings instead of 256. A ring widens before a count would overflow its width (what it counts
-// is never clipped) and narrows again once its counts fit a narrower width (checked when its key
-// moves to a new slot: rotateTo in detector.ts).
+// The ring of SLOTS counts (views of a key, failures of a cell) in the narrowest width its counts fit:
+// u8 (32 bytes), u16 (64) or u32 (128). Most titles of a catalogue see a few views an hour, so their
+// rings stay u8 and a title with one error type keeps 64 bytes of rings instead of 256. A ring widens
+// before a count would overflow its width (what it counts is never clipped) and narrows again once its
+// counts fit a narrower width (checked when its key moves to a new slot: rotateTo in detector.ts).
 //
-// A ring is named by a u32 reference: the block's address (16-byte aligned, from the name store's
-// size classes, names.ts) with the width code in its low bits. The width is this kernel's business:
-// an exported key carries its rings as u32[SLOTS] whatever their width here (key-groups.ts).
+// A u8 ring lives in its record, in the RING_INLINE_BYTES right after the record's ring field (a key
+// or cell touched is then one place in memory, not two: with the ring in a block of its own, the
+// re-hits of old titles scattered over millions cost ~10% more CPU); a wider one is a block of the
+// name store's size classes (names.ts), and the record's bytes lie unused meanwhile. A ring is named
+// by a u32 reference: its address (16-byte aligned) with the width code and the inline mark in the
+// low bits. The width is this kernel's business: an exported key carries its rings as u32[SLOTS]
+// whatever their width here (key-groups.ts).
 import { SLOTS, bumpF64, hdrF64, H_RING_BYTES } from './state';
 import { allocBlock, freeBlock } from './names';
 
 export const RING_U8: u32 = 0;
 export const RING_U16: u32 = 1;
 export const RING_U32: u32 = 2;
-const CODE_MASK: u32 = 15;
+const CODE_MASK: u32 = 3;
+const INLINE: u32 = 4;
+const TAG_MASK: u32 = 15;
+/** Bytes a record keeps for its u8 ring, right after its ring field (store.ts). */
+export const RING_INLINE_BYTES: usize = <usize>SLOTS;
+/** Where a record's own ring is: 8 bytes after its ring field (store.ts K_RING_OWN, C_RING_OWN). */
+@inline function inlineAt(field: usize): usize { return field + 8; }
 const RING_MASK: i64 = <i64>SLOTS - 1;
 /** Bytes of a ring as exported (u32 per slot). */
 export const RING_WIDE_BYTES: usize = <usize>SLOTS << 2;
@@ -25,7 +34,7 @@ export const RING_WIDE_BYTES: usize = <usize>SLOTS << 2;
 @inline function limitOf(code: u32): u32 { return code == RING_U8 ? 0xff : code == RING_U16 ? 0xffff : 0xffffffff; }
 @inline function codeFor(max: u32): u32 { return max <= 0xff ? RING_U8 : max <= 0xffff ? RING_U16 : RING_U32; }
 
-@inline export function ringBase(ref: u32): usize { return <usize>(ref & ~CODE_MASK); }
+@inline export function ringBase(ref: u32): usize { return <usize>(ref & ~TAG_MASK); }
 @inline export function ringCode(ref: u32): u32 { return ref & CODE_MASK; }
 
 /** The count at slot `s` of a ring given by its base and width code (decoded once for a loop over slots). */
@@ -49,28 +58,38 @@ export const RING_WIDE_BYTES: usize = <usize>SLOTS << 2;
   rset(ringBase(ref), ringCode(ref), <usize>(s & RING_MASK), 0);
 }
 
-/** A new ring of width `code`, all zero; 0 when memory is exhausted. */
-export function ringNew(code: u32 = RING_U8): u32 {
-  const p = allocBlock(classOf(code));
-  if (p == 0) return 0;
-  memory.fill(p, 0, bytesOf(code));
+/** A new ring of width `code` for the record whose ring field is at `field`, all zero; 0 when memory is exhausted. */
+function ringNew(field: usize, code: u32): u32 {
   bumpF64(H_RING_BYTES, <f64>bytesOf(code));
+  if (code == RING_U8) {
+    const p = inlineAt(field);
+    memory.fill(p, 0, RING_INLINE_BYTES);
+    return <u32>p | INLINE;
+  }
+  const p = allocBlock(classOf(code));
+  if (p == 0) { bumpF64(H_RING_BYTES, -<f64>bytesOf(code)); return 0; }
+  memory.fill(p, 0, bytesOf(code));
   return <u32>p | code;
 }
 
-/** Frees a ring (0: none). */
+/** Gives the record whose ring field is at `field` an empty u8 ring (its own bytes: never fails). */
+export function ringInit(field: usize): void {
+  store<u32>(field, ringNew(field, RING_U8));
+}
+
+/** Frees a ring (0: none; a record's own u8 ring goes with the record). */
 export function ringFree(ref: u32): void {
   if (ref == 0) return;
-  freeBlock(ringBase(ref), classOf(ringCode(ref)));
+  if ((ref & INLINE) == 0) freeBlock(ringBase(ref), classOf(ringCode(ref)));
   bumpF64(H_RING_BYTES, -<f64>bytesOf(ringCode(ref)));
 }
 
 /** Bytes the live rings take (u8 rings are 32 bytes, u16 64, u32 128). */
 export function ringBytes(): f64 { return hdrF64(H_RING_BYTES); }
 
-/** The ring `ref` copied into a new ring of width `code` (counts that fit it); 0 when memory is exhausted (`ref` is kept). */
-function recode(ref: u32, code: u32): u32 {
-  const to = ringNew(code);
+/** The ring at `field` (`ref`) copied into a new ring of width `code` (counts that fit it); 0 when memory is exhausted (`ref` is kept). */
+function recode(field: usize, ref: u32, code: u32): u32 {
+  const to = ringNew(field, code);
   if (to == 0) return 0;
   const base = ringBase(ref);
   const from = ringCode(ref);
@@ -90,7 +109,7 @@ export function ringAdd(field: usize, s: i64): bool {
   const pos = <usize>(s & RING_MASK);
   const v = rget(ringBase(ref), code, s) + 1;
   if (code != RING_U32 && v > limitOf(code)) {
-    const wider = recode(ref, code + 1);
+    const wider = recode(field, ref, code + 1);
     if (wider == 0) return false;
     ref = wider;
     code++;
@@ -113,7 +132,7 @@ export function ringSettle(field: usize): void {
   }
   const fit = codeFor(max);
   if (fit >= code) return;
-  const narrower = recode(ref, fit);
+  const narrower = recode(field, ref, fit);
   if (narrower != 0) store<u32>(field, narrower);
 }
 
@@ -124,17 +143,21 @@ export function ringExport(ref: u32, out: usize): void {
   for (let pos: usize = 0; pos < <usize>SLOTS; pos++) store<u32>(out + (pos << 2), rget(base, code, <i64>pos));
 }
 
-/** A new ring holding the u32[SLOTS] at `src` in the narrowest width they fit; 0 when memory is exhausted. */
-export function ringImport(src: usize): u32 {
+/**
+ * Gives the record whose ring field is at `field` (its ring freed already) a ring holding the u32[SLOTS]
+ * at `src` in the narrowest width they fit; false when memory is exhausted.
+ */
+export function ringImport(field: usize, src: usize): bool {
   let max: u32 = 0;
   for (let pos: usize = 0; pos < <usize>SLOTS; pos++) {
     const v = load<u32>(src + (pos << 2));
     if (v > max) max = v;
   }
   const code = codeFor(max);
-  const ref = ringNew(code);
-  if (ref == 0) return 0;
+  const ref = ringNew(field, code);
+  store<u32>(field, ref);
+  if (ref == 0) return false;
   const base = ringBase(ref);
   for (let pos: usize = 0; pos < <usize>SLOTS; pos++) rset(base, code, pos, load<u32>(src + (pos << 2)));
-  return ref;
+  return true;
 }

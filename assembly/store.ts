@@ -12,11 +12,12 @@ import {
 } from './state';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
 import { allocName, freeName, releaseRegion, allocBlock, freeBlock } from './names';
-import { ringNew, ringFree } from './rings';
+import { ringInit, ringFree, RING_INLINE_BYTES } from './rings';
 import { groupOf } from './chunk';
 
-// Key record (KEY_SIZE bytes). Its ring of view counts is a block of its own (rings.ts), as narrow as
-// its counts allow; an exported key is this record followed by the ring as u32[SLOTS] (key-groups.ts).
+// Key record (KEY_SIZE bytes): KEY_FIELDS bytes of fields, then the bytes of its ring of view counts
+// while that is u8 (rings.ts: as narrow as its counts allow, a block of its own when wider). An
+// exported key is the fields followed by the ring as u32[SLOTS] (key-groups.ts).
 export const K_HASH: usize = 0;        // u64, 0 = free
 export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 for a property
 export const K_SCOPE: usize = 12;      // u8
@@ -32,11 +33,13 @@ export const K_NEXT_FREE: usize = 48;  // i32 free-list link (a free key has no 
 export const K_CHILDREN: usize = 52;   // i32 live title keys under a property
 export const K_RING: usize = 56;       // u32 ring of views per slot (rings.ts reference)
 export const K_NAME: usize = 60;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
-export const KEY_SIZE: usize = 64;
+export const KEY_FIELDS: usize = 64;
+export const K_RING_OWN: usize = 64;   // u8[SLOTS] the ring while it is u8 (rings.ts: K_RING + 8)
+export const KEY_SIZE: usize = KEY_FIELDS + RING_INLINE_BYTES;
 
-// Cell record (CELL_SIZE bytes). Its ring of failure counts is a block of its own (rings.ts), and
-// the state of an incident (below) a record of its own from the cell's first opening on: most cells
-// never open. An exported cell has every field at its own place (key-groups.ts EC_*).
+// Cell record (CELL_SIZE bytes): fields, then the bytes of its ring of failure counts while that is u8
+// (rings.ts); the state of an incident (below) is a record of its own from the cell's first opening
+// on: most cells never open. An exported cell has every field at its own place (key-groups.ts EC_*).
 export const C_ERR_HASH: usize = 0;    // u64
 export const C_KEY: usize = 8;         // i32
 export const C_NEXT: usize = 12;       // i32 next cell of the same key, -1 end
@@ -53,7 +56,8 @@ export const C_EXT: usize = 64;        // i32 property cell: its extension recor
 export const C_NAME: usize = 68;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
 export const C_RING: usize = 72;       // u32 ring of failures per slot (rings.ts reference)
 export const C_OPEN: usize = 76;       // u32 incident record (below) since the cell first opened; 0 never opened
-export const CELL_SIZE: usize = 80;
+export const C_RING_OWN: usize = 80;   // u8[SLOTS] the ring while it is u8 (rings.ts: C_RING + 8)
+export const CELL_SIZE: usize = 80 + RING_INLINE_BYTES;
 
 // Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
 // from its first opening on, kept after it closes (the values stay part of the cell's state, as
@@ -220,8 +224,6 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
     name = allocName(namePtr, nameLen);
     if (name == 0) return -1;
   }
-  const ring = ringNew();
-  if (ring == 0) { freeName(name); return -1; }
   let idx = hdrI32(H_KEY_FREE);
   let k: usize;
   if (idx >= 0) {
@@ -235,7 +237,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
     idx = hdrI32(H_KEY_HWM);
     if ((idx & BLOCK_MASK) == 0) {
       const blk = heapAlloc(<usize>BLOCK * KEY_SIZE);
-      if (blk == 0) { ringFree(ring); freeName(name); return -1; }
+      if (blk == 0) { freeName(name); return -1; }
       store<usize>(hdrPtr(H_KEY_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
     }
     setHdrI32(H_KEY_HWM, idx + 1);
@@ -248,7 +250,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   store<i64>(k + K_FOLDED_SLOT, -1);
   store<i32>(k + K_FIRST_CELL, -1);
   store<u32>(k + K_NAME, <u32>name);
-  store<u32>(k + K_RING, ring);
+  ringInit(k + K_RING);
   if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
   place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), tagOf(hash), idx);
@@ -370,12 +372,10 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
     name = allocName(namePtr, nameLen);
     if (name == 0) return -1;
   }
-  const ring = ringNew();
-  if (ring == 0) { freeName(name); return -1; }
   let ext: i32 = -1;
   if (load<i32>(k + K_PARENT) < 0) {
     ext = createExt();
-    if (ext < 0) { ringFree(ring); freeName(name); return -1; }
+    if (ext < 0) { freeName(name); return -1; }
     const xp = extPtr(ext);
     store<f64>(xp + X_FAST_VIEWS, load<f64>(k + K_BASE_VIEWS) * profParam(keyParams(k), 0, S_FAST_SHARE));
     store<i64>(xp + X_HOT_LAST, -1);
@@ -392,7 +392,6 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
       const blk = heapAlloc(<usize>BLOCK * CELL_SIZE);
       if (blk == 0) {
         if (ext >= 0) freeExt(ext);
-        ringFree(ring);
         freeName(name);
         return -1;
       }
@@ -404,7 +403,7 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<u64>(c + C_ERR_HASH, errHash);
   store<i32>(c + C_EXT, ext);
   store<u32>(c + C_NAME, pc >= 0 ? <u32>cellNameBlock(cellPtr(pc)) | NAME_SHARED : <u32>name);
-  store<u32>(c + C_RING, ring);
+  ringInit(c + C_RING);
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
