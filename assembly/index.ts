@@ -17,6 +17,7 @@ export { heldCount } from './held';
 export { setFieldName, setMaxLineBytes } from './decode';
 export { hashBytes } from './hash';
 export { dumpCells, dumpNextCursor, dumpAtMs, dumpFields } from './dump';
+export { ringBytes } from './rings';
 export {
   exportKeys, exportNextCursor, exportBytes, exportedKeys, importKeys, setEventTime, addCounter, exportHeld, exportHeldNextCursor, importHeld,
   keyName, keyProperty, keyScope, cellName, nameLength, nameAddress,

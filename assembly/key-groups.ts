@@ -4,24 +4,31 @@
 // a record carries hashes, never indices, and import rebuilds every link, list and table.
 import {
   hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64, heapAlloc,
-  H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_NEXT_TICK, H_MAX_TS,
+  H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_NEXT_TICK, H_MAX_TS,
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT, H_MAX_KEYS,
 } from './state';
 import {
-  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
+  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_FIELDS, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME, K_CHANGED,
+  C_NEXT, C_STATUS, C_EXT, K_NAME, K_CHANGED, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
+  C_BASE_VIEWS, C_BASE_FAILS, C_LAST_RATIO, C_EVIDENCE, C_LAST_EVAL, C_PENDING, C_NAME,
+  O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
+  cellNameBlock, shareCellName,
 } from './store';
+import { RING_WIDE_BYTES, ringExport, ringImport, ringFree } from './rings';
 import { allocName, nameLen, nameBytes, releaseRegion } from './names';
 import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
 import { heldCount, heldAt, holdRecord, sortHeld } from './held';
 import { recordSize, R_PROP_HASH, R_TS } from './ingest';
+import { addOpen } from './detector';
 
-// An exported key: a 24-byte header, the key record, its cell records, for a property each cell's
-// extension data (store.ts PX_DATA bytes), then the names: the key's own name (a title key's title,
+// An exported key: a 24-byte header, the key record and its ring, its cell records each with its
+// ring, for a property each cell's extension data (store.ts PX_DATA bytes), then the names: the key's own name (a title key's title,
 // a property's id) and each cell's error type, each a u32 length and its UTF-8 bytes, the whole
 // padded to 8 bytes. Names go as bytes straight from the name store, so exporting decodes no text.
+// A ring goes as u32[SLOTS] after its record whatever its width in this kernel (rings.ts), so the
+// exported form does not depend on how narrow a kernel keeps its rings.
 // JS reads the layout from these exported constants.
 export const E_GROUP: usize = 0;       // u32 key group (of the property)
 export const E_CELLS: usize = 4;       // u32 cells that follow
@@ -29,8 +36,87 @@ export const E_PARENT_HASH: usize = 8; // u64 the property's hash for a title ke
 export const E_NAMES: usize = 16;      // u32 bytes of the names at the record's end (a multiple of 8)
 export const E_EXT: usize = 20;        // u32 extension bytes per cell after the cells (PX_DATA for a property, 0 for a title)
 export const E_HEADER: usize = 24;
-export const E_KEY_BYTES: usize = KEY_SIZE;
-export const E_CELL_BYTES: usize = CELL_SIZE;
+export const E_KEY_BYTES: usize = KEY_FIELDS + RING_WIDE_BYTES;
+
+// An exported cell (EC_SIZE bytes, then its ring): every field at its own place, whether this kernel
+// keeps it in the cell record or in its incident record (store.ts); links and this kernel's
+// addresses (its key, next cell, position in the open list, extension, name, ring) go as 0.
+const EC_ERR_HASH: usize = 0;    // u64
+const EC_STATUS: usize = 16;     // u8
+const EC_HOT: usize = 17;        // u8
+const EC_BASE_VIEWS: usize = 24; // f64
+const EC_BASE_FAILS: usize = 32; // f64
+const EC_OPENED_AT: usize = 40;  // i64 (0 for a cell that never opened)
+const EC_CALM_SINCE: usize = 48; // i64 (-1)
+const EC_OPEN_THR: usize = 56;   // f64 (0)
+const EC_IMPACTED: usize = 64;   // f64 (0)
+const EC_LAST_RATIO: usize = 72; // f64
+const EC_EVIDENCE: usize = 80;   // i64
+const EC_LAST_EVAL: usize = 88;  // i64
+const EC_PENDING: usize = 96;    // i32
+const EC_OPEN_BASE: usize = 104; // f64 (0)
+const EC_SIZE: usize = 128;
+export const E_CELL_BYTES: usize = EC_SIZE + RING_WIDE_BYTES;
+
+/** Writes cell record `cp` exported at `p` (EC_SIZE bytes and the ring). */
+function exportCell(cp: usize, p: usize): void {
+  memory.fill(p, 0, EC_SIZE);
+  store<u64>(p + EC_ERR_HASH, load<u64>(cp + C_ERR_HASH));
+  store<u8>(p + EC_STATUS, load<u8>(cp + C_STATUS));
+  store<u8>(p + EC_HOT, load<u8>(cp + C_HOT));
+  store<u64>(p + EC_BASE_VIEWS, load<u64>(cp + C_BASE_VIEWS));
+  store<u64>(p + EC_BASE_FAILS, load<u64>(cp + C_BASE_FAILS));
+  store<u64>(p + EC_LAST_RATIO, load<u64>(cp + C_LAST_RATIO));
+  store<u64>(p + EC_EVIDENCE, load<u64>(cp + C_EVIDENCE));
+  store<u64>(p + EC_LAST_EVAL, load<u64>(cp + C_LAST_EVAL));
+  store<u32>(p + EC_PENDING, load<u32>(cp + C_PENDING));
+  const op = <usize>load<u32>(cp + C_OPEN);
+  if (op != 0) {
+    store<u64>(p + EC_OPENED_AT, load<u64>(op + O_OPENED_AT));
+    store<u64>(p + EC_CALM_SINCE, load<u64>(op + O_CALM_SINCE));
+    store<u64>(p + EC_OPEN_THR, load<u64>(op + O_OPEN_THR));
+    store<u64>(p + EC_IMPACTED, load<u64>(op + O_IMPACTED));
+    store<u64>(p + EC_OPEN_BASE, load<u64>(op + O_OPEN_BASE));
+  } else {
+    store<i64>(p + EC_CALM_SINCE, -1);
+  }
+  ringExport(load<u32>(cp + C_RING), p + EC_SIZE);
+}
+
+/**
+ * Reads the exported cell at `s` into cell record `cp` (its links, extension and name left as they
+ * are); false when memory is exhausted. A cell that ever opened (incident fields not those of a cell
+ * that never did, or open now) gets its incident record.
+ */
+function importCell(s: usize, cp: usize): bool {
+  ringFree(load<u32>(cp + C_RING));
+  if (!ringImport(cp + C_RING, s + EC_SIZE)) return false;
+  const openedAt = load<u64>(s + EC_OPENED_AT);
+  const calmSince = load<i64>(s + EC_CALM_SINCE);
+  const thr = load<u64>(s + EC_OPEN_THR);
+  const impacted = load<u64>(s + EC_IMPACTED);
+  const base = load<u64>(s + EC_OPEN_BASE);
+  const status = load<u8>(s + EC_STATUS);
+  if (status != 0 || openedAt != 0 || calmSince != -1 || thr != 0 || impacted != 0 || base != 0) {
+    const op = openRecordNew();
+    if (op == 0) return false;
+    store<u64>(op + O_OPENED_AT, openedAt);
+    store<i64>(op + O_CALM_SINCE, calmSince);
+    store<u64>(op + O_OPEN_THR, thr);
+    store<u64>(op + O_IMPACTED, impacted);
+    store<u64>(op + O_OPEN_BASE, base);
+    store<u32>(cp + C_OPEN, <u32>op);
+  }
+  store<u8>(cp + C_STATUS, status);
+  store<u8>(cp + C_HOT, load<u8>(s + EC_HOT));
+  store<u64>(cp + C_BASE_VIEWS, load<u64>(s + EC_BASE_VIEWS));
+  store<u64>(cp + C_BASE_FAILS, load<u64>(s + EC_BASE_FAILS));
+  store<u64>(cp + C_LAST_RATIO, load<u64>(s + EC_LAST_RATIO));
+  store<u64>(cp + C_EVIDENCE, load<u64>(s + EC_EVIDENCE));
+  store<u64>(cp + C_LAST_EVAL, load<u64>(s + EC_LAST_EVAL));
+  store<u32>(cp + C_PENDING, load<u32>(s + EC_PENDING));
+  return true;
+}
 
 let exportCursor: i32 = -1;
 
@@ -39,7 +125,7 @@ export function exportNextCursor(): i32 { return exportCursor; }
 
 /** Bytes of one exported key with `cells` cells, `ext` extension bytes per cell and `names` bytes of names. */
 @inline function exportedSize(cells: i32, ext: usize, names: usize): usize {
-  return E_HEADER + KEY_SIZE + <usize>cells * CELL_SIZE + <usize>cells * ext + names;
+  return E_HEADER + E_KEY_BYTES + <usize>cells * E_CELL_BYTES + <usize>cells * ext + names;
 }
 
 /** Bytes of the names of key `k` (its own, then each cell's: a u32 length and the bytes each), padded to 8. */
@@ -48,7 +134,7 @@ function namesSize(k: usize): usize {
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    n += 4 + <usize>nameLen(<usize>load<u32>(cp + C_NAME));
+    n += 4 + <usize>nameLen(cellNameBlock(cp));
     c = load<i32>(cp + C_NEXT);
   }
   return (n + 7) & ~7;
@@ -133,7 +219,8 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<u64>(r + E_PARENT_HASH, parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : 0);
   store<u32>(r + E_NAMES, <u32>names);
   store<u32>(r + E_EXT, <u32>ext);
-  memory.copy(r + E_HEADER, k, KEY_SIZE);
+  memory.copy(r + E_HEADER, k, KEY_FIELDS);
+  ringExport(load<u32>(k + K_RING), r + E_HEADER + KEY_FIELDS);
   // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. Whether
   // the key is in the changed list is this kernel's bookkeeping, not state.
   // Links (indices) are local to this kernel too: an importer rebuilds them, so they go as 0 and a
@@ -145,24 +232,19 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<i32>(ke + K_FIRST_CELL, 0);
   store<i32>(ke + K_CHILDREN, 0);
   store<i32>(ke + K_NEXT_FREE, 0);
-  let p = r + E_HEADER + KEY_SIZE;
-  let x = p + <usize>cells * CELL_SIZE;
+  store<u32>(ke + K_RING, 0);
+  let p = r + E_HEADER + E_KEY_BYTES;
+  let x = p + <usize>cells * E_CELL_BYTES;
   const namesAt = r + size - names;
   let nw = writeName(namesAt, <usize>load<u32>(k + K_NAME));
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    memory.copy(p, cp, CELL_SIZE);
-    store<u32>(p + C_NAME, 0);
-    store<i32>(p + C_KEY, 0);
-    store<i32>(p + C_NEXT, 0);
-    store<i32>(p + C_OPEN_POS, 0);
-    store<i32>(p + C_NEXT_FREE, 0);
-    store<i32>(p + C_EXT, 0);
-    nw = writeName(nw, <usize>load<u32>(cp + C_NAME));
+    exportCell(cp, p);
+    nw = writeName(nw, cellNameBlock(cp));
     // A property cell's extension (fast baseline, hot mark) goes with it.
     if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
-    p += CELL_SIZE;
+    p += E_CELL_BYTES;
     c = load<i32>(cp + C_NEXT);
   }
   memory.fill(nw, 0, namesAt + names - nw);
@@ -251,10 +333,10 @@ export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: 
   const len = sourceLen(source);
   // Every key takes its header and record at least: a source that cannot fit is not tried.
   const live = source == SOURCE_CHANGED ? len : hdrI32(H_KEY_COUNT);
-  if (<u64>live * <u64>(E_HEADER + KEY_SIZE) > <u64>limit) return -1;
+  if (<u64>live * <u64>(E_HEADER + E_KEY_BYTES) > <u64>limit) return -1;
   // Titles are most of it: room for that least size up front, so that the pass does not grow the
   // area (copying what it wrote) key by key from a small start.
-  if (live > 0 && areaReserve(AREA_TITLES, <usize>live * (E_HEADER + KEY_SIZE), limit) == 0) return -1;
+  if (live > 0 && areaReserve(AREA_TITLES, <usize>live * (E_HEADER + E_KEY_BYTES), limit) == 0) return -1;
   let n: i32 = 0;
   for (let i: i32 = 0; i < len; i++) {
     const k = keyPtr(sourceKey(source, i));
@@ -336,12 +418,12 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
   let p = ptr;
   let n: i32 = 0;
   while (p < end) {
-    if (p + E_HEADER + KEY_SIZE > end) return -5;
+    if (p + E_HEADER + E_KEY_BYTES > end) return -5;
     const cells = <i32>load<u32>(p + E_CELLS);
     const ext = <usize>load<u32>(p + E_EXT);
     const names = <usize>load<u32>(p + E_NAMES);
     // In u64: a damaged count must not wrap the size into a small one.
-    const size64 = <u64>E_HEADER + <u64>KEY_SIZE + <u64>cells * (<u64>CELL_SIZE + <u64>ext) + <u64>names;
+    const size64 = <u64>E_HEADER + <u64>E_KEY_BYTES + <u64>cells * (<u64>E_CELL_BYTES + <u64>ext) + <u64>names;
     if (size64 > <u64>(end - p)) return -5;
     const size = <usize>size64;
     const namesEnd = p + size;
@@ -365,9 +447,12 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     const k = keyPtr(key);
     // Everything but the links: the counts, slots, baselines and flags of the exporting kernel; the
     // name from the record's names. An imported key is a change of this kernel (createKey listed it).
+    // The ring comes as u32[SLOTS] and is kept as narrow as its counts allow (rings.ts).
     const listed = load<u8>(k + K_CHANGED);
-    memory.copy(k, src, KEY_SIZE);
+    ringFree(load<u32>(k + K_RING));
+    memory.copy(k, src, KEY_FIELDS);
     store<u8>(k + K_CHANGED, listed);
+    if (!ringImport(k + K_RING, src + KEY_FIELDS)) return -3;
     const keyName = allocName(np + 4, <i32>load<u32>(np));
     if (keyName == 0) return -3;
     store<u32>(k + K_NAME, <u32>keyName);
@@ -375,7 +460,6 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     store<i32>(k + K_PARENT, parent);
     store<i32>(k + K_FIRST_CELL, -1);
     store<i32>(k + K_CHILDREN, 0);
-    store<i32>(k + K_NEXT_FREE, 0);
     store<u8>(k + K_PROFILE, parent < 0 ? <u8>profileOfHash(hash) : 0);
     if (parent >= 0) {
       const pk = keyPtr(parent);
@@ -389,35 +473,29 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     // Cells in their exported order, linked in the same order.
     let first: i32 = -1;
     let last: i32 = -1;
-    let cs = src + KEY_SIZE;
-    let xs = cs + <usize>cells * CELL_SIZE;
+    let cs = src + E_KEY_BYTES;
+    let xs = cs + <usize>cells * E_CELL_BYTES;
     for (let i: i32 = 0; i < cells; i++) {
       if (!nameFits(np, namesEnd)) return -5;
       const c = createCell(key, load<u64>(cs), 0, -1);
       if (c < 0) return -3;
       const cp = cellPtr(c);
       const myExt = load<i32>(cp + C_EXT);
-      memory.copy(cp, cs, CELL_SIZE);
-      store<i32>(cp + C_EXT, myExt);
-      const cellName = allocName(np + 4, <i32>load<u32>(np));
-      if (cellName == 0) return -3;
-      store<u32>(cp + C_NAME, <u32>cellName);
+      if (!importCell(cs, cp)) return -3;
+      // A title cell shares its property cell's name (store.ts); the property came first.
+      if (!shareCellName(k, cp, load<u64>(cs))) {
+        const cellName = allocName(np + 4, <i32>load<u32>(np));
+        if (cellName == 0) return -3;
+        store<u32>(cp + C_NAME, <u32>cellName);
+      }
       np += 4 + <usize>load<u32>(np);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
-      store<i32>(cp + C_KEY, key);
       store<i32>(cp + C_NEXT, -1);
-      store<i32>(cp + C_NEXT_FREE, 0);
-      store<i32>(cp + C_OPEN_POS, -1);
       if (last < 0) first = c;
       else store<i32>(cellPtr(last) + C_NEXT, c);
       last = c;
-      if (load<u8>(cp + C_STATUS) != 0) {
-        const ol = hdrI32(H_OPEN_LEN);
-        store<i32>(hdrPtr(H_OPEN_PTR) + (<usize>ol << 2), c);
-        store<i32>(cp + C_OPEN_POS, ol);
-        setHdrI32(H_OPEN_LEN, ol + 1);
-      }
-      cs += CELL_SIZE;
+      if (load<u8>(cp + C_STATUS) != 0) addOpen(c, <usize>load<u32>(cp + C_OPEN));
+      cs += E_CELL_BYTES;
     }
     store<i32>(k + K_FIRST_CELL, first);
     p += size;
@@ -499,6 +577,6 @@ export function keyProperty(key: i32): i32 {
   return parent >= 0 ? parent : key;
 }
 export function keyScope(key: i32): i32 { return <i32>load<u8>(keyPtr(key) + K_SCOPE); }
-export function cellName(cell: i32): usize { return <usize>load<u32>(cellPtr(cell) + C_NAME); }
+export function cellName(cell: i32): usize { return cellNameBlock(cellPtr(cell)); }
 export function nameLength(p: usize): i32 { return nameLen(p); }
 export function nameAddress(p: usize): usize { return nameBytes(p); }

@@ -94,7 +94,7 @@ interface KernelExports {
   sampleEnd(i: number): number; sampleStatus(i: number): number;
   groupOf(h: bigint, groups: number): number;
   hashBytes(ptr: number, len: number, seed: bigint): bigint;
-  keyCount(): number; cellCount(): number; openCount(): number; maxTs(): bigint; heapTop(): number;
+  keyCount(): number; cellCount(): number; openCount(): number; maxTs(): bigint; heapTop(): number; ringBytes(): number;
   counter(off: number): number; stateVersion(): number; stateMagic(): number; supportedStateVersion(): number;
   dumpCells(cursor: number, maxRecords: number, out: number): number; dumpNextCursor(): number; dumpAtMs(): bigint; dumpFields(): number;
   exportKeys(source: number, scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
@@ -391,6 +391,11 @@ export class WasmKernel {
     c.open = this.x.openCount();
     c.heldNow = this.x.heldCount();
     return c;
+  }
+
+  /** Bytes of the count rings of live keys and cells: 32 per ring kept as u8, 64 as u16, 128 as u32 (assembly/rings.ts). */
+  ringBytes(): number {
+    return this.x.ringBytes();
   }
 
   /**
