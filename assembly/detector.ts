@@ -4,15 +4,16 @@
 // step for step, and the differential tests hold them to identical verdicts.
 import {
   SLOTS, hdrI32, setHdrI32, hdrPtr, hdrI64, bumpF64,
-  H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_KEY_HWM, H_EVICTED,
+  H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_KEY_HWM, H_EVICTED, H_CELLS_DROPPED,
 } from './state';
 import {
   keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams, markChanged,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   K_FIRST_CELL, K_CHILDREN, K_RING,
-  C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_OPEN_POS, C_BASE_VIEWS, C_BASE_FAILS,
-  C_OPENED_AT, C_CALM_SINCE, C_OPEN_THR, C_IMPACTED, C_LAST_RATIO, C_EVIDENCE, C_PENDING,
-  C_LAST_EVAL, C_OPEN_BASE, C_EXT, C_RING, X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
+  C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_BASE_VIEWS, C_BASE_FAILS,
+  C_LAST_RATIO, C_EVIDENCE, C_PENDING, C_LAST_EVAL, C_EXT, C_RING, C_OPEN,
+  O_OPEN_POS, O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
+  X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
 } from './store';
 import {
   scopeParam, profParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
@@ -23,6 +24,7 @@ import {
   S_CUSUM_H, S_SPAN_GUARD, S_FAST_RISE, S_MIN_FAIL_SLOTS, S_RAMP_Z, S_RAMP_SLOPE_Z, S_Z_HOT,
 } from './params';
 import { wilsonLower, wilsonUpper, powi, floorDiv } from './stats';
+import { rget, ringGet, ringZero, ringSettle, ringBase, ringCode } from './rings';
 
 export const V_OPEN: i32 = 0;
 export const V_UPDATE: i32 = 1;
@@ -37,9 +39,6 @@ declare function emitVerdict(
   baseline: f64, windowViews: f64, windowFailures: f64, spanMs: f64, viewsPerHour: f64,
   impacted: f64, openedAt: f64,
 ): void;
-
-const RING_MASK: i64 = <i64>SLOTS - 1;
-@inline function ringOff(slot: i64): usize { return <usize>(slot & RING_MASK) << 2; }
 
 @inline export function slotMsOf(scope: i32): i64 { return <i64>scopeParam(scope, S_SLOT_MS); }
 
@@ -89,12 +88,12 @@ function decayKey(k: usize, m: f64, fm: f64): void {
  * than the rise allows while it is being detected.
  */
 function foldSlot(k: usize, slot: i64, d: f64, fd: f64, prm: usize): void {
-  const views = <f64>load<u32>(k + K_RING + ringOff(slot));
+  const views = <f64>ringGet(load<u32>(k + K_RING), slot);
   store<f64>(k + K_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS) * d + views);
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    const fails = <f64>load<u32>(cp + C_RING + ringOff(slot));
+    const fails = <f64>ringGet(load<u32>(cp + C_RING), slot);
     let clipped: f64 = 0;
     if (fd > 0) {
       let clip = propertyReference(prm, cp) + profParam(prm, SCOPE_PROPERTY, S_MIN_EFFECT_ABS);
@@ -157,20 +156,36 @@ export function rotateTo(key: i32, slot: i64): i64 {
   if (slot > head) {
     foldTo(key, slot - <i64>SLOTS);
     const from = slot - head > <i64>SLOTS ? slot - <i64>SLOTS + 1 : head + 1;
+    const ring = load<u32>(k + K_RING);
     for (let s = from; s <= slot; s++) {
-      store<u32>(k + K_RING + ringOff(s), 0);
+      ringZero(ring, s);
       let c = load<i32>(k + K_FIRST_CELL);
       while (c >= 0) {
         const cp = cellPtr(c);
-        store<u32>(cp + C_RING + ringOff(s), 0);
+        ringZero(load<u32>(cp + C_RING), s);
         c = load<i32>(cp + C_NEXT);
       }
     }
     store<i64>(k + K_HEAD_SLOT, slot);
+    // Rings widened by a busy stretch narrow to what their counts need once it has left them. A
+    // wide ring belongs to a key busy enough to count hundreds per slot: 32 reads when it moves to
+    // a new slot are nothing next to that; a u8 ring costs a test.
+    settleRings(k);
     return slot;
   }
   const oldest = head - <i64>SLOTS + 1;
   return slot < oldest ? oldest : slot;
+}
+
+/** Narrows the rings of a key and its cells to the width their counts need (rings.ts). */
+function settleRings(k: usize): void {
+  ringSettle(k + K_RING);
+  let c = load<i32>(k + K_FIRST_CELL);
+  while (c >= 0) {
+    const cp = cellPtr(c);
+    ringSettle(cp + C_RING);
+    c = load<i32>(cp + C_NEXT);
+  }
 }
 
 /** Appends a key to the dirty list once per tick. */
@@ -206,9 +221,15 @@ export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64, fro
   let failSlots: i32 = 0;
   let s = head;
   let oldest = head;
+  const kr = load<u32>(k + K_RING);
+  const kb = ringBase(kr);
+  const kc = ringCode(kr);
+  const cr = load<u32>(cp + C_RING);
+  const cb = ringBase(cr);
+  const cc = ringCode(cr);
   while (s >= lo) {
-    n += <f64>load<u32>(k + K_RING + ringOff(s));
-    const f = load<u32>(cp + C_RING + ringOff(s));
+    n += <f64>rget(kb, kc, s);
+    const f = rget(cb, cc, s);
     x += <f64>f;
     if (f != 0) failSlots++;
     oldest = s;
@@ -228,28 +249,35 @@ export function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
   if (lo < fromSlot) lo = fromSlot;
   let n: f64 = 0;
   let x: f64 = 0;
+  const kr = load<u32>(k + K_RING);
+  const kb = ringBase(kr);
+  const kc = ringCode(kr);
+  const cr = load<u32>(cp + C_RING);
+  const cb = ringBase(cr);
+  const cc = ringCode(cr);
   for (let s = head; s >= lo; s--) {
-    n += <f64>load<u32>(k + K_RING + ringOff(s));
-    x += <f64>load<u32>(cp + C_RING + ringOff(s));
+    n += <f64>rget(kb, kc, s);
+    x += <f64>rget(cb, cc, s);
   }
   return n > 0 ? x / n : 0;
 }
 
-function addOpen(c: i32, cp: usize): void {
+/** Appends cell `c` (its incident record `op`) to the open list. */
+export function addOpen(c: i32, op: usize): void {
   const len = hdrI32(H_OPEN_LEN);
   store<i32>(hdrPtr(H_OPEN_PTR) + (<usize>len << 2), c);
-  store<i32>(cp + C_OPEN_POS, len);
+  store<i32>(op + O_OPEN_POS, len);
   setHdrI32(H_OPEN_LEN, len + 1);
 }
 
-function removeOpen(cp: usize): void {
-  const pos = load<i32>(cp + C_OPEN_POS);
+function removeOpen(op: usize): void {
+  const pos = load<i32>(op + O_OPEN_POS);
   const len = hdrI32(H_OPEN_LEN) - 1;
   const arr = hdrPtr(H_OPEN_PTR);
   const last = load<i32>(arr + (<usize>len << 2));
   store<i32>(arr + (<usize>pos << 2), last);
-  store<i32>(cellPtr(last) + C_OPEN_POS, pos);
-  store<i32>(cp + C_OPEN_POS, -1);
+  store<i32>(<usize>load<u32>(cellPtr(last) + C_OPEN) + O_OPEN_POS, pos);
+  store<i32>(op + O_OPEN_POS, -1);
   setHdrI32(H_OPEN_LEN, len);
 }
 
@@ -430,36 +458,45 @@ export function evalCell(c: i32, t: i64): void {
     // Evidence accumulated over time (property cells): a moderate rise that no single window proves.
     const byEvidence = !byWindow && !byRecent && scope == SCOPE_PROPERTY && evidenceScan(k, cp, prm, thr, minFailures, t);
     if (!byWindow && !byRecent && !byEvidence) return;
+    let op = <usize>load<u32>(cp + C_OPEN);
+    if (op == 0) {
+      // No memory for the incident's record (never within the caps, which are sized for cells with
+      // one): the cell stays closed and counts as a cell the kernel could not track.
+      op = openRecordNew();
+      if (op == 0) { bumpF64(H_CELLS_DROPPED, 1); return; }
+      store<u32>(cp + C_OPEN, <u32>op);
+    }
     store<u8>(cp + C_HOT, 1);
     noteHot(k, cp);
     store<u8>(cp + C_STATUS, 1);
-    store<i64>(cp + C_OPENED_AT, t);
-    store<f64>(cp + C_OPEN_THR, byRecent && !byWindow ? recentThr : thr);
-    store<f64>(cp + C_OPEN_BASE, base);
-    store<i64>(cp + C_CALM_SINCE, -1);
-    addOpen(c, cp);
+    store<i64>(op + O_OPENED_AT, t);
+    store<f64>(op + O_OPEN_THR, byRecent && !byWindow ? recentThr : thr);
+    store<f64>(op + O_OPEN_BASE, base);
+    store<i64>(op + O_CALM_SINCE, -1);
+    addOpen(c, op);
     if (byWindow) {
-      store<f64>(cp + C_IMPACTED, x);
+      store<f64>(op + O_IMPACTED, x);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, ratio, thr, base, n, x, spanMs, viewsPerHour, x, <f64>t);
     } else if (byRecent) {
-      store<f64>(cp + C_IMPACTED, rx);
+      store<f64>(op + O_IMPACTED, rx);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, rRatio, recentThr, base, rn, rx, rSpanMs, rViewsPerHour, rx, <f64>t);
     } else {
       let eSpanMs = <f64>(t - eOldest * slotMsOf(scope));
       if (eSpanMs < 1) eSpanMs = 1;
-      store<f64>(cp + C_IMPACTED, eFails);
+      store<f64>(op + O_IMPACTED, eFails);
       emitVerdict(V_OPEN, scope, key, c, <f64>t, eFails / eViews, thr, base, eViews, eFails, eSpanMs, eViews * 3600000 / eSpanMs, eFails, <f64>t);
     }
     return;
   }
 
   // Open: accumulate impact, then expire, resolve or report current (recent) figures.
-  const impacted = load<f64>(cp + C_IMPACTED) + <f64>load<i32>(cp + C_PENDING);
-  store<f64>(cp + C_IMPACTED, impacted);
+  const op = <usize>load<u32>(cp + C_OPEN);
+  const impacted = load<f64>(op + O_IMPACTED) + <f64>load<i32>(cp + C_PENDING);
+  store<f64>(op + O_IMPACTED, impacted);
   store<i32>(cp + C_PENDING, 0);
-  const openThr = load<f64>(cp + C_OPEN_THR);
-  const openBase = load<f64>(cp + C_OPEN_BASE);
-  const openedAt = <f64>load<i64>(cp + C_OPENED_AT);
+  const openThr = load<f64>(op + O_OPEN_THR);
+  const openBase = load<f64>(op + O_OPEN_BASE);
+  const openedAt = <f64>load<i64>(op + O_OPENED_AT);
   if (scope == SCOPE_PROPERTY) noteHot(k, cp);
   let kind = V_UPDATE;
   if (t - load<i64>(k + K_LAST_TS) >= <i64>profParam(prm, scope, S_EXPIRE_MS)) {
@@ -471,18 +508,18 @@ export function evalCell(c: i32, t: i64): void {
     if (scope == SCOPE_PROPERTY && profParam(prm, SCOPE_PROPERTY, S_FAST_DECAY) > 0 && recentThr > calmThr) calmThr = recentThr;
     const calm = rn > 0 && wilsonUpper(rx, rn, profParam(prm, scope, S_Z_RESOLVE)) < calmThr;
     if (calm) {
-      let since = load<i64>(cp + C_CALM_SINCE);
-      if (since < 0) { since = t; store<i64>(cp + C_CALM_SINCE, t); }
+      let since = load<i64>(op + O_CALM_SINCE);
+      if (since < 0) { since = t; store<i64>(op + O_CALM_SINCE, t); }
       if (t - since >= resolveMs) kind = V_RESOLVE;
     } else {
-      store<i64>(cp + C_CALM_SINCE, -1);
+      store<i64>(op + O_CALM_SINCE, -1);
     }
   }
   if (kind != V_UPDATE) {
     store<u8>(cp + C_STATUS, 0);
     store<u8>(cp + C_HOT, 0);
     store<i64>(cp + C_EVIDENCE, load<i64>(k + K_HEAD_SLOT));
-    removeOpen(cp);
+    removeOpen(op);
   }
   emitVerdict(kind, scope, key, c, <f64>t, rRatio, openThr, openBase, rn, rx, rSpanMs, rViewsPerHour, impacted, openedAt);
 }
@@ -542,9 +579,15 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
   const minFailSlots = <i32>profParam(prm, SCOPE_PROPERTY, S_MIN_FAIL_SLOTS);
   let best: f64 = h;
   let found = false;
+  const kr = load<u32>(k + K_RING);
+  const kb = ringBase(kr);
+  const kc = ringCode(kr);
+  const cr = load<u32>(cp + C_RING);
+  const cb = ringBase(cr);
+  const cc = ringCode(cr);
   for (let s = last; s >= lo; s--) {
-    const sn = <f64>load<u32>(k + K_RING + ringOff(s));
-    const sx = <f64>load<u32>(cp + C_RING + ringOff(s));
+    const sn = <f64>rget(kb, kc, s);
+    const sx = <f64>rget(cb, cc, s);
     n += sn;
     x += sx;
     na += sn * age;

@@ -7,7 +7,7 @@ import { hdrI32, hdrI64, H_CELL_HWM, H_NEXT_TICK } from './state';
 import {
   keyPtr, cellPtr,
   K_SCOPE, K_LAST_TS,
-  C_ERR_HASH, C_KEY, C_STATUS, C_HOT, C_OPENED_AT, C_OPEN_THR, C_IMPACTED, C_OPEN_BASE,
+  C_ERR_HASH, C_KEY, C_STATUS, C_HOT, C_OPEN, O_OPENED_AT, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE,
 } from './store';
 import { param, P_TICK_MS } from './params';
 import {
@@ -74,10 +74,12 @@ function writeRecord(c: i32, cp: usize, t: i64, r: usize): void {
   store<f64>(r, fBase, 80);
   store<f64>(r, fThr, 88);
   store<f64>(r, fRecentThr, 96);
-  store<f64>(r, open ? load<f64>(cp + C_OPEN_THR) : NaN, 104);
-  store<f64>(r, open ? load<f64>(cp + C_OPEN_BASE) : NaN, 112);
-  store<f64>(r, open ? <f64>load<i64>(cp + C_OPENED_AT) : NaN, 120);
-  store<f64>(r, open ? load<f64>(cp + C_IMPACTED) : 0, 128);
+  // An open cell has its incident record.
+  const op = <usize>load<u32>(cp + C_OPEN);
+  store<f64>(r, open ? load<f64>(op + O_OPEN_THR) : NaN, 104);
+  store<f64>(r, open ? load<f64>(op + O_OPEN_BASE) : NaN, 112);
+  store<f64>(r, open ? <f64>load<i64>(op + O_OPENED_AT) : NaN, 120);
+  store<f64>(r, open ? load<f64>(op + O_IMPACTED) : 0, 128);
   store<f64>(r, fWarm ? 1 : 0, 136);
   store<f64>(r, load<u8>(cp + C_HOT) != 0 ? 1 : 0, 144);
   store<f64>(r, <f64>load<i64>(k + K_LAST_TS), 152);

@@ -17,10 +17,11 @@ export { heldCount } from './held';
 export { setFieldName, setMaxLineBytes } from './decode';
 export { hashBytes } from './hash';
 export { dumpCells, dumpNextCursor, dumpAtMs, dumpFields } from './dump';
+export { ringBytes } from './rings';
 export {
   exportKeys, exportNextCursor, exportBytes, exportedKeys, importKeys, setEventTime, addCounter, exportHeld, exportHeldNextCursor, importHeld,
   keyName, keyProperty, keyScope, cellName, nameLength, nameAddress,
-  changesKnown, exportChangedBytes, exportChanged, removedCount, removedPtr, changedPtr, changedCount,
+  changesKnown, sortChanged, exportRegion, exportAreaPtr, exportAreaLen, removedCount, removedPtr, SOURCE_ALL, SOURCE_CHANGED, AREA_PROPS, AREA_TITLES,
   E_GROUP, E_CELLS, E_NAMES, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES,
 } from './key-groups';
 export { exportDedup, exportDedupNextCursor, importDedup, dedupGeometry } from './dedup';

@@ -15,7 +15,7 @@ import { rotateTo, markDirty, evaluateTick, sweep, slotMsOf } from './detector';
 import { combineHash } from './hash';
 import { isDuplicate } from './dedup';
 import { floorDiv } from './stats';
-import { SLOTS } from './state';
+import { ringAdd } from './rings';
 
 // Packed record layout: a 56-byte header, then property, title and error bytes, padded to 8.
 export const R_PROP_HASH: usize = 0;
@@ -86,10 +86,11 @@ function releaseHeld(bound: i64): void {
 function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLen: i32): void {
   const k = keyPtr(key);
   const slot = rotateTo(key, floorDiv(ts, slotMsOf(scope)));
-  const off = <usize>(slot & (<i64>SLOTS - 1)) << 2;
-  store<u32>(k + K_RING + off, load<u32>(k + K_RING + off) + 1);
-  if (ts > load<i64>(k + K_LAST_TS)) store<i64>(k + K_LAST_TS, ts);
   markDirty(key, k);
+  // A ring that cannot widen for lack of memory (never within the caps, which are sized for full
+  // width) drops the view as a key beyond the cap does: counted, never silently.
+  if (!ringAdd(k + K_RING, slot)) { bumpF64(H_KEYS_DROPPED, 1); return; }
+  if (ts > load<i64>(k + K_LAST_TS)) store<i64>(k + K_LAST_TS, ts);
   if (errHash == 0) return;
   let c = findCell(key, errHash);
   if (c < 0) {
@@ -97,7 +98,7 @@ function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLe
     if (c < 0) { bumpF64(H_CELLS_DROPPED, 1); return; }
   }
   const cp = cellPtr(c);
-  store<u32>(cp + C_RING + off, load<u32>(cp + C_RING + off) + 1);
+  if (!ringAdd(cp + C_RING, slot)) { bumpF64(H_CELLS_DROPPED, 1); return; }
   store<i32>(cp + C_PENDING, load<i32>(cp + C_PENDING) + 1);
 }
 

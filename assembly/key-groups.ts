@@ -3,25 +3,32 @@
 // the key groups it owns, as Flink moves key groups on rescale). Indices are local to a kernel:
 // a record carries hashes, never indices, and import rebuilds every link, list and table.
 import {
-  hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64,
-  H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_OPEN_PTR, H_OPEN_LEN, H_NEXT_TICK, H_MAX_TS,
-  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST,
+  hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64, heapAlloc,
+  H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_NEXT_TICK, H_MAX_TS,
+  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT, H_MAX_KEYS,
 } from './state';
 import {
-  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_SIZE, CELL_SIZE, PX_DATA,
+  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_FIELDS, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_KEY, C_NEXT, C_STATUS, C_OPEN_POS, C_NEXT_FREE, C_EXT, K_NAME, C_NAME, K_CHANGED,
+  C_NEXT, C_STATUS, C_EXT, K_NAME, K_CHANGED, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
+  C_BASE_VIEWS, C_BASE_FAILS, C_LAST_RATIO, C_EVIDENCE, C_LAST_EVAL, C_PENDING, C_NAME,
+  O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
+  cellNameBlock, shareCellName,
 } from './store';
-import { allocName, nameLen, nameBytes } from './names';
+import { RING_WIDE_BYTES, ringExport, ringImport, ringFree } from './rings';
+import { allocName, nameLen, nameBytes, releaseRegion } from './names';
 import { groupOf } from './chunk';
 import { profileOfHash, SCOPE_PROPERTY } from './params';
 import { heldCount, heldAt, holdRecord, sortHeld } from './held';
 import { recordSize, R_PROP_HASH, R_TS } from './ingest';
+import { addOpen } from './detector';
 
-// An exported key: a 24-byte header, the key record, its cell records, for a property each cell's
-// extension data (store.ts PX_DATA bytes), then the names: the key's own name (a title key's title,
+// An exported key: a 24-byte header, the key record and its ring, its cell records each with its
+// ring, for a property each cell's extension data (store.ts PX_DATA bytes), then the names: the key's own name (a title key's title,
 // a property's id) and each cell's error type, each a u32 length and its UTF-8 bytes, the whole
 // padded to 8 bytes. Names go as bytes straight from the name store, so exporting decodes no text.
+// A ring goes as u32[SLOTS] after its record whatever its width in this kernel (rings.ts), so the
+// exported form does not depend on how narrow a kernel keeps its rings.
 // JS reads the layout from these exported constants.
 export const E_GROUP: usize = 0;       // u32 key group (of the property)
 export const E_CELLS: usize = 4;       // u32 cells that follow
@@ -29,8 +36,87 @@ export const E_PARENT_HASH: usize = 8; // u64 the property's hash for a title ke
 export const E_NAMES: usize = 16;      // u32 bytes of the names at the record's end (a multiple of 8)
 export const E_EXT: usize = 20;        // u32 extension bytes per cell after the cells (PX_DATA for a property, 0 for a title)
 export const E_HEADER: usize = 24;
-export const E_KEY_BYTES: usize = KEY_SIZE;
-export const E_CELL_BYTES: usize = CELL_SIZE;
+export const E_KEY_BYTES: usize = KEY_FIELDS + RING_WIDE_BYTES;
+
+// An exported cell (EC_SIZE bytes, then its ring): every field at its own place, whether this kernel
+// keeps it in the cell record or in its incident record (store.ts); links and this kernel's
+// addresses (its key, next cell, position in the open list, extension, name, ring) go as 0.
+const EC_ERR_HASH: usize = 0;    // u64
+const EC_STATUS: usize = 16;     // u8
+const EC_HOT: usize = 17;        // u8
+const EC_BASE_VIEWS: usize = 24; // f64
+const EC_BASE_FAILS: usize = 32; // f64
+const EC_OPENED_AT: usize = 40;  // i64 (0 for a cell that never opened)
+const EC_CALM_SINCE: usize = 48; // i64 (-1)
+const EC_OPEN_THR: usize = 56;   // f64 (0)
+const EC_IMPACTED: usize = 64;   // f64 (0)
+const EC_LAST_RATIO: usize = 72; // f64
+const EC_EVIDENCE: usize = 80;   // i64
+const EC_LAST_EVAL: usize = 88;  // i64
+const EC_PENDING: usize = 96;    // i32
+const EC_OPEN_BASE: usize = 104; // f64 (0)
+const EC_SIZE: usize = 128;
+export const E_CELL_BYTES: usize = EC_SIZE + RING_WIDE_BYTES;
+
+/** Writes cell record `cp` exported at `p` (EC_SIZE bytes and the ring). */
+function exportCell(cp: usize, p: usize): void {
+  memory.fill(p, 0, EC_SIZE);
+  store<u64>(p + EC_ERR_HASH, load<u64>(cp + C_ERR_HASH));
+  store<u8>(p + EC_STATUS, load<u8>(cp + C_STATUS));
+  store<u8>(p + EC_HOT, load<u8>(cp + C_HOT));
+  store<u64>(p + EC_BASE_VIEWS, load<u64>(cp + C_BASE_VIEWS));
+  store<u64>(p + EC_BASE_FAILS, load<u64>(cp + C_BASE_FAILS));
+  store<u64>(p + EC_LAST_RATIO, load<u64>(cp + C_LAST_RATIO));
+  store<u64>(p + EC_EVIDENCE, load<u64>(cp + C_EVIDENCE));
+  store<u64>(p + EC_LAST_EVAL, load<u64>(cp + C_LAST_EVAL));
+  store<u32>(p + EC_PENDING, load<u32>(cp + C_PENDING));
+  const op = <usize>load<u32>(cp + C_OPEN);
+  if (op != 0) {
+    store<u64>(p + EC_OPENED_AT, load<u64>(op + O_OPENED_AT));
+    store<u64>(p + EC_CALM_SINCE, load<u64>(op + O_CALM_SINCE));
+    store<u64>(p + EC_OPEN_THR, load<u64>(op + O_OPEN_THR));
+    store<u64>(p + EC_IMPACTED, load<u64>(op + O_IMPACTED));
+    store<u64>(p + EC_OPEN_BASE, load<u64>(op + O_OPEN_BASE));
+  } else {
+    store<i64>(p + EC_CALM_SINCE, -1);
+  }
+  ringExport(load<u32>(cp + C_RING), p + EC_SIZE);
+}
+
+/**
+ * Reads the exported cell at `s` into cell record `cp` (its links, extension and name left as they
+ * are); false when memory is exhausted. A cell that ever opened (incident fields not those of a cell
+ * that never did, or open now) gets its incident record.
+ */
+function importCell(s: usize, cp: usize): bool {
+  ringFree(load<u32>(cp + C_RING));
+  if (!ringImport(cp + C_RING, s + EC_SIZE)) return false;
+  const openedAt = load<u64>(s + EC_OPENED_AT);
+  const calmSince = load<i64>(s + EC_CALM_SINCE);
+  const thr = load<u64>(s + EC_OPEN_THR);
+  const impacted = load<u64>(s + EC_IMPACTED);
+  const base = load<u64>(s + EC_OPEN_BASE);
+  const status = load<u8>(s + EC_STATUS);
+  if (status != 0 || openedAt != 0 || calmSince != -1 || thr != 0 || impacted != 0 || base != 0) {
+    const op = openRecordNew();
+    if (op == 0) return false;
+    store<u64>(op + O_OPENED_AT, openedAt);
+    store<i64>(op + O_CALM_SINCE, calmSince);
+    store<u64>(op + O_OPEN_THR, thr);
+    store<u64>(op + O_IMPACTED, impacted);
+    store<u64>(op + O_OPEN_BASE, base);
+    store<u32>(cp + C_OPEN, <u32>op);
+  }
+  store<u8>(cp + C_STATUS, status);
+  store<u8>(cp + C_HOT, load<u8>(s + EC_HOT));
+  store<u64>(cp + C_BASE_VIEWS, load<u64>(s + EC_BASE_VIEWS));
+  store<u64>(cp + C_BASE_FAILS, load<u64>(s + EC_BASE_FAILS));
+  store<u64>(cp + C_LAST_RATIO, load<u64>(s + EC_LAST_RATIO));
+  store<u64>(cp + C_EVIDENCE, load<u64>(s + EC_EVIDENCE));
+  store<u64>(cp + C_LAST_EVAL, load<u64>(s + EC_LAST_EVAL));
+  store<u32>(cp + C_PENDING, load<u32>(s + EC_PENDING));
+  return true;
+}
 
 let exportCursor: i32 = -1;
 
@@ -39,7 +125,7 @@ export function exportNextCursor(): i32 { return exportCursor; }
 
 /** Bytes of one exported key with `cells` cells, `ext` extension bytes per cell and `names` bytes of names. */
 @inline function exportedSize(cells: i32, ext: usize, names: usize): usize {
-  return E_HEADER + KEY_SIZE + <usize>cells * CELL_SIZE + <usize>cells * ext + names;
+  return E_HEADER + E_KEY_BYTES + <usize>cells * E_CELL_BYTES + <usize>cells * ext + names;
 }
 
 /** Bytes of the names of key `k` (its own, then each cell's: a u32 length and the bytes each), padded to 8. */
@@ -48,7 +134,7 @@ function namesSize(k: usize): usize {
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    n += 4 + <usize>nameLen(<usize>load<u32>(cp + C_NAME));
+    n += 4 + <usize>nameLen(cellNameBlock(cp));
     c = load<i32>(cp + C_NEXT);
   }
   return (n + 7) & ~7;
@@ -69,22 +155,38 @@ function cellCount(k: usize): i32 {
   return n;
 }
 
+// Which keys an export walks: every key by index (a full export), or the changed list (store.ts
+// markChanged: an incremental export, in time proportional to what changed). One loop of each kind
+// serves both.
+export const SOURCE_ALL: i32 = 0;
+export const SOURCE_CHANGED: i32 = 1;
+
+/** Positions of `source`: the key high-water mark, or the length of the changed list. */
+@inline function sourceLen(source: i32): i32 {
+  return source == SOURCE_CHANGED ? hdrI32(H_CHANGED_LEN) : hdrI32(H_KEY_HWM);
+}
+
+/** The key index at position `i` of `source`. */
+@inline function sourceKey(source: i32, i: i32): i32 {
+  return source == SOURCE_CHANGED ? load<i32>(hdrPtr(H_CHANGED_PTR) + (<usize>i << 2)) : i;
+}
+
 let sizedKeys: i32 = 0;
 
-/** How many keys the last exportBytes counted. */
+/** How many keys the last exportBytes or exportRegion took. */
 export function exportedKeys(): i32 { return sizedKeys; }
 
 /**
- * Bytes the keys of key groups [lo, hi) take exported (both scopes, every page): the exporter sizes
- * its part once and copies each page straight into it. exportedKeys() says how many keys.
+ * Bytes the keys of `source` in key groups [lo, hi) take exported (both scopes): the page-by-page
+ * exporter (exportKeys) sizes its part with it first. exportedKeys() says how many keys.
  */
-export function exportBytes(lo: i32, hi: i32, groups: i32): usize {
-  const hwm = hdrI32(H_KEY_HWM);
+export function exportBytes(source: i32, lo: i32, hi: i32, groups: i32): usize {
+  const len = sourceLen(source);
   let bytes: usize = 0;
   let n: i32 = 0;
-  for (let i: i32 = 0; i < hwm; i++) {
-    const k = keyPtr(i);
-    if (load<u64>(k + K_HASH) == 0) continue;
+  for (let i: i32 = 0; i < len; i++) {
+    const k = keyPtr(sourceKey(source, i));
+    if (load<u64>(k + K_HASH) == 0) continue; // free (or freed since it changed)
     const group = keyGroup(k, groups);
     if (group < lo || group >= hi) continue;
     bytes += keyExportSize(k);
@@ -117,7 +219,8 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<u64>(r + E_PARENT_HASH, parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : 0);
   store<u32>(r + E_NAMES, <u32>names);
   store<u32>(r + E_EXT, <u32>ext);
-  memory.copy(r + E_HEADER, k, KEY_SIZE);
+  memory.copy(r + E_HEADER, k, KEY_FIELDS);
+  ringExport(load<u32>(k + K_RING), r + E_HEADER + KEY_FIELDS);
   // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. Whether
   // the key is in the changed list is this kernel's bookkeeping, not state.
   // Links (indices) are local to this kernel too: an importer rebuilds them, so they go as 0 and a
@@ -129,87 +232,36 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<i32>(ke + K_FIRST_CELL, 0);
   store<i32>(ke + K_CHILDREN, 0);
   store<i32>(ke + K_NEXT_FREE, 0);
-  let p = r + E_HEADER + KEY_SIZE;
-  let x = p + <usize>cells * CELL_SIZE;
+  store<u32>(ke + K_RING, 0);
+  let p = r + E_HEADER + E_KEY_BYTES;
+  let x = p + <usize>cells * E_CELL_BYTES;
   const namesAt = r + size - names;
   let nw = writeName(namesAt, <usize>load<u32>(k + K_NAME));
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    memory.copy(p, cp, CELL_SIZE);
-    store<u32>(p + C_NAME, 0);
-    store<i32>(p + C_KEY, 0);
-    store<i32>(p + C_NEXT, 0);
-    store<i32>(p + C_OPEN_POS, 0);
-    store<i32>(p + C_NEXT_FREE, 0);
-    store<i32>(p + C_EXT, 0);
-    nw = writeName(nw, <usize>load<u32>(cp + C_NAME));
+    exportCell(cp, p);
+    nw = writeName(nw, cellNameBlock(cp));
     // A property cell's extension (fast baseline, hot mark) goes with it.
     if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
-    p += CELL_SIZE;
+    p += E_CELL_BYTES;
     c = load<i32>(cp + C_NEXT);
   }
   memory.fill(nw, 0, namesAt + names - nw);
 }
 
 /**
- * Writes the keys of one scope (properties pass first, then titles, so an importer always has a
- * title's property) whose key group is in [lo, hi), from key index `cursor` on, into [out, out+cap);
- * returns the bytes written, and exportNextCursor() says where the next page starts.
+ * Writes the keys of `source` of one scope (properties pass first, then titles, so an importer always
+ * has a title's property) whose key group is in [lo, hi), from position `cursor` of the source on,
+ * into [out, out+cap); returns the bytes written, and exportNextCursor() says where the next page
+ * starts. The export of a part too large for the export region (exportRegion), page by page.
  */
-export function exportKeys(scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
-  const hwm = hdrI32(H_KEY_HWM);
-  let w: usize = 0;
-  let i = cursor;
-  while (i < hwm) {
-    const k = keyPtr(i);
-    if (load<u64>(k + K_HASH) != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
-      const group = keyGroup(k, groups);
-      if (group >= lo && group < hi) {
-        const size = keyExportSize(k);
-        if (w + size > cap) break;
-        writeExported(k, group, out + w);
-        w += size;
-      }
-    }
-    i++;
-  }
-  exportCursor = i < hwm ? i : -1;
-  return w;
-}
-
-// Incremental export: the keys in the changed list (store.ts markChanged) and the keys deleted since
-// the last export, in time proportional to what changed. resetChanges() (store.ts) after every export.
-
-/** Whether what changed since the last export is known (false after the removed list overflowed: export all). */
-export function changesKnown(): bool { return hdrI32(H_CHANGES_LOST) == 0; }
-
-/** Bytes the changed keys of key groups [lo, hi) take exported; exportedKeys() says how many. */
-export function exportChangedBytes(lo: i32, hi: i32, groups: i32): usize {
-  const list = hdrPtr(H_CHANGED_PTR);
-  const len = hdrI32(H_CHANGED_LEN);
-  let bytes: usize = 0;
-  let n: i32 = 0;
-  for (let i: i32 = 0; i < len; i++) {
-    const k = keyPtr(load<i32>(list + (<usize>i << 2)));
-    if (load<u64>(k + K_HASH) == 0) continue; // freed since it changed
-    const group = keyGroup(k, groups);
-    if (group < lo || group >= hi) continue;
-    bytes += keyExportSize(k);
-    n++;
-  }
-  sizedKeys = n;
-  return bytes;
-}
-
-/** exportKeys over the changed list: `cursor` is a position in that list. */
-export function exportChanged(scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
-  const list = hdrPtr(H_CHANGED_PTR);
-  const len = hdrI32(H_CHANGED_LEN);
+export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
+  const len = sourceLen(source);
   let w: usize = 0;
   let i = cursor;
   while (i < len) {
-    const k = keyPtr(load<i32>(list + (<usize>i << 2)));
+    const k = keyPtr(sourceKey(source, i));
     if (load<u64>(k + K_HASH) != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
       const group = keyGroup(k, groups);
       if (group >= lo && group < hi) {
@@ -225,9 +277,128 @@ export function exportChanged(scope: i32, cursor: i32, out: usize, cap: usize, l
   return w;
 }
 
-/** The changed list (i32 key indices), for JS to sort in place before an incremental export (index order reads the key blocks in address order). */
-export function changedPtr(): usize { return hdrPtr(H_CHANGED_PTR); }
-export function changedCount(): i32 { return hdrI32(H_CHANGED_LEN); }
+// The export region: two areas (properties, titles) the kernel writes a part's keys into in one pass
+// over its source, each key read once (a sizing pass and a page-by-page pass read every key's
+// record, cells and names twice, or three times counting a pass per scope; at random addresses for
+// an incremental export that is most of its time). JS copies the properties area, then the titles
+// area, into the part. The areas grow (doubling) as a pass needs, up to the bytes the caller allows,
+// and are kept for the next export (written again, not faulted in again); an outgrown area's memory
+// goes to the name slabs. Area a at REGION + a * 12: u32 address, u32 capacity, u32 bytes written;
+// then the address of the bits sortChanged uses (in memory, as all state that outlives a call).
+const REGION = memory.data(28);
+const CHANGED_BITS: usize = 24;
+export const AREA_PROPS: i32 = 0;
+export const AREA_TITLES: i32 = 1;
+const AREA_MIN: usize = 64 << 10;
+
+@inline function areaAt(a: i32): usize { return REGION + <usize>a * 12; }
+
+/** The address of area `a` (0 properties, 1 titles) after exportRegion. */
+export function exportAreaPtr(a: i32): usize { return <usize>load<u32>(areaAt(a)); }
+/** The bytes written into area `a` by the last exportRegion. */
+export function exportAreaLen(a: i32): usize { return <usize>load<u32>(areaAt(a), 8); }
+
+/**
+ * Room for `need` more bytes in area `a`, the two areas' written bytes staying within `limit`;
+ * returns the address to write at, or 0 (over the limit, or no memory).
+ */
+function areaReserve(a: i32, need: usize, limit: usize): usize {
+  const at = areaAt(a);
+  const p = <usize>load<u32>(at);
+  const cap = <usize>load<u32>(at, 4);
+  const len = <usize>load<u32>(at, 8);
+  if (len + need <= cap) return p + len;
+  if (exportAreaLen(AREA_PROPS) + exportAreaLen(AREA_TITLES) + need > limit) return 0;
+  let grown = cap < AREA_MIN ? AREA_MIN : cap << 1;
+  while (grown < len + need) grown <<= 1;
+  if (grown > limit) grown = limit; // at least len + need (checked above)
+  const q = heapAlloc(grown);
+  if (q == 0) return 0;
+  if (len != 0) memory.copy(q, p, len);
+  if (cap != 0) releaseRegion(p, cap);
+  store<u32>(at, <u32>q);
+  store<u32>(at, <u32>grown, 4);
+  return q + len;
+}
+
+/**
+ * Writes the keys of `source` in key groups [lo, hi) into the export region in one pass, properties
+ * and titles apart (exportAreaPtr/Len); returns the bytes written (exportedKeys() says how many
+ * keys), or -1 when they would take more than `limit` bytes or memory runs out: the caller then
+ * exports page by page (exportBytes, exportKeys), and nothing here was changed but the region.
+ */
+export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: usize): i32 {
+  store<u32>(areaAt(AREA_PROPS), 0, 8);
+  store<u32>(areaAt(AREA_TITLES), 0, 8);
+  const len = sourceLen(source);
+  // Every key takes its header and record at least: a source that cannot fit is not tried.
+  const live = source == SOURCE_CHANGED ? len : hdrI32(H_KEY_COUNT);
+  if (<u64>live * <u64>(E_HEADER + E_KEY_BYTES) > <u64>limit) return -1;
+  // Titles are most of it: room for that least size up front, so that the pass does not grow the
+  // area (copying what it wrote) key by key from a small start.
+  if (live > 0 && areaReserve(AREA_TITLES, <usize>live * (E_HEADER + E_KEY_BYTES), limit) == 0) return -1;
+  let n: i32 = 0;
+  for (let i: i32 = 0; i < len; i++) {
+    const k = keyPtr(sourceKey(source, i));
+    if (load<u64>(k + K_HASH) == 0) continue;
+    const group = keyGroup(k, groups);
+    if (group < lo || group >= hi) continue;
+    const a = <i32>load<u8>(k + K_SCOPE) == SCOPE_PROPERTY ? AREA_PROPS : AREA_TITLES;
+    const size = keyExportSize(k);
+    const w = areaReserve(a, size, limit);
+    if (w == 0) return -1;
+    writeExported(k, group, w);
+    store<u32>(areaAt(a), load<u32>(areaAt(a), 8) + <u32>size, 8);
+    n++;
+  }
+  sizedKeys = n;
+  return <i32>(exportAreaLen(AREA_PROPS) + exportAreaLen(AREA_TITLES));
+}
+
+// Incremental export: the keys in the changed list (store.ts markChanged) and the keys deleted since
+// the last export. resetChanges() (store.ts) after every export.
+
+/** Whether what changed since the last export is known (false after the removed list overflowed: export all). */
+export function changesKnown(): bool { return hdrI32(H_CHANGES_LOST) == 0; }
+
+/**
+ * Sorts the changed list by key index (an incremental export then reads the key blocks in address
+ * order rather than at random): a bit per key index set, then read back in order, in time linear in
+ * the list and the key high-water mark / 32. Returns false when memory for the bits cannot be had
+ * (the list stays as it is, which exports the same keys).
+ */
+export function sortChanged(): bool {
+  const list = hdrPtr(H_CHANGED_PTR);
+  const len = hdrI32(H_CHANGED_LEN);
+  if (len < 2) return true;
+  let changedBits = <usize>load<u32>(REGION + CHANGED_BITS);
+  if (changedBits == 0) {
+    const bytes = ((<usize>hdrI32(H_MAX_KEYS) + 63) >> 6) << 3;
+    changedBits = heapAlloc(bytes);
+    if (changedBits == 0) return false;
+    memory.fill(changedBits, 0, bytes);
+    store<u32>(REGION + CHANGED_BITS, <u32>changedBits);
+  }
+  for (let i: i32 = 0; i < len; i++) {
+    const idx = <usize>load<i32>(list + (<usize>i << 2));
+    const w = changedBits + ((idx >> 6) << 3);
+    store<u64>(w, load<u64>(w) | (<u64>1 << <u64>(idx & 63)));
+  }
+  const words = (<usize>hdrI32(H_KEY_HWM) + 63) >> 6;
+  let j: usize = 0;
+  for (let wi: usize = 0; wi < words; wi++) {
+    const w = changedBits + (wi << 3);
+    let v = load<u64>(w);
+    if (v == 0) continue;
+    store<u64>(w, 0);
+    while (v != 0) {
+      store<i32>(list + (j << 2), <i32>((wi << 6) + <usize>ctz(v)));
+      j++;
+      v &= v - 1;
+    }
+  }
+  return true;
+}
 
 /** Keys deleted since the last export (entries of 16 bytes: u64 hash, u32 key group, u32 0). */
 export function removedCount(): i32 { return hdrI32(H_REMOVED_LEN); }
@@ -247,12 +418,12 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
   let p = ptr;
   let n: i32 = 0;
   while (p < end) {
-    if (p + E_HEADER + KEY_SIZE > end) return -5;
+    if (p + E_HEADER + E_KEY_BYTES > end) return -5;
     const cells = <i32>load<u32>(p + E_CELLS);
     const ext = <usize>load<u32>(p + E_EXT);
     const names = <usize>load<u32>(p + E_NAMES);
     // In u64: a damaged count must not wrap the size into a small one.
-    const size64 = <u64>E_HEADER + <u64>KEY_SIZE + <u64>cells * (<u64>CELL_SIZE + <u64>ext) + <u64>names;
+    const size64 = <u64>E_HEADER + <u64>E_KEY_BYTES + <u64>cells * (<u64>E_CELL_BYTES + <u64>ext) + <u64>names;
     if (size64 > <u64>(end - p)) return -5;
     const size = <usize>size64;
     const namesEnd = p + size;
@@ -276,9 +447,12 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     const k = keyPtr(key);
     // Everything but the links: the counts, slots, baselines and flags of the exporting kernel; the
     // name from the record's names. An imported key is a change of this kernel (createKey listed it).
+    // The ring comes as u32[SLOTS] and is kept as narrow as its counts allow (rings.ts).
     const listed = load<u8>(k + K_CHANGED);
-    memory.copy(k, src, KEY_SIZE);
+    ringFree(load<u32>(k + K_RING));
+    memory.copy(k, src, KEY_FIELDS);
     store<u8>(k + K_CHANGED, listed);
+    if (!ringImport(k + K_RING, src + KEY_FIELDS)) return -3;
     const keyName = allocName(np + 4, <i32>load<u32>(np));
     if (keyName == 0) return -3;
     store<u32>(k + K_NAME, <u32>keyName);
@@ -286,7 +460,6 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     store<i32>(k + K_PARENT, parent);
     store<i32>(k + K_FIRST_CELL, -1);
     store<i32>(k + K_CHILDREN, 0);
-    store<i32>(k + K_NEXT_FREE, 0);
     store<u8>(k + K_PROFILE, parent < 0 ? <u8>profileOfHash(hash) : 0);
     if (parent >= 0) {
       const pk = keyPtr(parent);
@@ -300,35 +473,29 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     // Cells in their exported order, linked in the same order.
     let first: i32 = -1;
     let last: i32 = -1;
-    let cs = src + KEY_SIZE;
-    let xs = cs + <usize>cells * CELL_SIZE;
+    let cs = src + E_KEY_BYTES;
+    let xs = cs + <usize>cells * E_CELL_BYTES;
     for (let i: i32 = 0; i < cells; i++) {
       if (!nameFits(np, namesEnd)) return -5;
       const c = createCell(key, load<u64>(cs), 0, -1);
       if (c < 0) return -3;
       const cp = cellPtr(c);
       const myExt = load<i32>(cp + C_EXT);
-      memory.copy(cp, cs, CELL_SIZE);
-      store<i32>(cp + C_EXT, myExt);
-      const cellName = allocName(np + 4, <i32>load<u32>(np));
-      if (cellName == 0) return -3;
-      store<u32>(cp + C_NAME, <u32>cellName);
+      if (!importCell(cs, cp)) return -3;
+      // A title cell shares its property cell's name (store.ts); the property came first.
+      if (!shareCellName(k, cp, load<u64>(cs))) {
+        const cellName = allocName(np + 4, <i32>load<u32>(np));
+        if (cellName == 0) return -3;
+        store<u32>(cp + C_NAME, <u32>cellName);
+      }
       np += 4 + <usize>load<u32>(np);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
-      store<i32>(cp + C_KEY, key);
       store<i32>(cp + C_NEXT, -1);
-      store<i32>(cp + C_NEXT_FREE, 0);
-      store<i32>(cp + C_OPEN_POS, -1);
       if (last < 0) first = c;
       else store<i32>(cellPtr(last) + C_NEXT, c);
       last = c;
-      if (load<u8>(cp + C_STATUS) != 0) {
-        const ol = hdrI32(H_OPEN_LEN);
-        store<i32>(hdrPtr(H_OPEN_PTR) + (<usize>ol << 2), c);
-        store<i32>(cp + C_OPEN_POS, ol);
-        setHdrI32(H_OPEN_LEN, ol + 1);
-      }
-      cs += CELL_SIZE;
+      if (load<u8>(cp + C_STATUS) != 0) addOpen(c, <usize>load<u32>(cp + C_OPEN));
+      cs += E_CELL_BYTES;
     }
     store<i32>(k + K_FIRST_CELL, first);
     p += size;
@@ -410,6 +577,6 @@ export function keyProperty(key: i32): i32 {
   return parent >= 0 ? parent : key;
 }
 export function keyScope(key: i32): i32 { return <i32>load<u8>(keyPtr(key) + K_SCOPE); }
-export function cellName(cell: i32): usize { return <usize>load<u32>(cellPtr(cell) + C_NAME); }
+export function cellName(cell: i32): usize { return cellNameBlock(cellPtr(cell)); }
 export function nameLength(p: usize): i32 { return nameLen(p); }
 export function nameAddress(p: usize): usize { return nameBytes(p); }

@@ -28,18 +28,34 @@ const SLAB_CLASSES: i32 = 6;  // classes up to 1 KiB come from slabs; larger nam
 export function allocName(src: usize, len: i32): usize {
   const c = classOf(len);
   if (c >= NAME_CLASSES) return 0;
+  const p = allocBlock(c);
+  if (p == 0) return 0;
+  store<u32>(p, <u32>len);
+  memory.copy(p + NAME_HEADER, src, <usize>len);
+  return p;
+}
+
+/**
+ * A block of class `c` (16 << c bytes, 16-byte aligned, contents undefined) from the class's free list
+ * or a slab; 0 when memory is exhausted. Names and count rings (rings.ts) share the classes, so memory
+ * freed by one is reused by the other.
+ */
+export function allocBlock(c: i32): usize {
   const head = HDR + H_NAME_FREE + (<usize>c << 2);
   let p = <usize>load<u32>(head);
   if (p != 0) {
     store<u32>(head, load<u32>(p));
-  } else {
-    const size = <usize>1 << <usize>(c + MIN_SHIFT);
-    p = c < SLAB_CLASSES ? fromSlab(size) : heapAlloc(size);
-    if (p == 0) return 0;
+    return p;
   }
-  store<u32>(p, <u32>len);
-  memory.copy(p + NAME_HEADER, src, <usize>len);
-  return p;
+  const size = <usize>1 << <usize>(c + MIN_SHIFT);
+  return c < SLAB_CLASSES ? fromSlab(size) : heapAlloc(size);
+}
+
+/** Returns a block of class `c` to its free list. */
+export function freeBlock(p: usize, c: i32): void {
+  const head = HDR + H_NAME_FREE + (<usize>c << 2);
+  store<u32>(p, load<u32>(head));
+  store<u32>(head, <u32>p);
 }
 
 /** `size` bytes (a power of two, at most 1 KiB) of the current slab; a new slab when it is used up. */
@@ -77,9 +93,7 @@ export function releaseRegion(p: usize, bytes: usize): void {
 /** Returns a name block to its class's free list (0: nothing). */
 export function freeName(p: usize): void {
   if (p == 0) return;
-  const head = HDR + H_NAME_FREE + (<usize>classOf(<i32>load<u32>(p)) << 2);
-  store<u32>(p, load<u32>(head));
-  store<u32>(head, <u32>p);
+  freeBlock(p, classOf(<i32>load<u32>(p)));
 }
 
 @inline export function nameLen(p: usize): i32 { return p == 0 ? 0 : <i32>load<u32>(p); }

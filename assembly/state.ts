@@ -76,6 +76,7 @@ export const H_REMOVED_LEN: usize = 1424; // i32
 export const H_REMOVED_CAP: usize = 1428; // i32 entries the removed list holds
 export const H_CHANGES_LOST: usize = 1432;// i32 1 when the removed list overflowed: the next export must be full
 export const H_HOLD_SEQ: usize = 1440;    // i64 arrival number of the next held record (held.ts: ties in event time go in arrival order)
+export const H_RING_BYTES: usize = 1448;  // f64 bytes of count rings allocated (rings.ts): how narrow the kernel keeps them
 
 const KEY_BLOCK_SHIFT: i32 = 12; // 4096 records a block
 export const BLOCK_SHIFT = KEY_BLOCK_SHIFT;

@@ -11,10 +11,13 @@ import {
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST,
 } from './state';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
-import { allocName, freeName, releaseRegion } from './names';
+import { allocName, freeName, releaseRegion, allocBlock, freeBlock } from './names';
+import { ringInit, ringFree, RING_INLINE_BYTES } from './rings';
 import { groupOf } from './chunk';
 
-// Key record (KEY_SIZE bytes).
+// Key record (KEY_SIZE bytes): KEY_FIELDS bytes of fields, then the bytes of its ring of view counts
+// while that is u8 (rings.ts: as narrow as its counts allow, a block of its own when wider). An
+// exported key is the fields followed by the ring as u32[SLOTS] (key-groups.ts).
 export const K_HASH: usize = 0;        // u64, 0 = free
 export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 for a property
 export const K_SCOPE: usize = 12;      // u8
@@ -26,35 +29,81 @@ export const K_FOLDED_SLOT: usize = 24;// i64 slots <= this are folded into the 
 export const K_LAST_TS: usize = 32;    // i64 latest event time
 export const K_BASE_VIEWS: usize = 40; // f64 decayed views folded into the baseline (never frozen)
 export const K_FIRST_CELL: usize = 48; // i32
+export const K_NEXT_FREE: usize = 48;  // i32 free-list link (a free key has no cells)
 export const K_CHILDREN: usize = 52;   // i32 live title keys under a property
-export const K_NEXT_FREE: usize = 56;  // i32 free-list link
+export const K_RING: usize = 56;       // u32 ring of views per slot (rings.ts reference)
 export const K_NAME: usize = 60;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
-export const K_RING: usize = 64;       // u32[SLOTS] views per slot
-export const KEY_SIZE: usize = 64 + (<usize>SLOTS << 2);
+export const KEY_FIELDS: usize = 64;
+export const K_RING_OWN: usize = 64;   // u8[SLOTS] the ring while it is u8 (rings.ts: K_RING + 8)
+export const KEY_SIZE: usize = KEY_FIELDS + RING_INLINE_BYTES;
 
-// Cell record (CELL_SIZE bytes).
+// Cell record (CELL_SIZE bytes): fields, then the bytes of its ring of failure counts while that is u8
+// (rings.ts); the state of an incident (below) is a record of its own from the cell's first opening
+// on: most cells never open. An exported cell has every field at its own place (key-groups.ts EC_*).
 export const C_ERR_HASH: usize = 0;    // u64
 export const C_KEY: usize = 8;         // i32
 export const C_NEXT: usize = 12;       // i32 next cell of the same key, -1 end
+export const C_NEXT_FREE: usize = 12;  // i32 free-list link (a free cell is in no key's list)
 export const C_STATUS: usize = 16;     // u8 0 idle, 1 open
 export const C_HOT: usize = 17;        // u8 1 while the baseline is frozen
-export const C_OPEN_POS: usize = 20;   // i32 position in the open list
+export const C_PENDING: usize = 20;    // i32 failures since the latest evaluation
 export const C_BASE_VIEWS: usize = 24; // f64
 export const C_BASE_FAILS: usize = 32; // f64
-export const C_OPENED_AT: usize = 40;  // i64
-export const C_CALM_SINCE: usize = 48; // i64 -1 when not calm
-export const C_OPEN_THR: usize = 56;   // f64 threshold crossed at opening
-export const C_IMPACTED: usize = 64;   // f64 failures since opening
-export const C_LAST_RATIO: usize = 72; // f64 window ratio at the latest evaluation
-export const C_EVIDENCE: usize = 80;   // i64 slots <= this are not evidence (after a resolve)
-export const C_LAST_EVAL: usize = 88;  // i64
-export const C_PENDING: usize = 96;    // i32 failures since the latest evaluation
-export const C_NEXT_FREE: usize = 100; // i32
-export const C_OPEN_BASE: usize = 104; // f64 baseline at opening
-export const C_EXT: usize = 112;       // i32 property cell: its extension record (below); title cell: -1
-export const C_NAME: usize = 116;      // u32 name block of the error type (names.ts); 0 none
-export const C_RING: usize = 128;      // u32[SLOTS] failures per slot
-export const CELL_SIZE: usize = 128 + (<usize>SLOTS << 2);
+export const C_LAST_RATIO: usize = 40; // f64 window ratio at the latest evaluation
+export const C_EVIDENCE: usize = 48;   // i64 slots <= this are not evidence (after a resolve)
+export const C_LAST_EVAL: usize = 56;  // i64
+export const C_EXT: usize = 64;        // i32 property cell: its extension record (below); title cell: -1
+export const C_NAME: usize = 68;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
+export const C_RING: usize = 72;       // u32 ring of failures per slot (rings.ts reference)
+export const C_OPEN: usize = 76;       // u32 incident record (below) since the cell first opened; 0 never opened
+export const C_RING_OWN: usize = 80;   // u8[SLOTS] the ring while it is u8 (rings.ts: C_RING + 8)
+export const CELL_SIZE: usize = 80 + RING_INLINE_BYTES;
+
+// Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
+// from its first opening on, kept after it closes (the values stay part of the cell's state, as
+// exported). A cell that never opened reads as opened at 0, never calm, thresholds and impact 0.
+export const O_OPEN_POS: usize = 0;    // i32 position in the open list (-1 not open)
+export const O_OPENED_AT: usize = 8;   // i64
+export const O_CALM_SINCE: usize = 16; // i64 -1 when not calm
+export const O_OPEN_THR: usize = 24;   // f64 threshold crossed at opening
+export const O_IMPACTED: usize = 32;   // f64 failures since opening
+export const O_OPEN_BASE: usize = 40;  // f64 baseline at opening
+const OPEN_CLASS: i32 = 2;             // 64 bytes
+const OPEN_BYTES: usize = 64;
+
+/** A new incident record as a cell that never opened has it; 0 when memory is exhausted. */
+export function openRecordNew(): usize {
+  const o = allocBlock(OPEN_CLASS);
+  if (o == 0) return 0;
+  memory.fill(o, 0, OPEN_BYTES);
+  store<i32>(o + O_OPEN_POS, -1);
+  store<i64>(o + O_CALM_SINCE, -1);
+  return o;
+}
+
+// A title cell names its error type with its property cell's name block when the property has a cell
+// of that error type (it nearly always has: a view counts for the property first): one block per
+// property and error type instead of one per title cell. The low bit of C_NAME (blocks are 16-byte
+// aligned) marks a borrowed block, which the title cell never frees. The property cell outlives it: a
+// property key is evicted only once no title key is left under it, and its cells go only with it.
+const NAME_SHARED: u32 = 1;
+/** The name block of cell record `cp` (its own or its property cell's). */
+@inline export function cellNameBlock(cp: usize): usize { return <usize>(load<u32>(cp + C_NAME) & ~NAME_SHARED); }
+
+/**
+ * Names cell record `cp` of key record `k` with the error type its property's cell of `errHash` has;
+ * false (nothing set) when `k` is a property or its property has no such cell.
+ */
+export function shareCellName(k: usize, cp: usize, errHash: u64): bool {
+  const parent = load<i32>(k + K_PARENT);
+  if (parent < 0) return false;
+  const pc = findCell(parent, errHash);
+  if (pc < 0) return false;
+  const block = cellNameBlock(cellPtr(pc));
+  if (block == 0) return false;
+  store<u32>(cp + C_NAME, <u32>block | NAME_SHARED);
+  return true;
+}
 
 // Property-cell extension (PX_SIZE bytes): state only property cells need, kept out of the cell
 // record that titles share, so title memory does not grow. Allocated with the cell, freed with it.
@@ -201,6 +250,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   store<i64>(k + K_FOLDED_SLOT, -1);
   store<i32>(k + K_FIRST_CELL, -1);
   store<u32>(k + K_NAME, <u32>name);
+  ringInit(k + K_RING);
   if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
   place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), tagOf(hash), idx);
@@ -286,6 +336,8 @@ export function deleteKey(idx: i32): void {
   }
   freeName(<usize>load<u32>(k + K_NAME));
   store<u32>(k + K_NAME, 0);
+  ringFree(load<u32>(k + K_RING));
+  store<u32>(k + K_RING, 0);
   store<u64>(k + K_HASH, 0);
   store<i32>(k + K_NEXT_FREE, hdrI32(H_KEY_FREE));
   setHdrI32(H_KEY_FREE, idx);
@@ -312,8 +364,11 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   const count = hdrI32(H_CELL_COUNT);
   if (count >= hdrI32(H_MAX_CELLS)) return -1;
   const k = keyPtr(key);
+  // A title cell shares its property cell's name when there is one (named below, once the record is had).
+  const parent = load<i32>(k + K_PARENT);
+  const pc = parent >= 0 && nameLen >= 0 ? findCell(parent, errHash) : -1;
   let name: usize = 0;
-  if (nameLen >= 0) {
+  if (nameLen >= 0 && pc < 0) {
     name = allocName(namePtr, nameLen);
     if (name == 0) return -1;
   }
@@ -347,13 +402,12 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   }
   store<u64>(c + C_ERR_HASH, errHash);
   store<i32>(c + C_EXT, ext);
-  store<u32>(c + C_NAME, <u32>name);
+  store<u32>(c + C_NAME, pc >= 0 ? <u32>cellNameBlock(cellPtr(pc)) | NAME_SHARED : <u32>name);
+  ringInit(c + C_RING);
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
   markChanged(key, k);
-  store<i32>(c + C_OPEN_POS, -1);
-  store<i64>(c + C_CALM_SINCE, -1);
   store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
   store<i64>(c + C_EVIDENCE, -1);
   store<i64>(c + C_LAST_EVAL, -1);
@@ -392,8 +446,13 @@ function freeCell(idx: i32): void {
     freeExt(ext);
     store<i32>(c + C_EXT, -1);
   }
-  freeName(<usize>load<u32>(c + C_NAME));
+  if ((load<u32>(c + C_NAME) & NAME_SHARED) == 0) freeName(<usize>load<u32>(c + C_NAME));
   store<u32>(c + C_NAME, 0);
+  ringFree(load<u32>(c + C_RING));
+  store<u32>(c + C_RING, 0);
+  const o = <usize>load<u32>(c + C_OPEN);
+  if (o != 0) freeBlock(o, OPEN_CLASS);
+  store<u32>(c + C_OPEN, 0);
   store<u64>(c + C_ERR_HASH, 0);
   store<i32>(c + C_NEXT_FREE, hdrI32(H_CELL_FREE));
   setHdrI32(H_CELL_FREE, idx);

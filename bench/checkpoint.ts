@@ -17,7 +17,9 @@
 // is the loss against the peer, at checkpoints every INTERVAL_MS of event time, which at benchmark
 // speed is far more often than every INTERVAL_MS of wall time: `costAt15sWall` scales the loss to
 // one checkpoint per 15 s of wall time), each worker's pause per checkpoint (the time it stops
-// ingesting to export: p50, p99, max; for the chain, of incremental and of full parts apart), bytes
+// ingesting to export: p50, p99, max; for the chain, of incremental and of full parts apart; and of
+// each pause, the worker thread's time on a CPU and waiting in a run queue for one, which tell a
+// pause that the export makes long from one that waited for a core: Linux only), bytes
 // per checkpoint and write time. Not a timed test: run it by hand
 // (`npm run build && node --import tsx bench/checkpoint.ts`; BENCH_KEYS, BENCH_EVENTS, BENCH_RATE, BENCH_INTERVAL_MS,
 // BENCH_RUNS=none,full,chain,merge, BENCH_ROUNDS, BENCH_PACE_MS). After the chain run, its newest chain is merged once more in a
@@ -132,6 +134,8 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
   const merges: MergeOutcome[] = [];
   const store = new CheckpointStore(dir, policy ?? DEFAULT_CHAIN_POLICY, (m) => merges.push(m));
   const pauses = { full: [] as number[], delta: [] as number[] };
+  const cpu = { full: [] as number[], delta: [] as number[] };
+  const wait = { full: [] as number[], delta: [] as number[] };
   const writes: number[] = [];
   const bytes = { full: [] as number[], delta: [] as number[] };
   const changed: number[] = [];
@@ -161,6 +165,8 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
           delta = h.kind === 'delta';
           keys += h.keys;
           (delta ? pauses.delta : pauses.full).push(p.pauseMs);
+          if (p.pauseCpuMs !== null) (delta ? cpu.delta : cpu.full).push(p.pauseCpuMs);
+          if (p.pauseWaitMs !== null) (delta ? wait.delta : wait.full).push(p.pauseWaitMs);
         }
         if (delta) changed.push(keys);
         const t = performance.now();
@@ -186,9 +192,11 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
     checkpoints: writes.length, keys, learned, seconds: +seconds.toFixed(1), eventsPerSecond: Math.round(EVENTS / seconds),
     changedShare: changed.length ? +(changed.reduce((a, b) => a + b, 0) / changed.length / keys).toFixed(3) : null,
     pauseMs: policy ? { all: stats(all), full: stats(pauses.full), delta: stats(pauses.delta) } : null,
+    pauseCpuMs: policy ? { full: stats(cpu.full), delta: stats(cpu.delta) } : null,
+    pauseWaitMs: policy ? { full: stats(wait.full), delta: stats(wait.delta) } : null,
     writeMs: policy ? { p50: Math.round(pct(writes, 50)), max: Math.round(Math.max(...writes)) } : null,
     bytes: policy ? { full: mean(bytes.full), delta: mean(bytes.delta) } : null,
-    merges: merges.length ? { ok: merges.filter((m) => m.ok).length, failed: merges.filter((m) => !m.ok).map((m) => (m.ok ? '' : m.error.message)), ms: stats(merges.map((m) => m.ms)) } : null,
+    merges: merges.length ? { ok: merges.filter((m) => m.outcome === 'merged').length, failed: merges.map((m) => (m.outcome === 'failed' ? m.error.message : '')).filter((e) => e), ms: stats(merges.map((m) => m.ms)) } : null,
     mergeProbe,
   };
 }

@@ -13,12 +13,24 @@
 // reports the growth of its RSS per key, against a Map-based peer holding the same keys' names and
 // counts (an object per key with a 32-slot view ring) in another child.
 //
+// Against another build in the same run: BENCH_BASELINE=<dir>, a tree of that build (its build/ made,
+// node_modules linked), e.g. `git archive main | tar -x -C /tmp/base && ln -s $PWD/node_modules
+// /tmp/base/ && (cd /tmp/base && npm run build:wasm)`. Each round then runs the baseline's and this
+// tree's throughput in child processes one after the other (its own bench/keys.ts, one round each),
+// and the memory table gets a column for the baseline's kernel.
+//
+// The kernel alone (`BENCH_MODE=kernel`): one thread decodes and ingests each stream into a fresh
+// kernel, this build's and (with BENCH_BASELINE) the baseline's alternating in one process, and reports
+// the CPU time (user + system) per event, which a machine loaded by other work disturbs far less than
+// events/s by wall clock.
+//
 // Not a timed test: `npm run build && node --import tsx bench/keys.ts`
-// (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory).
+// (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory|kernel,
+// BENCH_BASELINE).
 import { Readable, Writable } from 'node:stream';
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { replay } from '../src/replay/replay.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
@@ -30,6 +42,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
 const MEMORY_KEYS = (process.env.BENCH_MEMORY_KEYS ?? '1000000').split(',').map(Number);
 const MODE = process.env.BENCH_MODE ?? 'all';
+const BASELINE = process.env.BENCH_BASELINE;
+const SELF = fileURLToPath(import.meta.url);
 const START = Date.UTC(2026, 11, 1);
 const HOUR = 3_600_000;
 const CHUNK = 1 << 20;
@@ -76,6 +90,46 @@ async function run(data: Buffer[], workers: number): Promise<{ eps: number; seco
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const m = (x: number) => `${(x / 1e6).toFixed(2)}M`;
 
+/** One round of each stream with `workers` workers, run by `script` (this bench or a baseline's) in a child: events/s by stream. */
+function childRound(script: string, cwd: string, workers: number): Record<string, number> {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
+    cwd, env: { ...process.env, BENCH_MODE: 'throughput', BENCH_ROUNDS: '1', BENCH_WORKERS: String(workers), BENCH_BASELINE: '' },
+    encoding: 'utf8', maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) throw new Error(`throughput child (${script}) failed: ${r.stderr}`);
+  const out: Record<string, number> = {};
+  for (const l of r.stderr.split('\n')) {
+    const x = /^round \d+ (\w+) workers=\d+: ([\d.]+)M events\/s/.exec(l);
+    if (x) out[x[1]] = Number(x[2]) * 1e6;
+  }
+  return out;
+}
+
+/** This build against the baseline's, alternating child processes round by round. */
+function throughputAgainstBaseline(base: string): void {
+  const streams: Stream[] = ['few', 'distinct', 'mix30'];
+  const results: Record<string, number[]> = {};
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const w of WORKERS) {
+      for (const [who, script, cwd] of [['baseline', `${base}/bench/keys.ts`, base], ['this', SELF, process.cwd()]] as const) {
+        const res = childRound(script, cwd, w);
+        for (const s of streams) (results[`${who}/${s}/${w}`] ??= []).push(res[s]);
+        process.stderr.write(`round ${r + 1} ${who} workers=${w}: ${streams.map((s) => `${s} ${m(res[s])}`).join(', ')}\n`);
+      }
+    }
+  }
+  console.log(`\n${EVENTS} events, ${PROPERTIES} properties, median of ${ROUNDS} rounds alternating the baseline (${base}) and this build (${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${new Date().toISOString()})`);
+  console.log('| stream | workers | baseline events/s | this build events/s | this / baseline | runs (baseline; this) |');
+  console.log('|---|---|---|---|---|---|');
+  for (const w of WORKERS) {
+    for (const s of streams) {
+      const b = results[`baseline/${s}/${w}`];
+      const t = results[`this/${s}/${w}`];
+      console.log(`| ${s} | ${w} | ${m(median(b))} | ${m(median(t))} | ${(median(t) / median(b)).toFixed(2)}x | ${b.map(m).join(' ')}; ${t.map(m).join(' ')} |`);
+    }
+  }
+}
+
 async function throughput(): Promise<void> {
   const streams: Stream[] = ['few', 'distinct', 'mix30'];
   const data = Object.fromEntries(streams.map((s) => [s, build(s, EVENTS)])) as Record<Stream, Buffer[]>;
@@ -86,7 +140,7 @@ async function throughput(): Promise<void> {
         const res = await run(data[s], w);
         if (res.events !== EVENTS) throw new Error(`${s}: ${res.events} events counted of ${EVENTS}`);
         (results[`${s}/${w}`] ??= []).push(res.eps);
-        process.stderr.write(`round ${r + 1} ${s} workers=${w}: ${m(res.eps)} events/s\n`);
+        process.stderr.write(`round ${r + 1} ${s} workers=${w}: ${(res.eps / 1e6).toFixed(4)}M events/s\n`);
       }
     }
   }
@@ -99,6 +153,45 @@ async function throughput(): Promise<void> {
       const xs = results[`${s}/${w}`];
       console.log(`| ${s} | ${w} | ${m(median(xs))} | ${xs.map(m).join(' ')} | ${(median(xs) / few).toFixed(2)}x |`);
     }
+  }
+}
+
+/** CPU ns per event of decoding and ingesting each stream in one thread, this build's kernel against the baseline's in one process. */
+async function kernelOnly(): Promise<void> {
+  type Kernel = typeof WasmKernel;
+  const impls: Array<[string, Kernel]> = [['this', WasmKernel]];
+  if (BASELINE) impls.unshift(['baseline', (await import(pathToFileURL(`${BASELINE}/src/kernel/wasm-kernel.ts`).href)).WasmKernel as Kernel]);
+  const streams: Stream[] = ['few', 'distinct', 'mix30'];
+  const data = Object.fromEntries(streams.map((s) => [s, build(s, EVENTS)])) as Record<Stream, Buffer[]>;
+  const results: Record<string, number[]> = {};
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const s of streams) {
+      for (const [who, K] of impls) {
+        const k = K.create({
+          maxKeys: EVENTS + 1000, maxCells: EVENTS + 1000, chunkBytes: CHUNK, groupLo: 0, groupHi: 128, groups: 128, params: DEFAULT_DETECTION_PARAMS,
+        });
+        const clock = new EventClock(DEFAULT_CLOCK_OPTIONS);
+        const t0 = process.cpuUsage();
+        for (const buf of data[s]) {
+          const d = k.decodeChunk(buf, 1, 128);
+          const plan = clock.plan(d.times, d.props);
+          k.ingest(d.parts[0], plan.plan, plan.endTarget);
+        }
+        k.finish();
+        const used = process.cpuUsage(t0);
+        if (k.counters().events !== EVENTS) throw new Error(`${who} ${s}: ${k.counters().events} events of ${EVENTS}`);
+        const ns = ((used.user + used.system) * 1000) / EVENTS;
+        (results[`${who}/${s}`] ??= []).push(ns);
+        process.stderr.write(`round ${r + 1} ${s} ${who}: ${ns.toFixed(0)} ns/event\n`);
+      }
+    }
+  }
+  console.log(`\nKernel alone, one thread, decode + ingest, CPU ns per event, median of ${ROUNDS} (${EVENTS} events; ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${new Date().toISOString()})`);
+  console.log(`| stream |${impls.map(([w]) => ` ${w} |`).join('')}${BASELINE ? ' this / baseline |' : ''}`);
+  console.log(`|---|${impls.map(() => '---|').join('')}${BASELINE ? '---|' : ''}`);
+  for (const s of streams) {
+    const cols = impls.map(([w]) => median(results[`${w}/${s}`]));
+    console.log(`| ${s} |${cols.map((c) => ` ${c.toFixed(0)} |`).join('')}${BASELINE ? ` ${(cols[1] / cols[0]).toFixed(2)}x |` : ''}`);
   }
 }
 
@@ -144,18 +237,21 @@ function memoryChild(n: number, impl: string): void {
 
 function memory(): void {
   console.log(`\nRSS growth per title key (one error type each), one kernel, fresh process each (total memory ${Math.round(totalmem() / 2 ** 30)} GiB)`);
-  console.log('| title keys | Vigil kernel B/key | peak RSS | Map peer B/key |');
-  console.log('|---|---|---|---|');
+  const impls: Array<[string, string, string]> = [['kernel', SELF, process.cwd()], ['map', SELF, process.cwd()]];
+  if (BASELINE) impls.push(['baseline', `${BASELINE}/bench/keys.ts`, BASELINE]);
+  console.log(`| title keys | Vigil kernel B/key | peak RSS | Map peer B/key |${BASELINE ? ' baseline kernel B/key | baseline peak RSS |' : ''}`);
+  console.log(`|---|---|---|---|${BASELINE ? '---|---|' : ''}`);
   for (const n of MEMORY_KEYS) {
     const row: Record<string, { bytesPerKey: number; rssMb: number }> = {};
-    for (const impl of ['kernel', 'map']) {
-      const r = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', fileURLToPath(import.meta.url)], {
-        env: { ...process.env, BENCH_CHILD: `${n}:${impl}` }, encoding: 'utf8', maxBuffer: 1 << 20,
+    for (const [name, script, cwd] of impls) {
+      const r = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', script], {
+        cwd, env: { ...process.env, BENCH_CHILD: `${n}:${name === 'map' ? 'map' : 'kernel'}` }, encoding: 'utf8', maxBuffer: 1 << 20,
       });
-      if (r.status !== 0) throw new Error(`memory child ${impl} ${n} failed: ${r.stderr}`);
-      row[impl] = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      if (r.status !== 0) throw new Error(`memory child ${name} ${n} failed: ${r.stderr}`);
+      row[name] = JSON.parse(r.stdout.trim().split('\n').pop()!);
     }
-    console.log(`| ${n.toLocaleString('en')} | ${row.kernel.bytesPerKey.toFixed(0)} | ${row.kernel.rssMb.toFixed(0)} MB | ${row.map.bytesPerKey.toFixed(0)} |`);
+    const base = row.baseline ? ` ${row.baseline.bytesPerKey.toFixed(0)} | ${row.baseline.rssMb.toFixed(0)} MB |` : '';
+    console.log(`| ${n.toLocaleString('en')} | ${row.kernel.bytesPerKey.toFixed(0)} | ${row.kernel.rssMb.toFixed(0)} MB | ${row.map.bytesPerKey.toFixed(0)} |${base}`);
   }
 }
 
@@ -163,6 +259,13 @@ if (process.env.BENCH_CHILD) {
   const [n, impl] = process.env.BENCH_CHILD.split(':');
   memoryChild(Number(n), impl);
 } else {
-  if (MODE !== 'memory') await throughput();
-  if (MODE !== 'throughput') memory();
+  if (MODE === 'kernel') {
+    await kernelOnly();
+  } else {
+    if (MODE !== 'memory') {
+      if (BASELINE) throughputAgainstBaseline(BASELINE);
+      else await throughput();
+    }
+    if (MODE !== 'throughput') memory();
+  }
 }

@@ -16,7 +16,7 @@ test('kafka configuration: defaults, and every problem reported at once', () => 
   const c = loadConfig({ VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: 'a:9092, b:9093', VIGIL_KAFKA_TOPIC: 'views' });
   assert.deepEqual(c.kafka, {
     brokers: ['a:9092', 'b:9093'], topic: 'views', groupId: 'vigil', clientId: 'vigil', startFrom: 'earliest', tls: false,
-    tlsCaFile: null, sasl: null, commitIntervalMs: 1000, maxFetchBytes: 10 << 20, sessionTimeoutMs: 30_000,
+    tlsCaFile: null, sasl: null, commitIntervalMs: 1000, maxFetchBytes: 10 << 20, sessionTimeoutMs: 20_000,
   });
   assert.equal(c.kinesis, null);
   const p = problems({ VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: 'nohost', VIGIL_KAFKA_START: 'middle', VIGIL_KAFKA_SASL_MECHANISM: 'scram-sha-256',

@@ -16,7 +16,7 @@ import { S3Client, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command }
 import { DaemonRuns, killLeftoverDaemons } from './support/daemon-process.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
-import { compareIncidents, describeComparison, incidentSpans, type IncidentSpan } from './support/incident-compare.ts';
+import { compareIncidents, describeComparison, incidentSpans, unionByIdentity, type IncidentSpan } from './support/incident-compare.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
 import type { TaskCheckpointManifest } from '../src/cluster/task-checkpoint-store.ts';
 
@@ -101,27 +101,6 @@ async function newestTaskCheckpoint(topic: string, group: string, partition: num
   }
 }
 
-/**
- * The union of the nodes' incidents by identity (key, opening within one tick): one incident may be
- * in several stores (a task's re-derived tail on its new owner, an incident taken over from a
- * checkpoint); its closing is the one any of them has. Closings that disagree are returned.
- */
-function unionByIdentity(nodes: Node[]): { spans: IncidentSpan[]; conflicts: string[] } {
-  const out: IncidentSpan[] = [];
-  const conflicts: string[] = [];
-  for (const n of nodes) {
-    for (const s of n.spans()) {
-      const same = out.find((o) => o.key === s.key && Math.abs(o.openedAtMs - s.openedAtMs) <= TICK_MS);
-      if (!same) { out.push({ ...s }); continue; }
-      if (s.closedAtMs === null) continue;
-      if (same.closedAtMs === null) { same.closedAtMs = s.closedAtMs; same.closedAs = s.closedAs; continue; }
-      if (same.closedAs !== s.closedAs || Math.abs(same.closedAtMs - s.closedAtMs) > TICK_MS) {
-        conflicts.push(`${s.key} opened ${new Date(s.openedAtMs).toISOString()}: ${same.closedAs} ${new Date(same.closedAtMs).toISOString()} vs ${s.closedAs} at ${n.name} ${new Date(s.closedAtMs).toISOString()}`);
-      }
-    }
-  }
-  return { spans: out.sort((a, b) => a.openedAtMs - b.openedAtMs), conflicts };
-}
 
 test('three nodes, a kill -9 and restart, a node added, a node removed: the union of their incidents is the replay\'s', async (t) => {
   const started = Date.now();
@@ -226,7 +205,7 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
     const twice = own.filter((x, i) => own.some((y, j) => j < i && y.key === x.key && Math.abs(y.openedAtMs - x.openedAtMs) <= TICK_MS));
     assert.deepEqual(twice.map((x) => `${x.key} ${new Date(x.openedAtMs).toISOString()}`), [], `${n.name} recorded an incident twice`);
   }
-  const { spans, conflicts } = unionByIdentity(nodes);
+  const { spans, conflicts } = unionByIdentity(nodes, TICK_MS);
   const c = compareIncidents(incidentSpans(demo.replayed), spans, TICK_MS, demo.maxTs - 5 * 60_000);
   assert.deepEqual(conflicts, [], 'nodes that disagree on how an incident closed');
   assert.ok(c.missing.length === 0 && c.extra.length === 0 && c.closeDiffers.length === 0, `the union of the nodes' incidents: ${describeComparison(c)}`);

@@ -109,7 +109,7 @@ test('cluster: off by default; on, it needs the Kafka source, S3 and checkpoints
   const kafka = { VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_KAFKA_TOPIC: 'views', VIGIL_KAFKA_GROUP: 'prod-vigil' };
   const s3 = { VIGIL_S3_BUCKET: 'vigil-state' };
   const on = loadConfig({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: 'node-1' }).cluster;
-  assert.deepEqual(on, { name: 'prod-vigil', nodeId: 'node-1', workersPerTask: 1, maxTasks: loadConfig({}).workers, inputKeyedByProperty: true, repartitionPartitions: null });
+  assert.deepEqual(on, { name: 'prod-vigil', nodeId: 'node-1', workersPerTask: 1, maxTasks: loadConfig({}).workers, kinesisTasks: null, inputKeyedByProperty: true, repartitionPartitions: null });
   // The caps are sized for the kernels of the tasks a node is meant to own: each task's kernels get an equal share.
   const GiB = 2 ** 30;
   const caps = (env: Record<string, string>) => loadConfig({ ...kafka, ...s3, VIGIL_WORKERS: '4', ...env }, 8 * GiB).maxKeysPerWorker;
@@ -145,4 +145,30 @@ test('cluster: off by default; on, it needs the Kafka source, S3 and checkpoints
     /VIGIL_CLUSTER_WORKERS_PER_TASK \(8\) must not exceed VIGIL_KEY_GROUPS \(4\)/);
   // Off, its variables are known (no typo warning) and not checked.
   assert.deepEqual(loadConfig({ VIGIL_CLUSTER_NODE_ID: 'a/b' }).unknownVariables, []);
+});
+
+test('cluster with Kinesis input: Kafka coordinates it (brokers, no topic); the static split is refused', () => {
+  const kinesis = { VIGIL_SOURCE: 'kinesis', VIGIL_KINESIS_STREAM: 'views', VIGIL_S3_BUCKET: 'vigil-state', VIGIL_CLUSTER: 'true' };
+  const c = loadConfig({ ...kinesis, VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_CLUSTER_KINESIS_TASKS: '16' });
+  assert.equal(c.cluster?.kinesisTasks, 16);
+  assert.equal(c.cluster?.name, 'vigil');
+  assert.deepEqual(c.kafka?.brokers, ['127.0.0.1:9092']);
+  assert.equal(c.kafka?.topic, '');
+  assert.equal(loadConfig({ ...kinesis, VIGIL_KAFKA_BROKERS: '127.0.0.1:9092' }).cluster?.kinesisTasks, null);
+  const problems = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      return e.problems.join('\n');
+    }
+    return '';
+  };
+  assert.match(problems(kinesis), /VIGIL_KAFKA_BROKERS: required when VIGIL_CLUSTER=true/);
+  assert.doesNotMatch(problems(kinesis), /VIGIL_KAFKA_TOPIC/);
+  assert.match(problems({ ...kinesis, VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_KINESIS_NODE_COUNT: '2' }), /VIGIL_KINESIS_NODE_COUNT: a cluster assigns the shards/);
+  assert.match(problems({ ...kinesis, VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_CLUSTER_KINESIS_TASKS: '0' }), /VIGIL_CLUSTER_KINESIS_TASKS/);
+  assert.match(problems({ ...kinesis, VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY: 'false' }), /VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY=false: the repartition stage reads a Kafka topic/);
+  // Without the cluster, Kinesis needs no Kafka.
+  assert.equal(loadConfig({ VIGIL_SOURCE: 'kinesis', VIGIL_KINESIS_STREAM: 'views' }).kafka, null);
 });

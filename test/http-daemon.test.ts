@@ -29,7 +29,9 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
   let stderr = '';
   // stdin source: the feed client connects before any view arrives, so it sees the incident open live.
   const child = spawn(process.execPath, [VIGIL, 'run'], {
-    env: { PATH: process.env.PATH, VIGIL_DATA_DIR: join(dir, 'data'), VIGIL_WORKERS: '2', VIGIL_SOURCE: 'stdin', VIGIL_HTTP_PORT: '0', VIGIL_FEED_UPDATE_MS: '0', VIGIL_WEBHOOK_URL: hookUrl },
+    env: { PATH: process.env.PATH, VIGIL_DATA_DIR: join(dir, 'data'), VIGIL_WORKERS: '2', VIGIL_SOURCE: 'stdin', VIGIL_HTTP_PORT: '0', VIGIL_FEED_UPDATE_MS: '0', VIGIL_WEBHOOK_URL: hookUrl,
+      // A chain of one incremental part is due for a merge: the second checkpoint below starts one.
+      VIGIL_CHECKPOINT_MAX_DELTAS: '1' },
     stdio: ['pipe', 'ignore', 'pipe'],
   });
   children.push(child);
@@ -67,8 +69,11 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
   const dump = await fetch(`${base}/api/commands`, { method: 'POST', body: JSON.stringify({ command: 'dump-incidents' }) });
   assert.equal(dump.status, 503);
   assert.equal((await dump.json()).error.code, 'DUMP_NOT_CONFIGURED');
-  const checkpoint = await fetch(`${base}/api/commands`, { method: 'POST', body: JSON.stringify({ command: 'checkpoint' }) });
-  assert.equal(checkpoint.status, 200);
+  for (let i = 0; i < 2; i++) {
+    const checkpoint = await fetch(`${base}/api/commands`, { method: 'POST', body: JSON.stringify({ command: 'checkpoint' }) });
+    assert.equal(checkpoint.status, 200);
+  }
+  await waitFor('the merge of the chain', async () => /^vigil_checkpoint_merges_total\{outcome="merged"\} 1$/m.test(await (await fetch(`${base}/metrics`)).text()), 30_000);
 
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /^vigil_events_total [1-9]\d*$/m);
@@ -84,7 +89,8 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
   const count = (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1] ?? -1);
   assert.ok(count('vigil_chunk_processing_seconds_count') >= 1, 'chunk processing');
   assert.equal(count('vigil_event_to_incident_seconds_count'), 1, 'the one incident opened');
-  assert.equal(count('vigil_checkpoint_duration_seconds_count{trigger="command"}'), 1, 'the checkpoint command');
+  assert.equal(count('vigil_checkpoint_duration_seconds_count{trigger="command"}'), 2, 'the checkpoint commands');
+  assert.equal(count('vigil_checkpoint_merge_seconds_count'), 1, 'the merge of their chain');
   assert.ok(count('vigil_notification_delivery_seconds_count{receiver="webhook"}') >= 1, 'the webhook delivery');
   // Event time is 2026-11-27, the clock is later: the whole backlog delay is in the largest bucket.
   assert.match(metrics, /^vigil_event_to_incident_seconds_bucket\{le="\+Inf"\} 1$/m);

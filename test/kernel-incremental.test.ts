@@ -3,9 +3,10 @@
 // its end restores to, in any worker count, and a chain with a missing link is refused.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { REMOVED_ENTRY_BYTES, type KernelGroupState } from '../src/kernel/kernel-state.ts';
+import { REMOVED_ENTRY_BYTES, decodeKernelState, type KernelGroupState } from '../src/kernel/kernel-state.ts';
+import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { TestRng, assertSameVerdicts, cutSteps, forkRunState, newRunState, sorted } from './support/detection-streams.ts';
-import { canonical, canonicalHashes, exportAll, feed, finish, kernels, keysOf, layoutFree, restoreInto, stream } from './support/incremental.ts';
+import { canonical, canonicalHashes, exportAll, feed, finish, init, kernels, keysOf, layoutFree, restoreInto, stream } from './support/incremental.ts';
 
 describe('incremental kernel exports', () => {
   const steps = stream();
@@ -234,4 +235,31 @@ describe('incremental kernel exports', () => {
       assert.equal(hashes.length, p.header.keys);
     }
   });
+
+  test('the export region (one pass) and the page-by-page export write the same parts, full and incremental', () => {
+    // A region that holds any of these exports, and none: each kernel takes one way every time.
+    const make = (exportRegionBytes: number) => Array.from({ length: 2 }, (_, w) => WasmKernel.create({ ...init(w, 2), exportRegionBytes }, true));
+    const [inRegion, inPages] = [make(1 << 30), make(0)];
+    const [a, b] = [newRunState(), newRunState()];
+    let from = 0;
+    cuts.forEach((at, i) => {
+      feed(inRegion, steps.slice(from, at), a);
+      feed(inPages, steps.slice(from, at), b);
+      from = at;
+      for (let w = 0; w < 2; w++) {
+        // The region's kernels export into a buffer made ready in advance (after the first delta).
+        inRegion[w].preparePartBuffer();
+        const [r, p] = [inRegion[w], inPages[w]].map((k) => decodeKernelState(k.exportPart(undefined, undefined, i > 0)));
+        assert.deepEqual([inRegion[w].lastExportWay, inPages[w].lastExportWay], ['region', 'pages']);
+        assert.equal(r.header.kind, i > 0 ? 'delta' : 'full');
+        assert.ok(r.header.keys > 0, 'every export holds keys');
+        const header = (s: KernelGroupState) => ({ ...s.header, exportId: null, since: null });
+        assert.deepEqual(header(r), header(p), `header at cut ${i}, worker ${w}`);
+        for (const section of ['records', 'held', 'dedup', 'removed'] as const) {
+          assert.ok(Buffer.from(r[section]).equals(Buffer.from(p[section])), `${section} at cut ${i}, worker ${w}`);
+        }
+      }
+    });
+  });
 });
+

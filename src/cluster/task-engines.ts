@@ -52,7 +52,10 @@ interface UpstreamStatus {
   atMs: number;
 }
 
-/** One partition of the input topic this node owns: its own engine, event clock and checkpoints. */
+/**
+ * One task this node owns (a partition of the input topic; with Kinesis input, the shard lineages of
+ * one partition of the coordination topic): its own engine, event clock and checkpoints.
+ */
 interface Task {
   key: string;
   /** The group generation this node owns the task in (its checkpoints are written at it). */
@@ -63,8 +66,8 @@ interface Task {
   dropped: boolean;
   /** Properties its verdicts named (its incidents are those of these properties). */
   properties: Set<string>;
-  /** The partition offset of its latest durable checkpoint (what the group may commit). */
-  checkpointed: string | null;
+  /** The positions of its latest durable checkpoint, by stream (Kafka: its partition's offset, what the group may commit; Kinesis: its shards' sequence numbers). */
+  checkpointed: Record<string, string> | null;
   checkpointing: Promise<Record<string, unknown> | null> | null;
   gainedAtMs: number;
   readyAtMs: number | null;
@@ -116,11 +119,17 @@ export class ClusterTasks implements SourceSink {
   /** Restores from a checkpoint per task on this node since start (kept when the task leaves, shown while it is here). */
   private readonly restores = new Map<string, number>();
   private readonly readyListeners: Array<(task: string) => void> = [];
+  /** What the checkpoints' positions belong to (a checkpoint names it, as a single node's does). */
+  private readonly sourceId: string;
+  /** Kafka input: a task is one partition, its one stream, declared to its engine when it starts (a Kinesis task's source declares its shards). */
+  private readonly taskIsStream: boolean;
 
   constructor(private readonly o: ClusterTasksOptions) {
     const c = o.config;
     this.log = o.logger.child({ component: 'cluster', node: c.cluster!.nodeId });
     this.chunkBytes = c.chunkBytes;
+    this.taskIsStream = c.source !== 'kinesis';
+    this.sourceId = c.source === 'kinesis' ? `kinesis:${c.kinesis!.stream}` : `kafka:${o.repartition?.topic ?? c.kafka!.topic}`;
     this.store = new TaskCheckpointStore(o.s3Client ?? createS3Client(c.s3!), c.s3!, c.cluster!.name, c.cluster!.nodeId, this.log);
     if (o.metrics) this.registerMetrics(o.metrics);
   }
@@ -220,7 +229,7 @@ export class ClusterTasks implements SourceSink {
   // Arrow functions: the source calls these detached from the sink.
   committable = (): ReadonlyMap<string, string> => {
     const out = new Map<string, string>();
-    for (const t of this.tasks.values()) if (!t.dropped && t.checkpointed !== null) out.set(t.key, t.checkpointed);
+    for (const t of this.tasks.values()) if (!t.dropped) for (const [k, v] of Object.entries(t.checkpointed ?? {})) out.set(k, v);
     return out;
   };
 
@@ -248,10 +257,50 @@ export class ClusterTasks implements SourceSink {
   };
 
   partitionsChanged = (change: PartitionChange): Map<string, Promise<string | null>> => {
+    const out = new Map<string, Promise<string | null>>();
+    for (const [key, load] of this.assign(change)) out.set(key, load.then((p) => p?.[key] ?? null));
+    return out;
+  };
+
+  /**
+   * A task's own sink, for a source that reads the streams of one task (a Kinesis task's shards):
+   * bound to the task as it is now, so a source left over from before the task was lost and gained
+   * again writes nothing into the new one. Its committable positions are the task's latest checkpoint's.
+   */
+  sinkOf(key: string): SourceSink {
+    const t = this.tasks.get(key);
+    const live = (): Task | null => (t && !t.dropped && t.engine && this.tasks.get(key) === t ? t : null);
+    return {
+      chunkBytes: this.chunkBytes,
+      write: () => Promise.reject(new Error('a cluster task takes framed chunks (writeChunk)')),
+      writeChunk: async (chunk, origin, position) => {
+        if (!live()) return;
+        await this.o.writer.idle();
+        this.lastWriteAt = this.o.now();
+        try {
+          await live()?.engine!.push(chunk, origin, position);
+        } catch (err) {
+          if (live()) throw err;
+        }
+      },
+      committable: () => new Map(Object.entries(live()?.checkpointed ?? {})),
+      declareStreams: (ids) => live()?.engine!.declareStreams(ids),
+      streamCaughtUp: (id) => live()?.engine!.streamCaughtUp(id),
+      streamBehind: (id) => live()?.engine!.streamBehind(id),
+      streamAhead: (id) => live()?.engine!.streamAhead(id) ?? false,
+    };
+  }
+
+  /**
+   * A new assignment of tasks: the lost ones are dropped, and for each gained one a promise of the
+   * positions its state holds (by stream; null: no checkpoint), resolved once its state is loaded and
+   * its engine started. Reading a gained task's streams must wait for it.
+   */
+  assign(change: PartitionChange): Map<string, Promise<Record<string, string> | null>> {
     const generation = change.generation ?? 0;
     for (const key of change.lost) this.drop(key, 'revoked');
     for (const t of this.tasks.values()) t.generation = generation;
-    const loads = new Map<string, Promise<string | null>>();
+    const loads = new Map<string, Promise<Record<string, string> | null>>();
     for (const key of change.gained) {
       const t: Task = { key, generation, engine: null, dropped: false, properties: new Set(), checkpointed: null, checkpointing: null,
         gainedAtMs: this.o.now(), readyAtMs: null, restoredFrom: null, pushedNext: null, checkpointAtMs: null, checkpointSeconds: null, checkpointBytes: null, upstream: new Map() };
@@ -267,12 +316,12 @@ export class ClusterTasks implements SourceSink {
         maxCellsPerWorker: c.maxCellsPerWorker }, 'this node owns more tasks than VIGIL_CLUSTER_MAX_TASKS: at full key and cell caps its kernels may take more than the memory share they were sized for');
     }
     return loads;
-  };
+  }
 
   // --- gaining and losing a task --------------------------------------------------------------------
 
-  /** Loads the task's newest checkpoint (retrying while S3 fails), settles its incidents, starts its engine; resolves with where to read from. */
-  private async gain(t: Task): Promise<string | null> {
+  /** Loads the task's newest checkpoint (retrying while S3 fails), settles its incidents, starts its engine; resolves with where to read from (by stream). */
+  private async gain(t: Task): Promise<Record<string, string> | null> {
     const groups = this.o.config.keyGroups;
     let loaded: LoadedTaskCheckpoint | null = null;
     for (let attempt = 0; ; attempt++) {
@@ -294,8 +343,8 @@ export class ClusterTasks implements SourceSink {
     const m = loaded?.manifest;
     for (const p of m?.incidents.properties ?? []) t.properties.add(p);
     this.settleIncidents(t, loaded);
-    const position = m?.positions[t.key] ?? null;
-    let engine = this.newEngine(t, loaded ? { parts: loaded.parts, eventTime: m!.eventTime, positions: position === null ? {} : { [t.key]: position } } : undefined);
+    const positions = m?.positions ?? {};
+    let engine = this.newEngine(t, loaded ? { parts: loaded.parts, eventTime: m!.eventTime, positions } : undefined);
     try {
       await engine.start();
     } catch (err) {
@@ -310,12 +359,12 @@ export class ClusterTasks implements SourceSink {
       await engine.stop();
       return null;
     }
-    engine.declareStreams(this.o.repartition?.upstreams ?? [t.key]);
+    if (this.taskIsStream) engine.declareStreams(this.o.repartition?.upstreams ?? [t.key]);
     t.engine = engine;
     for (const l of this.readyListeners) {
       try { l(t.key); } catch (err) { this.log.error({ err, task: t.key }, 'task ready listener failed'); }
     }
-    t.checkpointed = loaded ? position : null;
+    t.checkpointed = loaded ? { ...positions } : null;
     t.restoredFrom = loaded?.name ?? null;
     t.readyAtMs = this.o.now();
     if (loaded) {
@@ -323,9 +372,10 @@ export class ClusterTasks implements SourceSink {
       this.restores.set(t.key, (this.restores.get(t.key) ?? 0) + 1);
       t.checkpointAtMs = m!.createdAtMs;
     }
-    this.log.info({ task: t.key, generation: t.generation, checkpoint: loaded?.name ?? null, writtenBy: m?.nodeId ?? null, offset: loaded ? position : null,
+    this.log.info({ task: t.key, generation: t.generation, checkpoint: loaded?.name ?? null, writtenBy: m?.nodeId ?? null,
+      ...(this.taskIsStream ? { offset: loaded ? positions[t.key] ?? null : null } : { positions: loaded ? positions : null }),
       eventTime: m?.eventTime.reached ?? null, openIncidents: m?.incidents.open.length ?? 0, loadMs: t.readyAtMs - t.gainedAtMs }, 'cluster task ready');
-    return loaded ? position : null;
+    return loaded ? positions : null;
   }
 
   /**
@@ -426,16 +476,16 @@ export class ClusterTasks implements SourceSink {
       if (t.dropped) return null;
       const c = this.o.config;
       const saved = await this.store.save(t.key, t.generation, state.parts, {
-        eventTime: state.eventTime, positions: state.positions, source: `kafka:${this.o.repartition?.topic ?? c.kafka!.topic}`, latestVerdictMs: state.barrier.latestVerdictMs,
+        eventTime: state.eventTime, positions: state.positions, source: this.sourceId, latestVerdictMs: state.barrier.latestVerdictMs,
         incidents: { open: state.barrier.open, properties: state.barrier.properties },
       }, c.keyGroups, this.o.now(), () => !t.dropped);
       if (saved === null || t.dropped) return null;
       this.counts.checkpoints++;
-      t.checkpointed = state.positions[t.key] ?? t.checkpointed;
+      t.checkpointed = { ...t.checkpointed, ...state.positions };
       t.checkpointAtMs = this.o.now();
       t.checkpointSeconds = (t.checkpointAtMs - startedAtMs) / 1000;
       t.checkpointBytes = saved.bytes;
-      return { name: saved.name, bytes: saved.bytes, offset: t.checkpointed, event_time: state.eventTime.reached };
+      return { name: saved.name, bytes: saved.bytes, ...this.checkpointedOf(t), event_time: state.eventTime.reached };
     })().finally(() => { t.checkpointing = null; });
     return t.checkpointing;
   }
@@ -552,12 +602,17 @@ export class ClusterTasks implements SourceSink {
     return this.lastWriteAt;
   }
 
+  /** Where a task's latest checkpoint stands: its partition's offset (Kafka), or its shards' sequence numbers (Kinesis). */
+  private checkpointedOf(t: Task, prefix = ''): Record<string, unknown> {
+    return this.taskIsStream ? { [`${prefix}offset`]: t.checkpointed?.[t.key] ?? null } : { [`${prefix}positions`]: t.checkpointed };
+  }
+
   status(): Record<string, unknown> {
     const now = this.o.now();
     return {
       node: this.o.config.cluster!.nodeId, name: this.o.config.cluster!.name, ...this.counts, max_tasks: this.o.config.cluster!.maxTasks,
       tasks: [...this.tasks.values()].sort((a, b) => a.key.localeCompare(b.key)).map((t) => ({
-        task: t.key, generation: t.generation, ready: t.engine !== null, restored_from: t.restoredFrom, checkpointed_offset: t.checkpointed,
+        task: t.key, generation: t.generation, ready: t.engine !== null, restored_from: t.restoredFrom, ...this.checkpointedOf(t, 'checkpointed_'),
         event_time: t.engine?.maxEventTs() ?? null, owned_s: Math.round((now - t.gainedAtMs) / 1000), properties: t.properties.size,
         events: t.engine?.stats.events ?? 0, restore_ms: t.readyAtMs === null ? null : t.readyAtMs - t.gainedAtMs,
         checkpoint_age_s: t.checkpointAtMs === null ? null : Math.round((now - t.checkpointAtMs) / 1000), checkpoint_bytes: t.checkpointBytes,

@@ -23,6 +23,12 @@ export interface ClusterConfig {
    */
   maxTasks: number;
   /**
+   * With Kinesis input: the number of tasks (partitions of the coordination topic `<name>.kinesis`)
+   * when this node creates that topic; null: the stream's shard lineages at that time. An existing
+   * topic's partition count is what counts.
+   */
+  kinesisTasks: number | null;
+  /**
    * Whether the input topic is keyed by property (a property's views in one partition). When it is
    * not, every node also runs a forwarder (the repartition stage) into `<name>.repartition`, whose
    * partitions are the tasks (ARCHITECTURE.md "Cluster: input not keyed by property").
@@ -40,6 +46,8 @@ export interface ClusterDeps {
   checkpoints: boolean;
   /** VIGIL_WORKERS: the node's thread budget, which VIGIL_CLUSTER_MAX_TASKS defaults from. */
   workers: number;
+  /** VIGIL_KINESIS_NODE_COUNT above 1 (the static split, which a cluster replaces). */
+  kinesisStaticSplit?: boolean;
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,100}$/;
@@ -53,7 +61,12 @@ export function readClusterConfig(reader: EnvReader, deps: ClusterDeps): Cluster
   const on = reader.bool('VIGIL_CLUSTER', false);
   const r = on ? reader : reader.scratch();
   const problems = r.problems;
-  if (deps.source !== 'kafka') problems.push(`VIGIL_CLUSTER: a cluster needs VIGIL_SOURCE=kafka (its group assigns the tasks), got VIGIL_SOURCE=${deps.source}`);
+  if (deps.source !== 'kafka' && deps.source !== 'kinesis') {
+    problems.push(`VIGIL_CLUSTER: a cluster needs VIGIL_SOURCE=kafka or kinesis (a Kafka group assigns the tasks), got VIGIL_SOURCE=${deps.source}`);
+  }
+  if (deps.source === 'kinesis' && deps.kinesisStaticSplit) {
+    problems.push('VIGIL_KINESIS_NODE_COUNT: a cluster assigns the shards to its nodes itself (and moves them when a node dies): leave VIGIL_KINESIS_NODE_INDEX/_COUNT unset');
+  }
   if (!deps.s3Configured) problems.push('VIGIL_CLUSTER: a cluster keeps its task checkpoints in S3: set VIGIL_S3_BUCKET (and VIGIL_S3_ENDPOINT etc. for an S3-compatible store)');
   if (!deps.checkpoints) problems.push('VIGIL_CLUSTER: a cluster moves state by its checkpoints: VIGIL_CHECKPOINTS=false is not possible with it');
   const name = r.str('VIGIL_CLUSTER_NAME') ?? deps.kafkaGroupId ?? 'vigil';
@@ -62,8 +75,12 @@ export function readClusterConfig(reader: EnvReader, deps: ClusterDeps): Cluster
   if (!NAME.test(nodeId)) problems.push(`VIGIL_CLUSTER_NODE_ID: expected 1-100 letters, digits or ._-, got ${JSON.stringify(nodeId)}`);
   const workersPerTask = r.int('VIGIL_CLUSTER_WORKERS_PER_TASK', 1, 1, 64);
   const maxTasks = r.int('VIGIL_CLUSTER_MAX_TASKS', Math.max(1, Math.floor(deps.workers / workersPerTask)), 1, 4096);
+  const tasks = r.str('VIGIL_CLUSTER_KINESIS_TASKS') === null ? null : r.int('VIGIL_CLUSTER_KINESIS_TASKS', 1, 1, 1024);
   const inputKeyedByProperty = r.bool('VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY', true);
+  if (on && !inputKeyedByProperty && deps.source !== 'kafka') {
+    problems.push(`VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY=false: the repartition stage reads a Kafka topic (VIGIL_SOURCE=kafka), got VIGIL_SOURCE=${deps.source}; a Kinesis stream in a cluster must be keyed by property`);
+  }
   // 0 (the default): as many partitions as the input topic has, read from the broker at start.
   const partitions = r.int('VIGIL_CLUSTER_REPARTITION_PARTITIONS', 0, 0, 10_000);
-  return on ? { name, nodeId, workersPerTask, maxTasks, inputKeyedByProperty, repartitionPartitions: partitions === 0 ? null : partitions } : null;
+  return on ? { name, nodeId, workersPerTask, maxTasks, kinesisTasks: tasks, inputKeyedByProperty, repartitionPartitions: partitions === 0 ? null : partitions } : null;
 }

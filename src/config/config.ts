@@ -201,7 +201,9 @@ function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): {
     dbBusyTimeoutMs: int('VIGIL_DB_BUSY_TIMEOUT_MS', 5000, 0, 600_000),
     degradedExitMs,
     unknownVariables: [],
-    kafka: readKafkaConfig(reader, source === 'kafka'),
+    // A cluster reading Kinesis coordinates its nodes through Kafka: brokers, no input topic. (Peeked at
+    // with a scratch reader: readClusterConfig reads VIGIL_CLUSTER and reports its problems.)
+    kafka: readKafkaConfig(reader, source === 'kafka' ? true : source === 'kinesis' && reader.scratch().bool('VIGIL_CLUSTER', false) ? 'brokers' : false),
     kinesis: readKinesisConfig(reader, source === 'kinesis'),
     http,
     notify: parseNotifyConfig(reader, http.publicUrl ?? `http://${http.host}:${http.port}`),
@@ -211,6 +213,7 @@ function readConfig(env: NodeJS.ProcessEnv, memoryBytes = memoryLimitBytes()): {
   };
   config.cluster = readClusterConfig(reader, {
     source, kafkaGroupId: config.kafka?.groupId ?? null, s3Configured: config.s3 !== null, checkpoints: config.checkpoints, workers,
+    kinesisStaticSplit: (config.kinesis?.nodeCount ?? 1) > 1,
   });
   if (config.cluster && config.cluster.workersPerTask > keyGroups) {
     problems.push(`VIGIL_CLUSTER_WORKERS_PER_TASK (${config.cluster.workersPerTask}) must not exceed VIGIL_KEY_GROUPS (${keyGroups})`);

@@ -28,18 +28,19 @@ export interface KafkaConfig {
 }
 
 /**
- * Reads the VIGIL_KAFKA_* variables; `needed` makes brokers and topic required. Problems go to the
- * reader. Not needed, they are read all the same (problems discarded, null returned), so the reader
- * knows them.
+ * Reads the VIGIL_KAFKA_* variables; `needed` makes brokers and topic required, `'brokers'` the
+ * brokers only (a cluster reading Kinesis: Kafka coordinates it, no input topic; topic is then '').
+ * Problems go to the reader. Not needed, they are read all the same (problems discarded, null
+ * returned), so the reader knows them.
  */
-export function readKafkaConfig(reader: EnvReader, needed: boolean): KafkaConfig | null {
+export function readKafkaConfig(reader: EnvReader, needed: boolean | 'brokers'): KafkaConfig | null {
   const r = needed ? reader : reader.scratch();
-  const why = 'when VIGIL_SOURCE=kafka';
+  const why = needed === 'brokers' ? 'when VIGIL_CLUSTER=true (the cluster coordinates through Kafka)' : 'when VIGIL_SOURCE=kafka';
   const brokers = r.required('VIGIL_KAFKA_BROKERS', why).split(',').map((b) => b.trim()).filter(Boolean);
   for (const b of brokers) {
     if (!/^[^:\s]+:\d{1,5}$/.test(b)) r.problems.push(`VIGIL_KAFKA_BROKERS: expected host:port[,host:port...], got ${JSON.stringify(b)}`);
   }
-  const topic = r.required('VIGIL_KAFKA_TOPIC', why);
+  const topic = needed === 'brokers' ? (r.scratch().str('VIGIL_KAFKA_TOPIC') ?? '') : r.required('VIGIL_KAFKA_TOPIC', why);
   if (topic && !/^[a-zA-Z0-9._-]{1,249}$/.test(topic)) r.problems.push(`VIGIL_KAFKA_TOPIC: not a valid topic name: ${JSON.stringify(topic)}`);
   const mechanism = r.str('VIGIL_KAFKA_SASL_MECHANISM');
   const credentials = mechanism !== null ? r : r.scratch();
@@ -58,7 +59,7 @@ export function readKafkaConfig(reader: EnvReader, needed: boolean): KafkaConfig
     sasl,
     commitIntervalMs: r.int('VIGIL_KAFKA_COMMIT_INTERVAL_MS', 1000, 50, 600_000),
     maxFetchBytes: r.int('VIGIL_KAFKA_MAX_FETCH_BYTES', 10 << 20, 1 << 16, 1 << 30),
-    sessionTimeoutMs: r.int('VIGIL_KAFKA_SESSION_TIMEOUT_MS', 30_000, 1000, 1_800_000),
+    sessionTimeoutMs: r.int('VIGIL_KAFKA_SESSION_TIMEOUT_MS', 20_000, 1000, 1_800_000),
   };
   return needed ? config : null;
 }

@@ -24,6 +24,7 @@ import { NotificationPipeline } from '../notify/notification-pipeline.ts';
 import { ClusterNode } from '../cluster/cluster-node.ts';
 import { ClusterDump } from '../cluster/cluster-dump.ts';
 import { createS3Client } from '../dump/s3-object-store.ts';
+import { KinesisTasksSource } from '../cluster/kinesis-tasks.ts';
 import { RepartitionForwarder, type RepartitionStage } from '../cluster/repartition-forwarder.ts';
 import { registerNotifyCommands } from '../notify/notify-commands.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
@@ -132,8 +133,15 @@ export class Daemon {
     this.histograms = registerDaemonHistograms(this.metrics);
     const cpLog = log.child({ component: 'checkpoint' });
     this.checkpoints = new CheckpointStore(config.dataDir, { ...DEFAULT_CHAIN_POLICY, maxDeltas: config.checkpointMaxDeltas }, (m) => {
-      if (m.ok) cpLog.info({ checkpoint: m.checkpoint, parts: m.parts, ms: Math.round(m.ms) }, 'checkpoint chain merged into a new full base');
-      else cpLog.warn({ checkpoint: m.checkpoint, ms: Math.round(m.ms), err: m.error }, 'checkpoint chain merge failed: the chain goes on (a full export past twice its limits)');
+      this.histograms.merges.inc({ outcome: m.outcome });
+      if (m.outcome === 'merged') {
+        this.histograms.merge.observe(m.ms / 1000);
+        cpLog.info({ checkpoint: m.checkpoint, parts: m.parts, ms: Math.round(m.ms) }, 'checkpoint chain merged into a new full base');
+      } else if (m.outcome === 'stopped') {
+        cpLog.info({ checkpoint: m.checkpoint, ms: Math.round(m.ms) }, 'checkpoint chain merge ended by the stop: the checkpoint keeps its chain');
+      } else {
+        cpLog.warn({ checkpoint: m.checkpoint, ms: Math.round(m.ms), err: m.error }, 'checkpoint chain merge failed: the chain goes on (a full export past twice its limits)');
+      }
     });
   }
 
@@ -359,6 +367,10 @@ export class Daemon {
         repartitioned: { inputTopic: c.kafka!.topic } });
     }
     if (c.source === 'kafka') return new KafkaSource({ config: c.kafka!, maxRecordBytes: c.maxLineBytes, logger: this.log });
+    // A cluster's Kinesis shards are tasks that Kafka assigns (src/cluster/kinesis-tasks.ts).
+    if (c.source === 'kinesis' && this.cluster) {
+      return new KinesisTasksSource({ cluster: c.cluster!, kafka: c.kafka!, kinesis: c.kinesis!, maxRecordBytes: c.maxLineBytes, tasks: this.cluster, logger: this.log });
+    }
     if (c.source === 'kinesis') return new KinesisSource({ config: c.kinesis!, maxRecordBytes: c.maxLineBytes, dataDir: c.dataDir, logger: this.log });
     return new StreamSource(c.source === 'file' ? c.sourceFile : null, c.chunkBytes);
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { decodeKernelState, type ExportId } from '../kernel/kernel-state.ts';
 import { mergeInWorker, type MergeResult } from './chain-merge.ts';
@@ -30,8 +30,14 @@ export interface ChainPolicy {
 }
 export const DEFAULT_CHAIN_POLICY: ChainPolicy = { maxDeltas: 20, maxDeltaShare: 1, merge: true };
 
-/** How a background merge ended (for the owner's log). */
-export type MergeOutcome = { ok: true; checkpoint: string; ms: number; parts: number } | { ok: false; checkpoint: string; ms: number; error: Error };
+/**
+ * How a background merge ended (for the owner's log and metrics): merged, failed, or ended by the
+ * store's stop (its thread terminated: not a failure, the checkpoint keeps its chain).
+ */
+export type MergeOutcome =
+  | { outcome: 'merged'; checkpoint: string; ms: number; parts: number }
+  | { outcome: 'failed'; checkpoint: string; ms: number; error: Error }
+  | { outcome: 'stopped'; checkpoint: string; ms: number };
 
 /** A part file of another checkpoint that a part applies on. */
 export interface ChainLink { checkpoint: string; file: string; bytes: number; sha256: string }
@@ -237,9 +243,11 @@ export class CheckpointStore {
     this.merging = m;
     m.done = mergeInWorker(dir, groups, (w) => { m.worker = w; }).then((r: MergeResult) => {
       for (const { from, merged } of r.parts) this.merged.set(linkKey(from), merged);
-      this.onMerge({ ok: true, checkpoint, ms: performance.now() - started, parts: r.parts.length });
+      this.onMerge({ outcome: 'merged', checkpoint, ms: performance.now() - started, parts: r.parts.length });
     }, (error: Error) => {
-      this.onMerge({ ok: false, checkpoint, ms: performance.now() - started, error });
+      const ms = performance.now() - started;
+      // After stop() the thread was terminated on purpose: whatever it threw says so, not a fault.
+      this.onMerge(this.stopped ? { outcome: 'stopped', checkpoint, ms } : { outcome: 'failed', checkpoint, ms, error });
     }).finally(() => { this.merging = null; });
   }
 
@@ -330,17 +338,36 @@ export class CheckpointStore {
     }
   }
 
-  /** Removes the temporary directories a process that died while writing left behind (not those of a live one); returns their names. */
+  /**
+   * Removes what a write or a merge cut short left behind (not what a live process, or a merge under
+   * way here, is writing): temporary checkpoint directories, and in a checkpoint the temporary files of
+   * a merge and the merged parts its manifest does not name (a merge ends by writing the manifest:
+   * before that, its merged parts are no one's). Returns their names (relative to the checkpoints).
+   */
   cleanStale(isAlive: (pid: number) => boolean = pidAlive): string[] {
     if (!existsSync(this.dir)) return [];
+    const stale = (pid: number) => pid === process.pid || !isAlive(pid);
     const removed: string[] = [];
     for (const n of readdirSync(this.dir)) {
       const m = /^\.tmp-cp-\d+-(\d+)$/.exec(n);
-      if (!m) continue;
-      const pid = Number(m[1]);
-      if (pid !== process.pid && isAlive(pid)) continue;
+      if (!m || !stale(Number(m[1]))) continue;
       rmSync(join(this.dir, n), { recursive: true, force: true });
       removed.push(n);
+    }
+    for (const { dir } of this.list()) {
+      if (this.merging?.dir === dir) continue;
+      let named: Set<string>;
+      try {
+        named = new Set(readManifest(dir).parts.map((p) => p.file));
+      } catch {
+        continue; // not a checkpoint that loads: left as it is (prune removes it when it is not kept)
+      }
+      for (const n of readdirSync(dir)) {
+        const tmp = /^\..+\.tmp-(\d+)$/.exec(n);
+        if (tmp ? !stale(Number(tmp[1])) : !(n.endsWith('.merged.bin') && !named.has(n))) continue;
+        rmSync(join(dir, n), { force: true });
+        removed.push(join(basename(dir), n));
+      }
     }
     return removed;
   }

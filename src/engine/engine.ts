@@ -45,8 +45,12 @@ export interface EngineOptions {
 
 /** The engine's state at a checkpoint barrier: exactly the records of the chunks before it. */
 export interface EngineState {
-  /** One encoded part per worker (kernel-state.ts): the state of its key groups, and how long the worker paused to export it. */
-  parts: Array<{ bytes: Uint8Array; groupLo: number; groupHi: number; pauseMs: number }>;
+  /**
+   * One encoded part per worker (kernel-state.ts): the state of its key groups, how long the worker
+   * paused to export it, and of that pause the worker thread's time on a CPU and waiting for one
+   * (null where the system does not tell: see kernel-worker.ts threadSched).
+   */
+  parts: Array<{ bytes: Uint8Array; groupLo: number; groupHi: number; pauseMs: number; pauseCpuMs: number | null; pauseWaitMs: number | null }>;
   eventTime: EventClockState;
   /** Source positions of exactly those records (stream -> where the source resumes). */
   positions: Record<string, string>;
@@ -324,7 +328,7 @@ export class Engine {
         pool.run<VerdictReply & EngineState['parts'][number]>(task, transfer).then(
           (r) => {
             if (entry.parts) {
-              entry.parts[w] = { bytes: r.bytes, groupLo: r.groupLo, groupHi: r.groupHi, pauseMs: r.pauseMs };
+              entry.parts[w] = { bytes: r.bytes, groupLo: r.groupLo, groupHi: r.groupHi, pauseMs: r.pauseMs, pauseCpuMs: r.pauseCpuMs, pauseWaitMs: r.pauseWaitMs };
             } else {
               this.noteCaps(w, r.counters);
               this.workerCounters[w] = r.counters;

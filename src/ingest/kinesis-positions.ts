@@ -16,7 +16,8 @@ const FORMAT = 1;
 
 /**
  * The Kinesis positions of one stream, saved in the data directory as JSON (temporary file,
- * fsync, rename: never half-written) and read back at start so that reading resumes.
+ * fsync, rename: never half-written) and read back at start so that reading resumes. Without a path
+ * (a cluster's task: its positions live in its checkpoints in S3) they are kept in memory only.
  */
 export class KinesisPositions {
   private readonly shards = new Map<string, ShardPosition>();
@@ -24,11 +25,11 @@ export class KinesisPositions {
   /** With VIGIL_KINESIS_START=LATEST: when reading first started (see latestFromMs). */
   private latestFrom: number | null = null;
 
-  constructor(private readonly path: string, private readonly stream: string) {}
+  constructor(private readonly path: string | null, private readonly stream: string) {}
 
   /** Loads the saved positions; a file for another stream is refused rather than mixed in. */
   load(): void {
-    if (!existsSync(this.path)) return;
+    if (this.path === null || !existsSync(this.path)) return;
     let doc: { format?: number; stream?: string; latestFromMs?: number; shards?: Record<string, ShardPosition> };
     try {
       doc = JSON.parse(readFileSync(this.path, 'utf8'));
@@ -68,7 +69,7 @@ export class KinesisPositions {
 
   /** Writes the positions durably if they changed since the last save. */
   save(): void {
-    if (!this.dirty) return;
+    if (!this.dirty || this.path === null) return;
     this.dirty = false;
     mkdirSync(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.tmp`;

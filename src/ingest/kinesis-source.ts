@@ -18,13 +18,20 @@ import { SourceError } from './source-error.ts';
 export interface KinesisSourceOptions {
   config: KinesisConfig;
   maxRecordBytes: number;
-  /** Positions are saved in `${dataDir}/kinesis-positions.json`. */
-  dataDir: string;
+  /** Positions are saved in `${dataDir}/kinesis-positions.json`; null: kept in memory only (a cluster's task, whose positions are in its checkpoints). */
+  dataDir: string | null;
   logger: Logger;
   /** Explicit credentials (tests); otherwise the AWS SDK's default provider chain. */
   credentials?: AwsCredentialIdentity;
   /** Called once with the source's client, before any call (tests add SDK middleware here). */
   onClient?: (client: KinesisClient) => void;
+  /**
+   * Which shards this source reads, given the listing (ShardLineage ids). Default: the static split,
+   * node VIGIL_KINESIS_NODE_INDEX of VIGIL_KINESIS_NODE_COUNT (shardNode). A cluster's task reads its
+   * lineages (shardTask). Children must go with their parent (ParentShardId): the order of a
+   * lineage's records is kept within one source.
+   */
+  owns?: (shard: Shard, byId: ReadonlyMap<string, Shard>) => boolean;
 }
 
 // Kinesis limits per shard: 5 GetRecords calls/s, 2 MiB/s read. Each gap has a margin: the service
@@ -113,6 +120,7 @@ export class KinesisSource implements Source {
   /** LATEST is taken only for the shards of the first discovery of the first run (see newIterator). */
   private latestAllowed = false;
   private readonly log: Logger;
+  private readonly owns: NonNullable<KinesisSourceOptions['owns']>;
 
   constructor(private readonly opts: KinesisSourceOptions) {
     const c = opts.config;
@@ -127,7 +135,8 @@ export class KinesisSource implements Source {
       maxAttempts: 3,
     });
     opts.onClient?.(this.client);
-    this.positions = new KinesisPositions(join(opts.dataDir, 'kinesis-positions.json'), this.streamName);
+    this.positions = new KinesisPositions(opts.dataDir === null ? null : join(opts.dataDir, 'kinesis-positions.json'), this.streamName);
+    this.owns = opts.owns ?? ((s, byId) => shardNode(s, byId, c.nodeCount) === c.nodeIndex);
   }
 
   async start(sink: SourceSink, resume?: ReadonlyMap<string, string>): Promise<void> {
@@ -201,7 +210,7 @@ export class KinesisSource implements Source {
       if (s.SequenceNumberRange?.EndingSequenceNumber) this.closed.add(s.ShardId!);
       for (const p of [s.ParentShardId, s.AdjacentParentShardId]) if (p) this.withChildren.add(p);
     }
-    const ours = new Set(shards.filter((s) => shardNode(s, byId, this.opts.config.nodeCount) === this.opts.config.nodeIndex).map((s) => s.ShardId!));
+    const ours = new Set(shards.filter((s) => this.owns(s, byId)).map((s) => s.ShardId!));
     for (const s of shards) {
       const id = s.ShardId!;
       if (!ours.has(id) || this.readers.has(id) || this.endedShards.has(id) || this.abort.signal.aborted) continue;

@@ -1,5 +1,6 @@
 // Piscina worker: owns one WASM kernel. Each worker runs in its own single-thread
 // pool, so the key groups it owns are only ever touched by this thread.
+import { readFileSync } from 'node:fs';
 import { transferring } from './transfer.ts';
 import { WasmKernel } from './wasm-kernel.ts';
 import { decodeKernelState } from './kernel-state.ts';
@@ -59,14 +60,41 @@ function handleRest(task: WorkerTask): unknown {
       return k.dumpPage(task.cursor, task.maxRecords, task.propertyId);
     case 'export-state': {
       // How long this worker stops ingesting for a checkpoint (its pause).
+      const sched = threadSched();
       const started = performance.now();
       const bytes = k.exportPart(undefined, undefined, task.delta ?? false);
-      return transferring({ bytes, groupLo: k.init.groupLo, groupHi: k.init.groupHi, pauseMs: performance.now() - started }, [bytes.buffer]);
+      const pauseMs = performance.now() - started;
+      const after = sched && threadSched();
+      // The next part's buffer is made ready once this reply is on its way: outside the pause.
+      setImmediate(() => k.preparePartBuffer());
+      return transferring({
+        bytes, groupLo: k.init.groupLo, groupHi: k.init.groupHi, pauseMs,
+        pauseCpuMs: sched && after ? (after[0] - sched[0]) / 1e6 : null,
+        pauseWaitMs: sched && after ? (after[1] - sched[1]) / 1e6 : null,
+      }, [bytes.buffer]);
     }
     default:
       throw new Error(`unknown task ${(task as { op: string }).op}`);
   }
 }
+
+/**
+ * This thread's time on a CPU and waiting in a run queue for one, in ns (Linux's scheduler statistics
+ * of the calling thread), or null where there are none. They tell a pause that is long because the
+ * export works from one that is long because the thread waited for a core (other threads running).
+ * Both are brought up to date at the scheduler's ticks and switches, so a few milliseconds coarse.
+ */
+function threadSched(): [number, number] | null {
+  if (!schedReadable) return null;
+  try {
+    const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    return [cpu, wait];
+  } catch {
+    schedReadable = false;
+    return null;
+  }
+}
+let schedReadable = true;
 
 function verdictReply(k: WasmKernel, verdicts: VerdictReply['verdicts']): VerdictReply {
   return { verdicts, counters: k.counters() };

@@ -48,6 +48,12 @@ export interface KernelInit {
   params: DetectionParams;
   fieldNames?: FieldNames;
   maxLineBytes?: number;
+  /**
+   * Bytes of exported keys the kernel writes in one pass into its export region (kept from export
+   * to export) before a larger export goes page by page: maxKeys x 24 by default, which holds an
+   * incremental export of about a tenth of the keys (the share a 15 s interval sees change).
+   */
+  exportRegionBytes?: number;
 }
 
 /** What one chunk decoded into. */
@@ -88,15 +94,16 @@ interface KernelExports {
   sampleEnd(i: number): number; sampleStatus(i: number): number;
   groupOf(h: bigint, groups: number): number;
   hashBytes(ptr: number, len: number, seed: bigint): bigint;
-  keyCount(): number; cellCount(): number; openCount(): number; maxTs(): bigint; heapTop(): number;
+  keyCount(): number; cellCount(): number; openCount(): number; maxTs(): bigint; heapTop(): number; ringBytes(): number;
   counter(off: number): number; stateVersion(): number; stateMagic(): number; supportedStateVersion(): number;
   dumpCells(cursor: number, maxRecords: number, out: number): number; dumpNextCursor(): number; dumpAtMs(): bigint; dumpFields(): number;
-  exportKeys(scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
-  exportNextCursor(): number; exportBytes(lo: number, hi: number, groups: number): number; exportedKeys(): number;
+  exportKeys(source: number, scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
+  exportNextCursor(): number; exportBytes(source: number, lo: number, hi: number, groups: number): number; exportedKeys(): number;
+  exportRegion(source: number, lo: number, hi: number, groups: number, limit: number): number;
+  exportAreaPtr(area: number): number; exportAreaLen(area: number): number;
   importKeys(ptr: number, len: number, groups: number): number;
-  changesKnown(): number; exportChangedBytes(lo: number, hi: number, groups: number): number;
-  exportChanged(scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
-  removedCount(): number; removedPtr(): number; resetChanges(): void; changedPtr(): number; changedCount(): number;
+  changesKnown(): number; sortChanged(): number;
+  removedCount(): number; removedPtr(): number; resetChanges(): void;
   setEventTime(nextTick: bigint, maxTs: bigint): void;
   exportHeld(cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
   exportHeldNextCursor(): number;
@@ -157,6 +164,11 @@ export class WasmKernel {
   /** Names this kernel instance in the parts it exports (an incremental part names the export it follows). */
   private readonly instanceId = randomUUID();
   private lastExport: ExportId | null = null;
+  /** Bytes of the latest incremental part, and a buffer made ready for the next (partBuffer). */
+  private lastDeltaBytes = 0;
+  private spare: ArrayBuffer | null = null;
+  /** How the latest export wrote its keys: in one pass into the export region, or sized then page by page. */
+  lastExportWay: 'region' | 'pages' | null = null;
   private verdicts: Verdict[] = [];
   /** Error types as decoded once, so verdicts and dumps share one string per error type. */
   private readonly errorNames = new Map<string, string>();
@@ -381,6 +393,11 @@ export class WasmKernel {
     return c;
   }
 
+  /** Bytes of the count rings of live keys and cells: 32 per ring kept as u8, 64 as u16, 128 as u32 (assembly/rings.ts). */
+  ringBytes(): number {
+    return this.x.ringBytes();
+  }
+
   /**
    * Figures of up to maxRecords live cells from cell index `cursor` on (optionally of one property),
    * read without changing any state; page with the returned nextCursor until it is -1.
@@ -432,8 +449,13 @@ export class WasmKernel {
     return packedRecordSize(part, off, this.layout());
   }
 
+  /** A constant the kernel exports (its value: one source of truth for both sides). */
+  private global(name: string): number {
+    return (this.x as unknown as Record<string, WebAssembly.Global>)[name].value as number;
+  }
+
   private layout(): ExportLayout {
-    const g = (name: string) => (this.x as unknown as Record<string, WebAssembly.Global>)[name].value as number;
+    const g = (name: string) => this.global(name);
     return {
       group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
       keyHash: g('K_HASH'), keyScope: g('K_SCOPE'),
@@ -451,9 +473,12 @@ export class WasmKernel {
   }
 
   /**
-   * exportState as the bytes of a part (kernel-state.ts), built with one copy of the kernel's keys:
-   * the kernel sizes the export, and each page it writes (names included, as bytes) goes straight
-   * into the part. This is what a worker does while it stops ingesting for a checkpoint.
+   * exportState as the bytes of a part (kernel-state.ts). This is what a worker does while it stops
+   * ingesting for a checkpoint (its pause), so it does as little as it can: the kernel writes the
+   * keys in one pass into its export region (properties and titles apart), and the part takes them
+   * in one copy each; into a part buffer made ready in advance (preparePartBuffer) when there is one
+   * large enough, so that the copy does not fault in fresh pages. An export larger than the region
+   * allows (exportRegionBytes: a full part of many keys) is sized first, then copied page by page.
    *
    * With `delta`, only the keys that changed since this kernel's previous export (and the hashes of
    * those deleted since) go in: an incremental part, in time proportional to what changed, that
@@ -468,9 +493,12 @@ export class WasmKernel {
     const cap = x.inputCap() * 4;
     const since = this.lastExport;
     const incremental = delta && since !== null && x.changesKnown() === 1;
+    const source = this.global(incremental ? 'SOURCE_CHANGED' : 'SOURCE_ALL');
     // In index order, the kernel reads its key blocks in address order rather than at random.
-    if (incremental) new Int32Array(x.memory.buffer, x.changedPtr(), x.changedCount()).sort();
-    const keyBytes = incremental ? x.exportChangedBytes(lo, hi, groups) : x.exportBytes(lo, hi, groups);
+    if (incremental) x.sortChanged();
+    const regionBytes = x.exportRegion(source, lo, hi, groups, this.init.exportRegionBytes ?? this.init.maxKeys * 24);
+    const keyBytes = regionBytes >= 0 ? regionBytes : x.exportBytes(source, lo, hi, groups);
+    this.lastExportWay = regionBytes >= 0 ? 'region' : 'pages';
     const keys = x.exportedKeys();
     // Held records and dedup entries are few (bounded rings): pages copied out, then into the part.
     const held = concat(pagesOf((cursor) => x.exportHeld(cursor, x.outputPtr(), cap, lo, hi, groups), () => x.exportHeldNextCursor(), x));
@@ -491,29 +519,63 @@ export class WasmKernel {
       counters, keys, dedup, kind: incremental ? 'delta' : 'full', exportId, ...(incremental ? { since: since! } : {}),
     });
     const lengths = [keyBytes, held.length, dedupEntries.length, removed.length];
-    const out = new Uint8Array(kernelStatePartBytes(header, ...lengths));
+    const out = this.partBuffer(kernelStatePartBytes(header, ...lengths), incremental);
     const [recordsAt, heldAt, dedupAt, removedAt] = writeKernelStateFrame(out, header, lengths);
-    let w = recordsAt;
-    for (const scope of [0, 1]) {
-      for (let cursor = 0; cursor >= 0;) {
-        const n = incremental
-          ? x.exportChanged(scope, cursor, x.outputPtr(), cap, lo, hi, groups)
-          : x.exportKeys(scope, cursor, x.outputPtr(), cap, lo, hi, groups);
-        const next = x.exportNextCursor();
-        if (n === 0 && next >= 0) throw new Error(`key ${next} has more cells than an export page of ${cap} bytes holds`);
-        if (w + n > recordsAt + keyBytes) throw new Error('kernel export overran the size it was given (a kernel bug)');
-        out.set(new Uint8Array(x.memory.buffer, x.outputPtr(), n), w);
-        w += n;
-        cursor = next;
+    if (regionBytes >= 0) {
+      // Properties first: an importer always has a title's property.
+      const [props, titles] = [this.global('AREA_PROPS'), this.global('AREA_TITLES')];
+      const propBytes = x.exportAreaLen(props);
+      out.set(new Uint8Array(x.memory.buffer, x.exportAreaPtr(props), propBytes), recordsAt);
+      out.set(new Uint8Array(x.memory.buffer, x.exportAreaPtr(titles), keyBytes - propBytes), recordsAt + propBytes);
+    } else {
+      let w = recordsAt;
+      for (const scope of [0, 1]) {
+        for (let cursor = 0; cursor >= 0;) {
+          const n = x.exportKeys(source, scope, cursor, x.outputPtr(), cap, lo, hi, groups);
+          const next = x.exportNextCursor();
+          if (n === 0 && next >= 0) throw new Error(`key ${next} has more cells than an export page of ${cap} bytes holds`);
+          if (w + n > recordsAt + keyBytes) throw new Error('kernel export overran the size it was given (a kernel bug)');
+          out.set(new Uint8Array(x.memory.buffer, x.outputPtr(), n), w);
+          w += n;
+          cursor = next;
+        }
       }
+      if (w !== recordsAt + keyBytes) throw new Error(`kernel export wrote ${w - recordsAt} bytes of keys, sized ${keyBytes} (a kernel bug)`);
     }
-    if (w !== recordsAt + keyBytes) throw new Error(`kernel export wrote ${w - recordsAt} bytes of keys, sized ${keyBytes} (a kernel bug)`);
     out.set(held, heldAt);
     out.set(dedupEntries, dedupAt);
     out.set(removed, removedAt);
     x.resetChanges();
     this.lastExport = exportId;
     return out;
+  }
+
+  /**
+   * A part of `bytes`: the prepared buffer when it is large enough (an incremental part; a view of its
+   * first bytes, the rest slack), else a new one. A new buffer's pages are faulted in by the first
+   * write, at 16 MB some milliseconds of the pause that a prepared buffer had outside it.
+   */
+  private partBuffer(bytes: number, incremental: boolean): Uint8Array {
+    if (incremental) this.lastDeltaBytes = bytes;
+    const spare = this.spare;
+    if (incremental && spare !== null && spare.byteLength >= bytes) {
+      this.spare = null;
+      return new Uint8Array(spare, 0, bytes);
+    }
+    return new Uint8Array(bytes);
+  }
+
+  /**
+   * Makes the buffer of the next incremental part ready, its pages written once (so faulted in), a
+   * quarter larger than the latest incremental part: the kernel worker calls it after an export,
+   * outside the pause. Does nothing when one is ready or no incremental part was exported yet.
+   */
+  preparePartBuffer(): void {
+    if (this.spare !== null && this.spare.byteLength >= this.lastDeltaBytes) return;
+    if (this.lastDeltaBytes === 0) return;
+    const spare = new ArrayBuffer(Math.ceil(this.lastDeltaBytes * 1.25) + 4096);
+    new Uint8Array(spare).fill(0);
+    this.spare = spare;
   }
 
   /** The kernel's removed-key entries of key groups [lo, hi) (copied out of its list). */

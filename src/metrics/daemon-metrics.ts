@@ -1,4 +1,4 @@
-import type { Histogram, MetricsRegistry, Sample } from './metrics-registry.ts';
+import type { Counter, Histogram, MetricsRegistry, Sample } from './metrics-registry.ts';
 import type { EngineStats } from '../engine/engine-stats.ts';
 import type { KernelCounters } from '../kernel/wasm-kernel.ts';
 import type { EventClockStats } from '../engine/event-clock.ts';
@@ -87,7 +87,7 @@ export function registerDaemonMetrics(r: MetricsRegistry, s: DaemonMetricSources
   r.collect('vigil_audit_lines_pending', 'Transitions waiting to be written to VIGIL_TRANSITIONS_FILE.', 'gauge', () => s.auditPendingLines());
 }
 
-/** The daemon's histograms, observed where the work happens. */
+/** The daemon's histograms (and counters), observed where the work happens. */
 export interface DaemonHistograms {
   /** Wall clock at an incident's opening minus the event time it opened at (live sources: the detection delay). */
   eventToIncident: Histogram;
@@ -95,6 +95,10 @@ export interface DaemonHistograms {
   chunkProcessing: Histogram;
   /** Writing a kernel checkpoint (drain, snapshots, fsync, rename), by what asked for it. */
   checkpoint: Histogram;
+  /** Background merges of checkpoint chains into a new full base, by how they ended (merged, failed, stopped). */
+  merges: Counter;
+  /** A merge's time, from its start to its merged parts and manifest written (merges that ended merged). */
+  merge: Histogram;
 }
 
 /** Registers the daemon's histograms (seconds). */
@@ -107,5 +111,9 @@ export function registerDaemonHistograms(r: MetricsRegistry): DaemonHistograms {
       [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
     checkpoint: r.histogram('vigil_checkpoint_duration_seconds', 'Writing a kernel checkpoint (in-flight chunks, every worker\'s snapshot, fsync, rename), by trigger (command, shutdown).',
       [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['trigger']),
+    merges: r.counter('vigil_checkpoint_merges_total',
+      'Background merges of a checkpoint chain into a new full base, by outcome: merged, failed (the chain goes on), stopped (ended by the daemon\'s stop).', ['outcome']),
+    merge: r.histogram('vigil_checkpoint_merge_seconds', 'A background merge of a checkpoint chain, from its start to its merged parts and manifest written (merges that ended merged).',
+      [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]),
   };
 }

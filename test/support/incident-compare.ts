@@ -77,6 +77,28 @@ export function compareIncidents(expected: IncidentSpan[], actual: IncidentSpan[
 }
 
 /** A one-line account of a comparison for assertion messages and reports. */
+/**
+ * The union of several nodes' incidents by identity (key, opening within `toleranceMs`): one incident
+ * may be in several stores (a task's re-derived tail on its new owner, an incident taken over from a
+ * checkpoint); its closing is the one any of them has. Closings that disagree are returned.
+ */
+export function unionByIdentity(nodes: ReadonlyArray<{ name: string; spans(): IncidentSpan[] }>, toleranceMs: number): { spans: IncidentSpan[]; conflicts: string[] } {
+  const out: IncidentSpan[] = [];
+  const conflicts: string[] = [];
+  for (const n of nodes) {
+    for (const s of n.spans()) {
+      const same = out.find((o) => o.key === s.key && Math.abs(o.openedAtMs - s.openedAtMs) <= toleranceMs);
+      if (!same) { out.push({ ...s }); continue; }
+      if (s.closedAtMs === null) continue;
+      if (same.closedAtMs === null) { same.closedAtMs = s.closedAtMs; same.closedAs = s.closedAs; continue; }
+      if (same.closedAs !== s.closedAs || Math.abs(same.closedAtMs - s.closedAtMs) > toleranceMs) {
+        conflicts.push(`${s.key} opened ${new Date(s.openedAtMs).toISOString()}: ${same.closedAs} ${new Date(same.closedAtMs).toISOString()} vs ${s.closedAs} at ${n.name} ${new Date(s.closedAtMs).toISOString()}`);
+      }
+    }
+  }
+  return { spans: out.sort((a, b) => a.openedAtMs - b.openedAtMs), conflicts };
+}
+
 export function describeComparison(c: IncidentComparison): string {
   const fmt = (s: IncidentSpan) => `${s.key} opened ${new Date(s.openedAtMs).toISOString()} closed ${s.closedAtMs === null ? '-' : new Date(s.closedAtMs).toISOString()}`;
   return `${c.matched}/${c.expected} matched, ${c.missing.length} missing, ${c.extra.length} extra, ${c.closeDiffers.length} closed differently`
