@@ -21,7 +21,7 @@ export const REPARTITION_TOPIC_CONFIG = [
   { name: 'retention.ms', value: String(7 * 86_400_000) },
 ];
 
-/** Progress of every owned input partition is sent at least this often (tasks take one not heard of for 5 s as held). */
+/** Progress of every owned input partition is sent at least this often (tasks take one not heard of for 2.5 s as held, PROGRESS_STALE_MS in task-engines.ts). */
 const HEARTBEAT_MS = 1000;
 /** How often records every task has committed past are deleted from the internal topic. */
 const PURGE_MS = 60_000;
