@@ -39,8 +39,7 @@
 // when every task is read to the end. BENCH_FAILOVER_SESSIONS (default "default,30000,10000") lists
 // the session timeouts to run: "default" leaves VIGIL_KAFKA_SESSION_TIMEOUT_MS unset.
 //
-// The repartition stage (input not keyed by property) does not exist yet: when it does, its cost per
-// event is the same throughput measurement with the topic keyed at random; see repartitionCost below.
+// The repartition stage's cost per event (input not keyed by property) is bench/repartition.ts.
 //
 // Not a test: run by hand, after `npm run build`, with the broker and s3rver up:
 //   eval "$(bash scripts/services.sh env)" && nice -n 10 node --import tsx bench/cluster.ts
@@ -422,18 +421,6 @@ async function failover(session: string, round: number): Promise<void> {
   }
 }
 
-// --- the repartition stage ------------------------------------------------------------------------
-
-/**
- * The repartition stage's cost per event (a topic not keyed by property: each view routed through an
- * internal topic to the task that owns its property). Not measured: the stage does not exist yet.
- * When it does: the throughput measurement above with the records produced at random partitions and
- * the stage on, against the same records keyed by property, CPU per event of each node.
- */
-function repartitionCost(): void {
-  console.log(JSON.stringify({ measure: 'repartition', skipped: 'no repartition stage in this build (input must be keyed by property)' }));
-}
-
 // --- main -----------------------------------------------------------------------------------------
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -455,7 +442,6 @@ try {
     }
     console.log(JSON.stringify({ measure: 'throughput-summary', round, load: loadavg().map((x) => +x.toFixed(2)), ...summary }));
   }
-  repartitionCost();
   if (FAILOVER) for (let round = 1; round <= ROUNDS; round++) for (const session of SESSIONS) await failover(session, round);
 } finally {
   killLeftoverDaemons();

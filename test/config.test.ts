@@ -109,7 +109,7 @@ test('cluster: off by default; on, it needs the Kafka source, S3 and checkpoints
   const kafka = { VIGIL_SOURCE: 'kafka', VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_KAFKA_TOPIC: 'views', VIGIL_KAFKA_GROUP: 'prod-vigil' };
   const s3 = { VIGIL_S3_BUCKET: 'vigil-state' };
   const on = loadConfig({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: 'node-1' }).cluster;
-  assert.deepEqual(on, { name: 'prod-vigil', nodeId: 'node-1', workersPerTask: 1, maxTasks: loadConfig({}).workers, kinesisTasks: null });
+  assert.deepEqual(on, { name: 'prod-vigil', nodeId: 'node-1', workersPerTask: 1, maxTasks: loadConfig({}).workers, kinesisTasks: null, inputKeyedByProperty: true, repartitionPartitions: null });
   // The caps are sized for the kernels of the tasks a node is meant to own: each task's kernels get an equal share.
   const GiB = 2 ** 30;
   const caps = (env: Record<string, string>) => loadConfig({ ...kafka, ...s3, VIGIL_WORKERS: '4', ...env }, 8 * GiB).maxKeysPerWorker;
@@ -119,6 +119,9 @@ test('cluster: off by default; on, it needs the Kafka source, S3 and checkpoints
   assert.ok(Math.abs(caps({ VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_MAX_TASKS: '8' }) - single / 2) <= 1, 'sized for 8 tasks: half of each kernel\'s share');
   assert.ok(Math.abs(caps({ VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_MAX_TASKS: '4', VIGIL_CLUSTER_WORKERS_PER_TASK: '2' }) - single / 2) <= 1, '4 tasks x 2 workers: 8 kernels');
   assert.equal(loadConfig({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_MAX_TASKS: '3' }).cluster?.maxTasks, 3);
+  const repartitioned = loadConfig({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY: 'false', VIGIL_CLUSTER_REPARTITION_PARTITIONS: '12' }).cluster;
+  assert.equal(repartitioned?.inputKeyedByProperty, false);
+  assert.equal(repartitioned?.repartitionPartitions, 12);
   assert.equal(loadConfig({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NAME: 'eu', VIGIL_CLUSTER_WORKERS_PER_TASK: '2' }).cluster?.name, 'eu');
   const problems = (env: Record<string, string>): string[] => {
     try {
@@ -136,6 +139,8 @@ test('cluster: off by default; on, it needs the Kafka source, S3 and checkpoints
   assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_NODE_ID: 'a/b' }).join('\n'), /VIGIL_CLUSTER_NODE_ID: expected/);
   assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_WORKERS_PER_TASK: '0' }).join('\n'), /VIGIL_CLUSTER_WORKERS_PER_TASK/);
   assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_MAX_TASKS: '0' }).join('\n'), /VIGIL_CLUSTER_MAX_TASKS: expected an integer from 1/);
+  assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY: 'maybe' }).join('\n'), /VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY/);
+  assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_REPARTITION_PARTITIONS: '-1' }).join('\n'), /VIGIL_CLUSTER_REPARTITION_PARTITIONS/);
   assert.match(problems({ ...kafka, ...s3, VIGIL_CLUSTER: 'true', VIGIL_CLUSTER_WORKERS_PER_TASK: '8', VIGIL_KEY_GROUPS: '4', VIGIL_WORKERS: '2' }).join('\n'),
     /VIGIL_CLUSTER_WORKERS_PER_TASK \(8\) must not exceed VIGIL_KEY_GROUPS \(4\)/);
   // Off, its variables are known (no typo warning) and not checked.
@@ -163,6 +168,7 @@ test('cluster with Kinesis input: Kafka coordinates it (brokers, no topic); the 
   assert.doesNotMatch(problems(kinesis), /VIGIL_KAFKA_TOPIC/);
   assert.match(problems({ ...kinesis, VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_KINESIS_NODE_COUNT: '2' }), /VIGIL_KINESIS_NODE_COUNT: a cluster assigns the shards/);
   assert.match(problems({ ...kinesis, VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_CLUSTER_KINESIS_TASKS: '0' }), /VIGIL_CLUSTER_KINESIS_TASKS/);
+  assert.match(problems({ ...kinesis, VIGIL_KAFKA_BROKERS: '127.0.0.1:9092', VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY: 'false' }), /VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY=false: the repartition stage reads a Kafka topic/);
   // Without the cluster, Kinesis needs no Kafka.
   assert.equal(loadConfig({ VIGIL_SOURCE: 'kinesis', VIGIL_KINESIS_STREAM: 'views' }).kafka, null);
 });

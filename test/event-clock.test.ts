@@ -120,3 +120,24 @@ test('a partition its source reports behind (a backlog not delivered yet) is nev
   now.t += 11_000;
   assert.equal(plan(c, [[T0 + 3 * MIN, 2]], 'fast').endTarget, T0 + 3 * MIN, 'once not reported for streamIdleMs, it is idle');
 });
+
+test('progress of an upstream partition (a repartition stage): it raises the mark, never lowers it, and says caught up or behind', () => {
+  const { c } = clock();
+  c.declare(['in:0', 'in:1']);
+  // in:1 has said nothing: it holds time back entirely.
+  assert.equal(plan(c, [[T0 + 5000, 1]], 'in:0').endTarget, -Infinity);
+  // Behind at T0 + 2000 (its views here are fewer than it has): time goes that far, no further.
+  c.progress('in:1', T0 + 2000, false);
+  assert.equal(c.advanceTarget(), T0 + 2000);
+  c.advanced(T0 + 2000);
+  // A mark below the one it has changes nothing; its own views' times move it as usual.
+  c.progress('in:1', T0 + 1000, false);
+  assert.equal(plan(c, [[T0 + 3000, 2]], 'in:1').endTarget, T0 + 3000);
+  assert.equal(c.advanceTarget(), null);
+  // Caught up: it holds nothing, whatever its mark.
+  c.progress('in:1', null, true);
+  assert.equal(c.advanceTarget(), T0 + 5000);
+  // A partition the clock was not told of is ignored.
+  c.progress('in:9', T0 + 60 * MIN, true);
+  assert.equal(c.finalTarget(), T0 + 5000);
+});

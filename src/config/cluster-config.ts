@@ -28,6 +28,14 @@ export interface ClusterConfig {
    * topic's partition count is what counts.
    */
   kinesisTasks: number | null;
+  /**
+   * Whether the input topic is keyed by property (a property's views in one partition). When it is
+   * not, every node also runs a forwarder (the repartition stage) into `<name>.repartition`, whose
+   * partitions are the tasks (ARCHITECTURE.md "Cluster: input not keyed by property").
+   */
+  inputKeyedByProperty: boolean;
+  /** Partitions of `<name>.repartition` when a node creates it; null: as many as the input topic has. */
+  repartitionPartitions: number | null;
 }
 
 /** What the cluster section depends on in the rest of the configuration. */
@@ -68,5 +76,11 @@ export function readClusterConfig(reader: EnvReader, deps: ClusterDeps): Cluster
   const workersPerTask = r.int('VIGIL_CLUSTER_WORKERS_PER_TASK', 1, 1, 64);
   const maxTasks = r.int('VIGIL_CLUSTER_MAX_TASKS', Math.max(1, Math.floor(deps.workers / workersPerTask)), 1, 4096);
   const tasks = r.str('VIGIL_CLUSTER_KINESIS_TASKS') === null ? null : r.int('VIGIL_CLUSTER_KINESIS_TASKS', 1, 1, 1024);
-  return on ? { name, nodeId, workersPerTask, maxTasks, kinesisTasks: tasks } : null;
+  const inputKeyedByProperty = r.bool('VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY', true);
+  if (on && !inputKeyedByProperty && deps.source !== 'kafka') {
+    problems.push(`VIGIL_CLUSTER_INPUT_KEYED_BY_PROPERTY=false: the repartition stage reads a Kafka topic (VIGIL_SOURCE=kafka), got VIGIL_SOURCE=${deps.source}; a Kinesis stream in a cluster must be keyed by property`);
+  }
+  // 0 (the default): as many partitions as the input topic has, read from the broker at start.
+  const partitions = r.int('VIGIL_CLUSTER_REPARTITION_PARTITIONS', 0, 0, 10_000);
+  return on ? { name, nodeId, workersPerTask, maxTasks, kinesisTasks: tasks, inputKeyedByProperty, repartitionPartitions: partitions === 0 ? null : partitions } : null;
 }

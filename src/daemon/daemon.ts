@@ -25,6 +25,7 @@ import { ClusterNode } from '../cluster/cluster-node.ts';
 import { ClusterDump } from '../cluster/cluster-dump.ts';
 import { createS3Client } from '../dump/s3-object-store.ts';
 import { KinesisTasksSource } from '../cluster/kinesis-tasks.ts';
+import { RepartitionForwarder, type RepartitionStage } from '../cluster/repartition-forwarder.ts';
 import { registerNotifyCommands } from '../notify/notify-commands.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { registerDaemonHistograms, registerDaemonMetrics, type DaemonHistograms } from '../metrics/daemon-metrics.ts';
@@ -74,6 +75,9 @@ export class Daemon {
   notify!: NotificationPipeline;
   /** This node's part of a cluster's incident view (VIGIL_CLUSTER=true; src/cluster/cluster-node.ts), else null. */
   view: ClusterNode | null = null;
+  /** A cluster whose input is not keyed by property: this node's part of the repartition stage (else null). */
+  private forwarder: RepartitionForwarder | null = null;
+  private stage: RepartitionStage | null = null;
   private source!: Source;
   private chunker!: LineChunker;
   private timers: NodeJS.Timeout[] = [];
@@ -194,10 +198,17 @@ export class Daemon {
 
     let resume: ReadonlyMap<string, string> | undefined;
     if (c.cluster) {
+      if (!c.cluster.inputKeyedByProperty) {
+        // The tasks read the repartition stage's topic, which the forwarders fill from the input.
+        this.forwarder = new RepartitionForwarder({ kafka: c.kafka!, cluster: c.cluster, fieldNames: c.fieldNames, maxRecordBytes: c.maxLineBytes,
+          clock: this.clockOptions(), logger: this.log });
+        this.stage = await this.forwarder.prepare();
+      }
       // State follows partitions: each task's engine is restored from S3 when the group assigns it.
       this.cluster = new ClusterTasks({ config: c, logger: this.log, manager: this.manager, writer: this.writer, health: this.health, now: this.now,
         engineBase: () => this.engineOptions(), metrics: this.metrics,
-        highWatermark: (task) => (this.source instanceof KafkaSource ? this.source.highWatermark(task) : null) });
+        highWatermark: (task) => (this.source instanceof KafkaSource ? this.source.highWatermark(task) : null),
+        repartition: this.stage ? { topic: this.stage.topic, upstreams: this.stage.upstreams } : undefined });
     } else {
       resume = await this.startEngine();
     }
@@ -269,6 +280,7 @@ export class Daemon {
       streamAhead: (id) => this.engine.streamAhead(id),
       streamBehind: (id) => this.engine.streamBehind(id),
     }, resume);
+    await this.forwarder?.start();
     this.sourceStarted = true;
     // A source that fails for good (a file that vanished, a broker gone) leaves the daemon degraded.
     this.source.finished().then(() => this.flushChunker(), (err) => this.health.fail('source', err))
@@ -349,6 +361,11 @@ export class Daemon {
   private makeSource(): Source {
     const c = this.config;
     if (c.source === 'demo') return new DemoSource({ seed: c.demoSeed, logger: this.log.child({ component: 'demo' }), now: this.now, dataDir: c.dataDir });
+    if (c.source === 'kafka' && this.stage) {
+      // Tasks read the internal topic from its start when their group has no commit (it holds nothing older than the forwarders' commits).
+      return new KafkaSource({ config: { ...c.kafka!, topic: this.stage.topic, startFrom: 'earliest' }, maxRecordBytes: c.maxLineBytes, logger: this.log,
+        repartitioned: { inputTopic: c.kafka!.topic } });
+    }
     if (c.source === 'kafka') return new KafkaSource({ config: c.kafka!, maxRecordBytes: c.maxLineBytes, logger: this.log });
     // A cluster's Kinesis shards are tasks that Kafka assigns (src/cluster/kinesis-tasks.ts).
     if (c.source === 'kinesis' && this.cluster) {
@@ -449,7 +466,7 @@ export class Daemon {
       version: VERSION, installation_id: this.store?.installationId, uptime_s: Math.round((this.now() - this.startedAt) / 1000), workers: this.config.workers,
       source: this.source?.name, position: this.source?.position(), engine: { ...this.engine?.stats, clock: this.engine?.clock.stats, partitions: this.engine?.clock.describe() },
       kernel: (this.cluster ?? this.engine)?.kernelCounters(), openIncidents: this.manager?.openIncidents().length,
-      cluster: this.cluster ? { ...this.cluster.status(), view: this.view?.status() } : undefined,
+      cluster: this.cluster ? { ...this.cluster.status(), view: this.view?.status(), repartition: this.forwarder?.status() } : undefined,
       control: this.control?.status(),
       detection: { property: this.config.params.property, title: this.config.params.title, perProperty: this.config.params.perProperty ?? {},
         overrides: this.paramOverrides?.current() ?? {} },
@@ -544,6 +561,8 @@ export class Daemon {
     // A source held back by a failing store must not keep stop() waiting for it.
     this.writer?.close();
     await this.control?.stop();
+    // No more views forwarded (the transaction in flight ends): then the tasks checkpoint what they read.
+    await this.forwarder?.stop();
     // The source stops reading, then (before it commits and lets go of its broker) the final checkpoint.
     let closing: Promise<void> | null = null;
     const finalCheckpoint = (): Promise<void> => (closing ??= this.drainAndCheckpoint());

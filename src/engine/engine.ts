@@ -109,6 +109,8 @@ export class Engine {
   readonly clock: EventClock;
   /** An advance of event time without records is queued and not yet planned. */
   private advanceQueued = false;
+  /** Upstream progress waiting for the chunks pushed before it to be planned (at: the stage it precedes). */
+  private readonly progressQueue: Array<{ at: number; id: string; mark: number | null; caughtUp: boolean }> = [];
   private idleTimer: NodeJS.Timeout | null = null;
   private waiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
@@ -240,6 +242,26 @@ export class Engine {
     this.clock.behind(id);
   }
 
+  /**
+   * A repartition stage's progress record for an upstream partition (EventClock.progress), applied in
+   * ingest order: after every chunk pushed before it, so its mark never judges records it follows.
+   */
+  upstreamProgress(id: string, mark: number | null, caughtUp: boolean): void {
+    this.progressQueue.push({ at: this.seq, id, mark, caughtUp });
+    this.applyProgress();
+  }
+
+  /** Applies the progress records whose preceding chunks are all planned. */
+  private applyProgress(): void {
+    let applied = false;
+    while (this.progressQueue.length > 0 && this.progressQueue[0].at <= this.nextIngest) {
+      const p = this.progressQueue.shift()!;
+      this.clock.progress(p.id, p.mark, p.caughtUp);
+      applied = true;
+    }
+    if (applied) this.advanceHeldTime();
+  }
+
   /** Whether a partition is so far ahead of evaluated event time that its source should pause it. */
   streamAhead(id: string): boolean {
     return this.clock.ahead(id);
@@ -290,7 +312,7 @@ export class Engine {
   }
 
   private pump(): void {
-    for (let stage = this.ready.get(this.nextIngest); stage; stage = this.ready.get(this.nextIngest)) {
+    for (let stage = this.nextStage(); stage; stage = this.nextStage()) {
       const seq = this.nextIngest++;
       this.ready.delete(seq);
       const entry: Pending = { remaining: this.pools.length, verdicts: [] };
@@ -321,6 +343,12 @@ export class Engine {
       // A chunk that caught its partition up may let event time move past it.
       if (stage.kind === 'chunk' && stage.origin?.live) this.advanceHeldTime();
     }
+  }
+
+  /** The next stage to ingest, after the upstream progress that precedes it. */
+  private nextStage(): Stage | undefined {
+    if (this.progressQueue.length > 0) this.applyProgress();
+    return this.ready.get(this.nextIngest);
   }
 
   /** A barrier takes the clock's state and the positions here, in ingest order; its parts come from the workers. */

@@ -139,6 +139,20 @@ export class EventClock {
     if (st) { st.live = false; st.lastChunkAt = this.opts.now(); }
   }
 
+  /**
+   * What a repartition stage says of a declared partition upstream of it (a progress record, read in
+   * order with that partition's records): its mark there (null: no record yet), which only raises
+   * this partition's mark (the records routed here are a subset of it, so their own mark lags behind
+   * the partition's), and whether it is caught up (as caughtUp) or behind (as behind).
+   */
+  progress(id: string, mark: number | null, caughtUp: boolean): void {
+    const st = this.streams.get(id);
+    if (!st) return;
+    if (mark !== null && mark > st.high) st.high = mark;
+    if (caughtUp) st.live = true;
+    else { st.live = false; st.lastChunkAt = this.opts.now(); }
+  }
+
   /** Plans a chunk's records (event times and property hashes in chunk order) from one partition, or from the single stream. */
   plan(times: Float64Array, props: Uint32Array, origin?: ChunkOrigin): ChunkPlan {
     this.awaitingSource = false;

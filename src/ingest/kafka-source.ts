@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../log/logger.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
 import type { ChunkOrigin, Source, SourceSink } from './source.ts';
@@ -10,6 +10,7 @@ import { kafkaLogCreator } from './kafka-log.ts';
 import { TrackedSockets } from './tracked-sockets.ts';
 import { untrustedCertificate } from './tls-check.ts';
 import { patchKafkajs } from './kafkajs-patches.ts';
+import { classify, upstreamStream } from '../cluster/repartition-record.ts';
 
 patchKafkajs();
 
@@ -34,6 +35,12 @@ export interface KafkaSourceOptions {
   /** Records longer than this are skipped and counted as too_large (the engine's line limit). */
   maxRecordBytes: number;
   logger: Logger;
+  /**
+   * The topic is a repartition stage's internal topic (a cluster whose input is not keyed by property):
+   * each view's chunk origin is the input partition it was read from (its header), not the partition
+   * it is read from here, and progress records go to the sink (upstreamProgress), not the engine.
+   */
+  repartitioned?: { inputTopic: string };
 }
 
 /**
@@ -104,8 +111,10 @@ export class KafkaSource implements Source {
   /** Where a restart resumes each partition (a checkpoint's offsets): sought to at the first join. */
   private resume = new Map<string, number>();
   private flushScheduled = false;
-  /** The partition being framed (for skip samples, and the origin of the chunk being filled). */
+  /** The partition being framed (for skip samples, and the position of the chunk being filled). */
   private partition = '';
+  /** The origin of the chunk being filled: that partition, or (repartitioned) the input partition its views come from. */
+  private stream = '';
   /** Whether that partition was caught up after its latest batch. */
   private partitionLive = false;
   private committing: Promise<void> | null = null;
@@ -250,10 +259,18 @@ export class KafkaSource implements Source {
         while (i < msgs.length && Number(msgs[i].offset) < p.deliveredNext) i++;
         this.duplicates += i;
       }
-      if (i < msgs.length) {
+      if (i < msgs.length && this.opts.repartitioned) {
+        await this.frameRepartitioned(key, msgs, i, this.opts.repartitioned.inputTopic);
+        this.records += msgs.length - i;
+        this.batches++;
+        p.deliveredNext = Number(msgs[msgs.length - 1].offset) + 1;
+        this.partitionLive = batch.offsetLag() === '0';
+        this.scheduleFlush();
+      } else if (i < msgs.length) {
         // One partition per chunk: the engine tracks each partition's event time from its chunks.
-        if (this.partition !== key) await this.pushChunks(this.framer.takeAll(), this.origin());
+        if (this.partition !== key || this.stream !== key) await this.pushChunks(this.framer.takeAll(), this.origin());
         this.partition = key;
+        this.stream = key;
         const framer = this.framer;
         // Each value with the offset after it: a chunk's position is where its partition resumes.
         for (let j = i; j < msgs.length; j++) framer.add(msgs[j].value, String(Number(msgs[j].offset) + 1));
@@ -262,7 +279,7 @@ export class KafkaSource implements Source {
         p.deliveredNext = Number(msgs[msgs.length - 1].offset) + 1;
         // Full chunks go to the engine now (awaiting it is the backpressure); the partial one waits
         // for more batches until the event loop turns (flush()), so chunks stay full.
-        await this.pushChunks(this.framer.takeSealed(), { stream: key, live: false });
+        await this.pushChunks(this.framer.takeSealed(), { stream: key, live: false }, key);
         this.partitionLive = batch.offsetLag() === '0';
         this.scheduleFlush();
       }
@@ -275,17 +292,43 @@ export class KafkaSource implements Source {
     }
   }
 
-  private async pushChunks(chunks: FramedChunk[], origin: ChunkOrigin): Promise<void> {
+  /**
+   * Frames a batch of a repartition stage's internal topic: one chunk per input partition's run of
+   * views (the engine's clock tracks each input partition), positioned in this partition; a progress
+   * record goes to the sink after the views before it were written.
+   */
+  private async frameRepartitioned(key: string, msgs: KafkaMessage[], from: number, inputTopic: string): Promise<void> {
+    for (let j = from; j < msgs.length; j++) {
+      const m = msgs[j];
+      const r = classify(m.headers, m.value);
+      if (r.kind === 'progress') {
+        await this.pushChunks(this.framer.takeAll(), this.origin(), this.partition);
+        this.sink.upstreamProgress?.(key, upstreamStream(inputTopic, r.progress.p), r.progress.m, r.progress.c);
+        continue;
+      }
+      const stream = r.kind === 'view' ? upstreamStream(inputTopic, r.upstream) : key;
+      if (this.partition !== key || this.stream !== stream) {
+        await this.pushChunks(this.framer.takeAll(), this.origin(), this.partition);
+        this.partition = key;
+        this.stream = stream;
+      }
+      this.framer.add(m.value, String(Number(m.offset) + 1));
+    }
+    await this.pushChunks(this.framer.takeSealed(), { stream: this.stream, live: false }, key);
+  }
+
+  /** Writes chunks of one origin; their positions are in `partition` (the origin's, unless repartitioned). */
+  private async pushChunks(chunks: FramedChunk[], origin: ChunkOrigin, partition = origin.stream): Promise<void> {
     const sink = this.sink;
     for (const { chunk, next } of chunks) {
-      const position = next === undefined ? undefined : { stream: origin.stream, next };
+      const position = next === undefined ? undefined : { stream: partition, next };
       await (sink.writeChunk ? sink.writeChunk(chunk, origin, position) : sink.write(chunk, origin, position));
     }
   }
 
   /** The origin of the chunk being filled: its partition, and whether that one is caught up. */
   private origin(): ChunkOrigin {
-    return { stream: this.partition, live: this.partitionLive };
+    return { stream: this.stream, live: this.partitionLive };
   }
 
   private scheduleFlush(): void {
@@ -308,7 +351,7 @@ export class KafkaSource implements Source {
     this.busy = new Promise<void>((r) => { release = r; });
     try {
       await prev;
-      await this.pushChunks(this.framer.takeAll(), this.origin());
+      await this.pushChunks(this.framer.takeAll(), this.origin(), this.partition);
     } finally {
       release();
     }

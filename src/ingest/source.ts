@@ -76,6 +76,12 @@ export interface SourceSink {
    * reads nothing of a gained partition until its promise resolves (Kafka: paused), and forgets a lost one.
    */
   partitionsChanged?(change: PartitionChange): Map<string, Promise<string | null>>;
+  /**
+   * A progress record of a repartition stage, read from `partition` (ARCHITECTURE.md "Cluster: input
+   * not keyed by property"): the upstream partition's mark and whether it is caught up, in order with
+   * the chunks written before it.
+   */
+  upstreamProgress?(partition: string, upstream: string, mark: number | null, caughtUp: boolean): void;
 }
 
 /** A stream of view outcomes (demo generator, file, stdin; Kafka and Kinesis plug in here). */
