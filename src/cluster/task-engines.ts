@@ -3,6 +3,7 @@ import type { VigilConfig } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { Engine, type EngineOptions } from '../engine/engine.ts';
 import { EngineStats } from '../engine/engine-stats.ts';
+import type { EventClockStats } from '../engine/event-clock.ts';
 import { CheckpointError } from '../engine/checkpoint-store.ts';
 import type { ChunkOrigin, ChunkPosition, PartitionChange, SourceSink } from '../ingest/source.ts';
 import type { IncidentManager } from '../incidents/incident-manager.ts';
@@ -581,6 +582,17 @@ export class ClusterTasks implements SourceSink {
     for (const t of this.tasks.values()) {
       const c = t.engine?.kernelCounters();
       if (c) for (const k of KERNEL_COUNTER_NAMES) sum[k] += c[k];
+    }
+    return sum;
+  }
+
+  /** Event-clock counters (future records, capped chunks) summed over the tasks this node owns now. */
+  clockStats(): EventClockStats {
+    const sum: EventClockStats = { future: 0, futureDropped: 0, cappedChunks: 0 };
+    for (const t of this.tasks.values()) {
+      const c = t.engine?.clock.stats;
+      if (!c) continue;
+      sum.future += c.future; sum.futureDropped += c.futureDropped; sum.cappedChunks += c.cappedChunks;
     }
     return sum;
   }

@@ -126,7 +126,7 @@ export class Daemon {
     this.auditRetry = new RetryTimer(delay, () => this.flushAudit());
     registerDaemonMetrics(this.metrics, {
       engineStats: () => this.cluster?.stats ?? this.engine?.stats, kernelCounters: () => this.cluster?.kernelCounters() ?? this.engine?.kernelCounters(),
-      clockStats: () => this.engine?.clock.stats, maxEventTs: () => this.engineEventTime(),
+      clockStats: () => this.cluster?.clockStats() ?? this.engine?.clock.stats, maxEventTs: () => this.engineEventTime(),
       manager: () => this.manager, commands: () => this.commands, now: this.now,
       health: () => this.health, storeWriter: () => this.writer ?? undefined, auditPendingLines: () => this.audit?.pendingLines ?? 0,
     });
