@@ -67,6 +67,24 @@ test('time jumps that are real: two properties agree, or a lone property after a
   const b = clock().c;
   plan(b, [[T0, 1], [T0 + 1000, 1]]);
   assert.equal(plan(b, [[T0 + 40 * MIN, 1]]).endTarget, T0 + 40 * MIN, 'one property alone: its time passed');
+  // After a gap of over an hour, alone: three records in a row beyond the mark.
+  const g = plan(b, [[T0 + 160 * MIN, 1], [T0 + 160 * MIN + 300, 1], [T0 + 160 * MIN + 600, 1], [T0 + 160 * MIN + 900, 1]]);
+  assert.deepEqual(g.times, [T0 + 40 * MIN, T0 + 40 * MIN, T0 + 160 * MIN + 600, T0 + 160 * MIN + 900]);
+  assert.equal(g.endTarget, T0 + 160 * MIN + 900);
+});
+
+test('a partition holding one property (keyed by property): views a day or hours ahead among its views move nothing', () => {
+  for (const ahead of [24 * 60 * MIN, 5 * 60 * MIN]) {
+    const { c } = clock();
+    const views: Array<[number, number]> = [];
+    for (let i = 0; i < 20; i++) views.push([T0 + i * 1000, 7]);
+    views.splice(10, 0, [T0 + ahead, 7]);
+    views.splice(15, 0, [T0 + ahead + 5, 7], [T0 + ahead + 9, 7]);
+    const r = plan(c, views, 'p0');
+    assert.equal(c.stats.future, 3, 'the views ahead (one, then two in a row) are from the future');
+    assert.equal(r.endTarget, T0 + 19_000, 'the partition\'s time is its honest views\'');
+    assert.deepEqual(r.times.filter((t) => t > T0 + 19_000), []);
+  }
 });
 
 test('partitions: a declared partition that has delivered nothing holds time back entirely; a caught-up one holds nothing', () => {

@@ -74,8 +74,14 @@ export interface StreamClock {
   run: { prop: number; min: number; max: number; n: number } | null;
 }
 
-/** Without another property accepted within this much event time, a jump of the one property is time passing. */
+/** Without another property accepted within this much event time, a jump of the one property is time passing ... */
 const ACTIVE_WINDOW_MS = 10 * 60_000;
+/**
+ * ... when it is at most this long (a sparse property's views are minutes apart, a quiet night an
+ * hour); a longer one (a device a day ahead, or reporting local time as UTC, hours ahead) only once
+ * RUN_MIN_RECORDS of the property's records in a row are beyond the mark.
+ */
+const LONE_JUMP_MS = 60 * 60_000;
 /** A run of one property's records beyond the high-water mark is believed once it spans this much of its own time. */
 const RUN_SPAN_MS = 2 * 60_000;
 const RUN_MIN_RECORDS = 3;
@@ -90,7 +96,8 @@ const SINGLE = '';
  * holds nothing back. A record far ahead of its partition (a device clock a day ahead, a producer
  * minutes ahead) or of the wall clock never moves the mark: it is from the future, counted at the
  * partition's time (clamp) or dropped. A jump is believed when a second property agrees, when no
- * other property is active, or when one property's records keep going for RUN_SPAN_MS of their time.
+ * other property is active (a jump of over LONE_JUMP_MS: RUN_MIN_RECORDS in a row), or when one
+ * property's records keep going for RUN_SPAN_MS of their time.
  * Decisions depend on input order only, so a replay gives the same plan for any chunk size.
  */
 export class EventClock {
@@ -294,7 +301,8 @@ export class EventClock {
 
   /** A record more than the tolerance beyond its partition's mark: a jump of time, or a wrong clock. */
   private beyond(st: StreamClock, t: number, prop: number): number {
-    if (!otherPropertyActive(st, prop)) {
+    const alone = !otherPropertyActive(st, prop);
+    if (alone && t - st.high <= LONE_JUMP_MS) {
       accept(st, t, prop);
       return t;
     }
@@ -313,7 +321,9 @@ export class EventClock {
     r.n++;
     if (t < r.min) r.min = t;
     if (t > r.max) r.max = t;
-    if (r.n >= RUN_MIN_RECORDS && r.max - r.min >= RUN_SPAN_MS) {
+    // Alone, a longer jump is believed once RUN_MIN_RECORDS in a row are beyond the mark: after a gap
+    // every record is, while a wrong clock's neighbours are at the mark (accept() ends the run).
+    if (r.n >= RUN_MIN_RECORDS && (alone || r.max - r.min >= RUN_SPAN_MS)) {
       st.high = Math.max(st.high, r.min);
       accept(st, t, prop);
       return t;
