@@ -395,8 +395,8 @@ describe('durable store', () => {
     const old = tempStorePath();
     const raw = openIncidentStore(old);
     raw.database.prepare("DELETE FROM meta WHERE key = 'installation_id'").run();
-    // And without what version 4 added (the cluster's tables and column).
-    raw.database.exec('DROP TABLE cluster_outbox; DROP TABLE cluster_positions; ALTER TABLE incidents DROP COLUMN node');
+    // And without what versions 4 and 5 added (the cluster's tables and column, the audit file's outbox).
+    raw.database.exec('DROP TABLE cluster_outbox; DROP TABLE cluster_positions; ALTER TABLE incidents DROP COLUMN node; DROP TABLE audit_outbox');
     raw.database.pragma('user_version = 2');
     raw.close();
     const upgraded = openIncidentStore(old);

@@ -173,20 +173,26 @@ export class Daemon {
     // In a cluster the transitions go to the cluster's topic, and the notifying node plans notifications from there.
     if (c.cluster) this.view = new ClusterNode(c.cluster, c.kafka!, this.store, this.log, this.metrics);
     this.notify = new NotificationPipeline({ config: c.notify, store: this.store, logger: this.log, now: this.now, metrics: this.metrics, cluster: c.cluster !== null });
+    if (c.transitionsFile) {
+      // Before any transition: the lines a crash kept from the file (in the store) are appended first.
+      this.audit = openAuditFile(c.transitionsFile, this.store.database);
+      const recovered = this.audit.recover();
+      if (recovered > 0) this.log.warn({ lines: recovered, path: this.audit.path }, 'audit file completed from the incident store (the process had stopped between storing transitions and writing them)');
+    }
+    const audit = this.audit;
+    const withAudit = (before: (t: readonly IncidentTransition[]) => void) =>
+      (audit === null ? before : (t: readonly IncidentTransition[]) => { audit.beforeCommit(t); before(t); });
     this.manager = new IncidentManager({
       store: this.store, logger: this.log.child({ component: 'incidents' }), isSilenced: this.notify.isSilenced,
       ...(this.view
-        ? { beforeCommit: this.view.outbox.beforeCommit, sharedStore: { toleranceMs: c.params.tickMs } }
-        : { beforeCommit: this.notify.beforeCommit, afterRollback: this.notify.afterRollback }),
+        ? { beforeCommit: withAudit(this.view.outbox.beforeCommit), sharedStore: { toleranceMs: c.params.tickMs } }
+        : { beforeCommit: withAudit(this.notify.beforeCommit), afterRollback: this.notify.afterRollback }),
     });
     this.notify.start(this.manager);
     await this.view?.start(this.manager, this.notify);
     const open = this.manager.openIncidents();
     if (open.length) this.log.info({ open: open.length }, 'continuing open incidents from the store');
-    if (c.transitionsFile) {
-      this.audit = openAuditFile(c.transitionsFile);
-      this.manager.subscribe((t) => { if (t.mirroredFrom === undefined) this.writeAudit(t); });
-    }
+    if (this.audit) this.manager.subscribe((t) => { if (t.mirroredFrom === undefined) this.writeAudit(t); });
     const tlog = this.log.child({ component: 'transitions' });
     this.manager.subscribe((t) => {
       if (t.type === 'updated' || t.mirroredFrom !== undefined) return;

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError, describeFsError } from '../config/config.ts';
 import { openIncidentStore, type IncidentStore } from '../incidents/incident-store.ts';
 import { AuditFile } from '../incidents/audit-file.ts';
+import type { Database } from 'better-sqlite3';
 
 /**
  * A start-up failure of the data directory that may pass by itself (a full disk, a database locked
@@ -94,9 +95,9 @@ export function openDataDirStore(dir: string, busyTimeoutMs: number): IncidentSt
 }
 
 /** Opens the audit file (VIGIL_TRANSITIONS_FILE); a failure names the variable, the path and the cause. */
-export function openAuditFile(path: string): AuditFile {
+export function openAuditFile(path: string, db: Database | null = null): AuditFile {
   try {
-    return new AuditFile(path);
+    return new AuditFile(path, db);
   } catch (err) {
     return fail('VIGIL_TRANSITIONS_FILE', `cannot open ${path} for appending`, err);
   }

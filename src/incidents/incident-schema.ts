@@ -123,6 +123,19 @@ const migrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `);
   },
+  (db) => {
+    // Version 5: the lines of the audit file (VIGIL_TRANSITIONS_FILE) written in the transaction of
+    // their transitions, with the file size each ends at, until they are in the file
+    // (src/incidents/audit-file.ts): a process killed between the commit and the file's write loses
+    // no line. Unused without an audit file.
+    db.exec(`
+      CREATE TABLE audit_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        end_offset INTEGER NOT NULL,
+        line TEXT NOT NULL
+      );
+    `);
+  },
 ];
 
 /** The meta key of the installation id. */
