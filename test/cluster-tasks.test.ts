@@ -162,13 +162,20 @@ test('three nodes, a kill -9 and restart, a node added, a node removed: the unio
     await at(0.45);
     await n2.start();
     events.push('n2 restarted');
-    // A node is added.
+    // A node is added: it takes its share of the tasks, and no other node gains one (sticky assignment:
+    // a moved task costs its new owner a restore and a re-read from its checkpoint).
     await at(0.6);
+    const settled = () => { const all = nodes.flatMap((n) => (n.running ? n.owned() : [])); return all.length === PARTITIONS && new Set(all).size === PARTITIONS; };
+    await waitUntil('the tasks settled on n1, n2, n3', settled, 60_000, 200);
+    const before = new Map(nodes.map((n) => [n.name, n.owned()]));
     const n4 = new Node('n4', topic, group);
     nodes.push(n4);
     await n4.start();
     events.push('n4 added');
-    await waitUntil('n4 to own tasks', () => n4.owned().length > 0, 60_000, 200);
+    await waitUntil('n4 to own tasks', () => n4.owned().length > 0 && settled(), 60_000, 200);
+    const gained = nodes.filter((n) => n !== n4).flatMap((n) => n.owned().filter((k) => !before.get(n.name)!.includes(k)).map((k) => `${n.name} ${k}`));
+    assert.deepEqual(gained, [], 'a node added: tasks move to it only');
+    assert.equal(n4.owned().length, Math.floor(PARTITIONS / 4), 'n4 owns its share');
     // A node is removed: it checkpoints its tasks, commits and leaves.
     await at(0.8);
     await n1.stop('SIGTERM');

@@ -1,6 +1,6 @@
 import { KinesisClient, ListShardsCommand, type Shard } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { Admin, Consumer } from 'kafkajs';
+import { PartitionAssigners, type Admin, type Consumer } from 'kafkajs';
 import type { ClusterConfig } from '../config/cluster-config.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
 import type { KinesisConfig } from '../config/kinesis-config.ts';
@@ -9,6 +9,7 @@ import type { PartitionChange, Source, SourceSink } from '../ingest/source.ts';
 import { KinesisSource } from '../ingest/kinesis-source.ts';
 import { lineageRoot, shardTask } from '../ingest/shard-assignment.ts';
 import { SourceError } from '../ingest/source-error.ts';
+import { stickyAssigner } from '../ingest/sticky-assigner.ts';
 import { clusterKafka, ensureTopic, type ClusterKafka } from './cluster-kafka.ts';
 
 /** What the Kinesis tasks need of the cluster's tasks (ClusterTasks). */
@@ -115,6 +116,9 @@ export class KinesisTasksSource implements Source {
         groupId: group, sessionTimeout: k.sessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(k.sessionTimeoutMs / 3)),
         // The topic is empty: short fetches keep the heartbeats (sent between fetches) on time.
         maxWaitTimeInMs: 500,
+        // Tasks stay where they are at a rebalance but for a fair share (src/ingest/sticky-assigner.ts).
+        partitionAssigners: [stickyAssigner(() => ({ partitions: [...this.tasks.values()].map((t) => `${this.topic}:${t.partition}`).sort(), generation: this.generation })),
+          PartitionAssigners.roundRobin],
         retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 30, restartOnFailure: async (err) => {
           this.log.warn({ err }, 'kinesis coordination consumer failed; restarting it');
           return !this.closing;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type SASLOptions } from 'kafkajs';
+import { Kafka, PartitionAssigners, logLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../log/logger.ts';
 import type { KafkaConfig } from '../config/kafka-config.ts';
 import type { ChunkOrigin, Source, SourceSink } from './source.ts';
@@ -10,6 +10,7 @@ import { kafkaLogCreator } from './kafka-log.ts';
 import { TrackedSockets } from './tracked-sockets.ts';
 import { untrustedCertificate } from './tls-check.ts';
 import { patchKafkajs } from './kafkajs-patches.ts';
+import { stickyAssigner } from './sticky-assigner.ts';
 import { classify, upstreamStream } from '../cluster/repartition-record.ts';
 
 patchKafkajs();
@@ -95,6 +96,8 @@ export class KafkaSource implements Source {
   /** Each partition's high watermark at its latest fetch (a cluster task's lag). */
   private readonly highWater = new Map<string, number>();
   private assigned = new Set<string>();
+  /** The group generation of the latest assignment (null before the first, or when kafkajs did not say). */
+  private generation: number | null = null;
   private readonly skipped = emptySkipCounts();
   private records = 0;
   private batches = 0;
@@ -166,6 +169,9 @@ export class KafkaSource implements Source {
       // Heartbeats a third of the session apart (kafkajs's 3 s would not fit a 6 s session).
       sessionTimeout: c.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(c.sessionTimeoutMs / 3)),
+      // Partitions stay where they are at a rebalance but for a fair share (a moved partition costs its
+      // new owner a restore and a re-read from its checkpoint); round robin while a member lacks it.
+      partitionAssigners: [stickyAssigner(() => ({ partitions: [...this.assigned].sort(), generation: this.generation })), PartitionAssigners.roundRobin],
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 30, restartOnFailure: async (err) => {
         this.log.warn({ err }, 'kafka consumer failed; restarting it');
         return !this.closing;
@@ -182,7 +188,8 @@ export class KafkaSource implements Source {
       for (const k of revoked) this.progress.delete(k);
       for (const k of revoked) this.loading.delete(k);
       this.assigned = mine;
-      this.loadPartitions(gained, revoked, (e.payload as { generationId?: number }).generationId ?? null);
+      this.generation = (e.payload as { generationId?: number }).generationId ?? null;
+      this.loadPartitions(gained, revoked, this.generation);
       // Event time follows the slowest assigned partition that is still catching up.
       this.sink.declareStreams?.([...mine].sort());
       for (const k of revoked) this.paused.delete(k);
