@@ -190,9 +190,13 @@ test('a split\'s children continue their parent: an empty child holds time at th
 
 test('a child takes its parents\' mark only when it has none: not one restored or already delivered, not from a parent without one', () => {
   const { c } = clock();
-  c.restore({ reached: T0 + MIN, streams: [{ id: 'p', high: T0 + MIN, a: null, b: null, run: null }, { id: 'c1', high: T0 + 2 * MIN, a: null, b: null, run: null }] });
-  c.declare(['c1', 'c2', 'c3'], new Map([['c1', ['p']], ['c2', ['p', 'q']], ['c3', ['q']]]));
+  c.restore({ reached: T0 + MIN, streams: [
+    { id: 'p', high: T0 + MIN, a: null, b: null, run: null }, { id: 'p2', high: T0 + 3 * MIN, a: null, b: null, run: null },
+    { id: 'c1', high: T0 + 2 * MIN, a: null, b: null, run: null },
+  ] });
+  // c2: one parent without a mark; c3: none with one; c4: a merge's child, at the lower of its parents' marks.
+  c.declare(['c1', 'c2', 'c3', 'c4'], new Map([['c1', ['p']], ['c2', ['p', 'q']], ['c3', ['q']], ['c4', ['p2', 'p']]]));
   const marks = Object.fromEntries(Object.entries(c.describe()).map(([id, d]) => [id, d.mark]));
-  assert.deepEqual(marks, { c1: T0 + 2 * MIN, c2: T0 + MIN, c3: null });
+  assert.deepEqual(marks, { c1: T0 + 2 * MIN, c2: T0 + MIN, c3: null, c4: T0 + MIN });
   assert.equal(c.state().streams.find((s) => s.id === 'c2')?.high, T0 + MIN, 'a checkpoint carries the inherited mark');
 });
