@@ -159,3 +159,44 @@ test('progress of an upstream partition (a repartition stage): it raises the mar
   c.progress('in:9', T0 + 60 * MIN, true);
   assert.equal(c.finalTarget(), T0 + 5000);
 });
+
+test('a split\'s children continue their parent: an empty child holds time at the parent\'s mark, for the caught-up wait from when it joined', () => {
+  const { c, now } = clock({ caughtUpWaitMs: 5000 });
+  const lineage = new Map([['c1', ['p']], ['c2', ['p']]]);
+  c.declare(['p', 'other']);
+  plan(c, [[T0 + MIN, 1]], 'p', true);
+  plan(c, [[T0 + MIN, 2]], 'other', true);
+  now.t += 1000;
+  // The parent read to its end: it leaves the clock as its children join, both read once and empty.
+  c.declare(['other', 'c1', 'c2'], lineage);
+  c.caughtUp('c1');
+  c.caughtUp('c2');
+  assert.equal(c.advanceTarget(), null, 'nothing beyond the parent\'s mark');
+  // The other shard's newer records do not take event time past the parent's mark ...
+  assert.equal(plan(c, [[T0 + 3 * MIN, 2]], 'other', true).endTarget, T0 + MIN);
+  // ... and the children's first records, then, are counted at their own time: not late.
+  now.t += 2000;
+  const r = plan(c, [[T0 + MIN + 1000, 1], [T0 + 2 * MIN, 1]], 'c1', true);
+  assert.deepEqual(r.marks, [T0 + MIN + 1000, T0 + 2 * MIN], 'the child\'s mark goes on from its parent\'s');
+  assert.equal(r.endTarget, T0 + MIN, 'the other child, still empty, holds at the parent\'s mark');
+  // An empty child waits like any caught-up partition that has delivered: caughtUpWaitMs from when it joined.
+  now.t += 2500;
+  assert.equal(c.advanceTarget(), null, 'within the wait');
+  now.t += 1000;
+  assert.equal(c.advanceTarget(), T0 + 2 * MIN, 'the empty child (and the other shard) no longer hold: the first child holds at its own mark');
+  now.t += 2000;
+  assert.equal(c.advanceTarget(), T0 + 3 * MIN);
+});
+
+test('a child takes its parents\' mark only when it has none: not one restored or already delivered, not from a parent without one', () => {
+  const { c } = clock();
+  c.restore({ reached: T0 + MIN, streams: [
+    { id: 'p', high: T0 + MIN, a: null, b: null, run: null }, { id: 'p2', high: T0 + 3 * MIN, a: null, b: null, run: null },
+    { id: 'c1', high: T0 + 2 * MIN, a: null, b: null, run: null },
+  ] });
+  // c2: one parent without a mark; c3: none with one; c4: a merge's child, at the lower of its parents' marks.
+  c.declare(['c1', 'c2', 'c3', 'c4'], new Map([['c1', ['p']], ['c2', ['p', 'q']], ['c3', ['q']], ['c4', ['p2', 'p']]]));
+  const marks = Object.fromEntries(Object.entries(c.describe()).map(([id, d]) => [id, d.mark]));
+  assert.deepEqual(marks, { c1: T0 + 2 * MIN, c2: T0 + MIN, c3: null, c4: T0 + MIN });
+  assert.equal(c.state().streams.find((s) => s.id === 'c2')?.high, T0 + MIN, 'a checkpoint carries the inherited mark');
+});

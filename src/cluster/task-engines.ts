@@ -285,7 +285,7 @@ export class ClusterTasks implements SourceSink {
         }
       },
       committable: () => new Map(Object.entries(live()?.checkpointed ?? {})),
-      declareStreams: (ids) => live()?.engine!.declareStreams(ids),
+      declareStreams: (ids, parents) => live()?.engine!.declareStreams(ids, parents),
       streamCaughtUp: (id) => live()?.engine!.streamCaughtUp(id),
       streamBehind: (id) => live()?.engine!.streamBehind(id),
       streamAhead: (id) => live()?.engine!.streamAhead(id) ?? false,

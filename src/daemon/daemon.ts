@@ -281,7 +281,7 @@ export class Daemon {
         await this.engine.push(chunk, origin, position);
       },
       committable: () => (c.checkpoints ? this.checkpointed : this.storedPositions()),
-      declareStreams: (ids) => this.engine.declareStreams(ids),
+      declareStreams: (ids, parents) => this.engine.declareStreams(ids, parents),
       streamCaughtUp: (id) => this.engine.streamCaughtUp(id),
       streamAhead: (id) => this.engine.streamAhead(id),
       streamBehind: (id) => this.engine.streamBehind(id),

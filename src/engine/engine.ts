@@ -224,10 +224,11 @@ export class Engine {
    * The partitions a source is about to deliver (with ChunkOrigin), replacing the previous set.
    * Until a declared partition has delivered a chunk, is live, or has been silent for
    * streamIdleMs, event time does not advance past what every such partition has delivered: a
-   * backlog read partition after partition is then counted in its own slots, not as late.
+   * backlog read partition after partition is then counted in its own slots, not as late. A partition
+   * that continues others (`parents`: a split's children) starts at their mark (EventClock.declare).
    */
-  declareStreams(ids: string[]): void {
-    this.clock.declare(ids);
+  declareStreams(ids: string[], parents?: ReadonlyMap<string, readonly string[]>): void {
+    this.clock.declare(ids, parents);
     this.advanceHeldTime();
   }
 

@@ -115,12 +115,31 @@ export class EventClock {
 
   constructor(private readonly opts: EventClockOptions) {}
 
-  /** The partitions a source is about to deliver, replacing the previous set (a partition no longer in it is forgotten). */
-  declare(ids: string[]): void {
+  /**
+   * The partitions a source is about to deliver, replacing the previous set (a partition no longer in
+   * it is forgotten). `parents`: partitions that continue others (a Kinesis split's children, declared
+   * as their parent leaves). One with no mark of its own starts at its parents' (the least, for a
+   * merge's two), as if it had delivered their last chunk now: until its first records it holds event
+   * time there like any partition, and once caught up it waits caughtUpWaitMs for more like one that
+   * has delivered. Without that, a child whose first read is empty (records not yet put into it) is a
+   * caught-up partition that never delivered anything, which holds nothing back: the other partitions
+   * (the other child, other shards) took event time past the records it got next, and they were late.
+   */
+  declare(ids: string[], parents?: ReadonlyMap<string, readonly string[]>): void {
     this.awaitingSource = false;
+    const now = this.opts.now();
+    // Before the parents are forgotten below.
+    for (const id of ids) {
+      let mark = Infinity;
+      for (const p of parents?.get(id) ?? []) {
+        const high = this.streams.get(p)?.high ?? -Infinity;
+        if (high !== -Infinity && high < mark) mark = high;
+      }
+      const st = mark === Infinity ? null : this.stream(id);
+      if (st && st.high === -Infinity) { st.high = mark; st.lastChunkAt = now; }
+    }
     const keep = new Set(ids);
     for (const id of [...this.streams.keys()]) if (id !== SINGLE && !keep.has(id)) this.streams.delete(id);
-    const now = this.opts.now();
     for (const id of ids) {
       const st = this.stream(id);
       if (!st.declared) { st.declared = true; st.live = false; st.lastChunkAt = now; }

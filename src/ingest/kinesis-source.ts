@@ -82,6 +82,8 @@ export class KinesisSource implements Source {
   private readonly active = new Set<string>();
   /** Children whose parents have not all ended yet, with those parents. */
   private readonly waiting = new Map<string, string[]>();
+  /** The parents (those this source reads) of each shard that has any: declared with it, it starts at their event time. */
+  private readonly parentsOf = new Map<string, string[]>();
   /** Shards the listing says are closed (resharded): they never count as caught up, only their end lets time pass. */
   private readonly closed = new Set<string>();
   /** Shards the listing shows a child of. */
@@ -217,6 +219,7 @@ export class KinesisSource implements Source {
       // Per-key order across a reshard: the parents' records go first. A parent that another node
       // reads (only the adjacent parent of a merge can be) or that has aged out is not waited for.
       const parents = [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => !!p && ours.has(p));
+      if (parents.length > 0) this.parentsOf.set(id, parents);
       // Declared (below) before any of them reads, so that the first to deliver cannot run ahead of the others.
       if (parents.every((p) => this.endedShards.has(p))) this.active.add(id);
       else this.waiting.set(id, parents);
@@ -259,8 +262,15 @@ export class KinesisSource implements Source {
     }
   }
 
+  /**
+   * The shards being read, to the engine's clock, with the parents of each child: a child that has
+   * delivered nothing yet holds event time at its parents' mark (one whose first reads are empty,
+   * its records not put yet, would otherwise hold nothing back while the other shards run ahead).
+   */
   private declareActive(): void {
-    this.sink.declareStreams?.([...this.active].sort());
+    const ids = [...this.active].sort();
+    const parents = new Map(ids.flatMap((id) => (this.parentsOf.has(id) ? [[id, this.parentsOf.get(id)!] as const] : [])));
+    this.sink.declareStreams?.(ids, parents);
   }
 
   private async readShardRecords(shardId: string, parents: string[], log: Logger, latestAllowed: boolean): Promise<void> {

@@ -55,8 +55,10 @@ export interface SourceSink {
   /**
    * The partitions the source reads (each in event-time order, not in step with one another), whose
    * chunks it writes with a ChunkOrigin: event time then follows the slowest one still catching up.
+   * `parents`: partitions that continue others (a Kinesis split's or merge's children, by their
+   * parents): one that has no mark of its own yet starts at its parents' (EventClock.declare).
    */
-  declareStreams?(ids: string[]): void;
+  declareStreams?(ids: string[], parents?: ReadonlyMap<string, readonly string[]>): void;
   /** A declared partition has nothing to deliver right now (caught up): it holds event time back no longer. */
   streamCaughtUp?(id: string): void;
   /**
