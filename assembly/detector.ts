@@ -168,8 +168,8 @@ export function rotateTo(key: i32, slot: i64): i64 {
     }
     store<i64>(k + K_HEAD_SLOT, slot);
     // Rings widened by a busy stretch narrow to what their counts need once it has left them. A
-    // wide ring belongs to a key busy enough to count hundreds per slot: 32 reads when it moves to
-    // a new slot are nothing next to that; a u8 ring costs a test.
+    // wide ring (u4 and up) belongs to a key that counted 4 or more in a slot of its ring: 32 reads
+    // when it moves to a new slot are little next to that; a u2 ring costs a test.
     settleRings(k);
     return slot;
   }

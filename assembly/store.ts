@@ -16,7 +16,7 @@ import { ringInit, ringFree, RING_INLINE_BYTES } from './rings';
 import { groupOf } from './chunk';
 
 // Key record (KEY_SIZE bytes): KEY_FIELDS bytes of fields, then the bytes of its ring of view counts
-// while that is u8 (rings.ts: as narrow as its counts allow, a block of its own when wider). An
+// while that is u2 (rings.ts: as narrow as its counts allow, a block of its own when wider). An
 // exported key is the fields followed by the ring as u32[SLOTS] (key-groups.ts).
 export const K_HASH: usize = 0;        // u64, 0 = free
 export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 for a property
@@ -34,10 +34,10 @@ export const K_CHILDREN: usize = 52;   // i32 live title keys under a property
 export const K_RING: usize = 56;       // u32 ring of views per slot (rings.ts reference)
 export const K_NAME: usize = 60;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
 export const KEY_FIELDS: usize = 64;
-export const K_RING_OWN: usize = 64;   // u8[SLOTS] the ring while it is u8 (rings.ts: K_RING + 8)
-export const KEY_SIZE: usize = KEY_FIELDS + RING_INLINE_BYTES;
+export const K_RING_OWN: usize = 64;   // the ring while it is u2 (rings.ts: K_RING + 8, RING_INLINE_BYTES)
+export const KEY_SIZE: usize = K_RING_OWN + RING_INLINE_BYTES;
 
-// Cell record (CELL_SIZE bytes): fields, then the bytes of its ring of failure counts while that is u8
+// Cell record (CELL_SIZE bytes): fields, then the bytes of its ring of failure counts while that is u2
 // (rings.ts); the state of an incident (below) is a record of its own from the cell's first opening
 // on: most cells never open. An exported cell has every field at its own place (key-groups.ts EC_*).
 export const C_ERR_HASH: usize = 0;    // u64
@@ -56,8 +56,8 @@ export const C_EXT: usize = 64;        // i32 property cell: its extension recor
 export const C_NAME: usize = 68;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
 export const C_RING: usize = 72;       // u32 ring of failures per slot (rings.ts reference)
 export const C_OPEN: usize = 76;       // u32 incident record (below) since the cell first opened; 0 never opened
-export const C_RING_OWN: usize = 80;   // u8[SLOTS] the ring while it is u8 (rings.ts: C_RING + 8)
-export const CELL_SIZE: usize = 80 + RING_INLINE_BYTES;
+export const C_RING_OWN: usize = 80;   // the ring while it is u2 (rings.ts: C_RING + 8, RING_INLINE_BYTES)
+export const CELL_SIZE: usize = C_RING_OWN + RING_INLINE_BYTES;
 
 // Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
 // from its first opening on, kept after it closes (the values stay part of the cell's state, as

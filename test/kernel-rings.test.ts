@@ -1,8 +1,8 @@
-// Count rings kept as narrow as their counts (assembly/rings.ts): a key or cell's ring is u8 while its
-// counts fit, widens to u16 and u32 before a count would overflow, and narrows again once a busy
-// stretch has left the ring. Nothing of it may show: verdicts equal the reference model's, an export
-// carries every count exactly (u32 per slot), an import keeps the counts and exports the same bytes,
-// and after the calm the rings take 32 bytes each again.
+// Count rings kept as narrow as their counts (assembly/rings.ts): a key or cell's ring is u2 while its
+// counts fit, widens to u4, u8, u16 and u32 before a count would overflow, and narrows again once a
+// busy stretch has left the ring. Nothing of it may show: verdicts equal the reference model's, an
+// export carries every count exactly (u32 per slot), an import keeps the counts and exports the same
+// bytes, and after the calm the rings take 8 bytes each again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WasmKernel, exportedKeyLayout } from '../src/kernel/wasm-kernel.ts';
@@ -76,7 +76,8 @@ test('rings widen for a burst of 70,000 views in a slot and narrow after it; cou
     kv.push(...feedKernel(k, steps, ks));
     mv.push(...feedModel(model, steps, ms));
   }
-  // Every count of the burst is in the exported rings (a u8 or u16 ring that did not widen would wrap).
+  // Every count of the burst is in the exported rings (a narrower ring that did not widen would wrap;
+  // before the burst "hot"'s cell counted 6 failures a slot: u4).
   const totals = exportedTotals(k);
   assert.deepEqual(totals.get('hot'), [3600 + 70_000, 72 + 7000]);
   assert.deepEqual(totals.get('warm'), [3600 + 300, 30]);
@@ -96,10 +97,10 @@ test('rings widen for a burst of 70,000 views in a slot and narrow after it; cou
   const steps = cutSteps(calm, 13, 5);
   kv.push(...feedKernel(k, steps, ks));
   mv.push(...feedModel(model, steps, ms));
-  // The burst left every ring: all are u8 again.
+  // The burst left every ring: all are u2 again (a view every 20 minutes a title, 2 in a minute for the property).
   assert.equal(k.counters().keys, 3);
   assert.equal(k.counters().cells, 3);
-  assert.equal(k.ringBytes(), 6 * 32, 'rings did not narrow after the burst left them');
+  assert.equal(k.ringBytes(), 6 * 8, 'rings did not narrow after the burst left them');
   kv.push(...k.finish());
   model.finish();
   mv.push(...model.takeVerdicts());
