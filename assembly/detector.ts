@@ -191,7 +191,7 @@ function settleRings(k: usize): void {
 /** Appends a key to the dirty list once per tick. */
 @inline export function markDirty(key: i32, k: usize): void {
   // Changed since the last export even when already dirty (an export may have come in between).
-  markChanged(key, k);
+  markChanged(key);
   if (load<u8>(k + K_DIRTY) != 0) return;
   store<u8>(k + K_DIRTY, 1);
   const len = hdrI32(H_DIRTY_LEN);
@@ -631,7 +631,7 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
 
 function evalKey(key: i32, t: i64): void {
   const k = keyPtr(key);
-  markChanged(key, k);
+  markChanged(key);
   const scope = <i32>load<u8>(k + K_SCOPE);
   foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
   let c = load<i32>(k + K_FIRST_CELL);
@@ -675,7 +675,7 @@ function evalOpen(t: i64, scope: i32): void {
     const key = load<i32>(cp + C_KEY);
     const k = keyPtr(key);
     if (<i32>load<u8>(k + K_SCOPE) != scope) continue;
-    markChanged(key, k);
+    markChanged(key);
     foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
     evalCell(c, t);
   }

@@ -5,12 +5,12 @@
 import {
   hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64, heapAlloc,
   H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_NEXT_TICK, H_MAX_TS,
-  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT, H_MAX_KEYS,
+  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT,
 } from './state';
 import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_FIELDS, PX_DATA,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_NEXT, C_STATUS, C_EXT, K_NAME, K_CHANGED, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
+  C_NEXT, C_STATUS, C_EXT, K_NAME, K_SPARE, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
   C_BASE_VIEWS, C_BASE_FAILS, C_LAST_RATIO, C_EVIDENCE, C_LAST_EVAL, C_PENDING, C_NAME,
   O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   cellNameBlock, shareCellName,
@@ -155,20 +155,26 @@ function cellCount(k: usize): i32 {
   return n;
 }
 
-// Which keys an export walks: every key by index (a full export), or the changed list (store.ts
-// markChanged: an incremental export, in time proportional to what changed). One loop of each kind
-// serves both.
+// Which keys an export walks: every key by index (a full export), or the keys whose changed bit is
+// set (store.ts markChanged: an incremental export). Either way in key index order, so the key blocks
+// are read in address order; the changed bits are skipped a u64 word of unchanged keys at a time
+// (the key high-water mark / 64 reads, next to the keys written). One loop serves both.
 export const SOURCE_ALL: i32 = 0;
 export const SOURCE_CHANGED: i32 = 1;
 
-/** Positions of `source`: the key high-water mark, or the length of the changed list. */
-@inline function sourceLen(source: i32): i32 {
-  return source == SOURCE_CHANGED ? hdrI32(H_CHANGED_LEN) : hdrI32(H_KEY_HWM);
-}
-
-/** The key index at position `i` of `source`. */
-@inline function sourceKey(source: i32, i: i32): i32 {
-  return source == SOURCE_CHANGED ? load<i32>(hdrPtr(H_CHANGED_PTR) + (<usize>i << 2)) : i;
+/** The first key index from `i` on (below `len`, the key high-water mark) that `source` holds; `len` when none. */
+@inline function sourceNext(source: i32, i: i32, len: i32): i32 {
+  if (source != SOURCE_CHANGED) return i;
+  const bits = hdrPtr(H_CHANGED_PTR);
+  while (i < len) {
+    const v = load<u64>(bits + ((<usize>i >> 6) << 3)) >> <u64>(i & 63);
+    if (v != 0) {
+      i += <i32>ctz(v);
+      return i < len ? i : len;
+    }
+    i = (i | 63) + 1;
+  }
+  return len;
 }
 
 let sizedKeys: i32 = 0;
@@ -181,11 +187,11 @@ export function exportedKeys(): i32 { return sizedKeys; }
  * exporter (exportKeys) sizes its part with it first. exportedKeys() says how many keys.
  */
 export function exportBytes(source: i32, lo: i32, hi: i32, groups: i32): usize {
-  const len = sourceLen(source);
+  const len = hdrI32(H_KEY_HWM);
   let bytes: usize = 0;
   let n: i32 = 0;
-  for (let i: i32 = 0; i < len; i++) {
-    const k = keyPtr(sourceKey(source, i));
+  for (let i = sourceNext(source, 0, len); i < len; i = sourceNext(source, i + 1, len)) {
+    const k = keyPtr(i);
     if (load<u64>(k + K_HASH) == 0) continue; // free (or freed since it changed)
     const group = keyGroup(k, groups);
     if (group < lo || group >= hi) continue;
@@ -221,13 +227,13 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<u32>(r + E_EXT, <u32>ext);
   memory.copy(r + E_HEADER, k, KEY_FIELDS);
   ringExport(load<u32>(k + K_RING), r + E_HEADER + KEY_FIELDS);
-  // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. Whether
-  // the key is in the changed list is this kernel's bookkeeping, not state.
+  // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. The
+  // byte that once marked a key in the changed list goes as 0 (store.ts K_SPARE).
   // Links (indices) are local to this kernel too: an importer rebuilds them, so they go as 0 and a
   // key's exported bytes depend on its state only (not on the order keys were created or imported).
   const ke = r + E_HEADER;
   store<u32>(ke + K_NAME, 0);
-  store<u8>(ke + K_CHANGED, 0);
+  store<u8>(ke + K_SPARE, 0);
   store<i32>(ke + K_PARENT, 0);
   store<i32>(ke + K_FIRST_CELL, 0);
   store<i32>(ke + K_CHILDREN, 0);
@@ -257,11 +263,11 @@ function writeExported(k: usize, group: i32, r: usize): void {
  * starts. The export of a part too large for the export region (exportRegion), page by page.
  */
 export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
-  const len = sourceLen(source);
+  const len = hdrI32(H_KEY_HWM);
   let w: usize = 0;
-  let i = cursor;
+  let i = sourceNext(source, cursor, len);
   while (i < len) {
-    const k = keyPtr(sourceKey(source, i));
+    const k = keyPtr(i);
     if (load<u64>(k + K_HASH) != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
       const group = keyGroup(k, groups);
       if (group >= lo && group < hi) {
@@ -271,7 +277,7 @@ export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap
         w += size;
       }
     }
-    i++;
+    i = sourceNext(source, i + 1, len);
   }
   exportCursor = i < len ? i : -1;
   return w;
@@ -283,10 +289,9 @@ export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap
 // an incremental export that is most of its time). JS copies the properties area, then the titles
 // area, into the part. The areas grow (doubling) as a pass needs, up to the bytes the caller allows,
 // and are kept for the next export (written again, not faulted in again); an outgrown area's memory
-// goes to the name slabs. Area a at REGION + a * 12: u32 address, u32 capacity, u32 bytes written;
-// then the address of the bits sortChanged uses (in memory, as all state that outlives a call).
-const REGION = memory.data(28);
-const CHANGED_BITS: usize = 24;
+// goes to the name slabs. Area a at REGION + a * 12: u32 address, u32 capacity, u32 bytes written
+// (in memory, as all state that outlives a call).
+const REGION = memory.data(24);
 export const AREA_PROPS: i32 = 0;
 export const AREA_TITLES: i32 = 1;
 const AREA_MIN: usize = 64 << 10;
@@ -330,16 +335,16 @@ function areaReserve(a: i32, need: usize, limit: usize): usize {
 export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: usize): i32 {
   store<u32>(areaAt(AREA_PROPS), 0, 8);
   store<u32>(areaAt(AREA_TITLES), 0, 8);
-  const len = sourceLen(source);
+  const len = hdrI32(H_KEY_HWM);
   // Every key takes its header and record at least: a source that cannot fit is not tried.
-  const live = source == SOURCE_CHANGED ? len : hdrI32(H_KEY_COUNT);
+  const live = source == SOURCE_CHANGED ? hdrI32(H_CHANGED_LEN) : hdrI32(H_KEY_COUNT);
   if (<u64>live * <u64>(E_HEADER + E_KEY_BYTES) > <u64>limit) return -1;
   // Titles are most of it: room for that least size up front, so that the pass does not grow the
   // area (copying what it wrote) key by key from a small start.
   if (live > 0 && areaReserve(AREA_TITLES, <usize>live * (E_HEADER + E_KEY_BYTES), limit) == 0) return -1;
   let n: i32 = 0;
-  for (let i: i32 = 0; i < len; i++) {
-    const k = keyPtr(sourceKey(source, i));
+  for (let i = sourceNext(source, 0, len); i < len; i = sourceNext(source, i + 1, len)) {
+    const k = keyPtr(i);
     if (load<u64>(k + K_HASH) == 0) continue;
     const group = keyGroup(k, groups);
     if (group < lo || group >= hi) continue;
@@ -355,50 +360,11 @@ export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: 
   return <i32>(exportAreaLen(AREA_PROPS) + exportAreaLen(AREA_TITLES));
 }
 
-// Incremental export: the keys in the changed list (store.ts markChanged) and the keys deleted since
+// Incremental export: the keys whose changed bit is set (store.ts markChanged) and the keys deleted since
 // the last export. resetChanges() (store.ts) after every export.
 
 /** Whether what changed since the last export is known (false after the removed list overflowed: export all). */
 export function changesKnown(): bool { return hdrI32(H_CHANGES_LOST) == 0; }
-
-/**
- * Sorts the changed list by key index (an incremental export then reads the key blocks in address
- * order rather than at random): a bit per key index set, then read back in order, in time linear in
- * the list and the key high-water mark / 32. Returns false when memory for the bits cannot be had
- * (the list stays as it is, which exports the same keys).
- */
-export function sortChanged(): bool {
-  const list = hdrPtr(H_CHANGED_PTR);
-  const len = hdrI32(H_CHANGED_LEN);
-  if (len < 2) return true;
-  let changedBits = <usize>load<u32>(REGION + CHANGED_BITS);
-  if (changedBits == 0) {
-    const bytes = ((<usize>hdrI32(H_MAX_KEYS) + 63) >> 6) << 3;
-    changedBits = heapAlloc(bytes);
-    if (changedBits == 0) return false;
-    memory.fill(changedBits, 0, bytes);
-    store<u32>(REGION + CHANGED_BITS, <u32>changedBits);
-  }
-  for (let i: i32 = 0; i < len; i++) {
-    const idx = <usize>load<i32>(list + (<usize>i << 2));
-    const w = changedBits + ((idx >> 6) << 3);
-    store<u64>(w, load<u64>(w) | (<u64>1 << <u64>(idx & 63)));
-  }
-  const words = (<usize>hdrI32(H_KEY_HWM) + 63) >> 6;
-  let j: usize = 0;
-  for (let wi: usize = 0; wi < words; wi++) {
-    const w = changedBits + (wi << 3);
-    let v = load<u64>(w);
-    if (v == 0) continue;
-    store<u64>(w, 0);
-    while (v != 0) {
-      store<i32>(list + (j << 2), <i32>((wi << 6) + <usize>ctz(v)));
-      j++;
-      v &= v - 1;
-    }
-  }
-  return true;
-}
 
 /** Keys deleted since the last export (entries of 16 bytes: u64 hash, u32 key group, u32 0). */
 export function removedCount(): i32 { return hdrI32(H_REMOVED_LEN); }
@@ -448,10 +414,9 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     // Everything but the links: the counts, slots, baselines and flags of the exporting kernel; the
     // name from the record's names. An imported key is a change of this kernel (createKey listed it).
     // The ring comes as u32[SLOTS] and is kept as narrow as its counts allow (rings.ts).
-    const listed = load<u8>(k + K_CHANGED);
     ringFree(load<u32>(k + K_RING));
     memory.copy(k, src, KEY_FIELDS);
-    store<u8>(k + K_CHANGED, listed);
+    store<u8>(k + K_SPARE, 0);
     if (!ringImport(k + K_RING, src + KEY_FIELDS)) return -3;
     const keyName = allocName(np + 4, <i32>load<u32>(np));
     if (keyName == 0) return -3;

@@ -69,8 +69,8 @@ export const H_NAME_SLAB: usize = 1400;   // usize next free byte of the current
 export const H_NAME_SLAB_END: usize = 1404; // usize its end
 export const H_SPARE: usize = 1408;       // usize list of released regions (an old hash table) names are cut from
 // What changed since the last export (store.ts markChanged): an incremental checkpoint exports only these.
-export const H_CHANGED_PTR: usize = 1412; // usize i32 array of key indices marked K_CHANGED (each index at most once)
-export const H_CHANGED_LEN: usize = 1416; // i32
+export const H_CHANGED_PTR: usize = 1412; // usize bits by key index (a bit per key of the cap): the keys changed
+export const H_CHANGED_LEN: usize = 1416; // i32 bits set
 export const H_REMOVED_PTR: usize = 1420; // usize 16-byte entries (u64 hash, u32 key group, u32 0) of keys deleted
 export const H_REMOVED_LEN: usize = 1424; // i32
 export const H_REMOVED_CAP: usize = 1428; // i32 entries the removed list holds

@@ -23,7 +23,7 @@ export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 fo
 export const K_SCOPE: usize = 12;      // u8
 export const K_DIRTY: usize = 13;      // u8 1 while in the dirty list
 export const K_PROFILE: usize = 14;    // u8 parameter profile of a property key (params.ts); titles use their property's
-export const K_CHANGED: usize = 15;    // u8 1 while this key index is in the changed list (kept across a free and reuse of the index)
+export const K_SPARE: usize = 15;      // u8 0, unused (what changed is a bit per key index: markChanged)
 export const K_HEAD_SLOT: usize = 16;  // i64 newest slot index with counts (-1 none)
 export const K_FOLDED_SLOT: usize = 24;// i64 slots <= this are folded into the baselines
 export const K_LAST_TS: usize = 32;    // i64 latest event time
@@ -147,8 +147,8 @@ export function initStore(maxKeys: i32, maxCells: i32): bool {
   const cb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
   // At most one extension per cell: the same block table size.
   const xb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
-  // Change tracking: every key index at most once; removals until the list is full (then the next export is full).
-  const changed = heapAlloc(<usize>maxKeys * 4 + 16);
+  // Change tracking: a bit per key index; removals until the list is full (then the next export is full).
+  const changed = heapAlloc(changedBytes(maxKeys));
   const removed = heapAlloc(<usize>maxKeys * 16 + 16);
   if (table == 0 || kb == 0 || cb == 0 || xb == 0 || changed == 0 || removed == 0) return false;
   store<usize>(HDR + H_CHANGED_PTR, changed);
@@ -229,10 +229,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   if (idx >= 0) {
     k = keyPtr(idx);
     setHdrI32(H_KEY_FREE, load<i32>(k + K_NEXT_FREE));
-    // The index may be in the changed list already (its previous key changed since the last export).
-    const listed = load<u8>(k + K_CHANGED);
     memory.fill(k, 0, KEY_SIZE);
-    store<u8>(k + K_CHANGED, listed);
   } else {
     idx = hdrI32(H_KEY_HWM);
     if ((idx & BLOCK_MASK) == 0) {
@@ -254,24 +251,31 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
   place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), tagOf(hash), idx);
-  markChanged(idx, k);
+  markChanged(idx);
   return idx;
 }
 
+/** Bytes of the changed bits for `keys` key indices (whole u64 words). */
+@inline function changedBytes(keys: i32): usize { return ((<usize>keys + 63) >> 6) << 3; }
+
 /**
- * Notes that key `idx` (record at `k`) changed since the last export: every write to a key or its
- * cells calls this (or runs on a key that was marked in the same call), so that an incremental
- * export (key-groups.ts exportChanged) can write only these keys. Quiet keys are never touched by a
- * tick (rings rotate and baselines fold lazily, when a key is counted or evaluated), so the list holds
- * the keys that saw events or have an open incident since the last export.
+ * Notes that key `idx` changed since the last export: every write to a key or its cells calls this
+ * (or runs on a key that was marked in the same call), so that an incremental export (key-groups.ts)
+ * can write only these keys. Quiet keys are never touched by a tick (rings rotate and baselines fold
+ * lazily, when a key is counted or evaluated), so the bits are those of the keys that saw events or
+ * have an open incident since the last export. A bit per key index of the cap (an eighth of a byte a
+ * key; a list of indices took 4 bytes a changed key, and a byte in the record to keep each index in
+ * it once): an index freed and reused between two exports is one bit, exported once.
  */
-@inline export function markChanged(idx: i32, k: usize): void {
-  if (load<u8>(k + K_CHANGED) != 0) return;
-  store<u8>(k + K_CHANGED, 1);
-  const len = hdrI32(H_CHANGED_LEN);
-  store<i32>(hdrPtr(H_CHANGED_PTR) + (<usize>len << 2), idx);
-  setHdrI32(H_CHANGED_LEN, len + 1);
+@inline export function markChanged(idx: i32): void {
+  const w = hdrPtr(H_CHANGED_PTR) + ((<usize>idx >> 6) << 3);
+  const bit = <u64>1 << <u64>(idx & 63);
+  const v = load<u64>(w);
+  if ((v & bit) != 0) return;
+  store<u64>(w, v | bit);
+  setHdrI32(H_CHANGED_LEN, hdrI32(H_CHANGED_LEN) + 1);
 }
+
 
 /** Notes a deleted key (its hash and key group) for the next incremental export. */
 function noteRemoved(hash: u64, propHash: u64): void {
@@ -287,9 +291,8 @@ function noteRemoved(hash: u64, propHash: u64): void {
 
 /** Forgets what changed (after an export, full or incremental, has written it). */
 export function resetChanges(): void {
-  const list = hdrPtr(H_CHANGED_PTR);
-  const len = hdrI32(H_CHANGED_LEN);
-  for (let i: i32 = 0; i < len; i++) store<u8>(keyPtr(load<i32>(list + (<usize>i << 2))) + K_CHANGED, 0);
+  // Only the words up to the high-water mark were ever set.
+  if (hdrI32(H_CHANGED_LEN) != 0) memory.fill(hdrPtr(H_CHANGED_PTR), 0, changedBytes(hdrI32(H_KEY_HWM)));
   setHdrI32(H_CHANGED_LEN, 0);
   setHdrI32(H_REMOVED_LEN, 0);
   setHdrI32(H_CHANGES_LOST, 0);
@@ -407,7 +410,7 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
-  markChanged(key, k);
+  markChanged(key);
   store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
   store<i64>(c + C_EVIDENCE, -1);
   store<i64>(c + C_LAST_EVAL, -1);
@@ -476,6 +479,6 @@ export function rebindProfiles(): void {
     const profile = <u8>profileOfHash(h);
     if (load<u8>(k + K_PROFILE) == profile) continue;
     store<u8>(k + K_PROFILE, profile);
-    markChanged(i, k);
+    markChanged(i);
   }
 }

@@ -102,7 +102,7 @@ interface KernelExports {
   exportRegion(source: number, lo: number, hi: number, groups: number, limit: number): number;
   exportAreaPtr(area: number): number; exportAreaLen(area: number): number;
   importKeys(ptr: number, len: number, groups: number): number;
-  changesKnown(): number; sortChanged(): number;
+  changesKnown(): number;
   removedCount(): number; removedPtr(): number; resetChanges(): void;
   setEventTime(nextTick: bigint, maxTs: bigint): void;
   exportHeld(cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
@@ -494,8 +494,7 @@ export class WasmKernel {
     const since = this.lastExport;
     const incremental = delta && since !== null && x.changesKnown() === 1;
     const source = this.global(incremental ? 'SOURCE_CHANGED' : 'SOURCE_ALL');
-    // In index order, the kernel reads its key blocks in address order rather than at random.
-    if (incremental) x.sortChanged();
+    // Either source is walked in key index order (the kernel reads its key blocks in address order).
     const regionBytes = x.exportRegion(source, lo, hi, groups, this.init.exportRegionBytes ?? this.init.maxKeys * 24);
     const keyBytes = regionBytes >= 0 ? regionBytes : x.exportBytes(source, lo, hi, groups);
     this.lastExportWay = regionBytes >= 0 ? 'region' : 'pages';
