@@ -13,7 +13,7 @@
 // in the low 3 bits. The width is this kernel's business: an exported key carries its rings as
 // u32[SLOTS] whatever their width here (key-groups.ts).
 import { SLOTS, bumpF64, hdrF64, H_RING_BYTES } from './state';
-import { allocBlock, freeBlock } from './names';
+import { allocBlock, freeBlock, blockClass } from './names';
 
 // Width codes: a count takes 2 << code bits; code + 1 is the next wider width.
 export const RING_U2: u32 = 0;
@@ -30,10 +30,10 @@ const RING_MASK: i64 = <i64>SLOTS - 1;
 /** Bytes of a ring as exported (u32 per slot). */
 export const RING_WIDE_BYTES: usize = <usize>SLOTS << 2;
 
-// SLOTS (32) counts of 2 << code bits: 8 << code bytes; a block (u4 and wider) is the name store's
-// class code - 1 (16 << class bytes).
-@inline function classOf(code: u32): i32 { return <i32>code - 1; }
+// SLOTS (32) counts of 2 << code bits: 8 << code bytes; a block (u4 and wider) of the name store's
+// class of that size.
 @inline function bytesOf(code: u32): usize { return (<usize>SLOTS << <usize>code) >> 2; }
+@inline function classOf(code: u32): i32 { return blockClass(bytesOf(code)); }
 @inline function limitOf(code: u32): u32 {
   return code == RING_U2 ? 3 : code == RING_U4 ? 15 : code == RING_U8 ? 0xff : code == RING_U16 ? 0xffff : 0xffffffff;
 }

@@ -11,7 +11,7 @@ import {
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST,
 } from './state';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
-import { allocName, freeName, releaseRegion, allocBlock, freeBlock } from './names';
+import { allocName, freeName, releaseRegion, allocBlock, freeBlock, blockClass } from './names';
 import { ringInit, ringFree, RING_INLINE_BYTES } from './rings';
 import { groupOf } from './chunk';
 
@@ -68,8 +68,8 @@ export const O_CALM_SINCE: usize = 16; // i64 -1 when not calm
 export const O_OPEN_THR: usize = 24;   // f64 threshold crossed at opening
 export const O_IMPACTED: usize = 32;   // f64 failures since opening
 export const O_OPEN_BASE: usize = 40;  // f64 baseline at opening
-const OPEN_CLASS: i32 = 2;             // 64 bytes
 const OPEN_BYTES: usize = 64;
+const OPEN_CLASS: i32 = blockClass(OPEN_BYTES);
 
 /** A new incident record as a cell that never opened has it; 0 when memory is exhausted. */
 export function openRecordNew(): usize {
@@ -83,7 +83,7 @@ export function openRecordNew(): usize {
 
 // A title cell names its error type with its property cell's name block when the property has a cell
 // of that error type (it nearly always has: a view counts for the property first): one block per
-// property and error type instead of one per title cell. The low bit of C_NAME (blocks are 16-byte
+// property and error type instead of one per title cell. The low bit of C_NAME (blocks are 8-byte
 // aligned) marks a borrowed block, which the title cell never frees. The property cell outlives it: a
 // property key is evicted only once no title key is left under it, and its cells go only with it.
 const NAME_SHARED: u32 = 1;
