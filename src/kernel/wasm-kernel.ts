@@ -148,7 +148,7 @@ export function exportedKeyLayout(): ExportedKeyLayout {
   const g = (name: string) => (x[name] as WebAssembly.Global).value as number;
   return {
     group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
-    keyHash: g('K_HASH'), keyScope: g('K_SCOPE'),
+    keyHash: g('EK_HASH'), keyScope: g('EK_SCOPE'),
   };
 }
 
@@ -458,7 +458,7 @@ export class WasmKernel {
     const g = (name: string) => this.global(name);
     return {
       group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
-      keyHash: g('K_HASH'), keyScope: g('K_SCOPE'),
+      keyHash: g('EK_HASH'), keyScope: g('EK_SCOPE'),
       recordHeader: g('R_HEADER'), recordLengths: g('R_PROP_LEN'),
     };
   }
