@@ -10,6 +10,7 @@ import { ReferenceModel } from '../src/kernel/reference-model.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { decodeKernelState, exportedKeySize } from '../src/kernel/kernel-state.ts';
 import { assertSameVerdicts, cutSteps, feedKernel, feedModel, newRunState, sorted } from './support/detection-streams.ts';
+import { BYTES_PER_CELL, BYTES_PER_KEY } from '../src/config/memory-caps.ts';
 
 const GROUPS = 128;
 const MIN = 60_000;
@@ -106,4 +107,49 @@ test('rings widen for a burst of 70,000 views in a slot and narrow after it; cou
   mv.push(...model.takeVerdicts());
   assert.ok(kv.some((v) => v.kind === 'open'), 'the burst opened no incident');
   assertSameVerdicts(sorted(kv), sorted(mv), 'kernel against the reference model');
+});
+
+test('the memory caps bound a title key and its cell at their widest: every ring u32, 60-byte titles, every cell once opened', { timeout: 120_000 }, () => {
+  // N title keys learnt, exported, every count of every ring set to 70,000 (u32 wide) and every cell
+  // marked as opened once (an incident record), imported into a fresh kernel: the heap it takes per
+  // title key (records, table, names, rings, incident records, and the 50 properties' share) must
+  // stay within what src/config/memory-caps.ts assumes a key and a cell cost.
+  // Keys and cells fill whole blocks of 4096 records (the 50 properties and their cells with the titles).
+  const N = 3 * 4096 - 50;
+  const big = { ...init, maxKeys: N + 1000, maxCells: N + 1000 };
+  const k = WasmKernel.create(big);
+  const st = newRunState();
+  const lines: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const title = `T${i}-`.padEnd(60, 'x');
+    lines.push(JSON.stringify({ property_id: `p${i % 50}`, video_title: title, error_type: 'networkError', ts: T0 + i * 10 }));
+  }
+  feedKernel(k, cutSteps(lines, 3, 4000), st);
+  k.advance(st.clock.finalTarget());
+  k.finish();
+  assert.equal(k.counters().keys, N + 50);
+  const L = exportedKeyLayout();
+  const part = decodeKernelState(k.exportPart());
+  const r = part.records;
+  const dv = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  // An exported cell's opening time (assembly/key-groups.ts EC_OPENED_AT; the exported form is fixed,
+  // test/kernel-export-form.test.ts).
+  const EC_OPENED_AT = 40;
+  const wide = (at: number) => { for (let s = 0; s < SLOTS; s++) dv.setUint32(at + s * 4, 70_000, true); };
+  for (let p = 0; p < r.length;) {
+    const cells = dv.getUint32(p + L.cells, true);
+    wide(p + L.header + L.key - RING_BYTES);
+    for (let c = 0; c < cells; c++) {
+      const cell = p + L.header + L.key + c * L.cell;
+      wide(cell + L.cell - RING_BYTES);
+      dv.setBigInt64(cell + EC_OPENED_AT, BigInt(T0), true);
+    }
+    p += exportedKeySize(dv, p, L);
+  }
+  const before = WasmKernel.create(big).heapBytes();
+  const copy = WasmKernel.fromStates(big, [part], GROUPS);
+  assert.equal(copy.counters().keys, N + 50);
+  assert.equal(copy.ringBytes(), 2 * (N + 50) * 128, 'every ring is u32');
+  const perTitle = (copy.heapBytes() - before) / N;
+  assert.ok(perTitle <= BYTES_PER_KEY + BYTES_PER_CELL, `${perTitle.toFixed(0)} bytes a title key and its cell at their widest, over the caps' ${BYTES_PER_KEY} + ${BYTES_PER_CELL}`);
 });

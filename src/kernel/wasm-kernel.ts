@@ -393,9 +393,14 @@ export class WasmKernel {
     return c;
   }
 
-  /** Bytes of the count rings of live keys and cells: 32 per ring kept as u8, 64 as u16, 128 as u32 (assembly/rings.ts). */
+  /** Bytes of the count rings of live keys and cells: 8 per ring kept as u2, 16 as u4, 32 as u8, 64 as u16, 128 as u32 (assembly/rings.ts). */
   ringBytes(): number {
     return this.x.ringBytes();
+  }
+
+  /** The top of the kernel's manual heap: every byte of state it has ever allocated (records, table, names, rings, regions). */
+  heapBytes(): number {
+    return this.x.heapTop();
   }
 
   /**
