@@ -167,7 +167,7 @@ export function rotateTo(key: i32, slot: i64): i64 {
     }
     store<i64>(k + K_HEAD_SLOT, slot);
     // Rings widened by a busy stretch narrow to what their counts need once it has left them. A
-    // wide ring (u4 and up) belongs to a key that counted 4 or more in a slot of its ring: 32 reads
+    // wide ring (u8 and up) belongs to a key that counted 4 or more in a slot of its ring: 32 reads
     // when it moves to a new slot are little next to that; a u2 ring costs a test.
     settleRings(k);
     return slot;

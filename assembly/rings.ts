@@ -1,9 +1,12 @@
 // The ring of SLOTS counts (views of a key, failures of a cell) in the narrowest width its counts fit:
-// u2 (8 bytes), u4 (16), u8 (32), u16 (64) or u32 (128). Most titles of a catalogue see a few views an
-// hour (rarely more than 3 in a 10-minute slot), so their rings stay u2 and a title with one error
-// type keeps 16 bytes of rings instead of 64 (u8) or 256 (u32). A ring widens before a count would
+// u2 (8 bytes), u8 (32), u16 (64) or u32 (128). Most titles of a catalogue see a few views an hour
+// (rarely more than 3 in a 10-minute slot), so their rings stay u2 and a title with one error type
+// keeps 16 bytes of rings instead of 64 (u8) or 256 (u32). A ring widens before a count would
 // overflow its width (what it counts is never clipped) and narrows again once its counts fit a
-// narrower width (checked when its key moves to a new slot: rotateTo in detector.ts).
+// narrower width (checked when its key moves to a new slot: rotateTo in detector.ts). No u4: a busy
+// title's cell (a few failures a slot) and a property's cell would be u4, and reading u4 counts slot
+// by slot in every evaluation cost 9% more CPU per event on a catalogue of busy titles (bench/keys.ts
+// BENCH_MODE=kernel, stream "few"); u8 reads cost what they did, for 16 bytes more a ring.
 //
 // A record (store.ts) keeps 8 bytes for its ring and, in the byte before them, the ring's width code.
 // A u2 ring is those 8 bytes (a key or cell touched is then one place in memory, not two: with the
@@ -14,9 +17,9 @@
 import { SLOTS, bumpF64, hdrF64, H_RING_BYTES } from './state';
 import { allocBlock, freeBlock, blockClass } from './names';
 
-// Width codes: a count takes 2 << code bits; code + 1 is the next wider width.
+// Width codes: a count takes 2 << code bits (code 1, u4, is not used: above); the next wider width
+// is code + 1, u8 after u2.
 export const RING_U2: u32 = 0;
-export const RING_U4: u32 = 1;
 export const RING_U8: u32 = 2;
 export const RING_U16: u32 = 3;
 export const RING_U32: u32 = 4;
@@ -28,15 +31,14 @@ const RING_MASK: i64 = <i64>SLOTS - 1;
 /** Bytes of a ring as exported (u32 per slot). */
 export const RING_WIDE_BYTES: usize = <usize>SLOTS << 2;
 
-// SLOTS (32) counts of 2 << code bits: 8 << code bytes; a block (u4 and wider) of the name store's
+// SLOTS (32) counts of 2 << code bits: 8 << code bytes; a block (u8 and wider) of the name store's
 // class of that size.
 @inline function bytesOf(code: u32): usize { return (<usize>SLOTS << <usize>code) >> 2; }
 @inline function classOf(code: u32): i32 { return blockClass(bytesOf(code)); }
-@inline function limitOf(code: u32): u32 {
-  return code == RING_U2 ? 3 : code == RING_U4 ? 15 : code == RING_U8 ? 0xff : code == RING_U16 ? 0xffff : 0xffffffff;
-}
+/** The largest count of width `code` (2 << code bits). */
+@inline function limitOf(code: u32): u32 { return <u32>0xffffffff >> (<u32>32 - (<u32>2 << code)); }
 @inline function codeFor(max: u32): u32 {
-  return max <= 3 ? RING_U2 : max <= 15 ? RING_U4 : max <= 0xff ? RING_U8 : max <= 0xffff ? RING_U16 : RING_U32;
+  return max <= 3 ? RING_U2 : max <= 0xff ? RING_U8 : max <= 0xffff ? RING_U16 : RING_U32;
 }
 
 /** The width code of the ring at `at`. */
@@ -44,14 +46,16 @@ export const RING_WIDE_BYTES: usize = <usize>SLOTS << 2;
 /** Where the counts of the ring at `at` (width `code`) are: its record's bytes, or its block. */
 @inline export function ringBase(at: usize, code: u32): usize { return code == RING_U2 ? at : <usize>load<u32>(at); }
 
-/** The count at slot `s` of a ring given by its base and width code (decoded once for a loop over slots). */
+/**
+ * The count at slot `s` of a ring given by its base and width code (decoded once for a loop over
+ * slots). u8 is tested first: the rings read most (in evaluations, slot by slot) are those of busy
+ * keys, whose rings are u8 and wider.
+ */
 @inline export function rget(base: usize, code: u32, s: i64): u32 {
   const pos = <usize>(s & RING_MASK);
-  if (code == RING_U2) return (<u32>load<u8>(base + (pos >> 2)) >> (<u32>(pos & 3) << 1)) & 3;
-  if (code == RING_U4) return (<u32>load<u8>(base + (pos >> 1)) >> (<u32>(pos & 1) << 2)) & 15;
   if (code == RING_U8) return <u32>load<u8>(base + pos);
-  if (code == RING_U16) return <u32>load<u16>(base + (pos << 1));
-  return load<u32>(base + (pos << 2));
+  if (code == RING_U2) return (<u32>load<u8>(base + (pos >> 2)) >> (<u32>(pos & 3) << 1)) & 3;
+  return code == RING_U16 ? <u32>load<u16>(base + (pos << 1)) : load<u32>(base + (pos << 2));
 }
 
 /** The count at slot `s` of the ring at `at`. */
@@ -61,17 +65,14 @@ export const RING_WIDE_BYTES: usize = <usize>SLOTS << 2;
 }
 
 @inline function rset(base: usize, code: u32, pos: usize, v: u32): void {
-  if (code == RING_U2) {
+  if (code == RING_U8) store<u8>(base + pos, <u8>v);
+  else if (code == RING_U16) store<u16>(base + (pos << 1), <u16>v);
+  else if (code == RING_U32) store<u32>(base + (pos << 2), v);
+  else {
     const p = base + (pos >> 2);
     const shift = <u32>(pos & 3) << 1;
     store<u8>(p, <u8>((<u32>load<u8>(p) & ~(<u32>3 << shift)) | (v << shift)));
-  } else if (code == RING_U4) {
-    const p = base + (pos >> 1);
-    const shift = <u32>(pos & 1) << 2;
-    store<u8>(p, <u8>((<u32>load<u8>(p) & ~(<u32>15 << shift)) | (v << shift)));
-  } else if (code == RING_U8) store<u8>(base + pos, <u8>v);
-  else if (code == RING_U16) store<u16>(base + (pos << 1), <u16>v);
-  else store<u32>(base + (pos << 2), v);
+  }
 }
 
 /** Sets slot `s` of the ring at `at` to 0. */
@@ -97,7 +98,7 @@ export function ringFree(at: usize): void {
   store<u8>(at - 1, <u8>RING_NONE);
 }
 
-/** Bytes the live rings take (u2 rings are 8 bytes, u4 16, u8 32, u16 64, u32 128). */
+/** Bytes the live rings take (u2 rings are 8 bytes, u8 32, u16 64, u32 128). */
 export function ringBytes(): f64 { return hdrF64(H_RING_BYTES); }
 
 /**
@@ -135,8 +136,9 @@ export function ringAdd(at: usize, s: i64): bool {
   const pos = <usize>(s & RING_MASK);
   const v = rget(ringBase(at, code), code, s) + 1;
   if (code != RING_U32 && v > limitOf(code)) {
-    if (!recode(at, code + 1)) return false;
-    code++;
+    const wider = code == RING_U2 ? RING_U8 : code + 1;
+    if (!recode(at, wider)) return false;
+    code = wider;
   }
   rset(ringBase(at, code), code, pos, v);
   return true;

@@ -1,5 +1,5 @@
 // Count rings kept as narrow as their counts (assembly/rings.ts): a key or cell's ring is u2 while its
-// counts fit, widens to u4, u8, u16 and u32 before a count would overflow, and narrows again once a
+// counts fit, widens to u8, u16 and u32 before a count would overflow, and narrows again once a
 // busy stretch has left the ring. Nothing of it may show: verdicts equal the reference model's, an
 // export carries every count exactly (u32 per slot), an import keeps the counts and exports the same
 // bytes, and after the calm the rings take 8 bytes each again.
@@ -78,7 +78,7 @@ test('rings widen for a burst of 70,000 views in a slot and narrow after it; cou
     mv.push(...feedModel(model, steps, ms));
   }
   // Every count of the burst is in the exported rings (a narrower ring that did not widen would wrap;
-  // before the burst "hot"'s cell counted 6 failures a slot: u4).
+  // before the burst "hot"'s cell counted 6 failures a slot: u8).
   const totals = exportedTotals(k);
   assert.deepEqual(totals.get('hot'), [3600 + 70_000, 72 + 7000]);
   assert.deepEqual(totals.get('warm'), [3600 + 300, 30]);

@@ -393,7 +393,7 @@ export class WasmKernel {
     return c;
   }
 
-  /** Bytes of the count rings of live keys and cells: 8 per ring kept as u2, 16 as u4, 32 as u8, 64 as u16, 128 as u32 (assembly/rings.ts). */
+  /** Bytes of the count rings of live keys and cells: 8 per ring kept as u2, 32 as u8, 64 as u16, 128 as u32 (assembly/rings.ts). */
   ringBytes(): number {
     return this.x.ringBytes();
   }
