@@ -132,9 +132,6 @@ test('the memory caps bound a title key and its cell at their widest: every ring
   const part = decodeKernelState(k.exportPart());
   const r = part.records;
   const dv = new DataView(r.buffer, r.byteOffset, r.byteLength);
-  // An exported cell's opening time (assembly/key-groups.ts EC_OPENED_AT; the exported form is fixed,
-  // test/kernel-export-form.test.ts).
-  const EC_OPENED_AT = 40;
   const wide = (at: number) => { for (let s = 0; s < SLOTS; s++) dv.setUint32(at + s * 4, 70_000, true); };
   for (let p = 0; p < r.length;) {
     const cells = dv.getUint32(p + L.cells, true);
@@ -142,7 +139,7 @@ test('the memory caps bound a title key and its cell at their widest: every ring
     for (let c = 0; c < cells; c++) {
       const cell = p + L.header + L.key + c * L.cell;
       wide(cell + L.cell - RING_BYTES);
-      dv.setBigInt64(cell + EC_OPENED_AT, BigInt(T0), true);
+      dv.setBigInt64(cell + L.cellOpenedAt, BigInt(T0), true);
     }
     p += exportedKeySize(dv, p, L);
   }

@@ -148,7 +148,7 @@ export function exportedKeyLayout(): ExportedKeyLayout {
   const g = (name: string) => (x[name] as WebAssembly.Global).value as number;
   return {
     group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
-    keyHash: g('EK_HASH'), keyScope: g('EK_SCOPE'),
+    keyHash: g('EK_HASH'), keyScope: g('EK_SCOPE'), cellOpenedAt: g('EC_OPENED_AT'),
   };
 }
 
@@ -463,7 +463,7 @@ export class WasmKernel {
     const g = (name: string) => this.global(name);
     return {
       group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
-      keyHash: g('EK_HASH'), keyScope: g('EK_SCOPE'),
+      keyHash: g('EK_HASH'), keyScope: g('EK_SCOPE'), cellOpenedAt: g('EC_OPENED_AT'),
       recordHeader: g('R_HEADER'), recordLengths: g('R_PROP_LEN'),
     };
   }
