@@ -9,9 +9,9 @@ import {
 import {
   keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams, markChanged,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
-  K_FIRST_CELL, K_CHILDREN, K_RING,
+  K_FIRST_CELL, childCount, addChildren, cellExt, K_RING,
   C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_BASE_VIEWS, C_BASE_FAILS,
-  C_LAST_RATIO, C_EVIDENCE, C_PENDING, C_LAST_EVAL, C_EXT, C_RING, C_OPEN,
+  C_LAST_RATIO, C_EVIDENCE, C_PENDING, C_LAST_EVAL, C_RING, C_OPEN,
   O_OPEN_POS, O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
 } from './store';
@@ -54,7 +54,7 @@ export function propertyReference(prm: usize, cp: usize): f64 {
   const z = profParam(prm, SCOPE_PROPERTY, S_BASELINE_Z);
   const slow = z > 0 ? wilsonUpper(xb, nb, z) : (nb > 0 ? xb / nb : 0);
   if (profParam(prm, SCOPE_PROPERTY, S_FAST_DECAY) <= 0) return slow;
-  let fast = load<f64>(extPtr(load<i32>(cp + C_EXT)) + X_FAST_LEVEL);
+  let fast = load<f64>(extPtr(cellExt(cp)) + X_FAST_LEVEL);
   const cap = thresholdOf(prm, SCOPE_PROPERTY, slow);
   if (fast > cap) fast = cap;
   return fast > slow ? fast : slow;
@@ -71,7 +71,7 @@ function decayKey(k: usize, m: f64, fm: f64): void {
       store<f64>(cp + C_BASE_FAILS, load<f64>(cp + C_BASE_FAILS) * m);
     }
     if (fm > 0) {
-      const xp = extPtr(load<i32>(cp + C_EXT));
+      const xp = extPtr(cellExt(cp));
       store<f64>(xp + X_FAST_VIEWS, load<f64>(xp + X_FAST_VIEWS) * fm);
       store<f64>(xp + X_FAST_FAILS, load<f64>(xp + X_FAST_FAILS) * fm);
     }
@@ -88,12 +88,12 @@ function decayKey(k: usize, m: f64, fm: f64): void {
  * than the rise allows while it is being detected.
  */
 function foldSlot(k: usize, slot: i64, d: f64, fd: f64, prm: usize): void {
-  const views = <f64>ringGet(load<u32>(k + K_RING), slot);
+  const views = <f64>ringGet(k + K_RING, slot);
   store<f64>(k + K_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS) * d + views);
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    const fails = <f64>ringGet(load<u32>(cp + C_RING), slot);
+    const fails = <f64>ringGet(cp + C_RING, slot);
     let clipped: f64 = 0;
     if (fd > 0) {
       let clip = propertyReference(prm, cp) + profParam(prm, SCOPE_PROPERTY, S_MIN_EFFECT_ABS);
@@ -106,7 +106,7 @@ function foldSlot(k: usize, slot: i64, d: f64, fd: f64, prm: usize): void {
       store<f64>(cp + C_BASE_FAILS, load<f64>(cp + C_BASE_FAILS) * d + fails);
     }
     if (fd > 0) {
-      const xp = extPtr(load<i32>(cp + C_EXT));
+      const xp = extPtr(cellExt(cp));
       const fv = load<f64>(xp + X_FAST_VIEWS) * fd + views;
       const ff = load<f64>(xp + X_FAST_FAILS) * fd + clipped;
       store<f64>(xp + X_FAST_VIEWS, fv);
@@ -156,20 +156,19 @@ export function rotateTo(key: i32, slot: i64): i64 {
   if (slot > head) {
     foldTo(key, slot - <i64>SLOTS);
     const from = slot - head > <i64>SLOTS ? slot - <i64>SLOTS + 1 : head + 1;
-    const ring = load<u32>(k + K_RING);
     for (let s = from; s <= slot; s++) {
-      ringZero(ring, s);
+      ringZero(k + K_RING, s);
       let c = load<i32>(k + K_FIRST_CELL);
       while (c >= 0) {
         const cp = cellPtr(c);
-        ringZero(load<u32>(cp + C_RING), s);
+        ringZero(cp + C_RING, s);
         c = load<i32>(cp + C_NEXT);
       }
     }
     store<i64>(k + K_HEAD_SLOT, slot);
     // Rings widened by a busy stretch narrow to what their counts need once it has left them. A
-    // wide ring belongs to a key busy enough to count hundreds per slot: 32 reads when it moves to
-    // a new slot are nothing next to that; a u8 ring costs a test.
+    // wide ring (u8 and up) belongs to a key that counted 4 or more in a slot of its ring: 32 reads
+    // when it moves to a new slot are little next to that; a u2 ring costs a test.
     settleRings(k);
     return slot;
   }
@@ -191,7 +190,7 @@ function settleRings(k: usize): void {
 /** Appends a key to the dirty list once per tick. */
 @inline export function markDirty(key: i32, k: usize): void {
   // Changed since the last export even when already dirty (an export may have come in between).
-  markChanged(key, k);
+  markChanged(key);
   if (load<u8>(k + K_DIRTY) != 0) return;
   store<u8>(k + K_DIRTY, 1);
   const len = hdrI32(H_DIRTY_LEN);
@@ -221,12 +220,10 @@ export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64, fro
   let failSlots: i32 = 0;
   let s = head;
   let oldest = head;
-  const kr = load<u32>(k + K_RING);
-  const kb = ringBase(kr);
-  const kc = ringCode(kr);
-  const cr = load<u32>(cp + C_RING);
-  const cb = ringBase(cr);
-  const cc = ringCode(cr);
+  const kc = ringCode(k + K_RING);
+  const kb = ringBase(k + K_RING, kc);
+  const cc = ringCode(cp + C_RING);
+  const cb = ringBase(cp + C_RING, cc);
   while (s >= lo) {
     n += <f64>rget(kb, kc, s);
     const f = rget(cb, cc, s);
@@ -249,12 +246,10 @@ export function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
   if (lo < fromSlot) lo = fromSlot;
   let n: f64 = 0;
   let x: f64 = 0;
-  const kr = load<u32>(k + K_RING);
-  const kb = ringBase(kr);
-  const kc = ringCode(kr);
-  const cr = load<u32>(cp + C_RING);
-  const cb = ringBase(cr);
-  const cc = ringCode(cr);
+  const kc = ringCode(k + K_RING);
+  const kb = ringBase(k + K_RING, kc);
+  const cc = ringCode(cp + C_RING);
+  const cb = ringBase(cp + C_RING, cc);
   for (let s = head; s >= lo; s--) {
     n += <f64>rget(kb, kc, s);
     x += <f64>rget(cb, cc, s);
@@ -333,7 +328,7 @@ export function cellFigures(cp: usize, t: i64): void {
       // would be compared with the property's figures after it (a title storm after a long outage).
       // While the property was hot within its ring, the title looks no further back than that ring.
       if (profParam(prm, SCOPE_TITLE, S_SPAN_GUARD) > 0) {
-        const hotLast = load<i64>(extPtr(load<i32>(pcp + C_EXT)) + X_HOT_LAST);
+        const hotLast = load<i64>(extPtr(cellExt(pcp)) + X_HOT_LAST);
         if (hotLast >= 0) {
           const ringLo = load<i64>(keyPtr(parent) + K_HEAD_SLOT) - <i64>SLOTS + 1;
           const from = hotLast >= ringLo ? ringLo : hotLast + 1;
@@ -526,7 +521,7 @@ export function evalCell(c: i32, t: i64): void {
 
 /** Remembers that a property cell is hot at its key's newest slot (titles keep their windows out of such stretches). */
 @inline function noteHot(k: usize, cp: usize): void {
-  const ext = load<i32>(cp + C_EXT);
+  const ext = cellExt(cp);
   if (ext >= 0) store<i64>(extPtr(ext) + X_HOT_LAST, load<i64>(k + K_HEAD_SLOT));
 }
 
@@ -579,12 +574,10 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
   const minFailSlots = <i32>profParam(prm, SCOPE_PROPERTY, S_MIN_FAIL_SLOTS);
   let best: f64 = h;
   let found = false;
-  const kr = load<u32>(k + K_RING);
-  const kb = ringBase(kr);
-  const kc = ringCode(kr);
-  const cr = load<u32>(cp + C_RING);
-  const cb = ringBase(cr);
-  const cc = ringCode(cr);
+  const kc = ringCode(k + K_RING);
+  const kb = ringBase(k + K_RING, kc);
+  const cc = ringCode(cp + C_RING);
+  const cb = ringBase(cp + C_RING, cc);
   for (let s = last; s >= lo; s--) {
     const sn = <f64>rget(kb, kc, s);
     const sx = <f64>rget(cb, cc, s);
@@ -631,7 +624,7 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
 
 function evalKey(key: i32, t: i64): void {
   const k = keyPtr(key);
-  markChanged(key, k);
+  markChanged(key);
   const scope = <i32>load<u8>(k + K_SCOPE);
   foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
   let c = load<i32>(k + K_FIRST_CELL);
@@ -675,7 +668,7 @@ function evalOpen(t: i64, scope: i32): void {
     const key = load<i32>(cp + C_KEY);
     const k = keyPtr(key);
     if (<i32>load<u8>(k + K_SCOPE) != scope) continue;
-    markChanged(key, k);
+    markChanged(key);
     foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
     evalCell(c, t);
   }
@@ -714,11 +707,11 @@ function sweepScope(t: i64, scope: i32): bool {
       continue;
     }
     if (!idle) continue;
-    if (load<i32>(k + K_CHILDREN) > 0 || keyHasOpenCell(k)) continue;
+    if (childCount(k) > 0 || keyHasOpenCell(k)) continue;
     const parent = load<i32>(k + K_PARENT);
     if (parent >= 0) {
       const pk = keyPtr(parent);
-      store<i32>(pk + K_CHILDREN, load<i32>(pk + K_CHILDREN) - 1);
+      addChildren(pk, -1);
     }
     deleteKey(i);
     bumpF64(H_EVICTED, 1);

@@ -1,7 +1,7 @@
 // The kernel's exports; everything is implemented in the modules named here.
 export { init, finish, stateVersion, supportedStateVersion, stateMagic, keyCount, cellCount, openCount, maxTs, nextTick, counter, heapTop, headerPtr } from './kernel';
 export { setParam, setProfileParam, setProfileHash, clearProfileHashes, paramScopeFields } from './params';
-export { rebindProfiles, resetChanges, K_HASH, K_SCOPE } from './store';
+export { rebindProfiles, resetChanges } from './store';
 export { ingestPacked, R_HEADER, R_PROP_LEN } from './ingest';
 export {
   decodeChunk, inputPtr, inputCap, fixupPtr, fixupCap, ownerOffset, ownerLength, outputPtr, chunkMaxTs,
@@ -21,7 +21,7 @@ export { ringBytes } from './rings';
 export {
   exportKeys, exportNextCursor, exportBytes, exportedKeys, importKeys, setEventTime, addCounter, exportHeld, exportHeldNextCursor, importHeld,
   keyName, keyProperty, keyScope, cellName, nameLength, nameAddress,
-  changesKnown, sortChanged, exportRegion, exportAreaPtr, exportAreaLen, removedCount, removedPtr, SOURCE_ALL, SOURCE_CHANGED, AREA_PROPS, AREA_TITLES,
-  E_GROUP, E_CELLS, E_NAMES, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES,
+  changesKnown, exportRegion, exportAreaPtr, exportAreaLen, removedCount, removedPtr, SOURCE_ALL, SOURCE_CHANGED, AREA_PROPS, AREA_TITLES,
+  E_GROUP, E_CELLS, E_NAMES, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES, EK_HASH, EK_SCOPE, EC_OPENED_AT,
 } from './key-groups';
 export { exportDedup, exportDedupNextCursor, importDedup, dedupGeometry } from './dedup';

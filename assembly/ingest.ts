@@ -8,7 +8,7 @@ import {
 import { holdRecord, popHeld, heldCount, heldMinTs } from './held';
 import {
   keyPtr, cellPtr, findKey, createKey, findCell, createCell,
-  K_LAST_TS, K_RING, K_CHILDREN, C_RING, C_PENDING,
+  K_LAST_TS, K_RING, addChildren, C_RING, C_PENDING,
 } from './store';
 import { param, P_TICK_MS, P_OOO_MS, P_LATE_DROP, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE } from './params';
 import { rotateTo, markDirty, evaluateTick, sweep, slotMsOf } from './detector';
@@ -149,7 +149,7 @@ function ingestRecord(p: usize, eventTs: i64, counted: bool): void {
     tk = createKey(th, SCOPE_TITLE, pk, titlePtr, titleLen);
     if (tk < 0) { bumpF64(H_KEYS_DROPPED, 1); return; }
     const ppk = keyPtr(pk);
-    store<i32>(ppk + K_CHILDREN, load<i32>(ppk + K_CHILDREN) + 1);
+    addChildren(ppk, 1);
   }
   touch(tk, SCOPE_TITLE, ts, errHash, errPtr, errLen);
 }

@@ -5,12 +5,12 @@
 import {
   hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64, heapAlloc,
   H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_NEXT_TICK, H_MAX_TS,
-  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT, H_MAX_KEYS,
+  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT,
 } from './state';
 import {
-  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, KEY_FIELDS, PX_DATA,
-  K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_CHILDREN, K_NEXT_FREE, K_PROFILE,
-  C_NEXT, C_STATUS, C_EXT, K_NAME, K_CHANGED, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
+  keyPtr, cellPtr, extPtr, findKey, createKey, createCell, PX_DATA, addChildren, cellExt,
+  K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_PROFILE, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
+  C_NEXT, C_STATUS, K_NAME, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
   C_BASE_VIEWS, C_BASE_FAILS, C_LAST_RATIO, C_EVIDENCE, C_LAST_EVAL, C_PENDING, C_NAME,
   O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   cellNameBlock, shareCellName,
@@ -36,7 +36,20 @@ export const E_PARENT_HASH: usize = 8; // u64 the property's hash for a title ke
 export const E_NAMES: usize = 16;      // u32 bytes of the names at the record's end (a multiple of 8)
 export const E_EXT: usize = 20;        // u32 extension bytes per cell after the cells (PX_DATA for a property, 0 for a title)
 export const E_HEADER: usize = 24;
-export const E_KEY_BYTES: usize = KEY_FIELDS + RING_WIDE_BYTES;
+
+// An exported key's fields (EK_FIELDS bytes, then its ring): the key record of an earlier layout,
+// every field at its place whatever the layout in memory (store.ts K_*); links and this kernel's
+// addresses (parent, first cell, title count, ring, name) and the old changed mark go as 0.
+export const EK_HASH: usize = 0;        // u64
+export const EK_SCOPE: usize = 12;      // u8
+const EK_DIRTY: usize = 13;             // u8
+const EK_PROFILE: usize = 14;           // u8
+const EK_HEAD_SLOT: usize = 16;         // i64
+const EK_FOLDED_SLOT: usize = 24;       // i64
+const EK_LAST_TS: usize = 32;           // i64
+const EK_BASE_VIEWS: usize = 40;        // f64
+const EK_FIELDS: usize = 64;
+export const E_KEY_BYTES: usize = EK_FIELDS + RING_WIDE_BYTES;
 
 // An exported cell (EC_SIZE bytes, then its ring): every field at its own place, whether this kernel
 // keeps it in the cell record or in its incident record (store.ts); links and this kernel's
@@ -46,7 +59,7 @@ const EC_STATUS: usize = 16;     // u8
 const EC_HOT: usize = 17;        // u8
 const EC_BASE_VIEWS: usize = 24; // f64
 const EC_BASE_FAILS: usize = 32; // f64
-const EC_OPENED_AT: usize = 40;  // i64 (0 for a cell that never opened)
+export const EC_OPENED_AT: usize = 40;  // i64 (0 for a cell that never opened)
 const EC_CALM_SINCE: usize = 48; // i64 (-1)
 const EC_OPEN_THR: usize = 56;   // f64 (0)
 const EC_IMPACTED: usize = 64;   // f64 (0)
@@ -80,16 +93,16 @@ function exportCell(cp: usize, p: usize): void {
   } else {
     store<i64>(p + EC_CALM_SINCE, -1);
   }
-  ringExport(load<u32>(cp + C_RING), p + EC_SIZE);
+  ringExport(cp + C_RING, p + EC_SIZE);
 }
 
 /**
  * Reads the exported cell at `s` into cell record `cp` (its links, extension and name left as they
  * are); false when memory is exhausted. A cell that ever opened (incident fields not those of a cell
- * that never did, or open now) gets its incident record.
+ * that never did, or open now) gets its incident record (a property cell has one already).
  */
 function importCell(s: usize, cp: usize): bool {
-  ringFree(load<u32>(cp + C_RING));
+  ringFree(cp + C_RING);
   if (!ringImport(cp + C_RING, s + EC_SIZE)) return false;
   const openedAt = load<u64>(s + EC_OPENED_AT);
   const calmSince = load<i64>(s + EC_CALM_SINCE);
@@ -97,15 +110,18 @@ function importCell(s: usize, cp: usize): bool {
   const impacted = load<u64>(s + EC_IMPACTED);
   const base = load<u64>(s + EC_OPEN_BASE);
   const status = load<u8>(s + EC_STATUS);
-  if (status != 0 || openedAt != 0 || calmSince != -1 || thr != 0 || impacted != 0 || base != 0) {
-    const op = openRecordNew();
+  let op = <usize>load<u32>(cp + C_OPEN);
+  if (op == 0 && (status != 0 || openedAt != 0 || calmSince != -1 || thr != 0 || impacted != 0 || base != 0)) {
+    op = openRecordNew();
     if (op == 0) return false;
+    store<u32>(cp + C_OPEN, <u32>op);
+  }
+  if (op != 0) {
     store<u64>(op + O_OPENED_AT, openedAt);
     store<i64>(op + O_CALM_SINCE, calmSince);
     store<u64>(op + O_OPEN_THR, thr);
     store<u64>(op + O_IMPACTED, impacted);
     store<u64>(op + O_OPEN_BASE, base);
-    store<u32>(cp + C_OPEN, <u32>op);
   }
   store<u8>(cp + C_STATUS, status);
   store<u8>(cp + C_HOT, load<u8>(s + EC_HOT));
@@ -155,20 +171,26 @@ function cellCount(k: usize): i32 {
   return n;
 }
 
-// Which keys an export walks: every key by index (a full export), or the changed list (store.ts
-// markChanged: an incremental export, in time proportional to what changed). One loop of each kind
-// serves both.
+// Which keys an export walks: every key by index (a full export), or the keys whose changed bit is
+// set (store.ts markChanged: an incremental export). Either way in key index order, so the key blocks
+// are read in address order; the changed bits are skipped a u64 word of unchanged keys at a time
+// (the key high-water mark / 64 reads, next to the keys written). One loop serves both.
 export const SOURCE_ALL: i32 = 0;
 export const SOURCE_CHANGED: i32 = 1;
 
-/** Positions of `source`: the key high-water mark, or the length of the changed list. */
-@inline function sourceLen(source: i32): i32 {
-  return source == SOURCE_CHANGED ? hdrI32(H_CHANGED_LEN) : hdrI32(H_KEY_HWM);
-}
-
-/** The key index at position `i` of `source`. */
-@inline function sourceKey(source: i32, i: i32): i32 {
-  return source == SOURCE_CHANGED ? load<i32>(hdrPtr(H_CHANGED_PTR) + (<usize>i << 2)) : i;
+/** The first key index from `i` on (below `len`, the key high-water mark) that `source` holds; `len` when none. */
+@inline function sourceNext(source: i32, i: i32, len: i32): i32 {
+  if (source != SOURCE_CHANGED) return i;
+  const bits = hdrPtr(H_CHANGED_PTR);
+  while (i < len) {
+    const v = load<u64>(bits + ((<usize>i >> 6) << 3)) >> <u64>(i & 63);
+    if (v != 0) {
+      i += <i32>ctz(v);
+      return i < len ? i : len;
+    }
+    i = (i | 63) + 1;
+  }
+  return len;
 }
 
 let sizedKeys: i32 = 0;
@@ -181,11 +203,11 @@ export function exportedKeys(): i32 { return sizedKeys; }
  * exporter (exportKeys) sizes its part with it first. exportedKeys() says how many keys.
  */
 export function exportBytes(source: i32, lo: i32, hi: i32, groups: i32): usize {
-  const len = sourceLen(source);
+  const len = hdrI32(H_KEY_HWM);
   let bytes: usize = 0;
   let n: i32 = 0;
-  for (let i: i32 = 0; i < len; i++) {
-    const k = keyPtr(sourceKey(source, i));
+  for (let i = sourceNext(source, 0, len); i < len; i = sourceNext(source, i + 1, len)) {
+    const k = keyPtr(i);
     if (load<u64>(k + K_HASH) == 0) continue; // free (or freed since it changed)
     const group = keyGroup(k, groups);
     if (group < lo || group >= hi) continue;
@@ -219,20 +241,20 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<u64>(r + E_PARENT_HASH, parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : 0);
   store<u32>(r + E_NAMES, <u32>names);
   store<u32>(r + E_EXT, <u32>ext);
-  memory.copy(r + E_HEADER, k, KEY_FIELDS);
-  ringExport(load<u32>(k + K_RING), r + E_HEADER + KEY_FIELDS);
-  // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. Whether
-  // the key is in the changed list is this kernel's bookkeeping, not state.
-  // Links (indices) are local to this kernel too: an importer rebuilds them, so they go as 0 and a
-  // key's exported bytes depend on its state only (not on the order keys were created or imported).
+  // Name blocks are addresses in this kernel: the names travel as bytes at the record's end. Links
+  // (indices) are local to this kernel too: an importer rebuilds them, so they go as 0 and a key's
+  // exported bytes depend on its state only (not on the order keys were created or imported).
   const ke = r + E_HEADER;
-  store<u32>(ke + K_NAME, 0);
-  store<u8>(ke + K_CHANGED, 0);
-  store<i32>(ke + K_PARENT, 0);
-  store<i32>(ke + K_FIRST_CELL, 0);
-  store<i32>(ke + K_CHILDREN, 0);
-  store<i32>(ke + K_NEXT_FREE, 0);
-  store<u32>(ke + K_RING, 0);
+  memory.fill(ke, 0, EK_FIELDS);
+  store<u64>(ke + EK_HASH, load<u64>(k + K_HASH));
+  store<u8>(ke + EK_SCOPE, load<u8>(k + K_SCOPE));
+  store<u8>(ke + EK_DIRTY, load<u8>(k + K_DIRTY));
+  store<u8>(ke + EK_PROFILE, load<u8>(k + K_PROFILE));
+  store<u64>(ke + EK_HEAD_SLOT, load<u64>(k + K_HEAD_SLOT));
+  store<u64>(ke + EK_FOLDED_SLOT, load<u64>(k + K_FOLDED_SLOT));
+  store<u64>(ke + EK_LAST_TS, load<u64>(k + K_LAST_TS));
+  store<u64>(ke + EK_BASE_VIEWS, load<u64>(k + K_BASE_VIEWS));
+  ringExport(k + K_RING, ke + EK_FIELDS);
   let p = r + E_HEADER + E_KEY_BYTES;
   let x = p + <usize>cells * E_CELL_BYTES;
   const namesAt = r + size - names;
@@ -243,7 +265,7 @@ function writeExported(k: usize, group: i32, r: usize): void {
     exportCell(cp, p);
     nw = writeName(nw, cellNameBlock(cp));
     // A property cell's extension (fast baseline, hot mark) goes with it.
-    if (ext != 0) { memory.copy(x, extPtr(load<i32>(cp + C_EXT)), PX_DATA); x += PX_DATA; }
+    if (ext != 0) { memory.copy(x, extPtr(cellExt(cp)), PX_DATA); x += PX_DATA; }
     p += E_CELL_BYTES;
     c = load<i32>(cp + C_NEXT);
   }
@@ -257,11 +279,11 @@ function writeExported(k: usize, group: i32, r: usize): void {
  * starts. The export of a part too large for the export region (exportRegion), page by page.
  */
 export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap: usize, lo: i32, hi: i32, groups: i32): usize {
-  const len = sourceLen(source);
+  const len = hdrI32(H_KEY_HWM);
   let w: usize = 0;
-  let i = cursor;
+  let i = sourceNext(source, cursor, len);
   while (i < len) {
-    const k = keyPtr(sourceKey(source, i));
+    const k = keyPtr(i);
     if (load<u64>(k + K_HASH) != 0 && <i32>load<u8>(k + K_SCOPE) == scope) {
       const group = keyGroup(k, groups);
       if (group >= lo && group < hi) {
@@ -271,7 +293,7 @@ export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap
         w += size;
       }
     }
-    i++;
+    i = sourceNext(source, i + 1, len);
   }
   exportCursor = i < len ? i : -1;
   return w;
@@ -283,10 +305,9 @@ export function exportKeys(source: i32, scope: i32, cursor: i32, out: usize, cap
 // an incremental export that is most of its time). JS copies the properties area, then the titles
 // area, into the part. The areas grow (doubling) as a pass needs, up to the bytes the caller allows,
 // and are kept for the next export (written again, not faulted in again); an outgrown area's memory
-// goes to the name slabs. Area a at REGION + a * 12: u32 address, u32 capacity, u32 bytes written;
-// then the address of the bits sortChanged uses (in memory, as all state that outlives a call).
-const REGION = memory.data(28);
-const CHANGED_BITS: usize = 24;
+// goes to the name slabs. Area a at REGION + a * 12: u32 address, u32 capacity, u32 bytes written
+// (in memory, as all state that outlives a call).
+const REGION = memory.data(24);
 export const AREA_PROPS: i32 = 0;
 export const AREA_TITLES: i32 = 1;
 const AREA_MIN: usize = 64 << 10;
@@ -330,16 +351,16 @@ function areaReserve(a: i32, need: usize, limit: usize): usize {
 export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: usize): i32 {
   store<u32>(areaAt(AREA_PROPS), 0, 8);
   store<u32>(areaAt(AREA_TITLES), 0, 8);
-  const len = sourceLen(source);
+  const len = hdrI32(H_KEY_HWM);
   // Every key takes its header and record at least: a source that cannot fit is not tried.
-  const live = source == SOURCE_CHANGED ? len : hdrI32(H_KEY_COUNT);
+  const live = source == SOURCE_CHANGED ? hdrI32(H_CHANGED_LEN) : hdrI32(H_KEY_COUNT);
   if (<u64>live * <u64>(E_HEADER + E_KEY_BYTES) > <u64>limit) return -1;
   // Titles are most of it: room for that least size up front, so that the pass does not grow the
   // area (copying what it wrote) key by key from a small start.
   if (live > 0 && areaReserve(AREA_TITLES, <usize>live * (E_HEADER + E_KEY_BYTES), limit) == 0) return -1;
   let n: i32 = 0;
-  for (let i: i32 = 0; i < len; i++) {
-    const k = keyPtr(sourceKey(source, i));
+  for (let i = sourceNext(source, 0, len); i < len; i = sourceNext(source, i + 1, len)) {
+    const k = keyPtr(i);
     if (load<u64>(k + K_HASH) == 0) continue;
     const group = keyGroup(k, groups);
     if (group < lo || group >= hi) continue;
@@ -355,50 +376,11 @@ export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: 
   return <i32>(exportAreaLen(AREA_PROPS) + exportAreaLen(AREA_TITLES));
 }
 
-// Incremental export: the keys in the changed list (store.ts markChanged) and the keys deleted since
+// Incremental export: the keys whose changed bit is set (store.ts markChanged) and the keys deleted since
 // the last export. resetChanges() (store.ts) after every export.
 
 /** Whether what changed since the last export is known (false after the removed list overflowed: export all). */
 export function changesKnown(): bool { return hdrI32(H_CHANGES_LOST) == 0; }
-
-/**
- * Sorts the changed list by key index (an incremental export then reads the key blocks in address
- * order rather than at random): a bit per key index set, then read back in order, in time linear in
- * the list and the key high-water mark / 32. Returns false when memory for the bits cannot be had
- * (the list stays as it is, which exports the same keys).
- */
-export function sortChanged(): bool {
-  const list = hdrPtr(H_CHANGED_PTR);
-  const len = hdrI32(H_CHANGED_LEN);
-  if (len < 2) return true;
-  let changedBits = <usize>load<u32>(REGION + CHANGED_BITS);
-  if (changedBits == 0) {
-    const bytes = ((<usize>hdrI32(H_MAX_KEYS) + 63) >> 6) << 3;
-    changedBits = heapAlloc(bytes);
-    if (changedBits == 0) return false;
-    memory.fill(changedBits, 0, bytes);
-    store<u32>(REGION + CHANGED_BITS, <u32>changedBits);
-  }
-  for (let i: i32 = 0; i < len; i++) {
-    const idx = <usize>load<i32>(list + (<usize>i << 2));
-    const w = changedBits + ((idx >> 6) << 3);
-    store<u64>(w, load<u64>(w) | (<u64>1 << <u64>(idx & 63)));
-  }
-  const words = (<usize>hdrI32(H_KEY_HWM) + 63) >> 6;
-  let j: usize = 0;
-  for (let wi: usize = 0; wi < words; wi++) {
-    const w = changedBits + (wi << 3);
-    let v = load<u64>(w);
-    if (v == 0) continue;
-    store<u64>(w, 0);
-    while (v != 0) {
-      store<i32>(list + (j << 2), <i32>((wi << 6) + <usize>ctz(v)));
-      j++;
-      v &= v - 1;
-    }
-  }
-  return true;
-}
 
 /** Keys deleted since the last export (entries of 16 bytes: u64 hash, u32 key group, u32 0). */
 export function removedCount(): i32 { return hdrI32(H_REMOVED_LEN); }
@@ -430,9 +412,9 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     let np = namesEnd - names;
     if (!nameFits(np, namesEnd)) return -5;
     const src = p + E_HEADER;
-    const hash = load<u64>(src + K_HASH);
+    const hash = load<u64>(src + EK_HASH);
     const parentHash = load<u64>(p + E_PARENT_HASH);
-    const scope = <i32>load<u8>(src + K_SCOPE);
+    const scope = <i32>load<u8>(src + EK_SCOPE);
     const group = groupOf(parentHash != 0 ? parentHash : hash, groups);
     if (group < lo || group >= hi || <u32>group != load<u32>(p + E_GROUP)) return -1;
     if (findKey(hash) >= 0) return -4;
@@ -448,23 +430,21 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     // Everything but the links: the counts, slots, baselines and flags of the exporting kernel; the
     // name from the record's names. An imported key is a change of this kernel (createKey listed it).
     // The ring comes as u32[SLOTS] and is kept as narrow as its counts allow (rings.ts).
-    const listed = load<u8>(k + K_CHANGED);
-    ringFree(load<u32>(k + K_RING));
-    memory.copy(k, src, KEY_FIELDS);
-    store<u8>(k + K_CHANGED, listed);
-    if (!ringImport(k + K_RING, src + KEY_FIELDS)) return -3;
+    store<u8>(k + K_DIRTY, load<u8>(src + EK_DIRTY));
+    store<u64>(k + K_HEAD_SLOT, load<u64>(src + EK_HEAD_SLOT));
+    store<u64>(k + K_FOLDED_SLOT, load<u64>(src + EK_FOLDED_SLOT));
+    store<u64>(k + K_LAST_TS, load<u64>(src + EK_LAST_TS));
+    store<u64>(k + K_BASE_VIEWS, load<u64>(src + EK_BASE_VIEWS));
+    ringFree(k + K_RING);
+    if (!ringImport(k + K_RING, src + EK_FIELDS)) return -3;
     const keyName = allocName(np + 4, <i32>load<u32>(np));
     if (keyName == 0) return -3;
     store<u32>(k + K_NAME, <u32>keyName);
     np += 4 + <usize>load<u32>(np);
-    store<i32>(k + K_PARENT, parent);
+    store<i32>(k + K_PARENT, parent); // a property: -1, no title keys yet
     store<i32>(k + K_FIRST_CELL, -1);
-    store<i32>(k + K_CHILDREN, 0);
     store<u8>(k + K_PROFILE, parent < 0 ? <u8>profileOfHash(hash) : 0);
-    if (parent >= 0) {
-      const pk = keyPtr(parent);
-      store<i32>(pk + K_CHILDREN, load<i32>(pk + K_CHILDREN) + 1);
-    }
+    if (parent >= 0) addChildren(keyPtr(parent), 1);
     if (load<u8>(k + K_DIRTY) != 0) {
       const dl = hdrI32(H_DIRTY_LEN);
       store<i32>(hdrPtr(H_DIRTY_PTR) + (<usize>dl << 2), key);
@@ -480,7 +460,7 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
       const c = createCell(key, load<u64>(cs), 0, -1);
       if (c < 0) return -3;
       const cp = cellPtr(c);
-      const myExt = load<i32>(cp + C_EXT);
+      const myExt = cellExt(cp);
       if (!importCell(cs, cp)) return -3;
       // A title cell shares its property cell's name (store.ts); the property came first.
       if (!shareCellName(k, cp, load<u64>(cs))) {

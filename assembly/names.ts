@@ -3,26 +3,35 @@
 // the JS heap the collector walks does not grow with them. JS reads a name only when it reports one
 // (a verdict, a dump, a key-group export).
 //
-// A name is a block of a power-of-two size class (16 B up to 128 KiB): a u32 length, then the bytes.
-// Freed blocks go to their class's free list (the link in the block's first word), so a name of an
-// evicted key is reused by the next name of its class and memory follows the live keys, not their
-// history. A title key names its title only (its property's name is its parent's).
+// A name is a block of a size class: a u32 length, then the bytes. The classes go up by halves of a
+// power of two (16, 24, 32, 48, 64, 96, 128, ... up to 128 KiB), so a block holds at most a third
+// more than it needs (a 20-byte title takes 24 bytes, not 32; power-of-two classes wasted up to
+// half). Blocks are 8-byte aligned (ring references keep their width code in the low 3 bits,
+// rings.ts). Freed blocks go to their class's free list (the link in the block's first word), so a
+// name of an evicted key is reused by the next name of its class and memory follows the live keys,
+// not their history. A title key names its title only (its property's name is its parent's).
 import { HDR, heapAlloc, hdrPtr, setHdrPtr, H_NAME_FREE, H_NAME_SLAB, H_NAME_SLAB_END, H_SPARE } from './state';
 
 const MIN_SHIFT: i32 = 4;      // the smallest class: 16 bytes
-export const NAME_CLASSES: i32 = 14; // 16 B .. 128 KiB (a packed record's names are at most 64 KiB each)
+export const NAME_CLASSES: i32 = 27; // 16 B .. 128 KiB (a packed record's names are at most 64 KiB each)
 export const NAME_HEADER: usize = 4;
 
-/** Size class of a name of `len` bytes: the block holds the header and the bytes. */
-@inline function classOf(len: i32): i32 {
-  const need = <u32>len + <u32>NAME_HEADER;
-  // ceil(log2(need)) - MIN_SHIFT, at least 0
-  const c = 32 - <i32>clz<u32>((need - 1) | ((1 << MIN_SHIFT) - 1)) - MIN_SHIFT;
-  return c;
+/** Bytes of a block of class `c`: 16 << (c / 2) for an even class, 24 << (c / 2) for an odd one. */
+@inline export function blockBytes(c: i32): usize { return (<usize>((c & 1) != 0 ? 24 : 16)) << <usize>(c >> 1); }
+
+/** The smallest class whose blocks hold `need` bytes. */
+@inline export function blockClass(need: usize): i32 {
+  // k = ceil(log2(need)), at least MIN_SHIFT: 2^k holds it; 3 << (k - 2) (class 2(k - 5) + 1) may too.
+  const k = 32 - <i32>clz<u32>((<u32>need - 1) | ((1 << MIN_SHIFT) - 1));
+  if (k > MIN_SHIFT && need <= (<usize>3 << <usize>(k - 2))) return ((k - MIN_SHIFT - 1) << 1) + 1;
+  return (k - MIN_SHIFT) << 1;
 }
 
+/** Size class of a name of `len` bytes: the block holds the header and the bytes. */
+@inline function classOf(len: i32): i32 { return blockClass(<usize>len + NAME_HEADER); }
+
 const SLAB: usize = 65536;     // names are cut from slabs of this size
-const SLAB_CLASSES: i32 = 6;  // classes up to 1 KiB come from slabs; larger names from the heap
+const SLAB_CLASSES: i32 = 13;  // classes up to 1 KiB come from slabs; larger names from the heap
 
 /** Copies `len` bytes at `src` into a new name block; returns its address, or 0 when memory is exhausted. */
 export function allocName(src: usize, len: i32): usize {
@@ -36,8 +45,8 @@ export function allocName(src: usize, len: i32): usize {
 }
 
 /**
- * A block of class `c` (16 << c bytes, 16-byte aligned, contents undefined) from the class's free list
- * or a slab; 0 when memory is exhausted. Names and count rings (rings.ts) share the classes, so memory
+ * A block of class `c` (blockBytes(c) bytes, 8-byte aligned, contents undefined) from the class's free
+ * list or a slab; 0 when memory is exhausted. Names and count rings (rings.ts) share the classes, so memory
  * freed by one is reused by the other.
  */
 export function allocBlock(c: i32): usize {
@@ -47,7 +56,7 @@ export function allocBlock(c: i32): usize {
     store<u32>(head, load<u32>(p));
     return p;
   }
-  const size = <usize>1 << <usize>(c + MIN_SHIFT);
+  const size = blockBytes(c);
   return c < SLAB_CLASSES ? fromSlab(size) : heapAlloc(size);
 }
 
@@ -58,7 +67,7 @@ export function freeBlock(p: usize, c: i32): void {
   store<u32>(head, <u32>p);
 }
 
-/** `size` bytes (a power of two, at most 1 KiB) of the current slab; a new slab when it is used up. */
+/** `size` bytes (a multiple of 8, at most 1 KiB) of the current slab; a new slab when it is used up. */
 function fromSlab(size: usize): usize {
   let p = hdrPtr(H_NAME_SLAB);
   let end = hdrPtr(H_NAME_SLAB_END);

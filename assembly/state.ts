@@ -64,19 +64,20 @@ export const H_DEDUP_PTR: usize = 1320;   // usize the ring of the duplicate fil
 export const H_DEDUP_MASK: usize = 1324;  // i32 positions - 1
 export const H_DEDUP_SHIFT: usize = 1328; // i32 event-time ms per position = 2^shift
 export const H_DEDUP_HORIZON: usize = 1336;// i64 the horizon the ring was laid out for
-export const H_NAME_FREE: usize = 1344;   // u32[NAME_CLASSES] free lists of name blocks by size class (names.ts)
+// 1344..1400 unused (the free lists of fewer name classes were there)
 export const H_NAME_SLAB: usize = 1400;   // usize next free byte of the current name slab (names.ts)
 export const H_NAME_SLAB_END: usize = 1404; // usize its end
 export const H_SPARE: usize = 1408;       // usize list of released regions (an old hash table) names are cut from
 // What changed since the last export (store.ts markChanged): an incremental checkpoint exports only these.
-export const H_CHANGED_PTR: usize = 1412; // usize i32 array of key indices marked K_CHANGED (each index at most once)
-export const H_CHANGED_LEN: usize = 1416; // i32
+export const H_CHANGED_PTR: usize = 1412; // usize bits by key index (a bit per key of the cap): the keys changed
+export const H_CHANGED_LEN: usize = 1416; // i32 bits set
 export const H_REMOVED_PTR: usize = 1420; // usize 16-byte entries (u64 hash, u32 key group, u32 0) of keys deleted
 export const H_REMOVED_LEN: usize = 1424; // i32
 export const H_REMOVED_CAP: usize = 1428; // i32 entries the removed list holds
 export const H_CHANGES_LOST: usize = 1432;// i32 1 when the removed list overflowed: the next export must be full
 export const H_HOLD_SEQ: usize = 1440;    // i64 arrival number of the next held record (held.ts: ties in event time go in arrival order)
 export const H_RING_BYTES: usize = 1448;  // f64 bytes of count rings allocated (rings.ts): how narrow the kernel keeps them
+export const H_NAME_FREE: usize = 1456;   // u32[NAME_CLASSES] (27) free lists of name blocks by size class (names.ts), to 1564
 
 const KEY_BLOCK_SHIFT: i32 = 12; // 4096 records a block
 export const BLOCK_SHIFT = KEY_BLOCK_SHIFT;

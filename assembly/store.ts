@@ -11,65 +11,71 @@ import {
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST,
 } from './state';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
-import { allocName, freeName, releaseRegion, allocBlock, freeBlock } from './names';
-import { ringInit, ringFree, RING_INLINE_BYTES } from './rings';
+import { allocName, freeName, releaseRegion, allocBlock, freeBlock, blockClass } from './names';
+import { ringInit, ringFree } from './rings';
 import { groupOf } from './chunk';
 
-// Key record (KEY_SIZE bytes): KEY_FIELDS bytes of fields, then the bytes of its ring of view counts
-// while that is u8 (rings.ts: as narrow as its counts allow, a block of its own when wider). An
-// exported key is the fields followed by the ring as u32[SLOTS] (key-groups.ts).
+// Key record (KEY_SIZE bytes). Its ring of view counts is the 8 bytes at K_RING, its width code the
+// byte before (rings.ts: a u2 ring is those bytes, a wider one a block they point to). A property key
+// has no parent: its K_PARENT is -1 - (its live title keys), so `parent >= 0` tells a title key and
+// the count needs no field of its own (childCount, addChildren). An exported key has the fields of
+// the layout before (key-groups.ts EK_*), whatever the layout here.
 export const K_HASH: usize = 0;        // u64, 0 = free
-export const K_PARENT: usize = 8;      // i32 property key of a title key, -1 for a property
+export const K_PARENT: usize = 8;      // i32 property key of a title key; a property: -1 - its live title keys
 export const K_SCOPE: usize = 12;      // u8
 export const K_DIRTY: usize = 13;      // u8 1 while in the dirty list
 export const K_PROFILE: usize = 14;    // u8 parameter profile of a property key (params.ts); titles use their property's
-export const K_CHANGED: usize = 15;    // u8 1 while this key index is in the changed list (kept across a free and reuse of the index)
-export const K_HEAD_SLOT: usize = 16;  // i64 newest slot index with counts (-1 none)
-export const K_FOLDED_SLOT: usize = 24;// i64 slots <= this are folded into the baselines
-export const K_LAST_TS: usize = 32;    // i64 latest event time
-export const K_BASE_VIEWS: usize = 40; // f64 decayed views folded into the baseline (never frozen)
-export const K_FIRST_CELL: usize = 48; // i32
-export const K_NEXT_FREE: usize = 48;  // i32 free-list link (a free key has no cells)
-export const K_CHILDREN: usize = 52;   // i32 live title keys under a property
-export const K_RING: usize = 56;       // u32 ring of views per slot (rings.ts reference)
+export const K_RING_CODE: usize = 15;  // u8 width code of the ring (rings.ts, K_RING - 1)
+export const K_RING: usize = 16;       // ring of views per slot (rings.ts: RING_RECORD_BYTES)
+export const K_HEAD_SLOT: usize = 24;  // i64 newest slot index with counts (-1 none)
+export const K_FOLDED_SLOT: usize = 32;// i64 slots <= this are folded into the baselines
+export const K_LAST_TS: usize = 40;    // i64 latest event time
+export const K_BASE_VIEWS: usize = 48; // f64 decayed views folded into the baseline (never frozen)
+export const K_FIRST_CELL: usize = 56; // i32
+export const K_NEXT_FREE: usize = 56;  // i32 free-list link (a free key has no cells)
 export const K_NAME: usize = 60;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
-export const KEY_FIELDS: usize = 64;
-export const K_RING_OWN: usize = 64;   // u8[SLOTS] the ring while it is u8 (rings.ts: K_RING + 8)
-export const KEY_SIZE: usize = KEY_FIELDS + RING_INLINE_BYTES;
+export const KEY_SIZE: usize = 64;
 
-// Cell record (CELL_SIZE bytes): fields, then the bytes of its ring of failure counts while that is u8
-// (rings.ts); the state of an incident (below) is a record of its own from the cell's first opening
-// on: most cells never open. An exported cell has every field at its own place (key-groups.ts EC_*).
+/** Live title keys under property key record `pk`. */
+@inline export function childCount(pk: usize): i32 { return -1 - load<i32>(pk + K_PARENT); }
+/** Adds `d` to the live title keys under property key record `pk`. */
+@inline export function addChildren(pk: usize, d: i32): void { store<i32>(pk + K_PARENT, load<i32>(pk + K_PARENT) - d); }
+
+// Cell record (CELL_SIZE bytes). Its ring of failure counts is the 8 bytes at C_RING, its width code
+// the byte before (rings.ts). The state of an incident (below) is a record of its own from the cell's
+// first opening on (most cells never open); a property cell has one from its creation on, which also
+// names its extension record. An exported cell has every field at its own place (key-groups.ts EC_*).
 export const C_ERR_HASH: usize = 0;    // u64
 export const C_KEY: usize = 8;         // i32
 export const C_NEXT: usize = 12;       // i32 next cell of the same key, -1 end
 export const C_NEXT_FREE: usize = 12;  // i32 free-list link (a free cell is in no key's list)
-export const C_STATUS: usize = 16;     // u8 0 idle, 1 open
-export const C_HOT: usize = 17;        // u8 1 while the baseline is frozen
-export const C_PENDING: usize = 20;    // i32 failures since the latest evaluation
-export const C_BASE_VIEWS: usize = 24; // f64
-export const C_BASE_FAILS: usize = 32; // f64
-export const C_LAST_RATIO: usize = 40; // f64 window ratio at the latest evaluation
-export const C_EVIDENCE: usize = 48;   // i64 slots <= this are not evidence (after a resolve)
-export const C_LAST_EVAL: usize = 56;  // i64
-export const C_EXT: usize = 64;        // i32 property cell: its extension record (below); title cell: -1
-export const C_NAME: usize = 68;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
-export const C_RING: usize = 72;       // u32 ring of failures per slot (rings.ts reference)
-export const C_OPEN: usize = 76;       // u32 incident record (below) since the cell first opened; 0 never opened
-export const C_RING_OWN: usize = 80;   // u8[SLOTS] the ring while it is u8 (rings.ts: C_RING + 8)
-export const CELL_SIZE: usize = 80 + RING_INLINE_BYTES;
+export const C_PENDING: usize = 16;    // i32 failures since the latest evaluation
+export const C_STATUS: usize = 20;     // u8 0 idle, 1 open
+export const C_HOT: usize = 21;        // u8 1 while the baseline is frozen
+export const C_RING_CODE: usize = 23;  // u8 width code of the ring (rings.ts, C_RING - 1)
+export const C_RING: usize = 24;       // ring of failures per slot (rings.ts: RING_RECORD_BYTES)
+export const C_BASE_VIEWS: usize = 32; // f64
+export const C_BASE_FAILS: usize = 40; // f64
+export const C_LAST_RATIO: usize = 48; // f64 window ratio at the latest evaluation
+export const C_EVIDENCE: usize = 56;   // i64 slots <= this are not evidence (after a resolve)
+export const C_LAST_EVAL: usize = 64;  // i64
+export const C_NAME: usize = 72;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
+export const C_OPEN: usize = 76;       // u32 incident record (below) since the cell first opened (a property cell: since created); 0 none
+export const CELL_SIZE: usize = 80;
 
 // Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
 // from its first opening on, kept after it closes (the values stay part of the cell's state, as
-// exported). A cell that never opened reads as opened at 0, never calm, thresholds and impact 0.
+// exported). A cell that never opened reads as opened at 0, never calm, thresholds and impact 0 (and
+// a property cell's record holds those values until it opens).
 export const O_OPEN_POS: usize = 0;    // i32 position in the open list (-1 not open)
+export const O_EXT: usize = 4;         // i32 a property cell's extension record (below); -1 a title cell's
 export const O_OPENED_AT: usize = 8;   // i64
 export const O_CALM_SINCE: usize = 16; // i64 -1 when not calm
 export const O_OPEN_THR: usize = 24;   // f64 threshold crossed at opening
 export const O_IMPACTED: usize = 32;   // f64 failures since opening
 export const O_OPEN_BASE: usize = 40;  // f64 baseline at opening
-const OPEN_CLASS: i32 = 2;             // 64 bytes
 const OPEN_BYTES: usize = 64;
+const OPEN_CLASS: i32 = blockClass(OPEN_BYTES);
 
 /** A new incident record as a cell that never opened has it; 0 when memory is exhausted. */
 export function openRecordNew(): usize {
@@ -77,13 +83,14 @@ export function openRecordNew(): usize {
   if (o == 0) return 0;
   memory.fill(o, 0, OPEN_BYTES);
   store<i32>(o + O_OPEN_POS, -1);
+  store<i32>(o + O_EXT, -1);
   store<i64>(o + O_CALM_SINCE, -1);
   return o;
 }
 
 // A title cell names its error type with its property cell's name block when the property has a cell
 // of that error type (it nearly always has: a view counts for the property first): one block per
-// property and error type instead of one per title cell. The low bit of C_NAME (blocks are 16-byte
+// property and error type instead of one per title cell. The low bit of C_NAME (blocks are 8-byte
 // aligned) marks a borrowed block, which the title cell never frees. The property cell outlives it: a
 // property key is evicted only once no title key is left under it, and its cells go only with it.
 const NAME_SHARED: u32 = 1;
@@ -116,6 +123,12 @@ export const PX_SIZE: usize = 40;
 /** The extension's state (everything before the free-list link): what a key-group export carries. */
 export const PX_DATA: usize = 32;
 
+/** The extension record of cell record `cp`: a property cell's (named by its incident record), -1 for a title cell. */
+@inline export function cellExt(cp: usize): i32 {
+  const o = <usize>load<u32>(cp + C_OPEN);
+  return o == 0 ? -1 : load<i32>(o + O_EXT);
+}
+
 const BLOCK: i32 = 1 << BLOCK_SHIFT;
 
 @inline export function keyPtr(i: i32): usize {
@@ -147,8 +160,8 @@ export function initStore(maxKeys: i32, maxCells: i32): bool {
   const cb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
   // At most one extension per cell: the same block table size.
   const xb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
-  // Change tracking: every key index at most once; removals until the list is full (then the next export is full).
-  const changed = heapAlloc(<usize>maxKeys * 4 + 16);
+  // Change tracking: a bit per key index; removals until the list is full (then the next export is full).
+  const changed = heapAlloc(changedBytes(maxKeys));
   const removed = heapAlloc(<usize>maxKeys * 16 + 16);
   if (table == 0 || kb == 0 || cb == 0 || xb == 0 || changed == 0 || removed == 0) return false;
   store<usize>(HDR + H_CHANGED_PTR, changed);
@@ -229,10 +242,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   if (idx >= 0) {
     k = keyPtr(idx);
     setHdrI32(H_KEY_FREE, load<i32>(k + K_NEXT_FREE));
-    // The index may be in the changed list already (its previous key changed since the last export).
-    const listed = load<u8>(k + K_CHANGED);
     memory.fill(k, 0, KEY_SIZE);
-    store<u8>(k + K_CHANGED, listed);
   } else {
     idx = hdrI32(H_KEY_HWM);
     if ((idx & BLOCK_MASK) == 0) {
@@ -254,24 +264,31 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
   place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), tagOf(hash), idx);
-  markChanged(idx, k);
+  markChanged(idx);
   return idx;
 }
 
+/** Bytes of the changed bits for `keys` key indices (whole u64 words). */
+@inline function changedBytes(keys: i32): usize { return ((<usize>keys + 63) >> 6) << 3; }
+
 /**
- * Notes that key `idx` (record at `k`) changed since the last export: every write to a key or its
- * cells calls this (or runs on a key that was marked in the same call), so that an incremental
- * export (key-groups.ts exportChanged) can write only these keys. Quiet keys are never touched by a
- * tick (rings rotate and baselines fold lazily, when a key is counted or evaluated), so the list holds
- * the keys that saw events or have an open incident since the last export.
+ * Notes that key `idx` changed since the last export: every write to a key or its cells calls this
+ * (or runs on a key that was marked in the same call), so that an incremental export (key-groups.ts)
+ * can write only these keys. Quiet keys are never touched by a tick (rings rotate and baselines fold
+ * lazily, when a key is counted or evaluated), so the bits are those of the keys that saw events or
+ * have an open incident since the last export. A bit per key index of the cap (an eighth of a byte a
+ * key; a list of indices took 4 bytes a changed key, and a byte in the record to keep each index in
+ * it once): an index freed and reused between two exports is one bit, exported once.
  */
-@inline export function markChanged(idx: i32, k: usize): void {
-  if (load<u8>(k + K_CHANGED) != 0) return;
-  store<u8>(k + K_CHANGED, 1);
-  const len = hdrI32(H_CHANGED_LEN);
-  store<i32>(hdrPtr(H_CHANGED_PTR) + (<usize>len << 2), idx);
-  setHdrI32(H_CHANGED_LEN, len + 1);
+@inline export function markChanged(idx: i32): void {
+  const w = hdrPtr(H_CHANGED_PTR) + ((<usize>idx >> 6) << 3);
+  const bit = <u64>1 << <u64>(idx & 63);
+  const v = load<u64>(w);
+  if ((v & bit) != 0) return;
+  store<u64>(w, v | bit);
+  setHdrI32(H_CHANGED_LEN, hdrI32(H_CHANGED_LEN) + 1);
 }
+
 
 /** Notes a deleted key (its hash and key group) for the next incremental export. */
 function noteRemoved(hash: u64, propHash: u64): void {
@@ -287,9 +304,8 @@ function noteRemoved(hash: u64, propHash: u64): void {
 
 /** Forgets what changed (after an export, full or incremental, has written it). */
 export function resetChanges(): void {
-  const list = hdrPtr(H_CHANGED_PTR);
-  const len = hdrI32(H_CHANGED_LEN);
-  for (let i: i32 = 0; i < len; i++) store<u8>(keyPtr(load<i32>(list + (<usize>i << 2))) + K_CHANGED, 0);
+  // Only the words up to the high-water mark were ever set.
+  if (hdrI32(H_CHANGED_LEN) != 0) memory.fill(hdrPtr(H_CHANGED_PTR), 0, changedBytes(hdrI32(H_KEY_HWM)));
   setHdrI32(H_CHANGED_LEN, 0);
   setHdrI32(H_REMOVED_LEN, 0);
   setHdrI32(H_CHANGES_LOST, 0);
@@ -336,8 +352,7 @@ export function deleteKey(idx: i32): void {
   }
   freeName(<usize>load<u32>(k + K_NAME));
   store<u32>(k + K_NAME, 0);
-  ringFree(load<u32>(k + K_RING));
-  store<u32>(k + K_RING, 0);
+  ringFree(k + K_RING);
   store<u64>(k + K_HASH, 0);
   store<i32>(k + K_NEXT_FREE, hdrI32(H_KEY_FREE));
   setHdrI32(H_KEY_FREE, idx);
@@ -372,10 +387,15 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
     name = allocName(namePtr, nameLen);
     if (name == 0) return -1;
   }
+  // A property cell: its extension, named by its incident record (had from the start).
   let ext: i32 = -1;
+  let op: usize = 0;
   if (load<i32>(k + K_PARENT) < 0) {
     ext = createExt();
     if (ext < 0) { freeName(name); return -1; }
+    op = openRecordNew();
+    if (op == 0) { freeExt(ext); freeName(name); return -1; }
+    store<i32>(op + O_EXT, ext);
     const xp = extPtr(ext);
     store<f64>(xp + X_FAST_VIEWS, load<f64>(k + K_BASE_VIEWS) * profParam(keyParams(k), 0, S_FAST_SHARE));
     store<i64>(xp + X_HOT_LAST, -1);
@@ -391,7 +411,7 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
     if ((idx & BLOCK_MASK) == 0) {
       const blk = heapAlloc(<usize>BLOCK * CELL_SIZE);
       if (blk == 0) {
-        if (ext >= 0) freeExt(ext);
+        if (ext >= 0) { freeExt(ext); freeBlock(op, OPEN_CLASS); }
         freeName(name);
         return -1;
       }
@@ -401,13 +421,13 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
     c = cellPtr(idx);
   }
   store<u64>(c + C_ERR_HASH, errHash);
-  store<i32>(c + C_EXT, ext);
+  store<u32>(c + C_OPEN, <u32>op);
   store<u32>(c + C_NAME, pc >= 0 ? <u32>cellNameBlock(cellPtr(pc)) | NAME_SHARED : <u32>name);
   ringInit(c + C_RING);
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
-  markChanged(key, k);
+  markChanged(key);
   store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
   store<i64>(c + C_EVIDENCE, -1);
   store<i64>(c + C_LAST_EVAL, -1);
@@ -441,15 +461,11 @@ function freeExt(idx: i32): void {
 
 function freeCell(idx: i32): void {
   const c = cellPtr(idx);
-  const ext = load<i32>(c + C_EXT);
-  if (ext >= 0) {
-    freeExt(ext);
-    store<i32>(c + C_EXT, -1);
-  }
+  const ext = cellExt(c);
+  if (ext >= 0) freeExt(ext);
   if ((load<u32>(c + C_NAME) & NAME_SHARED) == 0) freeName(<usize>load<u32>(c + C_NAME));
   store<u32>(c + C_NAME, 0);
-  ringFree(load<u32>(c + C_RING));
-  store<u32>(c + C_RING, 0);
+  ringFree(c + C_RING);
   const o = <usize>load<u32>(c + C_OPEN);
   if (o != 0) freeBlock(o, OPEN_CLASS);
   store<u32>(c + C_OPEN, 0);
@@ -476,6 +492,6 @@ export function rebindProfiles(): void {
     const profile = <u8>profileOfHash(h);
     if (load<u8>(k + K_PROFILE) == profile) continue;
     store<u8>(k + K_PROFILE, profile);
-    markChanged(i, k);
+    markChanged(i);
   }
 }

@@ -221,7 +221,7 @@ describe('incremental kernel exports', () => {
     assert.deepEqual(a.rest, b.rest);
   });
 
-  test('a key index freed and reused between two exports is exported once (the changed list holds each index once)', () => {
+  test('a key index freed and reused between two exports is exported once (a changed bit per key index: exported once)', () => {
     const state = newRunState();
     const ks = kernels(2);
     feed(ks, steps.slice(0, cuts[0]), state);

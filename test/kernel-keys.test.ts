@@ -15,9 +15,12 @@ const T0 = Date.UTC(2026, 11, 1);
 const encoder = new TextEncoder();
 const init = { maxKeys: 100_000, maxCells: 100_000, chunkBytes: 1 << 20, groupLo: 0, groupHi: GROUPS, groups: GROUPS, params: DEFAULT_DETECTION_PARAMS };
 
-/** Title i: lengths from 2 to 1,024 bytes (the decoder's limit: name blocks of every slab class, and from the heap), some not ASCII. */
+/**
+ * Title i: lengths from 2 to 1,024 bytes (the decoder's limit: name blocks of every slab class, and from
+ * the heap), some not ASCII; one in seven of every length from 2 to 136 bytes, across each class's bounds.
+ */
 function title(i: number): string {
-  const pad = ['', 'x'.repeat(14), 'é'.repeat(20), 'y'.repeat(90), '—'.repeat(100), 'z'.repeat(600), 'w'.repeat(1018)][i % 7];
+  const pad = ['v'.repeat(Math.floor(i / 7) % 131), 'x'.repeat(14), 'é'.repeat(20), 'y'.repeat(90), '—'.repeat(100), 'z'.repeat(600), 'w'.repeat(1018)][i % 7];
   return `T${i}${pad}`;
 }
 const property = (i: number) => `p${i % 50}`;

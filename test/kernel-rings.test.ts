@@ -1,8 +1,8 @@
-// Count rings kept as narrow as their counts (assembly/rings.ts): a key or cell's ring is u8 while its
-// counts fit, widens to u16 and u32 before a count would overflow, and narrows again once a busy
-// stretch has left the ring. Nothing of it may show: verdicts equal the reference model's, an export
-// carries every count exactly (u32 per slot), an import keeps the counts and exports the same bytes,
-// and after the calm the rings take 32 bytes each again.
+// Count rings kept as narrow as their counts (assembly/rings.ts): a key or cell's ring is u2 while its
+// counts fit, widens to u8, u16 and u32 before a count would overflow, and narrows again once a
+// busy stretch has left the ring. Nothing of it may show: verdicts equal the reference model's, an
+// export carries every count exactly (u32 per slot), an import keeps the counts and exports the same
+// bytes, and after the calm the rings take 8 bytes each again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WasmKernel, exportedKeyLayout } from '../src/kernel/wasm-kernel.ts';
@@ -10,6 +10,7 @@ import { ReferenceModel } from '../src/kernel/reference-model.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { decodeKernelState, exportedKeySize } from '../src/kernel/kernel-state.ts';
 import { assertSameVerdicts, cutSteps, feedKernel, feedModel, newRunState, sorted } from './support/detection-streams.ts';
+import { BYTES_PER_CELL, BYTES_PER_KEY } from '../src/config/memory-caps.ts';
 
 const GROUPS = 128;
 const MIN = 60_000;
@@ -76,7 +77,8 @@ test('rings widen for a burst of 70,000 views in a slot and narrow after it; cou
     kv.push(...feedKernel(k, steps, ks));
     mv.push(...feedModel(model, steps, ms));
   }
-  // Every count of the burst is in the exported rings (a u8 or u16 ring that did not widen would wrap).
+  // Every count of the burst is in the exported rings (a narrower ring that did not widen would wrap;
+  // before the burst "hot"'s cell counted 6 failures a slot: u8).
   const totals = exportedTotals(k);
   assert.deepEqual(totals.get('hot'), [3600 + 70_000, 72 + 7000]);
   assert.deepEqual(totals.get('warm'), [3600 + 300, 30]);
@@ -96,13 +98,55 @@ test('rings widen for a burst of 70,000 views in a slot and narrow after it; cou
   const steps = cutSteps(calm, 13, 5);
   kv.push(...feedKernel(k, steps, ks));
   mv.push(...feedModel(model, steps, ms));
-  // The burst left every ring: all are u8 again.
+  // The burst left every ring: all are u2 again (a view every 20 minutes a title, 2 in a minute for the property).
   assert.equal(k.counters().keys, 3);
   assert.equal(k.counters().cells, 3);
-  assert.equal(k.ringBytes(), 6 * 32, 'rings did not narrow after the burst left them');
+  assert.equal(k.ringBytes(), 6 * 8, 'rings did not narrow after the burst left them');
   kv.push(...k.finish());
   model.finish();
   mv.push(...model.takeVerdicts());
   assert.ok(kv.some((v) => v.kind === 'open'), 'the burst opened no incident');
   assertSameVerdicts(sorted(kv), sorted(mv), 'kernel against the reference model');
+});
+
+test('the memory caps bound a title key and its cell at their widest: every ring u32, 60-byte titles, every cell once opened', { timeout: 120_000 }, () => {
+  // N title keys learnt, exported, every count of every ring set to 70,000 (u32 wide) and every cell
+  // marked as opened once (an incident record), imported into a fresh kernel: the heap it takes per
+  // title key (records, table, names, rings, incident records, and the 50 properties' share) must
+  // stay within what src/config/memory-caps.ts assumes a key and a cell cost.
+  // Keys and cells fill whole blocks of 4096 records (the 50 properties and their cells with the titles).
+  const N = 3 * 4096 - 50;
+  const big = { ...init, maxKeys: N + 1000, maxCells: N + 1000 };
+  const k = WasmKernel.create(big);
+  const st = newRunState();
+  const lines: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const title = `T${i}-`.padEnd(60, 'x');
+    lines.push(JSON.stringify({ property_id: `p${i % 50}`, video_title: title, error_type: 'networkError', ts: T0 + i * 10 }));
+  }
+  feedKernel(k, cutSteps(lines, 3, 4000), st);
+  k.advance(st.clock.finalTarget());
+  k.finish();
+  assert.equal(k.counters().keys, N + 50);
+  const L = exportedKeyLayout();
+  const part = decodeKernelState(k.exportPart());
+  const r = part.records;
+  const dv = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  const wide = (at: number) => { for (let s = 0; s < SLOTS; s++) dv.setUint32(at + s * 4, 70_000, true); };
+  for (let p = 0; p < r.length;) {
+    const cells = dv.getUint32(p + L.cells, true);
+    wide(p + L.header + L.key - RING_BYTES);
+    for (let c = 0; c < cells; c++) {
+      const cell = p + L.header + L.key + c * L.cell;
+      wide(cell + L.cell - RING_BYTES);
+      dv.setBigInt64(cell + L.cellOpenedAt, BigInt(T0), true);
+    }
+    p += exportedKeySize(dv, p, L);
+  }
+  const before = WasmKernel.create(big).heapBytes();
+  const copy = WasmKernel.fromStates(big, [part], GROUPS);
+  assert.equal(copy.counters().keys, N + 50);
+  assert.equal(copy.ringBytes(), 2 * (N + 50) * 128, 'every ring is u32');
+  const perTitle = (copy.heapBytes() - before) / N;
+  assert.ok(perTitle <= BYTES_PER_KEY + BYTES_PER_CELL, `${perTitle.toFixed(0)} bytes a title key and its cell at their widest, over the caps' ${BYTES_PER_KEY} + ${BYTES_PER_CELL}`);
 });

@@ -6,13 +6,14 @@ import { totalmem } from 'node:os';
 // bite (keys beyond them are counted as dropped: vigil_keys_dropped_total and a log line).
 
 /**
- * Bytes a tracked key costs at most in a kernel with a title of up to 60 bytes (record 96, its ring at
+ * Bytes a tracked key costs at most in a kernel with a title of up to 60 bytes (record 64, its ring at
  * its widest a block of 128 beside it, hash slot <= 21, name <= 64; assembly/store.ts, rings.ts,
- * names.ts). Most keys take far less (a u8 ring is inside the record): the caps bound the worst case.
+ * names.ts). Most keys take far less (a u2 ring is inside the record): the caps bound the worst case
+ * (test/kernel-rings.test.ts imports keys with every ring at its widest and checks it).
  */
-export const BYTES_PER_KEY = 310;
-/** Bytes a cell costs at most (record 112, ring at its widest 128 beside it, incident record 64, property-cell extension 40, error name 16-32). */
-export const BYTES_PER_CELL = 380;
+export const BYTES_PER_KEY = 280;
+/** Bytes a cell costs at most (record 80, ring at its widest 128 beside it, incident record 64, property-cell extension 40, error name 16-32). */
+export const BYTES_PER_CELL = 350;
 /** Share of the memory that the kernels' keys and cells may take together (the rest: Node, I/O buffers, the incident store). */
 export const MEMORY_SHARE = 0.5;
 /** What one kernel's keys and cells may take: its linear memory is 32-bit (4 GiB) and holds its I/O buffers too. */

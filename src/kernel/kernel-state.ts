@@ -163,6 +163,8 @@ export interface ExportedKeyLayout {
   group: number; cells: number; names: number; header: number; key: number; cell: number; ext: number;
   /** Offsets inside the key record (after the export header): its hash (u64) and scope (u8). */
   keyHash: number; keyScope: number;
+  /** Offset inside an exported cell of its incident's opening time (i64, 0 for a cell that never opened). */
+  cellOpenedAt: number;
 }
 
 /** Bytes of the exported key at `p`: header, key, cells, their extensions, names. */

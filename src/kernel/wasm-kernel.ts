@@ -102,7 +102,7 @@ interface KernelExports {
   exportRegion(source: number, lo: number, hi: number, groups: number, limit: number): number;
   exportAreaPtr(area: number): number; exportAreaLen(area: number): number;
   importKeys(ptr: number, len: number, groups: number): number;
-  changesKnown(): number; sortChanged(): number;
+  changesKnown(): number;
   removedCount(): number; removedPtr(): number; resetChanges(): void;
   setEventTime(nextTick: bigint, maxTs: bigint): void;
   exportHeld(cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
@@ -148,7 +148,7 @@ export function exportedKeyLayout(): ExportedKeyLayout {
   const g = (name: string) => (x[name] as WebAssembly.Global).value as number;
   return {
     group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
-    keyHash: g('K_HASH'), keyScope: g('K_SCOPE'),
+    keyHash: g('EK_HASH'), keyScope: g('EK_SCOPE'), cellOpenedAt: g('EC_OPENED_AT'),
   };
 }
 
@@ -393,9 +393,14 @@ export class WasmKernel {
     return c;
   }
 
-  /** Bytes of the count rings of live keys and cells: 32 per ring kept as u8, 64 as u16, 128 as u32 (assembly/rings.ts). */
+  /** Bytes of the count rings of live keys and cells: 8 per ring kept as u2, 32 as u8, 64 as u16, 128 as u32 (assembly/rings.ts). */
   ringBytes(): number {
     return this.x.ringBytes();
+  }
+
+  /** The top of the kernel's manual heap: every byte of state it has ever allocated (records, table, names, rings, regions). */
+  heapBytes(): number {
+    return this.x.heapTop();
   }
 
   /**
@@ -458,7 +463,7 @@ export class WasmKernel {
     const g = (name: string) => this.global(name);
     return {
       group: g('E_GROUP'), cells: g('E_CELLS'), names: g('E_NAMES'), header: g('E_HEADER'), key: g('E_KEY_BYTES'), cell: g('E_CELL_BYTES'), ext: g('E_EXT'),
-      keyHash: g('K_HASH'), keyScope: g('K_SCOPE'),
+      keyHash: g('EK_HASH'), keyScope: g('EK_SCOPE'), cellOpenedAt: g('EC_OPENED_AT'),
       recordHeader: g('R_HEADER'), recordLengths: g('R_PROP_LEN'),
     };
   }
@@ -494,8 +499,7 @@ export class WasmKernel {
     const since = this.lastExport;
     const incremental = delta && since !== null && x.changesKnown() === 1;
     const source = this.global(incremental ? 'SOURCE_CHANGED' : 'SOURCE_ALL');
-    // In index order, the kernel reads its key blocks in address order rather than at random.
-    if (incremental) x.sortChanged();
+    // Either source is walked in key index order (the kernel reads its key blocks in address order).
     const regionBytes = x.exportRegion(source, lo, hi, groups, this.init.exportRegionBytes ?? this.init.maxKeys * 24);
     const keyBytes = regionBytes >= 0 ? regionBytes : x.exportBytes(source, lo, hi, groups);
     this.lastExportWay = regionBytes >= 0 ? 'region' : 'pages';
