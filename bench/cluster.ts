@@ -51,10 +51,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { S3Client, CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startDaemon, killLeftoverDaemons, loggedHttpPort, VIGIL } from '../test/support/daemon-process.ts';
 import { KafkaHarness } from '../test/support/kafka-harness.ts';
-import { serviceEnv, waitUntil } from '../test/support/services-env.ts';
+import { serviceEnv, waitUntil, testS3Client } from '../test/support/services-env.ts';
 
 const env = process.env;
 const RECORDS = Number(env.BENCH_RECORDS ?? 1_000_000);
@@ -103,8 +103,7 @@ for (let i = 0; i < lines.length; i++) perPartition[partitionOf[i]]++;
 const kafka = new KafkaHarness();
 const s3Endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT');
 const BUCKET = `vigil-bench-cluster-${RUN_ID}`;
-const s3 = new S3Client({ region: 'us-east-1', endpoint: s3Endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+const s3 = testS3Client(s3Endpoint);
 await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 
 const admin = kafka.kafka.admin();

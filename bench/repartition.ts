@@ -12,12 +12,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { loadConfig } from '../src/config/config.ts';
 import { Daemon } from '../src/daemon/daemon.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { KafkaHarness } from '../test/support/kafka-harness.ts';
-import { serviceEnv, waitUntil } from '../test/support/services-env.ts';
+import { serviceEnv, waitUntil, testS3Client } from '../test/support/services-env.ts';
 import { compareIncidents, describeComparison, incidentSpans } from '../test/support/incident-compare.ts';
 
 const VIGIL = join(import.meta.dirname, '..', 'bin', 'vigil.js');
@@ -52,8 +52,7 @@ console.log(JSON.stringify({ records: lines.length, valid: summary.events, repla
 
 const endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT');
 const bucket = `vigil-bench-repartition-${process.pid}`;
-const s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+const s3 = testS3Client(endpoint);
 await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 const kafka = new KafkaHarness();
 const keyed = await kafka.topic('vigil-bench-keyed', 4);

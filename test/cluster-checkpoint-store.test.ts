@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { S3Client, CreateBucketCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { serviceEnv } from './support/services-env.ts';
+import { testS3Client } from './support/services-env.ts';
 import { TaskCheckpointStore } from '../src/cluster/task-checkpoint-store.ts';
 import { Engine, type EngineState } from '../src/engine/engine.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
@@ -19,8 +19,7 @@ let s3: S3Client;
 let state: EngineState;
 
 before(async () => {
-  s3 = new S3Client({ region: 'us-east-1', endpoint: serviceEnv('VIGIL_TEST_S3_ENDPOINT'), forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  s3 = testS3Client();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   // Real kernel parts (the store checks them as the local checkpoints are checked).
   const engine = new Engine({ workers: 2, groups: GROUPS, chunkBytes: 65536, params: DEFAULT_DETECTION_PARAMS, maxKeysPerWorker: 1000, maxCellsPerWorker: 2000,

@@ -23,7 +23,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { S3Client, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DaemonRuns, killLeftoverDaemons } from './support/daemon-process.ts';
-import { serviceEnv, waitUntil } from './support/services-env.ts';
+import { serviceEnv, waitUntil, testS3Client } from './support/services-env.ts';
 import { compareIncidents, describeComparison, incidentSpans, unionByIdentity, type IncidentSpan } from './support/incident-compare.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
 import type { TaskCheckpointManifest } from '../src/cluster/task-checkpoint-store.ts';
@@ -48,8 +48,7 @@ before(async () => {
   kinesisEndpoint = serviceEnv('VIGIL_TEST_KINESIS_ENDPOINT');
   kinesis = new KinesisClient({ region: 'us-east-1', endpoint: kinesisEndpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, requestHandler: new NodeHttpHandler() });
   s3Endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT');
-  s3 = new S3Client({ region: 'us-east-1', endpoint: s3Endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  s3 = testS3Client(s3Endpoint);
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 });
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { KafkaHarness } from './support/kafka-harness.ts';
-import { serviceEnv, waitUntil } from './support/services-env.ts';
+import { serviceEnv, waitUntil, testS3Client } from './support/services-env.ts';
 import { killLeftoverDaemons, loggedHttpPort, startDaemon } from './support/daemon-process.ts';
 import { startReceiver, type TestReceiver } from './support/http-receiver.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
@@ -31,8 +31,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'h14ops-cluster-ops-'));
   demo = generateAndReplay(dir, 2, 14);
   endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT');
-  s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  s3 = testS3Client(endpoint);
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 });
 

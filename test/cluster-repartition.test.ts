@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config/config.ts';
 import { Daemon } from '../src/daemon/daemon.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { DaemonRuns, killLeftoverDaemons } from './support/daemon-process.ts';
-import { serviceEnv, waitUntil } from './support/services-env.ts';
+import { serviceEnv, waitUntil, testS3Client } from './support/services-env.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { compareIncidents, describeComparison, incidentSpans, type IncidentSpan } from './support/incident-compare.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
@@ -37,8 +37,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-repartition-'));
   demo = generateAndReplay(dir, 2, 5);
   endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT');
-  s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  s3 = testS3Client(endpoint);
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 });
 

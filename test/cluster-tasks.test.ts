@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { S3Client, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DaemonRuns, killLeftoverDaemons } from './support/daemon-process.ts';
-import { serviceEnv, waitUntil } from './support/services-env.ts';
+import { serviceEnv, waitUntil, testS3Client } from './support/services-env.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
 import { compareIncidents, describeComparison, incidentSpans, unionByIdentity, type IncidentSpan } from './support/incident-compare.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
@@ -36,8 +36,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-cluster-tasks-'));
   demo = generateAndReplay(dir, 2, SEED);
   endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT');
-  s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  s3 = testS3Client(endpoint);
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 });
 

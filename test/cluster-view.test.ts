@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { KafkaHarness } from './support/kafka-harness.ts';
-import { serviceEnv, waitUntil } from './support/services-env.ts';
+import { serviceEnv, waitUntil, testS3Client } from './support/services-env.ts';
 import { killLeftoverDaemons, loggedHttpPort, startDaemon } from './support/daemon-process.ts';
 import { startReceiver, type TestReceiver } from './support/http-receiver.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
@@ -32,8 +32,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-cluster-view-'));
   demo = generateAndReplay(dir, 2, 14);
   endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT');
-  const s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const s3 = testS3Client(endpoint);
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   s3.destroy();
 });

@@ -20,7 +20,7 @@ import type { Incident } from '../src/incidents/incident.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { ParamOverrides } from '../src/control/param-overrides.ts';
 import { buildTraffic } from './support/traffic.ts';
-import { serviceEnv, waitUntil } from './support/services-env.ts';
+import { serviceEnv, waitUntil, testS3Client } from './support/services-env.ts';
 
 const run = promisify(execFile);
 const START = Date.UTC(2026, 10, 27, 3, 0, 0);
@@ -113,7 +113,7 @@ before(async () => {
   amqpUrl = serviceEnv('VIGIL_TEST_AMQP_URL');
   const endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT');
   serviceEnv('VIGIL_TEST_RABBITMQ_NODENAME');
-  s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  s3 = testS3Client(endpoint);
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   dataDir = mkdtempSync(join(tmpdir(), 'vigil-control-'));
   const config = loadConfig({

@@ -6,7 +6,7 @@
 // (`npm run test:faults` runs 24).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -15,6 +15,7 @@ import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 import { waitUntil } from './support/services-env.ts';
 import { TestRng } from './support/detection-streams.ts';
 import { generateAndReplay } from './support/demo-run.ts';
+import { newestLocalCheckpoint } from './support/local-checkpoints.ts';
 
 const POINTS = Number(process.env.VIGIL_FAULT_POINTS ?? 5);
 let dir: string;
@@ -30,11 +31,7 @@ after(killLeftoverDaemons);
 
 /** The file offset the newest checkpoint covers (0 without one). */
 function checkpointedOffset(data: string): number {
-  const cps = join(data, 'checkpoints');
-  if (!existsSync(cps)) return 0;
-  const newest = readdirSync(cps).filter((d) => d.startsWith('cp-')).sort().pop();
-  if (!newest) return 0;
-  return Number(JSON.parse(readFileSync(join(cps, newest, 'manifest.json'), 'utf8')).positions.file ?? 0);
+  return Number(newestLocalCheckpoint(data)?.positions.file ?? 0);
 }
 
 test(`a growing file, vigil run killed with SIGKILL at ${POINTS} random points: the transitions equal the replay's, the database agrees`, async () => {

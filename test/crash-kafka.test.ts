@@ -11,7 +11,7 @@
 // (`npm run test:faults` runs 24).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -22,9 +22,10 @@ import { TestRng } from './support/detection-streams.ts';
 import { KafkaHarness, restartBroker } from './support/kafka-harness.ts';
 import { startReceiver, type TestReceiver } from './support/http-receiver.ts';
 import { assertDatabaseAgrees, compareIncidents, describeComparison, incidentSpans, type IncidentComparison } from './support/incident-compare.ts';
-import { CheckpointStore, type CheckpointManifest } from '../src/engine/checkpoint-store.ts';
+import { CheckpointStore } from '../src/engine/checkpoint-store.ts';
 import { decodeKernelState } from '../src/kernel/kernel-state.ts';
 import { generateAndReplay } from './support/demo-run.ts';
+import { newestLocalCheckpoint } from './support/local-checkpoints.ts';
 
 const POINTS = Number(process.env.VIGIL_FAULT_POINTS ?? 5);
 /** Faults per backlog/live scenario (a broker restart counts as one). */
@@ -79,18 +80,6 @@ function faultPlan(rng: TestRng, n: number, brokers: number): Fault[] {
   return kinds;
 }
 
-/** The newest checkpoint's manifest in a data directory (null without one, or while it is being replaced). */
-function newestCheckpoint(data: string): CheckpointManifest | null {
-  const cps = join(data, 'checkpoints');
-  if (!existsSync(cps)) return null;
-  const newest = readdirSync(cps).filter((d) => d.startsWith('cp-')).sort().pop();
-  if (!newest) return null;
-  try {
-    return JSON.parse(readFileSync(join(cps, newest, 'manifest.json'), 'utf8')) as CheckpointManifest;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * The kernel counters of the newest checkpoint's state, summed over its parts. Checkpoints carry the
@@ -184,7 +173,7 @@ class CommitSampler {
   private async once(): Promise<void> {
     const committed = await this.client.committedByPartition(this.group, this.topic);
     // Read after the commits: a checkpoint is durable before its offsets are committed.
-    const cps = this.members().map((m) => newestCheckpoint(m.data));
+    const cps = this.members().map((m) => newestLocalCheckpoint(m.data));
     committed.forEach((c, p) => {
       if (c < 0) return;
       // Offset 0 (read from the start) is ahead of nothing, also for a partition no checkpoint has read.
@@ -211,7 +200,7 @@ async function runToEnd(m: Member, topic: string, group: string): Promise<void> 
   let highs: number[] = [];
   await waitUntil('the high watermarks', async () => (highs = await kafka.highWatermarks(topic).catch(() => [])).length > 0, 60_000, 200);
   await waitUntil('a checkpoint of every record, at the end of event time', () => {
-    const cp = newestCheckpoint(m.data);
+    const cp = newestLocalCheckpoint(m.data);
     return cp !== null && highs.every((h, p) => Number(cp.positions[`${topic}:${p}`] ?? 0) === h) && (cp.eventTime.reached ?? 0) >= maxTs;
   }, 180_000, 200);
   await waitUntil('offsets committed at the high watermarks', async () => {

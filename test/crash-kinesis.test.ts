@@ -8,7 +8,7 @@
 // kills (`npm run test:faults` runs 24).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -21,6 +21,7 @@ import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { TestRng } from './support/detection-streams.ts';
 import { assertDatabaseAgrees, compareIncidents, describeComparison, incidentSpans } from './support/incident-compare.ts';
 import { generateAndReplay } from './support/demo-run.ts';
+import { newestLocalCheckpoint } from './support/local-checkpoints.ts';
 
 const POINTS = Number(process.env.VIGIL_FAULT_POINTS ?? 4);
 const TICK_MS = 10_000;
@@ -52,14 +53,7 @@ async function waitActive(name: string): Promise<void> {
     (await client.send(new DescribeStreamSummaryCommand({ StreamName: name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE');
 }
 
-/** The newest checkpoint's manifest (null before the first). */
-function newestCheckpoint(data: string): { seq: number; positions: Record<string, string>; eventTime: { reached: number | null } } | null {
-  const cps = join(data, 'checkpoints');
-  if (!existsSync(cps)) return null;
-  const newest = readdirSync(cps).filter((d) => d.startsWith('cp-')).sort().pop();
-  return newest ? JSON.parse(readFileSync(join(cps, newest, 'manifest.json'), 'utf8')) : null;
-}
-const newestSeq = (data: string) => newestCheckpoint(data)?.seq ?? 0;
+const newestSeq = (data: string) => newestLocalCheckpoint(data)?.seq ?? 0;
 
 type SavedShards = Record<string, { sequenceNumber: string | null; finished: boolean }>;
 const savedPositions = (data: string): SavedShards | null => {
@@ -73,7 +67,7 @@ const savedPositions = (data: string): SavedShards | null => {
  */
 function aheadOfCheckpoint(data: string, lastPut: ReadonlyMap<string, string>): string[] {
   const saved = savedPositions(data) ?? {};
-  const cp = newestCheckpoint(data)?.positions ?? {};
+  const cp = newestLocalCheckpoint(data)?.positions ?? {};
   const problems: string[] = [];
   for (const [shard, p] of Object.entries(saved)) {
     if (p.sequenceNumber === null) continue;
@@ -137,7 +131,7 @@ test(`a 2-shard stream, one shard split mid-run, vigil run killed with SIGKILL a
   /** Records the newest checkpoint holds (positions are per shard; each names its last record). */
   const checkpointed = () => {
     let n = 0;
-    for (const seq of Object.values(newestCheckpoint(data)?.positions ?? {})) n = Math.max(n, recordsUpTo.get(seq) ?? 0);
+    for (const seq of Object.values(newestLocalCheckpoint(data)?.positions ?? {})) n = Math.max(n, recordsUpTo.get(seq) ?? 0);
     return n;
   };
   const rng = new TestRng(7 * 7919 + POINTS);
@@ -206,7 +200,7 @@ test(`a 2-shard stream, one shard split mid-run, vigil run killed with SIGKILL a
   await waitUntil('the daemon to run', () => /vigil running/.test(last.stderr()), 60_000);
   const fromSeq = newestSeq(data);
   await waitUntil('a checkpoint of every record', () => {
-    const cp = newestCheckpoint(data);
+    const cp = newestLocalCheckpoint(data);
     return cp !== null && cp.seq > fromSeq && [...lastPut].every(([shard, seq]) => cp.positions[shard] === seq) && (cp.eventTime.reached ?? 0) >= maxTs;
   }, 120_000, 250);
   last.child.kill('SIGTERM');
@@ -220,7 +214,7 @@ test(`a 2-shard stream, one shard split mid-run, vigil run killed with SIGKILL a
   assert.equal(kernel.events + kernel.heldNow, valid, `records in the state: ${kernel.events} counted + ${kernel.heldNow} held, valid records ${valid} ${logs}`);
   // The positions file ends where the final checkpoint does; the split parent is finished.
   const saved = savedPositions(data)!;
-  assert.deepEqual(Object.fromEntries(Object.entries(saved).map(([k, p]) => [k, p.sequenceNumber])), newestCheckpoint(data)!.positions);
+  assert.deepEqual(Object.fromEntries(Object.entries(saved).map(([k, p]) => [k, p.sequenceNumber])), newestLocalCheckpoint(data)!.positions);
   assert.equal(saved[s0.ShardId!].finished, true, 'the split shard is finished');
   assert.deepEqual(Object.keys(saved).sort(), all.Shards!.map((s) => s.ShardId!).sort(), 'every shard, children included, has a position');
 

@@ -10,7 +10,7 @@
 // nothing missing, nothing extra). VIGIL_SPLIT_LIVE_RUNS runs it several times (each on a stream of its own).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -22,6 +22,7 @@ import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { compareIncidents, describeComparison, incidentSpans } from './support/incident-compare.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
+import { newestLocalCheckpoint } from './support/local-checkpoints.ts';
 
 const TICK_MS = 10_000;
 const RUNS = Number(process.env.VIGIL_SPLIT_LIVE_RUNS ?? 1);
@@ -50,18 +51,6 @@ async function waitActive(name: string): Promise<void> {
     (await client.send(new DescribeStreamSummaryCommand({ StreamName: name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE');
 }
 
-/** The newest checkpoint's manifest (null before the first). */
-function newestCheckpoint(data: string): { seq: number; positions: Record<string, string>; eventTime: { reached: number | null } } | null {
-  const cps = join(data, 'checkpoints');
-  if (!existsSync(cps)) return null;
-  const newest = readdirSync(cps).filter((d) => d.startsWith('cp-')).sort().pop();
-  if (!newest) return null;
-  try {
-    return JSON.parse(readFileSync(join(cps, newest, 'manifest.json'), 'utf8'));
-  } catch {
-    return null; // being written or pruned: the next look finds it
-  }
-}
 
 for (let run = 1; run <= RUNS; run++) {
   test(`a shard split while records are put live and read (run ${run} of ${RUNS}): the replay's late records and incidents`, async (t) => {
@@ -146,7 +135,7 @@ for (let run = 1; run <= RUNS; run++) {
 
     // Run until a checkpoint covers every record and event time reached the newest, then stop cleanly.
     await waitUntil('a checkpoint of every record', () => {
-      const cp = newestCheckpoint(data);
+      const cp = newestLocalCheckpoint(data);
       return cp !== null && [...lastPut].every(([shard, seq]) => cp.positions[shard] === seq) && (cp.eventTime.reached ?? 0) >= demo.maxTs;
     }, 120_000, 250);
     d.child.kill('SIGTERM');

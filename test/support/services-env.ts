@@ -1,3 +1,5 @@
+import { S3Client } from '@aws-sdk/client-s3';
+
 /** The VIGIL_TEST_* variable that `npm run services:up` / `services.sh env` provides; a missing one fails the test loudly. */
 export function serviceEnv(name: string): string {
   const v = process.env[name];
@@ -22,4 +24,13 @@ export async function waitUntil(what: string, cond: () => boolean | Promise<bool
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${held === 'timed out' ? ' (the last check never answered)' : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/**
+ * A client of the test S3 (s3rver): path-style addressing, and checksums only where an operation
+ * requires them (s3rver corrupts streamed uploads with the SDK's default checksums).
+ */
+export function testS3Client(endpoint = serviceEnv('VIGIL_TEST_S3_ENDPOINT')): S3Client {
+  return new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 }
