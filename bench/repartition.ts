@@ -7,7 +7,6 @@
 // each compared with `vigil replay` of the same records. Not a timed test: run it by hand with the
 // services up (`npm run build && eval "$(bash scripts/services.sh env)" &&
 // node --import tsx bench/repartition.ts [--hours 4] [--rounds 2]`).
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,31 +18,16 @@ import { silentLogger } from '../src/log/logger.ts';
 import { KafkaHarness } from '../test/support/kafka-harness.ts';
 import { serviceEnv, waitUntil, testS3Client } from '../test/support/services-env.ts';
 import { compareIncidents, describeComparison, incidentSpans } from '../test/support/incident-compare.ts';
+import { generateAndReplay } from '../test/support/demo-run.ts';
 
-const VIGIL = join(import.meta.dirname, '..', 'bin', 'vigil.js');
 const { values } = parseArgs({ options: { hours: { type: 'string', default: '4' }, seed: { type: 'string', default: '3' }, rounds: { type: 'string', default: '2' } } });
 const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-repartition-'));
-const file = join(dir, 'demo.ndjson');
-
-function run(args: string[]): { stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [VIGIL, ...args], { encoding: 'utf8', maxBuffer: 1 << 30, env: { PATH: process.env.PATH } });
-  if (r.status !== 0) throw new Error(`vigil ${args[0]} failed: ${r.stderr}`);
-  return r;
-}
-
-run(['generate', '--profile', 'demo', '--hours', values.hours!, '--seed', values.seed!, '--out', file, '--labels', join(dir, 'labels.ndjson')]);
-const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
-const rep = run(['replay', file, '--json']);
-const summary = JSON.parse(rep.stderr.trim().split('\n').pop()!) as { events: number; late_events: number };
-const props: string[] = [];
-let maxTs = 0;
+const demo = generateAndReplay(dir, Number(values.hours), Number(values.seed));
+const { lines, maxTs } = demo;
+const summary = { events: demo.valid, late_events: demo.late };
 const propOf = lines.map((l) => {
   try {
-    const o = JSON.parse(l) as { property_id: unknown; ts: unknown };
-    maxTs = Math.max(maxTs, Number(o.ts) || 0);
-    const p = String(o.property_id);
-    if (!props.includes(p)) props.push(p);
-    return props.indexOf(p);
+    return demo.properties.indexOf(String((JSON.parse(l) as { property_id: unknown }).property_id));
   } catch {
     return 0;
   }
@@ -84,7 +68,7 @@ async function measure(name: string, topic: string, repartition: boolean, round:
   const cpu = process.cpuUsage(cpu0);
   await waitUntil('event time at the end', () => (daemon.status() as unknown as Status).cluster.tasks.every((t) => (t.event_time ?? 0) >= maxTs), 120_000, 200).catch(() => undefined);
   await daemon.stop();
-  const c = compareIncidents(incidentSpans(rep.stdout), incidentSpans(readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8')), 10_000, maxTs - 5 * 60_000);
+  const c = compareIncidents(incidentSpans(demo.replayed), incidentSpans(readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8')), 10_000, maxTs - 5 * 60_000);
   const out = { eventsPerS: Math.round(summary.events / seconds), cpuSPerM: Number(((cpu.user + cpu.system) / 1e6 / (summary.events / 1e6)).toFixed(2)) };
   console.log(JSON.stringify({ run: name, round, seconds: Number(seconds.toFixed(1)), ...out, load: loadavg()[0].toFixed(1), incidents: describeComparison(c) }));
   return out;

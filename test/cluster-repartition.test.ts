@@ -18,7 +18,7 @@ import { createLogger } from '../src/log/logger.ts';
 import { DaemonRuns, killLeftoverDaemons } from './support/daemon-process.ts';
 import { serviceEnv, waitUntil, testS3Client } from './support/services-env.ts';
 import { KafkaHarness } from './support/kafka-harness.ts';
-import { compareIncidents, describeComparison, incidentSpans, type IncidentSpan } from './support/incident-compare.ts';
+import { compareIncidents, describeComparison, incidentSpans, unionByIdentity, type IncidentSpan } from './support/incident-compare.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
 import { UPSTREAM_HEADER } from '../src/cluster/repartition-record.ts';
 
@@ -122,21 +122,6 @@ class Node extends DaemonRuns {
   }
 }
 
-/** The union of the nodes' incidents by identity (key, opening within one tick), and closings that disagree. */
-function unionByIdentity(nodes: Node[]): { spans: IncidentSpan[]; conflicts: string[] } {
-  const out: IncidentSpan[] = [];
-  const conflicts: string[] = [];
-  for (const n of nodes) {
-    for (const s of n.spans()) {
-      const same = out.find((o) => o.key === s.key && Math.abs(o.openedAtMs - s.openedAtMs) <= TICK_MS);
-      if (!same) { out.push({ ...s }); continue; }
-      if (s.closedAtMs === null) continue;
-      if (same.closedAtMs === null) { same.closedAtMs = s.closedAtMs; same.closedAs = s.closedAs; continue; }
-      if (same.closedAs !== s.closedAs || Math.abs(same.closedAtMs - s.closedAtMs) > TICK_MS) conflicts.push(`${s.key} at ${n.name}`);
-    }
-  }
-  return { spans: out.sort((a, b) => a.openedAtMs - b.openedAtMs), conflicts };
-}
 
 test('three nodes, produced live keyed at random, one killed with SIGKILL mid-stream and restarted: the union of their incidents is the replay\'s', async (t) => {
   const started = Date.now();
@@ -195,7 +180,7 @@ test('three nodes, produced live keyed at random, one killed with SIGKILL mid-st
   }, 120_000, 500);
   // ... and the incidents the replay has before its last 5 minutes are all there (or the wait runs out).
   const replay = incidentSpans(demo.replayed);
-  const compare = () => compareIncidents(replay, unionByIdentity(nodes).spans, TICK_MS, demo.maxTs - 5 * 60_000);
+  const compare = () => compareIncidents(replay, unionByIdentity(nodes, TICK_MS).spans, TICK_MS, demo.maxTs - 5 * 60_000);
   await waitUntil('the replay\'s incidents', () => { const c = compare(); return c.missing.length === 0 && c.closeDiffers.length === 0; }, 90_000, 1000).catch(() => undefined);
   for (const n of nodes) if (n.running) await n.stop('SIGTERM');
   const inputCounts = await kafka.partitionCounts(topic);
@@ -208,7 +193,7 @@ test('three nodes, produced live keyed at random, one killed with SIGKILL mid-st
     const twice = own.filter((x, i) => own.some((y, j) => j < i && y.key === x.key && Math.abs(y.openedAtMs - x.openedAtMs) <= TICK_MS));
     assert.deepEqual(twice.map((x) => `${x.key} ${new Date(x.openedAtMs).toISOString()}`), [], `${n.name} recorded an incident twice`);
   }
-  const { conflicts } = unionByIdentity(nodes);
+  const { conflicts } = unionByIdentity(nodes, TICK_MS);
   const c = compare();
   assert.deepEqual(conflicts, [], 'nodes that disagree on how an incident closed');
   assert.ok(c.missing.length === 0 && c.extra.length === 0 && c.closeDiffers.length === 0, `the union of the nodes' incidents: ${describeComparison(c)}`);

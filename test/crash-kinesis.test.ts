@@ -13,19 +13,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
-  KinesisClient, CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
+  KinesisClient, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
 } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { TestRng } from './support/detection-streams.ts';
 import { assertDatabaseAgrees, compareIncidents, describeComparison, incidentSpans } from './support/incident-compare.ts';
 import { generateAndReplay } from './support/demo-run.ts';
 import { newestLocalCheckpoint } from './support/local-checkpoints.ts';
+import { KinesisHarness } from './support/kinesis-harness.ts';
 
 const POINTS = Number(process.env.VIGIL_FAULT_POINTS ?? 4);
 const TICK_MS = 10_000;
 let endpoint: string;
+let kinesis: KinesisHarness;
 let client: KinesisClient;
 let dir: string;
 let lines: string[];
@@ -35,23 +36,16 @@ let maxTs: number;
 
 before(() => {
   endpoint = serviceEnv('VIGIL_TEST_KINESIS_ENDPOINT');
-  client = new KinesisClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, requestHandler: new NodeHttpHandler() });
+  kinesis = new KinesisHarness(endpoint);
+  client = kinesis.client;
   dir = mkdtempSync(join(tmpdir(), 'vigil-crash-kinesis-'));
   ({ lines, replayed, valid, maxTs } = generateAndReplay(dir, 1, 7));
 });
 
-// kinesalite is shared and caps the shards of its account: this file deletes its stream.
-const created: string[] = [];
 after(async () => {
   killLeftoverDaemons();
-  for (const name of created) await client.send(new DeleteStreamCommand({ StreamName: name })).catch(() => undefined);
-  client?.destroy();
+  await kinesis?.close();
 });
-
-async function waitActive(name: string): Promise<void> {
-  await waitUntil(`stream ${name} ACTIVE`, async () =>
-    (await client.send(new DescribeStreamSummaryCommand({ StreamName: name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE');
-}
 
 const newestSeq = (data: string) => newestLocalCheckpoint(data)?.seq ?? 0;
 
@@ -82,9 +76,7 @@ function aheadOfCheckpoint(data: string, lastPut: ReadonlyMap<string, string>): 
 
 test(`a 2-shard stream, one shard split mid-run, vigil run killed with SIGKILL at ${POINTS} random points: every record once, the replay's incidents, the database agrees`, async (t) => {
   const stream = `vigil-crash-${process.pid}-${Date.now()}`;
-  created.push(stream);
-  await client.send(new CreateStreamCommand({ StreamName: stream, ShardCount: 2 }));
-  await waitActive(stream);
+  await kinesis.createStream(stream, 2);
   const shards = (await client.send(new ListShardsCommand({ StreamName: stream }))).Shards!;
   assert.equal(shards.length, 2);
   const [s0] = shards.sort((a, b) => (BigInt(a.HashKeyRange!.StartingHashKey!) < BigInt(b.HashKeyRange!.StartingHashKey!) ? -1 : 1));
@@ -145,7 +137,7 @@ test(`a 2-shard stream, one shard split mid-run, vigil run killed with SIGKILL a
   let split = false;
   const splitShard = async () => {
     await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: s0.ShardId!, NewStartingHashKey: splitAt.toString() }));
-    await waitActive(stream);
+    await kinesis.waitActive(stream);
     split = true;
   };
   /** Restarts that found a checkpoint, and those of them that restored it. */

@@ -15,50 +15,42 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
-  KinesisClient, CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
+  KinesisClient, ListShardsCommand, PutRecordsCommand, SplitShardCommand,
 } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { compareIncidents, describeComparison, incidentSpans } from './support/incident-compare.ts';
 import { generateAndReplay, type DemoRun } from './support/demo-run.ts';
 import { newestLocalCheckpoint } from './support/local-checkpoints.ts';
+import { KinesisHarness } from './support/kinesis-harness.ts';
 
 const TICK_MS = 10_000;
 const RUNS = Number(process.env.VIGIL_SPLIT_LIVE_RUNS ?? 1);
 let endpoint: string;
+let kinesis: KinesisHarness;
 let client: KinesisClient;
 let dir: string;
 let demo: DemoRun;
 
 before(() => {
   endpoint = serviceEnv('VIGIL_TEST_KINESIS_ENDPOINT');
-  client = new KinesisClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, requestHandler: new NodeHttpHandler() });
+  kinesis = new KinesisHarness(endpoint);
+  client = kinesis.client;
   dir = mkdtempSync(join(tmpdir(), 'vigil-split-live-'));
   demo = generateAndReplay(dir, 1, 7);
 });
 
-// kinesalite is shared and caps the shards of its account: this file deletes its streams.
-const created: string[] = [];
 after(async () => {
   killLeftoverDaemons();
-  for (const name of created) await client.send(new DeleteStreamCommand({ StreamName: name })).catch(() => undefined);
-  client?.destroy();
+  await kinesis?.close();
 });
-
-async function waitActive(name: string): Promise<void> {
-  await waitUntil(`stream ${name} ACTIVE`, async () =>
-    (await client.send(new DescribeStreamSummaryCommand({ StreamName: name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE');
-}
 
 
 for (let run = 1; run <= RUNS; run++) {
   test(`a shard split while records are put live and read (run ${run} of ${RUNS}): the replay's late records and incidents`, async (t) => {
     const started = Date.now();
     const stream = `vigil-split-live-${process.pid}-${Date.now()}`;
-    created.push(stream);
-    await client.send(new CreateStreamCommand({ StreamName: stream, ShardCount: 2 }));
-    await waitActive(stream);
+    await kinesis.createStream(stream, 2);
     const shards = (await client.send(new ListShardsCommand({ StreamName: stream }))).Shards!;
     const [s0] = shards.sort((a, b) => (BigInt(a.HashKeyRange!.StartingHashKey!) < BigInt(b.HashKeyRange!.StartingHashKey!) ? -1 : 1));
     const s0End = BigInt(s0.HashKeyRange!.EndingHashKey!);
@@ -113,7 +105,7 @@ for (let run = 1; run <= RUNS; run++) {
     // its children once (a caught-up shard polls every 200 ms), so the children join the clock empty:
     // the moment a child of a live stream is most exposed (a second or two, well within the caught-up wait).
     await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: s0.ShardId!, NewStartingHashKey: splitAt.toString() }));
-    await waitActive(stream);
+    await kinesis.waitActive(stream);
     const ended = () => d.stderr().split('\n').some((l) => l.includes('"msg":"shard read to its end"') && l.includes(`"shardId":"${s0.ShardId}"`));
     await waitUntil('the parent read to its end', ended, 30_000, 20);
     await delay(600);
