@@ -85,8 +85,8 @@ function releaseHeld(bound: i64): void {
 
 function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLen: i32): void {
   const k = keyPtr(key);
+  markDirty(key, k); // before any write to the key (store.ts markChanged)
   const slot = rotateTo(key, floorDiv(ts, slotMsOf(scope)));
-  markDirty(key, k);
   // A ring that cannot widen for lack of memory (never within the caps, which are sized for full
   // width) drops the view as a key beyond the cap does: counted, never silently.
   if (!ringAdd(k + K_RING, slot)) { bumpF64(H_KEYS_DROPPED, 1); return; }

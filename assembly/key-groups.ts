@@ -3,7 +3,9 @@
 // the key groups it owns, as Flink moves key groups on rescale). Indices are local to a kernel:
 // a record carries hashes, never indices, and import rebuilds every link, list and table.
 import {
-  hdrI32, setHdrI32, setHdrI64, hdrPtr, bumpF64, heapAlloc,
+  HDR, hdrI32, setHdrI32, setHdrI64, hdrPtr, setHdrPtr, bumpF64, heapAlloc,
+  H_PENDING_PTR, H_PENDING_LEN, H_EXPORTING, H_EXPORT_LO, H_EXPORT_HI, H_EXPORT_GROUPS, H_EXPORT_CURSOR,
+  H_EXPORT_KEYS, H_EXPORT_COW, H_EXPORT_FAILED, H_EXPORT_LIMIT, H_MAX_KEYS,
   H_KEY_HWM, H_GROUP_LO, H_GROUP_HI, H_DIRTY_PTR, H_DIRTY_LEN, H_NEXT_TICK, H_MAX_TS,
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_CHANGES_LOST, H_KEY_COUNT,
 } from './state';
@@ -13,7 +15,7 @@ import {
   C_NEXT, C_STATUS, K_NAME, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
   C_BASE_VIEWS, C_BASE_FAILS, C_LAST_RATIO, C_EVIDENCE, C_LAST_EVAL, C_PENDING, C_NAME,
   O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
-  cellNameBlock, shareCellName,
+  cellNameBlock, shareCellName, changedBytes,
 } from './store';
 import { RING_WIDE_BYTES, ringExport, ringImport, ringFree } from './rings';
 import { allocName, nameLen, nameBytes, releaseRegion } from './names';
@@ -342,6 +344,17 @@ function areaReserve(a: i32, need: usize, limit: usize): usize {
   return q + len;
 }
 
+/** Writes key `k` of key group `group` into its scope's area of the export region; false when over `limit` or out of memory. */
+function regionWrite(k: usize, group: i32, limit: usize): bool {
+  const a = <i32>load<u8>(k + K_SCOPE) == SCOPE_PROPERTY ? AREA_PROPS : AREA_TITLES;
+  const size = keyExportSize(k);
+  const w = areaReserve(a, size, limit);
+  if (w == 0) return false;
+  writeExported(k, group, w);
+  store<u32>(areaAt(a), load<u32>(areaAt(a), 8) + <u32>size, 8);
+  return true;
+}
+
 /**
  * Writes the keys of `source` in key groups [lo, hi) into the export region in one pass, properties
  * and titles apart (exportAreaPtr/Len); returns the bytes written (exportedKeys() says how many
@@ -349,6 +362,7 @@ function areaReserve(a: i32, need: usize, limit: usize): usize {
  * exports page by page (exportBytes, exportKeys), and nothing here was changed but the region.
  */
 export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: usize): i32 {
+  if (hdrI32(H_EXPORTING) != 0) return -1;
   store<u32>(areaAt(AREA_PROPS), 0, 8);
   store<u32>(areaAt(AREA_TITLES), 0, 8);
   const len = hdrI32(H_KEY_HWM);
@@ -364,16 +378,132 @@ export function exportRegion(source: i32, lo: i32, hi: i32, groups: i32, limit: 
     if (load<u64>(k + K_HASH) == 0) continue;
     const group = keyGroup(k, groups);
     if (group < lo || group >= hi) continue;
-    const a = <i32>load<u8>(k + K_SCOPE) == SCOPE_PROPERTY ? AREA_PROPS : AREA_TITLES;
-    const size = keyExportSize(k);
-    const w = areaReserve(a, size, limit);
-    if (w == 0) return -1;
-    writeExported(k, group, w);
-    store<u32>(areaAt(a), load<u32>(areaAt(a), 8) + <u32>size, 8);
+    if (!regionWrite(k, group, limit)) return -1;
     n++;
   }
   sizedKeys = n;
   return <i32>(exportAreaLen(AREA_PROPS) + exportAreaLen(AREA_TITLES));
+}
+
+// An incremental export in the background (copy on write): exportBegin takes the keys changed since
+// the last export as the keys to write (their bits move to the pending bits, and the changed bits start
+// afresh, as after any export), then ingestion goes on. Each pending key is written into the export
+// region by a slice (exportSlice, called between chunks) or by its own first change (store.ts
+// markChanged and deleteKey call exportBeforeWrite before writing to the key), whichever comes
+// first, so every key goes as it was when the export began. Nothing else of a key's state is ever
+// written without that call before (the kernel's one rule for writes, store.ts markChanged), and
+// what an export holds besides the keys (counters, event time, held records, the duplicate filter,
+// the deleted keys) the caller takes at exportBegin. The worker's pause is exportBegin and each slice
+// (a bounded number of keys), instead of the whole export.
+
+/** Whether key `idx` is still to be written by the export in progress; clears it. */
+@inline function takePending(idx: i32): bool {
+  const w = hdrPtr(H_PENDING_PTR) + ((<usize>idx >> 6) << 3);
+  const bit = <u64>1 << <u64>(idx & 63);
+  const v = load<u64>(w);
+  if ((v & bit) == 0) return false;
+  store<u64>(w, v & ~bit);
+  const left = hdrI32(H_PENDING_LEN) - 1;
+  setHdrI32(H_PENDING_LEN, left);
+  if (left == 0) setHdrI32(H_EXPORTING, 0);
+  return true;
+}
+
+/** Writes pending key `idx` (taken) into the export region if it lives in the export's key groups; whether it did. */
+function writePending(idx: i32): bool {
+  const k = keyPtr(idx);
+  if (load<u64>(k + K_HASH) == 0) return false; // deleted before the export began
+  const group = keyGroup(k, hdrI32(H_EXPORT_GROUPS));
+  if (group < hdrI32(H_EXPORT_LO) || group >= hdrI32(H_EXPORT_HI)) return false;
+  if (hdrI32(H_EXPORT_FAILED) != 0) return false;
+  if (!regionWrite(k, group, hdrPtr(H_EXPORT_LIMIT))) {
+    // No room: the export is lost (the caller refuses it), and the next one must be full.
+    setHdrI32(H_EXPORT_FAILED, 1);
+    setHdrI32(H_CHANGES_LOST, 1);
+    return false;
+  }
+  setHdrI32(H_EXPORT_KEYS, hdrI32(H_EXPORT_KEYS) + 1);
+  return true;
+}
+
+/** Called before the first write to key `idx` (or its reuse) while an export is in progress: writes it first if it is pending. */
+export function exportBeforeWrite(idx: i32): void {
+  if (idx >= hdrI32(H_KEY_HWM) || !takePending(idx)) return;
+  if (writePending(idx)) setHdrI32(H_EXPORT_COW, hdrI32(H_EXPORT_COW) + 1);
+}
+
+/**
+ * Begins an incremental export of key groups [lo, hi) of `groups` (the keys changed since the last
+ * export) in the background; the caller has taken the removed list (removedPtr) already, which this
+ * empties. The export region may grow to `limit` bytes; `reserve` bytes of it are made ready for
+ * titles up front (so that writes during ingestion rarely grow it). Returns the keys pending (0: the
+ * export is complete at once), -1 when an export is in progress already, -2 out of memory, -3 more
+ * changed keys than the region could hold (nothing is changed then: the caller exports another way).
+ */
+export function exportBegin(lo: i32, hi: i32, groups: i32, limit: usize, reserve: usize): i32 {
+  if (hdrI32(H_EXPORTING) != 0) return -1;
+  // Every key takes its header and record at least: more than the region may hold is not begun.
+  if (<u64>hdrI32(H_CHANGED_LEN) * <u64>(E_HEADER + E_KEY_BYTES) > <u64>limit) return -3;
+  let spare = hdrPtr(H_PENDING_PTR);
+  if (spare == 0) {
+    spare = heapAlloc(changedBytes(hdrI32(H_MAX_KEYS)));
+    if (spare == 0) return -2;
+  }
+  // The pending bits are all clear between exports (each is cleared as its key is written): they
+  // become the changed bits, and the changed bits the pending ones.
+  setHdrPtr(H_PENDING_PTR, hdrPtr(H_CHANGED_PTR));
+  store<usize>(HDR + H_CHANGED_PTR, spare);
+  const pending = hdrI32(H_CHANGED_LEN);
+  setHdrI32(H_PENDING_LEN, pending);
+  setHdrI32(H_CHANGED_LEN, 0);
+  setHdrI32(H_REMOVED_LEN, 0);
+  setHdrI32(H_CHANGES_LOST, 0);
+  setHdrI32(H_EXPORT_LO, lo);
+  setHdrI32(H_EXPORT_HI, hi);
+  setHdrI32(H_EXPORT_GROUPS, groups);
+  setHdrPtr(H_EXPORT_LIMIT, limit);
+  setHdrI32(H_EXPORT_CURSOR, 0);
+  setHdrI32(H_EXPORT_KEYS, 0);
+  setHdrI32(H_EXPORT_COW, 0);
+  setHdrI32(H_EXPORT_FAILED, 0);
+  store<u32>(areaAt(AREA_PROPS), 0, 8);
+  store<u32>(areaAt(AREA_TITLES), 0, 8);
+  if (reserve > 0) areaReserve(AREA_TITLES, reserve < limit ? reserve : limit, limit);
+  setHdrI32(H_EXPORTING, pending > 0 ? 1 : 0);
+  return pending;
+}
+
+/** Writes up to `maxKeys` pending keys of the export in progress (in key index order); returns the keys still pending. */
+export function exportSlice(maxKeys: i32): i32 {
+  if (hdrI32(H_EXPORTING) == 0) return 0;
+  const len = hdrI32(H_KEY_HWM);
+  const bits = hdrPtr(H_PENDING_PTR);
+  let i = hdrI32(H_EXPORT_CURSOR);
+  let n: i32 = 0;
+  while (i < len && n < maxKeys && hdrI32(H_EXPORTING) != 0) {
+    const v = load<u64>(bits + ((<usize>i >> 6) << 3)) >> <u64>(i & 63);
+    if (v == 0) { i = (i | 63) + 1; continue; }
+    i += <i32>ctz(v);
+    if (i >= len) break;
+    takePending(i);
+    writePending(i);
+    n++;
+    i++;
+  }
+  setHdrI32(H_EXPORT_CURSOR, i);
+  return hdrI32(H_PENDING_LEN);
+}
+
+/**
+ * Of the export begun last: 0 keys written, 1 of them written before a change, 2 whether it failed
+ * (no room), 3 keys still pending; 4 the keys changed since (what the next export begins with).
+ */
+export function exportProgress(what: i32): i32 {
+  if (what == 0) return hdrI32(H_EXPORT_KEYS);
+  if (what == 1) return hdrI32(H_EXPORT_COW);
+  if (what == 2) return hdrI32(H_EXPORT_FAILED);
+  if (what == 3) return hdrI32(H_PENDING_LEN);
+  return hdrI32(H_CHANGED_LEN);
 }
 
 // Incremental export: the keys whose changed bit is set (store.ts markChanged) and the keys deleted since

@@ -64,7 +64,20 @@ export const H_DEDUP_PTR: usize = 1320;   // usize the ring of the duplicate fil
 export const H_DEDUP_MASK: usize = 1324;  // i32 positions - 1
 export const H_DEDUP_SHIFT: usize = 1328; // i32 event-time ms per position = 2^shift
 export const H_DEDUP_HORIZON: usize = 1336;// i64 the horizon the ring was laid out for
-// 1344..1400 unused (the free lists of fewer name classes were there)
+// An export in progress (key-groups.ts exportBegin): the keys still to write, each written by a slice or
+// before its first change, whichever comes first (copy on write), so ingestion goes on meanwhile.
+export const H_PENDING_PTR: usize = 1344; // usize bits by key index of the keys still to export (allocated at the first exportBegin)
+export const H_PENDING_LEN: usize = 1348; // i32 bits set
+export const H_EXPORTING: usize = 1352;   // i32 1 while an export is in progress
+export const H_EXPORT_LO: usize = 1356;   // i32 its key groups [lo, hi) of `groups`
+export const H_EXPORT_HI: usize = 1360;   // i32
+export const H_EXPORT_GROUPS: usize = 1364; // i32
+export const H_EXPORT_CURSOR: usize = 1368; // i32 the key index the next slice scans from
+export const H_EXPORT_KEYS: usize = 1372; // i32 keys written
+export const H_EXPORT_COW: usize = 1376;  // i32 of them, written before a change (not by a slice)
+export const H_EXPORT_FAILED: usize = 1380; // i32 1 when the export region could not grow (the export is lost)
+export const H_EXPORT_LIMIT: usize = 1384; // usize bytes the export region may take
+// 1388..1400 unused
 export const H_NAME_SLAB: usize = 1400;   // usize next free byte of the current name slab (names.ts)
 export const H_NAME_SLAB_END: usize = 1404; // usize its end
 export const H_SPARE: usize = 1408;       // usize list of released regions (an old hash table) names are cut from

@@ -8,8 +8,9 @@ import {
   H_KEY_BLOCKS, H_CELL_BLOCKS, H_TABLE_PTR, H_TABLE_MASK, H_KEY_COUNT, H_CELL_COUNT,
   H_KEY_HWM, H_CELL_HWM, H_KEY_FREE, H_CELL_FREE, H_MAX_KEYS, H_MAX_CELLS,
   H_PX_BLOCKS, H_PX_HWM, H_PX_FREE, H_KEY_GROUPS,
-  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST,
+  H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST, H_EXPORTING,
 } from './state';
+import { exportBeforeWrite } from './key-groups';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
 import { allocName, freeName, releaseRegion, allocBlock, freeBlock, blockClass } from './names';
 import { ringInit, ringFree } from './rings';
@@ -240,6 +241,8 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   let idx = hdrI32(H_KEY_FREE);
   let k: usize;
   if (idx >= 0) {
+    // A key deleted before an export in progress began may still be marked to export: not the new one.
+    if (hdrI32(H_EXPORTING) != 0) exportBeforeWrite(idx);
     k = keyPtr(idx);
     setHdrI32(H_KEY_FREE, load<i32>(k + K_NEXT_FREE));
     memory.fill(k, 0, KEY_SIZE);
@@ -269,12 +272,12 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
 }
 
 /** Bytes of the changed bits for `keys` key indices (whole u64 words). */
-@inline function changedBytes(keys: i32): usize { return ((<usize>keys + 63) >> 6) << 3; }
+@inline export function changedBytes(keys: i32): usize { return ((<usize>keys + 63) >> 6) << 3; }
 
 /**
- * Notes that key `idx` changed since the last export: every write to a key or its cells calls this
- * (or runs on a key that was marked in the same call), so that an incremental export (key-groups.ts)
- * can write only these keys. Quiet keys are never touched by a tick (rings rotate and baselines fold
+ * Notes that key `idx` changed since the last export: every write to a key or its cells comes after a
+ * call of this (in the same call of the kernel), so that an incremental export (key-groups.ts) can
+ * write only these keys, and an export in progress can write the key before it changes. Quiet keys are never touched by a tick (rings rotate and baselines fold
  * lazily, when a key is counted or evaluated), so the bits are those of the keys that saw events or
  * have an open incident since the last export. A bit per key index of the cap (an eighth of a byte a
  * key; a list of indices took 4 bytes a changed key, and a byte in the record to keep each index in
@@ -285,6 +288,9 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   const bit = <u64>1 << <u64>(idx & 63);
   const v = load<u64>(w);
   if ((v & bit) != 0) return;
+  // The key's first change since an export began: while that export is in progress, the key is
+  // written to it now, as it was at the export's start, if no slice has written it yet (copy on write).
+  if (hdrI32(H_EXPORTING) != 0) exportBeforeWrite(idx);
   store<u64>(w, v | bit);
   setHdrI32(H_CHANGED_LEN, hdrI32(H_CHANGED_LEN) + 1);
 }
@@ -313,6 +319,7 @@ export function resetChanges(): void {
 
 /** Removes a key from the table (backward-shift deletion keeps probes short) and frees it and its cells. */
 export function deleteKey(idx: i32): void {
+  if (hdrI32(H_EXPORTING) != 0) exportBeforeWrite(idx);
   const k = keyPtr(idx);
   const hash = load<u64>(k + K_HASH);
   const table = hdrPtr(H_TABLE_PTR);
@@ -378,6 +385,7 @@ export function findCell(key: i32, errHash: u64): i32 {
 export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32): i32 {
   const count = hdrI32(H_CELL_COUNT);
   if (count >= hdrI32(H_MAX_CELLS)) return -1;
+  markChanged(key);
   const k = keyPtr(key);
   // A title cell shares its property cell's name when there is one (named below, once the record is had).
   const parent = load<i32>(k + K_PARENT);
@@ -427,7 +435,6 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
-  markChanged(key);
   store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
   store<i64>(c + C_EVIDENCE, -1);
   store<i64>(c + C_LAST_EVAL, -1);
@@ -491,7 +498,7 @@ export function rebindProfiles(): void {
     if (h == 0 || load<i32>(k + K_PARENT) >= 0) continue;
     const profile = <u8>profileOfHash(h);
     if (load<u8>(k + K_PROFILE) == profile) continue;
-    store<u8>(k + K_PROFILE, profile);
     markChanged(i);
+    store<u8>(k + K_PROFILE, profile);
   }
 }

@@ -9,20 +9,25 @@
 // reach ~10% of 1M titles (the popular ones every time, the long tail now and then): that is the
 // realistic share, measured and reported per run (`changedShare`).
 //
-// Four runs in one process, in turn, twice: no checkpoints (the peer), every checkpoint full
+// Five runs in one process, in turn, twice: no checkpoints (the peer), every checkpoint full
 // (VIGIL_CHECKPOINT_MAX_DELTAS=0, the behaviour before incremental checkpoints), chains whose new
-// base is a full export (the limits of the default policy, merges off), and the default policy
+// base is a full export (the limits of the default policy, merges off), the same chains with every
+// export written at the barrier (`barrier`: the engine's backgroundExports off, the peer of the
+// background export), and the default policy
 // (chains merged into a new base in a worker thread: the kernels export a full part only first). Each writes its checkpoints to disk as the daemon does (barrier, then the write off
 // the hot path; the next barrier waits for the previous write). Reported: events/s of each (the cost
 // is the loss against the peer, at checkpoints every INTERVAL_MS of event time, which at benchmark
 // speed is far more often than every INTERVAL_MS of wall time: `costAt15sWall` scales the loss to
 // one checkpoint per 15 s of wall time), each worker's pause per checkpoint (the time it stops
-// ingesting to export: p50, p99, max; for the chain, of incremental and of full parts apart; and of
+// ingesting to export: p50, p99, max; of a background export its longest stop, its start or one
+// slice; for the chain, of incremental and of full parts apart; and of
 // each pause, the worker thread's time on a CPU and waiting in a run queue for one, which tell a
 // pause that the export makes long from one that waited for a core: Linux only), bytes
 // per checkpoint and write time. Not a timed test: run it by hand
 // (`npm run build && node --import tsx bench/checkpoint.ts`; BENCH_KEYS, BENCH_EVENTS, BENCH_RATE, BENCH_INTERVAL_MS,
-// BENCH_RUNS=none,full,chain,merge, BENCH_ROUNDS, BENCH_PACE_MS). After the chain run, its newest chain is merged once more in a
+// BENCH_RUNS=none,full,chain,barrier,merge, BENCH_ROUNDS, BENCH_PACE_MS). Of the background exports also: the
+// sum of their stops, their slices, the share of keys written before their first change (in an
+// ingest task, not a slice), and the time from asking for a checkpoint to its every part. After the chain run, its newest chain is merged once more in a
 // worker thread while the main thread does nothing but measure its event loop's delay (the gaps of a
 // 5 ms interval timer beyond 5 ms), against the same merge run on the main thread and against the
 // idle main thread for as long (the machine's own noise).
@@ -107,11 +112,11 @@ function* chunks(from: number, count: number, learn: boolean): Generator<{ bytes
   if (text) yield { bytes: encoder.encode(text), events: from + count - first };
 }
 
-async function engine(): Promise<Engine> {
+async function engine(backgroundExports: boolean): Promise<Engine> {
   const e = new Engine({
     workers: 2, groups: 128, chunkBytes: CHUNK, params: DEFAULT_DETECTION_PARAMS,
     maxKeysPerWorker: Math.ceil(KEYS * 0.75) + 1000, maxCellsPerWorker: Math.ceil(KEYS * 0.3) + 1000,
-    logger: silentLogger(), onVerdicts: () => {},
+    logger: silentLogger(), onVerdicts: () => {}, backgroundExports,
   });
   await e.start();
   return e;
@@ -124,8 +129,8 @@ function pct(xs: number[], p: number): number {
 
 const stats = (xs: number[]) => (xs.length ? { n: xs.length, p50: +pct(xs, 50).toFixed(1), p99: +pct(xs, 99).toFixed(1), max: +Math.max(...xs).toFixed(1) } : null);
 
-async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>> {
-  const e = await engine();
+async function run(policy: ChainPolicy | null, backgroundExports = true): Promise<Record<string, unknown>> {
+  const e = await engine(backgroundExports);
   // Learn the keys (not timed): one view of every title.
   for (const c of chunks(0, KEYS, true)) await e.push(c.bytes);
   await e.drain();
@@ -137,6 +142,8 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
   const cpu = { full: [] as number[], delta: [] as number[] };
   const wait = { full: [] as number[], delta: [] as number[] };
   const writes: number[] = [];
+  // Of each background export (a part of an incremental checkpoint): its stops summed, its slices, the keys written before a change.
+  const background = { exportMs: [] as number[], slices: [] as number[], cowShare: [] as number[], completeMs: [] as number[] };
   const bytes = { full: [] as number[], delta: [] as number[] };
   const changed: number[] = [];
   let pending: Promise<void> | null = null;
@@ -157,18 +164,26 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
       await pending;
       // As the daemon does: a barrier, then the write off the hot path while chunks keep flowing.
       pending = (async () => {
+        const asked = performance.now();
         const state: EngineState = await e.checkpoint(() => null, store.plan(2));
+        const completeMs = performance.now() - asked;
         let delta = false;
         let keys = 0;
         for (const p of state.parts) {
           const h = decodeKernelState(p.bytes).header;
           delta = h.kind === 'delta';
           keys += h.keys;
+          if (p.slices > 0) {
+            background.exportMs.push(p.exportMs);
+            background.slices.push(p.slices);
+            background.cowShare.push(h.keys > 0 ? p.cowKeys / h.keys : 0);
+          }
           (delta ? pauses.delta : pauses.full).push(p.pauseMs);
           if (p.pauseCpuMs !== null) (delta ? cpu.delta : cpu.full).push(p.pauseCpuMs);
           if (p.pauseWaitMs !== null) (delta ? wait.delta : wait.full).push(p.pauseWaitMs);
         }
         if (delta) changed.push(keys);
+        if (state.parts.some((p) => p.slices > 0)) background.completeMs.push(completeMs);
         const t = performance.now();
         const saved = await store.save(state.parts, { eventTime: state.eventTime, positions: state.positions, source: null, latestVerdictMs: null }, 128, Date.now());
         writes.push(performance.now() - t);
@@ -182,12 +197,13 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
   await store.settled();
   const keys = e.kernelCounters().keys;
   await e.stop();
-  const mergeProbe = policy && policy.maxDeltas > 0 && !policy.merge ? await probeMerge(dir) : null;
+  const mergeProbe = policy && policy.maxDeltas > 0 && !policy.merge && backgroundExports ? await probeMerge(dir) : null;
   rmSync(dir, { recursive: true, force: true });
   const all = [...pauses.full, ...pauses.delta];
   const mean = (xs: number[]) => (xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : null);
   return {
     policy: policy === null ? 'none' : policy.maxDeltas === 0 ? 'full' : `${policy.merge ? 'merge' : 'chain'} (maxDeltas ${policy.maxDeltas}, maxDeltaShare ${policy.maxDeltaShare})`,
+    exports: backgroundExports ? 'background' : 'at the barrier',
     loadavg: loadavg().map((x) => +x.toFixed(1)),
     checkpoints: writes.length, keys, learned, seconds: +seconds.toFixed(1), eventsPerSecond: Math.round(EVENTS / seconds),
     changedShare: changed.length ? +(changed.reduce((a, b) => a + b, 0) / changed.length / keys).toFixed(3) : null,
@@ -195,6 +211,10 @@ async function run(policy: ChainPolicy | null): Promise<Record<string, unknown>>
     pauseCpuMs: policy ? { full: stats(cpu.full), delta: stats(cpu.delta) } : null,
     pauseWaitMs: policy ? { full: stats(wait.full), delta: stats(wait.delta) } : null,
     writeMs: policy ? { p50: Math.round(pct(writes, 50)), max: Math.round(Math.max(...writes)) } : null,
+    background: background.slices.length ? {
+      exportMs: stats(background.exportMs), slices: stats(background.slices), cowShare: +(background.cowShare.reduce((a, b) => a + b, 0) / background.cowShare.length).toFixed(3),
+      barrierToCompleteMs: stats(background.completeMs),
+    } : null,
     bytes: policy ? { full: mean(bytes.full), delta: mean(bytes.delta) } : null,
     merges: merges.length ? { ok: merges.filter((m) => m.outcome === 'merged').length, failed: merges.map((m) => (m.outcome === 'failed' ? m.error.message : '')).filter((e) => e), ms: stats(merges.map((m) => m.ms)) } : null,
     mergeProbe,
@@ -244,17 +264,18 @@ async function probeMerge(dir: string): Promise<Record<string, unknown> | null> 
 
 console.log(JSON.stringify({ keys: KEYS, properties: PROPERTIES, events: EVENTS, rate: RATE, intervalMs: INTERVAL_MS, paceMs: PACE_MS, date: new Date().toISOString(), node: process.version }));
 // In turn, so that the machine's other load falls on all alike.
-const runs: Record<string, Array<Record<string, unknown>>> = { none: [], full: [], chain: [], merge: [] };
+const runs: Record<string, Array<Record<string, unknown>>> = { none: [], full: [], chain: [], barrier: [], merge: [] };
+const chain = { ...DEFAULT_CHAIN_POLICY, merge: false };
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, policy] of [['none', null], ['full', { maxDeltas: 0, maxDeltaShare: 0 }], ['chain', { ...DEFAULT_CHAIN_POLICY, merge: false }], ['merge', DEFAULT_CHAIN_POLICY]] as const) {
+  for (const [name, policy, bg] of [['none', null, true], ['full', { maxDeltas: 0, maxDeltaShare: 0 }, true], ['chain', chain, true], ['barrier', chain, false], ['merge', DEFAULT_CHAIN_POLICY, true]] as const) {
     if (ONLY && !ONLY.includes(name)) continue;
-    const r = await run(policy);
+    const r = await run(policy, bg);
     runs[name].push(r);
     console.log(JSON.stringify({ round, ...r }));
   }
 }
 // The cost against the peer of the same round; scaled to one checkpoint per 15 s of wall time.
-for (const name of ['full', 'chain', 'merge'] as const) {
+for (const name of ['full', 'chain', 'barrier', 'merge'] as const) {
   for (let round = 0; round < ROUNDS; round++) {
     const peer = runs.none[round]?.eventsPerSecond as number;
     const r = runs[name][round];

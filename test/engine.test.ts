@@ -5,7 +5,9 @@ import { pino } from 'pino';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { ownerOfGroup } from '../src/kernel/key-groups.ts';
-import { Engine } from '../src/engine/engine.ts';
+import { Engine, type EngineState } from '../src/engine/engine.ts';
+import { decodeKernelState, type KernelGroupState } from '../src/kernel/kernel-state.ts';
+import { generateLines } from './support/detection-streams.ts';
 import { DEFAULT_CLOCK_OPTIONS, EventClock } from '../src/engine/event-clock.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { waitUntil } from './support/services-env.ts';
@@ -182,3 +184,63 @@ test('a restored clock does not advance before its source says which partitions 
   clock.caughtUp('p1');
   assert.equal(clock.advanceTarget(), t0 + 60_000, 'once p1 has nothing more to deliver, event time follows p0');
 });
+
+test('a background checkpoint export, with chunks ingested while it goes on, holds what an export at its barrier holds', async () => {
+  const lines = generateLines({ seed: 23, events: 60_000, properties: 6, titlesPerProperty: 400, ratePerSec: 40, startMs: Date.UTC(2026, 6, 3, 20) });
+  const run = async (backgroundExports: boolean) => {
+    // Chunks of their own each run: a pushed chunk's buffer goes to a worker.
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < lines.length; i += 1500) chunks.push(enc.encode(lines.slice(i, i + 1500).join('\n') + '\n'));
+    const verdicts: string[] = [];
+    const engine = new Engine({
+      // Caps whose export region (24 bytes a key of the cap) holds every incremental export here: each goes on in the background.
+      workers: 2, groups: 16, chunkBytes: 1 << 20, params: DEFAULT_DETECTION_PARAMS, maxKeysPerWorker: 100_000, maxCellsPerWorker: 100_000,
+      logger: silentLogger(), onVerdicts: (v) => { for (const x of v) verdicts.push(`${x.kind} ${x.propertyId} ${x.videoTitle} ${x.errorType} ${x.atMs}`); }, backgroundExports,
+    });
+    await engine.start();
+    const taken: Array<Promise<EngineState>> = [];
+    for (const [i, c] of chunks.entries()) {
+      // A full checkpoint, then incremental ones, each followed at once by more chunks (the next
+      // barrier, as the daemon's, once the checkpoint before it is complete).
+      if (i > 0 && i % 8 === 0) {
+        await taken.at(-1);
+        taken.push(engine.checkpoint(() => null, [i > 8, i > 8]));
+      }
+      await engine.push(c);
+    }
+    await engine.finish();
+    const states = await Promise.all(taken);
+    await engine.stop();
+    return { verdicts, states };
+  };
+  const [at, background] = [await run(false), await run(true)];
+  assert.deepEqual(background.verdicts, at.verdicts);
+  assert.ok(at.states.length >= 4);
+  let slices = 0;
+  at.states.forEach((s, i) => {
+    const b = background.states[i];
+    assert.deepEqual(b.positions, s.positions);
+    for (let w = 0; w < 2; w++) {
+      const [x, y] = [decodeKernelState(b.parts[w].bytes), decodeKernelState(s.parts[w].bytes)];
+      assert.equal(x.header.kind, i === 0 ? 'full' : 'delta');
+      assert.deepEqual({ ...x.header, exportId: null, since: null }, { ...y.header, exportId: null, since: null }, `checkpoint ${i}, worker ${w}`);
+      for (const section of ['held', 'dedup', 'removed'] as const) assert.ok(Buffer.from(x[section]).equals(Buffer.from(y[section])), `${section} of checkpoint ${i}, worker ${w}`);
+      assert.deepEqual(recordsByKey(x), recordsByKey(y), `records of checkpoint ${i}, worker ${w}`);
+      slices += b.parts[w].slices;
+      assert.equal(s.parts[w].slices, 0);
+    }
+  });
+  assert.ok(slices > 0, 'the incremental exports went on in the background');
+});
+
+/** A part's exported keys, by key hash (their order depends on when each was written). */
+function recordsByKey(s: KernelGroupState): Map<string, string> {
+  const out = new Map<string, string>();
+  const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
+  for (let p = 0; p < s.records.length;) {
+    const size = 24 + 192 + dv.getUint32(p + 4, true) * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
+    out.set(dv.getBigUint64(p + 24, true).toString(16), Buffer.from(s.records.subarray(p, p + size)).toString('hex'));
+    p += size;
+  }
+  return out;
+}

@@ -261,5 +261,63 @@ describe('incremental kernel exports', () => {
       }
     });
   });
+  for (const [how, every, sliceKeys, copyBytes] of [
+    ['a key per slice and 6000 bytes of copy, a slice a step', 1, 1, 6000], ['no slice for 6 steps, then all at once', 6, 1 << 20, 1 << 30],
+  ] as const) {
+    test(`a background export writes, while the stream goes on, the part an export at its start writes (${how})`, () => {
+      // Two sets of kernels fed alike: one exports at each cut at once, the other begins an export
+      // there and goes on ingesting, its keys written by slices or before their first change.
+      const [now, later] = [kernels(2), kernels(2)];
+      const [a, b] = [newRunState(), newRunState()];
+      let from = 0;
+      let cow = 0;
+      let written = 0;
+      cuts.forEach((at, i) => {
+        feed(now, steps.slice(from, at), a);
+        feed(later, steps.slice(from, at), b);
+        const expected = now.map((k) => decodeKernelState(k.exportPart(undefined, undefined, i > 0)));
+        const parts = later.map((k) => k.beginExport(i > 0));
+        assert.equal(parts.every((p) => p === null), i > 0, 'a full export is written at once, a delta in the background');
+        let s = at;
+        for (let n = 1; parts.some((p) => p === null); n++, s++) {
+          assert.ok(s < steps.length, 'the export completes before the stream ends');
+          feed(now, [steps[s]], a);
+          feed(later, [steps[s]], b);
+          if (n % every === 0) later.forEach((k, w) => { if (parts[w] === null) parts[w] = k.exportStep(0, sliceKeys, copyBytes); });
+        }
+        from = s;
+        for (let w = 0; w < 2; w++) {
+          const got = decodeKernelState(parts[w]!);
+          const header = (x: KernelGroupState) => ({ ...x.header, exportId: null, since: null });
+          assert.deepEqual(header(got), header(expected[w]), `header at cut ${i}, worker ${w}`);
+          for (const section of ['held', 'dedup', 'removed'] as const) {
+            assert.ok(Buffer.from(got[section]).equals(Buffer.from(expected[w][section])), `${section} at cut ${i}, worker ${w}`);
+          }
+          // In the order the keys were written (a key before its first change may come before a key
+          // of lower index), properties first: the same records.
+          assert.deepEqual(recordsOf(got), recordsOf(expected[w]), `records at cut ${i}, worker ${w}`);
+          if (i > 0) { cow += later[w].lastExportCow; written += got.header.keys; }
+        }
+      });
+      assert.ok(cow > 0 && cow < written, `some keys were written before their first change (${cow} of ${written}), some by slices`);
+    });
+  }
 });
 
+/** A part's records by key hash (hex bytes), and whether every property record comes before every title record. */
+function recordsOf(s: KernelGroupState): { keys: Map<string, string>; propertiesFirst: boolean } {
+  const keys = new Map<string, string>();
+  const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
+  let titleSeen = false;
+  let propertiesFirst = true;
+  for (let p = 0; p < s.records.length;) {
+    const cells = dv.getUint32(p + 4, true);
+    const size = 24 + 192 + cells * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
+    const title = dv.getBigUint64(p + 8, true) !== 0n;
+    if (title) titleSeen = true;
+    else if (titleSeen) propertiesFirst = false;
+    keys.set(dv.getBigUint64(p + 24, true).toString(16), Buffer.from(s.records.subarray(p, p + size)).toString('hex'));
+    p += size;
+  }
+  return { keys, propertiesFirst };
+}

@@ -4,7 +4,7 @@ import type { DetectionParams } from '../kernel/detection-params.ts';
 import type { FieldNames } from '../ingest/field-names.ts';
 import type { Verdict } from '../kernel/verdict.ts';
 import { KERNEL_COUNTER_NAMES, type KernelCounters, type KernelInit } from '../kernel/wasm-kernel.ts';
-import type { DecodeReply, VerdictReply, WorkerTask } from '../kernel/worker-messages.ts';
+import type { DecodeReply, ExportReply, VerdictReply, WorkerTask } from '../kernel/worker-messages.ts';
 import type { CellFigures, CellFiguresPage } from '../kernel/cell-figures.ts';
 import { DECODE_STATUS_NAMES, REJECT_TOO_LARGE, isReject } from '../ingest/reject-reason.ts';
 import { compareVerdicts } from './verdict-order.ts';
@@ -41,16 +41,26 @@ export interface EngineOptions {
   onChunkDone?: (seconds: number) => void;
   /** Told once when the engine fails for good (a worker crashed, onVerdicts threw). */
   onFailure?: (err: Error) => void;
+  /**
+   * Incremental checkpoint exports go on in the background (true by default): each worker takes what
+   * changed at the barrier and writes it between the chunks that follow (WasmKernel.beginExport), so
+   * it stops ingesting for a slice at a time instead of the whole export. False: every export is
+   * written at the barrier (the benchmark's peer).
+   */
+  backgroundExports?: boolean;
 }
+
+/** Milliseconds of export work a worker does between two chunks while a background export goes on. */
+const EXPORT_SLICE_MS = 2;
 
 /** The engine's state at a checkpoint barrier: exactly the records of the chunks before it. */
 export interface EngineState {
   /**
-   * One encoded part per worker (kernel-state.ts): the state of its key groups, how long the worker
-   * paused to export it, and of that pause the worker thread's time on a CPU and waiting for one
-   * (null where the system does not tell: see kernel-worker.ts threadSched).
+   * One encoded part per worker (kernel-state.ts): the state of its key groups, and how long the
+   * worker stopped ingesting for it (worker-messages.ts ExportReply: the longest stop, the sum of its
+   * stops, the slices of a background export).
    */
-  parts: Array<{ bytes: Uint8Array; groupLo: number; groupHi: number; pauseMs: number; pauseCpuMs: number | null; pauseWaitMs: number | null }>;
+  parts: Array<Omit<ExportReply, 'bytes'> & { bytes: Uint8Array }>;
   eventTime: EventClockState;
   /** Source positions of exactly those records (stream -> where the source resumes). */
   positions: Record<string, string>;
@@ -72,15 +82,16 @@ interface Pending {
   verdicts: Verdict[];
   /** Where the source resumes once this chunk's verdicts are delivered. */
   position?: ChunkPosition;
-  /** A barrier's exported parts, by worker, and what to do when it is emitted. */
+  /** A barrier's exported parts, by worker, what to do with each as it is complete, and when the barrier is emitted. */
   parts?: EngineState['parts'];
+  onPart?: (w: number, part: ExportReply) => void;
   onEmit?: () => void;
 }
 
 type Stage =
   | { kind: 'chunk'; decoded: DecodeReply; origin?: ChunkOrigin; position?: ChunkPosition }
   | { kind: 'advance'; wallTs?: number }
-  | { kind: 'barrier'; done: (state: EngineState) => void; deltas?: boolean[] }
+  | { kind: 'barrier'; atBarrier: () => unknown; done: (state: EngineState & { barrier: unknown }) => void; failed: (err: Error) => void; deltas?: boolean[] }
   | { kind: 'finish' };
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -115,6 +126,12 @@ export class Engine {
   private waiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   private failure: Error | null = null;
+  /** A checkpoint is in progress (from its barrier until its every part is complete), and those asked for meanwhile. */
+  private exportBusy = false;
+  private readonly exportQueue: Array<() => void> = [];
+  private exportIdle: Array<() => void> = [];
+  /** How to fail each checkpoint whose parts are not all complete yet. */
+  private checkpointFailures: Array<(err: Error) => void> = [];
   private readonly workerCounters: KernelCounters[] = [];
   private readonly capLoggedAt: number[] = [];
   readonly stats = new EngineStats();
@@ -326,10 +343,12 @@ export class Engine {
       const tasks = this.tasksOf(stage);
       this.pools.forEach((pool, w) => {
         const { task, transfer } = tasks(w);
-        pool.run<VerdictReply & EngineState['parts'][number]>(task, transfer).then(
+        pool.run<VerdictReply & ExportReply>(task, transfer).then(
           (r) => {
-            if (entry.parts) {
-              entry.parts[w] = { bytes: r.bytes, groupLo: r.groupLo, groupHi: r.groupHi, pauseMs: r.pauseMs, pauseCpuMs: r.pauseCpuMs, pauseWaitMs: r.pauseWaitMs };
+            if (entry.onPart) {
+              // A background export is completed by slices, queued behind the chunks that follow.
+              if (r.bytes !== null) entry.onPart(w, r);
+              else this.sliceExport(w, entry.onPart);
             } else {
               this.noteCaps(w, r.counters);
               this.workerCounters[w] = r.counters;
@@ -352,13 +371,49 @@ export class Engine {
     return this.ready.get(this.nextIngest);
   }
 
-  /** A barrier takes the clock's state and the positions here, in ingest order; its parts come from the workers. */
+  /**
+   * A barrier takes the clock's state and the positions here, in ingest order; its parts come from the
+   * workers (at the barrier, or later from a background export). It is done once it is emitted (where
+   * atBarrier runs) and every part is complete.
+   */
   private barrier(stage: Extract<Stage, { kind: 'barrier' }>, entry: Pending): void {
     const eventTime = this.clock.state();
     const positions = Object.fromEntries(this.positions);
     const parts: EngineState['parts'] = [];
-    entry.parts = parts;
-    entry.onEmit = () => stage.done({ parts, eventTime, positions });
+    let missing = this.pools.length;
+    let emitted: { barrier: unknown } | null = null;
+    const settle = () => { if (emitted && missing === 0) stage.done({ parts, eventTime, positions, barrier: emitted.barrier }); };
+    entry.onPart = (w, r) => {
+      parts[w] = { ...r, bytes: r.bytes! };
+      missing--;
+      settle();
+    };
+    entry.onEmit = () => {
+      try {
+        emitted = { barrier: stage.atBarrier() };
+      } catch (err) {
+        stage.failed(err as Error);
+        return;
+      }
+      settle();
+    };
+  }
+
+  /** Goes on with worker w's background export, a slice at a time behind the tasks queued before each, until its part is complete. */
+  private sliceExport(w: number, onPart: (w: number, part: ExportReply) => void): void {
+    const pool = this.pools[w];
+    const next = (): void => {
+      pool.run<ExportReply>({ op: 'export-slice', budgetMs: EXPORT_SLICE_MS }).then(
+        (r) => (r.bytes !== null ? onPart(w, r) : next()),
+        (err: Error) => this.exportFailed(err),
+      );
+    };
+    next();
+  }
+
+  /** A background export that could not complete: its checkpoint fails (the kernel's next export is full); ingestion goes on. */
+  private exportFailed(err: Error): void {
+    for (const f of this.checkpointFailures.splice(0)) f(err);
   }
 
   /** Plans a stage's event time (in ingest order) and returns each worker's task. */
@@ -374,7 +429,10 @@ export class Engine {
         return { task: { op: 'ingest', part: d.parts[w], plan: own, endTarget }, transfer: [d.parts[w].buffer as ArrayBuffer, own.buffer as ArrayBuffer] };
       };
     }
-    if (stage.kind === 'barrier') return (w) => ({ task: { op: 'export-state', delta: stage.deltas?.[w] ?? false } });
+    if (stage.kind === 'barrier') {
+      const background = this.opts.backgroundExports ?? true;
+      return (w) => ({ task: { op: 'export-state', delta: stage.deltas?.[w] ?? false, background } });
+    }
     if (stage.kind === 'advance') {
       if (stage.wallTs === undefined) this.advanceQueued = false;
       const target = this.clock.advanceTarget(stage.wallTs) ?? -Infinity;
@@ -445,6 +503,7 @@ export class Engine {
     this.failure = err;
     this.log.error({ err }, 'engine failed');
     this.opts.onFailure?.(err);
+    this.exportFailed(err);
     for (const w of this.waiters.splice(0)) w();
     for (const w of this.drainWaiters.splice(0)) w();
   }
@@ -480,9 +539,36 @@ export class Engine {
    */
   checkpoint<T>(atBarrier: () => T, deltas?: boolean[]): Promise<EngineState & { barrier: T }> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve) => {
-      this.enqueue({ kind: 'barrier', done: (state) => resolve({ ...state, barrier: atBarrier() }), deltas });
+    return new Promise((resolve, reject) => {
+      const begin = () => {
+        if (this.failure) { reject(this.failure); this.exportDone(); return; }
+        this.exportBusy = true;
+        let settled = false;
+        const end = () => {
+          if (settled) return false;
+          settled = true;
+          this.checkpointFailures = this.checkpointFailures.filter((f) => f !== failed);
+          this.exportDone();
+          return true;
+        };
+        const failed = (err: Error) => { if (end()) reject(err); };
+        const done = (state: EngineState & { barrier: unknown }) => { if (end()) resolve(state as EngineState & { barrier: T }); };
+        this.checkpointFailures.push(failed);
+        this.enqueue({ kind: 'barrier', atBarrier, done, failed, deltas });
+      };
+      // One at a time: a worker has one export in progress at most, so a barrier asked for while one
+      // is in progress is queued once the last part of that one is complete.
+      if (this.exportBusy) this.exportQueue.push(begin);
+      else begin();
     });
+  }
+
+  /** The checkpoint in progress is done (or failed): the next one asked for begins. */
+  private exportDone(): void {
+    this.exportBusy = false;
+    const next = this.exportQueue.shift();
+    if (next) next();
+    else for (const w of this.exportIdle.splice(0)) w();
   }
 
   /** Source positions of the chunks whose verdicts have been delivered (what a source may commit without checkpoints). */
@@ -509,6 +595,8 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // A background export in progress completes first (its slices run on the pools).
+    while (this.exportBusy) await new Promise<void>((r) => this.exportIdle.push(r));
     if (this.idleTimer) clearInterval(this.idleTimer);
     await Promise.all(this.pools.map((p) => p.destroy()));
     this.pools = [];

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { transferring } from './transfer.ts';
 import { WasmKernel } from './wasm-kernel.ts';
 import { decodeKernelState } from './kernel-state.ts';
-import type { WorkerTask, DecodeReply, VerdictReply, LaneMessage } from './worker-messages.ts';
+import type { WorkerTask, DecodeReply, VerdictReply, LaneMessage, ExportReply } from './worker-messages.ts';
 
 let kernel: WasmKernel | null = null;
 let expectedSeq = 0;
@@ -59,23 +59,46 @@ function handleRest(task: WorkerTask): unknown {
     case 'dump':
       return k.dumpPage(task.cursor, task.maxRecords, task.propertyId);
     case 'export-state': {
-      // How long this worker stops ingesting for a checkpoint (its pause).
-      const sched = threadSched();
-      const started = performance.now();
-      const bytes = k.exportPart(undefined, undefined, task.delta ?? false);
-      const pauseMs = performance.now() - started;
-      const after = sched && threadSched();
-      // The next part's buffer is made ready once this reply is on its way: outside the pause.
-      setImmediate(() => k.preparePartBuffer());
-      return transferring({
-        bytes, groupLo: k.init.groupLo, groupHi: k.init.groupHi, pauseMs,
-        pauseCpuMs: sched && after ? (after[0] - sched[0]) / 1e6 : null,
-        pauseWaitMs: sched && after ? (after[1] - sched[1]) / 1e6 : null,
-      }, [bytes.buffer]);
+      exportStops = { longest: null, totalMs: 0, slices: 0 };
+      return exportReply(k, timed(() => (task.background ? k.beginExport(task.delta ?? false) : k.exportPart(undefined, undefined, task.delta ?? false))));
+    }
+    case 'export-slice': {
+      exportStops.slices++;
+      return exportReply(k, timed(() => k.exportStep(task.budgetMs)));
     }
     default:
       throw new Error(`unknown task ${(task as { op: string }).op}`);
   }
+}
+
+/** The stops of the export in progress: the longest (wall, CPU and run-queue ms) and their sum. */
+interface Stop { ms: number; cpuMs: number | null; waitMs: number | null }
+let exportStops: { longest: Stop | null; totalMs: number; slices: number } = { longest: null, totalMs: 0, slices: 0 };
+
+/** Runs one stop of an export (the worker ingests nothing meanwhile: its pause) and notes how long it took. */
+function timed(run: () => Uint8Array | null): Uint8Array | null {
+  const sched = threadSched();
+  const started = performance.now();
+  const bytes = run();
+  const ms = performance.now() - started;
+  const after = sched && threadSched();
+  const stop: Stop = { ms, cpuMs: sched && after ? (after[0] - sched[0]) / 1e6 : null, waitMs: sched && after ? (after[1] - sched[1]) / 1e6 : null };
+  exportStops.totalMs += ms;
+  if (exportStops.longest === null || ms > exportStops.longest.ms) exportStops.longest = stop;
+  return bytes;
+}
+
+function exportReply(k: WasmKernel, bytes: Uint8Array | null): unknown {
+  const longest = exportStops.longest!;
+  const reply: ExportReply = {
+    bytes, groupLo: k.init.groupLo, groupHi: k.init.groupHi,
+    pauseMs: longest.ms, pauseCpuMs: longest.cpuMs, pauseWaitMs: longest.waitMs, exportMs: exportStops.totalMs, slices: exportStops.slices,
+    cowKeys: k.lastExportWay === 'background' ? k.lastExportCow : 0,
+  };
+  if (bytes === null) return reply;
+  // The next part's buffer is made ready once this reply is on its way: outside the pause.
+  setImmediate(() => k.preparePartBuffer());
+  return transferring(reply, [bytes.buffer]);
 }
 
 /**

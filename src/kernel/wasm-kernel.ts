@@ -100,6 +100,8 @@ interface KernelExports {
   exportKeys(source: number, scope: number, cursor: number, out: number, cap: number, lo: number, hi: number, groups: number): number;
   exportNextCursor(): number; exportBytes(source: number, lo: number, hi: number, groups: number): number; exportedKeys(): number;
   exportRegion(source: number, lo: number, hi: number, groups: number, limit: number): number;
+  exportBegin(lo: number, hi: number, groups: number, limit: number, reserve: number): number;
+  exportSlice(maxKeys: number): number; exportProgress(what: number): number;
   exportAreaPtr(area: number): number; exportAreaLen(area: number): number;
   importKeys(ptr: number, len: number, groups: number): number;
   changesKnown(): number;
@@ -118,6 +120,22 @@ interface KernelExports {
   nameLength(block: number): number; nameAddress(block: number): number;
   nextTick(): bigint;
 }
+
+/** What a part holds besides its keys, taken when its export begins (WasmKernel.exportFrame). */
+interface ExportFrame {
+  exportId: ExportId;
+  header: Omit<KernelGroupState['header'], 'keys'>;
+  held: Uint8Array;
+  dedupEntries: Uint8Array;
+  removed: Uint8Array;
+  /** A background export's part once its every key is written: its keys go in `bytes` at `at`, `done` so far. */
+  copy?: { part: Uint8Array; at: number; bytes: number; done: number };
+}
+
+/** Keys an export slice writes between looks at the clock (some tens of microseconds of work). */
+const EXPORT_SLICE_KEYS = 256;
+/** Bytes of the export region a slice copies into the part between looks at the clock (a fraction of a millisecond). */
+const EXPORT_COPY_BYTES = 1 << 20;
 
 /** The layout of exported keys, from the kernel's own constants (assembly/key-groups.ts). */
 interface ExportLayout extends ExportedKeyLayout {
@@ -167,8 +185,15 @@ export class WasmKernel {
   /** Bytes of the latest incremental part, and a buffer made ready for the next (partBuffer). */
   private lastDeltaBytes = 0;
   private spare: ArrayBuffer | null = null;
-  /** How the latest export wrote its keys: in one pass into the export region, or sized then page by page. */
-  lastExportWay: 'region' | 'pages' | null = null;
+  /** Keys and their bytes in the latest incremental part (what the next background export reserves room by). */
+  private lastDeltaKeys = 0;
+  private lastDeltaKeyBytes = 0;
+  /** The export in the background (beginExport), until its part is complete. */
+  private background: ExportFrame | null = null;
+  /** How the latest export wrote its keys: in one pass into the export region, sized then page by page, or in the background. */
+  lastExportWay: 'region' | 'pages' | 'background' | null = null;
+  /** Keys of the latest background export that the kernel wrote before their first change (not in a slice). */
+  lastExportCow = 0;
   private verdicts: Verdict[] = [];
   /** Error types as decoded once, so verdicts and dumps share one string per error type. */
   private readonly errorNames = new Map<string, string>();
@@ -493,6 +518,7 @@ export class WasmKernel {
    * leaves the next delta without its base, which the checkpoint store refuses (`since` differs).
    */
   exportPart(lo = this.init.groupLo, hi = this.init.groupHi, delta = false): Uint8Array {
+    if (this.background) throw new Error('an export is in progress in this kernel (finish it with exportStep first)');
     const x = this.x;
     const groups = this.groups();
     const cap = x.inputCap() * 4;
@@ -500,14 +526,162 @@ export class WasmKernel {
     const incremental = delta && since !== null && x.changesKnown() === 1;
     const source = this.global(incremental ? 'SOURCE_CHANGED' : 'SOURCE_ALL');
     // Either source is walked in key index order (the kernel reads its key blocks in address order).
-    const regionBytes = x.exportRegion(source, lo, hi, groups, this.init.exportRegionBytes ?? this.init.maxKeys * 24);
+    const regionBytes = x.exportRegion(source, lo, hi, groups, this.regionLimit());
     const keyBytes = regionBytes >= 0 ? regionBytes : x.exportBytes(source, lo, hi, groups);
     this.lastExportWay = regionBytes >= 0 ? 'region' : 'pages';
-    const keys = x.exportedKeys();
+    const frame = this.exportFrame(lo, hi, incremental ? since : null);
+    const out = this.assemblePart(frame, x.exportedKeys(), keyBytes, (part, recordsAt) => {
+      if (regionBytes >= 0) {
+        this.copyRegion(part, recordsAt);
+        return;
+      }
+      let w = recordsAt;
+      for (const scope of [0, 1]) {
+        for (let cursor = 0; cursor >= 0;) {
+          const n = x.exportKeys(source, scope, cursor, x.outputPtr(), cap, lo, hi, groups);
+          const next = x.exportNextCursor();
+          if (n === 0 && next >= 0) throw new Error(`key ${next} has more cells than an export page of ${cap} bytes holds`);
+          if (w + n > recordsAt + keyBytes) throw new Error('kernel export overran the size it was given (a kernel bug)');
+          part.set(new Uint8Array(x.memory.buffer, x.outputPtr(), n), w);
+          w += n;
+          cursor = next;
+        }
+      }
+      if (w !== recordsAt + keyBytes) throw new Error(`kernel export wrote ${w - recordsAt} bytes of keys, sized ${keyBytes} (a kernel bug)`);
+    });
+    x.resetChanges();
+    this.lastExport = frame.exportId;
+    return out;
+  }
+
+  /**
+   * exportPart in the background (copy on write, assembly/key-groups.ts exportBegin): what the part
+   * holds besides its keys is taken now, and the keys that changed since the previous export are
+   * marked; each is written into the export region by exportStep, or by the kernel itself before its
+   * first change, so ingestion goes on in between and the part is the state as of this call. Returns
+   * the part when it is complete at once (no key changed), or when the export cannot run in the
+   * background and ran here (a full export: the first, or after the kernel lost track of deletions;
+   * more changed keys than the export region holds); else null, and exportStep goes on with it.
+   */
+  beginExport(delta: boolean): Uint8Array | null {
+    if (this.background) throw new Error('an export is in progress in this kernel (finish it with exportStep first)');
+    const x = this.x;
+    const since = this.lastExport;
+    if (!delta || since === null || x.changesKnown() !== 1) return this.exportPart(undefined, undefined, delta);
+    const { groupLo: lo, groupHi: hi } = this.init;
+    // Taken before exportBegin, which empties the kernel's list of deleted keys.
+    const frame = this.exportFrame(lo, hi, since);
+    // The titles' area made ready for about the bytes the previous incremental part's keys took a key.
+    const perKey = this.lastDeltaKeys > 0 ? this.lastDeltaKeyBytes / this.lastDeltaKeys : 0;
+    // Begun when the changed keys' least size fits the region (else it goes page by page, at once);
+    // it may grow to 4 times that while it goes on (keys with cells are larger), for a background
+    // export that runs out of room is a lost checkpoint.
+    const least = this.changedKeys() * (this.global('E_HEADER') + this.global('E_KEY_BYTES'));
+    if (least > this.regionLimit()) return this.exportPart(lo, hi, delta);
+    const pending = x.exportBegin(lo, hi, this.groups(), this.regionLimit() * 4, Math.ceil(perKey * this.changedKeys() * 1.1));
+    if (pending < 0) return this.exportPart(lo, hi, delta);
+    this.lastExportWay = 'background';
+    this.lastExport = frame.exportId;
+    this.background = frame;
+    return pending === 0 ? this.completeExport() : null;
+  }
+
+  /**
+   * Goes on with the export begun by beginExport for about `budgetMs` (a slice of the worker's time
+   * between chunks), `sliceKeys` keys between looks at the clock; once every key is written, the
+   * export region goes into the part `copyBytes` at a time the same way. Returns the part once it is
+   * complete, else null. Throws when the export
+   * region could not hold the part (the export is lost; the kernel's next export is full).
+   */
+  exportStep(budgetMs: number, sliceKeys = EXPORT_SLICE_KEYS, copyBytes = EXPORT_COPY_BYTES): Uint8Array | null {
+    const bg = this.background;
+    if (!bg) throw new Error('no export is in progress in this kernel');
+    const started = performance.now();
+    if (!bg.copy) {
+      let left: number;
+      do left = this.x.exportSlice(sliceKeys);
+      while (left > 0 && performance.now() - started < budgetMs);
+      if (left > 0) return null;
+      bg.copy = this.beginCopy(bg);
+    }
+    // Then the region goes into the part a megabyte at a time (nothing writes to it any more).
+    const c = bg.copy;
+    const x = this.x;
+    const [props, titles] = [this.global('AREA_PROPS'), this.global('AREA_TITLES')];
+    const propBytes = x.exportAreaLen(props);
+    do {
+      // Properties first, then titles: a copy never crosses from one area to the other.
+      const inProps = c.done < propBytes;
+      const n = Math.min(copyBytes, (inProps ? propBytes : c.bytes) - c.done);
+      const from = inProps ? x.exportAreaPtr(props) + c.done : x.exportAreaPtr(titles) + (c.done - propBytes);
+      c.part.set(new Uint8Array(x.memory.buffer, from, n), c.at + c.done);
+      c.done += n;
+    } while (c.done < c.bytes && performance.now() - started < budgetMs);
+    if (c.done < c.bytes) return null;
+    this.background = null;
+    return c.part;
+  }
+
+  /** Whether an export begun by beginExport is in progress. */
+  get exporting(): boolean {
+    return this.background !== null;
+  }
+
+  /** The part of the export in the background, its every key written (as a whole: no key changed). */
+  private completeExport(): Uint8Array {
+    const frame = this.background!;
+    const copy = this.beginCopy(frame);
+    this.copyRegion(copy.part, copy.at);
+    this.background = null;
+    return copy.part;
+  }
+
+  /**
+   * Once every key of the background export is written: the part with everything but its keys,
+   * where its keys go, and how many bytes of them. Throws (the export is over) when the export
+   * region could not hold the keys.
+   */
+  private beginCopy(frame: ExportFrame): NonNullable<ExportFrame['copy']> {
+    const x = this.x;
+    this.lastExportCow = x.exportProgress(1);
+    if (x.exportProgress(2) !== 0) {
+      this.background = null;
+      throw new Error(`an incremental checkpoint's keys outgrew the export region (${this.regionLimit() * 4} bytes: 4 x exportRegionBytes) or memory: that checkpoint is lost and the next one is a full export`);
+    }
+    const bytes = x.exportAreaLen(this.global('AREA_PROPS')) + x.exportAreaLen(this.global('AREA_TITLES'));
+    let at = 0;
+    const part = this.assemblePart(frame, x.exportProgress(0), bytes, (_, recordsAt) => { at = recordsAt; });
+    return { part, at, bytes, done: 0 };
+  }
+
+  /** Bytes the export region may take (exportRegionBytes). */
+  private regionLimit(): number {
+    return this.init.exportRegionBytes ?? this.init.maxKeys * 24;
+  }
+
+  /** Keys changed since the previous export (a bit each in the kernel; counted from its header field). */
+  private changedKeys(): number {
+    return this.x.exportProgress(4);
+  }
+
+  /** The export region's keys into `part` at `at`: properties first, so an importer always has a title's property. */
+  private copyRegion(part: Uint8Array, at: number): void {
+    const x = this.x;
+    const [props, titles] = [this.global('AREA_PROPS'), this.global('AREA_TITLES')];
+    const propBytes = x.exportAreaLen(props);
+    part.set(new Uint8Array(x.memory.buffer, x.exportAreaPtr(props), propBytes), at);
+    part.set(new Uint8Array(x.memory.buffer, x.exportAreaPtr(titles), x.exportAreaLen(titles)), at + propBytes);
+  }
+
+  /** What a part of key groups [lo, hi) holds besides its keys, as of now; incremental when it follows `since`. */
+  private exportFrame(lo: number, hi: number, since: ExportId | null): ExportFrame {
+    const x = this.x;
+    const groups = this.groups();
+    const cap = x.inputCap() * 4;
     // Held records and dedup entries are few (bounded rings): pages copied out, then into the part.
     const held = concat(pagesOf((cursor) => x.exportHeld(cursor, x.outputPtr(), cap, lo, hi, groups), () => x.exportHeldNextCursor(), x));
     const dedupEntries = concat(pagesOf((cursor) => x.exportDedup(cursor, x.outputPtr(), cap, lo, hi), () => x.exportDedupNextCursor(), x));
-    const removed = incremental ? this.removedEntries(lo, hi) : EMPTY_PART;
+    const removed = since !== null ? this.removedEntries(lo, hi) : EMPTY_PART;
     const mask = Number(x.dedupGeometry(0));
     const dedup = mask < 0 ? null : {
       mask, shift: Number(x.dedupGeometry(1)), horizon: String(x.dedupGeometry(2)), swept: String(x.dedupGeometry(3)),
@@ -516,41 +690,32 @@ export class WasmKernel {
     const counters = Object.fromEntries(Object.keys(COUNTER_EXPORTS).map((k) => [k, c[k as keyof typeof COUNTER_EXPORTS]]));
     const nextTick = x.nextTick();
     const maxTs = x.maxTs();
-    const exportId: ExportId = { kernel: this.instanceId, seq: (since?.seq ?? 0) + 1 };
-    const header = encodeKernelStateHeader({
-      format: KERNEL_STATE_FORMAT, stateVersion: x.stateVersion(), groups, groupLo: lo, groupHi: hi,
-      nextTick: nextTick === I64_MIN ? null : String(nextTick), maxTs: maxTs === I64_MIN ? null : String(maxTs),
-      counters, keys, dedup, kind: incremental ? 'delta' : 'full', exportId, ...(incremental ? { since: since! } : {}),
-    });
-    const lengths = [keyBytes, held.length, dedupEntries.length, removed.length];
+    const exportId: ExportId = { kernel: this.instanceId, seq: (this.lastExport?.seq ?? 0) + 1 };
+    return {
+      exportId, held, dedupEntries, removed,
+      header: {
+        format: KERNEL_STATE_FORMAT, stateVersion: x.stateVersion(), groups, groupLo: lo, groupHi: hi,
+        nextTick: nextTick === I64_MIN ? null : String(nextTick), maxTs: maxTs === I64_MIN ? null : String(maxTs),
+        counters, dedup, kind: since !== null ? 'delta' : 'full', exportId, ...(since !== null ? { since } : {}),
+      },
+    };
+  }
+
+  /** A part of `frame` and `keys` keys of `keyBytes` bytes, which `writeKeys` writes at the offset it is given. */
+  private assemblePart(frame: ExportFrame, keys: number, keyBytes: number, writeKeys: (part: Uint8Array, at: number) => void): Uint8Array {
+    const incremental = frame.header.kind === 'delta';
+    const header = encodeKernelStateHeader({ ...frame.header, keys });
+    const lengths = [keyBytes, frame.held.length, frame.dedupEntries.length, frame.removed.length];
     const out = this.partBuffer(kernelStatePartBytes(header, ...lengths), incremental);
     const [recordsAt, heldAt, dedupAt, removedAt] = writeKernelStateFrame(out, header, lengths);
-    if (regionBytes >= 0) {
-      // Properties first: an importer always has a title's property.
-      const [props, titles] = [this.global('AREA_PROPS'), this.global('AREA_TITLES')];
-      const propBytes = x.exportAreaLen(props);
-      out.set(new Uint8Array(x.memory.buffer, x.exportAreaPtr(props), propBytes), recordsAt);
-      out.set(new Uint8Array(x.memory.buffer, x.exportAreaPtr(titles), keyBytes - propBytes), recordsAt + propBytes);
-    } else {
-      let w = recordsAt;
-      for (const scope of [0, 1]) {
-        for (let cursor = 0; cursor >= 0;) {
-          const n = x.exportKeys(source, scope, cursor, x.outputPtr(), cap, lo, hi, groups);
-          const next = x.exportNextCursor();
-          if (n === 0 && next >= 0) throw new Error(`key ${next} has more cells than an export page of ${cap} bytes holds`);
-          if (w + n > recordsAt + keyBytes) throw new Error('kernel export overran the size it was given (a kernel bug)');
-          out.set(new Uint8Array(x.memory.buffer, x.outputPtr(), n), w);
-          w += n;
-          cursor = next;
-        }
-      }
-      if (w !== recordsAt + keyBytes) throw new Error(`kernel export wrote ${w - recordsAt} bytes of keys, sized ${keyBytes} (a kernel bug)`);
+    writeKeys(out, recordsAt);
+    out.set(frame.held, heldAt);
+    out.set(frame.dedupEntries, dedupAt);
+    out.set(frame.removed, removedAt);
+    if (incremental) {
+      this.lastDeltaKeys = keys;
+      this.lastDeltaKeyBytes = keyBytes;
     }
-    out.set(held, heldAt);
-    out.set(dedupEntries, dedupAt);
-    out.set(removed, removedAt);
-    x.resetChanges();
-    this.lastExport = exportId;
     return out;
   }
 

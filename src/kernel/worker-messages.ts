@@ -12,8 +12,14 @@ export type WorkerTask =
   | { op: 'finish'; target: number }
   | { op: 'set-params'; params: DetectionParams }
   | { op: 'counters' }
-  /** `delta`: only what changed since this kernel's previous export (WasmKernel.exportPart). */
-  | { op: 'export-state'; delta?: boolean }
+  /**
+   * `delta`: only what changed since this kernel's previous export (WasmKernel.exportPart).
+   * `background`: an incremental export goes on in the background (WasmKernel.beginExport): the reply
+   * has no bytes yet, and export-slice tasks complete it between the chunks that follow.
+   */
+  | { op: 'export-state'; delta?: boolean; background?: boolean }
+  /** Goes on with a background export for about `budgetMs`; the reply has the part once it is complete. */
+  | { op: 'export-slice'; budgetMs: number }
   | { op: 'dump'; cursor: number; maxRecords: number; propertyId?: string };
 
 /** What a WorkerLane posts: a task and its sequence number on the lane (the worker checks the order). */
@@ -36,4 +42,23 @@ export interface DecodeReply {
 export interface VerdictReply {
   verdicts: Verdict[];
   counters: KernelCounters;
+}
+
+/**
+ * Reply of export-state and export-slice: the part once the export is complete (null while it goes
+ * on in the background). Its pause is the longest time the worker stopped ingesting for it (the
+ * export itself, or its start and each slice of a background export), with that stop's time on a CPU
+ * and waiting in a run queue for one (null where the system does not tell); exportMs the sum of all
+ * its stops; cowKeys the keys the kernel wrote before their first change (not in a slice).
+ */
+export interface ExportReply {
+  bytes: Uint8Array | null;
+  groupLo: number;
+  groupHi: number;
+  pauseMs: number;
+  pauseCpuMs: number | null;
+  pauseWaitMs: number | null;
+  exportMs: number;
+  slices: number;
+  cowKeys: number;
 }
