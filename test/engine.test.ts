@@ -6,8 +6,9 @@ import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { ownerOfGroup } from '../src/kernel/key-groups.ts';
 import { Engine, type EngineState } from '../src/engine/engine.ts';
-import { decodeKernelState, type KernelGroupState } from '../src/kernel/kernel-state.ts';
+import { decodeKernelState } from '../src/kernel/kernel-state.ts';
 import { generateLines } from './support/detection-streams.ts';
+import { partRecords } from './support/incremental.ts';
 import { DEFAULT_CLOCK_OPTIONS, EventClock } from '../src/engine/event-clock.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { waitUntil } from './support/services-env.ts';
@@ -225,7 +226,7 @@ test('a background checkpoint export, with chunks ingested while it goes on, hol
       assert.equal(x.header.kind, i === 0 ? 'full' : 'delta');
       assert.deepEqual({ ...x.header, exportId: null, since: null }, { ...y.header, exportId: null, since: null }, `checkpoint ${i}, worker ${w}`);
       for (const section of ['held', 'dedup', 'removed'] as const) assert.ok(Buffer.from(x[section]).equals(Buffer.from(y[section])), `${section} of checkpoint ${i}, worker ${w}`);
-      assert.deepEqual(recordsByKey(x), recordsByKey(y), `records of checkpoint ${i}, worker ${w}`);
+      assert.deepEqual(partRecords(x), partRecords(y), `records of checkpoint ${i}, worker ${w}`);
       slices += b.parts[w].slices;
       assert.equal(s.parts[w].slices, 0);
     }
@@ -233,14 +234,3 @@ test('a background checkpoint export, with chunks ingested while it goes on, hol
   assert.ok(slices > 0, 'the incremental exports went on in the background');
 });
 
-/** A part's exported keys, by key hash (their order depends on when each was written). */
-function recordsByKey(s: KernelGroupState): Map<string, string> {
-  const out = new Map<string, string>();
-  const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
-  for (let p = 0; p < s.records.length;) {
-    const size = 24 + 192 + dv.getUint32(p + 4, true) * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
-    out.set(dv.getBigUint64(p + 24, true).toString(16), Buffer.from(s.records.subarray(p, p + size)).toString('hex'));
-    p += size;
-  }
-  return out;
-}

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { REMOVED_ENTRY_BYTES, decodeKernelState, type KernelGroupState } from '../src/kernel/kernel-state.ts';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { TestRng, assertSameVerdicts, cutSteps, forkRunState, newRunState, sorted } from './support/detection-streams.ts';
-import { canonical, canonicalHashes, exportAll, feed, finish, init, kernels, keysOf, layoutFree, restoreInto, stream } from './support/incremental.ts';
+import { canonical, canonicalHashes, exportAll, feed, finish, init, kernels, keysOf, layoutFree, partRecords, restoreInto, stream } from './support/incremental.ts';
 
 describe('incremental kernel exports', () => {
   const steps = stream();
@@ -295,7 +295,7 @@ describe('incremental kernel exports', () => {
           }
           // In the order the keys were written (a key before its first change may come before a key
           // of lower index), properties first: the same records.
-          assert.deepEqual(recordsOf(got), recordsOf(expected[w]), `records at cut ${i}, worker ${w}`);
+          assert.deepEqual(partRecords(got), partRecords(expected[w]), `records at cut ${i}, worker ${w}`);
           if (i > 0) { cow += later[w].lastExportCow; written += got.header.keys; }
         }
       });
@@ -304,20 +304,3 @@ describe('incremental kernel exports', () => {
   }
 });
 
-/** A part's records by key hash (hex bytes), and whether every property record comes before every title record. */
-function recordsOf(s: KernelGroupState): { keys: Map<string, string>; propertiesFirst: boolean } {
-  const keys = new Map<string, string>();
-  const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
-  let titleSeen = false;
-  let propertiesFirst = true;
-  for (let p = 0; p < s.records.length;) {
-    const cells = dv.getUint32(p + 4, true);
-    const size = 24 + 192 + cells * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
-    const title = dv.getBigUint64(p + 8, true) !== 0n;
-    if (title) titleSeen = true;
-    else if (titleSeen) propertiesFirst = false;
-    keys.set(dv.getBigUint64(p + 24, true).toString(16), Buffer.from(s.records.subarray(p, p + size)).toString('hex'));
-    p += size;
-  }
-  return { keys, propertiesFirst };
-}

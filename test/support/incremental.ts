@@ -69,18 +69,32 @@ export function canonicalHashes(s: KernelGroupState): string[] {
   return out;
 }
 
+/**
+ * A part's exported keys by key hash (hex of each record), and whether every property record comes
+ * before every title record (an importer needs a title's property first).
+ */
+export function partRecords(s: KernelGroupState): { keys: Map<string, string>; propertiesFirst: boolean } {
+  const keys = new Map<string, string>();
+  const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
+  let titleSeen = false;
+  let propertiesFirst = true;
+  for (let p = 0; p < s.records.length;) {
+    const cells = dv.getUint32(p + 4, true);
+    const size = 24 + 192 + cells * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
+    if (dv.getBigUint64(p + 8, true) !== 0n) titleSeen = true;
+    else if (titleSeen) propertiesFirst = false;
+    keys.set(dv.getBigUint64(p + 24, true).toString(16), Buffer.from(s.records.subarray(p, p + size)).toString('hex'));
+    p += size;
+  }
+  return { keys, propertiesFirst };
+}
+
 export function canonical(ks: WasmKernel[]): { keys: Map<string, string>; rest: unknown[] } {
   const keys = new Map<string, string>();
   const rest: unknown[] = [];
   for (const k of ks) {
     const s = k.exportState();
-    const dv = new DataView(s.records.buffer, s.records.byteOffset, s.records.byteLength);
-    for (let p = 0; p < s.records.length;) {
-      const cells = dv.getUint32(p + 4, true);
-      const size = 24 + 192 + cells * (256 + dv.getUint32(p + 20, true)) + dv.getUint32(p + 16, true);
-      keys.set(dv.getBigUint64(p + 24, true).toString(16), Buffer.from(s.records.subarray(p, p + size)).toString('hex'));
-      p += size;
-    }
+    for (const [hash, bytes] of partRecords(s).keys) keys.set(hash, bytes);
     const { nextTick, maxTs, counters, dedup, groupLo, groupHi } = s.header;
     rest.push({ nextTick, maxTs, counters, dedup, groupLo, groupHi, held: Buffer.from(s.held).toString('hex'), dedupEntries: Buffer.from(s.dedup).toString('hex') });
   }
