@@ -91,6 +91,8 @@ test('vigil run serves the API, metrics and the live feed; kernel figures per pr
   assert.equal(count('vigil_event_to_incident_seconds_count'), 1, 'the one incident opened');
   assert.equal(count('vigil_checkpoint_duration_seconds_count{trigger="command"}'), 2, 'the checkpoint commands');
   assert.equal(count('vigil_checkpoint_merge_seconds_count'), 1, 'the merge of their chain');
+  // Each checkpoint's 2 workers: the first checkpoint's parts full, the second's incremental.
+  assert.deepEqual([count('vigil_checkpoint_pause_seconds_count{kind="full"}'), count('vigil_checkpoint_pause_seconds_count{kind="delta"}')], [2, 2], 'the workers\' pauses');
   assert.ok(count('vigil_notification_delivery_seconds_count{receiver="webhook"}') >= 1, 'the webhook delivery');
   // Event time is 2026-11-27, the clock is later: the whole backlog delay is in the largest bucket.
   assert.match(metrics, /^vigil_event_to_incident_seconds_bucket\{le="\+Inf"\} 1$/m);

@@ -522,6 +522,7 @@ export class Daemon {
       // Taken where the barrier is emitted: after the verdicts of every chunk before it.
       const state = await this.engine.checkpoint(() => ({ latestVerdictMs: this.manager.latestVerdictMs(), waiting: this.writer?.pending() ?? 0 }),
         this.checkpoints.plan(this.config.workers));
+      for (const p of state.parts) this.histograms.checkpointPause.observe({ kind: p.kind }, p.pauseMs / 1000);
       if (state.barrier.waiting > 0) {
         // The kernels exported (and restarted their change tracking) for a checkpoint that is not written.
         this.checkpoints.resetChain();

@@ -91,7 +91,7 @@ function timed(run: () => Uint8Array | null): Uint8Array | null {
 function exportReply(k: WasmKernel, bytes: Uint8Array | null): unknown {
   const longest = exportStops.longest!;
   const reply: ExportReply = {
-    bytes, groupLo: k.init.groupLo, groupHi: k.init.groupHi,
+    bytes, kind: k.lastExportKind, groupLo: k.init.groupLo, groupHi: k.init.groupHi,
     pauseMs: longest.ms, pauseCpuMs: longest.cpuMs, pauseWaitMs: longest.waitMs, exportMs: exportStops.totalMs, slices: exportStops.slices,
     cowKeys: k.lastExportWay === 'background' ? k.lastExportCow : 0,
   };

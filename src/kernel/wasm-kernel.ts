@@ -194,6 +194,8 @@ export class WasmKernel {
   lastExportWay: 'region' | 'pages' | 'background' | null = null;
   /** Keys of the latest background export that the kernel wrote before their first change (not in a slice). */
   lastExportCow = 0;
+  /** The kind of the latest part assembled. */
+  lastExportKind: 'full' | 'delta' = 'full';
   private verdicts: Verdict[] = [];
   /** Error types as decoded once, so verdicts and dumps share one string per error type. */
   private readonly errorNames = new Map<string, string>();
@@ -704,6 +706,7 @@ export class WasmKernel {
   /** A part of `frame` and `keys` keys of `keyBytes` bytes, which `writeKeys` writes at the offset it is given. */
   private assemblePart(frame: ExportFrame, keys: number, keyBytes: number, writeKeys: (part: Uint8Array, at: number) => void): Uint8Array {
     const incremental = frame.header.kind === 'delta';
+    this.lastExportKind = frame.header.kind ?? 'full';
     const header = encodeKernelStateHeader({ ...frame.header, keys });
     const lengths = [keyBytes, frame.held.length, frame.dedupEntries.length, frame.removed.length];
     const out = this.partBuffer(kernelStatePartBytes(header, ...lengths), incremental);

@@ -53,6 +53,8 @@ export interface VerdictReply {
  */
 export interface ExportReply {
   bytes: Uint8Array | null;
+  /** The part's kind (once it is complete). */
+  kind: 'full' | 'delta';
   groupLo: number;
   groupHi: number;
   pauseMs: number;

@@ -95,6 +95,8 @@ export interface DaemonHistograms {
   chunkProcessing: Histogram;
   /** Writing a kernel checkpoint (drain, snapshots, fsync, rename), by what asked for it. */
   checkpoint: Histogram;
+  /** How long a worker stopped ingesting for its part of a checkpoint (its longest stop), by the part's kind. */
+  checkpointPause: Histogram;
   /** Background merges of checkpoint chains into a new full base, by how they ended (merged, failed, stopped). */
   merges: Counter;
   /** A merge's time, from its start to its merged parts and manifest written (merges that ended merged). */
@@ -111,6 +113,9 @@ export function registerDaemonHistograms(r: MetricsRegistry): DaemonHistograms {
       [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
     checkpoint: r.histogram('vigil_checkpoint_duration_seconds', 'Writing a kernel checkpoint (in-flight chunks, every worker\'s snapshot, fsync, rename), by trigger (command, shutdown).',
       [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['trigger']),
+    checkpointPause: r.histogram('vigil_checkpoint_pause_seconds',
+      'How long a worker stopped ingesting for its part of a checkpoint, by kind (full, delta): the whole export at the barrier, or the longest step of an incremental part written in the background.',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], ['kind']),
     merges: r.counter('vigil_checkpoint_merges_total',
       'Background merges of a checkpoint chain into a new full base, by outcome: merged, failed (the chain goes on), stopped (ended by the daemon\'s stop).', ['outcome']),
     merge: r.histogram('vigil_checkpoint_merge_seconds', 'A background merge of a checkpoint chain, from its start to its merged parts and manifest written (merges that ended merged).',
