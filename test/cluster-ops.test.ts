@@ -156,6 +156,7 @@ test('silences by matcher given to one node hold on a node that joins later; per
     for (const n of nodes) {
       await waitUntil(`${n.name}'s checkpoint series`, async () => JSON.stringify(await taskSeries(n, 'vigil_cluster_task_checkpoint_bytes')) === JSON.stringify(assigned(n, topic)), 30_000, 500);
       assert.deepEqual(await taskSeries(n, 'vigil_cluster_task_checkpoint_age_seconds'), assigned(n, topic));
+      assert.deepEqual(await taskSeries(n, 'vigil_cluster_task_checkpoint_pause_seconds'), assigned(n, topic));
       assert.deepEqual(await taskSeries(n, 'vigil_cluster_task_restores_total'), assigned(n, topic));
     }
     // Records of any kind: a partition may hold only malformed lines (the producer spreads their null keys).

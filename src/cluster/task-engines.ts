@@ -78,6 +78,8 @@ interface Task {
   /** Its latest durable checkpoint: when it was written (here, or by the node it was restored from), how long the write took here, and its bytes. */
   checkpointAtMs: number | null;
   checkpointSeconds: number | null;
+  /** The longest a worker stopped ingesting for the latest checkpoint written here (seconds). */
+  checkpointPauseSeconds: number | null;
   checkpointBytes: number | null;
   /** Repartitioned input: each input partition's latest progress read from this task's partition. */
   upstream: Map<string, UpstreamStatus>;
@@ -165,6 +167,8 @@ export class ClusterTasks implements SourceSink {
     m.collect('vigil_cluster_task_checkpoint_age_seconds', 'Since the task\'s latest durable checkpoint was written (here, or the one it was restored from); absent while it has none.', 'gauge',
       per((t) => (t.checkpointAtMs === null ? null : Math.max(0, this.o.now() - t.checkpointAtMs) / 1000)), L);
     m.collect('vigil_cluster_task_checkpoint_duration_seconds', 'How long the task\'s latest checkpoint written by this node took (barrier to manifest in S3).', 'gauge', per((t) => t.checkpointSeconds), L);
+    m.collect('vigil_cluster_task_checkpoint_pause_seconds', 'The longest a worker of the task stopped ingesting for its latest checkpoint written by this node (an incremental part written in the background: its longest step).',
+      'gauge', per((t) => t.checkpointPauseSeconds), L);
     m.collect('vigil_cluster_task_checkpoint_bytes', 'Bytes of the task\'s latest checkpoint written by this node (its parts).', 'gauge', per((t) => t.checkpointBytes), L);
     m.collect('vigil_cluster_task_restores_total', 'Times this node restored the task from a checkpoint since it started.', 'counter', per((t) => this.restores.get(t.key) ?? 0), L);
     m.collect('vigil_cluster_task_restore_seconds', 'From the assignment of the task to its engine ready (checkpoint read from S3 and restored, or started empty) this time it came here; absent while it loads.', 'gauge',
@@ -304,7 +308,7 @@ export class ClusterTasks implements SourceSink {
     const loads = new Map<string, Promise<Record<string, string> | null>>();
     for (const key of change.gained) {
       const t: Task = { key, generation, engine: null, dropped: false, properties: new Set(), checkpointed: null, checkpointing: null,
-        gainedAtMs: this.o.now(), readyAtMs: null, restoredFrom: null, pushedNext: null, checkpointAtMs: null, checkpointSeconds: null, checkpointBytes: null, upstream: new Map() };
+        gainedAtMs: this.o.now(), readyAtMs: null, restoredFrom: null, pushedNext: null, checkpointAtMs: null, checkpointSeconds: null, checkpointPauseSeconds: null, checkpointBytes: null, upstream: new Map() };
       this.tasks.set(key, t);
       this.counts.gained++;
       loads.set(key, this.gain(t));
@@ -485,6 +489,7 @@ export class ClusterTasks implements SourceSink {
       t.checkpointed = { ...t.checkpointed, ...state.positions };
       t.checkpointAtMs = this.o.now();
       t.checkpointSeconds = (t.checkpointAtMs - startedAtMs) / 1000;
+      t.checkpointPauseSeconds = Math.max(...state.parts.map((p) => p.pauseMs)) / 1000;
       t.checkpointBytes = saved.bytes;
       return { name: saved.name, bytes: saved.bytes, ...this.checkpointedOf(t), event_time: state.eventTime.reached };
     })().finally(() => { t.checkpointing = null; });
