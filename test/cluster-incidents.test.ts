@@ -103,3 +103,27 @@ test('a released incident that is over makes room for the key\'s next one, witho
   assert.deepEqual(all.map((i) => i.status), ['expired', 'open']);
   here.close();
 });
+
+test('a task taken back from a checkpoint older than the key\'s open incident: that incident is continued by the tail, not closed', () => {
+  const here = manager(storePath());
+  // The task's checkpoint is taken while the key's first incident is open...
+  here.m.applyBatch([verdict('open', T0, 'a')], 'topic:0');
+  const carried = here.m.openIncidentsOf((i) => i.propertyId === 'a');
+  // ... then that incident resolves and the key's next one opens, and the task leaves this node.
+  here.m.applyBatch([verdict('resolve', T0 + 5 * MIN, 'a')], 'topic:0');
+  here.m.applyBatch([verdict('open', T0 + 20 * MIN, 'a')], 'topic:0');
+  here.m.release((i) => i.propertyId === 'a');
+  here.seen.length = 0;
+  // The task comes back from that checkpoint (as a cluster task does: the replay window, then adopt).
+  here.m.replayAfterRestore(T0 + MIN, TICK, 'topic:0');
+  here.m.adopt('topic:0', T0 + MIN, carried, (i) => i.propertyId === 'a');
+  assert.deepEqual(here.m.list().incidents.sort((x, y) => x.id - y.id).map((i) => i.status), ['resolved', 'open'],
+    'the incident that opened after the checkpoint is not over');
+  // Its tail read again: recognised; then the open incident's own resolution, published once.
+  here.m.applyBatch([verdict('resolve', T0 + 5 * MIN, 'a')], 'topic:0');
+  here.m.applyBatch([verdict('open', T0 + 20 * MIN, 'a')], 'topic:0');
+  here.m.applyBatch([verdict('resolve', T0 + 30 * MIN, 'a')], 'topic:0');
+  assert.deepEqual(types(here.seen), ['resolved a +20m']);
+  assert.deepEqual(here.m.list().incidents.sort((x, y) => x.id - y.id).map((i) => i.status), ['resolved', 'resolved']);
+  here.close();
+});

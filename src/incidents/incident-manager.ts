@@ -201,12 +201,15 @@ export class IncidentManager {
    * another node closed it, in its own store). The store has room for one open incident per key, so
    * it is closed here as expired at its last update seen here, without a transition (nothing is
    * published or notified: the node that closed it did). Until the cluster shares one incident view,
-   * the true close is in that node's store.
+   * the true close is in that node's store. `openedBy`: only incidents that opened by then (a task's
+   * checkpoint adopted: an incident of the key that opened after the checkpoint is not over, the
+   * checkpoint is older than it; the tail read again re-derives its opening, which continues it).
    */
-  private supersede(key: string, keep: number | null = null): void {
+  private supersede(key: string, keep: number | null = null, openedBy = Infinity): void {
     if (!this.released) return;
     for (const stale of this.store.openIncidents()) {
       if (incidentKey(stale) !== key || stale.id === keep || this.openByKey.get(key)?.incident.id === stale.id) continue;
+      if (stale.openedAtMs > openedBy) continue;
       const tracking = this.store.tracking(stale.id) as IncidentTracking;
       this.store.updateIncident({ ...stale, status: 'expired', closedAtMs: stale.updatedAtMs }, tracking);
       this.logger.info({ incidentId: stale.id, key }, 'an incident of a task that moved is closed here (its owner closed it)');
@@ -231,7 +234,7 @@ export class IncidentManager {
         const key = incidentKey(o.incident);
         this.touch(key);
         const stored = this.store.openedNear(key, o.incident.openedAtMs, 0);
-        this.supersede(key, stored?.id ?? null);
+        this.supersede(key, stored?.id ?? null, Math.max(o.incident.openedAtMs, progressMs ?? -Infinity));
         if (stored !== null) {
           if (stored.status === 'open') {
             this.openByKey.set(key, { incident: stored, tracking: this.store.tracking(stored.id) as IncidentTracking, ...this.store.timelineExtent(stored.id) });
