@@ -163,8 +163,13 @@ export class KinesisSource implements Source {
       if (p.sequenceNumber !== null) this.next.set(id, p.sequenceNumber);
     }
     if (this.opts.config.startPosition === 'LATEST' && this.positions.latestFromMs === null) {
-      // Taken before the first LATEST iterator: every record after those iterators arrives after it.
-      this.positions.latestFromMs = Date.now();
+      // Taken before the first LATEST iterator: every record after those iterators arrives at or after
+      // it, and none before them. Arrival times are whole milliseconds: a record acknowledged before
+      // this start may have arrived in the millisecond of `now`, so the mark is the next millisecond,
+      // and the iterators are taken only once the clock has reached it.
+      const now = Date.now();
+      while (Date.now() <= now) { /* at most a millisecond, once */ }
+      this.positions.latestFromMs = now + 1;
       this.latestAllowed = true;
     }
     try {
