@@ -261,6 +261,26 @@ describe('incremental kernel exports', () => {
       }
     });
   });
+  test('a background export that outgrows its region is refused with the reason; the kernel goes on and its next export is full', () => {
+    // A region that holds the changed keys at their least size (a key with no cell) but not these
+    // keys, each with five cells: the export begins in the background and runs out of room.
+    const [k] = [WasmKernel.create({ ...init(0, 1), exportRegionBytes: 500 }, true)];
+    const state = newRunState();
+    const T = Date.UTC(2026, 6, 3, 20);
+    const lines = (from: number) => ['E1', 'E2', 'E3', 'E4', 'E5'].map((e, i) =>
+      JSON.stringify({ property_id: 'p', video_title: 't', error_type: e, ts: T + from + i * 1000 }));
+    feed([k], [{ lines: lines(0) }], state);
+    assert.equal(decodeKernelState(k.exportPart(undefined, undefined, true)).header.kind, 'full');
+    feed([k], [{ lines: lines(10_000) }], state);
+    assert.equal(k.beginExport(true), null, 'begun in the background');
+    assert.throws(() => { while (k.exportStep(0) === null); }, /outgrew the export region \(2000 bytes: 4 x exportRegionBytes\).*next one is a full export/);
+    assert.equal(k.exporting, false);
+    // Ingestion goes on; the next export is full, and holds the keys as they are.
+    feed([k], [{ lines: lines(20_000) }], state);
+    const next = decodeKernelState(k.exportPart(undefined, undefined, true));
+    assert.deepEqual([next.header.kind, next.header.keys], ['full', 2]);
+  });
+
   for (const [how, every, sliceKeys, copyBytes] of [
     ['a key per slice and 6000 bytes of copy, a slice a step', 1, 1, 6000], ['no slice for 6 steps, then all at once', 6, 1 << 20, 1 << 30],
   ] as const) {

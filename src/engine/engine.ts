@@ -82,9 +82,8 @@ interface Pending {
   verdicts: Verdict[];
   /** Where the source resumes once this chunk's verdicts are delivered. */
   position?: ChunkPosition;
-  /** A barrier's exported parts, by worker, what to do with each as it is complete, and when the barrier is emitted. */
-  parts?: EngineState['parts'];
-  onPart?: (w: number, part: ExportReply) => void;
+  /** A barrier's: what to do with each worker's part as it is complete (or its export failed), and when the barrier is emitted. */
+  onPart?: (w: number, part: ExportReply | Error) => void;
   onEmit?: () => void;
 }
 
@@ -373,8 +372,10 @@ export class Engine {
 
   /**
    * A barrier takes the clock's state and the positions here, in ingest order; its parts come from the
-   * workers (at the barrier, or later from a background export). It is done once it is emitted (where
-   * atBarrier runs) and every part is complete.
+   * workers (at the barrier, or later from a background export). It is over once it is emitted (where
+   * atBarrier runs) and every worker's export is over: done, or failed with the first error (a
+   * background export that outgrew its region: the kernel's next export is full; ingestion goes on).
+   * Never before every export is over, so that the next barrier finds no worker still exporting.
    */
   private barrier(stage: Extract<Stage, { kind: 'barrier' }>, entry: Pending): void {
     const eventTime = this.clock.state();
@@ -382,9 +383,15 @@ export class Engine {
     const parts: EngineState['parts'] = [];
     let missing = this.pools.length;
     let emitted: { barrier: unknown } | null = null;
-    const settle = () => { if (emitted && missing === 0) stage.done({ parts, eventTime, positions, barrier: emitted.barrier }); };
+    let error: Error | null = null;
+    const settle = () => {
+      if (!emitted || missing > 0) return;
+      if (error) stage.failed(error);
+      else stage.done({ parts, eventTime, positions, barrier: emitted.barrier });
+    };
     entry.onPart = (w, r) => {
-      parts[w] = { ...r, bytes: r.bytes! };
+      if (r instanceof Error) error ??= r;
+      else parts[w] = { ...r, bytes: r.bytes! };
       missing--;
       settle();
     };
@@ -392,27 +399,27 @@ export class Engine {
       try {
         emitted = { barrier: stage.atBarrier() };
       } catch (err) {
-        stage.failed(err as Error);
-        return;
+        emitted = { barrier: null };
+        error ??= err as Error;
       }
       settle();
     };
   }
 
-  /** Goes on with worker w's background export, a slice at a time behind the tasks queued before each, until its part is complete. */
-  private sliceExport(w: number, onPart: (w: number, part: ExportReply) => void): void {
+  /** Goes on with worker w's background export, a slice at a time behind the tasks queued before each, until it is over. */
+  private sliceExport(w: number, onPart: (w: number, part: ExportReply | Error) => void): void {
     const pool = this.pools[w];
     const next = (): void => {
       pool.run<ExportReply>({ op: 'export-slice', budgetMs: EXPORT_SLICE_MS }).then(
         (r) => (r.bytes !== null ? onPart(w, r) : next()),
-        (err: Error) => this.exportFailed(err),
+        (err: Error) => onPart(w, err),
       );
     };
     next();
   }
 
-  /** A background export that could not complete: its checkpoint fails (the kernel's next export is full); ingestion goes on. */
-  private exportFailed(err: Error): void {
+  /** The engine failed: every checkpoint not over yet fails with it. */
+  private failCheckpoints(err: Error): void {
     for (const f of this.checkpointFailures.splice(0)) f(err);
   }
 
@@ -503,7 +510,7 @@ export class Engine {
     this.failure = err;
     this.log.error({ err }, 'engine failed');
     this.opts.onFailure?.(err);
-    this.exportFailed(err);
+    this.failCheckpoints(err);
     for (const w of this.waiters.splice(0)) w();
     for (const w of this.drainWaiters.splice(0)) w();
   }
