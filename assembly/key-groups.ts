@@ -437,13 +437,11 @@ export function exportBeforeWrite(idx: i32): void {
  * export) in the background; the caller has taken the removed list (removedPtr) already, which this
  * empties. The export region may grow to `limit` bytes; `reserve` bytes of it are made ready for
  * titles up front (so that writes during ingestion rarely grow it). Returns the keys pending (0: the
- * export is complete at once), -1 when an export is in progress already, -2 out of memory, -3 more
- * changed keys than the region could hold (nothing is changed then: the caller exports another way).
+ * export is complete at once), -1 when an export is in progress already, -2 out of memory (nothing is
+ * changed then: the caller exports another way).
  */
 export function exportBegin(lo: i32, hi: i32, groups: i32, limit: usize, reserve: usize): i32 {
   if (hdrI32(H_EXPORTING) != 0) return -1;
-  // Every key takes its header and record at least: more than the region may hold is not begun.
-  if (<u64>hdrI32(H_CHANGED_LEN) * <u64>(E_HEADER + E_KEY_BYTES) > <u64>limit) return -3;
   let spare = hdrPtr(H_PENDING_PTR);
   if (spare == 0) {
     spare = heapAlloc(changedBytes(hdrI32(H_MAX_KEYS)));
@@ -496,13 +494,12 @@ export function exportSlice(maxKeys: i32): i32 {
 
 /**
  * Of the export begun last: 0 keys written, 1 of them written before a change, 2 whether it failed
- * (no room), 3 keys still pending; 4 the keys changed since (what the next export begins with).
+ * (no room); 3 the keys changed since (what the next export begins with).
  */
 export function exportProgress(what: i32): i32 {
   if (what == 0) return hdrI32(H_EXPORT_KEYS);
   if (what == 1) return hdrI32(H_EXPORT_COW);
   if (what == 2) return hdrI32(H_EXPORT_FAILED);
-  if (what == 3) return hdrI32(H_PENDING_LEN);
   return hdrI32(H_CHANGED_LEN);
 }
 

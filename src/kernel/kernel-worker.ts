@@ -93,7 +93,7 @@ function exportReply(k: WasmKernel, bytes: Uint8Array | null): unknown {
   const reply: ExportReply = {
     bytes, kind: k.lastExportKind, groupLo: k.init.groupLo, groupHi: k.init.groupHi,
     pauseMs: longest.ms, pauseCpuMs: longest.cpuMs, pauseWaitMs: longest.waitMs, exportMs: exportStops.totalMs, slices: exportStops.slices,
-    cowKeys: k.lastExportWay === 'background' ? k.lastExportCow : 0,
+    cowKeys: k.lastExportCow,
   };
   if (bytes === null) return reply;
   // The next part's buffer is made ready once this reply is on its way: outside the pause.

@@ -531,10 +531,11 @@ export class WasmKernel {
     const regionBytes = x.exportRegion(source, lo, hi, groups, this.regionLimit());
     const keyBytes = regionBytes >= 0 ? regionBytes : x.exportBytes(source, lo, hi, groups);
     this.lastExportWay = regionBytes >= 0 ? 'region' : 'pages';
+    this.lastExportCow = 0;
     const frame = this.exportFrame(lo, hi, incremental ? since : null);
     const out = this.assemblePart(frame, x.exportedKeys(), keyBytes, (part, recordsAt) => {
       if (regionBytes >= 0) {
-        this.copyRegion(part, recordsAt);
+        this.copyRegion(part, recordsAt, 0, keyBytes);
         return;
       }
       let w = recordsAt;
@@ -573,19 +574,19 @@ export class WasmKernel {
     const { groupLo: lo, groupHi: hi } = this.init;
     // Taken before exportBegin, which empties the kernel's list of deleted keys.
     const frame = this.exportFrame(lo, hi, since);
-    // The titles' area made ready for about the bytes the previous incremental part's keys took a key.
-    const perKey = this.lastDeltaKeys > 0 ? this.lastDeltaKeyBytes / this.lastDeltaKeys : 0;
+    const changed = x.exportProgress(3);
     // Begun when the changed keys' least size fits the region (else it goes page by page, at once);
     // it may grow to 4 times that while it goes on (keys with cells are larger), for a background
     // export that runs out of room is a lost checkpoint.
-    const least = this.changedKeys() * (this.global('E_HEADER') + this.global('E_KEY_BYTES'));
-    if (least > this.regionLimit()) return this.exportPart(lo, hi, delta);
-    const pending = x.exportBegin(lo, hi, this.groups(), this.regionLimit() * 4, Math.ceil(perKey * this.changedKeys() * 1.1));
+    if (changed * (this.global('E_HEADER') + this.global('E_KEY_BYTES')) > this.regionLimit()) return this.exportPart(lo, hi, delta);
+    // The titles' area made ready for about the bytes the previous incremental part's keys took a key.
+    const perKey = this.lastDeltaKeys > 0 ? this.lastDeltaKeyBytes / this.lastDeltaKeys : 0;
+    const pending = x.exportBegin(lo, hi, this.groups(), this.regionLimit() * 4, Math.ceil(perKey * changed * 1.1));
     if (pending < 0) return this.exportPart(lo, hi, delta);
     this.lastExportWay = 'background';
     this.lastExport = frame.exportId;
     this.background = frame;
-    return pending === 0 ? this.completeExport() : null;
+    return pending === 0 ? this.exportStep(Infinity) : null;
   }
 
   /**
@@ -606,17 +607,11 @@ export class WasmKernel {
       if (left > 0) return null;
       bg.copy = this.beginCopy(bg);
     }
-    // Then the region goes into the part a megabyte at a time (nothing writes to it any more).
+    // Then the region goes into the part `copyBytes` at a time (nothing writes to it any more).
     const c = bg.copy;
-    const x = this.x;
-    const [props, titles] = [this.global('AREA_PROPS'), this.global('AREA_TITLES')];
-    const propBytes = x.exportAreaLen(props);
     do {
-      // Properties first, then titles: a copy never crosses from one area to the other.
-      const inProps = c.done < propBytes;
-      const n = Math.min(copyBytes, (inProps ? propBytes : c.bytes) - c.done);
-      const from = inProps ? x.exportAreaPtr(props) + c.done : x.exportAreaPtr(titles) + (c.done - propBytes);
-      c.part.set(new Uint8Array(x.memory.buffer, from, n), c.at + c.done);
+      const n = Math.min(copyBytes, c.bytes - c.done);
+      this.copyRegion(c.part, c.at, c.done, n);
       c.done += n;
     } while (c.done < c.bytes && performance.now() - started < budgetMs);
     if (c.done < c.bytes) return null;
@@ -627,15 +622,6 @@ export class WasmKernel {
   /** Whether an export begun by beginExport is in progress. */
   get exporting(): boolean {
     return this.background !== null;
-  }
-
-  /** The part of the export in the background, its every key written (as a whole: no key changed). */
-  private completeExport(): Uint8Array {
-    const frame = this.background!;
-    const copy = this.beginCopy(frame);
-    this.copyRegion(copy.part, copy.at);
-    this.background = null;
-    return copy.part;
   }
 
   /**
@@ -661,18 +647,22 @@ export class WasmKernel {
     return this.init.exportRegionBytes ?? this.init.maxKeys * 24;
   }
 
-  /** Keys changed since the previous export (a bit each in the kernel; counted from its header field). */
-  private changedKeys(): number {
-    return this.x.exportProgress(4);
-  }
-
-  /** The export region's keys into `part` at `at`: properties first, so an importer always has a title's property. */
-  private copyRegion(part: Uint8Array, at: number): void {
+  /**
+   * Bytes [from, from + n) of the export region's keys into `part` at `at + from`, the keys as the part
+   * takes them: the properties' area, then the titles' (an importer always has a title's property).
+   */
+  private copyRegion(part: Uint8Array, at: number, from: number, n: number): void {
     const x = this.x;
     const [props, titles] = [this.global('AREA_PROPS'), this.global('AREA_TITLES')];
     const propBytes = x.exportAreaLen(props);
-    part.set(new Uint8Array(x.memory.buffer, x.exportAreaPtr(props), propBytes), at);
-    part.set(new Uint8Array(x.memory.buffer, x.exportAreaPtr(titles), x.exportAreaLen(titles)), at + propBytes);
+    for (let i = from; i < from + n;) {
+      // A copy never crosses from one area to the other.
+      const inProps = i < propBytes;
+      const m = Math.min(from + n, inProps ? propBytes : Infinity) - i;
+      const src = inProps ? x.exportAreaPtr(props) + i : x.exportAreaPtr(titles) + (i - propBytes);
+      part.set(new Uint8Array(x.memory.buffer, src, m), at + i);
+      i += m;
+    }
   }
 
   /** What a part of key groups [lo, hi) holds besides its keys, as of now; incremental when it follows `since`. */
