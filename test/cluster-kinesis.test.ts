@@ -232,7 +232,9 @@ test('a 4-shard stream read by three cluster nodes, one killed with SIGKILL mid-
   let counted = 0;
   let held = 0;
   let late = 0;
-  for (const { key, manifest } of finals.values()) {
+  const lateByTask: string[] = [];
+  for (const [task, { key, manifest }] of finals) {
+    let taskLate = 0;
     const dirKey = key.slice(0, key.lastIndexOf('/') + 1);
     for (const p of manifest.parts) {
       const body = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${dirKey}${p.file}` }));
@@ -240,12 +242,14 @@ test('a 4-shard stream read by three cluster nodes, one killed with SIGKILL mid-
       counted += state.header.counters.events ?? 0;
       held += state.header.counters.heldNow ?? 0;
       late += state.header.counters.late ?? 0;
+      taskLate += state.header.counters.late ?? 0;
     }
+    lateByTask.push(`${task} ${taskLate} (${key})`);
   }
   for (const n of nodes) if (n.running) await n.stop('SIGTERM');
   assert.equal(counted + held, demo.valid, `records in the tasks' states: ${counted} counted + ${held} held, valid records ${demo.valid}`);
   // None counted late that the replay does not count late (the split shard's children read live included).
-  assert.equal(late, demo.late, `records counted late in the tasks' states: ${late}, in the replay ${demo.late} (logs in ${dir})`);
+  assert.equal(late, demo.late, `records counted late in the tasks' states: ${late}, in the replay ${demo.late}; by task: ${lateByTask.join(', ')} (logs in ${dir})`);
 
   // A node records an incident once: the tails it derives again are recognised in its own store.
   for (const n of nodes) {

@@ -2,7 +2,7 @@
 // traffic, put in four parts, and is killed with SIGKILL at random points (seeded) while it reads,
 // restarted each time from its last periodic checkpoint; halfway through, one shard is split while it runs. At the
 // end the state holds every valid record exactly once (the kernel's event count, carried by the
-// checkpoints, equals the replay's), the incidents are `vigil replay`'s (openings and closings within
+// checkpoints, equals the replay's, and so does its late count), the incidents are `vigil replay`'s (openings and closings within
 // one tick, nothing missing, nothing extra), the incident database agrees with the audit file, and the
 // positions file was never ahead of the newest checkpoint. VIGIL_FAULT_POINTS sets the number of
 // kills (`npm run test:faults` runs 24).
@@ -32,6 +32,7 @@ let dir: string;
 let lines: string[];
 let replayed: string;
 let valid: number;
+let late: number;
 let maxTs: number;
 
 before(() => {
@@ -39,7 +40,7 @@ before(() => {
   kinesis = new KinesisHarness(endpoint);
   client = kinesis.client;
   dir = mkdtempSync(join(tmpdir(), 'vigil-crash-kinesis-'));
-  ({ lines, replayed, valid, maxTs } = generateAndReplay(dir, 1, 7));
+  ({ lines, replayed, valid, late, maxTs } = generateAndReplay(dir, 1, 7));
 });
 
 after(async () => {
@@ -204,6 +205,9 @@ test(`a 2-shard stream, one shard split mid-run, vigil run killed with SIGKILL a
   // Every valid record counted into the state exactly once, whatever was read twice after a kill.
   const { kernel } = stopped[0];
   assert.equal(kernel.events + kernel.heldNow, valid, `records in the state: ${kernel.events} counted + ${kernel.heldNow} held, valid records ${valid} ${logs}`);
+  // None counted late that the replay does not count late: restarts after the split included (the
+  // children's restored marks survive while their parent is read to its end again).
+  assert.equal(kernel.late, late, `records counted late: ${kernel.late}, in the replay ${late} ${logs}`);
   // The positions file ends where the final checkpoint does; the split parent is finished.
   const saved = savedPositions(data)!;
   assert.deepEqual(Object.fromEntries(Object.entries(saved).map(([k, p]) => [k, p.sequenceNumber])), newestLocalCheckpoint(data)!.positions);

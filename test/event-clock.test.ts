@@ -200,3 +200,24 @@ test('a child takes its parents\' mark only when it has none: not one restored o
   assert.deepEqual(marks, { c1: T0 + 2 * MIN, c2: T0 + MIN, c3: null, c4: T0 + MIN });
   assert.equal(c.state().streams.find((s) => s.id === 'c2')?.high, T0 + MIN, 'a checkpoint carries the inherited mark');
 });
+
+test('restored children a split left wait, with their own marks, while their parent is read to its end again', () => {
+  const { c } = clock();
+  const lineage = new Map([['c1', ['p']], ['c2', ['p']]]);
+  // A checkpoint taken after the split: the parent ended at T0 + MIN, its children had gone on to 2 h.
+  c.restore({ reached: T0 + 120 * MIN, streams: [
+    { id: 'p', high: T0 + MIN, a: null, b: null, run: null },
+    { id: 'c1', high: T0 + 120 * MIN, a: { prop: 1, ts: T0 + 120 * MIN }, b: null, run: null },
+    { id: 'c2', high: T0 + 121 * MIN, a: null, b: null, run: null },
+  ] });
+  // The source reads the parent again from its position, alone at first: the children are not forgotten ...
+  c.declare(['p']);
+  assert.deepEqual(c.state().streams.map((s) => [s.id, s.high]).sort(), [['c1', T0 + 120 * MIN], ['c2', T0 + 121 * MIN], ['p', T0 + MIN]], 'a checkpoint taken now carries them');
+  c.caughtUp('p');
+  // ... and join with their marks when it has ended: their next records are counted at their own time.
+  c.declare(['c1', 'c2'], lineage);
+  const r = plan(c, [[T0 + 120 * MIN + 10_000, 2], [T0 + 120 * MIN + 20_000, 1]], 'c1', true);
+  assert.deepEqual(r.times, [T0 + 120 * MIN + 10_000, T0 + 120 * MIN + 20_000], 'not from the future at the parent\'s mark (late)');
+  assert.equal(c.stats.future, 0);
+  assert.deepEqual(Object.keys(c.describe()).sort(), ['c1', 'c2']);
+});

@@ -7,7 +7,8 @@
 // nothing holds event time for the children but their parent's mark); the other shard's next records
 // then arrive before the children's. At the end the daemon has counted exactly as many records late
 // as `vigil replay` of the same records, and its incidents are the replay's (opened within one tick,
-// nothing missing, nothing extra). VIGIL_SPLIT_LIVE_RUNS runs it several times (each on a stream of its own).
+// nothing missing, nothing extra); the checkpoint its SIGTERM writes carries the marks of the shards
+// it was reading. VIGIL_SPLIT_LIVE_RUNS runs it several times (each on a stream of its own).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -132,6 +133,12 @@ for (let run = 1; run <= RUNS; run++) {
     }, 120_000, 250);
     d.child.kill('SIGTERM');
     assert.equal(await d.exit, 0, d.stderr().slice(-3000));
+    // The checkpoint of the stop carries the marks of the shards it was reading (the children and the
+    // other shard), from which a restart's children hold event time.
+    const marks = Object.fromEntries((newestLocalCheckpoint(data)?.eventTime.streams ?? []).map((s) => [s.id, s.high]));
+    const reading = [...children, ...all.filter((s) => s.ShardId !== s0.ShardId && !children.includes(s.ShardId!)).map((s) => s.ShardId!)].sort();
+    assert.deepEqual(Object.keys(marks).filter((id) => reading.includes(id)).sort(), reading, `marks in the stop's checkpoint: ${JSON.stringify(marks)}`);
+    assert.ok(reading.every((id) => typeof marks[id] === 'number'), `marks in the stop's checkpoint: ${JSON.stringify(marks)}`);
     const log = join(dir, `daemon-${run}.log`);
     writeFileSync(log, d.stderr());
     const stopped = d.stderr().split('\n').filter((l) => l.includes('"msg":"vigil stopped"')).map((l) => JSON.parse(l) as { kernel: { events: number; heldNow: number; late: number } });

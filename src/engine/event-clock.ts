@@ -102,6 +102,14 @@ const SINGLE = '';
  */
 export class EventClock {
   private readonly streams = new Map<string, StreamClock>();
+  /**
+   * Partitions restored from a checkpoint that the source has not declared again yet: a split's
+   * children are declared only once their parent, read again from its checkpointed position, has
+   * ended. They keep their marks here until then (a child that took its parent's older mark instead
+   * would count its next records, beyond that mark, from the future at the parent's time: late), and
+   * the next checkpoint carries them.
+   */
+  private readonly dormant = new Map<string, StreamClock>();
   /** The highest target planned: event time the kernels have been told to reach. */
   private reachedTs = -Infinity;
   /**
@@ -128,18 +136,28 @@ export class EventClock {
   declare(ids: string[], parents?: ReadonlyMap<string, readonly string[]>): void {
     this.awaitingSource = false;
     const now = this.opts.now();
+    for (const id of ids) {
+      const st = this.dormant.get(id);
+      if (st && !this.streams.has(id)) this.streams.set(id, st);
+      this.dormant.delete(id);
+    }
     // Before the parents are forgotten below.
     for (const id of ids) {
       let mark = Infinity;
       for (const p of parents?.get(id) ?? []) {
-        const high = this.streams.get(p)?.high ?? -Infinity;
+        const high = (this.streams.get(p) ?? this.dormant.get(p))?.high ?? -Infinity;
         if (high !== -Infinity && high < mark) mark = high;
       }
       const st = mark === Infinity ? null : this.stream(id);
       if (st && st.high === -Infinity) { st.high = mark; st.lastChunkAt = now; }
     }
     const keep = new Set(ids);
-    for (const id of [...this.streams.keys()]) if (id !== SINGLE && !keep.has(id)) this.streams.delete(id);
+    for (const [id, st] of [...this.streams]) {
+      if (id === SINGLE || keep.has(id)) continue;
+      // Restored and not declared since: dormant. Declared before and no longer: forgotten.
+      if (!st.declared && st.high !== -Infinity) this.dormant.set(id, st);
+      this.streams.delete(id);
+    }
     for (const id of ids) {
       const st = this.stream(id);
       if (!st.declared) { st.declared = true; st.live = false; st.lastChunkAt = now; }
@@ -276,7 +294,7 @@ export class EventClock {
   state(): EventClockState {
     return {
       reached: this.reached(),
-      streams: [...this.streams].map(([id, st]) => ({
+      streams: [...this.streams, ...this.dormant].map(([id, st]) => ({
         id, high: st.high === -Infinity ? null : st.high, a: st.a && { ...st.a }, b: st.b && { ...st.b }, run: st.run && { ...st.run },
       })),
     };
@@ -286,6 +304,7 @@ export class EventClock {
   restore(s: EventClockState): void {
     this.awaitingSource = true;
     this.reachedTs = s.reached ?? -Infinity;
+    this.dormant.clear();
     for (const { id, high, a, b, run } of s.streams) {
       const st = this.stream(id);
       st.high = high ?? -Infinity;

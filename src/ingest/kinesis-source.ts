@@ -263,7 +263,9 @@ export class KinesisSource implements Source {
       await this.readShardRecords(shardId, parents, log, latestAllowed);
     } finally {
       this.waiting.delete(shardId);
-      if (this.active.delete(shardId)) this.declareActive();
+      // A stop leaves the shards declared: the checkpoint taken at the stop carries their marks (without
+      // them, a split's children restored from it would have no parent's mark to hold event time at).
+      if (!this.abort.signal.aborted && this.active.delete(shardId)) this.declareActive();
     }
   }
 
