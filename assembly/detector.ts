@@ -239,6 +239,84 @@ export function windowOf(k: usize, cp: usize, minViews: f64, notBefore: i64, fro
   wFailSlots = failSlots;
 }
 
+// The title pass's cache of property figures. While titles are evaluated (evaluateTick's dirty titles,
+// then its open titles) no property key or cell changes, and every title cell of a property reads the
+// same property cell's figures: its reference rate and its failures / views over spans ending at the
+// head. A property cell's entry holds the reference (per parameter profile) and the running sums from
+// the head back, added in the order spanRatio adds them, so a span's ratio is the same f64 as a scan
+// would give. An entry is valid for one pass (pcEpoch; 0 outside the passes: no caching, e.g. a dump).
+const PC_ENTRIES: i32 = 64;
+const PC_ENTRY_BYTES: usize = 40 + 16 * <usize>SLOTS;
+const PC_CACHE: usize = memory.data(<i32>PC_ENTRY_BYTES * PC_ENTRIES, 16);
+// Entry: cell index i32, epoch i32, profile usize (as u64), head i64, reference f64, sums filled u32
+// (+ pad), then SLOTS views sums and SLOTS failures sums (f64).
+const PCE_CELL: usize = 0;
+const PCE_EPOCH: usize = 4;
+const PCE_PRM: usize = 8;
+const PCE_HEAD: usize = 16;
+const PCE_REF: usize = 24;
+const PCE_FILLED: usize = 32;
+const PCE_N: usize = 40;
+const PCE_X: usize = 40 + 8 * <usize>SLOTS;
+let pcEpoch: i32 = 0;
+let pcEpochNext: i32 = 0;
+
+/** Starts a title pass: what the cache holds from before is stale. */
+function titlePassBegin(): void {
+  pcEpochNext++;
+  if (pcEpochNext <= 0) {
+    memory.fill(PC_CACHE, 0, PC_ENTRY_BYTES * <usize>PC_ENTRIES);
+    pcEpochNext = 1;
+  }
+  pcEpoch = pcEpochNext;
+}
+
+@inline function titlePassEnd(): void { pcEpoch = 0; }
+
+/** The cache entry of property cell `pc` (its key `pk`) for this pass and profile, reset if it held another. */
+function pcEntry(pc: i32, pk: usize, prm: usize): usize {
+  const e = PC_CACHE + <usize>(pc & (PC_ENTRIES - 1)) * PC_ENTRY_BYTES;
+  const head = load<i64>(pk + K_HEAD_SLOT);
+  if (load<i32>(e + PCE_CELL) != pc || load<i32>(e + PCE_EPOCH) != pcEpoch || load<u64>(e + PCE_PRM) != <u64>prm || load<i64>(e + PCE_HEAD) != head) {
+    store<i32>(e + PCE_CELL, pc);
+    store<i32>(e + PCE_EPOCH, pcEpoch);
+    store<u64>(e + PCE_PRM, <u64>prm);
+    store<i64>(e + PCE_HEAD, head);
+    store<f64>(e + PCE_REF, propertyReference(prm, cellPtr(pc)));
+    store<u32>(e + PCE_FILLED, 0);
+  }
+  return e;
+}
+
+/** spanRatio of property cell `pc` through its cache entry `e` (the sums from the head back, filled as far as asked). */
+function cachedSpanRatio(e: usize, pk: usize, pcp: usize, fromSlot: i64): f64 {
+  const head = load<i64>(pk + K_HEAD_SLOT);
+  let lo = head - <i64>SLOTS + 1;
+  if (lo < fromSlot) lo = fromSlot;
+  if (lo > head) return 0;
+  const need = <u32>(head - lo) + 1;
+  let filled = load<u32>(e + PCE_FILLED);
+  if (filled < need) {
+    const kc = ringCode(pk + K_RING);
+    const kb = ringBase(pk + K_RING, kc);
+    const cc = ringCode(pcp + C_RING);
+    const cb = ringBase(pcp + C_RING, cc);
+    let n: f64 = filled > 0 ? load<f64>(e + PCE_N + ((<usize>filled - 1) << 3)) : 0;
+    let x: f64 = filled > 0 ? load<f64>(e + PCE_X + ((<usize>filled - 1) << 3)) : 0;
+    for (; filled < need; filled++) {
+      const s = head - <i64>filled;
+      n += <f64>rget(kb, kc, s);
+      x += <f64>rget(cb, cc, s);
+      store<f64>(e + PCE_N + (<usize>filled << 3), n);
+      store<f64>(e + PCE_X + (<usize>filled << 3), x);
+    }
+    store<u32>(e + PCE_FILLED, filled);
+  }
+  const n = load<f64>(e + PCE_N + ((<usize>need - 1) << 3));
+  const x = load<f64>(e + PCE_X + ((<usize>need - 1) << 3));
+  return n > 0 ? x / n : 0;
+}
+
 /** Failures / views of a key's cell over its ring slots from `fromSlot` to the head (0 without views). */
 export function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
   const head = load<i64>(k + K_HEAD_SLOT);
@@ -379,10 +457,17 @@ export function cellFigures(cp: usize, t: i64): void {
     let parentRecentRatio: f64 = 0;
     if (pc >= 0) {
       const pcp = cellPtr(pc);
-      parentBase = propertyReference(prm, pcp);
       const pSlotMs = slotMsOf(SCOPE_PROPERTY);
-      parentRatio = spanRatio(pk, pcp, floorDiv(fOldest * slotMs, pSlotMs));
-      parentRecentRatio = spanRatio(pk, pcp, floorDiv(fROldest * slotMs, pSlotMs));
+      if (pcEpoch != 0) {
+        const e = pcEntry(pc, pk, prm);
+        parentBase = load<f64>(e + PCE_REF);
+        parentRatio = cachedSpanRatio(e, pk, pcp, floorDiv(fOldest * slotMs, pSlotMs));
+        parentRecentRatio = cachedSpanRatio(e, pk, pcp, floorDiv(fROldest * slotMs, pSlotMs));
+      } else {
+        parentBase = propertyReference(prm, pcp);
+        parentRatio = spanRatio(pk, pcp, floorDiv(fOldest * slotMs, pSlotMs));
+        parentRecentRatio = spanRatio(pk, pcp, floorDiv(fROldest * slotMs, pSlotMs));
+      }
     }
     const prior = profParam(prm, SCOPE_TITLE, S_PRIOR_VIEWS);
     base = (xb + prior * parentBase) / (nb + prior);
@@ -644,17 +729,21 @@ export function evaluateTick(t: i64): void {
     const key = load<i32>(dirty + (<usize>i << 2));
     if (load<u8>(keyPtr(key) + K_SCOPE) == <u8>SCOPE_PROPERTY) evalKey(key, t);
   }
+  titlePassBegin();
   for (let i = 0; i < dlen; i++) {
     const key = load<i32>(dirty + (<usize>i << 2));
     const k = keyPtr(key);
     if (load<u8>(k + K_SCOPE) == <u8>SCOPE_TITLE) evalKey(key, t);
     store<u8>(k + K_DIRTY, 0);
   }
+  titlePassEnd();
   setHdrI32(H_DIRTY_LEN, 0);
   // Open cells without traffic this tick still age toward resolve or expiry.
   // Properties first: a title's threshold reads its property's figures.
   evalOpen(t, SCOPE_PROPERTY);
+  titlePassBegin();
   evalOpen(t, SCOPE_TITLE);
+  titlePassEnd();
   const sweepMs = <i64>param(P_SWEEP_MS);
   if (t % sweepMs == 0) sweep(t);
 }

@@ -22,13 +22,14 @@
 // The kernel alone (`BENCH_MODE=kernel`): one thread decodes and ingests each stream into a fresh
 // kernel, this build's and (with BENCH_BASELINE) the baseline's alternating in one process, and reports
 // the CPU time (user + system) per event, which a machine loaded by other work disturbs far less than
-// events/s by wall clock.
+// events/s by wall clock. BENCH_FILE=<ndjson> adds a file as a fourth stream.
 //
 // Not a timed test: `npm run build && node --import tsx bench/keys.ts`
 // (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory|kernel,
 // BENCH_BASELINE).
 import { Readable, Writable } from 'node:stream';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { replay } from '../src/replay/replay.ts';
@@ -161,14 +162,21 @@ async function kernelOnly(): Promise<void> {
   type Kernel = typeof WasmKernel;
   const impls: Array<[string, Kernel]> = [['this', WasmKernel]];
   if (BASELINE) impls.unshift(['baseline', (await import(pathToFileURL(`${BASELINE}/src/kernel/wasm-kernel.ts`).href)).WasmKernel as Kernel]);
-  const streams: Stream[] = ['few', 'distinct', 'mix30'];
-  const data = Object.fromEntries(streams.map((s) => [s, build(s, EVENTS)])) as Record<Stream, Buffer[]>;
+  const streams: string[] = ['few', 'distinct', 'mix30'];
+  const data: Record<string, Buffer[]> = Object.fromEntries(streams.map((s) => [s, build(s as Stream, EVENTS)]));
+  // BENCH_FILE: an ndjson file as a fourth stream (e.g. `vigil generate --hours 24 --seed 1 --scale 0.11`,
+  // a realistic day: most events on one property's titles), in chunks cut at line ends.
+  const file = process.env.BENCH_FILE;
+  if (file) {
+    streams.push('file');
+    data.file = fileChunks(file);
+  }
   const results: Record<string, number[]> = {};
   for (let r = 0; r < ROUNDS; r++) {
     for (const s of streams) {
       for (const [who, K] of impls) {
         const k = K.create({
-          maxKeys: EVENTS + 1000, maxCells: EVENTS + 1000, chunkBytes: CHUNK, groupLo: 0, groupHi: 128, groups: 128, params: DEFAULT_DETECTION_PARAMS,
+          maxKeys: Math.max(EVENTS, 2_000_000) + 1000, maxCells: Math.max(EVENTS, 2_000_000) + 1000, chunkBytes: CHUNK, groupLo: 0, groupHi: 128, groups: 128, params: DEFAULT_DETECTION_PARAMS,
         });
         const clock = new EventClock(DEFAULT_CLOCK_OPTIONS);
         const t0 = process.cpuUsage();
@@ -179,8 +187,9 @@ async function kernelOnly(): Promise<void> {
         }
         k.finish();
         const used = process.cpuUsage(t0);
-        if (k.counters().events !== EVENTS) throw new Error(`${who} ${s}: ${k.counters().events} events of ${EVENTS}`);
-        const ns = ((used.user + used.system) * 1000) / EVENTS;
+        const events = k.counters().events;
+        if (s !== 'file' && events !== EVENTS) throw new Error(`${who} ${s}: ${events} events of ${EVENTS}`);
+        const ns = ((used.user + used.system) * 1000) / events;
         (results[`${who}/${s}`] ??= []).push(ns);
         process.stderr.write(`round ${r + 1} ${s} ${who}: ${ns.toFixed(0)} ns/event\n`);
       }
@@ -193,6 +202,19 @@ async function kernelOnly(): Promise<void> {
     const cols = impls.map(([w]) => median(results[`${w}/${s}`]));
     console.log(`| ${s} |${cols.map((c) => ` ${c.toFixed(0)} |`).join('')}${BASELINE ? ` ${(cols[1] / cols[0]).toFixed(2)}x |` : ''}`);
   }
+}
+
+/** A file's bytes in chunks of at most CHUNK bytes, each ending at a line end. */
+function fileChunks(path: string): Buffer[] {
+  const all = readFileSync(path);
+  const out: Buffer[] = [];
+  for (let at = 0; at < all.length;) {
+    let end = Math.min(at + CHUNK, all.length);
+    if (end < all.length) end = all.lastIndexOf(10, end - 1) + 1;
+    out.push(all.subarray(at, end));
+    at = end;
+  }
+  return out;
 }
 
 /** Child: RSS growth per key of one kernel learning `n` title keys (one view and one failure each). */
