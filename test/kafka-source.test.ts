@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config/config.ts';
 import { Daemon } from '../src/daemon/daemon.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { KafkaSource } from '../src/ingest/kafka-source.ts';
+import Long from 'kafkajs/src/utils/long.js';
 import { buildTraffic } from './support/traffic.ts';
 import { KafkaHarness, startBroker, stopBroker } from './support/kafka-harness.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
@@ -140,6 +141,33 @@ test('offsets committed are exactly the positions the sink says are committable 
   } finally {
     await source.stop();
   }
+});
+
+test('every record\'s offset and timestamp as kafkajs decodes them, with its parsing of a batch\'s first offset and timestamp memoized (kafkajs-patches)', async () => {
+  assert.equal((Long as unknown as { __vigilPatched?: boolean }).__vigilPatched, true, 'importing the Kafka source patches kafkajs');
+  const topic = await kafka.topic('vigil-long', 1);
+  const producer = kafka.kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  // Batches with first offsets and first timestamps of their own (and of other lengths as strings).
+  const T0 = 1_795_000_000_000;
+  const sent: Array<{ offset: string; timestamp: string }> = [];
+  for (let b = 0; b < 6; b++) {
+    const messages = Array.from({ length: 7 + b * 5 }, (_, i) => ({ value: `b${b}r${i}`, timestamp: String(T0 + b * 987_654 + i * 3) }));
+    await producer.send({ topic, messages });
+    for (const m of messages) sent.push({ offset: String(sent.length), timestamp: m.timestamp });
+  }
+  await producer.disconnect();
+  const got: Array<{ offset: string; timestamp: string }> = [];
+  const consumer = kafka.kafka.consumer({ groupId: `vigil-long-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  try {
+    await consumer.run({ eachBatch: async ({ batch }) => { for (const m of batch.messages) got.push({ offset: m.offset, timestamp: m.timestamp }); } });
+    await waitUntil('every record read', () => got.length >= sent.length, 30_000);
+  } finally {
+    await consumer.disconnect();
+  }
+  assert.deepEqual(got.slice(0, sent.length), sent);
 });
 
 test('kill -9 mid-stream: the restarted daemon resumes at the committed offset and nothing is lost', async () => {

@@ -1,6 +1,7 @@
 // kafkajs 2.2.4 is unmaintained; this module carries the fixes and the one addition Vigil depends on.
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
 import ConsumerGroup from 'kafkajs/src/consumer/consumerGroup.js';
+import Long from 'kafkajs/src/utils/long.js';
 
 interface PatchableQueue {
   pending: unknown[];
@@ -17,6 +18,7 @@ interface PatchableQueue {
  */
 export function patchKafkajs(): void {
   patchGroupJoinGeneration();
+  patchLongFromString();
   const proto = (RequestQueue as unknown as { prototype: PatchableQueue }).prototype;
   if (proto.__vigilPatched) return;
   const original = proto.scheduleCheckPendingRequests;
@@ -61,4 +63,36 @@ function patchGroupJoinGeneration(): void {
     return original.call(this);
   };
   proto.__vigilPatched = true;
+}
+
+interface PatchableLong {
+  fromString(str: string): unknown;
+  __vigilPatched?: boolean;
+}
+
+/**
+ * kafkajs decodes every record's offset and timestamp as `Long.fromValue(<the batch's first offset or
+ * timestamp, a string>).add(delta).toString()`: the same two strings parsed into a BigInt again for
+ * every record (a sixth of the main thread's time reading a backlog, `bench/kafka.js`). A Long never
+ * changes once made (only its constructor sets its value), so the last two parsed are handed out again.
+ */
+function patchLongFromString(): void {
+  const cls = Long as unknown as PatchableLong;
+  if (cls.__vigilPatched) return;
+  const original = cls.fromString.bind(cls);
+  let s0: string | null = null;
+  let l0: unknown = null;
+  let s1: string | null = null;
+  let l1: unknown = null;
+  cls.fromString = (str: string) => {
+    if (str === s0) return l0;
+    if (str === s1) return l1;
+    const l = original(str);
+    s1 = s0;
+    l1 = l0;
+    s0 = str;
+    l0 = l;
+    return l;
+  };
+  cls.__vigilPatched = true;
 }
