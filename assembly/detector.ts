@@ -23,7 +23,7 @@ import {
   S_BASELINE_Z, S_FAST_DECAY, S_CUSUM_LOG_LO, S_CUSUM_STEP_LO, S_CUSUM_LOG_HI, S_CUSUM_STEP_HI,
   S_CUSUM_H, S_SPAN_GUARD, S_FAST_RISE, S_MIN_FAIL_SLOTS, S_RAMP_Z, S_RAMP_SLOPE_Z, S_Z_HOT,
 } from './params';
-import { wilsonLower, wilsonUpper, powi, floorDiv } from './stats';
+import { wilsonUpper, lowerAbove, powi, floorDiv } from './stats';
 import { rget, ringGet, ringZero, ringSettle, ringBase, ringCode, RING_U2 } from './rings';
 
 export const V_OPEN: i32 = 0;
@@ -539,8 +539,8 @@ export function evalCell(c: i32, t: i64): void {
     const zStrong = profParam(prm, scope, S_Z_STRONG);
     const minFailures = profParam(prm, scope, S_MIN_FAILURES);
     const minFailSlots = <i32>profParam(prm, scope, S_MIN_FAIL_SLOTS);
-    const suspect = wilsonLower(x, n, zOpen) > thr;
-    const recentSuspect = wilsonLower(rx, rn, zOpen) > recentThr;
+    const suspect = lowerAbove(x, n, zOpen, thr);
+    const recentSuspect = lowerAbove(rx, rn, zOpen, recentThr);
     // Hot cells keep their slots out of the baseline: the onset of an incident must not
     // raise the bar it has to clear. Not before warm-up ends, or a cold baseline would
     // freeze at its first failures.
@@ -548,16 +548,16 @@ export function evalCell(c: i32, t: i64): void {
     // into its thin history they lifted the bar past what its whole ring could ever prove.
     const zHot = profParam(prm, scope, S_Z_HOT);
     const hot = warm && (suspect || recentSuspect
-      || (zHot < zOpen && (wilsonLower(x, n, zHot) > thr || wilsonLower(rx, rn, zHot) > recentThr)));
+      || (zHot < zOpen && (lowerAbove(x, n, zHot, thr) || lowerAbove(rx, rn, zHot, recentThr))));
     store<u8>(cp + C_HOT, hot ? 1 : 0);
     if (hot) noteHot(k, cp);
     if (!warm) return;
     // Enough failures: minFailures, or failures in minFailSlots distinct slots (a tiny property failing
     // all the time never collects many in a ring, and a burst of retries lands in one or two slots).
     const byWindow = suspect && (x >= minFailures || (minFailSlots > 0 && fFailSlots >= minFailSlots))
-      && (n >= minViews || wilsonLower(x, n, zStrong) > thr);
+      && (n >= minViews || lowerAbove(x, n, zStrong, thr));
     // Overwhelming evidence in the recent window opens without waiting for the window to fill with it.
-    const byRecent = (rx >= minFailures || (minFailSlots > 0 && fRFailSlots >= minFailSlots)) && wilsonLower(rx, rn, zStrong) > recentThr;
+    const byRecent = (rx >= minFailures || (minFailSlots > 0 && fRFailSlots >= minFailSlots)) && lowerAbove(rx, rn, zStrong, recentThr);
     // Evidence accumulated over time (property cells): a moderate rise that no single window proves.
     const byEvidence = !byWindow && !byRecent && scope == SCOPE_PROPERTY && evidenceScan(k, cp, prm, thr, minFailures, t);
     if (!byWindow && !byRecent && !byEvidence) return;

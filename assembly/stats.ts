@@ -13,6 +13,17 @@ export function wilsonLower(x: f64, n: f64, z: f64): f64 {
   return lo < 0 ? 0 : lo;
 }
 
+/**
+ * wilsonLower(x, n, z) > thr, without the square root when the rate itself is not above thr: the lower
+ * bound is below x / n by at least z^2 x / n^2 / (1 + z^2 / n) (far more than rounding at any count a
+ * window holds), so x / n <= thr settles it. At x = 0 the bound is 0 give or take 1e-15, which a
+ * threshold of at least 1e-9 settles too; below that, the bound is computed.
+ */
+export function lowerAbove(x: f64, n: f64, z: f64, thr: f64): bool {
+  if (x / n <= thr && (x > 0 || thr >= 1e-9)) return false;
+  return wilsonLower(x, n, z) > thr;
+}
+
 /** Upper bound of the Wilson score interval; 1 when n <= 0. */
 export function wilsonUpper(x: f64, n: f64, z: f64): f64 {
   if (n <= 0) return 1;

@@ -10,7 +10,7 @@ import type { DetectionParams } from '../src/kernel/detection-params.ts';
 import { mergeDetectionParams } from '../src/kernel/detection-params.ts';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { ReferenceModel } from '../src/kernel/reference-model.ts';
-import { floorDiv, powi, wilsonLower, wilsonUpper } from '../src/kernel/reference-stats.ts';
+import { floorDiv, lowerAbove, powi, wilsonLower, wilsonUpper } from '../src/kernel/reference-stats.ts';
 import type { Verdict } from '../src/kernel/verdict.ts';
 import {
   FAST_PARAMS, FAST_PREVIOUS_PARAMS, TIGHT_PARAMS, WIDE_PARAMS, assertSameVerdicts, cutSteps, feedKernel, feedModel, generateLines, newRunState,
@@ -118,6 +118,29 @@ describe('reference stats', () => {
     assert.ok(wilsonLower(50, 100, 3) < 0.5 && wilsonUpper(50, 100, 3) > 0.5);
     assert.equal(wilsonLower(0, 100, 3), 0);
     assert.ok(wilsonUpper(100, 100, 3) > 0.9);
+  });
+
+  test('the kernel\'s shortcut (lowerAbove: the rate first) decides as the Wilson bound does', () => {
+    // The shortcut holds when the lower bound is never above the rate x / n (then x / n <= thr settles
+    // it), and at x = 0 never reaches 1e-9. Every window up to 2,000 views, then larger ones, at the z's
+    // a profile may set (each > 0), in the same IEEE arithmetic the kernel uses.
+    const zs = [0.1, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 8];
+    let checked = 0;
+    const windows: Array<[number, number]> = [];
+    for (let n = 1; n <= 2000; n++) for (let x = 0; x <= n; x += n > 200 ? 7 : 1) windows.push([x, n]);
+    for (let n = 2001; n < 5e8; n = Math.ceil(n * 1.37)) for (const x of [0, 1, 2, 3, Math.floor(n / 1000), Math.floor(n / 3), n - 1, n]) windows.push([x, n]);
+    for (const z of zs) {
+      for (const [x, n] of windows) {
+        const lo = wilsonLower(x, n, z);
+        if (x === 0) assert.ok(lo < 1e-9, `wilsonLower(0, ${n}, ${z}) = ${lo}`);
+        else assert.ok(lo <= x / n, `wilsonLower(${x}, ${n}, ${z}) = ${lo} > ${x / n}`);
+        for (const thr of [x / n, lo, 1e-9, 0.05, 0.5]) {
+          if (lowerAbove(x, n, z, thr) !== (lo > thr)) assert.fail(`lowerAbove(${x}, ${n}, ${z}, ${thr})`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked > 5e6);
   });
 });
 
