@@ -23,7 +23,7 @@ import {
   S_BASELINE_Z, S_FAST_DECAY, S_CUSUM_LOG_LO, S_CUSUM_STEP_LO, S_CUSUM_LOG_HI, S_CUSUM_STEP_HI,
   S_CUSUM_H, S_SPAN_GUARD, S_FAST_RISE, S_MIN_FAIL_SLOTS, S_RAMP_Z, S_RAMP_SLOPE_Z, S_Z_HOT,
 } from './params';
-import { wilsonUpper, lowerAbove, powi, floorDiv } from './stats';
+import { wilsonUpper, lowerAbove, ZERO_BOUND_ABOVE, powi, floorDiv } from './stats';
 import { rget, ringGet, ringZero, ringSettle, ringBase, ringCode, RING_U2 } from './rings';
 
 export const V_OPEN: i32 = 0;
@@ -506,7 +506,7 @@ export function evalCell(c: i32, t: i64): void {
   // x = 0, so every Wilson lower bound is 0 (or within 1e-15 of it), below a threshold of at least
   // minEffectAbs; the cell is neither suspect nor hot and cannot open. What the evaluation would store:
   if (load<u8>(cp + C_STATUS) == 0 && ringCode(cp + C_RING) == RING_U2 && load<u64>(cp + C_RING) == 0
-    && profParam(prm, scope, S_MIN_EFFECT_ABS) >= 1e-9) {
+    && profParam(prm, scope, S_MIN_EFFECT_ABS) >= ZERO_BOUND_ABOVE) {
     store<f64>(cp + C_LAST_RATIO, 0);
     store<u8>(cp + C_HOT, 0);
     store<i32>(cp + C_PENDING, 0);

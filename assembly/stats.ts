@@ -13,6 +13,9 @@ export function wilsonLower(x: f64, n: f64, z: f64): f64 {
   return lo < 0 ? 0 : lo;
 }
 
+/** A Wilson lower bound at x = 0 is below this (0 give or take 1e-15): a threshold at least this settles it. */
+export const ZERO_BOUND_ABOVE: f64 = 1e-9;
+
 /**
  * wilsonLower(x, n, z) > thr, without the square root when the rate itself is not above thr: the lower
  * bound is below x / n by at least z^2 x / n^2 / (1 + z^2 / n) (far more than rounding at any count a
@@ -20,7 +23,7 @@ export function wilsonLower(x: f64, n: f64, z: f64): f64 {
  * threshold of at least 1e-9 settles too; below that, the bound is computed.
  */
 export function lowerAbove(x: f64, n: f64, z: f64, thr: f64): bool {
-  if (x / n <= thr && (x > 0 || thr >= 1e-9)) return false;
+  if (x / n <= thr && (x > 0 || thr >= ZERO_BOUND_ABOVE)) return false;
   return wilsonLower(x, n, z) > thr;
 }
 

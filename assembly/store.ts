@@ -278,8 +278,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
  * Notes that key `idx` changed since the last export: every write to a key or its cells comes after a
  * call of this (in the same call of the kernel), so that an incremental export (key-groups.ts) can
  * write only these keys, and an export in progress can write the key before it changes. Quiet keys
- * are never touched by a tick (rings rotate and baselines fold
- * lazily, when a key is counted or evaluated), so the bits are those of the keys that saw events or
+ * are never touched by a tick (rings rotate and baselines fold lazily, when a key is counted or evaluated), so the bits are those of the keys that saw events or
  * have an open incident since the last export. A bit per key index of the cap (an eighth of a byte a
  * key; a list of indices took 4 bytes a changed key, and a byte in the record to keep each index in
  * it once): an index freed and reused between two exports is one bit, exported once.

@@ -26,7 +26,7 @@
 //
 // Not a timed test: `npm run build && node --import tsx bench/keys.ts`
 // (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory|kernel,
-// BENCH_BASELINE).
+// BENCH_BASELINE, BENCH_FILE).
 import { Readable, Writable } from 'node:stream';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -205,8 +205,7 @@ test(`a 2-shard stream, one shard split mid-run, vigil run killed with SIGKILL a
   // Every valid record counted into the state exactly once, whatever was read twice after a kill.
   const { kernel } = stopped[0];
   assert.equal(kernel.events + kernel.heldNow, valid, `records in the state: ${kernel.events} counted + ${kernel.heldNow} held, valid records ${valid} ${logs}`);
-  // None counted late that the replay does not count late: restarts after the split included (the
-  // children's restored marks survive while their parent is read to its end again).
+  // None counted late that the replay does not count late, restarts after the split included.
   assert.equal(kernel.late, late, `records counted late: ${kernel.late}, in the replay ${late} ${logs}`);
   // The positions file ends where the final checkpoint does; the split parent is finished.
   const saved = savedPositions(data)!;

@@ -264,7 +264,7 @@ describe('incremental kernel exports', () => {
   test('a background export that outgrows its region is refused with the reason; the kernel goes on and its next export is full', () => {
     // A region that holds the changed keys at their least size (a key with no cell) but not these
     // keys, each with five cells: the export begins in the background and runs out of room.
-    const [k] = [WasmKernel.create({ ...init(0, 1), exportRegionBytes: 500 }, true)];
+    const k = WasmKernel.create({ ...init(0, 1), exportRegionBytes: 500 }, true);
     const state = newRunState();
     const T = Date.UTC(2026, 6, 3, 20);
     const lines = (from: number) => ['E1', 'E2', 'E3', 'E4', 'E5'].map((e, i) =>
