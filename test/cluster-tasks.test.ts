@@ -86,18 +86,24 @@ class Node extends DaemonRuns {
 }
 
 /** The newest complete checkpoint of a task in S3 (null before one). */
+/**
+ * The newest readable checkpoint manifest of a task: what a new owner restores. One that cannot be read
+ * is passed over as the node passes over it (pruned between the listing and the read, or cut short by a
+ * writer killed mid-upload: s3rver keeps what it got, and the node refuses it as unreadable).
+ */
 async function newestTaskCheckpoint(topic: string, group: string, partition: number): Promise<TaskCheckpointManifest | null> {
   const prefix = `vigil/cluster/${group}/tasks/${topic}/${partition}/`;
   const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
   const manifests = (page.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('/manifest.json')).sort();
-  const newest = manifests.at(-1);
-  if (!newest) return null;
-  try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: newest }));
-    return JSON.parse(await out.Body!.transformToString()) as TaskCheckpointManifest;
-  } catch {
-    return null; // pruned between the listing and the read
+  for (const key of manifests.reverse()) {
+    try {
+      const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      return JSON.parse(await out.Body!.transformToString()) as TaskCheckpointManifest;
+    } catch {
+      // unreadable: the one before it
+    }
   }
+  return null;
 }
 
 
