@@ -51,3 +51,14 @@ export const NAMES: usize = memory.data<u8>([
 // [0] max line bytes, [1..5] name lengths. Kept in linear memory (not in
 // globals) because the kernel's state is exactly its memory.
 export const CONFIG: usize = memory.data<i32>([65536, 7, 11, 11, 10, 2], 16);
+
+// Per field, the mask of the fields whose name equals its name (fields may share one, and each then
+// takes the value), or 0 when its name holds a byte that a key's text would have to escape ('"',
+// '\\', < 0x20): such a name never takes decode.ts's key fast path. decode.ts's setFieldName
+// keeps it in step with NAMES; these are the defaults'.
+export const SAME_NAME: usize = memory.data<i32>([1, 2, 4, 8, 16], 16);
+
+// Per key position in a line (the first eight), the field + 1 that the previous line had there
+// (0: none or not a field): the field decode.ts tries first at that position.
+export const PREDICTED_KEYS: i32 = 8;
+export const PREDICTED: usize = memory.data(PREDICTED_KEYS * 4, 16);

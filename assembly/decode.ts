@@ -15,6 +15,7 @@ import {
 } from "./decode-status";
 import {
   F_STOP, F_WS, F_DIGIT, F_HEX, F_ESC, CLASS, NAMES, CONFIG, NAME_CAP, FIELD_COUNT,
+  SAME_NAME, PREDICTED, PREDICTED_KEYS,
 } from "./decode-tables";
 import { parseIsoMs, TS_MAX } from "./decode-iso-time";
 
@@ -65,11 +66,11 @@ const T_ARRAY: u32 = 7;
 // because the line's end byte would have to be the last byte of a 4 GiB memory.
 const ERR: usize = <usize>-1;
 
-/** Property id of the last DECODE_OK line: pointer into static scratch, valid until the next decodeLine. */
+/** Property id of the last DECODE_OK line: pointer into the line (a string without escapes) or into static scratch, valid until the next decodeLine. */
 export let decPropPtr: usize = 0;
 /** Byte length of the property id (string UTF-8, or canonical integer text). */
 export let decPropLen: i32 = 0;
-/** Video title (unescaped UTF-8) of the last DECODE_OK line. */
+/** Video title (unescaped UTF-8) of the last DECODE_OK line: in the line, or in scratch when it had escapes. */
 export let decTitlePtr: usize = 0;
 /** Title byte length, -1 when absent, null or "". */
 export let decTitleLen: i32 = -1;
@@ -103,6 +104,21 @@ export function setFieldName(field: i32, ptr: usize, len: i32): void {
   if (<u32>field >= <u32>FIELD_COUNT || <u32>len > <u32>NAME_CAP) unreachable();
   memory.copy(NAMES + <usize>(field * NAME_CAP), ptr, <usize>len);
   store<i32>(CONFIG + <usize>(4 + field * 4), len);
+  for (let f = 0; f < FIELD_COUNT; f++) {
+    const n = load<i32>(CONFIG + <usize>(4 + f * 4));
+    const name = NAMES + <usize>(f * NAME_CAP);
+    let mask = 0;
+    let plain = true;
+    for (let i = 0; i < n; i++) {
+      const c = load<u8>(name + <usize>i);
+      if (c == 0x22 || c == 0x5C || c < 0x20) plain = false;
+    }
+    for (let g = 0; g < FIELD_COUNT; g++) {
+      if (load<i32>(CONFIG + <usize>(4 + g * 4)) == n && bytesEqual(name, NAMES + <usize>(g * NAME_CAP), <usize>n)) mask |= 1 << g;
+    }
+    store<i32>(SAME_NAME + <usize>(f << 2), plain ? mask : 0);
+  }
+  memory.fill(PREDICTED, 0, <usize>PREDICTED_KEYS << 2);
 }
 
 /** Sets the longest line, in bytes, that decodeLine accepts (REJECT_TOO_LARGE above it; default 65536); traps when n < 0. */
@@ -515,15 +531,36 @@ export function decodeLine(start: usize, end: usize): i32 {
   if (load<u8>(p) == 0x7D) {
     p++;
   } else {
+    let key = 0;
     while (true) {
       if (load<u8>(p) != 0x22) return scanFailure(start, end);
-      let ks = p + 1;
-      p = scanString(ks, end);
-      if (p == ERR) return scanFailure(start, end);
-      let mask = matchKey(ks, p, gEsc);
-      p = skipWs(p + 1, end);
-      if (p >= end || load<u8>(p) != 0x3A) return scanFailure(start, end);
-      p = skipWs(p + 1, end);
+      // Lines of one producer have their keys in one order: the field the previous line had at this
+      // position is tried first, its name in quotes and the colon compared as bytes. A name with no
+      // byte a key would escape matches so only a key equal to it, which scanning would accept.
+      let mask = 0;
+      let f = key < PREDICTED_KEYS ? load<i32>(PREDICTED + (<usize>key << 2)) - 1 : -1;
+      if (f >= 0) {
+        const n = <usize>load<i32>(CONFIG + <usize>(4 + f * 4));
+        mask = load<i32>(SAME_NAME + (<usize>f << 2));
+        if (mask == 0 || p + n + 2 >= end || load<u8>(p + n + 1) != 0x22 || load<u8>(p + n + 2) != 0x3A
+          || !bytesEqual(p + 1, NAMES + <usize>(f * NAME_CAP), n)) {
+          mask = 0;
+        } else {
+          p += n + 3;
+        }
+      }
+      if (mask == 0) {
+        let ks = p + 1;
+        p = scanString(ks, end);
+        if (p == ERR) return scanFailure(start, end);
+        mask = matchKey(ks, p, gEsc);
+        if (key < PREDICTED_KEYS) store<i32>(PREDICTED + (<usize>key << 2), mask != 0 ? ctz(mask) + 1 : 0);
+        p = skipWs(p + 1, end);
+        if (p >= end || load<u8>(p) != 0x3A) return scanFailure(start, end);
+        p++;
+      }
+      key++;
+      p = skipWs(p, end);
       if (p >= end) return scanFailure(start, end);
 
       let vs = p;
@@ -584,15 +621,17 @@ export function decodeLine(start: usize, end: usize): i32 {
   return interpretFields();
 }
 
-// Copies (or, with escapes, unescapes) the string recorded in slot a into dst;
-// returns its byte length or -1 when over cap.
+// The string recorded in slot a: without escapes its bytes in the line (no copy), with escapes
+// unescaped into dst. Returns its byte length, or -1 when over cap; sets gStrPtr to where it is.
+let gStrPtr: usize = 0;
 @inline function stringField(a: usize, dst: usize, cap: i32): i32 {
   let s = <usize>load<u32>(a);
   let e = <usize>load<u32>(a + 4);
+  gStrPtr = dst;
   if (load<u32>(a + 12) != 0) return unescape(s, e, dst, cap);
   let n = <i32>(e - s);
   if (n > cap) return -1;
-  memory.copy(dst, s, <usize>n);
+  gStrPtr = s;
   return n;
 }
 
@@ -606,14 +645,15 @@ function interpretFields(): i32 {
     if (n < 0) return REJECT_FIELD_TOO_LONG;
     if (n == 0) return REJECT_BAD_PROPERTY;
     decPropLen = n;
+    decPropPtr = gStrPtr;
   } else if (t == T_NUMBER || t == T_NUMBER_X) {
     let r = propertyNumber(<usize>load<u32>(a), <usize>load<u32>(a + 4), t == T_NUMBER_X);
     if (r < 0) return -r;
     decPropLen = r;
+    decPropPtr = PROP_BUF;
   } else {
     return REJECT_BAD_PROPERTY;
   }
-  decPropPtr = PROP_BUF;
 
   a = slot(FLD_TS);
   t = load<u32>(a + 8);
@@ -637,7 +677,7 @@ function interpretFields(): i32 {
   if (t == T_STRING) {
     let n = stringField(a, TITLE_BUF, TITLE_CAP);
     if (n < 0) return REJECT_FIELD_TOO_LONG;
-    if (n > 0) decTitleLen = n;
+    if (n > 0) { decTitleLen = n; decTitlePtr = gStrPtr; }
   } else if (t != T_ABSENT && t != T_NULL) {
     return REJECT_BAD_TITLE;
   }
@@ -649,7 +689,7 @@ function interpretFields(): i32 {
   if (t == T_STRING) {
     let n = stringField(a, ERR_BUF, ERR_CAP);
     if (n < 0) return REJECT_FIELD_TOO_LONG;
-    if (n > 0) decErrLen = n;
+    if (n > 0) { decErrLen = n; decErrPtr = gStrPtr; }
   } else if (t != T_ABSENT && t != T_NULL) {
     return REJECT_BAD_ERROR_TYPE;
   }
@@ -660,14 +700,8 @@ function interpretFields(): i32 {
   decViewPtr = VIEW_BUF;
   decViewLen = -1;
   if (t == T_STRING) {
-    if (load<u32>(a + 12) == 0) {
-      // No escapes: the id's bytes are those of the line (valid until the next line), no copy.
-      let n = <i32>(load<u32>(a + 4) - load<u32>(a));
-      if (n > 0 && n <= VIEW_CAP) { decViewPtr = <usize>load<u32>(a); decViewLen = n; }
-    } else {
-      let n = stringField(a, VIEW_BUF, VIEW_CAP);
-      if (n > 0) decViewLen = n;
-    }
+    let n = stringField(a, VIEW_BUF, VIEW_CAP);
+    if (n > 0) { decViewLen = n; decViewPtr = gStrPtr; }
   }
   return DECODE_OK;
 }

@@ -712,6 +712,36 @@ describe('fixed expectations (both decoders)', () => {
     // Defaults are back.
     expectBoth('{"property_id":"a","ts":1}', ok('a', 1));
   });
+
+  // The decoder tries, at each key position, the field the line before had there, comparing its
+  // quoted name and colon as bytes; every line below follows one that set up such a guess.
+  test('keys guessed from the line before', () => {
+    const base = '{"view_id":"v","property_id":"a","video_title":"t","error_type":"e","ts":1}';
+    expectBoth(base, ok('a', 1, 't', 'e'));
+    // Other keys at the guessed positions: a name's prefix and extension, another field, an unknown key.
+    expectBoth('{"view_i":"v","property_idx":"a","ts":2,"error_type":"e","video_title":"t"}', st(S.REJECT_MISSING_PROPERTY));
+    expectBoth(base, ok('a', 1, 't', 'e'));
+    expectBoth('{"view_id":"v","property_id":"b","ts":2,"error_type":"e","video_title":"u"}', ok('b', 2, 'u', 'e'));
+    expectBoth('{"view_id":"v","property_id":"b","ts":3,"error_type":"e","video_title":"u","ts":4}', ok('b', 4, 'u', 'e'));
+    expectBoth(base, ok('a', 1, 't', 'e'));
+    // The guessed key spelled with an escape, with space before its colon, or cut short.
+    expectBoth('{"view_id":"v","propert\u0079_id":"c","video_title":"t","error_type":"e","ts":1}', ok('c', 1, 't', 'e'));
+    expectBoth('{"view_id":"v","property_id" :"c","video_title":"t","error_type":"e","ts":1}', ok('c', 1, 't', 'e'));
+    expectBoth(base, ok('a', 1, 't', 'e'));
+    expectBoth('{"view_id":"v","property_id"', st(S.REJECT_NOT_JSON));
+    expectBoth('{"view_id":"v","property_id":', st(S.REJECT_NOT_JSON));
+    expectBoth('{"view_id":"v","property_id', st(S.REJECT_NOT_JSON));
+    // A name holding bytes a key must escape is never compared as raw bytes: the same bytes in a line
+    // are another key, or no JSON at all.
+    withConfig(65536, { ...DEFAULT_FIELD_NAMES, propertyId: 'p"q', videoTitle: 'a\\b' }, () => {
+      expectBoth('{"p\\"q":"x","ts":1,"a\\\\b":"t"}', ok('x', 1, 't'));
+      expectBoth('{"p\\"q":"x","ts":1,"a\\b":"t"}', ok('x', 1, null));
+      expectBoth('{"p\\"q":"x","ts":1,"a\\\\b":"t"}', ok('x', 1, 't'));
+      expectBoth('{"p"q":"x","ts":1}', st(S.REJECT_NOT_JSON));
+    });
+    // New names forget the guesses: the line is read with the defaults again.
+    expectBoth(base, ok('a', 1, 't', 'e'));
+  });
 });
 
 describe('differential: wasm (fallback resolved) equals reference', () => {
