@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { Logger } from '../log/logger.ts';
@@ -78,9 +79,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     if (!opts.output.write(s)) await once(opts.output, 'drain');
   };
   try {
-    const input = typeof opts.input === 'string'
-      ? createReadStream(opts.input, { highWaterMark: opts.chunkBytes })
-      : opts.input;
+    const input = typeof opts.input === 'string' ? readFile(opts.input, opts.chunkBytes) : opts.input;
     const chunker = new LineChunker(opts.chunkBytes);
     const pending: Uint8Array[] = [];
     const collect = (c: Uint8Array) => pending.push(c);
@@ -119,6 +118,25 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   } finally {
     await engine.stop();
     store.close();
+  }
+}
+
+/**
+ * A file's bytes, read into one buffer again and again (each piece is copied into a chunk before the
+ * next read): a stream would allocate a buffer per read, a megabyte each that the collector then
+ * has to reclaim.
+ */
+async function* readFile(path: string, bytes: number): AsyncGenerator<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(bytes);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, bytes, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
   }
 }
 
