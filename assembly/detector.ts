@@ -397,6 +397,16 @@ export let fRecentThr: f64 = 0;
  * evaluation and the dump, so a dump shows exactly what the detector decides on.
  */
 export function cellFigures(cp: usize, t: i64): void {
+  cellWindows(cp, t);
+  cellReference(cp);
+}
+
+// Transient, from cellWindows to cellReference: a title cell's property key and property cell (-1 none).
+let fParent: i32 = -1;
+let fPc: i32 = -1;
+
+/** The first half of cellFigures: the cell's window and recent window (fN ... fRSpanMs). */
+function cellWindows(cp: usize, t: i64): void {
   const k = keyPtr(load<i32>(cp + C_KEY));
   const scope = <i32>load<u8>(k + K_SCOPE);
   const slotMs = slotMsOf(scope);
@@ -447,6 +457,18 @@ export function cellFigures(cp: usize, t: i64): void {
   let rSpanMs = <f64>(t - fROldest * slotMs);
   if (rSpanMs < 1) rSpanMs = 1;
   fRSpanMs = rSpanMs;
+  fParent = parent;
+  fPc = pc;
+}
+
+/** The second half of cellFigures, after cellWindows: the baseline, warmth and both thresholds (fBase ... fRecentThr). */
+function cellReference(cp: usize): void {
+  const k = keyPtr(load<i32>(cp + C_KEY));
+  const scope = <i32>load<u8>(k + K_SCOPE);
+  const slotMs = slotMsOf(scope);
+  const prm = keyParams(k);
+  const parent = fParent;
+  const pc = fPc;
 
   // Baseline: the cell's own history; a title is pulled toward its property's rate
   // and must beat what its property did over the same span (each window is compared
@@ -515,7 +537,23 @@ export function evalCell(c: i32, t: i64): void {
   const minViews = profParam(prm, scope, S_MIN_VIEWS);
   const resolveMs = <i64>profParam(prm, scope, S_RESOLVE_MS);
 
-  cellFigures(cp, t);
+  cellWindows(cp, t);
+  // A closed title cell whose windows fail at a rate of at most minEffectAbs (most of them: a title
+  // failing now and then) needs no reference: every threshold is at least min(minEffectAbs, 1) (the
+  // reference is a rate, >= 0), and a Wilson bound is above a threshold only when the rate is (or, at
+  // x = 0, when the threshold is below ZERO_BOUND_ABOVE), so the cell is neither suspect nor hot and
+  // cannot open (a title has no evidence test). What the evaluation would store:
+  if (scope == SCOPE_TITLE && load<u8>(cp + C_STATUS) == 0) {
+    let floor = profParam(prm, scope, S_MIN_EFFECT_ABS);
+    if (floor > 1) floor = 1;
+    if (floor >= ZERO_BOUND_ABOVE && (fX == 0 || fX / fN <= floor) && (fRX == 0 || fRX / fRN <= floor)) {
+      store<f64>(cp + C_LAST_RATIO, fN > 0 ? fX / fN : 0);
+      store<u8>(cp + C_HOT, 0);
+      store<i32>(cp + C_PENDING, 0);
+      return;
+    }
+  }
+  cellReference(cp);
   const n = fN;
   const x = fX;
   const ratio = n > 0 ? x / n : 0;

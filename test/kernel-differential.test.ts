@@ -208,6 +208,49 @@ describe('kernel vs reference model', () => {
     assert.equal(tally(hotOnly.kernel).open ?? 0, 0);
   });
 
+  // The kernel skips the thresholds of a closed title cell whose window and recent window both fail at
+  // a rate of at most minEffectAbs (assembly/detector.ts evalCell). Whether a cell is hot (its baseline
+  // frozen) is state, not a verdict: after every step the kernel's hot cells must be the model's. One
+  // stream is made to reach the case the recent window's test is there for: a title failing at 50% for
+  // 40 s (hot; its incidents kept out of reach by minFailures), then clean, its window clean while its
+  // recent window (40 s) still fails above minEffectAbs, so it stays hot.
+  test('hot cells equal the model\'s after every step, titles with a clean window and a failing recent window among them', () => {
+    const crafted: string[] = [];
+    const t0 = START_2026;
+    let id = 0;
+    const view = (ts: number, title: string, err: string | null) =>
+      crafted.push(JSON.stringify({ view_id: `c-${id++}`, property_id: 'p', video_title: title, error_type: err, ts }));
+    for (let sec = 0; sec < 360; sec++) {
+      for (let i = 0; i < 10; i++) view(t0 + sec * 1_000 + i, 'steady', null);
+      // 3 views a second, half of them failing from 260 s to 300 s; then 6 a second, none failing.
+      const n = sec < 300 ? 3 : 6;
+      for (let j = 0; j < n; j++) view(t0 + sec * 1_000 + 50 + j * Math.floor(1_000 / n), 'burst', sec >= 260 && sec < 300 && (sec * n + j) % 2 === 0 ? 'networkError' : null);
+    }
+    const runs: Array<{ what: string; params: DetectionParams; steps: ReturnType<typeof cutSteps> }> = [1, 2, 3].map((seed) => ({
+      what: `seed ${seed}`,
+      params: FAST_PARAMS,
+      steps: cutSteps(generateLines({ seed, events: 20_000, properties: 3, titlesPerProperty: 4, ratePerSec: 60, startMs: START_2026 + seed * 7_919_000 }), seed, 400),
+    }));
+    runs.push({ what: 'a burst that ends', params: mergeDetectionParams(FAST_PARAMS, { title: { minFailures: 1e9 } }), steps: cutSteps(crafted, 4, 50, false) });
+    let recentOnly = 0;
+    for (const { what, params, steps } of runs) {
+      const kernel = kernelFor(params);
+      const model = new ReferenceModel(params);
+      const kState = newRunState();
+      const mState = newRunState();
+      for (const [i, step] of steps.entries()) {
+        feedKernel(kernel, [step], kState);
+        feedModel(model, [step], mState);
+        const figures = kernel.dumpPage(0, 100_000).figures;
+        const hot = figures.filter((f) => f.hot).map((f) => `${f.scope}|${f.property_id}|${f.video_title ?? ''}|${f.error_type}`).sort();
+        assert.deepEqual(hot, model.hotCells(), `${what}, step ${i}: hot cells`);
+        recentOnly += figures.filter((f) => f.hot && !f.open && f.scope === 'title' && f.error_ratio <= params.title.minEffectAbs
+          && f.recent_error_ratio > params.title.minEffectAbs).length;
+      }
+    }
+    assert.ok(recentOnly > 0, 'no hot title cell with a clean window and a failing recent window');
+  });
+
   // Incidents opened on a shift that then holds: with the fast baseline the bar catches up and they
   // resolve although the rate never fell back below the threshold they opened on.
   test('an incident resolves once the fast baseline has caught up with a shift that holds', () => {

@@ -250,6 +250,17 @@ export class ReferenceModel {
     return { ...this.stats, keys: this.properties.size + this.titles.size, cells, open: this.open.size };
   }
 
+  /** The cells whose baseline is frozen (hot), as `scope|property|title|error type`, sorted: what a kernel's dump must show. */
+  hotCells(): string[] {
+    const out: string[] = [];
+    for (const keys of [this.properties, this.titles]) {
+      for (const k of keys.values()) {
+        for (const c of k.cells.values()) if (c.hot) out.push(`${k.scope}|${k.propertyId}|${k.videoTitle ?? ''}|${c.errorType}`);
+      }
+    }
+    return out.sort();
+  }
+
   /**
    * Whether the event repeats a record (property, view id, event time) whose original is within the
    * horizon of the watermark (counted, then dropped); otherwise remembers it (kernel: assembly/dedup.ts).
