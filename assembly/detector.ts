@@ -11,7 +11,7 @@ import {
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   K_FIRST_CELL, childCount, addChildren, cellExt, K_RING,
   C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_BASE_VIEWS, C_BASE_FAILS,
-  C_LAST_RATIO, C_EVIDENCE, C_PENDING, C_LAST_EVAL, C_RING, C_OPEN,
+  C_EVIDENCE, C_PENDING, C_RING, C_OPEN,
   O_OPEN_POS, O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
 } from './store';
@@ -518,7 +518,6 @@ function cellReference(cp: usize): void {
 /** Evaluates one cell at tick boundary `t` and emits its verdict, if any. */
 export function evalCell(c: i32, t: i64): void {
   const cp = cellPtr(c);
-  store<i64>(cp + C_LAST_EVAL, t);
   const key = load<i32>(cp + C_KEY);
   const k = keyPtr(key);
   const scope = <i32>load<u8>(k + K_SCOPE);
@@ -529,7 +528,6 @@ export function evalCell(c: i32, t: i64): void {
   // minEffectAbs; the cell is neither suspect nor hot and cannot open. What the evaluation would store:
   if (load<u8>(cp + C_STATUS) == 0 && ringCode(cp + C_RING) == RING_U2 && load<u64>(cp + C_RING) == 0
     && profParam(prm, scope, S_MIN_EFFECT_ABS) >= ZERO_BOUND_ABOVE) {
-    store<f64>(cp + C_LAST_RATIO, 0);
     store<u8>(cp + C_HOT, 0);
     store<i32>(cp + C_PENDING, 0);
     return;
@@ -547,7 +545,6 @@ export function evalCell(c: i32, t: i64): void {
     let floor = profParam(prm, scope, S_MIN_EFFECT_ABS);
     if (floor > 1) floor = 1;
     if (floor >= ZERO_BOUND_ABOVE && (fX == 0 || fX / fN <= floor) && (fRX == 0 || fRX / fRN <= floor)) {
-      store<f64>(cp + C_LAST_RATIO, fN > 0 ? fX / fN : 0);
       store<u8>(cp + C_HOT, 0);
       store<i32>(cp + C_PENDING, 0);
       return;
@@ -557,7 +554,6 @@ export function evalCell(c: i32, t: i64): void {
   const n = fN;
   const x = fX;
   const ratio = n > 0 ? x / n : 0;
-  store<f64>(cp + C_LAST_RATIO, ratio);
   const spanMs = fSpanMs;
   const viewsPerHour = n * 3600000 / spanMs;
   const rn = fRN;
@@ -793,18 +789,18 @@ export function evaluateTick(t: i64): void {
   titlePassBegin();
   for (let i = 0; i < dlen; i++) {
     const key = load<i32>(dirty + (<usize>i << 2));
-    const k = keyPtr(key);
-    if (load<u8>(k + K_SCOPE) == <u8>SCOPE_TITLE) evalKey(key, t);
-    store<u8>(k + K_DIRTY, 0);
+    if (load<u8>(keyPtr(key) + K_SCOPE) == <u8>SCOPE_TITLE) evalKey(key, t);
   }
   titlePassEnd();
-  setHdrI32(H_DIRTY_LEN, 0);
-  // Open cells without traffic this tick still age toward resolve or expiry.
+  // Open cells without traffic this tick still age toward resolve or expiry: those of keys that are
+  // not dirty (a dirty key's cells were all evaluated above; the flags go once the open cells are done).
   // Properties first: a title's threshold reads its property's figures.
   evalOpen(t, SCOPE_PROPERTY);
   titlePassBegin();
   evalOpen(t, SCOPE_TITLE);
   titlePassEnd();
+  for (let i = 0; i < dlen; i++) store<u8>(keyPtr(load<i32>(dirty + (<usize>i << 2))) + K_DIRTY, 0);
+  setHdrI32(H_DIRTY_LEN, 0);
   const sweepMs = <i64>param(P_SWEEP_MS);
   if (t % sweepMs == 0) sweep(t);
 }
@@ -814,10 +810,9 @@ function evalOpen(t: i64, scope: i32): void {
   for (let i = hdrI32(H_OPEN_LEN) - 1; i >= 0; i--) {
     const c = load<i32>(open + (<usize>i << 2));
     const cp = cellPtr(c);
-    if (load<i64>(cp + C_LAST_EVAL) == t) continue;
     const key = load<i32>(cp + C_KEY);
     const k = keyPtr(key);
-    if (<i32>load<u8>(k + K_SCOPE) != scope) continue;
+    if (<i32>load<u8>(k + K_SCOPE) != scope || load<u8>(k + K_DIRTY) != 0) continue;
     markChanged(key);
     foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
     evalCell(c, t);

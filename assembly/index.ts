@@ -22,6 +22,6 @@ export {
   exportKeys, exportNextCursor, exportBytes, exportedKeys, importKeys, setEventTime, addCounter, exportHeld, exportHeldNextCursor, importHeld,
   keyName, keyProperty, keyScope, cellName, nameLength, nameAddress,
   changesKnown, exportRegion, exportBegin, exportSlice, exportProgress, exportAreaPtr, exportAreaLen, removedCount, removedPtr, SOURCE_ALL, SOURCE_CHANGED, AREA_PROPS, AREA_TITLES,
-  E_GROUP, E_CELLS, E_NAMES, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES, EK_HASH, EK_SCOPE, EC_OPENED_AT,
+  E_GROUP, E_CELLS, E_NAMES, E_EXT, E_HEADER, E_KEY_BYTES, E_CELL_BYTES, EK_HASH, EK_SCOPE, EC_OPENED_AT, EC_LAST_RATIO, EC_LAST_EVAL,
 } from './key-groups';
 export { exportDedup, exportDedupNextCursor, importDedup, dedupGeometry } from './dedup';

@@ -13,7 +13,7 @@ import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, PX_DATA, addChildren, cellExt,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_PROFILE, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   C_NEXT, C_STATUS, K_NAME, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
-  C_BASE_VIEWS, C_BASE_FAILS, C_LAST_RATIO, C_EVIDENCE, C_LAST_EVAL, C_PENDING, C_NAME,
+  C_BASE_VIEWS, C_BASE_FAILS, C_EVIDENCE, C_PENDING, C_NAME,
   O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   cellNameBlock, shareCellName, changedBytes,
 } from './store';
@@ -65,9 +65,13 @@ export const EC_OPENED_AT: usize = 40;  // i64 (0 for a cell that never opened)
 const EC_CALM_SINCE: usize = 48; // i64 (-1)
 const EC_OPEN_THR: usize = 56;   // f64 (0)
 const EC_IMPACTED: usize = 64;   // f64 (0)
-const EC_LAST_RATIO: usize = 72; // f64
+// Two fields are retired (2026-12-07; the kernel no longer keeps them, and a part of an earlier build
+// imports as before, what they hold ignored): the window ratio at the cell's latest evaluation, which
+// nothing read, and the tick of its latest evaluation, which evaluateTick now tells from its key's
+// dirty flag. They go as 0 and -1.
+export const EC_LAST_RATIO: usize = 72; // f64, 0
 const EC_EVIDENCE: usize = 80;   // i64
-const EC_LAST_EVAL: usize = 88;  // i64
+export const EC_LAST_EVAL: usize = 88;  // i64, -1
 const EC_PENDING: usize = 96;    // i32
 const EC_OPEN_BASE: usize = 104; // f64 (0)
 const EC_SIZE: usize = 128;
@@ -81,9 +85,8 @@ function exportCell(cp: usize, p: usize): void {
   store<u8>(p + EC_HOT, load<u8>(cp + C_HOT));
   store<u64>(p + EC_BASE_VIEWS, load<u64>(cp + C_BASE_VIEWS));
   store<u64>(p + EC_BASE_FAILS, load<u64>(cp + C_BASE_FAILS));
-  store<u64>(p + EC_LAST_RATIO, load<u64>(cp + C_LAST_RATIO));
   store<u64>(p + EC_EVIDENCE, load<u64>(cp + C_EVIDENCE));
-  store<u64>(p + EC_LAST_EVAL, load<u64>(cp + C_LAST_EVAL));
+  store<i64>(p + EC_LAST_EVAL, -1);
   store<u32>(p + EC_PENDING, load<u32>(cp + C_PENDING));
   const op = <usize>load<u32>(cp + C_OPEN);
   if (op != 0) {
@@ -129,9 +132,7 @@ function importCell(s: usize, cp: usize): bool {
   store<u8>(cp + C_HOT, load<u8>(s + EC_HOT));
   store<u64>(cp + C_BASE_VIEWS, load<u64>(s + EC_BASE_VIEWS));
   store<u64>(cp + C_BASE_FAILS, load<u64>(s + EC_BASE_FAILS));
-  store<u64>(cp + C_LAST_RATIO, load<u64>(s + EC_LAST_RATIO));
   store<u64>(cp + C_EVIDENCE, load<u64>(s + EC_EVIDENCE));
-  store<u64>(cp + C_LAST_EVAL, load<u64>(s + EC_LAST_EVAL));
   store<u32>(cp + C_PENDING, load<u32>(s + EC_PENDING));
   return true;
 }

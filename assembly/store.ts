@@ -57,12 +57,10 @@ export const C_RING_CODE: usize = 23;  // u8 width code of the ring (rings.ts, C
 export const C_RING: usize = 24;       // ring of failures per slot (rings.ts: RING_RECORD_BYTES)
 export const C_BASE_VIEWS: usize = 32; // f64
 export const C_BASE_FAILS: usize = 40; // f64
-export const C_LAST_RATIO: usize = 48; // f64 window ratio at the latest evaluation
-export const C_EVIDENCE: usize = 56;   // i64 slots <= this are not evidence (after a resolve)
-export const C_LAST_EVAL: usize = 64;  // i64
-export const C_NAME: usize = 72;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
-export const C_OPEN: usize = 76;       // u32 incident record (below) since the cell first opened (a property cell: since created); 0 none
-export const CELL_SIZE: usize = 80;
+export const C_EVIDENCE: usize = 48;   // i64 slots <= this are not evidence (after a resolve)
+export const C_NAME: usize = 56;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
+export const C_OPEN: usize = 60;       // u32 incident record (below) since the cell first opened (a property cell: since created); 0 none
+export const CELL_SIZE: usize = 64;
 
 // Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
 // from its first opening on, kept after it closes (the values stay part of the cell's state, as
@@ -437,7 +435,6 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<i32>(k + K_FIRST_CELL, idx);
   store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
   store<i64>(c + C_EVIDENCE, -1);
-  store<i64>(c + C_LAST_EVAL, -1);
   setHdrI32(H_CELL_COUNT, count + 1);
   return idx;
 }

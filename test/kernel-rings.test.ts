@@ -109,7 +109,7 @@ test('rings widen for a burst of 70,000 views in a slot and narrow after it; cou
   assertSameVerdicts(sorted(kv), sorted(mv), 'kernel against the reference model');
 });
 
-test('the memory caps bound a title key and its cell at their widest: every ring u32, 60-byte titles, every cell once opened', { timeout: 120_000 }, () => {
+test('the memory caps bound a title key and its cell at their widest: every ring u32, 60-byte titles, every cell once opened', { timeout: 120_000 }, (t) => {
   // N title keys learnt, exported, every count of every ring set to 70,000 (u32 wide) and every cell
   // marked as opened once (an incident record), imported into a fresh kernel: the heap it takes per
   // title key (records, table, names, rings, incident records, and the 50 properties' share) must
@@ -148,5 +148,6 @@ test('the memory caps bound a title key and its cell at their widest: every ring
   assert.equal(copy.counters().keys, N + 50);
   assert.equal(copy.ringBytes(), 2 * (N + 50) * 128, 'every ring is u32');
   const perTitle = (copy.heapBytes() - before) / N;
+  t.diagnostic(`${perTitle.toFixed(0)} bytes a title key and its cell at their widest`);
   assert.ok(perTitle <= BYTES_PER_KEY + BYTES_PER_CELL, `${perTitle.toFixed(0)} bytes a title key and its cell at their widest, over the caps' ${BYTES_PER_KEY} + ${BYTES_PER_CELL}`);
 });
