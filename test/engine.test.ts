@@ -170,6 +170,32 @@ test('a caught-up partition with a mark holds event time for caughtUpWaitMs afte
   await waiting.engine.stop();
 });
 
+test('a partition said caught up stops holding event time only after its chunks pushed before that are planned', async () => {
+  const engine = new Engine({
+    workers: 1, groups: 8, chunkBytes: 1 << 20, params: DEFAULT_DETECTION_PARAMS, maxKeysPerWorker: 100, maxCellsPerWorker: 100,
+    logger: silentLogger(), onVerdicts: () => {},
+  });
+  await engine.start();
+  engine.declareStreams(['p0', 'p1']);
+  const lines = (from: number, to: number) => {
+    const out: string[] = [];
+    for (let ts = from; ts <= to; ts += 1_000) out.push(JSON.stringify({ property_id: 'a', ts }));
+    return enc.encode(out.join('\n') + '\n');
+  };
+  const t0 = 1795000000000;
+  await engine.push(lines(t0, t0 + 10_000), { stream: 'p1', live: false });
+  await engine.drain();
+  // p0 runs far ahead; p1's last records are pushed after it, and its source (Kafka's watch) says p1
+  // is caught up before either chunk is planned. p0's chunk must still be planned with p1 holding.
+  await engine.push(lines(t0 + 10_000, t0 + 300_000), { stream: 'p0', live: false });
+  await engine.push(lines(t0 + 11_000, t0 + 60_000), { stream: 'p1', live: false });
+  engine.streamCaughtUp('p1');
+  await engine.drain();
+  await waitUntil('event time to move on to p0', () => engine.maxEventTs() === t0 + 300_000, 5000, 20);
+  assert.equal(engine.kernelCounters().late, 0, 'p1\'s last records were counted late');
+  await engine.stop();
+});
+
 test('a restored clock does not advance before its source says which partitions it reads: not to the highest restored mark', () => {
   const t0 = 1795000000000;
   const clock = new EventClock({ ...DEFAULT_CLOCK_OPTIONS, now: () => 0 });

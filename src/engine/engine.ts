@@ -248,10 +248,15 @@ export class Engine {
     this.advanceHeldTime();
   }
 
-  /** A declared partition has nothing to deliver now (caught up): it no longer holds event time back. */
+  /**
+   * A declared partition has nothing to deliver now (caught up): it no longer holds event time back,
+   * from its chunks pushed so far on (applied in ingest order, as upstreamProgress): a chunk of another
+   * partition pushed before its last ones must not be planned as if it had none left, or event time
+   * could pass the records of those last ones before they are planned (they were counted late).
+   */
   streamCaughtUp(id: string): void {
-    this.clock.caughtUp(id);
-    this.advanceHeldTime();
+    this.progressQueue.push({ at: this.seq, id, mark: null, caughtUp: true });
+    this.applyProgress();
   }
 
   /** A declared partition has a backlog it has not delivered yet: it may not be taken for idle. */
@@ -268,7 +273,7 @@ export class Engine {
     this.applyProgress();
   }
 
-  /** Applies the progress records whose preceding chunks are all planned. */
+  /** Applies the progress records (and caught-up reports) whose preceding chunks are all planned. */
   private applyProgress(): void {
     let applied = false;
     while (this.progressQueue.length > 0 && this.progressQueue[0].at <= this.nextIngest) {

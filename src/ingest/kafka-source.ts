@@ -93,6 +93,12 @@ export class KafkaSource implements Source {
   private watchStartedAt = 0;
   private sink!: SourceSink;
   private readonly progress = new Map<string, PartitionProgress>();
+  /**
+   * Per partition, the position after the last chunk written to the sink. A partition is caught up
+   * only once it is written as far as it is delivered: records still in the framer, or in chunks
+   * waiting for room in the engine, must be planned before the partition stops holding event time.
+   */
+  private readonly written = new Map<string, number>();
   /** Each partition's high watermark at its latest fetch (a cluster task's lag). */
   private readonly highWater = new Map<string, number>();
   private assigned = new Set<string>();
@@ -186,6 +192,7 @@ export class KafkaSource implements Source {
       const gained = [...mine].filter((k) => !this.assigned.has(k));
       // Never commit for a partition this member gave up: it would overwrite its new owner's commits.
       for (const k of revoked) this.progress.delete(k);
+      for (const k of revoked) this.written.delete(k);
       for (const k of revoked) this.loading.delete(k);
       this.assigned = mine;
       this.generation = (e.payload as { generationId?: number }).generationId ?? null;
@@ -330,6 +337,7 @@ export class KafkaSource implements Source {
     for (const { chunk, next } of chunks) {
       const position = next === undefined ? undefined : { stream: partition, next };
       await (sink.writeChunk ? sink.writeChunk(chunk, origin, position) : sink.write(chunk, origin, position));
+      if (next !== undefined) this.written.set(partition, Number(next));
     }
   }
 
@@ -384,6 +392,7 @@ export class KafkaSource implements Source {
         const partition = Number(key.slice(i + 1));
         if (next !== null) {
           this.progress.set(key, { topic, partition, deliveredNext: Number(next), committedNext: 0 });
+          this.written.set(key, Number(next));
           this.consumer!.seek({ topic, partition, offset: next });
         }
         if (!this.paused.has(key)) this.consumer!.resume([{ topic, partitions: [partition] }]);
@@ -410,6 +419,7 @@ export class KafkaSource implements Source {
       const topic = key.slice(0, i);
       const partition = Number(key.slice(i + 1));
       this.progress.set(key, { topic, partition, deliveredNext: offset, committedNext: 0 });
+      this.written.set(key, offset);
       this.consumer!.seek({ topic, partition, offset: String(offset) });
       this.log.info({ partition: key, offset }, 'kafka partition resumes at the checkpoint');
     }
@@ -467,7 +477,8 @@ export class KafkaSource implements Source {
           // Where this member reads next: what it delivered, else the group's commit, else the start position.
           const c = committedOf.get(h.partition) ?? -1;
           const next = progress ? progress.deliveredNext : c >= 0 ? c : this.opts.config.startFrom === 'latest' ? high : Number(h.low);
-          if (next >= high) this.sink.streamCaughtUp?.(key);
+          const unwritten = progress !== undefined && (this.written.get(key) ?? -1) < progress.deliveredNext;
+          if (next >= high && !unwritten) this.sink.streamCaughtUp?.(key);
           else if (!this.paused.has(key)) this.sink.streamBehind?.(key);
         }
       } catch (err) {
