@@ -538,7 +538,7 @@ export function decodeLine(start: usize, end: usize): i32 {
       // position is tried first, its name in quotes and the colon compared as bytes. A name with no
       // byte a key would escape matches so only a key equal to it, which scanning would accept.
       let mask = 0;
-      let f = key < PREDICTED_KEYS ? load<i32>(PREDICTED + (<usize>key << 2)) - 1 : -1;
+      const f = key < PREDICTED_KEYS ? load<i32>(PREDICTED + (<usize>key << 2)) - 1 : -1;
       if (f >= 0) {
         const n = <usize>load<i32>(CONFIG + <usize>(4 + f * 4));
         mask = load<i32>(SAME_NAME + (<usize>f << 2));

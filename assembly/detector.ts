@@ -515,6 +515,12 @@ function cellReference(cp: usize): void {
   fRecentThr = thresholdOf(prm, scope, recentReference);
 }
 
+/** What evaluating a closed cell that is neither suspect nor hot stores (evalCell's shortcuts). */
+@inline function settleQuiet(cp: usize): void {
+  store<u8>(cp + C_HOT, 0);
+  store<i32>(cp + C_PENDING, 0);
+}
+
 /** Evaluates one cell at tick boundary `t` and emits its verdict, if any. */
 export function evalCell(c: i32, t: i64): void {
   const cp = cellPtr(c);
@@ -528,8 +534,7 @@ export function evalCell(c: i32, t: i64): void {
   // minEffectAbs; the cell is neither suspect nor hot and cannot open. What the evaluation would store:
   if (load<u8>(cp + C_STATUS) == 0 && ringCode(cp + C_RING) == RING_U2 && load<u64>(cp + C_RING) == 0
     && profParam(prm, scope, S_MIN_EFFECT_ABS) >= ZERO_BOUND_ABOVE) {
-    store<u8>(cp + C_HOT, 0);
-    store<i32>(cp + C_PENDING, 0);
+    settleQuiet(cp);
     return;
   }
   const minViews = profParam(prm, scope, S_MIN_VIEWS);
@@ -545,8 +550,7 @@ export function evalCell(c: i32, t: i64): void {
     let floor = profParam(prm, scope, S_MIN_EFFECT_ABS);
     if (floor > 1) floor = 1;
     if (floor >= ZERO_BOUND_ABOVE && (fX == 0 || fX / fN <= floor) && (fRX == 0 || fRX / fRN <= floor)) {
-      store<u8>(cp + C_HOT, 0);
-      store<i32>(cp + C_PENDING, 0);
+      settleQuiet(cp);
       return;
     }
   }

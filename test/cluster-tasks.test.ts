@@ -85,7 +85,6 @@ class Node extends DaemonRuns {
   }
 }
 
-/** The newest complete checkpoint of a task in S3 (null before one). */
 /**
  * The newest readable checkpoint manifest of a task: what a new owner restores. One that cannot be read
  * is passed over as the node passes over it (pruned between the listing and the read, or cut short by a

@@ -24,6 +24,8 @@ import { startReceiver, type TestReceiver } from './support/http-receiver.ts';
 import { assertDatabaseAgrees, compareIncidents, describeComparison, incidentSpans, type IncidentComparison } from './support/incident-compare.ts';
 import { CheckpointStore } from '../src/engine/checkpoint-store.ts';
 import { decodeKernelState } from '../src/kernel/kernel-state.ts';
+import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
+import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { generateAndReplay } from './support/demo-run.ts';
 import { newestLocalCheckpoint } from './support/local-checkpoints.ts';
 
@@ -104,13 +106,15 @@ function stateCounters(data: string): { events: number; late: number; held: numb
   return out;
 }
 
-/** Records in a part's held section (packed records, assembly/ingest.ts: a 56-byte header, then the names padded to 8). */
+/** Records in a part's held section (packed records, sized by the kernel's own layout). */
 function heldRecords(held: Uint8Array): number {
+  recordLayout ??= WasmKernel.create({ maxKeys: 16, maxCells: 16, chunkBytes: 1 << 16, groupLo: 0, groupHi: 128, params: DEFAULT_DETECTION_PARAMS });
   const dv = new DataView(held.buffer, held.byteOffset, held.byteLength);
   let n = 0;
-  for (let p = 0; p < held.length; n++) p += 56 + ((dv.getUint16(p + 40, true) + dv.getUint16(p + 42, true) + dv.getUint16(p + 44, true) + 7) & ~7);
+  for (let p = 0; p < held.length; n++) p += recordLayout.recordSizeAt(dv, p);
   return n;
 }
+let recordLayout: WasmKernel | undefined;
 
 interface LogRow { incident_id: number; kind: string; state: string }
 

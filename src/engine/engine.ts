@@ -120,7 +120,8 @@ export class Engine {
   /** An advance of event time without records is queued and not yet planned. */
   private advanceQueued = false;
   /** Upstream progress waiting for the chunks pushed before it to be planned (at: the stage it precedes). */
-  private readonly progressQueue: Array<{ at: number; id: string; mark: number | null; caughtUp: boolean }> = [];
+  /** Clock updates to apply once every chunk pushed before them (seq < at) is planned. */
+  private readonly progressQueue: Array<{ at: number; apply: () => void }> = [];
   private idleTimer: NodeJS.Timeout | null = null;
   private waiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
@@ -255,7 +256,7 @@ export class Engine {
    * could pass the records of those last ones before they are planned (they were counted late).
    */
   streamCaughtUp(id: string): void {
-    this.progressQueue.push({ at: this.seq, id, mark: null, caughtUp: true });
+    this.progressQueue.push({ at: this.seq, apply: () => this.clock.caughtUp(id) });
     this.applyProgress();
   }
 
@@ -269,7 +270,7 @@ export class Engine {
    * ingest order: after every chunk pushed before it, so its mark never judges records it follows.
    */
   upstreamProgress(id: string, mark: number | null, caughtUp: boolean): void {
-    this.progressQueue.push({ at: this.seq, id, mark, caughtUp });
+    this.progressQueue.push({ at: this.seq, apply: () => this.clock.progress(id, mark, caughtUp) });
     this.applyProgress();
   }
 
@@ -277,8 +278,7 @@ export class Engine {
   private applyProgress(): void {
     let applied = false;
     while (this.progressQueue.length > 0 && this.progressQueue[0].at <= this.nextIngest) {
-      const p = this.progressQueue.shift()!;
-      this.clock.progress(p.id, p.mark, p.caughtUp);
+      this.progressQueue.shift()!.apply();
       applied = true;
     }
     if (applied) this.advanceHeldTime();

@@ -14,13 +14,16 @@ export function wilsonLower(x: number, n: number, z: number): number {
   return lo < 0 ? 0 : lo;
 }
 
+/** assembly/stats.ts ZERO_BOUND_ABOVE: a Wilson lower bound at x = 0 is below it. */
+const ZERO_BOUND_ABOVE = 1e-9;
+
 /**
  * wilsonLower(x, n, z) > thr as assembly/stats.ts lowerAbove decides it: the rate itself first. The
  * kernel decides with it and this model with wilsonLower; test/kernel-differential.test.ts checks
  * that the two never differ (the lower bound never above the rate, nor above 1e-9 at x = 0).
  */
 export function lowerAbove(x: number, n: number, z: number, thr: number): boolean {
-  if (x / n <= thr && (x > 0 || thr >= 1e-9)) return false;
+  if (x / n <= thr && (x > 0 || thr >= ZERO_BOUND_ABOVE)) return false;
   return wilsonLower(x, n, z) > thr;
 }
 
