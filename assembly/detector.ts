@@ -10,8 +10,8 @@ import {
   keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams, markChanged,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   K_FIRST_CELL, childCount, addChildren, cellExt, K_RING,
-  C_ERR_HASH, C_KEY, C_NEXT, C_STATUS, C_HOT, C_BASE_VIEWS, C_BASE_FAILS,
-  C_EVIDENCE, C_PENDING, C_RING, C_OPEN,
+  C_KEY, C_NEXT, C_STATUS, C_HOT, C_BASE_VIEWS, C_BASE_FAILS,
+  C_PENDING, C_RING, C_OPEN, O_EVIDENCE, cellEvidence, cellErrHash,
   O_OPEN_POS, O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
 } from './store';
@@ -216,7 +216,7 @@ export let rFailSlots: i32 = 0;
  */
 export function windowsOf(k: usize, cp: usize, minViews: f64, recentViews: f64, notBefore: i64, recentFrom: i64): void {
   const head = load<i64>(k + K_HEAD_SLOT);
-  const evidence = load<i64>(cp + C_EVIDENCE);
+  const evidence = cellEvidence(cp);
   let lo = head - <i64>SLOTS + 1;
   if (lo <= evidence) lo = evidence + 1;
   if (lo < notBefore) lo = notBefore;
@@ -419,11 +419,11 @@ function cellWindows(cp: usize, t: i64): void {
   let parent: i32 = -1;
   if (scope == SCOPE_TITLE) {
     parent = load<i32>(k + K_PARENT);
-    pc = findCell(parent, load<u64>(cp + C_ERR_HASH));
+    pc = findCell(parent, cellErrHash(cp));
     if (pc >= 0) {
       const pcp = cellPtr(pc);
       const pSlotMs = slotMsOf(SCOPE_PROPERTY);
-      const pe = load<i64>(pcp + C_EVIDENCE);
+      const pe = cellEvidence(pcp);
       if (pe >= 0) notBefore = floorDiv((pe + 1) * pSlotMs + slotMs - 1, slotMs);
       // Nor into a stretch where the property was hot and that its ring no longer holds: the title
       // would be compared with the property's figures after it (a title storm after a long outage).
@@ -659,7 +659,7 @@ export function evalCell(c: i32, t: i64): void {
   if (kind != V_UPDATE) {
     store<u8>(cp + C_STATUS, 0);
     store<u8>(cp + C_HOT, 0);
-    store<i64>(cp + C_EVIDENCE, load<i64>(k + K_HEAD_SLOT));
+    store<i64>(op + O_EVIDENCE, load<i64>(k + K_HEAD_SLOT));
     removeOpen(op);
   }
   emitVerdict(kind, scope, key, c, <f64>t, rRatio, openThr, openBase, rn, rx, rSpanMs, rViewsPerHour, impacted, openedAt);
@@ -701,7 +701,7 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
   const zs2 = zs * zs;
   const v = thr * (1 - thr);
   const head = load<i64>(k + K_HEAD_SLOT);
-  const evidence = load<i64>(cp + C_EVIDENCE);
+  const evidence = cellEvidence(cp);
   let lo = head - <i64>SLOTS + 1;
   if (lo <= evidence) lo = evidence + 1;
   let last = floorDiv(t, slotMsOf(SCOPE_PROPERTY)) - 1;

@@ -7,7 +7,7 @@ import { hdrI32, hdrI64, H_CELL_HWM, H_NEXT_TICK } from './state';
 import {
   keyPtr, cellPtr,
   K_SCOPE, K_LAST_TS,
-  C_ERR_HASH, C_KEY, C_STATUS, C_HOT, C_OPEN, O_OPENED_AT, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE,
+  C_NAME, C_KEY, C_STATUS, C_HOT, C_OPEN, O_OPENED_AT, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE,
 } from './store';
 import { param, P_TICK_MS } from './params';
 import {
@@ -44,7 +44,7 @@ export function dumpCells(cursor: i32, maxRecords: i32, out: usize): i32 {
   if (t == i64.MIN_VALUE) { nextCursor = -1; return 0; }
   while (c < hwm && written < maxRecords) {
     const cp = cellPtr(c);
-    if (load<u64>(cp + C_ERR_HASH) != 0) {
+    if (load<u32>(cp + C_NAME) != 0) { // a live cell (a free one has no name)
       writeRecord(c, cp, t, out + <usize>written * RECORD_BYTES);
       written++;
     }

@@ -12,10 +12,10 @@ import {
 import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, PX_DATA, addChildren, cellExt,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_PROFILE, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
-  C_NEXT, C_STATUS, K_NAME, K_RING, C_RING, C_OPEN, C_ERR_HASH, C_HOT,
-  C_BASE_VIEWS, C_BASE_FAILS, C_EVIDENCE, C_PENDING, C_NAME,
+  C_NEXT, C_STATUS, K_NAME, K_RING, C_RING, C_OPEN, C_HOT,
+  C_BASE_VIEWS, C_BASE_FAILS, C_PENDING, C_NAME, O_EVIDENCE, cellEvidence, cellErrHash,
   O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
-  cellNameBlock, shareCellName, changedBytes,
+  cellNameBlock, changedBytes,
 } from './store';
 import { RING_WIDE_BYTES, ringExport, ringImport, ringFree } from './rings';
 import { allocName, nameLen, nameBytes, releaseRegion } from './names';
@@ -80,12 +80,12 @@ export const E_CELL_BYTES: usize = EC_SIZE + RING_WIDE_BYTES;
 /** Writes cell record `cp` exported at `p` (EC_SIZE bytes and the ring). */
 function exportCell(cp: usize, p: usize): void {
   memory.fill(p, 0, EC_SIZE);
-  store<u64>(p + EC_ERR_HASH, load<u64>(cp + C_ERR_HASH));
+  store<u64>(p + EC_ERR_HASH, cellErrHash(cp));
   store<u8>(p + EC_STATUS, load<u8>(cp + C_STATUS));
   store<u8>(p + EC_HOT, load<u8>(cp + C_HOT));
   store<u64>(p + EC_BASE_VIEWS, load<u64>(cp + C_BASE_VIEWS));
   store<u64>(p + EC_BASE_FAILS, load<u64>(cp + C_BASE_FAILS));
-  store<u64>(p + EC_EVIDENCE, load<u64>(cp + C_EVIDENCE));
+  store<i64>(p + EC_EVIDENCE, cellEvidence(cp));
   store<i64>(p + EC_LAST_EVAL, -1);
   store<u32>(p + EC_PENDING, load<u32>(cp + C_PENDING));
   const op = <usize>load<u32>(cp + C_OPEN);
@@ -115,8 +115,9 @@ function importCell(s: usize, cp: usize): bool {
   const impacted = load<u64>(s + EC_IMPACTED);
   const base = load<u64>(s + EC_OPEN_BASE);
   const status = load<u8>(s + EC_STATUS);
+  const evidence = load<i64>(s + EC_EVIDENCE);
   let op = <usize>load<u32>(cp + C_OPEN);
-  if (op == 0 && (status != 0 || openedAt != 0 || calmSince != -1 || thr != 0 || impacted != 0 || base != 0)) {
+  if (op == 0 && (status != 0 || openedAt != 0 || calmSince != -1 || thr != 0 || impacted != 0 || base != 0 || evidence != -1)) {
     op = openRecordNew();
     if (op == 0) return false;
     store<u32>(cp + C_OPEN, <u32>op);
@@ -127,12 +128,12 @@ function importCell(s: usize, cp: usize): bool {
     store<u64>(op + O_OPEN_THR, thr);
     store<u64>(op + O_IMPACTED, impacted);
     store<u64>(op + O_OPEN_BASE, base);
+    store<i64>(op + O_EVIDENCE, evidence);
   }
   store<u8>(cp + C_STATUS, status);
   store<u8>(cp + C_HOT, load<u8>(s + EC_HOT));
   store<u64>(cp + C_BASE_VIEWS, load<u64>(s + EC_BASE_VIEWS));
   store<u64>(cp + C_BASE_FAILS, load<u64>(s + EC_BASE_FAILS));
-  store<u64>(cp + C_EVIDENCE, load<u64>(s + EC_EVIDENCE));
   store<u32>(cp + C_PENDING, load<u32>(s + EC_PENDING));
   return true;
 }
@@ -585,17 +586,12 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     let xs = cs + <usize>cells * E_CELL_BYTES;
     for (let i: i32 = 0; i < cells; i++) {
       if (!nameFits(np, namesEnd)) return -5;
-      const c = createCell(key, load<u64>(cs), 0, -1);
+      // A title cell shares its property cell's name (store.ts); the property came first.
+      const c = createCell(key, load<u64>(cs), np + 4, <i32>load<u32>(np));
       if (c < 0) return -3;
       const cp = cellPtr(c);
       const myExt = cellExt(cp);
       if (!importCell(cs, cp)) return -3;
-      // A title cell shares its property cell's name (store.ts); the property came first.
-      if (!shareCellName(k, cp, load<u64>(cs))) {
-        const cellName = allocName(np + 4, <i32>load<u32>(np));
-        if (cellName == 0) return -3;
-        store<u32>(cp + C_NAME, <u32>cellName);
-      }
       np += 4 + <usize>load<u32>(np);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
       store<i32>(cp + C_NEXT, -1);

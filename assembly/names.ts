@@ -105,5 +105,29 @@ export function freeName(p: usize): void {
   freeBlock(p, classOf(<i32>load<u32>(p)));
 }
 
+// An error type's name block also holds the error's hash, in the 8 bytes before the name (which is
+// where the block's address points), so a cell names its error type and knows its hash with one u32.
+const ERROR_PREFIX: usize = 8;
+
+/** A name block for an error type of hash `hash` named by the `len` bytes at `src`; 0 when memory is exhausted. */
+export function allocErrorName(hash: u64, src: usize, len: i32): usize {
+  const c = blockClass(<usize>len + NAME_HEADER + ERROR_PREFIX);
+  if (c >= NAME_CLASSES) return 0;
+  const p = allocBlock(c);
+  if (p == 0) return 0;
+  store<u64>(p, hash);
+  store<u32>(p + ERROR_PREFIX, <u32>len);
+  memory.copy(p + ERROR_PREFIX + NAME_HEADER, src, <usize>len);
+  return p + ERROR_PREFIX;
+}
+
+/** The hash of the error type named by error name block `p`. */
+@inline export function errorNameHash(p: usize): u64 { return load<u64>(p - ERROR_PREFIX); }
+
+/** Returns an error name block to its class's free list. */
+export function freeErrorName(p: usize): void {
+  freeBlock(p - ERROR_PREFIX, blockClass(<usize>load<u32>(p) + NAME_HEADER + ERROR_PREFIX));
+}
+
 @inline export function nameLen(p: usize): i32 { return p == 0 ? 0 : <i32>load<u32>(p); }
 @inline export function nameBytes(p: usize): usize { return p + NAME_HEADER; }

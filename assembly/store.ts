@@ -12,7 +12,7 @@ import {
 } from './state';
 import { exportBeforeWrite } from './key-groups';
 import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
-import { allocName, freeName, releaseRegion, allocBlock, freeBlock, blockClass } from './names';
+import { allocName, freeName, releaseRegion, allocBlock, freeBlock, blockClass, allocErrorName, freeErrorName, errorNameHash } from './names';
 import { ringInit, ringFree } from './rings';
 import { groupOf } from './chunk';
 
@@ -43,24 +43,24 @@ export const KEY_SIZE: usize = 64;
 @inline export function addChildren(pk: usize, d: i32): void { store<i32>(pk + K_PARENT, load<i32>(pk + K_PARENT) - d); }
 
 // Cell record (CELL_SIZE bytes). Its ring of failure counts is the 8 bytes at C_RING, its width code
-// the byte before (rings.ts). The state of an incident (below) is a record of its own from the cell's
-// first opening on (most cells never open); a property cell has one from its creation on, which also
-// names its extension record. An exported cell has every field at its own place (key-groups.ts EC_*).
-export const C_ERR_HASH: usize = 0;    // u64
-export const C_KEY: usize = 8;         // i32
-export const C_NEXT: usize = 12;       // i32 next cell of the same key, -1 end
-export const C_NEXT_FREE: usize = 12;  // i32 free-list link (a free cell is in no key's list)
-export const C_PENDING: usize = 16;    // i32 failures since the latest evaluation
-export const C_STATUS: usize = 20;     // u8 0 idle, 1 open
-export const C_HOT: usize = 21;        // u8 1 while the baseline is frozen
-export const C_RING_CODE: usize = 23;  // u8 width code of the ring (rings.ts, C_RING - 1)
-export const C_RING: usize = 24;       // ring of failures per slot (rings.ts: RING_RECORD_BYTES)
-export const C_BASE_VIEWS: usize = 32; // f64
-export const C_BASE_FAILS: usize = 40; // f64
-export const C_EVIDENCE: usize = 48;   // i64 slots <= this are not evidence (after a resolve)
-export const C_NAME: usize = 56;       // u32 name block of the error type (names.ts), | NAME_SHARED when it is the property cell's; 0 none
-export const C_OPEN: usize = 60;       // u32 incident record (below) since the cell first opened (a property cell: since created); 0 none
-export const CELL_SIZE: usize = 64;
+// the byte before (rings.ts). Its error type (name and hash) is an error name block (names.ts
+// allocErrorName), most often its property cell's. The state of an incident (below) is a record of
+// its own from the cell's first opening on (most cells never open); a property cell has one from its
+// creation on, which also names its extension record. An exported cell has every field at its own
+// place (key-groups.ts EC_*).
+export const C_KEY: usize = 0;         // i32
+export const C_NEXT: usize = 4;        // i32 next cell of the same key, -1 end
+export const C_NEXT_FREE: usize = 4;   // i32 free-list link (a free cell is in no key's list)
+export const C_PENDING: usize = 8;     // i32 failures since the latest evaluation
+export const C_STATUS: usize = 12;     // u8 0 idle, 1 open
+export const C_HOT: usize = 13;        // u8 1 while the baseline is frozen
+export const C_RING_CODE: usize = 15;  // u8 width code of the ring (rings.ts, C_RING - 1)
+export const C_RING: usize = 16;       // ring of failures per slot (rings.ts: RING_RECORD_BYTES)
+export const C_BASE_VIEWS: usize = 24; // f64
+export const C_BASE_FAILS: usize = 32; // f64
+export const C_NAME: usize = 40;       // u32 error name block (names.ts), | NAME_SHARED when it is the property cell's; 0 free
+export const C_OPEN: usize = 44;       // u32 incident record (below) since the cell first opened (a property cell: since created); 0 none
+export const CELL_SIZE: usize = 48;
 
 // Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
 // from its first opening on, kept after it closes (the values stay part of the cell's state, as
@@ -73,6 +73,7 @@ export const O_CALM_SINCE: usize = 16; // i64 -1 when not calm
 export const O_OPEN_THR: usize = 24;   // f64 threshold crossed at opening
 export const O_IMPACTED: usize = 32;   // f64 failures since opening
 export const O_OPEN_BASE: usize = 40;  // f64 baseline at opening
+export const O_EVIDENCE: usize = 48;   // i64 slots <= this are not evidence (set when an incident ends; -1 before)
 const OPEN_BYTES: usize = 64;
 const OPEN_CLASS: i32 = blockClass(OPEN_BYTES);
 
@@ -84,32 +85,27 @@ export function openRecordNew(): usize {
   store<i32>(o + O_OPEN_POS, -1);
   store<i32>(o + O_EXT, -1);
   store<i64>(o + O_CALM_SINCE, -1);
+  store<i64>(o + O_EVIDENCE, -1);
   return o;
 }
 
+/** Slots of cell record `cp` up to this one are not evidence (its latest incident ended there); -1 none. */
+@inline export function cellEvidence(cp: usize): i64 {
+  const o = <usize>load<u32>(cp + C_OPEN);
+  return o == 0 ? -1 : load<i64>(o + O_EVIDENCE);
+}
+
+/** The error type's hash of live cell record `cp` (kept in its name block). */
+@inline export function cellErrHash(cp: usize): u64 { return errorNameHash(cellNameBlock(cp)); }
+
 // A title cell names its error type with its property cell's name block when the property has a cell
 // of that error type (it nearly always has: a view counts for the property first): one block per
-// property and error type instead of one per title cell. The low bit of C_NAME (blocks are 8-byte
+// property and error type instead of one per title cell, and the cell record keeps no hash of its own. The low bit of C_NAME (blocks are 8-byte
 // aligned) marks a borrowed block, which the title cell never frees. The property cell outlives it: a
 // property key is evicted only once no title key is left under it, and its cells go only with it.
 const NAME_SHARED: u32 = 1;
 /** The name block of cell record `cp` (its own or its property cell's). */
 @inline export function cellNameBlock(cp: usize): usize { return <usize>(load<u32>(cp + C_NAME) & ~NAME_SHARED); }
-
-/**
- * Names cell record `cp` of key record `k` with the error type its property's cell of `errHash` has;
- * false (nothing set) when `k` is a property or its property has no such cell.
- */
-export function shareCellName(k: usize, cp: usize, errHash: u64): bool {
-  const parent = load<i32>(k + K_PARENT);
-  if (parent < 0) return false;
-  const pc = findCell(parent, errHash);
-  if (pc < 0) return false;
-  const block = cellNameBlock(cellPtr(pc));
-  if (block == 0) return false;
-  store<u32>(cp + C_NAME, <u32>block | NAME_SHARED);
-  return true;
-}
 
 // Property-cell extension (PX_SIZE bytes): state only property cells need, kept out of the cell
 // record that titles share, so title memory does not grow. Allocated with the cell, freed with it.
@@ -369,38 +365,40 @@ export function findCell(key: i32, errHash: u64): i32 {
   let c = load<i32>(keyPtr(key) + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    if (load<u64>(cp + C_ERR_HASH) == errHash) return c;
+    if (cellErrHash(cp) == errHash) return c;
     c = load<i32>(cp + C_NEXT);
   }
   return -1;
 }
 
 /**
- * Creates a cell for (key, error) named by the `nameLen` bytes at `namePtr` (none when nameLen < 0);
- * -1 at the cell cap or when memory is exhausted. The new cell inherits the key's baseline views
- * with no failures; a property cell gets its extension, whose fast baseline starts the same way.
+ * Creates a cell for (key, error) named by the `nameLen` bytes at `namePtr`; -1 at the cell cap or
+ * when memory is exhausted. The new cell inherits the key's baseline views with no failures; a
+ * property cell gets its extension, whose fast baseline starts the same way.
  */
 export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32): i32 {
   const count = hdrI32(H_CELL_COUNT);
   if (count >= hdrI32(H_MAX_CELLS)) return -1;
   markChanged(key);
   const k = keyPtr(key);
-  // A title cell shares its property cell's name when there is one (named below, once the record is had).
+  // A title cell shares its property cell's name when there is one.
   const parent = load<i32>(k + K_PARENT);
-  const pc = parent >= 0 && nameLen >= 0 ? findCell(parent, errHash) : -1;
+  const pc = parent >= 0 ? findCell(parent, errHash) : -1;
   let name: usize = 0;
-  if (nameLen >= 0 && pc < 0) {
-    name = allocName(namePtr, nameLen);
+  if (pc >= 0) {
+    name = cellNameBlock(cellPtr(pc)) | NAME_SHARED;
+  } else {
+    name = allocErrorName(errHash, namePtr, nameLen);
     if (name == 0) return -1;
   }
   // A property cell: its extension, named by its incident record (had from the start).
   let ext: i32 = -1;
   let op: usize = 0;
-  if (load<i32>(k + K_PARENT) < 0) {
+  if (parent < 0) {
     ext = createExt();
-    if (ext < 0) { freeName(name); return -1; }
+    if (ext < 0) { freeCellName(name); return -1; }
     op = openRecordNew();
-    if (op == 0) { freeExt(ext); freeName(name); return -1; }
+    if (op == 0) { freeExt(ext); freeCellName(name); return -1; }
     store<i32>(op + O_EXT, ext);
     const xp = extPtr(ext);
     store<f64>(xp + X_FAST_VIEWS, load<f64>(k + K_BASE_VIEWS) * profParam(keyParams(k), 0, S_FAST_SHARE));
@@ -418,7 +416,7 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
       const blk = heapAlloc(<usize>BLOCK * CELL_SIZE);
       if (blk == 0) {
         if (ext >= 0) { freeExt(ext); freeBlock(op, OPEN_CLASS); }
-        freeName(name);
+        freeCellName(name);
         return -1;
       }
       store<usize>(hdrPtr(H_CELL_BLOCKS) + (<usize>(idx >> BLOCK_SHIFT) << 2), blk);
@@ -426,17 +424,20 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
     setHdrI32(H_CELL_HWM, idx + 1);
     c = cellPtr(idx);
   }
-  store<u64>(c + C_ERR_HASH, errHash);
   store<u32>(c + C_OPEN, <u32>op);
-  store<u32>(c + C_NAME, pc >= 0 ? <u32>cellNameBlock(cellPtr(pc)) | NAME_SHARED : <u32>name);
+  store<u32>(c + C_NAME, <u32>name);
   ringInit(c + C_RING);
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
   store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
-  store<i64>(c + C_EVIDENCE, -1);
   setHdrI32(H_CELL_COUNT, count + 1);
   return idx;
+}
+
+/** Frees a cell's name block unless it is borrowed from its property cell. */
+function freeCellName(name: usize): void {
+  if ((name & NAME_SHARED) == 0) freeErrorName(name);
 }
 
 /** Allocates a zeroed property-cell extension; -1 when memory is exhausted (there is never more than one per cell). */
@@ -467,13 +468,12 @@ function freeCell(idx: i32): void {
   const c = cellPtr(idx);
   const ext = cellExt(c);
   if (ext >= 0) freeExt(ext);
-  if ((load<u32>(c + C_NAME) & NAME_SHARED) == 0) freeName(<usize>load<u32>(c + C_NAME));
+  freeCellName(<usize>load<u32>(c + C_NAME));
   store<u32>(c + C_NAME, 0);
   ringFree(c + C_RING);
   const o = <usize>load<u32>(c + C_OPEN);
   if (o != 0) freeBlock(o, OPEN_CLASS);
   store<u32>(c + C_OPEN, 0);
-  store<u64>(c + C_ERR_HASH, 0);
   store<i32>(c + C_NEXT_FREE, hdrI32(H_CELL_FREE));
   setHdrI32(H_CELL_FREE, idx);
   setHdrI32(H_CELL_COUNT, hdrI32(H_CELL_COUNT) - 1);
