@@ -21,7 +21,7 @@ export const H_KEY_HWM: usize = 32;       // i32 highest key index ever used + 1
 export const H_CELL_HWM: usize = 36;      // i32
 export const H_KEY_FREE: usize = 40;      // i32 head of the free list (-1 none)
 export const H_CELL_FREE: usize = 44;     // i32
-export const H_TABLE_PTR: usize = 48;     // usize hash table (store.ts: u32 tag, u32 key index + 1)
+export const H_TABLE_PTR: usize = 48;     // usize hash table (store.ts: u32 slots, key index + 1 and hash bits)
 export const H_TABLE_MASK: usize = 52;    // i32 capacity - 1
 export const H_KEY_BLOCKS: usize = 56;    // usize table of key block pointers
 export const H_CELL_BLOCKS: usize = 60;   // usize table of cell block pointers
@@ -77,7 +77,8 @@ export const H_EXPORT_KEYS: usize = 1372; // i32 keys written
 export const H_EXPORT_COW: usize = 1376;  // i32 of them, written before a change (not by a slice)
 export const H_EXPORT_FAILED: usize = 1380; // i32 1 when the export region could not grow (the export is lost)
 export const H_EXPORT_LIMIT: usize = 1384; // usize bytes the export region may take
-// 1388..1400 unused
+export const H_TABLE_INDEX_MASK: usize = 1388; // u32 the key-index bits of a hash table slot (store.ts); the bits above them are the key hash's
+// 1392..1400 unused
 export const H_NAME_SLAB: usize = 1400;   // usize next free byte of the current name slab (names.ts)
 export const H_NAME_SLAB_END: usize = 1404; // usize its end
 export const H_SPARE: usize = 1408;       // usize list of released regions (an old hash table) names are cut from

@@ -7,7 +7,7 @@ import {
   hdrI32, setHdrI32, hdrPtr,
   H_KEY_BLOCKS, H_CELL_BLOCKS, H_TABLE_PTR, H_TABLE_MASK, H_KEY_COUNT, H_CELL_COUNT,
   H_KEY_HWM, H_CELL_HWM, H_KEY_FREE, H_CELL_FREE, H_MAX_KEYS, H_MAX_CELLS,
-  H_PX_BLOCKS, H_PX_HWM, H_PX_FREE, H_KEY_GROUPS,
+  H_PX_BLOCKS, H_PX_HWM, H_PX_FREE, H_KEY_GROUPS, H_TABLE_INDEX_MASK,
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST, H_EXPORTING,
 } from './state';
 import { exportBeforeWrite } from './key-groups';
@@ -136,20 +136,26 @@ const BLOCK: i32 = 1 << BLOCK_SHIFT;
   return load<usize>(hdrPtr(H_PX_BLOCKS) + (<usize>(i >> BLOCK_SHIFT) << 2)) + <usize>(i & BLOCK_MASK) * PX_SIZE;
 }
 
-// The hash table: open addressing with linear probing over 8-byte slots, a u32 tag (the key hash folded
-// to 32 bits: its low bits are the home slot) and the key index + 1 (0: empty). A tag match is
-// confirmed against the key record's full hash, which a lookup reads next anyway. The table starts
-// small and doubles when it is three quarters full, so its memory follows the live keys, not the
-// cap (8-21 bytes a key); an outgrown table's memory goes to the name slabs (names.ts).
+// The hash table: open addressing with linear probing over u32 slots, each the key index + 1 (0:
+// empty) in its low bits and, above them, as many bits of the key hash's high word as the key cap
+// leaves (10 at 4M keys a worker): a probe confirms a slot against the key record's full hash only
+// when those bits match (1 in 1,024 of the others at 4M keys), and a lookup reads the record next
+// anyway. The home slot is the hash's low bits. The table starts small and doubles when it is three
+// quarters full, so its memory follows the live keys, not the cap (4-11 bytes a key, was 8-21 with
+// 8-byte slots of a u32 tag and the index); an outgrown table's memory goes to the name slabs (names.ts).
 const TABLE_MIN: i32 = 4096;
-const SLOT: usize = 8;
+const SLOT: usize = 4;
 
-@inline function tagOf(hash: u64): u32 { return <u32>(hash ^ (hash >> 32)); }
+@inline function homeOf(hash: u64): u32 { return <u32>hash; }
+/** The slot of key `idx` with hash `hash`, for index mask `im`. */
+@inline function slotOf(hash: u64, idx: i32, im: u32): u32 { return (<u32>(hash >> 32) & ~im) | <u32>(idx + 1); }
 
 /** Allocates the first hash table and the block tables; returns false when memory is exhausted. */
 export function initStore(maxKeys: i32, maxCells: i32): bool {
   setHdrI32(H_MAX_KEYS, maxKeys);
   setHdrI32(H_MAX_CELLS, maxCells);
+  // Key index + 1 <= maxKeys: the bits that hold maxKeys.
+  store<u32>(HDR + H_TABLE_INDEX_MASK, <u32>0xffffffff >> <u32>clz<u32>(<u32>maxKeys));
   const table = heapAlloc(<usize>TABLE_MIN * SLOT);
   const kb = heapAlloc(<usize>((maxKeys + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
   const cb = heapAlloc(<usize>((maxCells + BLOCK - 1) >> BLOCK_SHIFT) * 4 + 4);
@@ -177,28 +183,32 @@ export function initStore(maxKeys: i32, maxCells: i32): bool {
 export function findKey(hash: u64): i32 {
   const table = hdrPtr(H_TABLE_PTR);
   const mask = <u32>hdrI32(H_TABLE_MASK);
-  const tag = tagOf(hash);
-  let pos = tag & mask;
+  const im = load<u32>(HDR + H_TABLE_INDEX_MASK);
+  const bits = <u32>(hash >> 32) & ~im;
+  let pos = homeOf(hash) & mask;
   while (true) {
-    const e = table + <usize>pos * SLOT;
-    const v = load<u32>(e, 4);
+    const v = load<u32>(table + (<usize>pos << 2));
     if (v == 0) return -1;
-    if (load<u32>(e) == tag && load<u64>(keyPtr(<i32>v - 1) + K_HASH) == hash) return <i32>v - 1;
+    if ((v & ~im) == bits) {
+      const idx = <i32>(v & im) - 1;
+      if (load<u64>(keyPtr(idx) + K_HASH) == hash) return idx;
+    }
     pos = (pos + 1) & mask;
   }
   return -1;
 }
 
-/** Puts (tag, key) in the first free slot from the tag's home. */
-@inline function place(table: usize, mask: u32, tag: u32, idx: i32): void {
-  let pos = tag & mask;
-  while (load<u32>(table + <usize>pos * SLOT, 4) != 0) pos = (pos + 1) & mask;
-  const e = table + <usize>pos * SLOT;
-  store<u32>(e, tag);
-  store<u32>(e, <u32>(idx + 1), 4);
+/** Puts key `idx` of hash `hash` in the first free slot from its home. */
+@inline function place(table: usize, mask: u32, hash: u64, idx: i32): void {
+  let pos = homeOf(hash) & mask;
+  while (load<u32>(table + (<usize>pos << 2)) != 0) pos = (pos + 1) & mask;
+  store<u32>(table + (<usize>pos << 2), slotOf(hash, idx, load<u32>(HDR + H_TABLE_INDEX_MASK)));
 }
 
-/** Doubles the hash table; false when memory is exhausted (the old one stays). */
+/**
+ * Doubles the hash table; false when memory is exhausted (the old one stays). The live keys are
+ * placed again from their records, read in index order (the slots hold no home).
+ */
 function growTable(): bool {
   const old = hdrPtr(H_TABLE_PTR);
   const oldCap = <u32>hdrI32(H_TABLE_MASK) + 1;
@@ -206,10 +216,10 @@ function growTable(): bool {
   const table = heapAlloc(<usize>cap * SLOT);
   if (table == 0) return false;
   const mask = cap - 1;
-  for (let i: u32 = 0; i < oldCap; i++) {
-    const e = old + <usize>i * SLOT;
-    const v = load<u32>(e, 4);
-    if (v != 0) place(table, mask, load<u32>(e), <i32>v - 1);
+  const hwm = hdrI32(H_KEY_HWM);
+  for (let i: i32 = 0; i < hwm; i++) {
+    const h = load<u64>(keyPtr(i) + K_HASH);
+    if (h != 0) place(table, mask, h, i);
   }
   store<usize>(HDR + H_TABLE_PTR, table);
   setHdrI32(H_TABLE_MASK, <i32>mask);
@@ -260,7 +270,7 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   ringInit(k + K_RING);
   if (parent < 0) store<u8>(k + K_PROFILE, <u8>profileOfHash(hash));
   setHdrI32(H_KEY_COUNT, count + 1);
-  place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), tagOf(hash), idx);
+  place(hdrPtr(H_TABLE_PTR), <u32>hdrI32(H_TABLE_MASK), hash, idx);
   markChanged(idx);
   return idx;
 }
@@ -318,31 +328,28 @@ export function deleteKey(idx: i32): void {
   const hash = load<u64>(k + K_HASH);
   const table = hdrPtr(H_TABLE_PTR);
   const mask = <u32>hdrI32(H_TABLE_MASK);
-  let pos = tagOf(hash) & mask;
-  while (load<u32>(table + <usize>pos * SLOT, 4) != <u32>(idx + 1)) pos = (pos + 1) & mask;
+  const im = load<u32>(HDR + H_TABLE_INDEX_MASK);
+  let pos = homeOf(hash) & mask;
+  while ((load<u32>(table + (<usize>pos << 2)) & im) != <u32>(idx + 1)) pos = (pos + 1) & mask;
   const parent = load<i32>(k + K_PARENT);
   noteRemoved(hash, parent >= 0 ? load<u64>(keyPtr(parent) + K_HASH) : hash);
   // backward shift
   let hole = pos;
   let next = (pos + 1) & mask;
   while (true) {
-    const e = table + <usize>next * SLOT;
-    const v = load<u32>(e, 4);
+    const v = load<u32>(table + (<usize>next << 2));
     if (v == 0) break;
-    const tag = load<u32>(e);
-    const home = tag & mask;
-    // move e into the hole if its home is not cyclically in (hole, next]
+    const home = homeOf(load<u64>(keyPtr(<i32>(v & im) - 1) + K_HASH)) & mask;
+    // move the slot into the hole if its home is not cyclically in (hole, next]
     const dist = (next - home) & mask;
     const holeDist = (next - hole) & mask;
     if (dist >= holeDist) {
-      const dst = table + <usize>hole * SLOT;
-      store<u32>(dst, tag);
-      store<u32>(dst, v, 4);
+      store<u32>(table + (<usize>hole << 2), v);
       hole = next;
     }
     next = (next + 1) & mask;
   }
-  store<u64>(table + <usize>hole * SLOT, 0);
+  store<u32>(table + (<usize>hole << 2), 0);
   // free cells
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
