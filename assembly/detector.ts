@@ -10,7 +10,7 @@ import {
   keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams, markChanged,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   K_FIRST_CELL, childCount, addChildren, cellExt, K_RING,
-  C_KEY, C_NEXT, C_STATUS, C_HOT, C_BASE_VIEWS, C_BASE_FAILS,
+  C_KEY, C_NEXT, C_STATUS, C_HOT, C_OWN_VIEWS, O_BASE_VIEWS, cellBaseViews, ownBaseViews, C_BASE_FAILS,
   C_PENDING, C_RING, C_OPEN, O_EVIDENCE, cellEvidence, cellErrHash,
   O_OPEN_POS, O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
@@ -49,7 +49,7 @@ declare function emitVerdict(
  * the slow baseline's own threshold (a slow creep can lift the bar by one minimum effect, no more).
  */
 export function propertyReference(prm: usize, cp: usize): f64 {
-  const nb = load<f64>(cp + C_BASE_VIEWS);
+  const nb = load<f64>(<usize>load<u32>(cp + C_OPEN) + O_BASE_VIEWS); // a property cell's are its own (store.ts)
   const xb = load<f64>(cp + C_BASE_FAILS);
   const z = profParam(prm, SCOPE_PROPERTY, S_BASELINE_Z);
   const slow = z > 0 ? wilsonUpper(xb, nb, z) : (nb > 0 ? xb / nb : 0);
@@ -67,7 +67,11 @@ function decayKey(k: usize, m: f64, fm: f64): void {
   while (c >= 0) {
     const cp = cellPtr(c);
     if (load<u8>(cp + C_HOT) == 0) {
-      store<f64>(cp + C_BASE_VIEWS, load<f64>(cp + C_BASE_VIEWS) * m);
+      // Views that are the key's took the key's decay above.
+      if (load<u8>(cp + C_OWN_VIEWS) != 0) {
+        const op = <usize>load<u32>(cp + C_OPEN);
+        store<f64>(op + O_BASE_VIEWS, load<f64>(op + O_BASE_VIEWS) * m);
+      }
       store<f64>(cp + C_BASE_FAILS, load<f64>(cp + C_BASE_FAILS) * m);
     }
     if (fm > 0) {
@@ -102,7 +106,11 @@ function foldSlot(k: usize, slot: i64, d: f64, fd: f64, prm: usize): void {
       clipped = fails < ceiling ? fails : ceiling;
     }
     if (load<u8>(cp + C_HOT) == 0) {
-      store<f64>(cp + C_BASE_VIEWS, load<f64>(cp + C_BASE_VIEWS) * d + views);
+      // Views that are the key's took the key's fold above.
+      if (load<u8>(cp + C_OWN_VIEWS) != 0) {
+        const op = <usize>load<u32>(cp + C_OPEN);
+        store<f64>(op + O_BASE_VIEWS, load<f64>(op + O_BASE_VIEWS) * d + views);
+      }
       store<f64>(cp + C_BASE_FAILS, load<f64>(cp + C_BASE_FAILS) * d + fails);
     }
     if (fd > 0) {
@@ -483,7 +491,7 @@ function cellReference(cp: usize): void {
     reference = base;
     recentReference = base;
   } else {
-    const nb = load<f64>(cp + C_BASE_VIEWS);
+    const nb = cellBaseViews(cp, k);
     const xb = load<f64>(cp + C_BASE_FAILS);
     const pk = keyPtr(parent);
     let parentBase: f64 = 0;
@@ -585,8 +593,12 @@ export function evalCell(c: i32, t: i64): void {
     // A lower z than opening's (zHot): a tiny property's first failures are thin evidence, and folded
     // into its thin history they lifted the bar past what its whole ring could ever prove.
     const zHot = profParam(prm, scope, S_Z_HOT);
-    const hot = warm && (suspect || recentSuspect
+    let hot = warm && (suspect || recentSuspect
       || (zHot < zOpen && (lowerAbove(x, n, zHot, thr) || lowerAbove(rx, rn, zHot, recentThr))));
+    // A frozen baseline's views are the cell's own (store.ts cellBaseViews). No memory for the record
+    // that keeps them (never within the caps, which are sized for cells with one): the cell counts as
+    // one the kernel could not track, and its baseline goes on learning.
+    if (hot && !ownBaseViews(cp, k)) { bumpF64(H_CELLS_DROPPED, 1); hot = false; }
     store<u8>(cp + C_HOT, hot ? 1 : 0);
     if (hot) noteHot(k, cp);
     if (!warm) return;
@@ -607,6 +619,7 @@ export function evalCell(c: i32, t: i64): void {
       if (op == 0) { bumpF64(H_CELLS_DROPPED, 1); return; }
       store<u32>(cp + C_OPEN, <u32>op);
     }
+    ownBaseViews(cp, k); // the record is had: cannot fail
     store<u8>(cp + C_HOT, 1);
     noteHot(k, cp);
     store<u8>(cp + C_STATUS, 1);

@@ -13,7 +13,7 @@ import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, PX_DATA, addChildren, cellExt,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_PROFILE, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
   C_NEXT, C_STATUS, K_NAME, K_RING, C_RING, C_OPEN, C_HOT,
-  C_BASE_VIEWS, C_BASE_FAILS, C_PENDING, C_NAME, O_EVIDENCE, cellEvidence, cellErrHash,
+  C_OWN_VIEWS, O_BASE_VIEWS, cellBaseViews, ownBaseViews, C_BASE_FAILS, C_PENDING, C_NAME, O_EVIDENCE, cellEvidence, cellErrHash,
   O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   cellNameBlock, changedBytes,
 } from './store';
@@ -77,13 +77,13 @@ const EC_OPEN_BASE: usize = 104; // f64 (0)
 const EC_SIZE: usize = 128;
 export const E_CELL_BYTES: usize = EC_SIZE + RING_WIDE_BYTES;
 
-/** Writes cell record `cp` exported at `p` (EC_SIZE bytes and the ring). */
-function exportCell(cp: usize, p: usize): void {
+/** Writes cell record `cp` of key record `k` exported at `p` (EC_SIZE bytes and the ring). */
+function exportCell(cp: usize, k: usize, p: usize): void {
   memory.fill(p, 0, EC_SIZE);
   store<u64>(p + EC_ERR_HASH, cellErrHash(cp));
   store<u8>(p + EC_STATUS, load<u8>(cp + C_STATUS));
   store<u8>(p + EC_HOT, load<u8>(cp + C_HOT));
-  store<u64>(p + EC_BASE_VIEWS, load<u64>(cp + C_BASE_VIEWS));
+  store<f64>(p + EC_BASE_VIEWS, cellBaseViews(cp, k));
   store<u64>(p + EC_BASE_FAILS, load<u64>(cp + C_BASE_FAILS));
   store<i64>(p + EC_EVIDENCE, cellEvidence(cp));
   store<i64>(p + EC_LAST_EVAL, -1);
@@ -102,11 +102,13 @@ function exportCell(cp: usize, p: usize): void {
 }
 
 /**
- * Reads the exported cell at `s` into cell record `cp` (its links, extension and name left as they
- * are); false when memory is exhausted. A cell that ever opened (incident fields not those of a cell
- * that never did, or open now) gets its incident record (a property cell has one already).
+ * Reads the exported cell at `s` into cell record `cp` of key record `k` (imported already; the
+ * cell's links, extension and name left as they are); false when memory is exhausted. A cell that
+ * ever opened (incident fields not those of a cell that never did, or open now) gets its incident
+ * record (a property cell has one already), and so does one whose baseline views are its own (hot,
+ * or not its key's: store.ts cellBaseViews).
  */
-function importCell(s: usize, cp: usize): bool {
+function importCell(s: usize, cp: usize, k: usize): bool {
   ringFree(cp + C_RING);
   if (!ringImport(cp + C_RING, s + EC_SIZE)) return false;
   const openedAt = load<u64>(s + EC_OPENED_AT);
@@ -132,7 +134,11 @@ function importCell(s: usize, cp: usize): bool {
   }
   store<u8>(cp + C_STATUS, status);
   store<u8>(cp + C_HOT, load<u8>(s + EC_HOT));
-  store<u64>(cp + C_BASE_VIEWS, load<u64>(s + EC_BASE_VIEWS));
+  const views = load<u64>(s + EC_BASE_VIEWS);
+  if (load<u8>(cp + C_OWN_VIEWS) != 0 || load<u8>(cp + C_HOT) != 0 || views != load<u64>(k + K_BASE_VIEWS)) {
+    if (!ownBaseViews(cp, k)) return false;
+    store<u64>(<usize>load<u32>(cp + C_OPEN) + O_BASE_VIEWS, views);
+  }
   store<u64>(cp + C_BASE_FAILS, load<u64>(s + EC_BASE_FAILS));
   store<u32>(cp + C_PENDING, load<u32>(s + EC_PENDING));
   return true;
@@ -266,7 +272,7 @@ function writeExported(k: usize, group: i32, r: usize): void {
   let c = load<i32>(k + K_FIRST_CELL);
   while (c >= 0) {
     const cp = cellPtr(c);
-    exportCell(cp, p);
+    exportCell(cp, k, p);
     nw = writeName(nw, cellNameBlock(cp));
     // A property cell's extension (fast baseline, hot mark) goes with it.
     if (ext != 0) { memory.copy(x, extPtr(cellExt(cp)), PX_DATA); x += PX_DATA; }
@@ -591,7 +597,7 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
       if (c < 0) return -3;
       const cp = cellPtr(c);
       const myExt = cellExt(cp);
-      if (!importCell(cs, cp)) return -3;
+      if (!importCell(cs, cp, k)) return -3;
       np += 4 + <usize>load<u32>(np);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
       store<i32>(cp + C_NEXT, -1);

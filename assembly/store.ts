@@ -54,13 +54,13 @@ export const C_NEXT_FREE: usize = 4;   // i32 free-list link (a free cell is in 
 export const C_PENDING: usize = 8;     // i32 failures since the latest evaluation
 export const C_STATUS: usize = 12;     // u8 0 idle, 1 open
 export const C_HOT: usize = 13;        // u8 1 while the baseline is frozen
+export const C_OWN_VIEWS: usize = 14;  // u8 1: the baseline views are the cell's own (O_BASE_VIEWS), 0: its key's (cellBaseViews)
 export const C_RING_CODE: usize = 15;  // u8 width code of the ring (rings.ts, C_RING - 1)
 export const C_RING: usize = 16;       // ring of failures per slot (rings.ts: RING_RECORD_BYTES)
-export const C_BASE_VIEWS: usize = 24; // f64
-export const C_BASE_FAILS: usize = 32; // f64
-export const C_NAME: usize = 40;       // u32 error name block (names.ts), | NAME_SHARED when it is the property cell's; 0 free
-export const C_OPEN: usize = 44;       // u32 incident record (below) since the cell first opened (a property cell: since created); 0 none
-export const CELL_SIZE: usize = 48;
+export const C_BASE_FAILS: usize = 24; // f64
+export const C_NAME: usize = 32;       // u32 error name block (names.ts), | NAME_SHARED when it is the property cell's; 0 free
+export const C_OPEN: usize = 36;       // u32 incident record (below) since the cell first opened or was hot (a property cell: since created); 0 none
+export const CELL_SIZE: usize = 40;
 
 // Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
 // from its first opening on, kept after it closes (the values stay part of the cell's state, as
@@ -74,6 +74,7 @@ export const O_OPEN_THR: usize = 24;   // f64 threshold crossed at opening
 export const O_IMPACTED: usize = 32;   // f64 failures since opening
 export const O_OPEN_BASE: usize = 40;  // f64 baseline at opening
 export const O_EVIDENCE: usize = 48;   // i64 slots <= this are not evidence (set when an incident ends; -1 before)
+export const O_BASE_VIEWS: usize = 56; // f64 the cell's baseline views, once they are its own (C_OWN_VIEWS)
 const OPEN_BYTES: usize = 64;
 const OPEN_CLASS: i32 = blockClass(OPEN_BYTES);
 
@@ -93,6 +94,33 @@ export function openRecordNew(): usize {
 @inline export function cellEvidence(cp: usize): i64 {
   const o = <usize>load<u32>(cp + C_OPEN);
   return o == 0 ? -1 : load<i64>(o + O_EVIDENCE);
+}
+
+// A cell's baseline views start as its key's (createCell) and take the same decays and folds while
+// the cell is not hot, so they are its key's, bit for bit, until the cell's baseline first freezes:
+// a title cell keeps no copy of them until then (most never get hot). From then on (and for a
+// property cell from its creation: folding its slot reads its reference between its key's fold and
+// its own) they are the cell's own, in its incident record, which the cell has by then.
+/** The baseline views of cell record `cp` of key record `k`. */
+@inline export function cellBaseViews(cp: usize, k: usize): f64 {
+  return load<u8>(cp + C_OWN_VIEWS) != 0 ? load<f64>(<usize>load<u32>(cp + C_OPEN) + O_BASE_VIEWS) : load<f64>(k + K_BASE_VIEWS);
+}
+
+/**
+ * Makes the baseline views of cell record `cp` of key record `k` its own (before its baseline
+ * freezes), with the incident record that keeps them; false when memory is exhausted.
+ */
+export function ownBaseViews(cp: usize, k: usize): bool {
+  if (load<u8>(cp + C_OWN_VIEWS) != 0) return true;
+  let op = <usize>load<u32>(cp + C_OPEN);
+  if (op == 0) {
+    op = openRecordNew();
+    if (op == 0) return false;
+    store<u32>(cp + C_OPEN, <u32>op);
+  }
+  store<f64>(op + O_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
+  store<u8>(cp + C_OWN_VIEWS, 1);
+  return true;
 }
 
 /** The error type's hash of live cell record `cp` (kept in its name block). */
@@ -437,7 +465,10 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<i32>(c + C_KEY, key);
   store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
   store<i32>(k + K_FIRST_CELL, idx);
-  store<f64>(c + C_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
+  if (op != 0) {
+    store<f64>(op + O_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));
+    store<u8>(c + C_OWN_VIEWS, 1);
+  }
   setHdrI32(H_CELL_COUNT, count + 1);
   return idx;
 }

@@ -238,12 +238,21 @@ describe('kernel vs reference model', () => {
       const model = new ReferenceModel(params);
       const kState = newRunState();
       const mState = newRunState();
+      // A kernel restored from its own full part after every step: a cell's baseline views are its
+      // key's until it first gets hot (assembly/store.ts cellBaseViews), and a part must bring a hot
+      // cell's back as its own although they may equal its key's still.
+      let hopper = kernelFor(params);
+      const hState = newRunState();
       for (const [i, step] of steps.entries()) {
         feedKernel(kernel, [step], kState);
         feedModel(model, [step], mState);
+        feedKernel(hopper, [step], hState);
         const figures = kernel.dumpPage(0, 100_000).figures;
         const hot = figures.filter((f) => f.hot).map((f) => `${f.scope}|${f.property_id}|${f.video_title ?? ''}|${f.error_type}`).sort();
         assert.deepEqual(hot, model.hotCells(), `${what}, step ${i}: hot cells`);
+        const byCell = (fs: typeof figures) => fs.map((f) => JSON.stringify(f)).sort();
+        assert.deepEqual(byCell(hopper.dumpPage(0, 100_000).figures), byCell(figures), `${what}, step ${i}: figures of the kernel restored after every step`);
+        hopper = WasmKernel.fromStates(hopper.init, [hopper.exportState()], 128, true);
         recentOnly += figures.filter((f) => f.hot && !f.open && f.scope === 'title' && f.error_ratio <= params.title.minEffectAbs
           && f.recent_error_ratio > params.title.minEffectAbs).length;
       }
