@@ -8,7 +8,7 @@ import {
 } from './state';
 import {
   keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams, markChanged,
-  K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
+  K_HASH, K_PARENT, K_SCOPE, K_DIRTY, headSlot, setHeadSlot, foldedSlot, setFoldedSlot, lastTs, K_BASE_VIEWS,
   K_FIRST_CELL, childCount, addChildren, cellExt, K_RING,
   C_KEY, C_NEXT, C_STATUS, C_HOT, C_OWN_VIEWS, O_BASE_VIEWS, cellBaseViews, ownBaseViews, C_BASE_FAILS,
   C_PENDING, C_RING, C_OPEN, O_EVIDENCE, cellEvidence, cellErrHash,
@@ -130,13 +130,13 @@ function foldSlot(k: usize, slot: i64, d: f64, fd: f64, prm: usize): void {
 /** Folds every slot up to and including `upto` that is not folded yet. */
 export function foldTo(key: i32, upto: i64): void {
   const k = keyPtr(key);
-  const folded = load<i64>(k + K_FOLDED_SLOT);
+  const folded = foldedSlot(k);
   if (upto <= folded) return;
   const scope = <i32>load<u8>(k + K_SCOPE);
   const prm = keyParams(k);
   const d = profParam(prm, scope, S_BASELINE_DECAY);
   const fd = scope == SCOPE_PROPERTY ? profParam(prm, SCOPE_PROPERTY, S_FAST_DECAY) : 0;
-  const head = load<i64>(k + K_HEAD_SLOT);
+  const head = headSlot(k);
   const lo = head - <i64>SLOTS + 1;
   let s = folded + 1;
   while (s <= upto) {
@@ -149,16 +149,15 @@ export function foldTo(key: i32, upto: i64): void {
       s++;
     }
   }
-  store<i64>(k + K_FOLDED_SLOT, upto);
+  setFoldedSlot(k, upto);
 }
 
-/** Moves a key's ring so that `slot` is in it, folding slots before they are overwritten. */
-export function rotateTo(key: i32, slot: i64): i64 {
+/** Moves a key's ring, whose head slot is `head`, so that `slot` is in it, folding slots before they are overwritten. */
+export function rotateTo(key: i32, slot: i64, head: i64): i64 {
   const k = keyPtr(key);
-  const head = load<i64>(k + K_HEAD_SLOT);
   if (head < 0) {
-    store<i64>(k + K_HEAD_SLOT, slot);
-    store<i64>(k + K_FOLDED_SLOT, slot - 1);
+    setHeadSlot(k, slot);
+    setFoldedSlot(k, slot - 1);
     return slot;
   }
   if (slot > head) {
@@ -173,7 +172,7 @@ export function rotateTo(key: i32, slot: i64): i64 {
         c = load<i32>(cp + C_NEXT);
       }
     }
-    store<i64>(k + K_HEAD_SLOT, slot);
+    setHeadSlot(k, slot);
     // Rings widened by a busy stretch narrow to what their counts need once it has left them. A
     // wide ring (u8 and up) belongs to a key that counted 4 or more in a slot of its ring: 32 reads
     // when it moves to a new slot are little next to that; a u2 ring costs a test.
@@ -223,7 +222,7 @@ export let rFailSlots: i32 = 0;
  * otherwise. Each is what a scan of its own would give (the same additions in the same order).
  */
 export function windowsOf(k: usize, cp: usize, minViews: f64, recentViews: f64, notBefore: i64, recentFrom: i64): void {
-  const head = load<i64>(k + K_HEAD_SLOT);
+  const head = headSlot(k);
   const evidence = cellEvidence(cp);
   let lo = head - <i64>SLOTS + 1;
   if (lo <= evidence) lo = evidence + 1;
@@ -297,7 +296,7 @@ function titlePassBegin(): void {
 /** The cache entry of property cell `pc` (its key `pk`) for this pass and profile, reset if it held another. */
 function pcEntry(pc: i32, pk: usize, prm: usize): usize {
   const e = PC_CACHE + <usize>(pc & (PC_ENTRIES - 1)) * PC_ENTRY_BYTES;
-  const head = load<i64>(pk + K_HEAD_SLOT);
+  const head = headSlot(pk);
   if (load<i32>(e + PCE_CELL) != pc || load<i32>(e + PCE_EPOCH) != pcEpoch || load<u64>(e + PCE_PRM) != <u64>prm || load<i64>(e + PCE_HEAD) != head) {
     store<i32>(e + PCE_CELL, pc);
     store<i32>(e + PCE_EPOCH, pcEpoch);
@@ -311,7 +310,7 @@ function pcEntry(pc: i32, pk: usize, prm: usize): usize {
 
 /** spanRatio of property cell `pc` through its cache entry `e` (the sums from the head back, filled as far as asked). */
 function cachedSpanRatio(e: usize, pk: usize, pcp: usize, fromSlot: i64): f64 {
-  const head = load<i64>(pk + K_HEAD_SLOT);
+  const head = headSlot(pk);
   let lo = head - <i64>SLOTS + 1;
   if (lo < fromSlot) lo = fromSlot;
   if (lo > head) return 0;
@@ -340,7 +339,7 @@ function cachedSpanRatio(e: usize, pk: usize, pcp: usize, fromSlot: i64): f64 {
 
 /** Failures / views of a key's cell over its ring slots from `fromSlot` to the head (0 without views). */
 export function spanRatio(k: usize, cp: usize, fromSlot: i64): f64 {
-  const head = load<i64>(k + K_HEAD_SLOT);
+  const head = headSlot(k);
   let lo = head - <i64>SLOTS + 1;
   if (lo < fromSlot) lo = fromSlot;
   let n: f64 = 0;
@@ -439,7 +438,7 @@ function cellWindows(cp: usize, t: i64): void {
       if (profParam(prm, SCOPE_TITLE, S_SPAN_GUARD) > 0) {
         const hotLast = load<i64>(extPtr(cellExt(pcp)) + X_HOT_LAST);
         if (hotLast >= 0) {
-          const ringLo = load<i64>(keyPtr(parent) + K_HEAD_SLOT) - <i64>SLOTS + 1;
+          const ringLo = headSlot(keyPtr(parent)) - <i64>SLOTS + 1;
           const from = hotLast >= ringLo ? ringLo : hotLast + 1;
           const nb = floorDiv(from * pSlotMs + slotMs - 1, slotMs);
           if (nb > notBefore) notBefore = nb;
@@ -653,7 +652,7 @@ export function evalCell(c: i32, t: i64): void {
   const openedAt = <f64>load<i64>(op + O_OPENED_AT);
   if (scope == SCOPE_PROPERTY) noteHot(k, cp);
   let kind = V_UPDATE;
-  if (t - load<i64>(k + K_LAST_TS) >= <i64>profParam(prm, scope, S_EXPIRE_MS)) {
+  if (t - lastTs(k) >= <i64>profParam(prm, scope, S_EXPIRE_MS)) {
     kind = V_EXPIRE;
   } else {
     // With the fast baseline the bar can move during an incident: a shift that has become the normal
@@ -672,7 +671,7 @@ export function evalCell(c: i32, t: i64): void {
   if (kind != V_UPDATE) {
     store<u8>(cp + C_STATUS, 0);
     store<u8>(cp + C_HOT, 0);
-    store<i64>(op + O_EVIDENCE, load<i64>(k + K_HEAD_SLOT));
+    store<i64>(op + O_EVIDENCE, headSlot(k));
     removeOpen(op);
   }
   emitVerdict(kind, scope, key, c, <f64>t, rRatio, openThr, openBase, rn, rx, rSpanMs, rViewsPerHour, impacted, openedAt);
@@ -681,7 +680,7 @@ export function evalCell(c: i32, t: i64): void {
 /** Remembers that a property cell is hot at its key's newest slot (titles keep their windows out of such stretches). */
 @inline function noteHot(k: usize, cp: usize): void {
   const ext = cellExt(cp);
-  if (ext >= 0) store<i64>(extPtr(ext) + X_HOT_LAST, load<i64>(k + K_HEAD_SLOT));
+  if (ext >= 0) store<i64>(extPtr(ext) + X_HOT_LAST, headSlot(k));
 }
 
 // Transient outputs of evidenceScan (globals: never part of the state).
@@ -713,7 +712,7 @@ function evidenceScan(k: usize, cp: usize, prm: usize, thr: f64, minFailures: f6
   const zs = profParam(prm, SCOPE_PROPERTY, S_RAMP_SLOPE_Z);
   const zs2 = zs * zs;
   const v = thr * (1 - thr);
-  const head = load<i64>(k + K_HEAD_SLOT);
+  const head = headSlot(k);
   const evidence = cellEvidence(cp);
   let lo = head - <i64>SLOTS + 1;
   if (lo <= evidence) lo = evidence + 1;
@@ -863,7 +862,7 @@ function sweepScope(t: i64, scope: i32): bool {
     const k = keyPtr(i);
     if (load<u64>(k + K_HASH) == 0 || load<u8>(k + K_DIRTY) != 0) continue;
     const keyScope = <i32>load<u8>(k + K_SCOPE);
-    const idle = t - load<i64>(k + K_LAST_TS) >= <i64>profParam(keyParams(k), keyScope, S_IDLE_EVICT_MS);
+    const idle = t - lastTs(k) >= <i64>profParam(keyParams(k), keyScope, S_IDLE_EVICT_MS);
     if (keyScope != scope) {
       if (idle) otherIdle = true;
       continue;

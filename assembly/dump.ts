@@ -6,7 +6,7 @@
 import { hdrI32, hdrI64, H_CELL_HWM, H_NEXT_TICK } from './state';
 import {
   keyPtr, cellPtr,
-  K_SCOPE, K_LAST_TS,
+  K_SCOPE, lastTs,
   C_NAME, C_KEY, C_STATUS, C_HOT, C_OPEN, O_OPENED_AT, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE,
 } from './store';
 import { param, P_TICK_MS } from './params';
@@ -82,5 +82,5 @@ function writeRecord(c: i32, cp: usize, t: i64, r: usize): void {
   store<f64>(r, open ? load<f64>(op + O_IMPACTED) : 0, 128);
   store<f64>(r, fWarm ? 1 : 0, 136);
   store<f64>(r, load<u8>(cp + C_HOT) != 0 ? 1 : 0, 144);
-  store<f64>(r, <f64>load<i64>(k + K_LAST_TS), 152);
+  store<f64>(r, <f64>lastTs(k), 152);
 }

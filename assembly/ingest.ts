@@ -8,7 +8,7 @@ import {
 import { holdRecord, popHeld, heldCount, heldMinTs } from './held';
 import {
   keyPtr, cellPtr, findKey, createKey, findCell, createCell,
-  K_LAST_TS, K_RING, addChildren, C_RING, C_PENDING,
+  headSlot, lastTsAt, setLastTsAt, reachSlot, K_RING, addChildren, C_RING, C_PENDING,
 } from './store';
 import { param, P_TICK_MS, P_OOO_MS, P_LATE_DROP, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE } from './params';
 import { rotateTo, markDirty, evaluateTick, sweep, slotMsOf } from './detector';
@@ -86,11 +86,19 @@ function releaseHeld(bound: i64): void {
 function touch(key: i32, scope: i32, ts: i64, errHash: u64, errPtr: usize, errLen: i32): void {
   const k = keyPtr(key);
   markDirty(key, k); // before any write to the key (store.ts markChanged)
-  const slot = rotateTo(key, floorDiv(ts, slotMsOf(scope)));
+  const slotMs = slotMsOf(scope);
+  const s = floorDiv(ts, slotMs);
+  reachSlot(scope, s);
+  // The latest event time is kept from the start of the head slot: taken before the ring moves
+  // (rotateTo moves the head to `s` when it is newer, or when there is none: -1).
+  const head = headSlot(k);
+  const last = lastTsAt(k, head, slotMs);
+  const slot = rotateTo(key, s, head);
+  setLastTsAt(k, s > head ? s : head, slotMs, ts > last ? ts : last);
   // A ring that cannot widen for lack of memory (never within the caps, which are sized for full
-  // width) drops the view as a key beyond the cap does: counted, never silently.
+  // width) drops the view as a key beyond the cap does: counted, never silently (the key's latest
+  // event time moves all the same).
   if (!ringAdd(k + K_RING, slot)) { bumpF64(H_KEYS_DROPPED, 1); return; }
-  if (ts > load<i64>(k + K_LAST_TS)) store<i64>(k + K_LAST_TS, ts);
   if (errHash == 0) return;
   let c = findCell(key, errHash);
   if (c < 0) {

@@ -11,7 +11,7 @@ import {
 } from './state';
 import {
   keyPtr, cellPtr, extPtr, findKey, createKey, createCell, PX_DATA, addChildren, cellExt,
-  K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_PROFILE, K_HEAD_SLOT, K_FOLDED_SLOT, K_LAST_TS, K_BASE_VIEWS,
+  K_HASH, K_PARENT, K_SCOPE, K_DIRTY, K_FIRST_CELL, K_PROFILE, headSlot, setHeadSlot, foldedSlot, setFoldedSlot, lastTs, setLastTs, reachSlot, K_BASE_VIEWS,
   C_NEXT, C_STATUS, K_NAME, K_RING, C_RING, C_OPEN, C_HOT,
   C_OWN_VIEWS, O_BASE_VIEWS, cellBaseViews, ownBaseViews, C_BASE_FAILS, C_PENDING, C_NAME, O_EVIDENCE, cellEvidence, cellErrHash,
   O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
@@ -260,9 +260,9 @@ function writeExported(k: usize, group: i32, r: usize): void {
   store<u8>(ke + EK_SCOPE, load<u8>(k + K_SCOPE));
   store<u8>(ke + EK_DIRTY, load<u8>(k + K_DIRTY));
   store<u8>(ke + EK_PROFILE, load<u8>(k + K_PROFILE));
-  store<u64>(ke + EK_HEAD_SLOT, load<u64>(k + K_HEAD_SLOT));
-  store<u64>(ke + EK_FOLDED_SLOT, load<u64>(k + K_FOLDED_SLOT));
-  store<u64>(ke + EK_LAST_TS, load<u64>(k + K_LAST_TS));
+  store<i64>(ke + EK_HEAD_SLOT, headSlot(k));
+  store<i64>(ke + EK_FOLDED_SLOT, foldedSlot(k));
+  store<i64>(ke + EK_LAST_TS, lastTs(k));
   store<u64>(ke + EK_BASE_VIEWS, load<u64>(k + K_BASE_VIEWS));
   ringExport(k + K_RING, ke + EK_FIELDS);
   let p = r + E_HEADER + E_KEY_BYTES;
@@ -566,9 +566,13 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
     // name from the record's names. An imported key is a change of this kernel (createKey listed it).
     // The ring comes as u32[SLOTS] and is kept as narrow as its counts allow (rings.ts).
     store<u8>(k + K_DIRTY, load<u8>(src + EK_DIRTY));
-    store<u64>(k + K_HEAD_SLOT, load<u64>(src + EK_HEAD_SLOT));
-    store<u64>(k + K_FOLDED_SLOT, load<u64>(src + EK_FOLDED_SLOT));
-    store<u64>(k + K_LAST_TS, load<u64>(src + EK_LAST_TS));
+    const head = load<i64>(src + EK_HEAD_SLOT);
+    const folded = load<i64>(src + EK_FOLDED_SLOT);
+    if (head != -1) reachSlot(scope, head);
+    if (folded != -1 && folded > head) reachSlot(scope, folded);
+    setHeadSlot(k, head);
+    setFoldedSlot(k, folded);
+    setLastTs(k, load<i64>(src + EK_LAST_TS));
     store<u64>(k + K_BASE_VIEWS, load<u64>(src + EK_BASE_VIEWS));
     ringFree(k + K_RING);
     if (!ringImport(k + K_RING, src + EK_FIELDS)) return -3;

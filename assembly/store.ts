@@ -7,11 +7,11 @@ import {
   hdrI32, setHdrI32, hdrPtr,
   H_KEY_BLOCKS, H_CELL_BLOCKS, H_TABLE_PTR, H_TABLE_MASK, H_KEY_COUNT, H_CELL_COUNT,
   H_KEY_HWM, H_CELL_HWM, H_KEY_FREE, H_CELL_FREE, H_MAX_KEYS, H_MAX_CELLS,
-  H_PX_BLOCKS, H_PX_HWM, H_PX_FREE, H_KEY_GROUPS, H_TABLE_INDEX_MASK,
+  H_PX_BLOCKS, H_PX_HWM, H_PX_FREE, H_KEY_GROUPS, H_TABLE_INDEX_MASK, H_SLOT_BASE, H_SLOT_BASE_SET,
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST, H_EXPORTING,
 } from './state';
 import { exportBeforeWrite } from './key-groups';
-import { profileBase, profileOfHash, profParam, S_FAST_SHARE } from './params';
+import { profileBase, profileOfHash, profParam, scopeParam, S_FAST_SHARE, S_SLOT_MS } from './params';
 import { allocName, freeName, releaseRegion, allocBlock, freeBlock, blockClass, allocErrorName, freeErrorName, errorNameHash } from './names';
 import { ringInit, ringFree } from './rings';
 import { groupOf } from './chunk';
@@ -19,8 +19,10 @@ import { groupOf } from './chunk';
 // Key record (KEY_SIZE bytes). Its ring of view counts is the 8 bytes at K_RING, its width code the
 // byte before (rings.ts: a u2 ring is those bytes, a wider one a block they point to). A property key
 // has no parent: its K_PARENT is -1 - (its live title keys), so `parent >= 0` tells a title key and
-// the count needs no field of its own (childCount, addChildren). An exported key has the fields of
-// the layout before (key-groups.ts EK_*), whatever the layout here.
+// the count needs no field of its own (childCount, addChildren). Its slots are i32 counted from its
+// scope's base slot, its latest event time an i32 from the start of its head slot (headSlot, lastTs
+// below). An exported key has the fields of the layout before (key-groups.ts EK_*), whatever the
+// layout here.
 export const K_HASH: usize = 0;        // u64, 0 = free
 export const K_PARENT: usize = 8;      // i32 property key of a title key; a property: -1 - its live title keys
 export const K_SCOPE: usize = 12;      // u8
@@ -28,14 +30,103 @@ export const K_DIRTY: usize = 13;      // u8 1 while in the dirty list
 export const K_PROFILE: usize = 14;    // u8 parameter profile of a property key (params.ts); titles use their property's
 export const K_RING_CODE: usize = 15;  // u8 width code of the ring (rings.ts, K_RING - 1)
 export const K_RING: usize = 16;       // ring of views per slot (rings.ts: RING_RECORD_BYTES)
-export const K_HEAD_SLOT: usize = 24;  // i64 newest slot index with counts (-1 none)
-export const K_FOLDED_SLOT: usize = 32;// i64 slots <= this are folded into the baselines
-export const K_LAST_TS: usize = 40;    // i64 latest event time
-export const K_BASE_VIEWS: usize = 48; // f64 decayed views folded into the baseline (never frozen)
-export const K_FIRST_CELL: usize = 56; // i32
-export const K_NEXT_FREE: usize = 56;  // i32 free-list link (a free key has no cells)
-export const K_NAME: usize = 60;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
-export const KEY_SIZE: usize = 64;
+export const K_BASE_VIEWS: usize = 24; // f64 decayed views folded into the baseline (never frozen)
+export const K_HEAD_SLOT: usize = 32;  // i32 newest slot with counts (headSlot: -1 none)
+export const K_FOLDED_SLOT: usize = 36;// i32 slots <= this are folded into the baselines (foldedSlot)
+export const K_LAST_TS: usize = 40;    // i32 latest event time (lastTs)
+export const K_FIRST_CELL: usize = 44; // i32
+export const K_NEXT_FREE: usize = 44;  // i32 free-list link (a free key has no cells)
+export const K_NAME: usize = 48;       // u32 name block (names.ts): a property's id, a title key's title; 0 none
+export const KEY_SIZE: usize = 52;
+
+// A key's slots (its head and folded slots) are kept as i32 from a base slot per scope, set at the
+// first slot a key takes and moved forward (rebaseSlots) before a slot would reach past SLOT_REACH
+// from it: 2^30 slots (2,000 years of 1-minute slots, 12 days of 1-ms ones). A key more than 2^31
+// slots behind the base (idle that long, or created by a record of such an age) is held at the
+// bound (SLOT_LOW): nothing a detection can tell apart. Slot -1 (none) is SLOT_NONE.
+const SLOT_NONE: i32 = i32.MIN_VALUE;
+const SLOT_LOW: i64 = <i64>i32.MIN_VALUE + 1;
+const SLOT_HIGH: i64 = <i64>i32.MAX_VALUE;
+const SLOT_REACH: i64 = 1 << 30;
+
+@inline function slotBase(scope: i32): i64 { return load<i64>(HDR + H_SLOT_BASE + (<usize>scope << 3)); }
+@inline function keySlot(k: usize, at: usize): i64 {
+  const r = load<i32>(k + at);
+  return r == SLOT_NONE ? -1 : slotBase(<i32>load<u8>(k + K_SCOPE)) + <i64>r;
+}
+@inline function setKeySlot(k: usize, at: usize, slot: i64): void {
+  let r: i64 = 0;
+  if (slot == -1) {
+    r = <i64>SLOT_NONE;
+  } else {
+    r = slot - slotBase(<i32>load<u8>(k + K_SCOPE));
+    if (r < SLOT_LOW) r = SLOT_LOW;
+    else if (r > SLOT_HIGH) r = SLOT_HIGH;
+  }
+  store<i32>(k + at, <i32>r);
+}
+/** The newest slot with counts of key record `k`; -1 none. */
+@inline export function headSlot(k: usize): i64 { return keySlot(k, K_HEAD_SLOT); }
+@inline export function setHeadSlot(k: usize, slot: i64): void { setKeySlot(k, K_HEAD_SLOT, slot); }
+/** Slots of key record `k` up to this one are folded into its baselines. */
+@inline export function foldedSlot(k: usize): i64 { return keySlot(k, K_FOLDED_SLOT); }
+@inline export function setFoldedSlot(k: usize, slot: i64): void { setKeySlot(k, K_FOLDED_SLOT, slot); }
+
+/**
+ * Makes `slot` one that keys of `scope` can take: the scope's first slot sets its base; a slot
+ * SLOT_REACH or more past it moves the base (and every key of the scope) forward.
+ */
+@inline export function reachSlot(scope: i32, slot: i64): void {
+  if ((load<u32>(HDR + H_SLOT_BASE_SET) & (1 << <u32>scope)) == 0 || slot - slotBase(scope) >= SLOT_REACH) moveSlotBase(scope, slot);
+}
+
+function moveSlotBase(scope: i32, slot: i64): void {
+  const bit: u32 = 1 << <u32>scope;
+  const set = load<u32>(HDR + H_SLOT_BASE_SET);
+  if ((set & bit) == 0) {
+    store<i64>(HDR + H_SLOT_BASE + (<usize>scope << 3), slot);
+    store<u32>(HDR + H_SLOT_BASE_SET, set | bit);
+  } else {
+    rebaseSlots(scope, slot - (SLOT_REACH >> 1));
+  }
+}
+
+/** Moves the base slot of `scope` to `base`, keeping every key's slots (held at SLOT_LOW when further behind). */
+function rebaseSlots(scope: i32, base: i64): void {
+  const d = base - slotBase(scope);
+  const hwm = hdrI32(H_KEY_HWM);
+  for (let i = 0; i < hwm; i++) {
+    const k = keyPtr(i);
+    if (load<u64>(k + K_HASH) == 0 || <i32>load<u8>(k + K_SCOPE) != scope) continue;
+    for (let at = K_HEAD_SLOT; at <= K_FOLDED_SLOT; at += 4) {
+      const r = load<i32>(k + at);
+      if (r == SLOT_NONE) continue;
+      const moved = <i64>r - d;
+      store<i32>(k + at, <i32>(moved < SLOT_LOW ? SLOT_LOW : moved));
+    }
+  }
+  store<i64>(HDR + H_SLOT_BASE + (<usize>scope << 3), base);
+}
+
+@inline function keySlotMs(k: usize): i64 { return <i64>scopeParam(<i32>load<u8>(k + K_SCOPE), S_SLOT_MS); }
+/**
+ * The latest event time counted for key record `k` (0 before any), whose head slot is `head` (-1
+ * none) in slots of `slotMs`: kept from the start of its head slot, where it is (its head slot is its
+ * latest event's; held within the i32's range).
+ */
+@inline export function lastTsAt(k: usize, head: i64, slotMs: i64): i64 {
+  const r = <i64>load<i32>(k + K_LAST_TS);
+  return head == -1 ? r : head * slotMs + r;
+}
+/** Sets the latest event time of key record `k`, whose head slot is `head` (set already). */
+@inline export function setLastTsAt(k: usize, head: i64, slotMs: i64, ts: i64): void {
+  let r = head == -1 ? ts : ts - head * slotMs;
+  if (r < <i64>i32.MIN_VALUE) r = <i64>i32.MIN_VALUE;
+  else if (r > <i64>i32.MAX_VALUE) r = <i64>i32.MAX_VALUE;
+  store<i32>(k + K_LAST_TS, <i32>r);
+}
+@inline export function lastTs(k: usize): i64 { return lastTsAt(k, headSlot(k), keySlotMs(k)); }
+@inline export function setLastTs(k: usize, ts: i64): void { setLastTsAt(k, headSlot(k), keySlotMs(k), ts); }
 
 /** Live title keys under property key record `pk`. */
 @inline export function childCount(pk: usize): i32 { return -1 - load<i32>(pk + K_PARENT); }
@@ -291,8 +382,8 @@ export function createKey(hash: u64, scope: i32, parent: i32, namePtr: usize, na
   store<u64>(k + K_HASH, hash);
   store<i32>(k + K_PARENT, parent);
   store<u8>(k + K_SCOPE, <u8>scope);
-  store<i64>(k + K_HEAD_SLOT, -1);
-  store<i64>(k + K_FOLDED_SLOT, -1);
+  store<i32>(k + K_HEAD_SLOT, SLOT_NONE);
+  store<i32>(k + K_FOLDED_SLOT, SLOT_NONE);
   store<i32>(k + K_FIRST_CELL, -1);
   store<u32>(k + K_NAME, <u32>name);
   ringInit(k + K_RING);

@@ -260,6 +260,31 @@ describe('kernel vs reference model', () => {
     assert.ok(recentOnly > 0, 'no hot title cell with a clean window and a failing recent window');
   });
 
+  // Key records keep their slots as i32 from a base slot per scope (assembly/store.ts reachSlot): a
+  // stream that goes on 70 years later, in 1-second slots (over 2^31 of them), moves the base.
+  test('slots more than 2^31 apart (1-second slots, a stream that goes on 70 years later): kernel and model alike', () => {
+    const params = mergeDetectionParams(FAST_PARAMS, { property: { slotMs: 1_000 }, title: { slotMs: 1_000 } });
+    const later = START_2026 + 70 * 365 * 86_400_000;
+    const lines = [
+      ...generateLines({ seed: 5, events: 15_000, properties: 3, titlesPerProperty: 4, ratePerSec: 60, startMs: START_2026 }),
+      ...generateLines({ seed: 6, events: 15_000, properties: 3, titlesPerProperty: 4, ratePerSec: 60, startMs: later }),
+    ];
+    const steps = cutSteps(lines, 5, 1_000);
+    const kernel = kernelFor(params);
+    const kv = feedKernel(kernel, steps);
+    kv.push(...kernel.finish());
+    const model = new ReferenceModel(params);
+    const mv = feedModel(model, steps);
+    model.finish();
+    mv.push(...model.takeVerdicts());
+    const counters = kernel.counters();
+    assert.equal(counters.events, model.counters().events);
+    assert.ok(counters.events > 29_000, `events counted: ${counters.events}`);
+    const opened = (vs: Verdict[], from: number) => vs.filter((v) => v.kind === 'open' && v.atMs >= from).length;
+    assert.ok(opened(kv, START_2026) > opened(kv, later) && opened(kv, later) > 0, 'incidents before and after the gap');
+    assertSameVerdicts(sorted(kv), sorted(mv), '70 years in 1-second slots');
+  });
+
   // Incidents opened on a shift that then holds: with the fast baseline the bar catches up and they
   // resolve although the rate never fell back below the threshold they opened on.
   test('an incident resolves once the fast baseline has caught up with a shift that holds', () => {

@@ -6,12 +6,12 @@ import { totalmem } from 'node:os';
 // bite (keys beyond them are counted as dropped: vigil_keys_dropped_total and a log line).
 
 /**
- * Bytes a tracked key costs at most in a kernel with a title of up to 60 bytes (record 64, its ring at
+ * Bytes a tracked key costs at most in a kernel with a title of up to 60 bytes (record 52, its ring at
  * its widest a block of 128 beside it, hash slot <= 11, name <= 64; assembly/store.ts, rings.ts,
  * names.ts). Most keys take far less (a u2 ring is inside the record): the caps bound the worst case
  * (test/kernel-rings.test.ts imports keys with every ring at its widest and checks it).
  */
-export const BYTES_PER_KEY = 270;
+export const BYTES_PER_KEY = 260;
 /** Bytes a cell costs at most (record 40, ring at its widest 128 beside it, incident record 64, property-cell extension 40, error name with its hash 24-48). */
 export const BYTES_PER_CELL = 320;
 /** Share of the memory that the kernels' keys and cells may take together (the rest: Node, I/O buffers, the incident store). */
