@@ -10,7 +10,7 @@ import {
   keyPtr, cellPtr, extPtr, findCell, deleteKey, keyParams, markChanged,
   K_HASH, K_PARENT, K_SCOPE, K_DIRTY, headSlot, setHeadSlot, foldedSlot, setFoldedSlot, lastTs, K_BASE_VIEWS,
   K_FIRST_CELL, childCount, addChildren, cellExt, K_RING,
-  C_KEY, C_NEXT, C_STATUS, C_HOT, C_OWN_VIEWS, O_BASE_VIEWS, cellBaseViews, ownBaseViews, C_BASE_FAILS,
+  cellKey, C_NEXT, C_STATUS, C_HOT, C_OWN_VIEWS, O_BASE_VIEWS, cellBaseViews, ownBaseViews, C_BASE_FAILS,
   C_PENDING, C_RING, C_OPEN, O_EVIDENCE, cellEvidence, cellErrHash,
   O_OPEN_POS, O_OPENED_AT, O_CALM_SINCE, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE, openRecordNew,
   X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
@@ -403,9 +403,9 @@ export let fRecentThr: f64 = 0;
  * baseline, whether its key is warm, and the threshold each window must clear. Shared by the
  * evaluation and the dump, so a dump shows exactly what the detector decides on.
  */
-export function cellFigures(cp: usize, t: i64): void {
-  cellWindows(cp, t);
-  cellReference(cp);
+export function cellFigures(cp: usize, k: usize, t: i64): void {
+  cellWindows(cp, k, t);
+  cellReference(cp, k);
 }
 
 // Transient, from cellWindows to cellReference: a title cell's property key and property cell (-1 none).
@@ -413,8 +413,7 @@ let fParent: i32 = -1;
 let fPc: i32 = -1;
 
 /** The first half of cellFigures: the cell's window and recent window (fN ... fRSpanMs). */
-function cellWindows(cp: usize, t: i64): void {
-  const k = keyPtr(load<i32>(cp + C_KEY));
+function cellWindows(cp: usize, k: usize, t: i64): void {
   const scope = <i32>load<u8>(k + K_SCOPE);
   const slotMs = slotMsOf(scope);
   const prm = keyParams(k);
@@ -469,8 +468,7 @@ function cellWindows(cp: usize, t: i64): void {
 }
 
 /** The second half of cellFigures, after cellWindows: the baseline, warmth and both thresholds (fBase ... fRecentThr). */
-function cellReference(cp: usize): void {
-  const k = keyPtr(load<i32>(cp + C_KEY));
+function cellReference(cp: usize, k: usize): void {
   const scope = <i32>load<u8>(k + K_SCOPE);
   const slotMs = slotMsOf(scope);
   const prm = keyParams(k);
@@ -528,10 +526,9 @@ function cellReference(cp: usize): void {
   store<i32>(cp + C_PENDING, 0);
 }
 
-/** Evaluates one cell at tick boundary `t` and emits its verdict, if any. */
-export function evalCell(c: i32, t: i64): void {
+/** Evaluates cell `c` of key `key` at tick boundary `t` and emits its verdict, if any. */
+export function evalCell(c: i32, key: i32, t: i64): void {
   const cp = cellPtr(c);
-  const key = load<i32>(cp + C_KEY);
   const k = keyPtr(key);
   const scope = <i32>load<u8>(k + K_SCOPE);
   const prm = keyParams(k);
@@ -547,7 +544,7 @@ export function evalCell(c: i32, t: i64): void {
   const minViews = profParam(prm, scope, S_MIN_VIEWS);
   const resolveMs = <i64>profParam(prm, scope, S_RESOLVE_MS);
 
-  cellWindows(cp, t);
+  cellWindows(cp, k, t);
   // A closed title cell whose windows fail at a rate of at most minEffectAbs (most of them: a title
   // failing now and then) needs no reference: every threshold is at least min(minEffectAbs, 1) (the
   // reference is a rate, >= 0), and a Wilson bound is above a threshold only when the rate is (or, at
@@ -561,7 +558,7 @@ export function evalCell(c: i32, t: i64): void {
       return;
     }
   }
-  cellReference(cp);
+  cellReference(cp, k);
   const n = fN;
   const x = fX;
   const ratio = n > 0 ? x / n : 0;
@@ -789,7 +786,7 @@ function evalKey(key: i32, t: i64): void {
   while (c >= 0) {
     const cp = cellPtr(c);
     const next = load<i32>(cp + C_NEXT);
-    evalCell(c, t);
+    evalCell(c, key, t);
     c = next;
   }
 }
@@ -826,12 +823,12 @@ function evalOpen(t: i64, scope: i32): void {
   for (let i = hdrI32(H_OPEN_LEN) - 1; i >= 0; i--) {
     const c = load<i32>(open + (<usize>i << 2));
     const cp = cellPtr(c);
-    const key = load<i32>(cp + C_KEY);
+    const key = cellKey(cp);
     const k = keyPtr(key);
     if (<i32>load<u8>(k + K_SCOPE) != scope || load<u8>(k + K_DIRTY) != 0) continue;
     markChanged(key);
     foldTo(key, floorDiv(t, slotMsOf(scope)) - 1);
-    evalCell(c, t);
+    evalCell(c, key, t);
   }
 }
 

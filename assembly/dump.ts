@@ -7,7 +7,7 @@ import { hdrI32, hdrI64, H_CELL_HWM, H_NEXT_TICK } from './state';
 import {
   keyPtr, cellPtr,
   K_SCOPE, lastTs,
-  C_NAME, C_KEY, C_STATUS, C_HOT, C_OPEN, O_OPENED_AT, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE,
+  C_NAME, cellKey, C_STATUS, C_HOT, C_OPEN, O_OPENED_AT, O_OPEN_THR, O_IMPACTED, O_OPEN_BASE,
 } from './store';
 import { param, P_TICK_MS } from './params';
 import {
@@ -56,10 +56,10 @@ export function dumpCells(cursor: i32, maxRecords: i32, out: usize): i32 {
 
 // The figures come from the detector's own cellFigures: what a dump shows is what it decides on.
 function writeRecord(c: i32, cp: usize, t: i64, r: usize): void {
-  const key = load<i32>(cp + C_KEY);
+  const key = cellKey(cp);
   const k = keyPtr(key);
   const scope = <i32>load<u8>(k + K_SCOPE);
-  cellFigures(cp, t);
+  cellFigures(cp, k, t);
   const open = load<u8>(cp + C_STATUS) != 0;
   store<f64>(r, <f64>key);
   store<f64>(r, <f64>c, 8);

@@ -604,7 +604,7 @@ export function importKeys(ptr: usize, len: usize, groups: i32): i32 {
       if (!importCell(cs, cp, k)) return -3;
       np += 4 + <usize>load<u32>(np);
       if (myExt >= 0) { memory.copy(extPtr(myExt), xs, PX_DATA); xs += PX_DATA; }
-      store<i32>(cp + C_NEXT, -1);
+      store<i32>(cp + C_NEXT, -1 - key);
       if (last < 0) first = c;
       else store<i32>(cellPtr(last) + C_NEXT, c);
       last = c;

@@ -133,25 +133,34 @@ function rebaseSlots(scope: i32, base: i64): void {
 /** Adds `d` to the live title keys under property key record `pk`. */
 @inline export function addChildren(pk: usize, d: i32): void { store<i32>(pk + K_PARENT, load<i32>(pk + K_PARENT) - d); }
 
-// Cell record (CELL_SIZE bytes). Its ring of failure counts is the 8 bytes at C_RING, its width code
+// Cell record (CELL_SIZE bytes), in its key's list of cells (K_FIRST_CELL, C_NEXT). Its ring of failure counts is the 8 bytes at C_RING, its width code
 // the byte before (rings.ts). Its error type (name and hash) is an error name block (names.ts
 // allocErrorName), most often its property cell's. The state of an incident (below) is a record of
 // its own from the cell's first opening on (most cells never open); a property cell has one from its
 // creation on, which also names its extension record. An exported cell has every field at its own
 // place (key-groups.ts EC_*).
-export const C_KEY: usize = 0;         // i32
-export const C_NEXT: usize = 4;        // i32 next cell of the same key, -1 end
-export const C_NEXT_FREE: usize = 4;   // i32 free-list link (a free cell is in no key's list)
-export const C_PENDING: usize = 8;     // i32 failures since the latest evaluation
-export const C_STATUS: usize = 12;     // u8 0 idle, 1 open
-export const C_HOT: usize = 13;        // u8 1 while the baseline is frozen
-export const C_OWN_VIEWS: usize = 14;  // u8 1: the baseline views are the cell's own (O_BASE_VIEWS), 0: its key's (cellBaseViews)
-export const C_RING_CODE: usize = 15;  // u8 width code of the ring (rings.ts, C_RING - 1)
-export const C_RING: usize = 16;       // ring of failures per slot (rings.ts: RING_RECORD_BYTES)
-export const C_BASE_FAILS: usize = 24; // f64
-export const C_NAME: usize = 32;       // u32 error name block (names.ts), | NAME_SHARED when it is the property cell's; 0 free
-export const C_OPEN: usize = 36;       // u32 incident record (below) since the cell first opened or was hot (a property cell: since created); 0 none
-export const CELL_SIZE: usize = 40;
+export const C_NEXT: usize = 0;        // i32 next cell of the same key; the last cell's: -1 - its key (cellKey)
+export const C_NEXT_FREE: usize = 0;   // i32 free-list link (a free cell is in no key's list)
+export const C_PENDING: usize = 4;     // i32 failures since the latest evaluation
+export const C_STATUS: usize = 8;      // u8 0 idle, 1 open
+export const C_HOT: usize = 9;         // u8 1 while the baseline is frozen
+export const C_OWN_VIEWS: usize = 10;  // u8 1: the baseline views are the cell's own (O_BASE_VIEWS), 0: its key's (cellBaseViews)
+export const C_RING_CODE: usize = 11;  // u8 width code of the ring (rings.ts, C_RING - 1)
+export const C_RING: usize = 12;       // ring of failures per slot (rings.ts: RING_RECORD_BYTES)
+export const C_BASE_FAILS: usize = 20; // f64
+export const C_NAME: usize = 28;       // u32 error name block (names.ts), | NAME_SHARED when it is the property cell's; 0 free
+export const C_OPEN: usize = 32;       // u32 incident record (below) since the cell first opened or was hot (a property cell: since created); 0 none
+export const CELL_SIZE: usize = 36;
+
+/**
+ * The key of cell record `cp`: the end of its key's list of cells names it (a cell needs no field
+ * for it; a title's list is its one cell, a property's one per error type).
+ */
+export function cellKey(cp: usize): i32 {
+  let n = load<i32>(cp + C_NEXT);
+  while (n >= 0) n = load<i32>(cellPtr(n) + C_NEXT);
+  return -1 - n;
+}
 
 // Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
 // from its first opening on, kept after it closes (the values stay part of the cell's state, as
@@ -553,8 +562,8 @@ export function createCell(key: i32, errHash: u64, namePtr: usize, nameLen: i32)
   store<u32>(c + C_OPEN, <u32>op);
   store<u32>(c + C_NAME, <u32>name);
   ringInit(c + C_RING);
-  store<i32>(c + C_KEY, key);
-  store<i32>(c + C_NEXT, load<i32>(k + K_FIRST_CELL));
+  const first = load<i32>(k + K_FIRST_CELL);
+  store<i32>(c + C_NEXT, first >= 0 ? first : -1 - key);
   store<i32>(k + K_FIRST_CELL, idx);
   if (op != 0) {
     store<f64>(op + O_BASE_VIEWS, load<f64>(k + K_BASE_VIEWS));

@@ -12,8 +12,8 @@ import { totalmem } from 'node:os';
  * (test/kernel-rings.test.ts imports keys with every ring at its widest and checks it).
  */
 export const BYTES_PER_KEY = 260;
-/** Bytes a cell costs at most (record 40, ring at its widest 128 beside it, incident record 64, property-cell extension 40, error name with its hash 24-48). */
-export const BYTES_PER_CELL = 320;
+/** Bytes a cell costs at most (record 36, ring at its widest 128 beside it, incident record 64, property-cell extension 40, error name with its hash 24-48). */
+export const BYTES_PER_CELL = 316;
 /** Share of the memory that the kernels' keys and cells may take together (the rest: Node, I/O buffers, the incident store). */
 export const MEMORY_SHARE = 0.5;
 /** What one kernel's keys and cells may take: its linear memory is 32-bit (4 GiB) and holds its I/O buffers too. */
