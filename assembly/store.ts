@@ -133,12 +133,12 @@ function rebaseSlots(scope: i32, base: i64): void {
 /** Adds `d` to the live title keys under property key record `pk`. */
 @inline export function addChildren(pk: usize, d: i32): void { store<i32>(pk + K_PARENT, load<i32>(pk + K_PARENT) - d); }
 
-// Cell record (CELL_SIZE bytes), in its key's list of cells (K_FIRST_CELL, C_NEXT). Its ring of failure counts is the 8 bytes at C_RING, its width code
-// the byte before (rings.ts). Its error type (name and hash) is an error name block (names.ts
-// allocErrorName), most often its property cell's. The state of an incident (below) is a record of
-// its own from the cell's first opening on (most cells never open); a property cell has one from its
-// creation on, which also names its extension record. An exported cell has every field at its own
-// place (key-groups.ts EC_*).
+// Cell record (CELL_SIZE bytes), in its key's list of cells (K_FIRST_CELL, C_NEXT). Its ring of
+// failure counts is the 8 bytes at C_RING, its width code the byte before (rings.ts). Its error type
+// (name and hash) is an error name block (names.ts allocErrorName), most often its property cell's.
+// The state of an incident (below) is a record of its own from the cell's first opening (or freeze)
+// on (most cells never have one); a property cell has one from its creation on, which also names its
+// extension record. An exported cell has every field at its own place (key-groups.ts EC_*).
 export const C_NEXT: usize = 0;        // i32 next cell of the same key; the last cell's: -1 - its key (cellKey)
 export const C_NEXT_FREE: usize = 0;   // i32 free-list link (a free cell is in no key's list)
 export const C_PENDING: usize = 4;     // i32 failures since the latest evaluation
@@ -163,9 +163,10 @@ export function cellKey(cp: usize): i32 {
 }
 
 // Incident record (a 64-byte block of the name store, names.ts): what a cell keeps about its incident,
-// from its first opening on, kept after it closes (the values stay part of the cell's state, as
-// exported). A cell that never opened reads as opened at 0, never calm, thresholds and impact 0 (and
-// a property cell's record holds those values until it opens).
+// from its first opening (or its baseline's first freeze: O_BASE_VIEWS) on, kept after it closes (the
+// values stay part of the cell's state, as exported). A cell that never opened reads as opened at 0,
+// never calm, thresholds and impact 0, no evidence mark (and a record holds those values until the
+// cell opens).
 export const O_OPEN_POS: usize = 0;    // i32 position in the open list (-1 not open)
 export const O_EXT: usize = 4;         // i32 a property cell's extension record (below); -1 a title cell's
 export const O_OPENED_AT: usize = 8;   // i64
@@ -228,9 +229,10 @@ export function ownBaseViews(cp: usize, k: usize): bool {
 
 // A title cell names its error type with its property cell's name block when the property has a cell
 // of that error type (it nearly always has: a view counts for the property first): one block per
-// property and error type instead of one per title cell, and the cell record keeps no hash of its own. The low bit of C_NAME (blocks are 8-byte
-// aligned) marks a borrowed block, which the title cell never frees. The property cell outlives it: a
-// property key is evicted only once no title key is left under it, and its cells go only with it.
+// property and error type instead of one per title cell, and the cell record keeps no hash of its
+// own. The low bit of C_NAME (blocks are 8-byte aligned) marks a borrowed block, which the title cell
+// never frees. The property cell outlives it: a property key is evicted only once no title key is left
+// under it, and its cells go only with it.
 const NAME_SHARED: u32 = 1;
 /** The name block of cell record `cp` (its own or its property cell's). */
 @inline export function cellNameBlock(cp: usize): usize { return <usize>(load<u32>(cp + C_NAME) & ~NAME_SHARED); }

@@ -24,9 +24,15 @@
 // the CPU time (user + system) per event, which a machine loaded by other work disturbs far less than
 // events/s by wall clock. BENCH_FILE=<ndjson> adds a file as a fourth stream.
 //
+// Micro (`BENCH_MODE=micro`, tinybench): one process holds BENCH_MICRO_KEYS (10M) title keys in a
+// kernel of this build (and of the baseline's, with BENCH_BASELINE) and in a Map peer (JSON.parse per
+// line, a Map from "property\ntitle" to an index and a 32-slot view and failure ring per key, the
+// least an engine with this detection keeps), then times chunks of 4,096 events: every title one held
+// already (lookup with 10M keys), and every title a new one (creation at 10M keys).
+//
 // Not a timed test: `npm run build && node --import tsx bench/keys.ts`
-// (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory|kernel,
-// BENCH_BASELINE, BENCH_FILE).
+// (BENCH_EVENTS, BENCH_ROUNDS, BENCH_WORKERS=1,2, BENCH_MEMORY_KEYS=1000000,4000000, BENCH_MODE=throughput|memory|kernel|micro,
+// BENCH_BASELINE, BENCH_FILE, BENCH_MICRO_KEYS, BENCH_MICRO_ITERATIONS).
 import { Readable, Writable } from 'node:stream';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -37,6 +43,7 @@ import { DEFAULT_DETECTION_PARAMS } from '../src/kernel/detection-params.ts';
 import { WasmKernel } from '../src/kernel/wasm-kernel.ts';
 import { EventClock, DEFAULT_CLOCK_OPTIONS } from '../src/engine/event-clock.ts';
 import { silentLogger } from '../src/log/logger.ts';
+import { Bench } from 'tinybench';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -204,6 +211,107 @@ async function kernelOnly(): Promise<void> {
   }
 }
 
+/** BENCH_MODE=micro: lookup and creation with 10M title keys held, kernels against a Map peer (see the head). */
+async function micro(): Promise<void> {
+  const held = Number(process.env.BENCH_MICRO_KEYS ?? 10_000_000);
+  const iterations = Number(process.env.BENCH_MICRO_ITERATIONS ?? 100);
+  const LINES = 4096;
+  // Event i at START + i * (an hour / held): the keys held came in an hour; the timed chunks go on at that rate.
+  const line = (i: number, t: number) =>
+    `{"property_id":"p${t % PROPERTIES}","video_title":"Title number ${t}","error_type":${i % 33 === 0 ? '"networkError"' : 'null'},"ts":${START + Math.floor((i * HOUR) / held)}}\n`;
+  const chunkOf = (from: number, title: (i: number) => number) => {
+    let text = '';
+    for (let i = from; i < from + LINES; i++) text += line(i, title(i));
+    return Buffer.from(text);
+  };
+  // Lookups (titles held, picked by a multiplicative hash) come first, then creations (titles never seen).
+  // tinybench may call a task more often than its iterations: room for twice as many chunks.
+  const pool = 2 * iterations;
+  const lookups = Array.from({ length: pool }, (_, j) => chunkOf(held + j * LINES, (i) => (Math.imul(i, 0x9e3779b1) >>> 0) % held));
+  const creates = Array.from({ length: pool }, (_, j) => chunkOf(held + (pool + j) * LINES, (i) => i));
+
+  interface Impl { name: string; feed(buf: Buffer): void; keys(): number }
+  const kernelImpl = (name: string, K: typeof WasmKernel): Impl => {
+    const keys = held + 2 * pool * LINES + 1000;
+    const k = K.create({ maxKeys: keys, maxCells: keys, chunkBytes: CHUNK, groupLo: 0, groupHi: 128, groups: 128, params: DEFAULT_DETECTION_PARAMS });
+    const clock = new EventClock(DEFAULT_CLOCK_OPTIONS);
+    return {
+      name,
+      feed(buf) {
+        const d = k.decodeChunk(buf, 1, 128);
+        const plan = clock.plan(d.times, d.props);
+        k.ingest(d.parts[0], plan.plan, plan.endTarget);
+      },
+      keys: () => k.counters().keys,
+    };
+  };
+  const mapImpl = (): Impl => {
+    const cap = held + 2 * pool * LINES;
+    const index = new Map<string, number>();
+    const rings = new Uint8Array(cap * 64); // per key: 32 slots of views, 32 of failures (u8, as the kernel's busiest narrow width)
+    const SLOT = 10 * 60_000;
+    return {
+      name: 'Map peer',
+      feed(buf) {
+        for (const l of buf.toString('utf8').split('\n')) {
+          if (!l) continue;
+          const e = JSON.parse(l) as { property_id: string; video_title: string; error_type: string | null; ts: number };
+          const key = `${e.property_id}\n${e.video_title}`;
+          let at = index.get(key);
+          if (at === undefined) { at = index.size; index.set(key, at); }
+          const slot = Math.floor(e.ts / SLOT) & 31;
+          rings[at * 64 + slot]++;
+          if (e.error_type !== null) rings[at * 64 + 32 + slot]++;
+        }
+      },
+      keys: () => index.size,
+    };
+  };
+  const impls: Impl[] = [kernelImpl('this build', WasmKernel)];
+  if (BASELINE) impls.push(kernelImpl('baseline', (await import(pathToFileURL(`${BASELINE}/src/kernel/wasm-kernel.ts`).href)).WasmKernel as typeof WasmKernel));
+  impls.push(mapImpl());
+  for (const impl of impls) {
+    const t0 = performance.now();
+    let text = '';
+    for (let i = 0; i < held; i++) {
+      const l = line(i, i);
+      if (text.length + l.length > CHUNK) { impl.feed(Buffer.from(text)); text = ''; }
+      text += l;
+    }
+    impl.feed(Buffer.from(text));
+    if (impl.keys() < held) throw new Error(`${impl.name}: ${impl.keys()} keys of ${held}`);
+    process.stderr.write(`${impl.name}: ${held.toLocaleString('en')} title keys held (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  }
+  // One chunk of lookups untimed first (the code paths warm, as after the fill); then the lookups of
+  // every implementation, then the creations.
+  for (const impl of impls) impl.feed(lookups[0]);
+  const bench = new Bench({ time: 0, iterations, warmup: false });
+  const next = new Map<string, number>();
+  const task = (name: string, chunks: Buffer[], from: number, feed: (b: Buffer) => void) => bench.add(name, () => {
+    const at = next.get(name) ?? from;
+    if (at >= chunks.length) throw new Error(`${name}: more calls than chunks`);
+    next.set(name, at + 1);
+    feed(chunks[at]);
+  });
+  for (const impl of impls) task(`${impl.name}: lookup`, lookups, 1, (b) => impl.feed(b));
+  for (const impl of impls) task(`${impl.name}: create`, creates, 0, (b) => impl.feed(b));
+  await bench.run();
+  const mean = (t: (typeof bench.tasks)[number]) => (t.result.state === 'completed' ? t.result.latency.mean : NaN);
+  for (const t of bench.tasks) if (t.result.state !== 'completed') throw new Error(`${t.name}: ${t.result.state} ${(t.result as { error?: Error }).error?.stack ?? ''}`);
+  // The kernels hold the newest records until event time passes them (out-of-orderness): up to a chunk's keys not made yet.
+  for (const impl of impls) if (impl.keys() < held + (iterations - 2) * LINES) throw new Error(`${impl.name}: ${impl.keys()} keys after creating`);
+  const nsPerEvent = Object.fromEntries(bench.tasks.map((t) => [t.name, mean(t) * 1e6 / LINES]));
+  console.log(`\nWith ${held.toLocaleString('en')} title keys held, chunks of ${LINES} events, ${iterations} per task, tinybench mean (${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, ${new Date().toISOString()})`);
+  console.log('| implementation | lookup ns/event | create ns/event | create / lookup | lookup vs Map peer | create vs Map peer |');
+  console.log('|---|---|---|---|---|---|');
+  const peer = (op: string) => nsPerEvent[`Map peer: ${op}`];
+  for (const impl of impls) {
+    const lookup = nsPerEvent[`${impl.name}: lookup`];
+    const create = nsPerEvent[`${impl.name}: create`];
+    console.log(`| ${impl.name} | ${lookup.toFixed(0)} | ${create.toFixed(0)} | ${(create / lookup).toFixed(2)}x | ${(peer('lookup') / lookup).toFixed(2)}x faster | ${(peer('create') / create).toFixed(2)}x faster |`);
+  }
+}
+
 /** A file's bytes in chunks of at most CHUNK bytes, each ending at a line end. */
 function fileChunks(path: string): Buffer[] {
   const all = readFileSync(path);
@@ -283,6 +391,8 @@ if (process.env.BENCH_CHILD) {
 } else {
   if (MODE === 'kernel') {
     await kernelOnly();
+  } else if (MODE === 'micro') {
+    await micro();
   } else {
     if (MODE !== 'memory') {
       if (BASELINE) throughputAgainstBaseline(BASELINE);
