@@ -387,8 +387,17 @@ function accept(st: StreamClock, t: number, prop: number): void {
   if (a && a.prop === prop) {
     if (t > a.ts) a.ts = t;
   } else {
+    // The record of the property before the last is reused: records of properties taking turns
+    // (most chunks) make no object each (snapshots copy them).
+    const reuse = st.b;
     st.b = a;
-    st.a = { prop, ts: t };
+    if (reuse) {
+      reuse.prop = prop;
+      reuse.ts = t;
+      st.a = reuse;
+    } else {
+      st.a = { prop, ts: t };
+    }
   }
 }
 
