@@ -273,7 +273,19 @@ describe('kernel vs reference model', () => {
       ...generateLines({ seed: 5, events: 15_000, properties: 3, titlesPerProperty: 4, ratePerSec: 60, startMs: START_2026 }),
       ...generateLines({ seed: 6, events: 15_000, properties: 3, titlesPerProperty: 4, ratePerSec: 60, startMs: later }),
     ];
-    const run = runSteps(params, cutSteps(lines, 5, 1_000));
+    const steps = cutSteps(lines, 5, 1_000);
+    const run = runSteps(params, steps);
+    // A kernel restored from its own part after every step: an importer sets its base from the slots
+    // it imports, whatever the exporter's.
+    let hopper = kernelFor(params);
+    const hState = newRunState();
+    const hv: Verdict[] = [];
+    for (const step of steps) {
+      hv.push(...feedKernel(hopper, [step], hState));
+      hopper = WasmKernel.fromStates(hopper.init, [hopper.exportState()], 128, true);
+    }
+    hv.push(...hopper.finish());
+    assertSameVerdicts(sorted(hv), run.kernel, '70 years in 1-second slots, restored after every step');
     assert.equal(run.kernelCounters.events, run.modelCounters.events);
     assert.ok(run.kernelCounters.events > 29_000, `events counted: ${run.kernelCounters.events}`);
     const opened = (vs: Verdict[], from: number) => vs.filter((v) => v.kind === 'open' && v.atMs >= from).length;
