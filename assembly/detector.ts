@@ -16,8 +16,8 @@ import {
   X_FAST_VIEWS, X_FAST_FAILS, X_FAST_LEVEL, X_HOT_LAST,
 } from './store';
 import {
-  scopeParam, profParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
-  S_SLOT_MS, S_MIN_VIEWS, S_MIN_FAILURES, S_Z_OPEN, S_Z_STRONG, S_MIN_EFFECT_ABS,
+  slotMsOf, profParam, param, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE,
+  S_MIN_VIEWS, S_MIN_FAILURES, S_Z_OPEN, S_Z_STRONG, S_MIN_EFFECT_ABS,
   S_MIN_EFFECT_RATIO, S_RESOLVE_MS, S_Z_RESOLVE, S_EXPIRE_MS, S_IDLE_EVICT_MS,
   S_BASELINE_DECAY, S_WARMUP_VIEWS, S_PRIOR_VIEWS, S_RESOLVE_VIEWS,
   S_BASELINE_Z, S_FAST_DECAY, S_CUSUM_LOG_LO, S_CUSUM_STEP_LO, S_CUSUM_LOG_HI, S_CUSUM_STEP_HI,
@@ -40,7 +40,6 @@ declare function emitVerdict(
   impacted: f64, openedAt: f64,
 ): void;
 
-@inline export function slotMsOf(scope: i32): i64 { return <i64>scopeParam(scope, S_SLOT_MS); }
 
 /**
  * The reference rate a property cell's threshold is built on: the slow baseline, as the Wilson upper

@@ -10,8 +10,8 @@ import {
   keyPtr, cellPtr, findKey, createKey, findCell, createCell,
   headSlot, lastTsAt, setLastTsAt, reachSlot, K_RING, addChildren, C_RING, C_PENDING,
 } from './store';
-import { param, P_TICK_MS, P_OOO_MS, P_LATE_DROP, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE } from './params';
-import { rotateTo, markDirty, evaluateTick, sweep, slotMsOf } from './detector';
+import { slotMsOf, param, P_TICK_MS, P_OOO_MS, P_LATE_DROP, P_SWEEP_MS, SCOPE_PROPERTY, SCOPE_TITLE } from './params';
+import { rotateTo, markDirty, evaluateTick, sweep } from './detector';
 import { combineHash } from './hash';
 import { isDuplicate } from './dedup';
 import { floorDiv } from './stats';

@@ -47,6 +47,8 @@ export const SCOPE_TITLE: i32 = 1;
 
 @inline export function param(i: i32): f64 { return load<f64>(HDR + H_PARAMS + (<usize>i << 3)); }
 @inline export function scopeParam(scope: i32, f: i32): f64 { return param(16 + scope * SCOPE_FIELDS + f); }
+/** Event-time ms per count slot of a scope (global geometry, never a profile's). */
+@inline export function slotMsOf(scope: i32): i64 { return <i64>scopeParam(scope, S_SLOT_MS); }
 /** Sets parameter slot i (global 0..15, scope 16 + scope * SCOPE_FIELDS + field). */
 export function setParam(i: i32, v: f64): void { store<f64>(HDR + H_PARAMS + (<usize>i << 3), v); }
 /** Fields per scope in a parameter block: JS checks its layout against this at start. */

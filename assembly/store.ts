@@ -11,7 +11,7 @@ import {
   H_CHANGED_PTR, H_CHANGED_LEN, H_REMOVED_PTR, H_REMOVED_LEN, H_REMOVED_CAP, H_CHANGES_LOST, H_EXPORTING,
 } from './state';
 import { exportBeforeWrite } from './key-groups';
-import { profileBase, profileOfHash, profParam, scopeParam, S_FAST_SHARE, S_SLOT_MS } from './params';
+import { profileBase, profileOfHash, profParam, slotMsOf, S_FAST_SHARE } from './params';
 import { allocName, freeName, releaseRegion, allocBlock, freeBlock, blockClass, allocErrorName, freeErrorName, errorNameHash } from './names';
 import { ringInit, ringFree } from './rings';
 import { groupOf } from './chunk';
@@ -108,7 +108,6 @@ function rebaseSlots(scope: i32, base: i64): void {
   store<i64>(HDR + H_SLOT_BASE + (<usize>scope << 3), base);
 }
 
-@inline function keySlotMs(k: usize): i64 { return <i64>scopeParam(<i32>load<u8>(k + K_SCOPE), S_SLOT_MS); }
 /**
  * The latest event time counted for key record `k` (0 before any), whose head slot is `head` (-1
  * none) in slots of `slotMs`: kept from the start of its head slot, where it is (its head slot is its
@@ -125,8 +124,8 @@ function rebaseSlots(scope: i32, base: i64): void {
   else if (r > <i64>i32.MAX_VALUE) r = <i64>i32.MAX_VALUE;
   store<i32>(k + K_LAST_TS, <i32>r);
 }
-@inline export function lastTs(k: usize): i64 { return lastTsAt(k, headSlot(k), keySlotMs(k)); }
-@inline export function setLastTs(k: usize, ts: i64): void { setLastTsAt(k, headSlot(k), keySlotMs(k), ts); }
+@inline export function lastTs(k: usize): i64 { return lastTsAt(k, headSlot(k), slotMsOf(<i32>load<u8>(k + K_SCOPE))); }
+@inline export function setLastTs(k: usize, ts: i64): void { setLastTsAt(k, headSlot(k), slotMsOf(<i32>load<u8>(k + K_SCOPE)), ts); }
 
 /** Live title keys under property key record `pk`. */
 @inline export function childCount(pk: usize): i32 { return -1 - load<i32>(pk + K_PARENT); }

@@ -95,6 +95,13 @@ async function run(data: Buffer[], workers: number): Promise<{ eps: number; seco
   return { eps: s.eventsPerSecond, seconds: s.seconds, events: s.events, keysDropped: 0 };
 }
 
+/** Decodes a chunk in one kernel (one owner of all 128 key groups), plans it on `clock` and ingests it. */
+function feedKernel(k: WasmKernel, clock: EventClock, buf: Buffer): void {
+  const d = k.decodeChunk(buf, 1, 128);
+  const plan = clock.plan(d.times, d.props);
+  k.ingest(d.parts[0], plan.plan, plan.endTarget);
+}
+
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const m = (x: number) => `${(x / 1e6).toFixed(2)}M`;
 
@@ -188,9 +195,7 @@ async function kernelOnly(): Promise<void> {
         const clock = new EventClock(DEFAULT_CLOCK_OPTIONS);
         const t0 = process.cpuUsage();
         for (const buf of data[s]) {
-          const d = k.decodeChunk(buf, 1, 128);
-          const plan = clock.plan(d.times, d.props);
-          k.ingest(d.parts[0], plan.plan, plan.endTarget);
+          feedKernel(k, clock, buf);
         }
         k.finish();
         const used = process.cpuUsage(t0);
@@ -238,9 +243,7 @@ async function micro(): Promise<void> {
     return {
       name,
       feed(buf) {
-        const d = k.decodeChunk(buf, 1, 128);
-        const plan = clock.plan(d.times, d.props);
-        k.ingest(d.parts[0], plan.plan, plan.endTarget);
+        feedKernel(k, clock, buf);
       },
       keys: () => k.counters().keys,
     };
@@ -336,9 +339,7 @@ function memoryChild(n: number, impl: string): void {
     const clock = new EventClock(DEFAULT_CLOCK_OPTIONS);
     let text = '';
     const flush = () => {
-      const d = k.decodeChunk(Buffer.from(text), 1, 128);
-      const plan = clock.plan(d.times, d.props);
-      k.ingest(d.parts[0], plan.plan, plan.endTarget);
+      feedKernel(k, clock, Buffer.from(text));
       text = '';
     };
     for (let i = 0; i < n; i++) {

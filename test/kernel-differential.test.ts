@@ -24,6 +24,11 @@ function kernelFor(params: DetectionParams, chunkBytes = 1 << 20): WasmKernel {
   return WasmKernel.create({ maxKeys: 4096, maxCells: 16384, chunkBytes, groupLo: 0, groupHi: 128, groups: 128, params }, true);
 }
 
+/** A new kernel restored from `k`'s full part (as a restart from its checkpoint would). */
+function restoredFromOwnPart(k: WasmKernel): WasmKernel {
+  return WasmKernel.fromStates(k.init, [k.exportState()], 128, true);
+}
+
 interface Run {
   kernel: Verdict[];
   model: Verdict[];
@@ -256,7 +261,7 @@ describe('kernel vs reference model', () => {
         assert.deepEqual(hot, model.hotCells(), `${what}, step ${i}: hot cells`);
         const byCell = (fs: typeof figures) => fs.map((f) => JSON.stringify(f)).sort();
         assert.deepEqual(byCell(hopper.dumpPage(0, 100_000).figures), byCell(figures), `${what}, step ${i}: figures of the kernel restored after every step`);
-        hopper = WasmKernel.fromStates(hopper.init, [hopper.exportState()], 128, true);
+        hopper = restoredFromOwnPart(hopper);
         recentOnly += figures.filter((f) => f.hot && !f.open && f.scope === 'title' && f.error_ratio <= params.title.minEffectAbs
           && f.recent_error_ratio > params.title.minEffectAbs).length;
       }
@@ -282,7 +287,7 @@ describe('kernel vs reference model', () => {
     const hv: Verdict[] = [];
     for (const step of steps) {
       hv.push(...feedKernel(hopper, [step], hState));
-      hopper = WasmKernel.fromStates(hopper.init, [hopper.exportState()], 128, true);
+      hopper = restoredFromOwnPart(hopper);
     }
     hv.push(...hopper.finish());
     assertSameVerdicts(sorted(hv), run.kernel, '70 years in 1-second slots, restored after every step');

@@ -119,7 +119,6 @@ export class Engine {
   readonly clock: EventClock;
   /** An advance of event time without records is queued and not yet planned. */
   private advanceQueued = false;
-  /** Upstream progress waiting for the chunks pushed before it to be planned (at: the stage it precedes). */
   /** Clock updates to apply once every chunk pushed before them (seq < at) is planned. */
   private readonly progressQueue: Array<{ at: number; apply: () => void }> = [];
   private idleTimer: NodeJS.Timeout | null = null;

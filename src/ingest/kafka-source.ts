@@ -191,9 +191,11 @@ export class KafkaSource implements Source {
       const revoked = [...this.assigned].filter((k) => !mine.has(k));
       const gained = [...mine].filter((k) => !this.assigned.has(k));
       // Never commit for a partition this member gave up: it would overwrite its new owner's commits.
-      for (const k of revoked) this.progress.delete(k);
-      for (const k of revoked) this.written.delete(k);
-      for (const k of revoked) this.loading.delete(k);
+      for (const k of revoked) {
+        this.progress.delete(k);
+        this.written.delete(k);
+        this.loading.delete(k);
+      }
       this.assigned = mine;
       this.generation = (e.payload as { generationId?: number }).generationId ?? null;
       this.loadPartitions(gained, revoked, this.generation);
