@@ -60,7 +60,6 @@ EXPOSE 8080
 # GET /readyz of the daemon at VIGIL_HTTP_HOST/PORT with Node itself (the image has no curl).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["node", "bin/vigil.js", "healthcheck"]
 # docker stop sends SIGTERM: the daemon drains, checkpoints and exits. Run with --init so that an init
-# (tini) is PID 1 rather than node, see README. Semi-spaces of 64 MB (a 128 MB young generation, V8 gives 32):
-# kafkajs makes several objects per record, and a backlog drains 15-27% faster with it (README, Kafka source).
-ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/vigil.js"]
+# (tini) is PID 1 rather than node, see README.
+ENTRYPOINT ["node", "bin/vigil.js"]
 CMD ["run"]

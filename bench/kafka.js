@@ -1,9 +1,12 @@
 // Kafka benchmark: events/s end to end (vigil run's Kafka source -> engine -> incidents) from a
-// pre-filled topic, next to the rate at which kafkajs alone consumes the same topic in the same
-// process (eachBatch, counting values). Also samples memory while Vigil drains the backlog: a
-// pre-filled topic is the worst burst there is, so peak memory must stay far below its size.
+// pre-filled topic, next to the rate at which kafkajs alone, as shipped, consumes the same topic
+// (eachBatch, counting values) in a child process of this script run before and after Vigil: Vigil
+// patches kafkajs for its whole process (its own record batch decoder), so the peer cannot share it.
+// Also samples memory while Vigil drains the backlog: a pre-filled topic is the worst burst there
+// is, so peak memory must stay far below its size. The child runs with this process's node flags.
 // Needs the broker: bash scripts/services.sh up kafka. BENCH_KAFKA_RECORDS (default 1000000).
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, createReadStream, createWriteStream, statSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
@@ -13,8 +16,7 @@ import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { writeGeneratedFiles } from '../dist/generate/index.js';
 import { loadConfig } from '../dist/config/config.js';
-import { Daemon } from '../dist/daemon/daemon.js';
-import { kafkaFetchOptions } from '../dist/ingest/kafka-source.js';
+// Vigil's modules patch kafkajs when they load (src/ingest/kafkajs-patches.ts): imported only on the Vigil side, below.
 import { silentLogger } from '../dist/log/logger.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -80,7 +82,7 @@ function vigilEnv(group) {
 
 async function rawKafkajs() {
   // The same consumer settings as Vigil's source: fetch sizes, no auto-commit, offsets resolved by hand, one partition at a time.
-  const consumer = kafka.consumer({ groupId: `raw-${Date.now()}`, ...kafkaFetchOptions(loadConfig(vigilEnv('raw')).kafka) });
+  const consumer = kafka.consumer({ groupId: `raw-${Date.now()}`, ...JSON.parse(process.env.BENCH_RAW_OPTIONS) });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   let n = 0;
@@ -113,6 +115,7 @@ async function rawKafkajs() {
 }
 
 async function vigil() {
+  const { Daemon } = await import('../dist/daemon/daemon.js');
   const env = vigilEnv('vigil');
   const daemon = new Daemon(loadConfig(env), silentLogger());
   const base = process.memoryUsage();
@@ -144,12 +147,28 @@ async function vigil() {
     rssGrowthMB: (peakRss - base.rss) / 2 ** 20, heapGrowthMB: (peakHeap - base.heapUsed - base.arrayBuffers) / 2 ** 20 };
 }
 
+/** rawKafkajs() in a fresh node process with this one's flags, so it runs kafkajs unpatched. */
+function rawKafkajsChild() {
+  const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, BENCH_RAW_CHILD: '1' }, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+if (!process.env.BENCH_RAW_OPTIONS) {
+  const { kafkaFetchOptions } = await import('../dist/ingest/kafka-source.js');
+  process.env.BENCH_RAW_OPTIONS = JSON.stringify(kafkaFetchOptions(loadConfig(vigilEnv('raw')).kafka));
+}
+if (process.env.BENCH_RAW_CHILD) {
+  console.log(JSON.stringify(await rawKafkajs()));
+  process.exit(0);
+}
+
 const fmt = (x) => `${(x / 1e6).toFixed(3)}M/s`;
-const only = process.env.BENCH_ONLY; // 'vigil' or 'raw': one side alone, e.g. under --cpu-prof
+const only = process.env.BENCH_ONLY; // 'vigil' or 'raw': one side alone (under --cpu-prof, the raw side's profile is its child's)
 const none = { eventsPerSecond: NaN };
-const raw = only === 'vigil' ? none : await rawKafkajs();
+const raw = only === 'vigil' ? none : rawKafkajsChild();
 const v = only === 'raw' ? { ...none, rssGrowthMB: NaN, heapGrowthMB: NaN } : await vigil();
-const raw2 = only ? none : await rawKafkajs();
+const raw2 = only ? none : rawKafkajsChild();
 const rawBest = Math.max(raw.eventsPerSecond, raw2.eventsPerSecond || 0);
 console.log(JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version,
   records, partitions, topicMB: +(bytes / 2 ** 20).toFixed(1), workers, raw: [raw, raw2], vigil: v }, null, 1));

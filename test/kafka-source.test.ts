@@ -9,12 +9,14 @@ import { loadConfig } from '../src/config/config.ts';
 import { Daemon } from '../src/daemon/daemon.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { KafkaSource } from '../src/ingest/kafka-source.ts';
-import Long from 'kafkajs/src/utils/long.js';
+import { recordBatchDecoder } from '../src/ingest/kafkajs-patches.ts';
+import kafkajs from 'kafkajs';
 import { buildTraffic } from './support/traffic.ts';
 import { KafkaHarness, startBroker, stopBroker } from './support/kafka-harness.ts';
 import { serviceEnv, waitUntil } from './support/services-env.ts';
 import { VIGIL, startDaemon, killLeftoverDaemons } from './support/daemon-process.ts';
 
+const { CompressionTypes } = kafkajs;
 const START = Date.UTC(2026, 10, 27, 6);
 let dir: string;
 let kafka: KafkaHarness;
@@ -143,26 +145,38 @@ test('offsets committed are exactly the positions the sink says are committable 
   }
 });
 
-test('every record\'s offset and timestamp as kafkajs decodes them, with its parsing of a batch\'s first offset and timestamp memoized (kafkajs-patches)', async () => {
-  assert.equal((Long as unknown as { __vigilPatched?: boolean }).__vigilPatched, true, 'importing the Kafka source patches kafkajs');
-  const topic = await kafka.topic('vigil-long', 1);
+test('every record\'s offset, timestamp, key, value and headers through Vigil\'s record batch decoder, plain and gzip batches, as the producer sent them', async () => {
+  assert.equal(recordBatchDecoder(), 'vigil', 'importing the Kafka source installs the decoder');
+  const topic = await kafka.topic('vigil-decode', 1);
   const producer = kafka.kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   // Batches with first offsets and first timestamps of their own (and of other lengths as strings).
   const T0 = 1_795_000_000_000;
-  const sent: Array<{ offset: string; timestamp: string }> = [];
+  type Seen = { offset: string; timestamp: string; key: string | null; value: string; headers: Record<string, string | string[]> };
+  const sent: Seen[] = [];
   for (let b = 0; b < 6; b++) {
-    const messages = Array.from({ length: 7 + b * 5 }, (_, i) => ({ value: `b${b}r${i}`, timestamp: String(T0 + b * 987_654 + i * 3) }));
-    await producer.send({ topic, messages });
-    for (const m of messages) sent.push({ offset: String(sent.length), timestamp: m.timestamp });
+    const messages = Array.from({ length: 7 + b * 5 }, (_, i) => ({
+      key: i % 3 === 0 ? null : `k${b}.${i}`,
+      value: `b${b}r${i}`,
+      timestamp: String(T0 + b * 987_654 + i * 3),
+      headers: i % 4 === 1 ? { kind: 'x', many: ['1', '2'] } : undefined,
+    }));
+    await producer.send({ topic, messages, compression: b % 2 ? CompressionTypes.GZIP : CompressionTypes.None });
+    for (const m of messages) sent.push({ offset: String(sent.length), timestamp: m.timestamp, key: m.key, value: m.value, headers: m.headers ?? {} });
   }
   await producer.disconnect();
-  const got: Array<{ offset: string; timestamp: string }> = [];
-  const consumer = kafka.kafka.consumer({ groupId: `vigil-long-${Date.now()}` });
+  const got: Seen[] = [];
+  const text = (v: unknown): string | string[] => (Array.isArray(v) ? v.map((x) => String(x)) : String(v));
+  const consumer = kafka.kafka.consumer({ groupId: `vigil-decode-${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   try {
-    await consumer.run({ eachBatch: async ({ batch }) => { for (const m of batch.messages) got.push({ offset: m.offset, timestamp: m.timestamp }); } });
+    await consumer.run({ eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        got.push({ offset: m.offset, timestamp: m.timestamp, key: m.key ? m.key.toString() : null, value: String(m.value),
+          headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, text(v)])) });
+      }
+    } });
     await waitUntil('every record read', () => got.length >= sent.length, 30_000);
   } finally {
     await consumer.disconnect();

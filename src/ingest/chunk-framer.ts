@@ -2,6 +2,10 @@ import type { SkipCounts, SkipReason } from './skip-counts.ts';
 
 const NL = 0x0a;
 
+function positionText(next: string | number | undefined): string | undefined {
+  return next === undefined ? undefined : String(next);
+}
+
 /** A chunk of whole lines, and the source's position after its last value (when the source gave positions). */
 export interface FramedChunk {
   chunk: Uint8Array;
@@ -28,10 +32,13 @@ export class ChunkFramer {
   private ends = new Int32Array(4096);
   private n = 0;
   private readonly sealed: FramedChunk[] = [];
-  /** The position after the last value added (framed or skipped): where a source resumes after the open chunk. */
-  private lastNext: string | undefined;
+  /**
+   * The position after the last value added (framed or skipped): where a source resumes after the
+   * open chunk. A number (a Kafka offset) becomes a string only when a chunk is handed out, not per record.
+   */
+  private lastNext: string | number | undefined;
   /** The position of the last chunk handed out. */
-  private sealedNext: string | undefined;
+  private sealedNext: string | number | undefined;
   private readonly maxValue: number;
 
   constructor(
@@ -51,8 +58,8 @@ export class ChunkFramer {
     return this.len;
   }
 
-  /** Frames one value (or skips and counts it); `next` is the source's position after it (ChunkPosition.next). */
-  add(v: Uint8Array | null | undefined, next?: string): void {
+  /** Frames one value (or skips and counts it); `next` is the source's position after it (ChunkPosition.next, or a number that becomes it). */
+  add(v: Uint8Array | null | undefined, next?: string | number): void {
     if (!v || v.length === 0) { this.skip('empty', v, next); return; }
     const ownNl = v[v.length - 1] === NL;
     // The limit applies to the line, as for file input: a value's own trailing newline does not count.
@@ -67,7 +74,7 @@ export class ChunkFramer {
       if (body.indexOf(NL) >= 0) { this.skip('newline', v, next); return; }
       this.seal();
       this.lastNext = next;
-      this.sealed.push({ chunk: new Uint8Array(body), next });
+      this.sealed.push({ chunk: new Uint8Array(body), next: positionText(next) });
       this.sealedNext = next;
       return;
     }
@@ -98,13 +105,13 @@ export class ChunkFramer {
     // Values skipped after the last chunk (a batch that ends with bad records) still move the
     // position: an empty chunk carries it, or a partition of only bad records would never be committable.
     if (this.lastNext !== this.sealedNext) {
-      this.sealed.push({ chunk: new Uint8Array(0), next: this.lastNext });
+      this.sealed.push({ chunk: new Uint8Array(0), next: positionText(this.lastNext) });
       this.sealedNext = this.lastNext;
     }
     return this.takeSealed();
   }
 
-  private skip(reason: SkipReason, v: Uint8Array | null | undefined, next?: string): void {
+  private skip(reason: SkipReason, v: Uint8Array | null | undefined, next?: string | number): void {
     if (next !== undefined) this.lastNext = next;
     this.counts[reason]++;
     this.onSkip?.(reason, v);
@@ -118,12 +125,12 @@ export class ChunkFramer {
     const chunk = this.buf.subarray(0, full);
     if (full >= this.chunkBytes >>> 2) {
       // Hand the buffer itself over (it is transferred to a worker) and start a new one.
-      this.sealed.push({ chunk, next: this.lastNext });
+      this.sealed.push({ chunk, next: positionText(this.lastNext) });
       this.sealedNext = this.lastNext;
       this.buf = Buffer.allocUnsafeSlow(this.chunkBytes);
     } else {
       // A small tail (a trickle of live records): an exact-size copy, and the buffer is reused.
-      this.sealed.push({ chunk: new Uint8Array(chunk), next: this.lastNext });
+      this.sealed.push({ chunk: new Uint8Array(chunk), next: positionText(this.lastNext) });
       this.sealedNext = this.lastNext;
     }
     this.len = 0;

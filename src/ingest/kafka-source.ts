@@ -9,7 +9,7 @@ import { SourceError } from './source-error.ts';
 import { kafkaLogCreator } from './kafka-log.ts';
 import { TrackedSockets } from './tracked-sockets.ts';
 import { untrustedCertificate } from './tls-check.ts';
-import { patchKafkajs } from './kafkajs-patches.ts';
+import { patchKafkajs, recordBatchDecoder } from './kafkajs-patches.ts';
 import { stickyAssigner } from './sticky-assigner.ts';
 import { classify, upstreamStream } from '../cluster/repartition-record.ts';
 
@@ -246,7 +246,7 @@ export class KafkaSource implements Source {
     this.timer.unref();
     this.watchTimer = setInterval(() => { void this.watch(); }, WATCH_INTERVAL_MS);
     this.watchTimer.unref();
-    this.log.info({ brokers: c.brokers, startFrom: c.startFrom }, 'kafka source started');
+    this.log.info({ brokers: c.brokers, startFrom: c.startFrom, recordBatchDecoder: recordBatchDecoder() }, 'kafka source started');
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
@@ -289,7 +289,7 @@ export class KafkaSource implements Source {
         this.stream = key;
         const framer = this.framer;
         // Each value with the offset after it: a chunk's position is where its partition resumes.
-        for (let j = i; j < msgs.length; j++) framer.add(msgs[j].value, String(Number(msgs[j].offset) + 1));
+        for (let j = i; j < msgs.length; j++) framer.add(msgs[j].value, Number(msgs[j].offset) + 1);
         this.records += msgs.length - i;
         this.batches++;
         p.deliveredNext = Number(msgs[msgs.length - 1].offset) + 1;
@@ -328,7 +328,7 @@ export class KafkaSource implements Source {
         this.partition = key;
         this.stream = stream;
       }
-      this.framer.add(m.value, String(Number(m.offset) + 1));
+      this.framer.add(m.value, Number(m.offset) + 1);
     }
     await this.pushChunks(this.framer.takeSealed(), { stream: this.stream, live: false }, key);
   }

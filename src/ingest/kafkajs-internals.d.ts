@@ -8,8 +8,3 @@ declare module 'kafkajs/src/consumer/consumerGroup.js' {
   const ConsumerGroup: unknown;
   export default ConsumerGroup;
 }
-
-declare module 'kafkajs/src/utils/long.js' {
-  const Long: unknown;
-  export default Long;
-}

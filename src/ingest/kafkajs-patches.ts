@@ -1,12 +1,20 @@
-// kafkajs 2.2.4 is unmaintained; this module carries the fixes and the one addition Vigil depends on.
+// kafkajs 2.2.4 is unmaintained; this module carries the fixes and the one addition Vigil depends on,
+// and installs Vigil's record batch decoder (kafkajs-record-batch.ts).
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
 import ConsumerGroup from 'kafkajs/src/consumer/consumerGroup.js';
-import Long from 'kafkajs/src/utils/long.js';
+import { installRecordBatchDecoder } from './kafkajs-record-batch.ts';
 
 interface PatchableQueue {
   pending: unknown[];
   scheduleCheckPendingRequests(): void;
   __vigilPatched?: boolean;
+}
+
+/** Applies every patch below, and installs Vigil's record batch decoder; calling it again changes nothing. */
+export function patchKafkajs(): void {
+  patchGroupJoinGeneration();
+  patchEmptyQueueCheck();
+  leanDecoder = installRecordBatchDecoder();
 }
 
 /**
@@ -16,9 +24,7 @@ interface PatchableQueue {
  * after SIGTERM (and burns CPU meanwhile). With nothing pending there is nothing to check: push()
  * queues a request before it schedules a check, so skipping an empty check loses nothing.
  */
-export function patchKafkajs(): void {
-  patchGroupJoinGeneration();
-  patchLongFromString();
+function patchEmptyQueueCheck(): void {
   const proto = (RequestQueue as unknown as { prototype: PatchableQueue }).prototype;
   if (proto.__vigilPatched) return;
   const original = proto.scheduleCheckPendingRequests;
@@ -27,6 +33,13 @@ export function patchKafkajs(): void {
     original.call(this);
   };
   proto.__vigilPatched = true;
+}
+
+let leanDecoder = false;
+
+/** Which decoder reads fetched record batches: Vigil's, unless a fetch in this process ran before patchKafkajs. */
+export function recordBatchDecoder(): 'vigil' | 'kafkajs' {
+  return leanDecoder ? 'vigil' : 'kafkajs';
 }
 
 interface PatchableGroup {
@@ -63,36 +76,4 @@ function patchGroupJoinGeneration(): void {
     return original.call(this);
   };
   proto.__vigilPatched = true;
-}
-
-interface PatchableLong {
-  fromString(str: string): unknown;
-  __vigilPatched?: boolean;
-}
-
-/**
- * kafkajs decodes every record's offset and timestamp as `Long.fromValue(<the batch's first offset or
- * timestamp, a string>).add(delta).toString()`: the same two strings parsed into a BigInt again for
- * every record (about 0.06-0.09 s of main-thread CPU per million records, `bench/kafka.js`). A Long never
- * changes once made (only its constructor sets its value), so the last two parsed are handed out again.
- */
-function patchLongFromString(): void {
-  const cls = Long as unknown as PatchableLong;
-  if (cls.__vigilPatched) return;
-  const original = cls.fromString.bind(cls);
-  let s0: string | null = null;
-  let l0: unknown = null;
-  let s1: string | null = null;
-  let l1: unknown = null;
-  cls.fromString = (str: string) => {
-    if (str === s0) return l0;
-    if (str === s1) return l1;
-    const l = original(str);
-    s1 = s0;
-    l1 = l0;
-    s0 = str;
-    l0 = l;
-    return l;
-  };
-  cls.__vigilPatched = true;
 }
