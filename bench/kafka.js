@@ -4,7 +4,7 @@
 // patches kafkajs for its whole process (its own record batch decoder), so the peer cannot share it.
 // Also samples memory while Vigil drains the backlog: a pre-filled topic is the worst burst there
 // is, so peak memory must stay far below its size. The child runs with this process's node flags.
-// Needs the broker: bash scripts/services.sh up kafka. BENCH_KAFKA_RECORDS (default 1000000).
+// Needs the broker: bash scripts/services.sh up kafka. BENCH_KAFKA_RECORDS (default 1000000), BENCH_KAFKA_CODEC (none).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, createReadStream, createWriteStream, statSync, readFileSync } from 'node:fs';
@@ -24,6 +24,8 @@ const brokers = process.env.VIGIL_TEST_KAFKA_BROKERS ?? '127.0.0.1:19092';
 const records = Number(process.env.BENCH_KAFKA_RECORDS ?? 1_000_000);
 const partitions = Number(process.env.BENCH_KAFKA_PARTITIONS ?? 4);
 const workers = Number(process.env.BENCH_WORKERS ?? 2);
+// How kcat compresses the topic's batches: none, gzip, snappy, lz4 or zstd.
+const codec = process.env.BENCH_KAFKA_CODEC ?? 'none';
 const outDir = join(import.meta.dirname, 'out');
 mkdirSync(outDir, { recursive: true });
 const source = join(outDir, 'bench-h4-s1.ndjson');
@@ -47,7 +49,7 @@ const bytes = statSync(file).size;
 const kafka = new Kafka({ clientId: 'vigil-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
 await admin.connect();
-const topic = `vigil-bench-${records}-${partitions}p`;
+const topic = `vigil-bench-${records}-${partitions}p${codec === 'none' ? '' : `-${codec}`}`;
 const existing = await admin.listTopics();
 let filled = false;
 if (existing.includes(topic)) {
@@ -59,7 +61,7 @@ if (!filled) {
   await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
   process.stderr.write(`filling ${topic} with ${records} records using kcat ...\n`);
   // Random partitioner over the partitions, as producers without keys do.
-  execFileSync('kcat', ['-P', '-b', brokers, '-t', topic, '-l', '-X', 'linger.ms=50', '-X', 'batch.num.messages=10000', file], { stdio: 'inherit' });
+  execFileSync('kcat', ['-P', '-b', brokers, '-t', topic, '-z', codec, '-l', '-X', 'linger.ms=50', '-X', 'batch.num.messages=10000', file], { stdio: 'inherit' });
 }
 await admin.disconnect();
 
@@ -159,6 +161,8 @@ if (!process.env.BENCH_RAW_OPTIONS) {
   process.env.BENCH_RAW_OPTIONS = JSON.stringify(kafkaFetchOptions(loadConfig(vigilEnv('raw')).kafka));
 }
 if (process.env.BENCH_RAW_CHILD) {
+  // kafkajs reads only gzip itself: the peer gets the same decompressors as Vigil (and nothing else of Vigil's).
+  if (codec !== 'none' && codec !== 'gzip') (await import('../dist/ingest/kafka-codecs.js')).registerKafkaCodecs();
   console.log(JSON.stringify(await rawKafkajs()));
   process.exit(0);
 }
@@ -171,7 +175,7 @@ const v = only === 'raw' ? { ...none, rssGrowthMB: NaN, heapGrowthMB: NaN } : aw
 const raw2 = only ? none : rawKafkajsChild();
 const rawBest = Math.max(raw.eventsPerSecond, raw2.eventsPerSecond || 0);
 console.log(JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version,
-  records, partitions, topicMB: +(bytes / 2 ** 20).toFixed(1), workers, raw: [raw, raw2], vigil: v }, null, 1));
+  records, partitions, codec, topicMB: +(bytes / 2 ** 20).toFixed(1), workers, raw: [raw, raw2], vigil: v }, null, 1));
 console.log(`raw kafkajs: ${fmt(raw.eventsPerSecond)} / ${fmt(raw2.eventsPerSecond)}; vigil end to end: ${fmt(v.eventsPerSecond)} ` +
   `(${(100 * v.eventsPerSecond / rawBest).toFixed(0)}% of raw kafkajs); peak memory growth while draining a ${(bytes / 2 ** 20).toFixed(0)} MB backlog: ` +
   `heap+buffers ${v.heapGrowthMB.toFixed(0)} MB, rss ${v.rssGrowthMB.toFixed(0)} MB`);

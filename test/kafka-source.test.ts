@@ -85,6 +85,24 @@ test('records produced with kcat (vigil run as a child process): transitions equ
   assert.equal(readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8'), expected);
 });
 
+for (const codec of ['snappy', 'lz4', 'zstd']) {
+  test(`records produced with kcat, ${codec}-compressed: transitions equal vigil replay`, async () => {
+    const topic = await kafka.topic(`vigil-${codec}`);
+    // Batches of many records (linger), compressed by librdkafka.
+    execFileSync('kcat', ['-P', '-b', kafka.brokers, '-t', topic, '-z', codec, '-X', 'linger.ms=100', '-l', wholeFile], { stdio: 'pipe' });
+    const env = daemonEnv(topic, `g-${topic}`, codec);
+    const daemon = new Daemon(loadConfig(env), silentLogger());
+    await daemon.start();
+    try {
+      await waitUntil('every record evaluated', () => engineEvents(daemon) === lines.length, 60_000);
+      await waitUntil('offsets committed', async () => (await kafka.committed(env.VIGIL_KAFKA_GROUP, topic)) === lines.length);
+    } finally {
+      await daemon.stop();
+    }
+    assert.equal(readFileSync(env.VIGIL_TRANSITIONS_FILE, 'utf8'), expected);
+  });
+}
+
 test('poison records never block a partition: bad JSON, embedded newline, oversized and empty values are skipped and counted', async () => {
   const topic = await kafka.topic('vigil-poison', 2);
   const good = lines.slice(0, 2000);

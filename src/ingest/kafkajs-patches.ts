@@ -1,8 +1,9 @@
 // kafkajs 2.2.4 is unmaintained; this module carries the fixes and the one addition Vigil depends on,
-// and installs Vigil's record batch decoder (kafkajs-record-batch.ts).
+// and installs Vigil's record batch decoder (kafkajs-record-batch.ts) and decompressors (kafka-codecs.ts).
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
 import ConsumerGroup from 'kafkajs/src/consumer/consumerGroup.js';
 import { installRecordBatchDecoder } from './kafkajs-record-batch.ts';
+import { registerKafkaCodecs } from './kafka-codecs.ts';
 
 interface PatchableQueue {
   pending: unknown[];
@@ -10,8 +11,9 @@ interface PatchableQueue {
   __vigilPatched?: boolean;
 }
 
-/** Applies every patch below, and installs Vigil's record batch decoder; calling it again changes nothing. */
+/** Applies every patch below, installs Vigil's record batch decoder and its snappy, lz4 and zstd decompressors; calling it again changes nothing. */
 export function patchKafkajs(): void {
+  registerKafkaCodecs();
   patchGroupJoinGeneration();
   patchEmptyQueueCheck();
   leanDecoder = installRecordBatchDecoder();
