@@ -71,3 +71,63 @@ test('a line of exactly chunkBytes is emitted whatever the piece sizes; one byte
     assert.deepEqual(oversized.map((o) => o.bytes), [C + 1], `pieces of ${size}`);
   }
 });
+
+/** The chunks (with their end offsets) and skipped lines of `input` read through pull() in reads of at most `size` bytes. */
+async function runPull(chunkBytes: number, input: Uint8Array, size: number) {
+  const ch = new LineChunker(chunkBytes);
+  const out: Array<[string, number]> = [];
+  const emit = (c: Uint8Array, end: number) => out.push([dec.decode(c), end]);
+  let at = 0;
+  const read = async (buf: Uint8Array, offset: number, length: number) => {
+    const n = Math.min(length, size, input.length - at);
+    buf.set(input.subarray(at, at + n), offset);
+    at += n;
+    return n;
+  };
+  while ((await ch.pull(read, emit)) > 0);
+  ch.end(emit);
+  return { out, oversized: ch.takeOversized() };
+}
+
+test('pull() reads into the chunks and cuts them exactly as push() of the same bytes: chunks, end offsets, skipped lines', async () => {
+  const C = 1024;
+  const exact = (tag: string) => `{"t":"${tag}","pad":"${'p'.repeat(C - 18)}"}`;
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const lines: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    const r = rnd();
+    lines.push(r < 0.05 ? exact(`e${i}`) : r < 0.08 ? 'z'.repeat(C + 1 + Math.floor(rnd() * 3000)) : `{"n":${i},"pad":"${'x'.repeat(Math.floor(rnd() * 300))}"}`);
+  }
+  for (const tail of ['\n', '']) {
+    const input = enc.encode(lines.join('\n') + tail);
+    for (const size of [1, 7, 100, C - 1, C, C + 1, 3 * C, input.length]) {
+      const ch = new LineChunker(C);
+      const want: Array<[string, number]> = [];
+      for (let i = 0; i < input.length; i += size) ch.push(input.subarray(i, i + size), (c, end) => want.push([dec.decode(c), end]));
+      ch.end((c, end) => want.push([dec.decode(c), end]));
+      const got = await runPull(C, input, size);
+      assert.deepEqual(got.out, want, `reads of ${size}, input ${tail ? 'ending with' : 'without'} a newline`);
+      assert.deepEqual(got.oversized, ch.takeOversized(), `reads of ${size}`);
+      assert.ok(got.oversized.length > 5 && got.out.length > 20);
+    }
+  }
+});
+
+test('pull() hands over chunks at the start of buffers of their own, as the engine transfers them', async () => {
+  const input = enc.encode(Array.from({ length: 200 }, (_, i) => `{"n":${i}}`).join('\n') + '\n');
+  const ch = new LineChunker(256);
+  const chunks: Uint8Array[] = [];
+  let at = 0;
+  const read = async (buf: Uint8Array, offset: number, length: number) => {
+    const n = Math.min(length, input.length - at);
+    buf.set(input.subarray(at, at + n), offset);
+    at += n;
+    return n;
+  };
+  while ((await ch.pull(read, (c) => chunks.push(c))) > 0);
+  ch.end((c) => chunks.push(c));
+  assert.ok(chunks.length > 5);
+  for (const c of chunks) assert.ok(c.byteOffset === 0 && c.buffer.byteLength === 256);
+  assert.equal(new Set(chunks.map((c) => c.buffer)).size, chunks.length);
+});

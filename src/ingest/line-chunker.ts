@@ -7,6 +7,9 @@ export interface OversizedLine {
 /** Receives a chunk and the input offset after it (bytes since the chunker started: a resumable position). */
 export type ChunkSink = (chunk: Uint8Array, end: number) => void;
 
+/** Reads up to `length` bytes of input into `buf` at `offset`; resolves how many (0 at the end of input). */
+export type ReadInto = (buf: Uint8Array, offset: number, length: number) => Promise<number>;
+
 /**
  * Cuts a byte stream into chunks of whole NDJSON lines of at most `chunkBytes`, each a view
  * at the start of an ArrayBuffer of its own, so it can be transferred to a worker. A line longer than a chunk is
@@ -23,9 +26,37 @@ export class LineChunker {
   readonly oversized: OversizedLine[] = [];
   /** Input bytes accounted for: those of emitted chunks and of skipped lines, in input order. */
   private consumed = 0;
+  /** Where pull() reads what does not go into the open chunk (see there). */
+  private aside: Uint8Array | null = null;
 
   constructor(private readonly chunkBytes: number) {
-    this.buf = new Uint8Array(chunkBytes);
+    this.buf = LineChunker.newBuffer(chunkBytes);
+  }
+
+  /**
+   * A chunk's buffer: an ArrayBuffer of its own (it is transferred to a worker), not zero-filled,
+   * since only the bytes written into it are ever handed out.
+   */
+  private static newBuffer(bytes: number): Uint8Array {
+    return Buffer.allocUnsafeSlow(bytes);
+  }
+
+  /**
+   * Reads input straight into the open chunk instead of copying it there: the same chunks, positions
+   * and skipped lines as push() of the bytes read. Resolves the number of bytes read, 0 at the end of
+   * input (then call end()). A full chunk reads only the byte after it (push() decides with that byte
+   * whether its last line ends exactly there), and a line being skipped is read aside and dropped.
+   */
+  async pull(read: ReadInto, emit: ChunkSink): Promise<number> {
+    if (this.skipping || this.len === this.chunkBytes) {
+      const aside = (this.aside ??= new Uint8Array(this.chunkBytes));
+      const n = await read(aside, 0, this.skipping ? aside.length : 1);
+      if (n > 0) this.push(aside.subarray(0, n), emit);
+      return n;
+    }
+    const n = await read(this.buf, this.len, this.chunkBytes - this.len);
+    this.len += n;
+    return n;
   }
 
   /** Feeds bytes; calls `emit` with every complete chunk. */
@@ -65,7 +96,7 @@ export class LineChunker {
   /** Emits the whole buffer; `newline` is 1 when the newline that ends its last line was consumed too. */
   private emitAll(emit: ChunkSink, newline: number): void {
     const out = this.buf.subarray(0, this.len);
-    this.buf = new Uint8Array(this.chunkBytes);
+    this.buf = LineChunker.newBuffer(this.chunkBytes);
     this.consumed += this.len + newline;
     this.len = 0;
     emit(out, this.consumed);
@@ -85,7 +116,7 @@ export class LineChunker {
     }
     // Hand over the buffer itself (a view of its whole lines); only the partial last line is copied.
     const out = this.buf.subarray(0, last + 1);
-    const next = new Uint8Array(this.chunkBytes);
+    const next = LineChunker.newBuffer(this.chunkBytes);
     next.set(this.buf.subarray(last + 1, this.len));
     this.len -= last + 1;
     this.buf = next;
@@ -99,7 +130,7 @@ export class LineChunker {
     const last = this.buf.lastIndexOf(10, this.len - 1);
     if (last < 0) return;
     const out = this.buf.subarray(0, last + 1);
-    const next = new Uint8Array(this.chunkBytes);
+    const next = LineChunker.newBuffer(this.chunkBytes);
     next.set(this.buf.subarray(last + 1, this.len));
     this.len -= last + 1;
     this.buf = next;

@@ -79,22 +79,38 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     if (!opts.output.write(s)) await once(opts.output, 'drain');
   };
   try {
-    const input = typeof opts.input === 'string' ? readFile(opts.input, opts.chunkBytes) : opts.input;
     const chunker = new LineChunker(opts.chunkBytes);
     const pending: Uint8Array[] = [];
     const collect = (c: Uint8Array) => pending.push(c);
     let bytes = 0;
     let lastProgress = Date.now();
-    for await (const data of input) {
-      const buf = typeof data === 'string' ? Buffer.from(data) : (data as Buffer);
-      bytes += buf.length;
-      chunker.push(buf, collect);
+    const evaluate = async () => {
       engine.countOversized(chunker.takeOversized());
       while (pending.length) await engine.push(pending.shift()!);
       await flush();
       if (opts.onProgress && Date.now() - lastProgress > 1000) {
         lastProgress = Date.now();
         opts.onProgress({ bytes, events: engine.stats.events });
+      }
+    };
+    if (typeof opts.input === 'string') {
+      // A file is read straight into the chunks the engine transfers to its workers: no copy.
+      const fh = await open(opts.input, 'r');
+      try {
+        const read = async (buf: Uint8Array, offset: number, length: number) => (await fh.read(buf, offset, length, null)).bytesRead;
+        for (let n = await chunker.pull(read, collect); n > 0; n = await chunker.pull(read, collect)) {
+          bytes += n;
+          await evaluate();
+        }
+      } finally {
+        await fh.close();
+      }
+    } else {
+      for await (const data of opts.input) {
+        const buf = typeof data === 'string' ? Buffer.from(data) : (data as Buffer);
+        bytes += buf.length;
+        chunker.push(buf, collect);
+        await evaluate();
       }
     }
     chunker.end(collect);
@@ -118,25 +134,6 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   } finally {
     await engine.stop();
     store.close();
-  }
-}
-
-/**
- * A file's bytes, read into one buffer again and again (each piece is copied into a chunk before the
- * next read): a stream would allocate a buffer per read, a megabyte each that the collector then
- * has to reclaim.
- */
-async function* readFile(path: string, bytes: number): AsyncGenerator<Uint8Array> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(bytes);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, bytes, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
   }
 }
 
