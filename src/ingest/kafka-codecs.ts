@@ -35,14 +35,6 @@ export function snappyDecompress(buf: Buffer): Buffer {
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
 
-export function lz4Decompress(buf: Buffer): Buffer {
-  return asBuffer(lz4js.decompress(buf));
-}
-
-export function zstdDecompressBuffer(buf: Buffer): Buffer {
-  return asBuffer(zstdDecompress(buf));
-}
-
 function readOnly(name: string, decompress: (buf: Buffer) => Buffer) {
   return () => ({
     compress: async (): Promise<Buffer> => { throw new Error(`Vigil reads ${name}-compressed Kafka batches but does not write them`); },
@@ -54,6 +46,6 @@ function readOnly(name: string, decompress: (buf: Buffer) => Buffer) {
 export function registerKafkaCodecs(): void {
   const codecs = CompressionCodecs as Record<number, unknown>;
   codecs[CompressionTypes.Snappy] = readOnly('snappy', snappyDecompress);
-  codecs[CompressionTypes.LZ4] = readOnly('lz4', lz4Decompress);
-  codecs[CompressionTypes.ZSTD] = readOnly('zstd', zstdDecompressBuffer);
+  codecs[CompressionTypes.LZ4] = readOnly('lz4', (buf) => asBuffer(lz4js.decompress(buf)));
+  codecs[CompressionTypes.ZSTD] = readOnly('zstd', (buf) => asBuffer(zstdDecompress(buf)));
 }
